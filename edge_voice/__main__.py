@@ -1,0 +1,3 @@
+from edge_voice.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,440 @@
+"""One frozen configuration tree, built once from TOML plus ``EDGE_VOICE_*`` environment overrides.
+
+Every section is a frozen dataclass; the loader walks the TOML table against the dataclass fields, so an
+unknown key, a wrong type or an out-of-range value fails at start-up with the dotted key and what is
+allowed (``ConfigError``; the CLI exits 78 so systemd does not restart-loop on a bad file).
+
+Environment overrides: ``EDGE_VOICE_<SECTION>__<KEY>=value`` (double underscore between levels), e.g.
+``EDGE_VOICE_ENDPOINT__SILENCE_END_MS=400``. Values are parsed as TOML scalars, falling back to a string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+DEFAULT_CONFIG_PATH = Path("/etc/edge-voice/config.toml")
+ENV_PREFIX = "EDGE_VOICE_"
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown or its value is not allowed. ``key`` is the dotted name."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"config: {key}: {message}")
+        self.key = key
+
+
+def _require(key: str, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, f"must be {allowed}")
+
+
+def _check_range(section: str, name: str, value: float, lo: float, hi: float) -> None:
+    _require(f"{section}.{name}", lo <= value <= hi, f"between {lo} and {hi} (got {value})")
+
+
+@dataclass(frozen=True, slots=True)
+class AudioConfig:
+    """Audio I/O. Internally everything is 16 kHz mono int16; the output rate is the speaker's."""
+
+    input_device: str = ""  # "" = system default; else a substring of the device name or an index
+    output_device: str = ""
+    output_rate_hz: int = 0  # 0 = the TTS voice's native rate
+    output_chunk_ms: int = 20  # playback write size: an interruption is heard within one chunk
+    volume: float = 1.0
+    frame_ms: int = 80  # capture block = openWakeWord hop (1280 samples)
+    capture_queue_frames: int = 50  # 4 s of audio; overflow drops the oldest frame and counts it
+
+    def __post_init__(self) -> None:
+        _check_range("audio", "output_rate_hz", self.output_rate_hz, 0, 192000)
+        _require("audio.output_rate_hz", self.output_rate_hz == 0 or self.output_rate_hz >= 8000,
+                 "0 (native) or at least 8000")
+        _check_range("audio", "output_chunk_ms", self.output_chunk_ms, 5, 100)
+        _check_range("audio", "volume", self.volume, 0.0, 2.0)
+        _require("audio.frame_ms", self.frame_ms == 80, "80 (the openWakeWord hop)")
+        _check_range("audio", "capture_queue_frames", self.capture_queue_frames, 2, 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class WakeConfig:
+    """Wake words: openWakeWord heads on LiteRT. A word is a manifest name (``hey_jarvis``) or a path."""
+
+    words: tuple[str, ...] = ("hey_jarvis",)
+    threshold: float = 0.5
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word override
+    refractory_ms: int = 2000  # no second detection of the same word within this time
+    warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
+    custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        _require("wake.words", len(self.words) + len(self.custom_models) > 0, "a non-empty list")
+        _check_range("wake", "threshold", self.threshold, 0.01, 0.999)
+        for word, thr in self.thresholds.items():
+            _check_range("wake.thresholds", word, thr, 0.01, 0.999)
+        _check_range("wake", "refractory_ms", self.refractory_ms, 0, 60000)
+        _check_range("wake", "warmup_ms", self.warmup_ms, 0, 10000)
+        _check_range("wake", "threads", self.threads, 1, 8)
+
+    def threshold_for(self, word: str) -> float:
+        return self.thresholds.get(word, self.threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class VadConfig:
+    """Silero VAD (ONNX) on 512-sample frames."""
+
+    threshold: float = 0.5
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        _check_range("vad", "threshold", self.threshold, 0.05, 0.95)
+        _check_range("vad", "threads", self.threads, 1, 8)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """The endpointer counts samples; these are converted to samples at 16 kHz."""
+
+    pre_roll_ms: int = 300
+    min_speech_ms: int = 150  # voiced time before speech counts as started (rejects blips)
+    silence_end_ms: int = 500  # end-of-speech silence that confirms the endpoint
+    speculative_silence_ms: int = 200  # silence after which a speculative decode starts (0 = off)
+    max_utterance_ms: int = 15000
+    no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
+
+    def __post_init__(self) -> None:
+        _check_range("endpoint", "pre_roll_ms", self.pre_roll_ms, 0, 2000)
+        _check_range("endpoint", "min_speech_ms", self.min_speech_ms, 0, 2000)
+        _check_range("endpoint", "silence_end_ms", self.silence_end_ms, 100, 5000)
+        _check_range("endpoint", "speculative_silence_ms", self.speculative_silence_ms, 0, 5000)
+        _require("endpoint.speculative_silence_ms",
+                 self.speculative_silence_ms < self.silence_end_ms,
+                 f"0 or below endpoint.silence_end_ms ({self.silence_end_ms})")
+        _check_range("endpoint", "max_utterance_ms", self.max_utterance_ms, 1000, 120000)
+        _check_range("endpoint", "no_speech_timeout_ms", self.no_speech_timeout_ms, 500, 60000)
+
+
+@dataclass(frozen=True, slots=True)
+class AsrConfig:
+    """whisper.cpp through pywhispercpp."""
+
+    model: str = "whisper-tiny.en-q8_0"  # a derived manifest entry, or a path to a ggml .bin
+    threads: int = 2
+    audio_ctx_floor: int = 384  # below ~384 tiny.en loops or mishears
+    max_decode_ms: int = 3000  # abort callback: a degenerate decode never stalls a turn
+    max_tokens: int = 64
+    language: str = "en"
+
+    def __post_init__(self) -> None:
+        _require("asr.model", bool(self.model), "a manifest model name or a file path")
+        _check_range("asr", "threads", self.threads, 1, 8)
+        _check_range("asr", "audio_ctx_floor", self.audio_ctx_floor, 64, 1500)
+        _check_range("asr", "max_decode_ms", self.max_decode_ms, 100, 60000)
+        _check_range("asr", "max_tokens", self.max_tokens, 8, 448)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEntry:
+    """A device the fast path can command. ``aliases`` are other names a user may say."""
+
+    name: str
+    kind: Literal["light", "switch", "fan", "media"] = "light"
+    aliases: tuple[str, ...] = ()
+
+
+DEFAULT_DEVICES: tuple[DeviceEntry, ...] = (
+    DeviceEntry("kitchen light", "light", ("kitchen lights", "kitchen lamp")),
+    DeviceEntry("living room light", "light", ("living room lights", "lounge light", "living room lamp")),
+    DeviceEntry("bedroom light", "light", ("bedroom lights", "bedroom lamp")),
+    DeviceEntry("hallway light", "light", ("hall light", "hallway lights")),
+    DeviceEntry("fan", "fan", ("ceiling fan",)),
+    DeviceEntry("coffee machine", "switch", ("coffee maker",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentsConfig:
+    enabled: bool = True
+    devices: tuple[DeviceEntry, ...] = DEFAULT_DEVICES
+    early_commit: bool = True  # a speculative transcript that is a complete command ends the turn early
+
+
+@dataclass(frozen=True, slots=True)
+class LlmConfig:
+    """On-device llama.cpp (xllamacpp) or a remote OpenAI-compatible server."""
+
+    backend: Literal["local", "openai"] = "local"
+    model: str = "smollm2-135m"  # a manifest model name or a path to a .gguf
+    threads: int = 1  # 1 is steady on 2 cores; leaves a core for TTS and listening
+    context_tokens: int = 2048
+    max_tokens: int = 48
+    temperature: float = 0.2
+    system_prompt: str = (
+        "You are a helpful voice assistant in a home. Answer in one or two short sentences "
+        "of plain spoken English, with no lists or markdown."
+    )
+    history_turns: int = 3
+    history_window_s: int = 300  # conversation memory is forgotten after this much quiet
+    base_url: str = ""  # backend = "openai"
+    remote_model: str = ""
+    api_key_env: str = "EDGE_VOICE_LLM_API_KEY"
+    timeout_ms: int = 3000
+
+    def __post_init__(self) -> None:
+        _check_range("llm", "threads", self.threads, 1, 8)
+        _check_range("llm", "context_tokens", self.context_tokens, 256, 32768)
+        _check_range("llm", "max_tokens", self.max_tokens, 4, 1024)
+        _check_range("llm", "temperature", self.temperature, 0.0, 2.0)
+        _check_range("llm", "history_turns", self.history_turns, 0, 20)
+        _check_range("llm", "history_window_s", self.history_window_s, 0, 86400)
+        _check_range("llm", "timeout_ms", self.timeout_ms, 100, 120000)
+        _require("llm.base_url", self.backend != "openai" or self.base_url.startswith(("http://", "https://")),
+                 "an http(s) URL when llm.backend = \"openai\"")
+
+
+@dataclass(frozen=True, slots=True)
+class TtsConfig:
+    """Piper."""
+
+    voice: str = "piper-joe"  # a manifest model name or a path to a Piper .onnx (with .onnx.json beside it)
+    length_scale: float = 1.0
+    noise_scale: float = 0.667
+    noise_w_scale: float = 0.8
+    deterministic: bool = False  # noise 0: bit-identical output (tests)
+    threads: int = 1
+    first_chunk_min_words: int = 6  # the first TTS chunk may end at a clause boundary after this many words
+
+    def __post_init__(self) -> None:
+        _check_range("tts", "length_scale", self.length_scale, 0.3, 3.0)
+        _check_range("tts", "noise_scale", self.noise_scale, 0.0, 2.0)
+        _check_range("tts", "noise_w_scale", self.noise_w_scale, 0.0, 2.0)
+        _check_range("tts", "threads", self.threads, 1, 8)
+        _check_range("tts", "first_chunk_min_words", self.first_chunk_min_words, 1, 50)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationConfig:
+    follow_up_window_ms: int = 5000  # after a reply, speech without the wake word starts a turn
+    barge_in: bool = True  # wake word while speaking interrupts the reply
+    chimes: bool = True  # short acknowledgement tone on wake
+
+    def __post_init__(self) -> None:
+        _check_range("conversation", "follow_up_window_ms", self.follow_up_window_ms, 0, 60000)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+    prefix: str = ""  # "" = edge-voice/<device_id>
+    client_id: str = ""
+    username: str = ""
+    password_env: str = "EDGE_VOICE_MQTT_PASSWORD"  # the secret stays out of the file and the logs
+    tls: bool = False
+    ca_file: str = ""
+    keepalive_s: int = 30
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    hermes: bool = False
+    buffer_max: int = 1000  # QoS1 events kept while disconnected; overflow drops the oldest and counts it
+    max_payload_bytes: int = 4096
+
+    def __post_init__(self) -> None:
+        _check_range("mqtt", "port", self.port, 1, 65535)
+        _check_range("mqtt", "keepalive_s", self.keepalive_s, 5, 3600)
+        _check_range("mqtt", "buffer_max", self.buffer_max, 10, 1_000_000)
+        _check_range("mqtt", "max_payload_bytes", self.max_payload_bytes, 64, 1_000_000)
+        _require("mqtt.prefix", not self.prefix.endswith("/") and "#" not in self.prefix and "+" not in self.prefix,
+                 "a topic prefix without a trailing '/', '#' or '+'")
+
+
+@dataclass(frozen=True, slots=True)
+class GpioConfig:
+    enabled: bool = False
+    board: str = ""  # a profile name in hardware/ (pi4, pi5, jetson-orin-nano, respeaker-2mic)
+    pin_factory: str = "auto"  # auto | mock | lgpio | rpigpio | jetson
+    led_pins: tuple[int, ...] = ()  # one pin = single (PWM) LED, three = red/green/blue
+    pwm: bool = True
+    button_pin: int = -1  # -1 = no button
+    hold_ms: int = 1500  # holding the button this long toggles mute
+
+    def __post_init__(self) -> None:
+        _require("gpio.pin_factory", self.pin_factory in ("auto", "mock", "lgpio", "rpigpio", "pigpio", "jetson"),
+                 "one of auto, mock, lgpio, rpigpio, pigpio, jetson")
+        _require("gpio.led_pins", len(self.led_pins) in (0, 1, 3), "a list of 0, 1 or 3 pin numbers")
+        _check_range("gpio", "hold_ms", self.hold_ms, 200, 10000)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    watchdog: bool = True  # send WATCHDOG=1 from the audio path when systemd asks for it
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    device_id: str = "edge-voice"
+    models_dir: str = ""  # cache for derived models; "" = $XDG_CACHE_HOME/edge-voice/models
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    wake: WakeConfig = field(default_factory=WakeConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    intents: IntentsConfig = field(default_factory=IntentsConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+    def __post_init__(self) -> None:
+        ok = bool(self.device_id) and all(c.isalnum() or c in "-_" for c in self.device_id)
+        _require("device_id", ok, "letters, digits, '-' or '_' (it is used in MQTT topics)")
+
+    @property
+    def topic_prefix(self) -> str:
+        return self.mqtt.prefix or f"edge-voice/{self.device_id}"
+
+    @property
+    def models_path(self) -> Path:
+        if self.models_dir:
+            return Path(self.models_dir).expanduser()
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "edge-voice" / "models"
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(key: str, tp: Any, value: Any) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert TOML shapes (lists → tuples)."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"must be a table (got {type(value).__name__})")
+        return _build(tp, value, key)
+    if origin is Literal:
+        allowed = get_args(tp)
+        _require(key, value in allowed, "one of " + ", ".join(repr(a) for a in allowed) + f" (got {value!r})")
+        return value
+    if origin is tuple:
+        item_tp = get_args(tp)[0]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(key, f"must be a list (got {type(value).__name__})")
+        return tuple(_convert(f"{key}[{i}]", item_tp, v) for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp is Mapping:
+        val_tp = get_args(tp)[1]
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"must be a table (got {type(value).__name__})")
+        return types.MappingProxyType({str(k): _convert(f"{key}.{k}", val_tp, v) for k, v in value.items()})
+    if origin in (types.UnionType, typing.Union):
+        for arg in get_args(tp):
+            try:
+                return _convert(key, arg, value)
+            except ConfigError:
+                continue
+        raise ConfigError(key, f"must be {_type_name(tp)} (got {value!r})")
+    if tp is bool:
+        _require(key, isinstance(value, bool), f"true or false (got {value!r})")
+        return value
+    if tp is int:
+        _require(key, isinstance(value, int) and not isinstance(value, bool), f"an integer (got {value!r})")
+        return value
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        _require(key, ok, f"a number (got {value!r})")
+        return float(value)
+    if tp is str:
+        _require(key, isinstance(value, str), f"a string (got {value!r})")
+        return value
+    raise ConfigError(key, f"unsupported type {_type_name(tp)}")  # pragma: no cover - schema bug
+
+
+def _build(cls: type[Any], table: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, value in table.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in fields:
+            raise ConfigError(key, "unknown key; allowed: " + ", ".join(sorted(fields)))
+        kwargs[name] = _convert(key, hints[name], value)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field (e.g. DeviceEntry.name) is missing
+        raise ConfigError(prefix or "<root>", str(exc)) from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``EDGE_VOICE_A__B=v`` variables into a nested table ``{"a": {"b": v}}``."""
+    tree: dict[str, Any] = {}
+    secrets = {"EDGE_VOICE_MQTT_PASSWORD", "EDGE_VOICE_LLM_API_KEY", "EDGE_VOICE_CONFIG"}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in secrets:
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(".".join(path), f"set both as a value and a table by {name}")
+        node[path[-1]] = _parse_env_value(raw)
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def from_mapping(table: Mapping[str, Any]) -> Config:
+    result: Config = _build(Config, table)
+    return result
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load the config file (missing default file = defaults) and apply environment overrides."""
+    environ = os.environ if environ is None else environ
+    table: dict[str, Any] = {}
+    explicit = path is not None or "EDGE_VOICE_CONFIG" in environ
+    file = path or Path(environ.get("EDGE_VOICE_CONFIG", str(DEFAULT_CONFIG_PATH)))
+    if file.exists():
+        try:
+            table = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(file), f"not valid TOML: {exc}") from None
+    elif explicit:
+        raise ConfigError(str(file), "config file not found")
+    return from_mapping(_merge(table, env_overrides(environ)))
+
+
+def replace(cfg: Config, **sections: Any) -> Config:
+    """A copy with whole sections or top-level values replaced (tests, CLI flags)."""
+    return dataclasses.replace(cfg, **sections)

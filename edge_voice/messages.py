@@ -1,0 +1,280 @@
+"""Typed messages between threads and the orchestrator.
+
+All are frozen, slotted dataclasses joined in unions; the orchestrator dispatches with ``match`` and
+``assert_never`` so mypy flags an unhandled message. JSON exists only at the MQTT and CLI boundary
+(see ``events.py``). Sample positions are counted on the input clock (16 kHz samples since the source
+started), never wall time; ``*_ns`` fields are ``time.monotonic_ns()`` marks for latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16000
+Pcm = npt.NDArray[np.int16]  # mono int16 samples
+
+
+# ------------------------------------------------------------------------------------ audio in / listen
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioFrame:
+    """A block of captured audio. ``start_sample`` is its offset on the input clock."""
+
+    samples: Pcm
+    start_sample: int
+    captured_ns: int
+
+    @property
+    def end_sample(self) -> int:
+        return self.start_sample + len(self.samples)
+
+
+@dataclass(frozen=True, slots=True)
+class WakeDetected:
+    word: str
+    score: float
+    at_sample: int  # end of the 80 ms hop that crossed the threshold
+    captured_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    at_sample: int  # first voiced sample (pre-roll is before it)
+    captured_ns: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SpeechPaused:
+    """Speech went quiet for ``endpoint.speculative_silence_ms``: a speculative decode may start."""
+
+    audio: Pcm  # pre-roll + speech so far + the silence seen
+    start_sample: int  # of ``audio``
+    last_voiced_sample: int  # end of the last voiced VAD frame
+    at_sample: int
+    captured_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """Speech came back after a ``SpeechPaused``: the speculative work is stale."""
+
+    at_sample: int
+    captured_ns: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SpeechStopped:
+    """The endpoint is confirmed. ``audio`` is pre-roll + speech + trailing silence."""
+
+    audio: Pcm
+    start_sample: int  # of ``audio``
+    speech_start_sample: int
+    last_voiced_sample: int  # t0: end of the last voiced frame
+    at_sample: int  # where the endpoint fired
+    reason: Literal["silence", "max_length"]
+    captured_ns: int
+    voiced_captured_ns: int  # monotonic time the last voiced sample was captured (t0 for latency)
+
+
+@dataclass(frozen=True, slots=True)
+class NoSpeech:
+    """Listening was opened (wake / command) but nobody spoke before the timeout."""
+
+    at_sample: int
+
+
+ListenEvent = WakeDetected | SpeechStarted | SpeechPaused | SpeechResumed | SpeechStopped | NoSpeech
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailed:
+    """The audio source raised or ran dry unexpectedly. ``recoverable`` = worth retrying."""
+
+    message: str
+    recoverable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEnded:
+    """A file source reached its end."""
+
+    at_sample: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecovered:
+    at_sample: int
+
+
+# ------------------------------------------------------------------------------------------ engines out
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    turn_id: int
+    attempt: int  # which speculative/final attempt of the turn produced it
+    text: str  # "" = nothing usable (silence, noise tag, aborted)
+    audio_ms: int
+    asr_ms: float
+    aborted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IntentMatched:
+    turn_id: int
+    attempt: int
+    name: str
+    slots: tuple[tuple[str, str], ...]
+    reply: str
+    intent_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """LLM tokens (already detokenised) for the turn."""
+
+    turn_id: int
+    attempt: int
+    text: str
+    first: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceReady:
+    """A chunk of reply text handed to TTS (first chunk may be a clause)."""
+
+    turn_id: int
+    attempt: int
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationDone:
+    turn_id: int
+    attempt: int
+    text: str
+    tokens: int
+    stopped: Literal["eos", "max_tokens", "cancelled", "error"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioChunk:
+    """Synthesised reply audio at ``rate_hz`` (the TTS voice's rate)."""
+
+    turn_id: int
+    attempt: int
+    sentence_index: int
+    samples: Pcm
+    rate_hz: int
+    last_of_sentence: bool
+    text: str = ""  # the sentence this chunk belongs to (for "what was heard")
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisDone:
+    turn_id: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStarted:
+    turn_id: int
+    written_ns: int  # first reply sample written to the sink
+    output_sample: int  # its position on the input clock (WAV sink timeline)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    turn_id: int
+    heard_text: str  # the sentences actually played (whole, or cut at an interruption)
+    interrupted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StageFailed:
+    """A stage raised or timed out. The turn ends with an ``error`` event; the daemon keeps serving."""
+
+    turn_id: int
+    stage: Literal["wake", "vad", "asr", "intent", "llm", "tts", "playback", "mqtt", "audio"]
+    code: str
+    message: str
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class ListenCommand:
+    """Open a turn without the wake word (button press, MQTT ``listen``)."""
+
+    source: Literal["button", "mqtt", "cli"] = "mqtt"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    source: Literal["button", "mqtt", "cli", "wake"] = "mqtt"
+
+
+@dataclass(frozen=True, slots=True)
+class SayCommand:
+    text: str
+    announce: bool = False  # announce = play a chime first
+
+
+@dataclass(frozen=True, slots=True)
+class MuteCommand:
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeCommand:
+    level: float  # 0.0–1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BadCommand:
+    """A command payload that failed validation (already reported)."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    reason: str = ""
+
+
+Command = (
+    ListenCommand | CancelCommand | SayCommand | MuteCommand | VolumeCommand | BadCommand | Shutdown
+)
+
+EngineResult = (
+    Transcript | IntentMatched | TextDelta | SentenceReady | GenerationDone | AudioChunk | SynthesisDone
+    | PlaybackStarted | PlaybackFinished | StageFailed
+)
+
+SourceEvent = SourceFailed | SourceEnded | SourceRecovered
+
+Message = ListenEvent | EngineResult | Command | SourceEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An outward event (MQTT ``…/event/<type>``, CLI JSON line). ``data`` is JSON-ready."""
+
+    type: str
+    turn_id: int | None
+    ts_ns: int
+    data: dict[str, object] = field(default_factory=dict)
