@@ -55,8 +55,11 @@ class AudioConfig:
 
     def __post_init__(self) -> None:
         _check_range("audio", "output_rate_hz", self.output_rate_hz, 0, 192000)
-        _require("audio.output_rate_hz", self.output_rate_hz == 0 or self.output_rate_hz >= 8000,
-                 "0 (native) or at least 8000")
+        _require(
+            "audio.output_rate_hz",
+            self.output_rate_hz == 0 or self.output_rate_hz >= 8000,
+            "0 (native) or at least 8000",
+        )
         _check_range("audio", "output_chunk_ms", self.output_chunk_ms, 5, 100)
         _check_range("audio", "volume", self.volume, 0.0, 2.0)
         _require("audio.frame_ms", self.frame_ms == 80, "80 (the openWakeWord hop)")
@@ -116,9 +119,11 @@ class EndpointConfig:
         _check_range("endpoint", "min_speech_ms", self.min_speech_ms, 0, 2000)
         _check_range("endpoint", "silence_end_ms", self.silence_end_ms, 100, 5000)
         _check_range("endpoint", "speculative_silence_ms", self.speculative_silence_ms, 0, 5000)
-        _require("endpoint.speculative_silence_ms",
-                 self.speculative_silence_ms < self.silence_end_ms,
-                 f"0 or below endpoint.silence_end_ms ({self.silence_end_ms})")
+        _require(
+            "endpoint.speculative_silence_ms",
+            self.speculative_silence_ms < self.silence_end_ms,
+            f"0 or below endpoint.silence_end_ms ({self.silence_end_ms})",
+        )
         _check_range("endpoint", "max_utterance_ms", self.max_utterance_ms, 1000, 120000)
         _check_range("endpoint", "no_speech_timeout_ms", self.no_speech_timeout_ms, 500, 60000)
 
@@ -197,8 +202,11 @@ class LlmConfig:
         _check_range("llm", "history_turns", self.history_turns, 0, 20)
         _check_range("llm", "history_window_s", self.history_window_s, 0, 86400)
         _check_range("llm", "timeout_ms", self.timeout_ms, 100, 120000)
-        _require("llm.base_url", self.backend != "openai" or self.base_url.startswith(("http://", "https://")),
-                 "an http(s) URL when llm.backend = \"openai\"")
+        _require(
+            "llm.base_url",
+            self.backend != "openai" or self.base_url.startswith(("http://", "https://")),
+            'an http(s) URL when llm.backend = "openai"',
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +262,11 @@ class MqttConfig:
         _check_range("mqtt", "keepalive_s", self.keepalive_s, 5, 3600)
         _check_range("mqtt", "buffer_max", self.buffer_max, 10, 1_000_000)
         _check_range("mqtt", "max_payload_bytes", self.max_payload_bytes, 64, 1_000_000)
-        _require("mqtt.prefix", not self.prefix.endswith("/") and "#" not in self.prefix and "+" not in self.prefix,
-                 "a topic prefix without a trailing '/', '#' or '+'")
+        _require(
+            "mqtt.prefix",
+            not self.prefix.endswith("/") and "#" not in self.prefix and "+" not in self.prefix,
+            "a topic prefix without a trailing '/', '#' or '+'",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,8 +280,11 @@ class GpioConfig:
     hold_ms: int = 1500  # holding the button this long toggles mute
 
     def __post_init__(self) -> None:
-        _require("gpio.pin_factory", self.pin_factory in ("auto", "mock", "lgpio", "rpigpio", "pigpio", "jetson"),
-                 "one of auto, mock, lgpio, rpigpio, pigpio, jetson")
+        _require(
+            "gpio.pin_factory",
+            self.pin_factory in ("auto", "mock", "lgpio", "rpigpio", "pigpio", "jetson"),
+            "one of auto, mock, lgpio, rpigpio, pigpio, jetson",
+        )
         _require("gpio.led_pins", len(self.led_pins) in (0, 1, 3), "a list of 0, 1 or 3 pin numbers")
         _check_range("gpio", "hold_ms", self.hold_ms, 200, 10000)
 
@@ -394,7 +408,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in secrets:
             continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
+        path = name[len(ENV_PREFIX) :].lower().split("__")
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})

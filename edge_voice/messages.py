@@ -250,13 +250,19 @@ class Shutdown:
     reason: str = ""
 
 
-Command = (
-    ListenCommand | CancelCommand | SayCommand | MuteCommand | VolumeCommand | BadCommand | Shutdown
-)
+Command = ListenCommand | CancelCommand | SayCommand | MuteCommand | VolumeCommand | BadCommand | Shutdown
 
 EngineResult = (
-    Transcript | IntentMatched | TextDelta | SentenceReady | GenerationDone | AudioChunk | SynthesisDone
-    | PlaybackStarted | PlaybackFinished | StageFailed
+    Transcript
+    | IntentMatched
+    | TextDelta
+    | SentenceReady
+    | GenerationDone
+    | AudioChunk
+    | SynthesisDone
+    | PlaybackStarted
+    | PlaybackFinished
+    | StageFailed
 )
 
 SourceEvent = SourceFailed | SourceEnded | SourceRecovered

@@ -156,5 +156,12 @@ def verify_all(names: Iterable[str] | None = None, models_dir: Path | None = Non
 
 
 def results_json(results: list[VerifyResult]) -> str:
-    return json.dumps([r.__dict__ if hasattr(r, "__dict__") else {
-        "name": r.name, "path": r.path, "ok": r.ok, "message": r.message} for r in results], indent=2)
+    return json.dumps(
+        [
+            r.__dict__
+            if hasattr(r, "__dict__")
+            else {"name": r.name, "path": r.path, "ok": r.ok, "message": r.message}
+            for r in results
+        ],
+        indent=2,
+    )

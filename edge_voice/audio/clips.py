@@ -32,13 +32,18 @@ def _piper_voice(model: str) -> Any:
     return PiperVoice.load(path, config_path=f"{path}.json")
 
 
-def piper_speech(text: str, length_scale: float = 1.0, voice: str = "piper-joe", seed_noise: bool = False) -> Pcm:
+def piper_speech(
+    text: str, length_scale: float = 1.0, voice: str = "piper-joe", seed_noise: bool = False
+) -> Pcm:
     """Deterministic Piper speech at 16 kHz (noise 0 unless ``seed_noise``)."""
     from piper import SynthesisConfig
 
     v = _piper_voice(voice)
-    syn = SynthesisConfig(length_scale=length_scale, noise_scale=0.667 if seed_noise else 0.0,
-                          noise_w_scale=0.8 if seed_noise else 0.0)
+    syn = SynthesisConfig(
+        length_scale=length_scale,
+        noise_scale=0.667 if seed_noise else 0.0,
+        noise_w_scale=0.8 if seed_noise else 0.0,
+    )
     parts = [c.audio_int16_array for c in v.synthesize(text, syn_config=syn)]
     pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
     return resample(pcm.astype(np.int16), int(v.config.sample_rate), SAMPLE_RATE)
@@ -54,8 +59,11 @@ def espeak_speech(text: str, voice: str = "en-us", words_per_minute: int = 165) 
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng; `make setup` does it)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "s.wav"
-        subprocess.run([exe, "-v", voice, "-s", str(words_per_minute), "-w", str(out), text],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [exe, "-v", voice, "-s", str(words_per_minute), "-w", str(out), text],
+            check=True,
+            capture_output=True,
+        )
         pcm, rate = read_wav(out)
     return resample(pcm, rate, SAMPLE_RATE)
 
@@ -83,7 +91,7 @@ def rms_dbfs(pcm: Pcm) -> float:
     if len(pcm) == 0:
         return -120.0
     rms = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
-    return 20 * np.log10(max(rms, 1e-9) / 32768.0)
+    return float(20 * np.log10(max(rms, 1e-9) / 32768.0))
 
 
 def mix_at_snr(speech: Pcm, snr_db: float, seed: int = 0, kind: str = "white") -> Pcm:
@@ -122,8 +130,11 @@ def compose(segments: Sequence[tuple[str, Pcm]], floor_dbfs: float | None = -60.
         pos += len(pcm)
     pcm = np.concatenate(arrays) if arrays else np.zeros(0, np.int16)
     if floor_dbfs is not None and len(pcm):
-        pcm = np.clip(pcm.astype(np.int32) + noise(len(pcm) * 1000 // SAMPLE_RATE + 1, floor_dbfs, seed)[: len(pcm)],
-                      -32768, 32767).astype(np.int16)
+        pcm = np.clip(
+            pcm.astype(np.int32) + noise(len(pcm) * 1000 // SAMPLE_RATE + 1, floor_dbfs, seed)[: len(pcm)],
+            -32768,
+            32767,
+        ).astype(np.int16)
     return Clip(pcm, tuple(parts))
 
 

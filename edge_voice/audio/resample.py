@@ -18,12 +18,14 @@ def resample_float(x: npt.NDArray[np.float32], src_hz: int, dst_hz: int) -> npt.
     """Band-limited resampling of a whole mono signal (float32)."""
     if src_hz == dst_hz or len(x) == 0:
         return x.astype(np.float32, copy=True)
-    n_out = int(round(len(x) * dst_hz / src_hz))
+    n_out = round(len(x) * dst_hz / src_hz)
     ratio = dst_hz / src_hz
     cutoff = min(1.0, ratio)  # low-pass at the lower Nyquist when downsampling
     half = int(np.ceil(_HALF_TAPS / cutoff))
     out = np.empty(n_out, dtype=np.float32)
-    padded = np.concatenate([np.zeros(half, np.float32), x.astype(np.float32), np.zeros(half + 1, np.float32)])
+    padded = np.concatenate(
+        [np.zeros(half, np.float32), x.astype(np.float32), np.zeros(half + 1, np.float32)]
+    )
     offsets = np.arange(-half + 1, half + 1)
     block = 4096
     for start in range(0, n_out, block):

@@ -1,0 +1,710 @@
+"""The orchestrator: the only owner of turn state.
+
+It runs on one asyncio loop and never runs inference. Threads (capture, listen, ASR, LLM, TTS, playback)
+post messages into its inbox; it dispatches them with ``match`` + ``assert_never``.
+
+Speculation: when the user goes quiet for ``endpoint.speculative_silence_ms`` the orchestrator starts an
+*attempt* — ASR, then intent or LLM, then TTS — whose playback is held behind a gate. If the user speaks
+again the attempt is cancelled; when the endpoint is confirmed the gate opens and the reply is heard at
+once. A speculative transcript that is a complete fast-path command commits the turn immediately
+(``intents.early_commit``). Events of an uncommitted attempt are held and published only on commit, so
+subscribers see exactly one consistent turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, assert_never
+
+from edge_voice.audio.sources import InputClock
+from edge_voice.config import Config
+from edge_voice.messages import (
+    SAMPLE_RATE,
+    AudioChunk,
+    BadCommand,
+    CancelCommand,
+    ChatMessage,
+    Event,
+    GenerationDone,
+    IntentMatched,
+    ListenCommand,
+    Message,
+    MuteCommand,
+    NoSpeech,
+    PlaybackFinished,
+    PlaybackStarted,
+    SayCommand,
+    SentenceReady,
+    Shutdown,
+    SourceEnded,
+    SourceFailed,
+    SourceRecovered,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    StageFailed,
+    SynthesisDone,
+    TextDelta,
+    Transcript,
+    VolumeCommand,
+    WakeDetected,
+)
+from edge_voice.turns import Attempt, Trigger, Turn, next_turn_id
+from edge_voice.workers import (
+    AsrJob,
+    AsrWorker,
+    Ctx,
+    EndOfReply,
+    LlmJob,
+    LlmWorker,
+    PlaybackWorker,
+    SpeakJob,
+    TtsWorker,
+)
+
+log = logging.getLogger(__name__)
+
+State = Literal["idle", "listening", "thinking", "speaking", "muted", "error"]
+
+
+class EventSink(Protocol):
+    """Receives every outward event and state change (JSONL writer, MQTT bridge, LEDs, tests)."""
+
+    def emit(self, event: Event) -> None: ...
+
+    def state(self, state: str) -> None: ...
+
+
+class ListenControl(Protocol):
+    """The orchestrator's handle on the listen thread (requests run in that thread, in order)."""
+
+    def open(self, timeout_ms: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class IntentMatcher(Protocol):
+    def match(self, text: str) -> IntentOutcome | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IntentOutcome:
+    name: str
+    slots: tuple[tuple[str, str], ...]
+    reply: str
+
+
+@dataclass(slots=True)
+class _History:
+    """Conversation memory for the LLM: only what was actually heard is kept."""
+
+    max_turns: int
+    window_s: float
+    items: deque[tuple[float, str, str]] = field(default_factory=deque)
+
+    def messages(self, now: float) -> list[ChatMessage]:
+        while self.items and now - self.items[-1][0] > self.window_s:
+            self.items.clear()
+        out: list[ChatMessage] = []
+        for _, user, assistant in list(self.items)[-self.max_turns :] if self.max_turns else []:
+            out += [ChatMessage("user", user), ChatMessage("assistant", assistant)]
+        return out
+
+    def add(self, now: float, user: str, assistant: str) -> None:
+        if self.max_turns and user and assistant:
+            self.items.append((now, user, assistant))
+            while len(self.items) > self.max_turns:
+                self.items.popleft()
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        listen: ListenControl,
+        asr: AsrWorker,
+        llm: LlmWorker,
+        tts: TtsWorker,
+        playback: PlaybackWorker,
+        intents: IntentMatcher | None,
+        sinks: list[EventSink],
+        clock: InputClock,
+        on_intent: Callable[[Turn, IntentOutcome], None] | None = None,
+        facts: Callable[[], str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.listen = listen
+        self.asr, self.llm, self.tts, self.playback = asr, llm, tts, playback
+        self.intents = intents
+        self.sinks = sinks
+        self.clock = clock
+        self.on_intent = on_intent
+        self.facts = facts or _default_facts
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.state: State = "idle"
+        self.turn: Turn | None = None
+        self.muted = False
+        self.history = _History(cfg.llm.history_turns, cfg.llm.history_window_s)
+        self.last_reply = ""
+        self.finished_turns: list[Turn] = []
+        self.source_ended = False
+        self._stop = asyncio.Event()
+        self._chunks_seen: dict[tuple[int, int], int] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def post(self, msg: Message) -> None:
+        """Thread-safe: any thread hands a message to the loop."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.inbox.put_nowait, msg)
+
+    def emit(self, type_: str, turn: Turn | None, **data: Any) -> None:
+        ev = Event(type_, turn.id if turn else None, time.monotonic_ns(), data)
+        for s in self.sinks:
+            try:
+                s.emit(ev)
+            except Exception:  # an outward sink must never take the daemon down
+                log.exception("event sink failed for %s", type_)
+
+    def _emit_for(self, attempt: Attempt | None, type_: str, **data: Any) -> None:
+        """Events of a speculative attempt are held until it is committed."""
+        if attempt is not None and not attempt.committed:
+            attempt.pending_events.append((type_, data))
+        else:
+            self.emit(type_, self.turn, **data)
+
+    def set_state(self, state: State) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if self.turn is not None and state == "listening":
+            self.turn.mark("wake_ack")
+        for s in self.sinks:
+            try:
+                s.state(state)
+            except Exception:
+                log.exception("state sink failed")
+
+    async def run(self) -> None:
+        """Dispatch until a Shutdown command (or the end of a file source once the last turn is done)."""
+        self.loop = asyncio.get_running_loop()
+        timer_task = asyncio.create_task(self._tick())
+        try:
+            while not self._stop.is_set():
+                msg = await self.inbox.get()
+                try:
+                    self.handle(msg)
+                except Exception as exc:  # a bug in one handler ends the turn, not the daemon
+                    log.exception("orchestrator failed on %s", type(msg).__name__)
+                    self.emit("error", self.turn, stage="orchestrator", code="internal", message=str(exc))
+                    self._end_turn("error")
+        finally:
+            timer_task.cancel()
+
+    async def _tick(self) -> None:
+        """Housekeeping every 100 ms: timers due, stage deadlines."""
+        while True:
+            await asyncio.sleep(0.1)
+            self._check_deadlines()
+            self.on_tick()
+
+    def on_tick(self) -> None:
+        """Hook for timers (the daemon installs one)."""
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, msg: Message) -> None:
+        match msg:
+            case WakeDetected():
+                self._on_wake(msg)
+            case SpeechStarted():
+                self._on_speech_started(msg)
+            case SpeechPaused():
+                self._on_paused(msg)
+            case SpeechResumed():
+                self._on_resumed(msg)
+            case SpeechStopped():
+                self._on_stopped(msg)
+            case NoSpeech():
+                if self.turn is not None and self.state == "listening" and self.turn.committed is None:
+                    self.emit("turn.cancelled", self.turn, reason="no_speech")
+                    self._end_turn("no_speech", published=True)
+            case Transcript():
+                self._on_transcript(msg)
+            case IntentMatched():
+                pass  # intents are matched on the loop itself (see _route)
+            case TextDelta():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None:
+                    if msg.first:
+                        a.marks.setdefault("llm_first_token", time.monotonic_ns())
+                    self._emit_for(a, "response.text.delta", delta=msg.text)
+            case SentenceReady():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None:
+                    a.marks.setdefault("first_sentence", time.monotonic_ns())
+            case GenerationDone():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None and self.turn is not None:
+                    a.marks["llm_done"] = time.monotonic_ns()
+                    self.turn.reply_text = msg.text
+            case AudioChunk():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None:
+                    a.marks.setdefault("first_audio", time.monotonic_ns())
+                    key = (msg.turn_id, msg.attempt)
+                    self._chunks_seen[key] = self._chunks_seen.get(key, 0) + 1
+            case SynthesisDone():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None and a.committed and not self._chunks_seen.get((msg.turn_id, msg.attempt)):
+                    self._end_turn("no_reply")  # nothing to say (empty generation)
+            case PlaybackStarted():
+                if self.turn is not None and self.turn.id == msg.turn_id:
+                    self.turn.mark("playback_started", msg.written_ns)
+                    self.emit(
+                        "response.audio.started",
+                        self.turn,
+                        output_sample=msg.output_sample,
+                        output_ms=msg.output_sample * 1000 // SAMPLE_RATE,
+                    )
+                    self.set_state("speaking")
+            case PlaybackFinished():
+                self._on_played(msg)
+            case StageFailed():
+                self._on_failed(msg)
+            case ListenCommand():
+                self._on_listen(msg.source)
+            case CancelCommand():
+                self.cancel(msg.source)
+            case SayCommand():
+                self.say(msg.text, trigger="mqtt")
+            case MuteCommand():
+                self._on_mute(msg.on)
+            case VolumeCommand():
+                self.playback.volume = max(0.0, min(1.0, msg.level))
+                self.emit("volume.changed", None, level=self.playback.volume)
+            case BadCommand():
+                self.emit(
+                    "error",
+                    self.turn,
+                    stage="command",
+                    code="bad_command",
+                    command=msg.name,
+                    message=msg.message,
+                )
+            case Shutdown():
+                self.cancel("shutdown")
+                self._stop.set()
+            case SourceFailed():
+                self.emit(
+                    "error",
+                    self.turn,
+                    stage="audio",
+                    code="source_failed",
+                    message=msg.message,
+                    recoverable=msg.recoverable,
+                )
+                if self.turn is not None:
+                    self._cancel_turn("audio_failed")
+                self.set_state("error")
+                if not msg.recoverable:
+                    self._stop.set()
+            case SourceRecovered():
+                self.emit("audio.recovered", None, at_sample=msg.at_sample)
+                self.set_state("muted" if self.muted else "idle")
+            case SourceEnded():
+                self.source_ended = True
+                if self.turn is None:
+                    self._stop.set()
+            case _:
+                assert_never(msg)
+
+    # ------------------------------------------------------------------ listening
+
+    def _start_turn(self, trigger: Trigger) -> Turn:
+        if self.turn is not None:
+            self._cancel_turn("barge_in" if trigger in ("wake", "button") else "superseded")
+        self.turn = Turn(next_turn_id(), trigger)
+        self.clock.realtime.set()
+        return self.turn
+
+    def _on_wake(self, msg: WakeDetected) -> None:
+        if self.muted:
+            return
+        if (
+            self.turn is not None
+            and not self.cfg.conversation.barge_in
+            and self.state in ("thinking", "speaking")
+        ):
+            return
+        turn = self._start_turn("wake")
+        turn.wake_word = msg.word
+        turn.mark("wake", msg.captured_ns)
+        self.emit(
+            "wake.detected",
+            turn,
+            word=msg.word,
+            score=round(msg.score, 3),
+            at_sample=msg.at_sample,
+            at_ms=msg.at_sample * 1000 // SAMPLE_RATE,
+        )
+        self.set_state("listening")
+
+    def _on_listen(self, source: str) -> None:
+        if self.muted:
+            self.emit("error", None, stage="command", code="muted", message="listen ignored while muted")
+            return
+        self._start_turn("button" if source == "button" else "mqtt")
+        self.listen.open()
+        self.set_state("listening")
+
+    def _on_speech_started(self, msg: SpeechStarted) -> None:
+        if self.turn is None or self.turn.committed is not None:
+            if self.muted:
+                return
+            self._start_turn("follow_up")
+            self.set_state("listening")
+        assert self.turn is not None
+        self.turn.mark("speech_started", msg.captured_ns)
+        self.emit(
+            "input_audio.speech_started",
+            self.turn,
+            at_sample=msg.at_sample,
+            audio_start_ms=msg.at_sample * 1000 // SAMPLE_RATE,
+        )
+
+    def _new_attempt(self, last_voiced: int) -> Attempt:
+        assert self.turn is not None
+        a = Attempt(len(self.turn.attempts) + 1, last_voiced)
+        self.turn.attempts.append(a)
+        return a
+
+    def _ctx(self, a: Attempt) -> Ctx:
+        assert self.turn is not None
+        return Ctx(self.turn.id, a.number, a.cancel, a.gate)
+
+    def _on_paused(self, msg: SpeechPaused) -> None:
+        if (
+            self.turn is None
+            or self.turn.committed is not None
+            or self.cfg.endpoint.speculative_silence_ms == 0
+        ):
+            return
+        cur = self.turn.current
+        if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
+            return
+        a = self._new_attempt(msg.last_voiced_sample)
+        lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // SAMPLE_RATE
+        a.marks["t0"] = msg.captured_ns - lag_ns
+        a.marks["asr_start"] = time.monotonic_ns()
+        self.asr.submit(AsrJob(self._ctx(a), msg.audio))
+
+    def _on_resumed(self, msg: SpeechResumed) -> None:
+        if self.turn is None or self.turn.committed is not None:
+            return
+        cur = self.turn.current
+        if cur is not None and not cur.committed:
+            cur.cancel.cancel("speech_resumed")
+            log.debug("turn=%d speculative attempt %d dropped", self.turn.id, cur.number)
+
+    def _on_stopped(self, msg: SpeechStopped) -> None:
+        turn = self.turn
+        if turn is None or turn.committed is not None:
+            return
+        turn.t0_ns = msg.voiced_captured_ns
+        self.emit(
+            "input_audio.speech_stopped",
+            turn,
+            at_sample=msg.at_sample,
+            last_voiced_sample=msg.last_voiced_sample,
+            reason=msg.reason,
+            audio_end_ms=msg.last_voiced_sample * 1000 // SAMPLE_RATE,
+            duration_ms=(msg.last_voiced_sample - msg.speech_start_sample) * 1000 // SAMPLE_RATE,
+        )
+        cur = turn.current
+        if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
+            turn.speculative_used = True
+            self._commit(cur)
+            return
+        if cur is not None:
+            cur.cancel.cancel("superseded")
+        a = self._new_attempt(msg.last_voiced_sample)
+        a.marks["asr_start"] = time.monotonic_ns()
+        self._commit(a)
+        self.asr.submit(AsrJob(self._ctx(a), msg.audio))
+
+    def _commit(self, a: Attempt, early: bool = False) -> None:
+        turn = self.turn
+        assert turn is not None
+        a.committed = True
+        a.gate.set()
+        turn.mark("committed")
+        if turn.t0_ns is None:
+            turn.t0_ns = a.marks.get("t0")
+        self.listen.close()
+        if early:
+            self.emit(
+                "input_audio.speech_stopped",
+                turn,
+                last_voiced_sample=a.last_voiced_sample,
+                reason="early_commit",
+                audio_end_ms=a.last_voiced_sample * 1000 // SAMPLE_RATE,
+            )
+        self.set_state("thinking")
+        pending, a.pending_events = a.pending_events, []
+        for type_, data in pending:
+            self.emit(type_, turn, **data)
+        if a.transcript is not None:
+            self._apply_route(a)
+            if a.transcript == "":
+                self._end_turn("no_transcript")
+
+    # ------------------------------------------------------------------ answering
+
+    def _attempt(self, turn_id: int, number: int) -> Attempt | None:
+        """The live attempt a message belongs to, or None if it is stale (old turn / cancelled)."""
+        t = self.turn
+        if t is None or t.id != turn_id or number > len(t.attempts):
+            return None
+        a = t.attempts[number - 1]
+        return None if a.cancel.cancelled else a
+
+    def _on_transcript(self, msg: Transcript) -> None:
+        a = self._attempt(msg.turn_id, msg.attempt)
+        if a is None or self.turn is None:
+            return
+        a.transcript, a.asr_ms, a.audio_ms = msg.text, msg.asr_ms, msg.audio_ms
+        a.marks["transcript"] = time.monotonic_ns()
+        self._emit_for(
+            a,
+            "transcript.final",
+            text=msg.text,
+            audio_ms=msg.audio_ms,
+            asr_ms=round(msg.asr_ms, 1),
+            speculative=a.number > 0 and not a.committed,
+        )
+        if not msg.text:
+            if a.committed:
+                self._end_turn("no_transcript")
+            return
+        outcome = self._match(a, msg.text)
+        if outcome is not None and not a.committed and self.cfg.intents.early_commit:
+            self._commit(a, early=True)
+            return
+        self._route(a, msg.text, outcome)
+        if a.committed:
+            self._apply_route(a)
+
+    def _match(self, a: Attempt, text: str) -> IntentOutcome | None:
+        if self.intents is None or not self.cfg.intents.enabled:
+            return None
+        outcome = self.intents.match(text)
+        a.marks["intent"] = time.monotonic_ns()
+        a.intent = outcome
+        return outcome
+
+    def _route(self, a: Attempt, text: str, outcome: IntentOutcome | None) -> None:
+        """Hand the reply work out (speculatively if not committed: playback is gated)."""
+        if a.reply_started or self.turn is None:
+            return
+        a.reply_started = True
+        ctx = self._ctx(a)
+        a.marks["reply_start"] = time.monotonic_ns()
+        if outcome is not None:
+            reply = self._intent_reply(outcome)
+            self.turn.reply_text = reply
+            a.marks["first_sentence"] = a.marks["reply_start"]
+            self.tts.submit(SpeakJob(ctx, 0, reply))
+            self.tts.submit(EndOfReply(ctx))
+            return
+        a.marks["llm_start"] = time.monotonic_ns()
+        now = time.monotonic()
+        facts = self.facts()
+        user = f"{text}\n({facts})" if facts else text
+        msgs = (
+            ChatMessage("system", self.cfg.llm.system_prompt),
+            *self.history.messages(now),
+            ChatMessage("user", user),
+        )
+        self.llm.submit(LlmJob(ctx, msgs))
+
+    def _apply_route(self, a: Attempt) -> None:
+        """Side effects and events that only a committed attempt may have."""
+        turn = self.turn
+        if turn is None or a.applied or a.transcript is None or not a.transcript:
+            return
+        a.applied = True
+        turn.transcript = a.transcript
+        if not a.reply_started:
+            self._route(a, a.transcript, self._match(a, a.transcript))
+        outcome: IntentOutcome | None = a.intent
+        if outcome is not None:
+            turn.route = "intent"
+            self.emit(
+                "intent.recognized",
+                turn,
+                name=outcome.name,
+                slots=dict(outcome.slots),
+                text=a.transcript,
+                intent_ms=turn.latency()["intent_ms"],
+            )
+            if self.on_intent is not None:
+                try:
+                    self.on_intent(turn, outcome)
+                except Exception:
+                    log.exception("turn=%d intent handler failed", turn.id)
+        else:
+            turn.route = "llm"
+        self.emit("response.started", turn, route=turn.route)
+
+    def _intent_reply(self, outcome: IntentOutcome) -> str:
+        if outcome.name == "repeat":
+            return self.last_reply or "I haven't said anything yet."
+        return outcome.reply
+
+    def _on_played(self, msg: PlaybackFinished) -> None:
+        turn = self.turn
+        if turn is None or turn.id != msg.turn_id:
+            return
+        turn.heard_text = msg.heard_text
+        if msg.interrupted:
+            return  # the cancel path already ended the turn
+        self._end_turn("done")
+
+    def _on_failed(self, msg: StageFailed) -> None:
+        turn = self.turn
+        same = turn is not None and turn.id == msg.turn_id
+        self.emit("error", turn if same else None, stage=msg.stage, code=msg.code, message=msg.message)
+        if same and turn is not None:
+            turn.error = f"{msg.stage}: {msg.message}"
+            self._cancel_turn(f"{msg.stage}_failed", publish=False)
+            self._end_turn("error", published=False)
+
+    def _check_deadlines(self) -> None:
+        """An engine that hangs must not hold a turn forever: bound each stage by its worker's busy time."""
+        turn = self.turn
+        if turn is None or turn.committed is None:
+            return
+        now = time.monotonic()
+        checks: tuple[tuple[Literal["asr", "llm", "tts"], float | None, float], ...] = (
+            ("asr", self.asr.busy_since, self.cfg.asr.max_decode_ms / 1000 + 2.0),
+            ("llm", self.llm.busy_since, 30.0),
+            ("tts", self.tts.busy_since, 15.0),
+        )
+        for stage, since, budget in checks:
+            if since is not None and now - since > budget:
+                self.handle(
+                    StageFailed(turn.id, stage, "timeout", f"{stage} did not finish within {budget:.0f} s")
+                )
+                return
+
+    # ------------------------------------------------------------------ ending, cancelling, commands
+
+    def _cancel_turn(self, reason: str, publish: bool = True) -> None:
+        turn = self.turn
+        if turn is None:
+            return
+        turn.cancel_all(reason)
+        if publish:
+            self.emit("turn.cancelled", turn, reason=reason, heard=turn.heard_text)
+        if turn.committed is not None and turn.transcript and turn.route == "llm":
+            # keep only what was heard of an interrupted answer
+            self._remember(turn)
+        self.finished_turns.append(turn)
+        self.turn = None
+        self.listen.close()
+        self.clock.realtime.clear()
+        self.set_state("muted" if self.muted else "idle")
+
+    def cancel(self, source: str) -> None:
+        if self.turn is not None:
+            self._cancel_turn(f"cancel:{source}")
+
+    def _remember(self, turn: Turn) -> None:
+        heard = turn.heard_text.strip()
+        if heard and not turn.remembered:
+            self.history.add(time.monotonic(), turn.transcript, heard)
+            turn.remembered = True
+
+    def _end_turn(self, reason: str, published: bool = False) -> None:
+        turn = self.turn
+        if turn is None:
+            return
+        if not published:
+            self.emit(
+                "response.done",
+                turn,
+                status=reason,
+                route=turn.route,
+                transcript=turn.transcript,
+                reply=turn.reply_text,
+                heard=turn.heard_text,
+                speculative=turn.speculative_used,
+                latency=turn.latency(),
+            )
+        if turn.route == "llm":
+            self._remember(turn)
+        if turn.reply_text and turn.heard_text:
+            self.last_reply = turn.reply_text
+        turn.cancel_all("turn_ended")  # release anything still queued
+        self.finished_turns.append(turn)
+        self.turn = None
+        self.clock.realtime.clear()
+        follow = (
+            reason == "done"
+            and turn.route in ("llm", "intent")
+            and not self.muted
+            and self.cfg.conversation.follow_up_window_ms > 0
+        )
+        if follow:
+            self.listen.open(self.cfg.conversation.follow_up_window_ms)
+        else:
+            self.listen.close()
+        self.set_state("muted" if self.muted else "idle")
+        if self.source_ended:
+            self._stop.set()
+
+    def say(self, text: str, trigger: Trigger = "say") -> None:
+        """Speak ``text`` as its own turn (MQTT say/announce, timers, `edge-voice say`)."""
+        if self.turn is not None and self.state in ("thinking", "speaking"):
+            self._cancel_turn("superseded")
+        turn = self._start_turn("say" if trigger == "say" else trigger)
+        turn.route = "say"
+        turn.reply_text = text
+        a = self._new_attempt(0)
+        a.transcript = ""
+        a.committed = True
+        a.gate.set()
+        a.reply_started = True
+        now = time.monotonic_ns()
+        turn.t0_ns = now
+        turn.mark("committed", now)
+        a.marks["reply_start"] = a.marks["first_sentence"] = now
+        ctx = self._ctx(a)
+        self.emit("response.started", turn, route="say", text=text)
+        self.set_state("thinking")
+        self.tts.submit(SpeakJob(ctx, 0, text))
+        self.tts.submit(EndOfReply(ctx))
+
+    def _on_mute(self, on: bool) -> None:
+        self.muted = on
+        if on:
+            self.cancel("mute")
+            self.listen.close()
+        self.emit("mute.changed", None, on=on)
+        self.set_state("muted" if on else "idle")
+
+
+def _default_facts() -> str:
+    now = dt.datetime.now()
+    return f"It is {now:%H:%M} on {now:%A, %d %B %Y}."

@@ -1,0 +1,333 @@
+"""Engine threads. One engine, one thread; each takes jobs from a bounded queue and hands results to the
+orchestrator's loop through ``post`` (thread-safe). Data flows LLM → TTS → playback directly, without a
+hop through the loop, so nothing waits on the orchestrator; the loop is told about every step.
+
+Cancellation overtakes data: a job carries its attempt's ``CancelToken``; a worker checks it before a job
+and between chunks, and drops anything stale. Playback of an attempt waits on its ``gate`` — a
+speculative reply is prepared in the end-of-speech silence and only heard once the endpoint is confirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from edge_voice.audio.resample import resample
+from edge_voice.audio.sinks import AudioSink
+from edge_voice.cancel import CancelToken
+from edge_voice.engines.base import Generator, Synthesizer, Transcriber
+from edge_voice.messages import (
+    AudioChunk,
+    ChatMessage,
+    GenerationDone,
+    Message,
+    Pcm,
+    PlaybackFinished,
+    PlaybackStarted,
+    SentenceReady,
+    StageFailed,
+    SynthesisDone,
+    TextDelta,
+    Transcript,
+)
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[Message], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What every job of one attempt shares."""
+
+    turn_id: int
+    attempt: int
+    cancel: CancelToken
+    gate: threading.Event  # set = this attempt may be heard
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AsrJob:
+    ctx: Ctx
+    audio: Pcm
+
+
+@dataclass(frozen=True, slots=True)
+class LlmJob:
+    ctx: Ctx
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakJob:
+    ctx: Ctx
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfReply:
+    """No more sentences for this attempt (sent after the last SpeakJob)."""
+
+    ctx: Ctx
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlayChunk:
+    ctx: Ctx
+    chunk: AudioChunk
+
+
+J = TypeVar("J")
+
+
+class Worker(threading.Thread, Generic[J]):
+    """A daemon thread draining a bounded queue. ``submit`` blocks (bounded) rather than dropping: these
+    queues carry turn work, which is small and must not be lost; audio frames use FrameQueue instead."""
+
+    def __init__(self, name: str, post: Post, maxsize: int) -> None:
+        super().__init__(name=name, daemon=True)
+        self.jobs: queue.Queue[J | None] = queue.Queue(maxsize)
+        self.post = post
+        self.busy_since: float | None = None  # monotonic seconds; for hang detection
+
+    def submit(self, job: J, timeout_s: float = 5.0) -> None:
+        self.jobs.put(job, timeout=timeout_s)
+
+    def stop(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self.jobs.put_nowait(None)
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            self.busy_since = time.monotonic()
+            try:
+                self.handle(job)
+            except Exception:  # a failing job ends its turn, never the thread
+                log.exception("%s: job failed", self.name)
+            finally:
+                self.busy_since = None
+
+    def handle(self, job: J) -> None:
+        raise NotImplementedError
+
+
+class AsrWorker(Worker[AsrJob]):
+    def __init__(self, engine: Transcriber, post: Post) -> None:
+        super().__init__("asr", post, maxsize=8)
+        self.engine = engine
+
+    def handle(self, job: AsrJob) -> None:
+        c = job.ctx
+        if c.cancel.cancelled:
+            return
+        t = time.monotonic_ns()
+        try:
+            text = self.engine.transcribe(job.audio, c.cancel)
+        except Exception as exc:
+            log.exception("turn=%d asr failed", c.turn_id)
+            self.post(StageFailed(c.turn_id, "asr", "asr_failed", str(exc)))
+            return
+        ms = (time.monotonic_ns() - t) / 1e6
+        if not c.cancel.cancelled:
+            self.post(
+                Transcript(
+                    c.turn_id, c.attempt, text.strip(), len(job.audio) * 1000 // 16000, ms, aborted=False
+                )
+            )
+
+
+ChunkerFactory = Callable[[], "SentenceSplitter"]
+
+
+class SentenceSplitter:
+    """The slice of the chunker the LLM worker needs (engines/chunker.py implements it)."""
+
+    def push(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def flush(self) -> list[str]:
+        raise NotImplementedError
+
+
+class LlmWorker(Worker[LlmJob]):
+    """Streams tokens, splits them into sentences and hands each to TTS at once."""
+
+    def __init__(
+        self, engine: Generator, post: Post, tts: TtsWorker, make_splitter: Callable[[], SentenceSplitter]
+    ) -> None:
+        super().__init__("llm", post, maxsize=4)
+        self.engine = engine
+        self.tts = tts
+        self.make_splitter = make_splitter
+
+    def handle(self, job: LlmJob) -> None:
+        c = job.ctx
+        if c.cancel.cancelled:
+            return
+        splitter = self.make_splitter()
+        pieces: list[str] = []
+        index = 0
+        stopped = "eos"
+
+        def hand_out(sentences: Sequence[str]) -> None:
+            nonlocal index
+            for s in sentences:
+                if not s.strip() or c.cancel.cancelled:
+                    continue
+                self.post(SentenceReady(c.turn_id, c.attempt, index, s))
+                self.tts.submit(SpeakJob(c, index, s))
+                index += 1
+
+        try:
+            for piece in self.engine.stream(job.messages, c.cancel):
+                if c.cancel.cancelled:
+                    stopped = "cancelled"
+                    break
+                self.post(TextDelta(c.turn_id, c.attempt, piece, first=not pieces))
+                pieces.append(piece)
+                hand_out(splitter.push(piece))
+            else:
+                hand_out(splitter.flush())
+        except Exception as exc:
+            log.exception("turn=%d llm failed", c.turn_id)
+            stopped = "error"
+            self.post(StageFailed(c.turn_id, "llm", "llm_failed", str(exc)))
+        if c.cancel.cancelled and stopped == "eos":
+            stopped = "cancelled"
+        text = "".join(pieces).strip()
+        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))  # type: ignore[arg-type]
+        self.tts.submit(EndOfReply(c))
+
+
+class TtsWorker(Worker[SpeakJob | EndOfReply]):
+    """Synthesises sentence by sentence; known phrases come from the cache at once."""
+
+    def __init__(
+        self,
+        engine: Synthesizer,
+        post: Post,
+        playback: PlaybackWorker,
+        cache: Callable[[str], Pcm | None] | None = None,
+    ) -> None:
+        super().__init__("tts", post, maxsize=64)
+        self.engine = engine
+        self.playback = playback
+        self.cache = cache
+
+    def handle(self, job: SpeakJob | EndOfReply) -> None:
+        c = job.ctx
+        if isinstance(job, EndOfReply):
+            self.playback.submit(job)
+            if not c.cancel.cancelled:
+                self.post(SynthesisDone(c.turn_id, c.attempt))
+            return
+        if c.cancel.cancelled:
+            return
+        rate = self.engine.sample_rate
+        cached = self.cache(job.text) if self.cache else None
+        try:
+            parts = [cached] if cached is not None else self.engine.synthesize(job.text, c.cancel)
+            last: Pcm | None = None
+            for pcm in parts:  # hold one back so the last chunk can be flagged
+                if c.cancel.cancelled:
+                    return
+                if last is not None:
+                    self._emit(c, job, last, rate, False)
+                last = pcm
+            if last is not None and not c.cancel.cancelled:
+                self._emit(c, job, last, rate, True)
+        except Exception as exc:
+            log.exception("turn=%d tts failed", c.turn_id)
+            self.post(StageFailed(c.turn_id, "tts", "tts_failed", str(exc)))
+
+    def _emit(self, c: Ctx, job: SpeakJob, pcm: Pcm, rate: int, last: bool) -> None:
+        chunk = AudioChunk(c.turn_id, c.attempt, job.index, pcm, rate, last, job.text)
+        self.post(chunk)
+        self.playback.submit(PlayChunk(c, chunk))
+
+
+class PlaybackWorker(Worker[PlayChunk | EndOfReply]):
+    """Writes reply audio in ``chunk_ms`` slices, checking the cancel token between slices, so a
+    barge-in is heard within one slice. Tracks which words were actually heard."""
+
+    def __init__(self, sink: AudioSink, post: Post, chunk_ms: int) -> None:
+        super().__init__("playback", post, maxsize=256)
+        self.sink = sink
+        self.chunk_ms = chunk_ms
+        self.volume = 1.0
+        self._playing: Ctx | None = None
+        self._heard: list[str] = []
+        self._failed: Ctx | None = None
+
+    def handle(self, job: PlayChunk | EndOfReply) -> None:
+        c = job.ctx
+        if c is self._failed:
+            return
+        if c.cancel.cancelled:
+            self._finish(c, interrupted=True)
+            return
+        while not c.gate.wait(0.01):  # speculative reply: hold until the endpoint is confirmed
+            if c.cancel.cancelled:
+                return
+        if isinstance(job, EndOfReply):
+            self._finish(c, interrupted=False)
+            return
+        try:
+            self._play(c, job.chunk)
+        except Exception as exc:
+            log.exception("turn=%d playback failed", c.turn_id)
+            self._failed = c
+            self._playing = None
+            self.post(StageFailed(c.turn_id, "playback", "sink_failed", str(exc)))
+
+    def _play(self, c: Ctx, chunk: AudioChunk) -> None:
+        if self._playing is not c:
+            self._playing, self._heard = c, []
+            pos = self.sink.begin()
+            started = True
+        else:
+            started = False
+        pcm = chunk.samples
+        if chunk.rate_hz != self.sink.rate_hz:
+            pcm = resample(pcm, chunk.rate_hz, self.sink.rate_hz)
+        if self.volume != 1.0:
+            pcm = np.clip(pcm.astype(np.float32) * self.volume, -32768, 32767).astype(np.int16)
+        step = max(1, self.sink.rate_hz * self.chunk_ms // 1000)
+        played = 0
+        for i in range(0, len(pcm), step):
+            if c.cancel.cancelled:
+                break
+            self.sink.write(pcm[i : i + step])
+            if started:
+                started = False
+                self.post(PlaybackStarted(c.turn_id, time.monotonic_ns(), pos))
+            played = min(len(pcm), i + step)
+        words = chunk.text.split()
+        if played >= len(pcm) or not len(pcm):
+            if chunk.last_of_sentence:
+                self._heard.append(chunk.text)
+        elif played:  # cut mid-sentence: keep the words heard so far (proportional estimate)
+            self._heard.append(" ".join(words[: math.ceil(len(words) * played / len(pcm))]))
+        if c.cancel.cancelled:
+            self._finish(c, interrupted=True)
+
+    def _finish(self, c: Ctx, interrupted: bool) -> None:
+        if self._playing is not c:
+            return
+        self.sink.end(interrupted)
+        self._playing = None
+        self.post(PlaybackFinished(c.turn_id, " ".join(self._heard).strip(), interrupted))
+        self._heard = []
