@@ -12,7 +12,7 @@ arithmetic in the quantizer), so its sha256 is pinned in models/manifest.toml.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -36,9 +36,8 @@ _NO_QUANT = {
 F32 = npt.NDArray[np.float32]
 
 
-def read_ct2(path: Path) -> dict[str, npt.NDArray[np.generic]]:
-    """All variables of a CTranslate2 ``model.bin`` (binary version 6), views into the file bytes."""
-    buf = path.read_bytes()
+def read_ct2(buf: bytes) -> dict[str, npt.NDArray[np.generic]]:
+    """All variables of a CTranslate2 ``model.bin`` (binary version 6), as views into ``buf``."""
     pos = 0
 
     def take(fmt: str) -> int:
@@ -54,7 +53,7 @@ def read_ct2(path: Path) -> dict[str, npt.NDArray[np.generic]]:
         return buf[pos - n : pos - 1].decode()
 
     if (version := take("<I")) != 6:
-        raise ValueError(f"{path}: CTranslate2 binary version {version}, expected 6")
+        raise ValueError(f"CTranslate2 binary version {version}, expected 6")
     text()  # spec name, e.g. WhisperSpec
     take("<I")  # spec revision
     out: dict[str, npt.NDArray[np.generic]] = {}
@@ -231,9 +230,9 @@ def dequantize_q8_0(raw: npt.NDArray[np.uint8]) -> F32:
     return (blocks[:, 2:].copy().view(np.int8).astype(np.float32) * d).reshape(-1)
 
 
-def write_ggml(
-    out: BinaryIO, ct2: dict[str, npt.NDArray[np.generic]], tokens: list[str], quant: Quant
-) -> None:
+def write_ggml(out: BinaryIO, ct2: dict[str, npt.NDArray[np.generic]], tokens: list[str], quant: Quant,
+               progress: Callable[[float], None] | None = None) -> None:
+    """The whole ggml file. ``progress`` gets the fraction of weights written so far."""
     hp = hparams(ct2)
     out.write(struct.pack("<I11i", GGML_MAGIC, *hp, FTYPE[quant]))
     filters = mel_filters(hp[9])
@@ -243,19 +242,25 @@ def write_ggml(
     out.write(struct.pack("<i", len(vocab)))
     for tok in vocab:
         out.write(struct.pack("<i", len(tok)) + tok)
+    total, done = sum(a.size for a in ct2.values()), 0
     for name, arr in whisper_tensors(ct2):
-        if quant == "q8_0" and arr.ndim == 2 and name not in _NO_QUANT:
-            ttype, data = GGML_Q8_0, quantize_q8_0(arr.astype(np.float32)).tobytes()
-        elif arr.dtype == np.float16:
-            ttype, data = GGML_F16, arr.astype("<f2").tobytes()
-        else:
-            ttype, data = GGML_F32, arr.astype("<f4").tobytes()
+        quantize = quant == "q8_0" and arr.ndim == 2 and name not in _NO_QUANT
+        ttype = GGML_Q8_0 if quantize else GGML_F16 if arr.dtype == np.float16 else GGML_F32
         key = name.encode()
         out.write(struct.pack(f"<3i{arr.ndim}i", arr.ndim, len(key), ttype, *reversed(arr.shape)) + key)
-        out.write(data)
+        if quantize:  # in row chunks: the float32 copy of a large embedding would double peak memory
+            for start in range(0, arr.shape[0], 4096):
+                out.write(quantize_q8_0(arr[start : start + 4096].astype(np.float32)).tobytes())
+        else:
+            out.write(arr.astype("<f2" if ttype == GGML_F16 else "<f4").tobytes())
+        done += arr.size
+        if progress is not None:
+            progress(min(1.0, done / total))
 
 
-def convert(model_bin: Path, vocabulary_txt: Path, out: BinaryIO, quant: Quant = "f16") -> None:
-    """Convert CT2 whisper (``model.bin`` + ``vocabulary.txt`` beside it) into a ggml file written to ``out``."""
+def convert(model_parts: Sequence[Path], vocabulary_txt: Path, out: BinaryIO, quant: Quant = "f16",
+            progress: Callable[[float], None] | None = None) -> None:
+    """Convert CT2 whisper into a ggml file written to ``out``. ``model_parts`` are the pieces of ``model.bin``
+    in order (one path, or halves when a package had to split it); ``vocabulary_txt`` is CT2's vocabulary."""
     tokens = vocabulary_txt.read_text(encoding="utf-8").split("\n")
-    write_ggml(out, read_ct2(model_bin), tokens, quant)
+    write_ggml(out, read_ct2(b"".join(p.read_bytes() for p in model_parts)), tokens, quant, progress)

@@ -1,0 +1,215 @@
+"""Assembling the daemon: load and warm every engine, start one thread per engine, run the orchestrator.
+
+Start-up fails fast (missing model, bad config, no audio device) with ``StartupError`` — the CLI prints
+it and exits 78 so systemd does not restart-loop. Everything is loaded and warmed *before* READY, so the
+first turn is as fast as every later one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_voice.audio.sinks import AudioSink
+from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, InputClock
+from edge_voice.config import Config
+from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
+from edge_voice.listen.thread import FrameListener, ListenThread
+from edge_voice.messages import Message, Pcm, Shutdown, SourceFailed, SourceRecovered
+from edge_voice.models import ModelError
+from edge_voice.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
+from edge_voice.turns import Turn
+from edge_voice.workers import AsrWorker, LlmWorker, PlaybackWorker, SentenceSplitter, TtsWorker
+
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start; the message says what and how to fix it."""
+
+
+@dataclass
+class Engines:
+    wake: WakeDetector
+    vad: VoiceActivityDetector
+    asr: Transcriber
+    llm: Generator
+    tts: Synthesizer
+    intents: IntentMatcher | None
+    make_splitter: Callable[[], SentenceSplitter]
+    make_listener: Callable[[Config, WakeDetector, VoiceActivityDetector], FrameListener]
+    phrase_cache: Callable[[str], Pcm | None] | None = None
+    timers: Any = None  # intents.Timers
+    load_ms: dict[str, float] = field(default_factory=dict)
+
+
+def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> Engines:
+    """Load, verify and warm every real engine (imports are lazy: only what the config chooses)."""
+    say = progress or (lambda _m: None)
+    times: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        say(f"loading {name}…")
+        t = time.perf_counter()
+        try:
+            out = fn()
+        except ModelError as exc:
+            raise StartupError(str(exc)) from None
+        times[name] = round((time.perf_counter() - t) * 1000, 1)
+        return out
+
+    from edge_voice.engines import chunker, intents
+    from edge_voice.engines.asr import WhisperCppTranscriber
+    from edge_voice.engines.llm import LlamaGenerator
+    from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
+    from edge_voice.listen.listener import Listener
+    from edge_voice.listen.vad import SileroVad
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    wake = timed("wake", lambda: OpenWakeWordDetector(cfg.wake))
+    vad = timed("vad", lambda: SileroVad(cfg.vad))
+    asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path))
+    llm = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
+    timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
+    tts = timed("tts", lambda: PiperSynthesizer(cfg.tts))
+    timed("tts_warm", tts.warm)
+    matcher = intents.IntentEngine(cfg.intents) if cfg.intents.enabled else None
+    cache = PhraseCache(tts)
+    if matcher is not None:
+        timed("phrase_cache", lambda: cache.prefill(intents.fixed_phrases(cfg.intents)))
+    n = cfg.tts.first_chunk_min_words
+    return Engines(
+        wake=wake,
+        vad=vad,
+        asr=asr,
+        llm=llm,
+        tts=tts,
+        intents=matcher,
+        make_splitter=lambda: chunker.SentenceChunker(n),
+        make_listener=Listener,
+        phrase_cache=cache.get,
+        timers=intents.Timers(),
+        load_ms=times,
+    )
+
+
+class Daemon:
+    """One running assistant: threads + orchestrator around a source and a sink."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        engines: Engines,
+        source: AudioSource,
+        sink: AudioSink,
+        sinks: list[EventSink],
+        clock: InputClock,
+        reopen_source: Callable[[], AudioSource] | None = None,
+        on_intent: Callable[[Turn, IntentOutcome], None] | None = None,
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.engines = engines
+        self.clock = clock
+        self.sink = sink
+        self.frames = FrameQueue(
+            cfg.audio.capture_queue_frames if source.live else 2, drop_oldest=source.live
+        )
+        post: Callable[[Message], None] = self._post
+        self.playback = PlaybackWorker(sink, post, cfg.audio.output_chunk_ms)
+        self.playback.volume = cfg.audio.volume
+        self.tts = TtsWorker(engines.tts, post, self.playback, engines.phrase_cache)
+        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
+        self.asr = AsrWorker(engines.asr, post)
+        listener = engines.make_listener(cfg, engines.wake, engines.vad)
+        self.listen = ListenThread(listener, self.frames, post, on_frame)
+        self.capture = CaptureThread(
+            source,
+            self.frames,
+            clock,
+            on_failure=lambda m, r: post(SourceFailed(m, r)),
+            on_end=lambda _n: None,
+            on_recovered=lambda n: post(SourceRecovered(n)),
+            reopen=reopen_source,
+        )
+        self.orch = Orchestrator(
+            cfg,
+            listen=self.listen,
+            asr=self.asr,
+            llm=self.llm,
+            tts=self.tts,
+            playback=self.playback,
+            intents=engines.intents,
+            sinks=sinks,
+            clock=clock,
+            on_intent=self._on_intent,
+        )
+        self._user_on_intent = on_intent
+        if engines.timers is not None:
+            self.orch.on_tick = self._check_timers  # type: ignore[method-assign]
+
+    def _post(self, msg: Message) -> None:
+        self.orch.post(msg)
+
+    def _on_intent(self, turn: Turn, outcome: IntentOutcome) -> None:
+        slots = dict(outcome.slots)
+        timers = self.engines.timers
+        if outcome.name == "volume_set" and "level" in slots:
+            self.playback.volume = max(0.0, min(1.0, int(slots["level"]) / 100))
+        elif outcome.name in ("volume_up", "volume_down"):
+            step = 0.1 if outcome.name == "volume_up" else -0.1
+            self.playback.volume = max(0.0, min(1.0, self.playback.volume + step))
+        if timers is not None:
+            timers.apply(outcome.name, slots, time.monotonic())
+        if self._user_on_intent is not None:
+            self._user_on_intent(turn, outcome)
+
+    def _check_timers(self) -> None:
+        timers = self.engines.timers
+        for text in timers.due(time.monotonic()):
+            self.orch.say(text, trigger="timer")
+
+    def stop(self) -> None:
+        self.orch.post(Shutdown("stop"))
+
+    async def run_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.orch.loop = loop
+        for w in (self.playback, self.tts, self.llm, self.asr, self.listen, self.capture):
+            w.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (RuntimeError, ValueError):  # not the main thread (tests)
+                pass
+        try:
+            await self.orch.run()
+        finally:
+            self.capture.stop_event.set()
+            self.listen.stop_event.set()
+            for w in (self.asr, self.llm, self.tts, self.playback):
+                w.stop()
+            for t in (self.capture, self.listen, self.asr, self.llm, self.tts, self.playback):
+                t.join(timeout=5)
+
+    def run(self) -> None:
+        asyncio.run(self.run_async())
+
+
+def wav_tail_ms(cfg: Config) -> int:
+    """Silence appended to a WAV input so a reply near its end can play out in full."""
+    return 8000 + cfg.endpoint.silence_end_ms
+
+
+def input_samples(path: Path) -> int:
+    from edge_voice.audio.wavio import read_wav_16k
+
+    return len(read_wav_16k(path))

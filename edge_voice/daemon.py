@@ -1,0 +1,115 @@
+"""``edge-voice run``: the daemon with its real inputs and outputs (microphone/speaker or WAV files,
+MQTT, GPIO, systemd notify)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_voice.app import Daemon, Engines, load_engines
+from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
+from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource
+from edge_voice.config import Config
+from edge_voice.events import JsonlSink, MemorySink
+from edge_voice.orchestrator import EventSink
+
+log = logging.getLogger(__name__)
+
+
+def _progress(msg: str) -> None:
+    print(f"edge-voice: {msg}", file=sys.stderr, flush=True)
+
+
+def make_io(
+    cfg: Config,
+    engines: Engines,
+    clock: InputClock,
+    input_wav: Path | None,
+    output_wav: Path | None,
+    fast: bool,
+) -> tuple[AudioSource, AudioSink, Callable[[], AudioSource] | None]:
+    rate = cfg.audio.output_rate_hz or engines.tts.sample_rate
+    source: AudioSource
+    reopen: Callable[[], AudioSource] | None = None
+    if input_wav is not None:
+        source = WavSource(input_wav, pace="adaptive" if fast else "realtime", clock=clock)
+    else:
+        source = MicSource(cfg.audio.input_device)
+        reopen = lambda: MicSource(cfg.audio.input_device)  # noqa: E731
+    sink: AudioSink = (
+        WavSink(output_wav, clock, rate)
+        if output_wav is not None
+        else SpeakerSink(cfg.audio.output_device, rate, cfg.audio.output_chunk_ms, clock)
+    )
+    return source, sink, reopen
+
+
+def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
+    from edge_voice.service import Notifier
+
+    notifier = Notifier()
+    notifier.status("loading models")
+    engines = load_engines(cfg, _progress)
+    clock = InputClock()
+    source, sink, reopen = make_io(cfg, engines, clock, args.input, args.output, args.fast)
+    sinks: list[EventSink] = []
+    jsonl = JsonlSink(args.events) if args.events else None
+    if jsonl is not None:
+        sinks.append(jsonl)
+    memory = MemorySink()
+    sinks.append(memory)
+
+    last_kick = [0.0]
+    interval = notifier.watchdog_interval_s()
+
+    def on_frame() -> None:  # from the listen thread: the audio path is alive
+        now = time.monotonic()
+        if interval and now - last_kick[0] >= interval:
+            last_kick[0] = now
+            notifier.watchdog()
+
+    daemon = Daemon(cfg, engines, source, sink, sinks, clock, reopen_source=reopen, on_frame=on_frame)
+    extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
+    notifier.ready()
+    notifier.status("listening")
+    _progress(f"ready (models loaded in {sum(engines.load_ms.values()):.0f} ms: {engines.load_ms})")
+    try:
+        daemon.run()
+    finally:
+        notifier.stopping()
+        for stop in extras:
+            stop()
+        if isinstance(sink, WavSink):
+            n_in = getattr(source, "duration_samples", 0)
+            sink.save(n_in)
+            _progress(f"reply audio written to {sink.path}")
+        sink.close()
+        if jsonl is not None:
+            jsonl.close()
+    for ev in memory.of("response.done"):
+        _progress(
+            f"turn {ev.turn_id}: {ev.data.get('transcript')!r} → {ev.data.get('reply')!r} {ev.data.get('latency')}"
+        )
+    return 0
+
+
+def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Callable[[], None]]:
+    """MQTT bridge and GPIO, if configured. Returns their stop functions."""
+    stops: list[Callable[[], None]] = []
+    if cfg.mqtt.enabled and not no_mqtt:
+        from edge_voice.home import MqttEventSink
+
+        bridge_sink = MqttEventSink(cfg, daemon)
+        daemon.orch.sinks.append(bridge_sink)
+        stops.append(bridge_sink.stop)
+    if cfg.gpio.enabled:
+        from edge_voice.home import GpioSink
+
+        gpio = GpioSink(cfg, daemon)
+        daemon.orch.sinks.append(gpio)
+        stops.append(gpio.stop)
+    return stops

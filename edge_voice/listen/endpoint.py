@@ -1,0 +1,191 @@
+"""The endpointer: a pure state machine over VAD decisions. No I/O, no clock — it counts samples, so a WAV
+replayed at any speed gives exactly the events a live microphone would.
+
+States: ``closed`` (idle: speech is ignored) → ``open`` (listening after wake / button / follow-up, waiting
+for speech) → ``speech`` (an utterance is running) → back to ``closed`` when it stops or times out.
+
+Positions are absolute sample offsets on the input clock. An event's ``at`` is the end of the block in
+which it was decided (when a live detector could first know it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edge_voice.config import EndpointConfig
+from edge_voice.messages import SAMPLE_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSamples:
+    """``EndpointConfig`` converted to samples."""
+
+    pre_roll: int
+    min_speech: int
+    silence_end: int
+    speculative_silence: int  # 0 = no pause events
+    max_utterance: int
+    no_speech_timeout: int
+
+    @classmethod
+    def from_config(cls, cfg: EndpointConfig, rate_hz: int = SAMPLE_RATE) -> EndpointSamples:
+        def s(ms: int) -> int:
+            return ms * rate_hz // 1000
+
+        return cls(
+            s(cfg.pre_roll_ms),
+            s(cfg.min_speech_ms),
+            s(cfg.silence_end_ms),
+            s(cfg.speculative_silence_ms),
+            s(cfg.max_utterance_ms),
+            s(cfg.no_speech_timeout_ms),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    speech_start: int  # first voiced sample of the run that reached ``min_speech``
+    audio_start: int  # speech_start - pre_roll, bounded by the open's floor
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """``speculative_silence`` of silence inside an utterance (once per pause)."""
+
+    audio_start: int
+    speech_start: int
+    last_voiced: int  # end of the last voiced block
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """Voice came back after a ``Paused``."""
+
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    reason: Literal["silence", "max_length"]
+    audio_start: int
+    speech_start: int
+    last_voiced: int
+    at: int  # utterance audio = [audio_start, at)
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """Opened, but no speech started within ``no_speech_timeout``."""
+
+    at: int
+
+
+EndpointEvent = Started | Paused | Resumed | Stopped | TimedOut
+State = Literal["closed", "open", "speech"]
+
+
+class Endpointer:
+    """Feed one VAD decision per block with ``feed(voiced, n_samples)``, for every block of the stream
+    (also while closed: that is how it keeps the position)."""
+
+    def __init__(self, cfg: EndpointConfig | EndpointSamples, start_sample: int = 0) -> None:
+        self.cfg = cfg if isinstance(cfg, EndpointSamples) else EndpointSamples.from_config(cfg)
+        self.position = start_sample
+        self._origin = start_sample  # nothing exists before the stream's first sample
+        self.state: State = "closed"
+        self._opened_at = 0
+        self._floor = start_sample
+        self._run_start: int | None = None  # candidate voiced run while open
+        self._speech_start = 0
+        self._audio_start = 0
+        self._last_voiced = 0
+        self._paused = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != "closed"
+
+    @property
+    def in_speech(self) -> bool:
+        return self.state == "speech"
+
+    def open(self, floor_sample: int | None = None) -> None:
+        """Listen from the current position. ``floor_sample`` bounds the pre-roll (e.g. the wake sample, so
+        the wake phrase stays out of the utterance); None lets the pre-roll reach before the open. Opening
+        again restarts listening (an utterance in progress is dropped without an event)."""
+        self.state = "open"
+        self._opened_at = self.position
+        self._floor = self._origin if floor_sample is None else max(self._origin, floor_sample)
+        self._run_start = None
+        self._paused = False
+
+    def close(self) -> None:
+        """Stop listening without an event (turn ended, cancel)."""
+        self.state = "closed"
+        self._run_start = None
+        self._paused = False
+
+    def feed(self, voiced: bool, n_samples: int) -> list[EndpointEvent]:
+        if n_samples <= 0:
+            raise ValueError(f"endpoint: block of {n_samples} samples")
+        start = self.position
+        self.position = end = start + n_samples
+        if self.state == "open":
+            return self._feed_open(voiced, start, end)
+        if self.state == "speech":
+            return self._feed_speech(voiced, end)
+        return []
+
+    def _feed_open(self, voiced: bool, start: int, end: int) -> list[EndpointEvent]:
+        c = self.cfg
+        if voiced:
+            if self._run_start is None:
+                self._run_start = start
+            if end - self._run_start >= c.min_speech:
+                self.state = "speech"
+                self._speech_start = self._run_start
+                self._audio_start = max(self._speech_start - c.pre_roll, self._floor)
+                self._last_voiced = end
+                self._paused = False
+                self._run_start = None
+                events: list[EndpointEvent] = [Started(self._speech_start, self._audio_start, end)]
+                events.extend(self._check_max_length(end))
+                return events
+            return []
+        self._run_start = None  # a blip shorter than min_speech: ignored
+        # A run in progress defers the timeout: it either becomes speech or fails within min_speech.
+        if end - self._opened_at >= c.no_speech_timeout:
+            self.close()
+            return [TimedOut(end)]
+        return []
+
+    def _feed_speech(self, voiced: bool, end: int) -> list[EndpointEvent]:
+        c = self.cfg
+        events: list[EndpointEvent] = []
+        if voiced:
+            self._last_voiced = end
+            if self._paused:
+                self._paused = False
+                events.append(Resumed(end))
+        else:
+            silence = end - self._last_voiced
+            if c.speculative_silence and not self._paused and silence >= c.speculative_silence:
+                self._paused = True
+                events.append(Paused(self._audio_start, self._speech_start, self._last_voiced, end))
+            if silence >= c.silence_end:
+                self.close()
+                events.append(
+                    Stopped("silence", self._audio_start, self._speech_start, self._last_voiced, end)
+                )
+                return events
+        events.extend(self._check_max_length(end))
+        return events
+
+    def _check_max_length(self, end: int) -> list[EndpointEvent]:
+        if end - self._speech_start < self.cfg.max_utterance:
+            return []
+        self.close()
+        return [Stopped("max_length", self._audio_start, self._speech_start, self._last_voiced, end)]

@@ -1,0 +1,297 @@
+"""The listening stage: wake word + VAD + endpointer over one stream of ``AudioFrame``s.
+
+Everything is decided on sample positions (the input clock), never wall time: the wake detector is fed
+in pieces cut at its 80 ms hop boundaries and the VAD in 512-sample frames on a fixed grid, so frames of
+any size — and a WAV replayed at any speed — give exactly the same events. Wall-clock marks
+(``captured_ns``) are only attached to events, interpolated from the frames' capture stamps.
+
+The wake phrase is kept out of the utterance: after a detection at sample W the pre-roll may not reach
+before W, and if the VAD is still in the wake phrase at W, voiced audio is ignored until the phrase ends
+(the first unvoiced VAD frame) or until ``WAKE_TAIL`` after W (the user went straight on speaking).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Literal
+
+import numpy as np
+
+from edge_voice.config import Config
+from edge_voice.engines.base import VoiceActivityDetector, WakeDetector
+from edge_voice.listen.endpoint import (
+    Endpointer,
+    EndpointEvent,
+    EndpointSamples,
+    Paused,
+    Resumed,
+    Started,
+    Stopped,
+    TimedOut,
+)
+from edge_voice.listen.wake import HOP_SAMPLES
+from edge_voice.messages import (
+    SAMPLE_RATE,
+    AudioFrame,
+    ListenEvent,
+    NoSpeech,
+    Pcm,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    WakeDetected,
+)
+
+log = logging.getLogger(__name__)
+
+VAD_HYSTERESIS = 0.15  # silero's own: speech ends below threshold - 0.15 (no flicker inside words)
+WAKE_TAIL = SAMPLE_RATE * 300 // 1000  # voice continuing this long after a wake is the command
+MAX_ZERO_FILL = 2 * SAMPLE_RATE  # a gap in the input up to this long is filled with silence
+MAX_CHUNK = SAMPLE_RATE  # long frames are processed in pieces so the ring never overruns
+_NS_PER_SAMPLE = 1_000_000_000 / SAMPLE_RATE
+
+
+class _AudioRing:
+    """The last ``capacity`` samples of the stream, addressed by absolute sample position."""
+
+    def __init__(self, capacity: int) -> None:
+        self.buf: Pcm = np.zeros(capacity, np.int16)
+        self.capacity = capacity
+        self.end = 0  # absolute position after the newest sample
+
+    def reset(self, position: int) -> None:
+        self.end = position
+
+    @property
+    def oldest(self) -> int:
+        return max(0, self.end - self.capacity)
+
+    def write(self, samples: Pcm) -> None:
+        n = len(samples)
+        if n > self.capacity:
+            samples, n = samples[-self.capacity :], self.capacity
+            self.end += len(samples) - n
+        i = self.end % self.capacity
+        first = min(n, self.capacity - i)
+        self.buf[i : i + first] = samples[:first]
+        self.buf[: n - first] = samples[first:]
+        self.end += n
+
+    def read(self, start: int, end: int) -> Pcm:
+        start = max(start, self.oldest)
+        n = max(0, end - start)
+        i = start % self.capacity
+        first = min(n, self.capacity - i)
+        return np.concatenate([self.buf[i : i + first], self.buf[: n - first]])
+
+
+class Listener:
+    """Wake + VAD + endpointer. ``feed`` is called from the listen thread only; ``open``/``close`` may be
+    called from any thread and take effect at the start of the next frame fed."""
+
+    def __init__(self, cfg: Config, wake: WakeDetector, vad: VoiceActivityDetector) -> None:
+        self._wake = wake
+        self._vad = vad
+        self._wake_cfg = cfg.wake
+        self._vad_on = cfg.vad.threshold
+        self._vad_off = max(0.01, cfg.vad.threshold - VAD_HYSTERESIS)
+        self._ep = EndpointSamples.from_config(cfg.endpoint)
+        self._refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
+        self._warmup = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
+        self._frame = vad.frame_samples
+        ep = self._ep
+        self._ring = _AudioRing(ep.pre_roll + ep.max_utterance + ep.silence_end + 2 * MAX_CHUNK)
+        self._endpointer = Endpointer(ep)
+        self._vad_buf: Pcm = np.zeros(self._frame, np.int16)
+        self._pending: list[Literal["open", "close"]] = []
+        self._lock = threading.Lock()
+        self._anchors: deque[tuple[int, int]] = deque(maxlen=256)  # (end_sample, captured_ns)
+        self._position = 0  # next expected input sample
+        self._mask_until: int | None = None  # ignore voice until here (rest of the wake phrase)
+        self._started = False  # the first frame sets the origin of every grid
+        self._resync(0)
+
+    # ------------------------------------------------------------------------------------- control
+
+    @property
+    def is_open(self) -> bool:
+        return self._endpointer.is_open
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def open(self) -> None:
+        """Listen for an utterance without the wake word (button, MQTT ``listen``, follow-up window).
+        The pre-roll may reach before the open: speech often starts with the press."""
+        with self._lock:
+            self._pending.append("open")
+
+    def close(self) -> None:
+        """Stop listening (turn ended or cancelled); speech is ignored until the next wake / open."""
+        with self._lock:
+            self._pending.append("close")
+
+    def _apply_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for op in pending:
+            self._mask_until = None
+            if op == "open":
+                self._endpointer.open(None)
+            else:
+                self._endpointer.close()
+
+    # ------------------------------------------------------------------------------------ the stream
+
+    def _resync(self, position: int) -> None:
+        """(Re)start every detector's grid at ``position`` (first frame, or after a long input gap)."""
+        self._wake.reset()
+        self._vad.reset()
+        self._vad_fill = 0
+        self._vad_next = position + self._frame  # end of the VAD frame being filled
+        self._wake_next = position + HOP_SAMPLES  # end of the wake hop being filled
+        self._wake_ready_at = position + self._warmup
+        self._last_fire: dict[str, int] = {}
+        self._voiced = False
+        self._mask_until = None
+        self._ring.reset(position)
+        was_open = self._endpointer.is_open
+        self._endpointer = Endpointer(self._ep, position)
+        if was_open:
+            self._endpointer.open(position)
+        self._position = position
+
+    def feed(self, frame: AudioFrame) -> list[ListenEvent]:
+        """Process one frame (any length). Returns the events it completed, in sample order."""
+        self._apply_pending()
+        if not self._started:
+            self._started = True
+            self._resync(frame.start_sample)
+        samples, start = frame.samples, frame.start_sample
+        events: list[ListenEvent] = []
+        if start < self._position:  # overlap (should not happen): drop what was already processed
+            log.warning("listen: frame at %d overlaps the stream at %d; trimmed", start, self._position)
+            samples, start = samples[self._position - start :], self._position
+        elif start > self._position:
+            gap = start - self._position
+            log.warning("listen: %d samples missing before %d (dropped frames)", gap, start)
+            gap_end_ns = frame.captured_ns - round(len(frame.samples) * _NS_PER_SAMPLE)
+            if gap <= MAX_ZERO_FILL:
+                self._anchors.append((start, gap_end_ns))
+                self._process(np.zeros(gap, np.int16), events)
+            else:  # too long to replay: count it as silence for the endpointer, restart the detectors
+                self._anchors.append((start, gap_end_ns))
+                events.extend(self._skip(start))
+        if len(samples):
+            self._anchors.append((start + len(samples), frame.captured_ns))
+            self._process(samples, events)
+        return events
+
+    def _skip(self, start: int) -> list[ListenEvent]:
+        out: list[ListenEvent] = []
+        ep = self._endpointer
+        pos = self._position
+        while pos < start:
+            n = min(self._frame, start - pos)
+            out.extend(self._convert(ep.feed(False, n)))
+            pos += n
+        self._resync(start)
+        return out
+
+    def _process(self, samples: Pcm, events: list[ListenEvent]) -> None:
+        for c in range(0, len(samples), MAX_CHUNK):
+            chunk = samples[c : c + MAX_CHUNK]
+            self._ring.write(chunk)
+            base = pos = self._position
+            end = base + len(chunk)
+            while pos < end:
+                cut = min(end, self._vad_next, self._wake_next)
+                seg = chunk[pos - base : cut - base]
+                self._vad_buf[self._vad_fill : self._vad_fill + len(seg)] = seg
+                self._vad_fill += len(seg)
+                scores = self._wake.process(seg)
+                if cut == self._vad_next:  # VAD before wake at a shared boundary (fixed order)
+                    self._vad_fill = 0
+                    self._vad_next += self._frame
+                    events.extend(self._on_vad(self._vad.process(self._vad_buf), cut))
+                if cut == self._wake_next:
+                    self._wake_next += HOP_SAMPLES
+                    events.extend(self._on_wake(scores, cut))
+                pos = cut
+            self._position = end
+
+    # ----------------------------------------------------------------------------------- decisions
+
+    def _on_vad(self, prob: float, end: int) -> list[ListenEvent]:
+        self._voiced = prob >= (self._vad_off if self._voiced else self._vad_on)
+        voiced = self._voiced
+        if self._mask_until is not None:
+            if voiced and end <= self._mask_until:
+                voiced = False  # still the wake phrase
+            else:
+                self._mask_until = None
+        return self._convert(self._endpointer.feed(voiced, self._frame))
+
+    def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
+        if at < self._wake_ready_at or not scores:
+            return []
+        never = -(1 << 62)
+        fired = [
+            (s, w)
+            for w, s in scores.items()
+            if s >= self._wake_cfg.threshold_for(w) and at - self._last_fire.get(w, never) >= self._refractory
+        ]
+        if not fired:
+            return []
+        for _, w in fired:
+            self._last_fire[w] = at
+        score, word = max(fired)
+        log.info("wake: %s %.3f at sample %d", word, score, at)
+        self._endpointer.open(at)
+        self._mask_until = at + WAKE_TAIL if self._voiced else None
+        return [WakeDetected(word, score, at, self._ns(at))]
+
+    def _convert(self, evs: list[EndpointEvent]) -> list[ListenEvent]:
+        out: list[ListenEvent] = []
+        for e in evs:
+            match e:
+                case Started():
+                    out.append(SpeechStarted(e.speech_start, self._ns(e.speech_start)))
+                case Paused():
+                    a = max(e.audio_start, self._ring.oldest)
+                    out.append(SpeechPaused(self._ring.read(a, e.at), a, e.last_voiced, e.at, self._ns(e.at)))
+                case Resumed():
+                    out.append(SpeechResumed(e.at, self._ns(e.at)))
+                case Stopped():
+                    a = max(e.audio_start, self._ring.oldest)
+                    out.append(
+                        SpeechStopped(
+                            self._ring.read(a, e.at),
+                            a,
+                            e.speech_start,
+                            e.last_voiced,
+                            e.at,
+                            e.reason,
+                            self._ns(e.at),
+                            self._ns(e.last_voiced),
+                        )
+                    )
+                case TimedOut():
+                    out.append(NoSpeech(e.at))
+        return out
+
+    def _ns(self, sample: int) -> int:
+        """Capture time of ``sample``: a frame's ``captured_ns`` is when its last sample arrived (that is
+        how the capture thread stamps it); inside a frame, interpolate at 16 kHz."""
+        if not self._anchors:
+            return 0
+        end, ns = self._anchors[-1]
+        for a_end, a_ns in self._anchors:
+            if a_end >= sample:
+                end, ns = a_end, a_ns
+                break
+        return ns - round((end - sample) * _NS_PER_SAMPLE)

@@ -1,0 +1,87 @@
+"""The listen thread: frames from the capture queue → Listener (wake + VAD + endpointer) → orchestrator.
+
+Open/close requests from the orchestrator are applied in this thread, between frames, so the Listener
+itself needs no locks. Every frame also kicks the systemd watchdog: a stalled audio path stops the kicks
+and systemd restarts the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from edge_voice.audio.sources import FrameQueue
+from edge_voice.messages import AudioFrame, ListenEvent, Message, SourceEnded, StageFailed
+
+log = logging.getLogger(__name__)
+
+
+class FrameListener(Protocol):
+    def feed(self, frame: AudioFrame) -> list[ListenEvent]: ...
+
+    def open(self, timeout_ms: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ListenThread(threading.Thread):
+    def __init__(
+        self,
+        listener: FrameListener,
+        frames: FrameQueue,
+        post: Callable[[Message], None],
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name="listen", daemon=True)
+        self.listener = listener
+        self._frames = frames
+        self._post = post
+        self._on_frame = on_frame
+        self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.stop_event = threading.Event()
+        self.frames_seen = 0
+        self.position = 0
+        self._failed = False
+
+    # ListenControl (called from the orchestrator's loop; applied here, in order)
+    def open(self, timeout_ms: int | None = None) -> None:
+        self._requests.put(lambda: self.listener.open(timeout_ms))
+
+    def close(self) -> None:
+        self._requests.put(self.listener.close)
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            item = self._frames.get(0.2)
+            self._apply_requests()
+            if item == "timeout":
+                continue
+            if item is None:  # end of a file source: reported after its last frame was listened to
+                self._post(SourceEnded(self.position))
+                return
+            self.frames_seen += 1
+            self.position = item.end_sample
+            if self._on_frame is not None:
+                self._on_frame()
+            try:
+                events = self.listener.feed(item)
+            except Exception as exc:  # a failing detector is reported once, and listening goes on
+                if not self._failed:
+                    log.exception("listener failed")
+                    self._post(StageFailed(0, "wake", "listener_failed", str(exc)))
+                self._failed = True
+                continue
+            self._failed = False
+            for ev in events:
+                self._post(ev)
+
+    def _apply_requests(self) -> None:
+        while True:
+            try:
+                req = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            req()

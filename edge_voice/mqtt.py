@@ -1,0 +1,656 @@
+"""MQTT bridge: turn events out, commands in, retained state and availability, Home Assistant discovery.
+
+Two halves:
+
+* pure functions (``Topics``, ``parse_command``, ``event_payload``, ``intent_payload``,
+  ``hermes_intent_payload``, ``discovery_configs``) that build and validate every payload — unit-tested
+  without a broker;
+* ``MqttBridge``, a paho-mqtt 2.x client around them.
+
+Threads: paho's loop thread runs the connect/message callbacks and calls ``on_command`` (the caller makes
+that thread-safe). One sender thread owns the outgoing queue, so every QoS 1 message goes out in the
+order it was produced. ``publish_*`` may be called from any thread and never block: they only enqueue.
+
+Nothing lost: while the broker is away, events wait in a bounded deque (``mqtt.buffer_max``; overflow
+drops the oldest and counts it). Messages paho had accepted but the broker never acknowledged are taken
+back from paho on reconnect and resent first, so order holds across a broker restart.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import enum
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from edge_voice.config import Config
+from edge_voice.messages import (
+    BadCommand,
+    CancelCommand,
+    Command,
+    Event,
+    ListenCommand,
+    MuteCommand,
+    SayCommand,
+    VolumeCommand,
+)
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as paho
+
+log = logging.getLogger(__name__)
+
+STATES = ("idle", "listening", "thinking", "speaking", "muted", "error")
+COMMANDS = ("listen", "cancel", "say", "announce", "mute", "volume")
+MAX_SAY_CHARS = 500  # ~30 s of speech; a longer text is rejected, not silently cut
+HA_STATE_MAX_CHARS = 255  # Home Assistant rejects longer sensor states
+EPOCH_NS_FLOOR = 10**18  # 2001-09-09 in epoch ns; a monotonic clock (uptime) never gets there
+MAX_INFLIGHT = 20  # unacknowledged QoS 1 messages handed to paho at once (paho's own default)
+
+
+# ----------------------------------------------------------------------------------------------- topics
+
+
+def _segment(name: str, what: str) -> str:
+    if not name or any(c in name for c in "/#+\0"):
+        raise ValueError(f"{what} {name!r} must be non-empty without '/', '#', '+'")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str
+    discovery_prefix: str
+    device_id: str
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Topics:
+        return cls(cfg.topic_prefix, cfg.mqtt.discovery_prefix, cfg.device_id)
+
+    @property
+    def state(self) -> str:
+        return f"{self.prefix}/state"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.prefix}/availability"
+
+    @property
+    def last_transcript(self) -> str:
+        return f"{self.prefix}/last/transcript"
+
+    @property
+    def last_latency(self) -> str:
+        return f"{self.prefix}/last/latency_ms"
+
+    @property
+    def cmd_filter(self) -> str:
+        return f"{self.prefix}/cmd/+"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def event(self, type_: str) -> str:
+        return f"{self.prefix}/event/{_segment(type_, 'event type')}"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.prefix}/cmd/{_segment(name, 'command')}"
+
+    def intent(self, name: str) -> str:
+        return f"{self.prefix}/intent/{_segment(name, 'intent')}"
+
+    @staticmethod
+    def hermes_intent(name: str) -> str:
+        return f"hermes/intent/{_segment(name, 'intent')}"
+
+    def discovery(self, component: str, object_id: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{self.device_id}/{object_id}/config"
+
+    def command_name(self, topic: str) -> str | None:
+        """The ``<name>`` of ``…/cmd/<name>`` (may contain '/', then it is unknown), else None."""
+        head = f"{self.prefix}/cmd/"
+        return topic[len(head) :] if topic.startswith(head) else None
+
+
+# --------------------------------------------------------------------------------------------- commands
+
+
+class CommandError(ValueError):
+    """A command payload failed validation. ``field`` names what was wrong; ``reason`` says how."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _json_object(payload: bytes, allowed: tuple[str, ...], empty_ok: bool) -> dict[str, Any]:
+    if not payload.strip():
+        if empty_ok:
+            return {}
+        raise CommandError("payload", "empty; expected a JSON object")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError("payload", "not UTF-8") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError("payload", f"not JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(obj, dict):
+        raise CommandError("payload", f"must be a JSON object (got {type(obj).__name__})")
+    for key in obj:
+        if key not in allowed:
+            raise CommandError(key, "unknown field; allowed: " + (", ".join(allowed) or "none"))
+    return obj
+
+
+def parse_command(name: str, payload: bytes, max_bytes: int) -> Command:
+    """Validate one ``…/cmd/<name>`` payload. Raises ``CommandError`` naming the bad field."""
+    if len(payload) > max_bytes:
+        raise CommandError("payload", f"{len(payload)} bytes exceeds the limit of {max_bytes}")
+    if name not in COMMANDS:
+        raise CommandError("command", f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+    if name in ("listen", "cancel"):
+        _json_object(payload, (), empty_ok=True)
+        return ListenCommand("mqtt") if name == "listen" else CancelCommand("mqtt")
+    if name in ("say", "announce"):
+        text = _json_object(payload, ("text",), empty_ok=False).get("text")
+        if not isinstance(text, str):
+            raise CommandError("text", "required, a string")
+        text = text.strip()
+        if not text:
+            raise CommandError("text", "must not be empty")
+        if len(text) > MAX_SAY_CHARS:
+            raise CommandError("text", f"{len(text)} characters; at most {MAX_SAY_CHARS}")
+        return SayCommand(text, announce=name == "announce")
+    if name == "mute":
+        on = _json_object(payload, ("on",), empty_ok=False).get("on")
+        if not isinstance(on, bool):
+            raise CommandError("on", f"required, true or false (got {on!r})")
+        return MuteCommand(on)
+    level = _json_object(payload, ("level",), empty_ok=False).get("level")
+    if isinstance(level, bool) or not isinstance(level, int | float):
+        raise CommandError("level", f"required, a number from 0 to 1 (got {level!r})")
+    if not 0.0 <= float(level) <= 1.0:
+        raise CommandError("level", f"must be between 0 and 1 (got {level})")
+    return VolumeCommand(float(level))
+
+
+# --------------------------------------------------------------------------------------------- payloads
+
+
+def _json_default(obj: object) -> object:
+    item = getattr(obj, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def _dumps(obj: object) -> bytes:
+    return json.dumps(obj, default=_json_default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def wall_ns(ts_ns: int, wall_offset_ns: int) -> int:
+    """Epoch ns of a timestamp that is either ``monotonic_ns`` (below ``EPOCH_NS_FLOOR``) or epoch ns."""
+    return ts_ns if ts_ns >= EPOCH_NS_FLOOR else ts_ns + wall_offset_ns
+
+
+def iso_utc(epoch_ns: int) -> str:
+    t = dt.datetime.fromtimestamp(epoch_ns / 1e9, tz=dt.UTC)
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_payload(event: Event, *, device_id: str, seq: int, wall_offset_ns: int) -> bytes:
+    """JSON of an ``Event``: its data fields plus type, turn_id, ts (ISO UTC), ts_ms, seq, device_id.
+
+    The envelope keys win over data keys of the same name. ``seq`` counts events per bridge process so
+    a subscriber can spot gaps and QoS 1 duplicates.
+    """
+    epoch = wall_ns(event.ts_ns, wall_offset_ns)
+    body: dict[str, object] = dict(event.data)
+    body.update(
+        type=event.type,
+        turn_id=event.turn_id,
+        ts=iso_utc(epoch),
+        ts_ms=epoch // 1_000_000,
+        seq=seq,
+        device_id=device_id,
+    )
+    return _dumps(body)
+
+
+def state_payload(state: str) -> bytes:
+    if state not in STATES:
+        raise ValueError(f"state {state!r} is not one of {', '.join(STATES)}")
+    return state.encode()
+
+
+SlotsArg = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def _slot_pairs(slots: SlotsArg) -> list[tuple[str, str]]:
+    items = slots.items() if isinstance(slots, Mapping) else slots
+    return [(str(k), str(v)) for k, v in items]
+
+
+def intent_payload(
+    name: str, slots: SlotsArg, text: str, turn_id: int | None, *, device_id: str, epoch_ns: int
+) -> bytes:
+    return _dumps(
+        {
+            "intent": name,
+            "text": text,
+            "slots": dict(_slot_pairs(slots)),
+            "turn_id": turn_id,
+            "ts": iso_utc(epoch_ns),
+            "device_id": device_id,
+        }
+    )
+
+
+def hermes_intent_payload(
+    name: str, slots: SlotsArg, text: str, turn_id: int | None, *, site_id: str, confidence: float = 1.0
+) -> bytes:
+    """Rhasspy/Hermes ``hermes/intent/<name>`` (NluIntent) shape."""
+    hermes_slots: list[dict[str, object]] = []
+    lower = text.lower()
+    for slot, value in _slot_pairs(slots):
+        entry: dict[str, object] = {
+            "entity": slot,
+            "slotName": slot,
+            "rawValue": value,
+            "value": {"kind": "Unknown", "value": value},
+            "confidence": confidence,
+        }
+        start = lower.find(value.lower())
+        if start >= 0:
+            end = start + len(value)
+            entry["range"] = {"start": start, "end": end, "rawStart": start, "rawEnd": end}
+        hermes_slots.append(entry)
+    return _dumps(
+        {
+            "input": text,
+            "rawInput": text,
+            "intent": {"intentName": name, "confidenceScore": confidence},
+            "slots": hermes_slots,
+            "siteId": site_id,
+            "sessionId": f"{site_id}-{turn_id}" if turn_id is not None else None,
+            "id": None,
+            "customData": None,
+            "asrTokens": [],
+            "asrConfidence": None,
+            "wakewordId": None,
+            "lang": None,
+        }
+    )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("edge-voice")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def discovery_configs(topics: Topics, sw_version: str | None = None) -> list[tuple[str, bytes]]:
+    """Home Assistant MQTT discovery: (config topic, JSON) for every entity; publish retained."""
+    dev_id = topics.device_id
+    device = {
+        "identifiers": [dev_id],
+        "name": f"edge-voice {dev_id}",
+        "manufacturer": "edge-voice",
+        "model": "offline voice assistant",
+        "sw_version": sw_version or _version(),
+    }
+    common = {
+        "availability_topic": topics.availability,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "device": device,
+    }
+    entities: list[tuple[str, str, dict[str, object]]] = [
+        ("sensor", "state", {"name": "State", "state_topic": topics.state, "icon": "mdi:microphone-message"}),
+        (
+            "sensor",
+            "last_transcript",
+            {"name": "Last transcript", "state_topic": topics.last_transcript, "icon": "mdi:text-box"},
+        ),
+        (
+            "sensor",
+            "last_latency",
+            {
+                "name": "Last latency",
+                "state_topic": topics.last_latency,
+                "unit_of_measurement": "ms",
+                "device_class": "duration",
+                "state_class": "measurement",
+            },
+        ),
+        (
+            "switch",
+            "mute",
+            {
+                "name": "Mute",
+                "command_topic": topics.cmd("mute"),
+                "payload_on": '{"on": true}',
+                "payload_off": '{"on": false}',
+                "state_topic": topics.state,
+                "value_template": "{{ 'ON' if value == 'muted' else 'OFF' }}",
+                "icon": "mdi:microphone-off",
+            },
+        ),
+        ("button", "listen", {"name": "Listen", "command_topic": topics.cmd("listen"), "icon": "mdi:microphone"}),
+    ]
+    out = []
+    for component, object_id, extra in entities:
+        cfg = {**extra, "unique_id": f"{dev_id}_{object_id}", "object_id": f"{dev_id}_{object_id}", **common}
+        out.append((topics.discovery(component, object_id), _dumps(cfg)))
+    return out
+
+
+def error_event(code: str, message: str, turn_id: int | None = None, **data: object) -> Event:
+    return Event("error", turn_id, time.monotonic_ns(), {"code": code, "message": message, **data})
+
+
+# ----------------------------------------------------------------------------------------------- bridge
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStats:
+    sent: int  # QoS 1 messages acknowledged by the broker (events and intents)
+    buffered: int  # produced while disconnected (cumulative)
+    dropped: int  # oldest discarded because the buffer was full
+    pending: int  # waiting in the buffer or unacknowledged now
+    bad_commands: int
+    connected: bool
+
+
+class _Kind(enum.Enum):
+    MESSAGE = 1  # (topic, Event | bytes): QoS 1 not retained, buffered
+    RETAINED = 2  # (topic, bytes): latest value kept and republished on every connect
+    ACK = 3  # mid
+    REQUEUE = 4  # mids taken back from paho on reconnect
+    CONNECTED = 5  # connection epoch
+    STOP = 6
+
+
+@dataclass(slots=True)
+class _Record:
+    seq: int
+    topic: str
+    payload: bytes
+
+
+class MqttBridge:
+    """paho-mqtt 2.x client for one device.
+
+    ``on_command`` is called on paho's thread with a parsed ``Command`` (``BadCommand`` for a payload
+    that failed validation, after an ``error`` event was published).
+    """
+
+    def __init__(self, cfg: Config, on_command: Callable[[Command], None]) -> None:
+        self._cfg = cfg
+        self._mcfg = cfg.mqtt
+        self._on_command = on_command
+        self.topics = Topics.from_config(cfg)
+        self._inbox: queue.SimpleQueue[tuple[_Kind, Any]] = queue.SimpleQueue()
+        self._client: paho.Client | None = None
+        self._sender: threading.Thread | None = None
+        # Connection epoch: bumped by every connect/disconnect callback. The sender only publishes when
+        # the epoch it last acknowledged is current, so nothing new overtakes requeued messages.
+        self._epoch = 0
+        self._online = threading.Event()
+        self._idle = threading.Condition()
+        # counters are written by the sender thread only
+        self._sent = self._buffered = self._dropped = self._pending = self._bad = 0
+
+    # ------------------------------------------------------------------------------------ public API
+
+    def start(self) -> None:
+        """Connect in the background (retrying until the broker answers) and start the sender thread."""
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        m = self._mcfg
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=m.client_id or f"edge-voice-{self._cfg.device_id}",
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        client.will_set(self.topics.availability, b"offline", qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if m.tls:
+            client.tls_set(ca_certs=m.ca_file or None)
+        if m.username:
+            password = os.environ.get(m.password_env)
+            if password is None:
+                log.warning("mqtt: user %s has no password: $%s is not set", m.username, m.password_env)
+            client.username_pw_set(m.username, password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        self._client = client
+        self._sender = threading.Thread(target=self._run_sender, name="edge-voice-mqtt-send", daemon=True)
+        self._sender.start()
+        log.info(
+            "mqtt: connecting to %s:%d%s%s, prefix %s",
+            m.host,
+            m.port,
+            " (TLS)" if m.tls else "",
+            f" as {m.username}" if m.username else "",
+            self.topics.prefix,
+        )
+        client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
+        client.loop_start()
+
+    def stop(self, flush_timeout_s: float = 2.0) -> None:
+        """Send what is pending (up to ``flush_timeout_s``), publish ``offline``, disconnect cleanly."""
+        client = self._client
+        if client is None:
+            return
+        if self._online.is_set():
+            self.flush(flush_timeout_s)
+            info = client.publish(self.topics.availability, b"offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=flush_timeout_s)
+            except (RuntimeError, ValueError) as exc:  # lost the connection meanwhile
+                log.warning("mqtt: could not publish offline: %s", exc)
+        client.disconnect()
+        client.loop_stop()
+        self._inbox.put((_Kind.STOP, None))
+        if self._sender is not None:
+            self._sender.join(timeout=5)
+        self._client = None
+        s = self.stats()
+        log.info("mqtt: stopped (sent %d, buffered %d, dropped %d, unsent %d)", s.sent, s.buffered,
+                 s.dropped, s.pending)
+
+    def publish_event(self, event: Event) -> None:
+        """``…/event/<type>``, QoS 1, not retained. Buffered while disconnected. Any thread."""
+        self._inbox.put((_Kind.MESSAGE, (self.topics.event(event.type), event)))
+
+    def publish_state(self, state: str) -> None:
+        """Retained ``…/state`` (idle | listening | thinking | speaking | muted | error). Any thread."""
+        self._inbox.put((_Kind.RETAINED, (self.topics.state, state_payload(state))))
+
+    def publish_intent(self, name: str, slots: SlotsArg, text: str, turn_id: int | None) -> None:
+        """``…/intent/<name>`` and, if ``mqtt.hermes``, ``hermes/intent/<name>``. QoS 1, buffered."""
+        pairs = _slot_pairs(slots)
+        epoch = time.time_ns()
+        payload = intent_payload(name, pairs, text, turn_id, device_id=self._cfg.device_id, epoch_ns=epoch)
+        self._inbox.put((_Kind.MESSAGE, (self.topics.intent(name), payload)))
+        if self._mcfg.hermes:
+            hermes = hermes_intent_payload(name, pairs, text, turn_id, site_id=self._cfg.device_id)
+            self._inbox.put((_Kind.MESSAGE, (Topics.hermes_intent(name), hermes)))
+
+    def publish_retained_info(self, transcript: str | None = None, latency_ms: float | None = None) -> None:
+        """Retained last transcript / last voice-to-voice latency (the Home Assistant sensors)."""
+        if transcript is not None:
+            text = transcript[:HA_STATE_MAX_CHARS].encode()
+            self._inbox.put((_Kind.RETAINED, (self.topics.last_transcript, text)))
+        if latency_ms is not None:
+            self._inbox.put((_Kind.RETAINED, (self.topics.last_latency, f"{latency_ms:.0f}".encode())))
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until nothing is buffered or unacknowledged. True if that happened in time."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._pending or not self._inbox.empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.1))
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return self._online.is_set()
+
+    def stats(self) -> BridgeStats:
+        return BridgeStats(self._sent, self._buffered, self._dropped, self._pending, self._bad, self.connected)
+
+    # -------------------------------------------------------------------------- paho thread callbacks
+
+    def _on_connect(self, client: paho.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
+        if reason.is_failure:
+            hint = " (check mqtt.username and $" + self._mcfg.password_env + ")" if reason.value in (
+                4, 5, 134, 135) else ""
+            log.error("mqtt: broker refused the connection: %s%s", reason, hint)
+            return
+        # Take back what paho still holds unacknowledged: the sender resends it in order, before anything
+        # newer (paho would otherwise resend it itself, racing the sender's new messages).
+        mids = [m.mid for m in client.drop_out_messages()]
+        self._inbox.put((_Kind.REQUEUE, mids))
+        client.subscribe(self.topics.cmd_filter, qos=1)
+        if self._mcfg.discovery:
+            client.subscribe(self.topics.ha_status, qos=1)
+        client.publish(self.topics.availability, b"online", qos=1, retain=True)
+        self._publish_discovery(client)
+        self._epoch += 1
+        self._online.set()
+        self._inbox.put((_Kind.CONNECTED, self._epoch))
+        log.info("mqtt: connected to %s:%d", self._mcfg.host, self._mcfg.port)
+
+    def _on_disconnect(self, _c: object, _u: object, _f: object, reason: Any, _p: object) -> None:
+        self._epoch += 1
+        self._online.clear()
+        log.warning("mqtt: disconnected (%s); buffering events until the broker is back", reason)
+
+    def _on_publish(self, _c: object, _u: object, mid: int, _r: object, _p: object) -> None:
+        # Called with paho's message lock held: only hand the ack over, never take another lock here.
+        self._inbox.put((_Kind.ACK, mid))
+
+    def _on_message(self, client: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic == self.topics.ha_status:
+            if msg.payload == b"online":  # Home Assistant restarted: announce ourselves again
+                self._publish_discovery(client)
+            return
+        name = self.topics.command_name(msg.topic)
+        if name is None:
+            return
+        try:
+            if msg.retain:
+                raise CommandError("retain", "retained commands are ignored (they replay on every connect)")
+            command = parse_command(name, msg.payload, self._mcfg.max_payload_bytes)
+        except CommandError as exc:
+            log.warning("mqtt: bad command %r: %s", name, exc)
+            self.publish_event(
+                error_event("bad_command", str(exc), command=name, field=exc.field, reason=exc.reason,
+                            topic=msg.topic)
+            )
+            self._inbox.put((_Kind.ACK, None))  # counts the bad command on the sender thread
+            command = BadCommand(name, str(exc))
+        log.debug("mqtt: command %s", type(command).__name__)
+        try:
+            self._on_command(command)
+        except Exception:  # the bridge keeps serving whatever the handler does
+            log.exception("mqtt: on_command raised for %r", name)
+
+    def _publish_discovery(self, client: paho.Client) -> None:
+        if self._mcfg.discovery:
+            for topic, payload in discovery_configs(self.topics):
+                client.publish(topic, payload, qos=1, retain=True)
+
+    # ------------------------------------------------------------------------------------ sender thread
+
+    def _run_sender(self) -> None:
+        buffer: collections.deque[_Record] = collections.deque()
+        inflight: dict[int, _Record] = {}
+        retained: dict[str, bytes] = {}
+        seq = 0
+        acked_epoch = -1  # the connection epoch whose CONNECTED this thread has handled
+        wall_offset = time.time_ns() - time.monotonic_ns()
+        cap = self._mcfg.buffer_max
+        while True:
+            kind, value = self._inbox.get()
+            if kind is _Kind.STOP:
+                break
+            if kind is _Kind.MESSAGE:
+                topic, body = value
+                seq += 1
+                if isinstance(body, Event):
+                    try:
+                        body = event_payload(body, device_id=self._cfg.device_id, seq=seq,
+                                             wall_offset_ns=wall_offset)
+                    except (TypeError, ValueError) as exc:  # e.g. a circular structure in data
+                        log.error("mqtt: cannot encode event %s: %s", topic, exc)
+                        continue
+                if len(buffer) >= cap:
+                    buffer.popleft()
+                    self._dropped += 1
+                buffer.append(_Record(seq, topic, body))
+                if acked_epoch != self._epoch:
+                    self._buffered += 1
+            elif kind is _Kind.RETAINED:
+                topic, body = value
+                retained[topic] = body
+                if acked_epoch == self._epoch:
+                    self._publish(topic, body, retain=True)
+            elif kind is _Kind.ACK:
+                if value is None:
+                    self._bad += 1
+                elif inflight.pop(value, None) is not None:
+                    self._sent += 1
+            elif kind is _Kind.REQUEUE:
+                back = sorted((inflight.pop(mid) for mid in value if mid in inflight), key=lambda r: r.seq)
+                # anything else unacknowledged is gone with paho's queue: resend it too
+                back += sorted(inflight.values(), key=lambda r: r.seq)
+                inflight.clear()
+                buffer.extendleft(reversed(sorted(back, key=lambda r: r.seq)))
+                while len(buffer) > cap:
+                    buffer.popleft()
+                    self._dropped += 1
+            elif kind is _Kind.CONNECTED:
+                if value == self._epoch:
+                    acked_epoch = value
+                    for topic, body in retained.items():
+                        self._publish(topic, body, retain=True)
+            wall_offset = time.time_ns() - time.monotonic_ns()
+            while buffer and len(inflight) < MAX_INFLIGHT and acked_epoch == self._epoch:
+                record = buffer.popleft()
+                mid = self._publish(record.topic, record.payload, retain=False)
+                # Even on NO_CONN paho keeps a QoS 1 message; REQUEUE takes it back on reconnect.
+                inflight[mid] = record
+            with self._idle:
+                self._pending = len(buffer) + len(inflight)
+                self._idle.notify_all()
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool) -> int:
+        assert self._client is not None
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        return info.mid
