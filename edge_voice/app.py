@@ -8,6 +8,7 @@ first turn is as fast as every later one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -186,10 +187,8 @@ class Daemon:
         for w in (self.playback, self.tts, self.llm, self.asr, self.listen, self.capture):
             w.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
                 loop.add_signal_handler(sig, self.stop)
-            except (RuntimeError, ValueError):  # not the main thread (tests)
-                pass
         try:
             await self.orch.run()
         finally:

@@ -113,8 +113,10 @@ class EndpointConfig:
     speculative_silence_ms: int = 200  # silence after which a speculative decode starts (0 = off)
     max_utterance_ms: int = 15000
     no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
+    wake_tail_ms: int = 300  # voice still running this long after a wake detection = the command began
 
     def __post_init__(self) -> None:
+        _check_range("endpoint", "wake_tail_ms", self.wake_tail_ms, 0, 2000)
         _check_range("endpoint", "pre_roll_ms", self.pre_roll_ms, 0, 2000)
         _check_range("endpoint", "min_speech_ms", self.min_speech_ms, 0, 2000)
         _check_range("endpoint", "silence_end_ms", self.silence_end_ms, 100, 5000)

@@ -91,9 +91,8 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
         if jsonl is not None:
             jsonl.close()
     for ev in memory.of("response.done"):
-        _progress(
-            f"turn {ev.turn_id}: {ev.data.get('transcript')!r} → {ev.data.get('reply')!r} {ev.data.get('latency')}"
-        )
+        d = ev.data
+        _progress(f"turn {ev.turn_id}: {d.get('transcript')!r} → {d.get('reply')!r} {d.get('latency')}")
     return 0
 
 

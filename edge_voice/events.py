@@ -35,7 +35,9 @@ class JsonlSink:
 
     def __init__(self, target: Path | str | None = None, include_deltas: bool = True) -> None:
         self._own = target is not None and str(target) != "-"
-        self._f: IO[str] = open(target, "w", encoding="utf-8") if self._own else sys.stdout  # noqa: SIM115
+        self._f: IO[str] = sys.stdout
+        if target is not None and self._own:
+            self._f = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._lock = threading.Lock()
         self._deltas = include_deltas
 

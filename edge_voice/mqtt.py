@@ -352,11 +352,15 @@ def discovery_configs(topics: Topics, sw_version: str | None = None) -> list[tup
                 "icon": "mdi:microphone-off",
             },
         ),
-        ("button", "listen", {"name": "Listen", "command_topic": topics.cmd("listen"), "icon": "mdi:microphone"}),
+        (
+            "button",
+            "listen",
+            {"name": "Listen", "command_topic": topics.cmd("listen"), "icon": "mdi:microphone"},
+        ),
     ]
     out = []
     for component, object_id, extra in entities:
-        cfg = {**extra, "unique_id": f"{dev_id}_{object_id}", "object_id": f"{dev_id}_{object_id}", **common}
+        cfg = {**extra, "unique_id": f"{dev_id}_{object_id}", **common}
         out.append((topics.discovery(component, object_id), _dumps(cfg)))
     return out
 
@@ -382,9 +386,10 @@ class _Kind(enum.Enum):
     MESSAGE = 1  # (topic, Event | bytes): QoS 1 not retained, buffered
     RETAINED = 2  # (topic, bytes): latest value kept and republished on every connect
     ACK = 3  # mid
-    REQUEUE = 4  # mids taken back from paho on reconnect
+    REQUEUE = 4  # paho's unacknowledged messages were dropped on reconnect: resend ours
     CONNECTED = 5  # connection epoch
-    STOP = 6
+    BAD_COMMAND = 6
+    STOP = 7
 
 
 @dataclass(slots=True)
@@ -477,8 +482,13 @@ class MqttBridge:
             self._sender.join(timeout=5)
         self._client = None
         s = self.stats()
-        log.info("mqtt: stopped (sent %d, buffered %d, dropped %d, unsent %d)", s.sent, s.buffered,
-                 s.dropped, s.pending)
+        log.info(
+            "mqtt: stopped (sent %d, buffered %d, dropped %d, unsent %d)",
+            s.sent,
+            s.buffered,
+            s.dropped,
+            s.pending,
+        )
 
     def publish_event(self, event: Event) -> None:
         """``…/event/<type>``, QoS 1, not retained. Buffered while disconnected. Any thread."""
@@ -522,20 +532,22 @@ class MqttBridge:
         return self._online.is_set()
 
     def stats(self) -> BridgeStats:
-        return BridgeStats(self._sent, self._buffered, self._dropped, self._pending, self._bad, self.connected)
+        return BridgeStats(
+            self._sent, self._buffered, self._dropped, self._pending, self._bad, self.connected
+        )
 
     # -------------------------------------------------------------------------- paho thread callbacks
 
     def _on_connect(self, client: paho.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
         if reason.is_failure:
-            hint = " (check mqtt.username and $" + self._mcfg.password_env + ")" if reason.value in (
-                4, 5, 134, 135) else ""
+            auth = reason.value in (4, 5, 134, 135)  # bad user name or password / not authorised
+            hint = f" (check mqtt.username and ${self._mcfg.password_env})" if auth else ""
             log.error("mqtt: broker refused the connection: %s%s", reason, hint)
             return
         # Take back what paho still holds unacknowledged: the sender resends it in order, before anything
         # newer (paho would otherwise resend it itself, racing the sender's new messages).
-        mids = [m.mid for m in client.drop_out_messages()]
-        self._inbox.put((_Kind.REQUEUE, mids))
+        client.drop_out_messages()
+        self._inbox.put((_Kind.REQUEUE, None))
         client.subscribe(self.topics.cmd_filter, qos=1)
         if self._mcfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
@@ -566,14 +578,15 @@ class MqttBridge:
         try:
             if msg.retain:
                 raise CommandError("retain", "retained commands are ignored (they replay on every connect)")
-            command = parse_command(name, msg.payload, self._mcfg.max_payload_bytes)
+            command = parse_command(name, bytes(msg.payload), self._mcfg.max_payload_bytes)
         except CommandError as exc:
             log.warning("mqtt: bad command %r: %s", name, exc)
             self.publish_event(
-                error_event("bad_command", str(exc), command=name, field=exc.field, reason=exc.reason,
-                            topic=msg.topic)
+                error_event(
+                    "bad_command", str(exc), command=name, field=exc.field, reason=exc.reason, topic=msg.topic
+                )
             )
-            self._inbox.put((_Kind.ACK, None))  # counts the bad command on the sender thread
+            self._inbox.put((_Kind.BAD_COMMAND, None))  # counted on the sender thread
             command = BadCommand(name, str(exc))
         log.debug("mqtt: command %s", type(command).__name__)
         try:
@@ -605,8 +618,9 @@ class MqttBridge:
                 seq += 1
                 if isinstance(body, Event):
                     try:
-                        body = event_payload(body, device_id=self._cfg.device_id, seq=seq,
-                                             wall_offset_ns=wall_offset)
+                        body = event_payload(
+                            body, device_id=self._cfg.device_id, seq=seq, wall_offset_ns=wall_offset
+                        )
                     except (TypeError, ValueError) as exc:  # e.g. a circular structure in data
                         log.error("mqtt: cannot encode event %s: %s", topic, exc)
                         continue
@@ -622,24 +636,21 @@ class MqttBridge:
                 if acked_epoch == self._epoch:
                     self._publish(topic, body, retain=True)
             elif kind is _Kind.ACK:
-                if value is None:
-                    self._bad += 1
-                elif inflight.pop(value, None) is not None:
+                if inflight.pop(value, None) is not None:
                     self._sent += 1
+            elif kind is _Kind.BAD_COMMAND:
+                self._bad += 1
             elif kind is _Kind.REQUEUE:
-                back = sorted((inflight.pop(mid) for mid in value if mid in inflight), key=lambda r: r.seq)
-                # anything else unacknowledged is gone with paho's queue: resend it too
-                back += sorted(inflight.values(), key=lambda r: r.seq)
+                # paho's queue was emptied on reconnect: everything unacknowledged goes back, oldest first
+                buffer.extendleft(sorted(inflight.values(), key=lambda r: r.seq, reverse=True))
                 inflight.clear()
-                buffer.extendleft(reversed(sorted(back, key=lambda r: r.seq)))
                 while len(buffer) > cap:
                     buffer.popleft()
                     self._dropped += 1
-            elif kind is _Kind.CONNECTED:
-                if value == self._epoch:
-                    acked_epoch = value
-                    for topic, body in retained.items():
-                        self._publish(topic, body, retain=True)
+            elif kind is _Kind.CONNECTED and value == self._epoch:  # else already stale
+                acked_epoch = value
+                for topic, body in retained.items():
+                    self._publish(topic, body, retain=True)
             wall_offset = time.time_ns() - time.monotonic_ns()
             while buffer and len(inflight) < MAX_INFLIGHT and acked_epoch == self._epoch:
                 record = buffer.popleft()

@@ -159,6 +159,7 @@ class Orchestrator:
         self.source_ended = False
         self._stop = asyncio.Event()
         self._chunks_seen: dict[tuple[int, int], int] = {}
+        self._interrupted: dict[int, Turn] = {}  # cancelled mid-reply: waiting for what was heard
 
     # ------------------------------------------------------------------ plumbing
 
@@ -573,6 +574,23 @@ class Orchestrator:
         return outcome.reply
 
     def _on_played(self, msg: PlaybackFinished) -> None:
+        old = self._interrupted.pop(msg.turn_id, None)
+        if old is not None:  # the playback thread says how much of an interrupted reply was heard
+            old.heard_text = msg.heard_text
+            if old.route == "llm":
+                self._remember(old)
+            self.emit(
+                "response.done",
+                old,
+                status="interrupted",
+                route=old.route,
+                transcript=old.transcript,
+                reply=old.reply_text,
+                heard=old.heard_text,
+                speculative=old.speculative_used,
+                latency=old.latency(),
+            )
+            return
         turn = self.turn
         if turn is None or turn.id != msg.turn_id:
             return
@@ -616,10 +634,9 @@ class Orchestrator:
             return
         turn.cancel_all(reason)
         if publish:
-            self.emit("turn.cancelled", turn, reason=reason, heard=turn.heard_text)
-        if turn.committed is not None and turn.transcript and turn.route == "llm":
-            # keep only what was heard of an interrupted answer
-            self._remember(turn)
+            self.emit("turn.cancelled", turn, reason=reason)
+        if "playback_started" in turn.marks:
+            self._interrupted[turn.id] = turn  # history gets only the heard part, once playback says
         self.finished_turns.append(turn)
         self.turn = None
         self.listen.close()

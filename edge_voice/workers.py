@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -149,17 +149,12 @@ class AsrWorker(Worker[AsrJob]):
             )
 
 
-ChunkerFactory = Callable[[], "SentenceSplitter"]
-
-
-class SentenceSplitter:
+class SentenceSplitter(Protocol):
     """The slice of the chunker the LLM worker needs (engines/chunker.py implements it)."""
 
-    def push(self, text: str) -> list[str]:
-        raise NotImplementedError
+    def push(self, text: str) -> list[str]: ...
 
-    def flush(self) -> list[str]:
-        raise NotImplementedError
+    def flush(self) -> list[str]: ...
 
 
 class LlmWorker(Worker[LlmJob]):

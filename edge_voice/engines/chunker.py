@@ -41,7 +41,8 @@ def _is_emoji(ch: str) -> bool:
     if ch in "\u200d\ufe0f\ufe0e":  # zero-width joiner, variation selectors
         return True
     cp = ord(ch)
-    return unicodedata.category(ch) == "So" or 0x1F000 <= cp <= 0x1FAFF or 0x1F1E6 <= cp <= 0x1F1FF
+    # "So" above U+2000 is pictographs/dingbats/arrows; below it sit speakable signs such as "°".
+    return (cp >= 0x2000 and unicodedata.category(ch) == "So") or 0x1F000 <= cp <= 0x1FAFF
 
 
 def clean(text: str) -> str:

@@ -27,6 +27,7 @@ class EndpointSamples:
     speculative_silence: int  # 0 = no pause events
     max_utterance: int
     no_speech_timeout: int
+    wake_tail: int = 0  # a voiced run carried over from the wake phrase must last this long
 
     @classmethod
     def from_config(cls, cfg: EndpointConfig, rate_hz: int = SAMPLE_RATE) -> EndpointSamples:
@@ -99,6 +100,7 @@ class Endpointer:
         self._opened_at = 0
         self._floor = start_sample
         self._run_start: int | None = None  # candidate voiced run while open
+        self._run_need = 0  # its length that makes it speech
         self._speech_start = 0
         self._audio_start = 0
         self._last_voiced = 0
@@ -112,14 +114,22 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self.state == "speech"
 
-    def open(self, floor_sample: int | None = None) -> None:
-        """Listen from the current position. ``floor_sample`` bounds the pre-roll (e.g. the wake sample, so
-        the wake phrase stays out of the utterance); None lets the pre-roll reach before the open. Opening
-        again restarts listening (an utterance in progress is dropped without an event)."""
+    def open(self, floor_sample: int | None = None, voiced_since: int | None = None) -> None:
+        """Listen from the current position.
+
+        ``floor_sample``: no speech or pre-roll before it (the wake sample, so the wake phrase stays out of
+        the utterance); None lets the pre-roll reach before the open (push-to-talk: speech often starts
+        with the press). ``voiced_since``: the VAD is already in speech at the open (the end of the wake
+        phrase): that run counts as the utterance only if it goes on without a break for ``wake_tail``
+        (the user went straight on speaking); a break ends it, and the next onset starts the utterance.
+        Opening again restarts listening (an utterance in progress is dropped without an event)."""
         self.state = "open"
         self._opened_at = self.position
         self._floor = self._origin if floor_sample is None else max(self._origin, floor_sample)
-        self._run_start = None
+        self._run_start = None if voiced_since is None else max(voiced_since, self._floor)
+        self._run_need = self.cfg.min_speech
+        if self._run_start is not None:
+            self._run_need = max(self.cfg.min_speech, self.cfg.wake_tail)
         self._paused = False
 
     def close(self) -> None:
@@ -143,8 +153,9 @@ class Endpointer:
         c = self.cfg
         if voiced:
             if self._run_start is None:
-                self._run_start = start
-            if end - self._run_start >= c.min_speech:
+                self._run_start = max(start, self._floor)
+                self._run_need = c.min_speech
+            if end - self._run_start >= self._run_need:
                 self.state = "speech"
                 self._speech_start = self._run_start
                 self._audio_start = max(self._speech_start - c.pre_roll, self._floor)

@@ -5,9 +5,10 @@ in pieces cut at its 80 ms hop boundaries and the VAD in 512-sample frames on a 
 any size — and a WAV replayed at any speed — give exactly the same events. Wall-clock marks
 (``captured_ns``) are only attached to events, interpolated from the frames' capture stamps.
 
-The wake phrase is kept out of the utterance: after a detection at sample W the pre-roll may not reach
-before W, and if the VAD is still in the wake phrase at W, voiced audio is ignored until the phrase ends
-(the first unvoiced VAD frame) or until ``WAKE_TAIL`` after W (the user went straight on speaking).
+The wake phrase is kept out of the utterance: after a detection at sample W neither speech nor pre-roll
+may start before W, and if the VAD is still in the wake phrase at W, the utterance starts at the next
+voiced onset — unless the voice runs on unbroken for ``endpoint.wake_tail_ms`` (the user went straight on
+speaking), in which case the speech started at W.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ from edge_voice.messages import (
 
 log = logging.getLogger(__name__)
 
-VAD_HYSTERESIS = 0.15  # silero's own: speech ends below threshold - 0.15 (no flicker inside words)
-WAKE_TAIL = SAMPLE_RATE * 300 // 1000  # voice continuing this long after a wake is the command
 MAX_ZERO_FILL = 2 * SAMPLE_RATE  # a gap in the input up to this long is filled with silence
 MAX_CHUNK = SAMPLE_RATE  # long frames are processed in pieces so the ring never overruns
 _NS_PER_SAMPLE = 1_000_000_000 / SAMPLE_RATE
@@ -61,13 +60,14 @@ class _AudioRing:
         self.buf: Pcm = np.zeros(capacity, np.int16)
         self.capacity = capacity
         self.end = 0  # absolute position after the newest sample
+        self.first = 0  # the stream (re)started here: nothing older is valid
 
     def reset(self, position: int) -> None:
-        self.end = position
+        self.end = self.first = position
 
     @property
     def oldest(self) -> int:
-        return max(0, self.end - self.capacity)
+        return max(self.first, self.end - self.capacity)
 
     def write(self, samples: Pcm) -> None:
         n = len(samples)
@@ -96,8 +96,9 @@ class Listener:
         self._wake = wake
         self._vad = vad
         self._wake_cfg = cfg.wake
-        self._vad_on = cfg.vad.threshold
-        self._vad_off = max(0.01, cfg.vad.threshold - VAD_HYSTERESIS)
+        # One threshold, no hysteresis: silero already trails speech by 1–2 frames, and a lower "off"
+        # threshold moved t0 (the last voiced sample) another frame past the real end of speech.
+        self._vad_threshold = cfg.vad.threshold
         self._ep = EndpointSamples.from_config(cfg.endpoint)
         self._refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
         self._warmup = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
@@ -110,7 +111,6 @@ class Listener:
         self._lock = threading.Lock()
         self._anchors: deque[tuple[int, int]] = deque(maxlen=256)  # (end_sample, captured_ns)
         self._position = 0  # next expected input sample
-        self._mask_until: int | None = None  # ignore voice until here (rest of the wake phrase)
         self._started = False  # the first frame sets the origin of every grid
         self._resync(0)
 
@@ -139,7 +139,6 @@ class Listener:
         with self._lock:
             pending, self._pending = self._pending, []
         for op in pending:
-            self._mask_until = None
             if op == "open":
                 self._endpointer.open(None)
             else:
@@ -157,7 +156,6 @@ class Listener:
         self._wake_ready_at = position + self._warmup
         self._last_fire: dict[str, int] = {}
         self._voiced = False
-        self._mask_until = None
         self._ring.reset(position)
         was_open = self._endpointer.is_open
         self._endpointer = Endpointer(self._ep, position)
@@ -227,14 +225,8 @@ class Listener:
     # ----------------------------------------------------------------------------------- decisions
 
     def _on_vad(self, prob: float, end: int) -> list[ListenEvent]:
-        self._voiced = prob >= (self._vad_off if self._voiced else self._vad_on)
-        voiced = self._voiced
-        if self._mask_until is not None:
-            if voiced and end <= self._mask_until:
-                voiced = False  # still the wake phrase
-            else:
-                self._mask_until = None
-        return self._convert(self._endpointer.feed(voiced, self._frame))
+        self._voiced = prob >= self._vad_threshold
+        return self._convert(self._endpointer.feed(self._voiced, self._frame))
 
     def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
         if at < self._wake_ready_at or not scores:
@@ -251,8 +243,7 @@ class Listener:
             self._last_fire[w] = at
         score, word = max(fired)
         log.info("wake: %s %.3f at sample %d", word, score, at)
-        self._endpointer.open(at)
-        self._mask_until = at + WAKE_TAIL if self._voiced else None
+        self._endpointer.open(at, at if self._voiced else None)
         return [WakeDetected(word, score, at, self._ns(at))]
 
     def _convert(self, evs: list[EndpointEvent]) -> list[ListenEvent]:

@@ -1,0 +1,666 @@
+"""The fast path: commands a home user says most, matched by a small rule table — no LLM.
+
+``IntentMatcher.match(text)`` normalises a transcript (whisper writes "Turn on the kitchen light."),
+tries the rules in order and returns an ``IntentResult`` (name, slots, short spoken reply) or None, in
+which case the text goes to the LLM. ``match`` never changes state, so it is safe on a speculative
+transcript; ``apply`` commits the side effects (timers) once the turn is final.
+
+Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
+  turn_on / turn_off        device, kind            "turn on the kitchen light", "fan off", "lights off in the bedroom"
+  set_brightness            device, brightness(0–100) "set the living room light to 40 percent"
+  step_brightness           device, step(±25)       "dim the bedroom light", "turn the kitchen light up"
+  set_color                 device, color, rgb      "make the bedroom light blue"
+  unknown_device            device                  "turn on the television" (no such device in config)
+  timer_set                 seconds                 "set a timer for five minutes", "10 minute timer"
+  timer_cancel              [seconds]               "cancel the timer"
+  timer_status              —                       "how long is left on the timer"
+  time / date               —                       "what time is it", "what's the date"
+  volume_up / volume_down   —                       "louder", "turn the volume down"
+  volume_set                level(0–100)            "set the volume to 5" (0–10 scale) or "to 40 percent"
+  arithmetic                a, op, b, result        "what is seven times eight" (the 135M LLM gets these wrong)
+  stop                      —                       "stop", "never mind"          reply "" = say nothing
+  repeat                    —                       "what did you say"            reply "" = replay the last reply
+
+Device names come from ``IntentsConfig.devices`` (with aliases). ``Timers`` is the pure timer book the
+orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every fixed reply so TTS can
+pre-synthesise them; ``command_mentions_device`` guards LLM-derived commands.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from edge_voice.config import DeviceEntry, IntentsConfig
+
+Slots = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    name: str
+    slots: Slots
+    reply: str  # short spoken confirmation; "" = nothing to say (stop) or replay the last reply (repeat)
+
+    def slot(self, key: str) -> str | None:
+        return next((v for k, v in self.slots if k == key), None)
+
+    def slot_values(self, key: str) -> list[str]:
+        return [v for k, v in self.slots if k == key]
+
+
+# ------------------------------------------------------------------------------------------ numbers
+
+_UNITS = {
+    "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+         "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1000}
+_NUMBER_WORDS = set(_UNITS) | set(_TENS) | set(_SCALES)
+
+
+def words_to_digits(text: str) -> str:
+    """Replace runs of number words with digits: "twenty five minutes" → "25 minutes",
+    "one hundred and five" → "105". "and" joins only after hundred/thousand, so "one hour and thirty
+    seconds" keeps its "and". "oh" counts only inside a run ("ten oh five" → "10 05" is not needed)."""
+    tokens = text.split()
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i] not in _NUMBER_WORDS or tokens[i] == "oh":
+            out.append(tokens[i])
+            i += 1
+            continue
+        total = current = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok == "and" and out_prev_is_scale(tokens, i) and i + 1 < len(tokens) and tokens[i + 1] in _UNITS:
+                i += 1
+                continue
+            if tok in _UNITS and tok != "oh":
+                if current % 10 and current < 100 and current % 100 >= 1 and _UNITS[tok] < 10 and current >= 20:
+                    break  # "twenty five six" — a new number starts
+                if current % 100 and _UNITS[tok] >= 10 or (current % 10 and current < 20 and current):
+                    break  # "five ten", "ten five": separate numbers
+                current += _UNITS[tok]
+            elif tok in _TENS:
+                if current % 100:
+                    break
+                current += _TENS[tok]
+            elif tok == "hundred":
+                current = max(current, 1) * 100
+            elif tok == "thousand":
+                total += max(current, 1) * 1000
+                current = 0
+            else:
+                break
+            i += 1
+        out.append(str(total + current))
+    return " ".join(out)
+
+
+def out_prev_is_scale(tokens: Sequence[str], i: int) -> bool:
+    return i > 0 and tokens[i - 1] in _SCALES
+
+
+_ONES_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+               "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def number_words(n: int) -> str:
+    """Spoken English for an integer (negative and up to 999 999): 42 → "forty two"."""
+    if n < 0:
+        return "minus " + number_words(-n)
+    if n < 20:
+        return _ONES_WORDS[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS_WORDS[tens] + (f" {_ONES_WORDS[ones]}" if ones else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return f"{_ONES_WORDS[hundreds]} hundred" + (f" and {number_words(rest)}" if rest else "")
+    if n < 1_000_000:
+        thousands, rest = divmod(n, 1000)
+        sep = " and " if 0 < rest < 100 else " "
+        return f"{number_words(thousands)} thousand" + (f"{sep}{number_words(rest)}" if rest else "")
+    return str(n)
+
+
+def _decimal_words(x: float) -> str:
+    if abs(x - round(x)) < 1e-9:
+        return number_words(round(x))
+    whole, frac = f"{x:.2f}".rstrip("0").split(".")
+    return f"{number_words(int(whole))} point {' '.join(_ONES_WORDS[int(d)] for d in frac)}"
+
+
+def duration_words(seconds: int) -> str:
+    """3630 → "one hour and thirty seconds"; 300 → "five minutes"."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{number_words(v)} {unit}{'' if v == 1 else 's'}"
+             for v, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second")) if v]
+    if not parts:
+        return "zero seconds"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _duration_adjective(seconds: int) -> str:
+    """300 → "five minute" (as in "your five minute timer")."""
+    words = duration_words(seconds)
+    return re.sub(r"(hour|minute|second)s\b", r"\1", words)
+
+
+# -------------------------------------------------------------------------------------- normalising
+
+_CONTRACTIONS = {"what's": "what is", "that's": "that is", "it's": "it is", "how's": "how is",
+                 "there's": "there is", "who's": "who is", "where's": "where is", "i'd": "i would",
+                 "didn't": "did not", "don't": "do not", "can't": "cannot", "won't": "will not"}
+_LEADING_FILLERS = re.compile(
+    r"^(?:hey jarvis|jarvis|hey|okay|ok|alright|so|um|uh|please|kindly|just|now|"
+    r"(?:can|could|would|will) you(?: please)?|i want you to|i would like you to|go ahead and)\s+")
+_TRAILING_FILLERS = re.compile(r"\s+(?:please|for me|thanks|thank you|now|right now)$")
+
+
+def normalise(text: str) -> str:
+    """Lower-case words and digits only: "Turn on the kitchen light, please." → "turn on the kitchen
+    light"; "Set a 10-minute timer." → "set a 10 minute timer"; "40%" → "40 percent"."""
+    t = text.lower().replace("’", "'").replace("‘", "'")
+    t = re.sub(r"(\d)\s*%", r"\1 percent", t)
+    t = re.sub(r"(\d)\s*\+\s*(?=\d)", r"\1 plus ", t)
+    t = re.sub(r"(\d)\s*[x×*]\s*(?=\d)", r"\1 times ", t)
+    t = re.sub(r"(\d)\s*[÷/]\s*(?=\d)", r"\1 divided by ", t)
+    t = re.sub(r"(\d)\s+-\s+(?=\d)", r"\1 minus ", t)
+    t = re.sub(r"(\d),(?=\d{3}\b)", r"\1", t)  # 1,000 → 1000
+    t = re.sub(r"[-–—]", " ", t)  # "twenty-five", "10-minute"
+    t = re.sub(r"\.(?!\d)|(?<!\d)\.", " ", t)  # keep decimal points only
+    for short, full in _CONTRACTIONS.items():
+        t = re.sub(rf"\b{re.escape(short)}\b", full, t)
+    t = t.replace("'", "")
+    t = re.sub(r"[^\w\s.]", " ", t)
+    t = " ".join(t.split())
+    t = words_to_digits(t)
+    while True:  # fillers can stack: "okay jarvis could you please ..."
+        stripped = _TRAILING_FILLERS.sub("", _LEADING_FILLERS.sub("", t))
+        if stripped == t:
+            return t
+        t = stripped
+
+
+# ----------------------------------------------------------------------------------------- durations
+
+_AMOUNT = r"(?:\d+(?:\.\d+)?|an?)"
+_UNIT = r"(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)"
+_PART = rf"(?:{_AMOUNT} {_UNIT}(?: and a half)?|half an? (?:hour|minute))"
+DURATION = rf"{_PART}(?:(?: and| ,)? {_PART})*"
+_PART_RE = re.compile(
+    rf"(?P<half>half an? (?P<hunit>hour|minute))|(?P<amount>{_AMOUNT}) (?P<unit>{_UNIT})(?P<andhalf> and a half)?")
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int | None:
+    """Normalised duration text → seconds: "1 hour and 30 seconds" → 3630, "an hour and a half" → 5400."""
+    total = 0.0
+    found = False
+    for m in _PART_RE.finditer(text):
+        found = True
+        if m.group("half"):
+            total += _UNIT_SECONDS[m.group("hunit")[0]] / 2
+            continue
+        raw = m.group("amount")
+        amount = 1.0 if raw in ("a", "an") else float(raw)
+        if m.group("andhalf"):
+            amount += 0.5
+        total += amount * _UNIT_SECONDS[m.group("unit")[0]]
+    return round(total) if found and total > 0 else None
+
+
+# -------------------------------------------------------------------------------------------- timers
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    id: int
+    duration_s: int
+    due_s: float  # on the caller's clock (use a monotonic one: wall time jumps when NTP syncs a Pi)
+
+    @property
+    def name(self) -> str:
+        return f"{_duration_adjective(self.duration_s)} timer"
+
+    def done_phrase(self) -> str:
+        return f"Your {self.name} is done."
+
+
+@dataclass
+class Timers:
+    """Pure timer book: every method takes ``now_s`` from the caller's (monotonic) clock."""
+
+    max_timers: int = 10
+    _timers: list[Timer] = field(default_factory=list)
+    _next_id: int = 1
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+    def add(self, duration_s: int, now_s: float) -> Timer:
+        if duration_s <= 0:
+            raise ValueError("timer duration must be positive")
+        if len(self._timers) >= self.max_timers:
+            self._timers.pop(0)  # oldest goes; a kitchen never needs more than a handful
+        timer = Timer(self._next_id, int(duration_s), now_s + duration_s)
+        self._next_id += 1
+        self._timers.append(timer)
+        return timer
+
+    def cancel(self, duration_s: int | None = None) -> list[Timer]:
+        """Cancel every timer, or only those of ``duration_s``. Returns the cancelled ones."""
+        gone = [t for t in self._timers if duration_s is None or t.duration_s == duration_s]
+        self._timers = [t for t in self._timers if t not in gone]
+        return gone
+
+    def remaining(self, now_s: float) -> list[tuple[Timer, float]]:
+        """(timer, seconds left) for every running timer, soonest first."""
+        return sorted(((t, max(0.0, t.due_s - now_s)) for t in self._timers), key=lambda p: p[1])
+
+    def due(self, now_s: float) -> list[Timer]:
+        """Remove and return the timers that have run out (say ``timer.done_phrase()`` for each)."""
+        done = [t for t in self._timers if t.due_s <= now_s]
+        self._timers = [t for t in self._timers if t.due_s > now_s]
+        return done
+
+    def next_due_s(self) -> float | None:
+        return min((t.due_s for t in self._timers), default=None)
+
+
+# -------------------------------------------------------------------------------------------- colours
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0), "orange": (255, 128, 0), "yellow": (255, 220, 0), "green": (0, 200, 0),
+    "blue": (0, 0, 255), "purple": (128, 0, 200), "violet": (140, 80, 255), "pink": (255, 100, 180),
+    "cyan": (0, 220, 220), "turquoise": (64, 224, 208), "teal": (0, 128, 128), "magenta": (255, 0, 255),
+    "white": (255, 255, 255), "warm white": (255, 200, 140), "cool white": (200, 220, 255),
+}
+_COLOUR_ALT = "|".join(sorted(COLOURS, key=len, reverse=True))
+
+# ---------------------------------------------------------------------------------------- the grammar
+
+_DET = r"(?:the |my |our |this |that )?"
+_ON_OFF_VERB = r"(?:turn|switch|put|flip)"
+
+# Each intent lists its phrasings; they are tried top to bottom, intents in this order. Rules that need a
+# device use a (?P<target>...) group resolved against the configured devices; an unresolved target makes
+# that phrasing not match, so "what is going on" never becomes a command.
+_TIMER_SET = [
+    rf"(?:set|start|create|make|give me|put on|add)? ?(?:a |an |the |my )?(?:new )?timer (?:for |of |to )?(?P<dur>{DURATION})",
+    rf"(?:set|start|create|make|give me|put on|add)? ?(?:a |an )?(?P<dur>{DURATION}) timer",
+    rf"(?:remind|alert|tell|wake) me in (?P<dur>{DURATION})",
+    rf"(?:set|start) (?:a |an )?(?:countdown|alarm) (?:for )?(?P<dur>{DURATION})",
+]
+_TIMER_CANCEL = [
+    rf"(?:cancel|stop|delete|remove|clear|turn off|end|dismiss|kill|reset) (?:the |my |all |all the |all my )?"
+    rf"(?:(?P<dur>{DURATION}) )?timers?",
+]
+_TIMER_STATUS = [
+    r"how (?:much time|long) (?:is |has |do i have )?(?:left|remaining)(?: on (?:the |my )?(?:\w+ \w+ )?timers?)?",
+    r"how long (?:is )?(?:left )?on (?:the |my )?timers?",
+    r"(?:what is )?(?:the )?time (?:left|remaining)(?: on (?:the |my )?timers?)?",
+    r"(?:what is the |check (?:the |my )?)?timers? status|check (?:the |my )?timers?|how is (?:the |my )?timer(?: doing)?",
+    r"how long until (?:the |my )?timer(?: goes off| is done| ends| rings)?",
+    r"what is (?:left )?on (?:the |my )?timers?",
+]
+_TIME = [r"(?:what time is it|what is the(?: current)? time|tell me the time|do you (?:have|know) the time|"
+         r"what time do you have|time please|the time)(?: now| right now)?"]
+_DATE = [r"what (?:is )?(?:the |todays )?date(?: today| is it)?(?: today)?", r"what day is (?:it|today)(?: today)?",
+         r"(?:tell me )?(?:the |todays )date", r"what is today", r"which day is it(?: today)?",
+         r"what day of the week is it(?: today)?"]
+_VOLUME_UP = [r"(?:turn|crank) (?:the )?(?:volume|sound|it) up|(?:turn|crank) up the (?:volume|sound)|volume up|"
+              r"louder|(?:a bit |a little |much )louder|(?:increase|raise) the (?:volume|sound)|"
+              r"(?:speak|talk) (?:a bit |a little )?louder|more volume"]
+_VOLUME_DOWN = [r"(?:turn) (?:the )?(?:volume|sound|it) down|turn down the (?:volume|sound)|volume down|"
+                r"(?:a bit |a little |much )?(?:quieter|softer)|(?:decrease|lower|reduce) the (?:volume|sound)|"
+                r"(?:speak|talk) (?:a bit |a little )?(?:quieter|softer|more quietly)|less volume"]
+_VOLUME_SET = [r"(?:set|change|turn|put) (?:the )?(?:volume|sound) (?:to |at )(?P<n>\d+)(?P<pct> percent)?",
+               r"volume (?:to |at )?(?P<n>\d+)(?P<pct> percent)?"]
+_ARITHMETIC = [r"(?:what is|whats|what|how much is|calculate) (?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
+               r"multiplied by|divided by|over|x) (?P<b>\d+(?:\.\d+)?)"]
+_STOP = [r"stop|cancel|never ?mind|forget (?:it|about it)|be quiet|quiet|shut up|stop (?:it|talking|that)|"
+         r"enough|that is enough|silence|shush|hush|abort|cancel that|no stop|okay stop|nothing"]
+_REPEAT = [r"what did you (?:just )?say|say (?:that|it) again|repeat(?: that| it| yourself| please)?|"
+           r"(?:can|could) you (?:say that again|repeat (?:that|it))|come again|pardon(?: me)?|sorry|what|"
+           r"sorry what|i did not (?:hear|catch|get) (?:that|you|it)|what was that"]
+_SET_COLOUR = [
+    rf"(?:make|turn|set|change|switch|put) (?P<target>.+?) (?:to )?(?:the colou?r )?(?P<colour>{_COLOUR_ALT})(?: colou?r)?",
+    rf"(?:set|change|make) (?:the )?colou?r of (?P<target>.+?) (?:to )?(?P<colour>{_COLOUR_ALT})",
+    rf"(?P<target>.+?) (?:to )?(?P<colour>{_COLOUR_ALT})",
+]
+_SET_BRIGHTNESS = [
+    r"(?:set|turn|put|change|dim|brighten|make) (?P<target>.+?) (?:brightness )?(?:to|at) (?P<n>\d+)(?: percent)?"
+    r"(?: brightness)?",
+    r"(?:set |change )?(?:the )?brightness (?:of |in |for )(?P<target>.+?) (?:to|at) (?P<n>\d+)(?: percent)?",
+    r"(?P<target>.+?) (?:brightness )?(?:to )?(?P<n>\d+) percent",
+]
+_STEP_BRIGHTNESS = [
+    r"(?P<dir>dim|brighten)(?: up| down)? (?P<target>.+)",
+    r"make (?P<target>.+?) (?P<dir>dimmer|brighter|darker|lighter)",
+    r"turn (?P<target>.+?) (?P<dir>up|down)",
+    r"turn (?P<dir>up|down) (?P<target>.+)",
+]
+_ON_OFF = [
+    rf"{_ON_OFF_VERB} (?P<state>on|off) (?P<target>.+)",
+    rf"{_ON_OFF_VERB} (?P<target>.+?) (?P<state>on|off)",
+    r"(?P<lights>lights?|lamps?) (?P<state>on|off) in (?:the )?(?P<room>.+)",
+    r"(?P<state>shut off|shut down|kill) (?P<target>.+)",
+    r"(?P<target>.+?) (?P<state>on|off)",
+]
+_UNKNOWN_DEVICE = [rf"{_ON_OFF_VERB} (?P<state>on|off) (?P<target>.+)", rf"{_ON_OFF_VERB} (?P<target>.+?) (?P<state>on|off)"]
+
+
+def _compile(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for p in patterns)
+
+
+# ---------------------------------------------------------------------------------------- the matcher
+
+ALL_LIGHTS = "all lights"
+
+
+@dataclass(frozen=True, slots=True)
+class _Device:
+    name: str
+    kind: str
+
+
+def _norm_name(name: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", name.lower().replace("-", " ")).split())
+
+
+class IntentMatcher:
+    """Rule-based intent matcher. ``clock`` (wall time, for "what time is it") and ``mono`` (timers) are
+    injected so tests are exact. Called from the orchestrator's intent step (cheap: well under 1 ms)."""
+
+    def __init__(self, cfg: IntentsConfig, timers: Timers | None = None,
+                 clock: Callable[[], datetime] = datetime.now, mono: Callable[[], float] = time.monotonic) -> None:
+        self.enabled = cfg.enabled
+        self.devices = cfg.devices
+        self.timers = timers if timers is not None else Timers()
+        self._clock = clock
+        self._mono = mono
+        self._by_alias: dict[str, _Device] = {}
+        self._light_rooms: dict[str, _Device] = {}
+        for entry in cfg.devices:
+            dev = _Device(_norm_name(entry.name), entry.kind)
+            for alias in (entry.name, *entry.aliases):
+                key = _norm_name(alias)
+                self._by_alias.setdefault(key, dev)
+                words = key.split()
+                if entry.kind == "light" and len(words) > 1 and words[-1] in ("light", "lights", "lamp", "lamps"):
+                    self._light_rooms.setdefault(" ".join(words[:-1]), dev)
+        self._lights = [d for d in dict.fromkeys(self._by_alias.values()) if d.kind == "light"]
+        self._rules: tuple[tuple[tuple[re.Pattern[str], ...], Callable[[re.Match[str]], IntentResult | None]], ...] = (
+            (_compile(_TIMER_CANCEL), self._timer_cancel),
+            (_compile(_TIMER_STATUS), self._timer_status),
+            (_compile(_TIMER_SET), self._timer_set),
+            (_compile(_STOP), lambda m: IntentResult("stop", (), "")),
+            (_compile(_REPEAT), lambda m: IntentResult("repeat", (), "")),
+            (_compile(_TIME), self._time),
+            (_compile(_DATE), self._date),
+            (_compile(_VOLUME_UP), lambda m: IntentResult("volume_up", (), "Volume up.")),
+            (_compile(_VOLUME_DOWN), lambda m: IntentResult("volume_down", (), "Volume down.")),
+            (_compile(_VOLUME_SET), self._volume_set),
+            (_compile(_ARITHMETIC), self._arithmetic),
+            (_compile(_SET_COLOUR), self._set_colour),
+            (_compile(_SET_BRIGHTNESS), self._set_brightness),
+            (_compile(_STEP_BRIGHTNESS), self._step_brightness),
+            (_compile(_ON_OFF), self._on_off),
+            (_compile(_UNKNOWN_DEVICE), self._unknown_device),
+        )
+
+    # ------------------------------------------------------------------------------------ public API
+
+    def match(self, text: str) -> IntentResult | None:
+        """A transcript → an intent with its spoken reply, or None (the LLM answers). Changes no state."""
+        if not self.enabled:
+            return None
+        norm = normalise(text)
+        if not norm:
+            return None
+        for patterns, build in self._rules:
+            for pattern in patterns:
+                m = pattern.fullmatch(norm)
+                if m is not None and (result := build(m)) is not None:
+                    return result
+        return None
+
+    def apply(self, result: IntentResult) -> None:
+        """Commit an intent's side effects once the turn is final (timers; devices go out over MQTT)."""
+        if result.name == "timer_set":
+            self.timers.add(int(result.slot("seconds") or 0), self._mono())
+        elif result.name == "timer_cancel":
+            seconds = result.slot("seconds")
+            self.timers.cancel(int(seconds) if seconds else None)
+
+    def command_mentions_device(self, device: str, transcript: str) -> bool:
+        """True if ``device`` (a configured name, or any of its aliases) is named in ``transcript``.
+        An LLM-derived device command is only carried out when this holds."""
+        return command_mentions_device(device, transcript, self.devices)
+
+    def resolve_devices(self, target: str) -> list[_Device] | None:
+        """A spoken target → devices ("the kitchen light", "lights in the bedroom", "the fan and the
+        kitchen lamp", "the lights" = every light). None if any part is unknown."""
+        t = re.sub(r"^(?:all of |all )?(?:the |my |our )?", "", target.strip())
+        t = re.sub(r"^(?:all of |all )?(?:the |my |our )?", "", t)
+        if t in self._by_alias:
+            return [self._by_alias[t]]
+        m = re.fullmatch(r"(?:lights?|lamps?) in (?:the )?(?P<room>.+)", t)
+        if m and m.group("room") in self._light_rooms:
+            return [self._light_rooms[m.group("room")]]
+        if t in self._light_rooms:  # "turn on the kitchen" → its light
+            return [self._light_rooms[t]]
+        if t in ("lights", "lamps", "all lights", "every light", "all lamps"):
+            return [_Device(ALL_LIGHTS, "light")] if self._lights else None
+        if t in ("light", "lamp") and len(self._lights) == 1:
+            return [self._lights[0]]
+        if " and " in t:
+            parts = [p for p in re.split(r",? and |, ", t) if p]
+            found: list[_Device] = []
+            for part in parts:
+                devs = self.resolve_devices(part)
+                if devs is None:
+                    return None
+                found += devs
+            return list(dict.fromkeys(found))
+        return None
+
+    # -------------------------------------------------------------------------------------- builders
+
+    def _timer_set(self, m: re.Match[str]) -> IntentResult | None:
+        seconds = parse_duration(m.group("dur"))
+        if seconds is None or seconds > 24 * 3600:
+            return None
+        return IntentResult("timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}.")
+
+    def _timer_cancel(self, m: re.Match[str]) -> IntentResult:
+        seconds = parse_duration(m.group("dur")) if m.group("dur") else None
+        slots: Slots = (("seconds", str(seconds)),) if seconds else ()
+        running = [t for t, _ in self.timers.remaining(self._mono()) if seconds is None or t.duration_s == seconds]
+        if not running:
+            return IntentResult("timer_cancel", slots, "You have no timers." if not len(self.timers) else
+                                f"You have no {_duration_adjective(seconds or 0)} timer.")
+        return IntentResult("timer_cancel", slots, "Timer cancelled." if len(running) == 1 else "Timers cancelled.")
+
+    def _timer_status(self, m: re.Match[str]) -> IntentResult:
+        left = self.timers.remaining(self._mono())
+        if not left:
+            return IntentResult("timer_status", (), "You have no timers.")
+        phrases = [f"your {t.name} has {duration_words(round(s))} left" for t, s in left]
+        text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+        return IntentResult("timer_status", (), text[0].upper() + text[1:] + ".")
+
+    def _time(self, m: re.Match[str]) -> IntentResult:
+        now = self._clock()
+        return IntentResult("time", (("time", now.strftime("%H:%M")),), f"It's {time_words(now)}.")
+
+    def _date(self, m: re.Match[str]) -> IntentResult:
+        now = self._clock()
+        return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), f"Today is {date_words(now)}.")
+
+    def _volume_set(self, m: re.Match[str]) -> IntentResult | None:
+        n = int(m.group("n"))
+        level = n if m.group("pct") or n > 10 else n * 10  # "volume 5" is on a 0–10 scale
+        if level > 100:
+            return None
+        return IntentResult("volume_set", (("level", str(level)),), f"Volume set to {number_words(level)} percent.")
+
+    def _arithmetic(self, m: re.Match[str]) -> IntentResult | None:
+        a, b, op = float(m.group("a")), float(m.group("b")), m.group("op")
+        symbol = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "x": "*", "divided by": "/",
+                  "over": "/"}[op]
+        if symbol == "/" and b == 0:
+            return IntentResult("arithmetic", (), "You can't divide by zero.")
+        result = {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else 0.0}[symbol]
+        spoken_op = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}[symbol]
+        reply = f"{_decimal_words(a)} {spoken_op} {_decimal_words(b)} is {_decimal_words(round(result, 2))}."
+        slots: Slots = (("a", m.group("a")), ("op", symbol), ("b", m.group("b")), ("result", f"{result:g}"))
+        return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
+
+    def _lights_only(self, target: str) -> list[_Device] | None:
+        devs = self.resolve_devices(target)
+        return devs if devs and all(d.kind == "light" for d in devs) else None
+
+    def _set_colour(self, m: re.Match[str]) -> IntentResult | None:
+        devs = self._lights_only(m.group("target"))
+        if devs is None:
+            return None
+        colour = m.group("colour")
+        rgb = ",".join(str(c) for c in COLOURS[colour])
+        slots = (*_device_slots(devs), ("color", colour), ("rgb", rgb))
+        return IntentResult("set_color", slots, f"Making {_spoken(devs)} {colour}.")
+
+    def _set_brightness(self, m: re.Match[str]) -> IntentResult | None:
+        devs = self._lights_only(m.group("target"))
+        level = int(m.group("n"))
+        if devs is None or level > 100:
+            return None
+        return IntentResult("set_brightness", (*_device_slots(devs), ("brightness", str(level))),
+                            f"Setting {_spoken(devs)} to {number_words(level)} percent.")
+
+    def _step_brightness(self, m: re.Match[str]) -> IntentResult | None:
+        devs = self._lights_only(m.group("target"))
+        if devs is None:
+            return None
+        down = m.group("dir") in ("dim", "dimmer", "darker", "down")
+        verb = "Dimming" if down else "Brightening"
+        return IntentResult("step_brightness", (*_device_slots(devs), ("step", "-25" if down else "+25")),
+                            f"{verb} {_spoken(devs)}.")
+
+    def _on_off(self, m: re.Match[str]) -> IntentResult | None:
+        groups = m.groupdict()
+        if groups.get("room") is not None:
+            target = f"{groups['lights']} in {groups['room']}"
+        else:
+            target = groups["target"]
+        devs = self.resolve_devices(target)
+        if devs is None:
+            return None
+        on = groups["state"] == "on"
+        name = "turn_on" if on else "turn_off"
+        return IntentResult(name, _device_slots(devs), f"Turning {'on' if on else 'off'} {_spoken(devs)}.")
+
+    def _unknown_device(self, m: re.Match[str]) -> IntentResult | None:
+        target = re.sub(r"^(?:the |my |our )", "", m.group("target"))
+        if target in ("it", "that", "this", "them", "everything"):
+            return None
+        return IntentResult("unknown_device", (("device", target),), f"Sorry, I don't know a device called {target}.")
+
+
+def _device_slots(devs: Sequence[_Device]) -> Slots:
+    return tuple(pair for d in devs for pair in (("device", d.name), ("kind", d.kind)))
+
+
+def _spoken(devs: Sequence[_Device]) -> str:
+    names = ["all the lights" if d.name == ALL_LIGHTS else f"the {d.name}" for d in devs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# --------------------------------------------------------------------------------- time and date words
+
+_ORDINALS = {1: "first", 2: "second", 3: "third", 5: "fifth", 8: "eighth", 9: "ninth", 12: "twelfth",
+             20: "twentieth", 30: "thirtieth"}
+
+
+def ordinal_words(n: int) -> str:
+    if n in _ORDINALS:
+        return _ORDINALS[n]
+    if n > 20 and n % 10:
+        return f"{_TENS_WORDS[n // 10]} {ordinal_words(n % 10)}"
+    word = number_words(n)
+    return word[:-1] + "ieth" if word.endswith("y") else word + "th"
+
+
+def time_words(now: datetime) -> str:
+    """10:42 → "ten forty two in the morning"; 15:00 → "three o'clock in the afternoon"."""
+    hour12 = now.hour % 12 or 12
+    if now.minute == 0:
+        clock = f"{number_words(hour12)} o'clock"
+    elif now.minute < 10:
+        clock = f"{number_words(hour12)} oh {number_words(now.minute)}"
+    else:
+        clock = f"{number_words(hour12)} {number_words(now.minute)}"
+    if now.hour < 12:
+        part = "in the morning" if now.hour >= 5 else "at night"
+    elif now.hour < 18:
+        part = "in the afternoon"
+    elif now.hour < 22:
+        part = "in the evening"
+    else:
+        part = "at night"
+    if now.hour == 12 and now.minute == 0:
+        return "twelve noon"
+    if now.hour == 0 and now.minute == 0:
+        return "midnight"
+    return f"{clock} {part}"
+
+
+def date_words(now: datetime) -> str:
+    """→ "Tuesday, the third of November"."""
+    return f"{now.strftime('%A')}, the {ordinal_words(now.day)} of {now.strftime('%B')}"
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def command_mentions_device(device: str, transcript: str, devices: Sequence[DeviceEntry]) -> bool:
+    """Is ``device`` named in the transcript — by its name or an alias (case and punctuation ignored)?"""
+    text = f" {_norm_name(transcript)} "
+    wanted = _norm_name(device)
+    for entry in devices:
+        names = [_norm_name(n) for n in (entry.name, *entry.aliases)]
+        if wanted in names:
+            return any(f" {n} " in text for n in names)
+    return f" {wanted} " in text if wanted else False
+
+
+COMMON_TIMER_SECONDS = (60, 120, 180, 300, 600, 900, 1200, 1800, 3600)
+
+
+def confirmation_phrases(cfg: IntentsConfig) -> tuple[str, ...]:
+    """Every fixed reply the fast path can give, for the TTS phrase cache to synthesise at start-up."""
+    phrases = ["Volume up.", "Volume down.", "Timer cancelled.", "Timers cancelled.", "You have no timers."]
+    lights = [d for d in cfg.devices if d.kind == "light"]
+    for entry in cfg.devices:
+        name = f"the {_norm_name(entry.name)}"
+        phrases += [f"Turning on {name}.", f"Turning off {name}."]
+        if entry.kind == "light":
+            phrases += [f"Dimming {name}.", f"Brightening {name}."]
+    if lights:
+        phrases += ["Turning on all the lights.", "Turning off all the lights."]
+    phrases += [f"Timer set for {duration_words(s)}." for s in COMMON_TIMER_SECONDS]
+    phrases += [f"Your {_duration_adjective(s)} timer is done." for s in COMMON_TIMER_SECONDS]
+    return tuple(dict.fromkeys(phrases))

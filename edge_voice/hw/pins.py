@@ -1,0 +1,283 @@
+"""Pin factories and board profiles.
+
+Every LED and button is a gpiozero device built on an injected pin factory (gpiozero's ``Pin``
+interface is the small interface the rest of ``hw`` relies on):
+
+* ``mock``  — ``MockFactory(pin_class=MockPWMPin)`` (tests, desktops);
+* ``auto``  — a Jetson adapter on NVIDIA Jetson boards, else gpiozero's default (lgpio first);
+* ``lgpio`` / ``rpigpio`` / ``pigpio`` — that gpiozero factory;
+* ``jetson`` — ``JetsonFactory``: gpiozero's ``Pin`` over Jetson.GPIO (gpiozero itself refuses
+  Jetson boards). Pins are numbered like a Raspberry Pi (BCM), which Jetson.GPIO maps onto the same
+  physical pins of the 40-pin header.
+
+Board profiles (``hardware/<name>.toml``) hold config tables (``[gpio]``, ``[audio]``) plus a
+``[profile]`` table of notes; ``merge_board_profile`` puts a profile under a config table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HARDWARE_DIR = Path(__file__).resolve().parents[2] / "hardware"
+FACTORY_NAMES = ("auto", "mock", "lgpio", "rpigpio", "pigpio", "jetson")
+_JETSON_COMPATIBLE = Path("/proc/device-tree/compatible")
+
+
+class GpioError(RuntimeError):
+    """A pin factory or board profile cannot be used. The message says which and why."""
+
+
+def is_jetson(compatible: Path = _JETSON_COMPATIBLE) -> bool:
+    try:
+        return b"nvidia,tegra" in compatible.read_bytes()
+    except OSError:
+        return False
+
+
+def make_pin_factory(name: str) -> Any:
+    """A gpiozero pin factory by config name (``gpio.pin_factory``). Raises ``GpioError``."""
+    if name not in FACTORY_NAMES:
+        raise GpioError(f"gpio.pin_factory: unknown factory {name!r}; one of {', '.join(FACTORY_NAMES)}")
+    try:
+        if name == "mock":
+            from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+            return MockFactory(pin_class=MockPWMPin)
+        if name == "jetson" or (name == "auto" and is_jetson()):
+            return JetsonFactory()
+        from gpiozero import Device
+
+        if name == "auto":
+            return Device._default_pin_factory()
+        from importlib.metadata import entry_points
+
+        (entry,) = (ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == name)
+        return entry.load()()
+    except GpioError:
+        raise
+    except Exception as exc:  # every backend fails differently (ImportError, OSError, BadPinFactory)
+        raise GpioError(f"gpio.pin_factory {name!r} is not usable here: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------ Jetson adapter
+
+
+def _import_jetson_gpio() -> Any:
+    import Jetson.GPIO as GPIO  # noqa: N814 - the library's own spelling
+
+    return GPIO
+
+
+def _jetson_classes() -> tuple[type[Any], type[Any]]:
+    """Build the gpiozero Factory/Pin subclasses lazily, so importing this module never imports gpiozero."""
+    from gpiozero.exc import PinInvalidFunction, PinPWMUnsupported, PinSetInput
+    from gpiozero.pins.pi import PiBoardInfo, PiFactory, PiPin
+
+    class _JetsonPin(PiPin):  # type: ignore[misc]
+        """One header pin through Jetson.GPIO (BCM numbering). PWM only on hardware-PWM pins."""
+
+        def __init__(self, factory: Any, info: Any) -> None:
+            super().__init__(factory, info)
+            self._gpio = factory.gpio
+            self._function = "input"
+            self._pull = "floating"
+            self._state = 0.0
+            self._pwm: Any = None
+            self._frequency: float | None = None
+            self._bounce: float | None = None
+            self._edges = "both"
+            self._gpio.setup(self._number, self._gpio.IN)
+
+        def close(self) -> None:
+            self.when_changed = None
+            self.frequency = None
+            self._gpio.cleanup(self._number)
+
+        def _get_function(self) -> str:
+            return self._function
+
+        def _set_function(self, value: str) -> None:
+            if value not in ("input", "output"):
+                raise PinInvalidFunction(f"{self!r}: function must be input or output")
+            if value == "input":
+                self.frequency = None
+                self._gpio.setup(self._number, self._gpio.IN)
+            else:
+                self._gpio.setup(self._number, self._gpio.OUT, initial=self._gpio.LOW)
+                self._state = 0.0
+            self._function = value
+
+        def _get_state(self) -> float:
+            if self._function == "input":
+                return float(self._gpio.input(self._number))
+            return self._state
+
+        def _set_state(self, value: float) -> None:
+            if self._function == "input":
+                raise PinSetInput(f"cannot set the state of input pin {self!r}")
+            if self._pwm is not None:
+                self._pwm.ChangeDutyCycle(float(value) * 100.0)
+            else:
+                self._gpio.output(self._number, self._gpio.HIGH if value else self._gpio.LOW)
+            self._state = float(value)
+
+        def _get_pull(self) -> str:
+            return self._pull
+
+        def _set_pull(self, value: str) -> None:
+            # Jetson.GPIO ignores pull-ups: the button needs an external pull resistor. Record the wish
+            # so gpiozero's active-low logic for a pulled-up button still applies.
+            if value != "floating" and self._pull == "floating":
+                log.info("gpio: %r: Jetson has no software pull-%s; fit an external resistor", self, value)
+            self._pull = value
+
+        def _get_frequency(self) -> float | None:
+            return self._frequency
+
+        def _set_frequency(self, value: float | None) -> None:
+            if value is None:
+                if self._pwm is not None:
+                    self._pwm.stop()
+                    self._pwm = None
+                self._frequency = None
+                return
+            if self._function != "output":
+                raise PinPWMUnsupported(f"{self!r}: PWM needs an output pin")
+            if self._pwm is None:
+                try:
+                    self._pwm = self._gpio.PWM(self._number, value)
+                except ValueError as exc:  # "Channel N is not a PWM"
+                    raise PinPWMUnsupported(f"{self!r} has no hardware PWM on this Jetson: {exc}") from exc
+                self._pwm.start(self._state * 100.0)
+            else:
+                self._pwm.ChangeFrequency(value)
+            self._frequency = value
+
+        def _get_bounce(self) -> float | None:
+            return self._bounce
+
+        def _set_bounce(self, value: float | None) -> None:
+            self._bounce = None if value is None else float(value)
+
+        def _get_edges(self) -> str:
+            return self._edges
+
+        def _set_edges(self, value: str) -> None:
+            self._edges = value
+
+        def _enable_event_detect(self) -> None:
+            edge = {"both": self._gpio.BOTH, "rising": self._gpio.RISING, "falling": self._gpio.FALLING}
+            kwargs: dict[str, Any] = {"callback": self._on_edge}
+            if self._bounce:
+                kwargs["bouncetime"] = max(1, round(self._bounce * 1000))
+            self._gpio.add_event_detect(self._number, edge[self._edges], **kwargs)
+
+        def _disable_event_detect(self) -> None:
+            self._gpio.remove_event_detect(self._number)
+
+        def _on_edge(self, _channel: int) -> None:  # Jetson.GPIO's event thread
+            self._call_when_changed(self._factory.ticks(), self._gpio.input(self._number))
+
+    class _JetsonFactory(PiFactory):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.gpio = _import_jetson_gpio()
+            self.gpio.setwarnings(False)
+            self.gpio.setmode(self.gpio.BCM)
+            self.pin_class = _JetsonPin
+
+        def _get_revision(self) -> int:
+            return 0xC03111  # a Pi 4 header: same 40-pin layout that Jetson.GPIO's BCM mode emulates
+
+        def _get_board_info(self) -> Any:
+            if self._info is None:
+                pi = PiBoardInfo.from_revision(self._get_revision())
+                model = getattr(self.gpio, "model", "Jetson")
+                self._info = pi._replace(model=str(model), manufacturer="NVIDIA", soc="Tegra", board="")
+            return self._info
+
+        def close(self) -> None:
+            super().close()
+            self.gpio.cleanup()
+
+        @staticmethod
+        def ticks() -> float:
+            return time.monotonic()
+
+        @staticmethod
+        def ticks_diff(later: float, earlier: float) -> float:
+            return later - earlier
+
+    return _JetsonFactory, _JetsonPin
+
+
+def JetsonFactory() -> Any:  # noqa: N802 - reads as the class it builds
+    """A gpiozero pin factory over Jetson.GPIO (imported now; needs the ``gpio`` group's udev rules)."""
+    factory_cls, _ = _jetson_classes()
+    return factory_cls()
+
+
+def describe_factory(factory: Any) -> str:
+    name = type(factory).__name__
+    try:
+        model = factory.board_info.model
+    except Exception as exc:  # a factory without board info still works for pins
+        model = f"board unknown ({exc})"
+    return f"{name} on {model}"
+
+
+# ----------------------------------------------------------------------------------- board profiles
+
+
+def board_profile_path(name: str) -> Path:
+    path = Path(name) if name.endswith(".toml") else HARDWARE_DIR / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in HARDWARE_DIR.glob("*.toml"))
+        raise GpioError(f"gpio.board: no profile {name!r}; known: {', '.join(known) or 'none'}")
+    return path
+
+
+def load_board_profile(name: str) -> dict[str, Any]:
+    """The config tables of a board profile (everything but its ``[profile]`` notes)."""
+    try:
+        table = tomllib.loads(board_profile_path(name).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise GpioError(f"gpio.board: profile {name!r} is not valid TOML: {exc}") from None
+    table.pop("profile", None)
+    return table
+
+
+def board_notes(name: str) -> dict[str, Any]:
+    """The ``[profile]`` table (name, notes, supported/unsupported features) for humans and doctor."""
+    table = tomllib.loads(board_profile_path(name).read_text(encoding="utf-8"))
+    notes: dict[str, Any] = table.get("profile", {})
+    return notes
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merge_board_profile(table: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """If ``table["gpio"]["board"]`` (or ``$EDGE_VOICE_GPIO__BOARD``) names a profile, return the profile
+    with ``table`` merged over it — the user's own keys always win. Otherwise ``table`` unchanged."""
+    environ = os.environ if environ is None else environ
+    gpio = table.get("gpio", {})
+    board = environ.get("EDGE_VOICE_GPIO__BOARD") or (gpio.get("board", "") if isinstance(gpio, Mapping) else "")
+    if not board:
+        return dict(table)
+    return _merge(load_board_profile(str(board)), table)

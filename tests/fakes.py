@@ -1,0 +1,98 @@
+"""Fakes for orchestration unit tests only. Real engines are tested for real in tests/integration."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from edge_voice.cancel import CancelToken
+from edge_voice.messages import ChatMessage, Pcm
+
+
+class ScriptedTranscriber:
+    """Returns texts in order (or one text always); can raise or block on demand."""
+
+    def __init__(self, texts: Sequence[str] = ("turn on the kitchen light",), delay_s: float = 0.0) -> None:
+        self.texts = list(texts)
+        self.calls: list[int] = []  # audio lengths
+        self.delay_s = delay_s
+        self.fail: Exception | None = None
+
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+        self.calls.append(len(audio))
+        if self.fail is not None:
+            raise self.fail
+        if self.delay_s:
+            cancel.wait(self.delay_s)
+        return self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]
+
+
+class ScriptedGenerator:
+    def __init__(
+        self, text: str = "Paris is the capital of France. It is on the Seine.", delay_s: float = 0.0
+    ) -> None:
+        self.text = text
+        self.delay_s = delay_s
+        self.prompts: list[tuple[ChatMessage, ...]] = []
+
+    def warm(self, system_prompt: str) -> None:
+        pass
+
+    def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Iterator[str]:
+        self.prompts.append(tuple(messages))
+        for word in self.text.split(" "):
+            if cancel.cancelled:
+                return
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            yield word + " "
+
+
+class ToneSynthesizer:
+    """One chunk per call: a tone whose length is proportional to the text (so 'heard' fractions work)."""
+
+    sample_rate = 16000
+
+    def __init__(self, ms_per_char: float = 20.0) -> None:
+        self.ms_per_char = ms_per_char
+        self.texts: list[str] = []
+
+    def synthesize(self, text: str, cancel: CancelToken) -> Iterator[Pcm]:
+        self.texts.append(text)
+        n = int(self.sample_rate * self.ms_per_char * len(text) / 1000)
+        t = np.arange(n) / self.sample_rate
+        yield (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+
+
+class SimpleSplitter:
+    def __init__(self) -> None:
+        self.buf = ""
+
+    def push(self, text: str) -> list[str]:
+        self.buf += text
+        out = []
+        while ". " in self.buf:
+            head, self.buf = self.buf.split(". ", 1)
+            out.append(head + ".")
+        return out
+
+    def flush(self) -> list[str]:
+        rest, self.buf = self.buf.strip(), ""
+        return [rest] if rest else []
+
+
+class RecordingListen:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int | None]] = []
+        self.lock = threading.Lock()
+
+    def open(self, timeout_ms: int | None = None) -> None:
+        with self.lock:
+            self.calls.append(("open", timeout_ms))
+
+    def close(self) -> None:
+        with self.lock:
+            self.calls.append(("close", None))

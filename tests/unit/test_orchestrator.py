@@ -1,0 +1,325 @@
+"""The orchestrator's turn state machine, driven by messages, with fake engines (orchestration only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_voice.audio.sinks import WavSink
+from edge_voice.audio.sources import InputClock
+from edge_voice.config import Config, ConversationConfig, EndpointConfig
+from edge_voice.events import MemorySink
+from edge_voice.messages import (
+    CancelCommand,
+    MuteCommand,
+    SayCommand,
+    Shutdown,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    WakeDetected,
+)
+from edge_voice.orchestrator import IntentOutcome, Orchestrator
+from edge_voice.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
+from tests.fakes import (
+    RecordingListen,
+    ScriptedGenerator,
+    ScriptedTranscriber,
+    SimpleSplitter,
+    ToneSynthesizer,
+)
+
+
+class KitchenIntents:
+    def match(self, text: str) -> IntentOutcome | None:
+        if "kitchen light" in text.lower():
+            return IntentOutcome("light_on", (("device", "kitchen light"),), "Turning on the kitchen light.")
+        return None
+
+
+class Harness:
+    def __init__(self, tmp: Path, asr: ScriptedTranscriber, llm: ScriptedGenerator, cfg: Config) -> None:
+        self.clock = InputClock()
+        self.sink = WavSink(tmp / "out.wav", self.clock, 16000, pace=True)
+        self.memory = MemorySink()
+        self.listen = RecordingListen()
+        self.asr_engine, self.llm_engine, self.tts_engine = asr, llm, ToneSynthesizer()
+        post = self._post
+        self.playback = PlaybackWorker(self.sink, post, 20)
+        self.tts = TtsWorker(self.tts_engine, post, self.playback)
+        self.llm = LlmWorker(llm, post, self.tts, SimpleSplitter)
+        self.asr = AsrWorker(asr, post)
+        self.orch = Orchestrator(
+            cfg,
+            listen=self.listen,
+            asr=self.asr,
+            llm=self.llm,
+            tts=self.tts,
+            playback=self.playback,
+            intents=KitchenIntents(),
+            sinks=[self.memory],
+            clock=self.clock,
+        )
+
+    def _post(self, msg: object) -> None:
+        self.orch.post(msg)  # type: ignore[arg-type]
+
+    def types(self) -> list[str]:
+        return [t for t in self.memory.types() if t != "response.text.delta"]
+
+    async def wait_for(self, pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        end = time.monotonic() + timeout_s
+        while not pred():
+            if time.monotonic() > end:
+                raise AssertionError(f"timed out; events so far: {self.types()}")
+            await asyncio.sleep(0.01)
+
+
+def _cfg(**endpoint: int) -> Config:
+    base = Config()
+    return replace(
+        base,
+        endpoint=replace(base.endpoint, **endpoint),
+        conversation=ConversationConfig(follow_up_window_ms=3000),
+    )
+
+
+@contextmanager
+def _noop() -> Iterator[None]:
+    yield
+
+
+def run_scenario(
+    tmp: Path,
+    scenario: Callable[[Harness], object],
+    asr: ScriptedTranscriber | None = None,
+    llm: ScriptedGenerator | None = None,
+    cfg: Config | None = None,
+) -> Harness:
+    h = Harness(tmp, asr or ScriptedTranscriber(), llm or ScriptedGenerator(), cfg or _cfg())
+
+    async def main() -> None:
+        h.orch.loop = asyncio.get_running_loop()
+        for w in (h.playback, h.tts, h.llm, h.asr):
+            w.start()
+        task = asyncio.create_task(h.orch.run())
+        try:
+            await scenario(h)  # type: ignore[misc]
+        finally:
+            h.orch.post(Shutdown())
+            await asyncio.wait_for(task, 5)
+            for w in (h.asr, h.llm, h.tts, h.playback):
+                w.stop()
+
+    asyncio.run(main())
+    return h
+
+
+AUDIO = np.zeros(16000, np.int16)
+
+
+def wake(at: int = 16000) -> WakeDetected:
+    return WakeDetected("hey_jarvis", 0.97, at, time.monotonic_ns())
+
+
+def started(at: int = 20000) -> SpeechStarted:
+    return SpeechStarted(at, time.monotonic_ns())
+
+
+def paused(last_voiced: int = 50000) -> SpeechPaused:
+    return SpeechPaused(AUDIO, 15000, last_voiced, last_voiced + 3200, time.monotonic_ns())
+
+
+def stopped(last_voiced: int = 50000) -> SpeechStopped:
+    now = time.monotonic_ns()
+    return SpeechStopped(
+        AUDIO, 15000, 20000, last_voiced, last_voiced + 8000, "silence", now, now - 500_000_000
+    )
+
+
+def test_command_turn_events_in_order(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), stopped()):
+            h.orch.post(m)
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    h = run_scenario(tmp_path, scenario, cfg=_cfg(speculative_silence_ms=0))
+    assert h.types() == [
+        "wake.detected",
+        "input_audio.speech_started",
+        "input_audio.speech_stopped",
+        "transcript.final",
+        "intent.recognized",
+        "response.started",
+        "response.audio.started",
+        "response.done",
+    ]
+    done = h.memory.of("response.done")[0].data
+    assert done["route"] == "intent" and done["reply"] == "Turning on the kitchen light."
+    lat = done["latency"]
+    assert isinstance(lat, dict) and lat["voice_to_voice_ms"] is not None and lat["intent_ms"] is not None
+    assert h.memory.states[:3] == ["listening", "thinking", "speaking"]
+    assert h.tts_engine.texts == ["Turning on the kitchen light."]
+    assert ("open", 3000) in h.listen.calls  # follow-up window opened after the reply
+
+
+def test_speculative_attempt_is_used_and_events_held_until_commit(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), paused()):
+            h.orch.post(m)
+        await h.wait_for(lambda: len(h.asr_engine.calls) == 1)
+        await asyncio.sleep(0.3)  # the speculative reply is prepared…
+        assert "transcript.final" not in h.types()  # …but nothing is published
+        assert not h.sink.replies  # …and nothing is heard before the endpoint
+        h.orch.post(stopped())
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    asr = ScriptedTranscriber(["what is the capital of France"])
+    h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=200))
+    assert len(asr.calls) == 1  # the speculative decode was committed, not redone
+    done = h.memory.of("response.done")[0].data
+    assert done["speculative"] is True and done["route"] == "llm"
+    assert h.types().index("input_audio.speech_stopped") < h.types().index("transcript.final")
+
+
+def test_speech_resumed_cancels_speculation(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), paused(40000)):
+            h.orch.post(m)
+        await h.wait_for(lambda: len(h.asr_engine.calls) == 1)
+        h.orch.post(SpeechResumed(42000, time.monotonic_ns()))
+        h.orch.post(stopped(60000))
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    asr = ScriptedTranscriber(["what is the", "what is the capital of France"])
+    h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=200))
+    assert len(asr.calls) == 2
+    finals = h.memory.of("transcript.final")
+    assert [e.data["text"] for e in finals] == ["what is the capital of France"]
+    assert h.memory.of("response.done")[0].data["speculative"] is False
+
+
+def test_early_commit_on_complete_command(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), paused()):
+            h.orch.post(m)
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    h = run_scenario(tmp_path, scenario, cfg=_cfg(speculative_silence_ms=200))
+    stops = h.memory.of("input_audio.speech_stopped")
+    assert len(stops) == 1 and stops[0].data["reason"] == "early_commit"
+    assert h.memory.of("response.done")[0].data["route"] == "intent"
+    assert ("close", None) in h.listen.calls
+
+
+def test_barge_in_cancels_and_history_keeps_heard_part(tmp_path: Path) -> None:
+    long_answer = "Paris is the capital of France. " + "It has many museums and long old streets. " * 6
+    llm = ScriptedGenerator(long_answer.strip())
+
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), stopped()):
+            h.orch.post(m)
+        await h.wait_for(lambda: h.orch.state == "speaking")
+        await asyncio.sleep(0.8)  # the first sentence (~0.6 s) is heard, the next is cut
+        h.orch.post(wake(200000))
+        await h.wait_for(lambda: "turn.cancelled" in h.types())
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    asr = ScriptedTranscriber(["tell me about Paris"])
+    h = run_scenario(tmp_path, scenario, asr=asr, llm=llm, cfg=_cfg(speculative_silence_ms=0))
+    assert h.memory.of("turn.cancelled")[0].data["reason"] == "barge_in"
+    done = h.memory.of("response.done")[0]
+    assert done.turn_id == h.memory.of("turn.cancelled")[0].turn_id and done.data["status"] == "interrupted"
+    heard = str(done.data["heard"])
+    assert heard.startswith("Paris is the capital of France.")
+    assert len(heard) < len(long_answer) / 2
+    (user, assistant) = h.orch.history.items[0][1:]
+    assert user == "tell me about Paris" and assistant == heard
+    # playback stopped: the reply in the sink is far shorter than the whole answer would be
+    start, end = h.sink.replies[0]
+    assert (end - start) / 16000 < 0.02 * len(long_answer) / 2
+
+
+def test_failing_asr_ends_turn_and_next_turn_works(tmp_path: Path) -> None:
+    asr = ScriptedTranscriber(["turn on the kitchen light"])
+
+    async def scenario(h: Harness) -> None:
+        asr.fail = RuntimeError("decoder exploded")
+        for m in (wake(), started(), stopped()):
+            h.orch.post(m)
+        await h.wait_for(lambda: "error" in h.types())
+        assert h.orch.state == "idle"
+        asr.fail = None
+        for m in (wake(300000), started(310000), stopped(340000)):
+            h.orch.post(m)
+        await h.wait_for(lambda: "response.done" in h.types()[h.types().index("error") :])
+
+    h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=0))
+    err = h.memory.of("error")[0].data
+    assert err["stage"] == "asr" and "exploded" in str(err["message"])
+    assert h.memory.of("response.done")[-1].data["route"] == "intent"
+
+
+def test_mute_ignores_wake_and_say_speaks(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        h.orch.post(MuteCommand(True))
+        h.orch.post(wake())
+        await h.wait_for(lambda: h.orch.state == "muted")
+        await asyncio.sleep(0.1)
+        assert "wake.detected" not in h.types()
+        h.orch.post(MuteCommand(False))
+        h.orch.post(SayCommand("Dinner is ready."))
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    h = run_scenario(tmp_path, scenario)
+    assert h.tts_engine.texts == ["Dinner is ready."]
+    assert h.memory.of("response.done")[0].data["route"] == "say"
+
+
+def test_cancel_command_during_reply(tmp_path: Path) -> None:
+    llm = ScriptedGenerator("One. Two. Three. Four. Five. Six. Seven. Eight.", delay_s=0.05)
+
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), stopped()):
+            h.orch.post(m)
+        await h.wait_for(lambda: h.orch.state == "speaking")
+        h.orch.post(CancelCommand("mqtt"))
+        await h.wait_for(lambda: "turn.cancelled" in h.types())
+        await asyncio.sleep(0.3)
+
+    h = run_scenario(tmp_path, scenario, asr=ScriptedTranscriber(["count to eight"]), llm=llm)
+    assert h.orch.state == "idle"
+    assert h.memory.of("response.done")[0].data["status"] == "interrupted"
+    assert len(h.tts_engine.texts) < 8  # the LLM and TTS stopped early
+
+
+@pytest.mark.parametrize("n", [3])
+def test_history_is_bounded(tmp_path: Path, n: int) -> None:
+    async def scenario(h: Harness) -> None:
+        for i in range(n + 2):
+            base = 100000 * (i + 1)
+            for m in (wake(base), started(base + 1000), stopped(base + 30000)):
+                h.orch.post(m)
+            await h.wait_for(lambda i=i: len(h.memory.of("response.done")) == i + 1)
+
+    llm = ScriptedGenerator("Sure.")
+    cfg = replace(_cfg(speculative_silence_ms=0), llm=replace(Config().llm, history_turns=n))
+    h = run_scenario(tmp_path, scenario, asr=ScriptedTranscriber(["tell me something"]), llm=llm, cfg=cfg)
+    assert len(h.orch.history.items) == n
+    last_prompt = llm.prompts[-1]
+    assert len(last_prompt) == 1 + 2 * n + 1  # system + n remembered exchanges + the new question
+
+
+def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
+    from edge_voice.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"endpoint\.speculative_silence_ms"):
+        EndpointConfig(silence_end_ms=300, speculative_silence_ms=400)
