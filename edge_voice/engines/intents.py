@@ -55,7 +55,7 @@ class IntentResult:
 # ------------------------------------------------------------------------------------------ numbers
 
 _UNITS = {
-    "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
     "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
 }
@@ -65,48 +65,51 @@ _SCALES = {"hundred": 100, "thousand": 1000}
 _NUMBER_WORDS = set(_UNITS) | set(_TENS) | set(_SCALES)
 
 
+def _fits(current: int, total: int, tok: str) -> bool:
+    """May number word ``tok`` extend the number read so far ("twenty" + "five" yes, "five" + "ten" no)?"""
+    last = current % 100
+    if tok == "zero":
+        return current == 0 and total == 0
+    if tok in _UNITS:
+        value = _UNITS[tok]
+        return last == 0 if value >= 10 else (last == 0 or (last >= 20 and last % 10 == 0))
+    if tok in _TENS:
+        return last == 0
+    if tok == "hundred":
+        return current < 100
+    return total == 0  # thousand
+
+
 def words_to_digits(text: str) -> str:
-    """Replace runs of number words with digits: "twenty five minutes" → "25 minutes",
-    "one hundred and five" → "105". "and" joins only after hundred/thousand, so "one hour and thirty
-    seconds" keeps its "and". "oh" counts only inside a run ("ten oh five" → "10 05" is not needed)."""
+    """Replace runs of number words with digits: "twenty five minutes" → "25 minutes", "one hundred and
+    five" → "105", "five ten" → "5 10". "and" joins only after hundred/thousand, so "one hour and thirty
+    seconds" keeps its "and". "a"/"an" are left alone (only durations read them as one)."""
     tokens = text.split()
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        if tokens[i] not in _NUMBER_WORDS or tokens[i] == "oh":
+        if tokens[i] not in _NUMBER_WORDS:
             out.append(tokens[i])
             i += 1
             continue
         total = current = 0
         while i < len(tokens):
             tok = tokens[i]
-            if tok == "and" and out_prev_is_scale(tokens, i) and i + 1 < len(tokens) and tokens[i + 1] in _UNITS:
+            if (tok == "and" and i > 0 and tokens[i - 1] in _SCALES and i + 1 < len(tokens)
+                    and (tokens[i + 1] in _UNITS or tokens[i + 1] in _TENS)):
                 i += 1
                 continue
-            if tok in _UNITS and tok != "oh":
-                if current % 10 and current < 100 and current % 100 >= 1 and _UNITS[tok] < 10 and current >= 20:
-                    break  # "twenty five six" — a new number starts
-                if current % 100 and _UNITS[tok] >= 10 or (current % 10 and current < 20 and current):
-                    break  # "five ten", "ten five": separate numbers
-                current += _UNITS[tok]
-            elif tok in _TENS:
-                if current % 100:
-                    break
-                current += _TENS[tok]
-            elif tok == "hundred":
+            if tok not in _NUMBER_WORDS or not _fits(current, total, tok):
+                break
+            if tok == "hundred":
                 current = max(current, 1) * 100
             elif tok == "thousand":
-                total += max(current, 1) * 1000
-                current = 0
+                total, current = max(current, 1) * 1000, 0
             else:
-                break
+                current += _UNITS.get(tok, 0) + _TENS.get(tok, 0)
             i += 1
         out.append(str(total + current))
     return " ".join(out)
-
-
-def out_prev_is_scale(tokens: Sequence[str], i: int) -> bool:
-    return i > 0 and tokens[i - 1] in _SCALES
 
 
 _ONES_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
