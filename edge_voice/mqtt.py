@@ -209,7 +209,9 @@ def wall_ns(ts_ns: int, wall_offset_ns: int) -> int:
 
 
 def iso_utc(epoch_ns: int) -> str:
-    t = dt.datetime.fromtimestamp(epoch_ns / 1e9, tz=dt.UTC)
+    # integer arithmetic: a float of epoch seconds cannot hold nanoseconds and may round .123 down
+    t = dt.datetime.fromtimestamp(epoch_ns // 1_000_000_000, tz=dt.UTC)
+    t = t.replace(microsecond=epoch_ns // 1000 % 1_000_000)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -355,7 +357,12 @@ def discovery_configs(topics: Topics, sw_version: str | None = None) -> list[tup
         (
             "button",
             "listen",
-            {"name": "Listen", "command_topic": topics.cmd("listen"), "icon": "mdi:microphone"},
+            {
+                "name": "Listen",
+                "command_topic": topics.cmd("listen"),
+                "payload_press": "{}",  # HA's default "PRESS" is not a JSON object
+                "icon": "mdi:microphone",
+            },
         ),
     ]
     out = []

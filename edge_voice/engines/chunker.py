@@ -18,11 +18,32 @@ MIN_CHARS = 12  # fragments shorter than this are merged into the next chunk
 MAX_CHARS = 300  # a run with no boundary at all is cut at a space so TTS never waits for ever
 
 # Never a sentence end: titles and Latin abbreviations that precede more of the same sentence.
-_NEVER_SPLIT = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "vs", "e.g", "i.e", "approx",
-                          "fig", "mt", "ft", "no"})
+_NEVER_SPLIT = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "vs", "e.g", "i.e", "approx", "fig", "mt", "ft", "no"}
+)
 # A sentence end only when the next word starts with a capital ("at 9 a.m. Then ...").
-_SPLIT_IF_CAPITAL = frozenset({"a.m", "p.m", "etc", "inc", "ltd", "co", "jan", "feb", "mar", "apr", "jun",
-                               "jul", "aug", "sep", "sept", "oct", "nov", "dec"})
+_SPLIT_IF_CAPITAL = frozenset(
+    {
+        "a.m",
+        "p.m",
+        "etc",
+        "inc",
+        "ltd",
+        "co",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    }
+)
 
 _CLOSERS = "*_\"'”’)]"  # markup/quotes that may follow the full stop: "**Yes.** Then"
 _SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s)")
@@ -35,6 +56,7 @@ _BULLET = re.compile(r"(?m)^\s*(?:[-*+•]|\d+[.)])\s+")
 _HEADING = re.compile(r"(?m)^\s*#+\s*")
 _MARKUP = re.compile(r"[*`#~]|(?<!\w)_+|_+(?!\w)")
 _SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:…])")
 
 
 def _is_emoji(ch: str) -> bool:
@@ -53,6 +75,7 @@ def clean(text: str) -> str:
     text = _MARKUP.sub("", text)
     text = "".join(ch for ch in text if not _is_emoji(ch))
     text = _SPACES.sub(" ", text).strip()
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)  # "hot 🔥." → "hot ." → "hot."
     return text if any(ch.isalnum() for ch in text) else ""
 
 
@@ -63,7 +86,9 @@ def _word_count(text: str) -> int:
 class SentenceChunker:
     """``push`` text pieces as they stream; each call returns the chunks completed by it."""
 
-    def __init__(self, first_chunk_min_words: int, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> None:
+    def __init__(
+        self, first_chunk_min_words: int, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS
+    ) -> None:
         if first_chunk_min_words < 1 or min_chars < 0 or max_chars < 20:
             raise ValueError("first_chunk_min_words ≥ 1, min_chars ≥ 0, max_chars ≥ 20")
         self.first_chunk_min_words = first_chunk_min_words

@@ -6,7 +6,7 @@ which case the text goes to the LLM. ``match`` never changes state, so it is saf
 transcript; ``apply`` commits the side effects (timers) once the turn is final.
 
 Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
-  turn_on / turn_off        device, kind            "turn on the kitchen light", "fan off", "lights off in the bedroom"
+  turn_on / turn_off        device, kind            "turn on the kitchen light", "lights off in the bedroom"
   set_brightness            device, brightness(0–100) "set the living room light to 40 percent"
   step_brightness           device, step(±25)       "dim the bedroom light", "turn the kitchen light up"
   set_color                 device, color, rgb      "make the bedroom light blue"
@@ -17,9 +17,9 @@ Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
   time / date               —                       "what time is it", "what's the date"
   volume_up / volume_down   —                       "louder", "turn the volume down"
   volume_set                level(0–100)            "set the volume to 5" (0–10 scale) or "to 40 percent"
-  arithmetic                a, op, b, result        "what is seven times eight" (the 135M LLM gets these wrong)
-  stop                      —                       "stop", "never mind"          reply "" = say nothing
-  repeat                    —                       "what did you say"            reply "" = replay the last reply
+  arithmetic                a, op, b, result        "what is seven times eight" (the 135M LLM fumbles these)
+  stop                      —                       "stop", "never mind"     reply "" = say nothing
+  repeat                    —                       "what did you say"       reply "" = replay the last reply
 
 Device names come from ``IntentsConfig.devices`` (with aliases). ``Timers`` is the pure timer book the
 orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every fixed reply so TTS can
@@ -55,12 +55,38 @@ class IntentResult:
 # ------------------------------------------------------------------------------------------ numbers
 
 _UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-         "eighty": 80, "ninety": 90}
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 _SCALES = {"hundred": 100, "thousand": 1000}
 _NUMBER_WORDS = set(_UNITS) | set(_TENS) | set(_SCALES)
 
@@ -95,8 +121,13 @@ def words_to_digits(text: str) -> str:
         total = current = 0
         while i < len(tokens):
             tok = tokens[i]
-            if (tok == "and" and i > 0 and tokens[i - 1] in _SCALES and i + 1 < len(tokens)
-                    and (tokens[i + 1] in _UNITS or tokens[i + 1] in _TENS)):
+            if (
+                tok == "and"
+                and i > 0
+                and tokens[i - 1] in _SCALES
+                and i + 1 < len(tokens)
+                and (tokens[i + 1] in _UNITS or tokens[i + 1] in _TENS)
+            ):
                 i += 1
                 continue
             if tok not in _NUMBER_WORDS or not _fits(current, total, tok):
@@ -112,8 +143,28 @@ def words_to_digits(text: str) -> str:
     return " ".join(out)
 
 
-_ONES_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-               "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_ONES_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 
@@ -147,8 +198,11 @@ def duration_words(seconds: int) -> str:
     """3630 → "one hour and thirty seconds"; 300 → "five minutes"."""
     hours, rest = divmod(max(0, int(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{number_words(v)} {unit}{'' if v == 1 else 's'}"
-             for v, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second")) if v]
+    parts = [
+        f"{number_words(v)} {unit}{'' if v == 1 else 's'}"
+        for v, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second"))
+        if v
+    ]
     if not parts:
         return "zero seconds"
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -162,12 +216,24 @@ def _duration_adjective(seconds: int) -> str:
 
 # -------------------------------------------------------------------------------------- normalising
 
-_CONTRACTIONS = {"what's": "what is", "that's": "that is", "it's": "it is", "how's": "how is",
-                 "there's": "there is", "who's": "who is", "where's": "where is", "i'd": "i would",
-                 "didn't": "did not", "don't": "do not", "can't": "cannot", "won't": "will not"}
+_CONTRACTIONS = {
+    "what's": "what is",
+    "that's": "that is",
+    "it's": "it is",
+    "how's": "how is",
+    "there's": "there is",
+    "who's": "who is",
+    "where's": "where is",
+    "i'd": "i would",
+    "didn't": "did not",
+    "don't": "do not",
+    "can't": "cannot",
+    "won't": "will not",
+}
 _LEADING_FILLERS = re.compile(
     r"^(?:hey jarvis|jarvis|hey|okay|ok|alright|so|um|uh|please|kindly|just|now|"
-    r"(?:can|could|would|will) you(?: please)?|i want you to|i would like you to|go ahead and)\s+")
+    r"(?:can|could|would|will) you(?: please)?|i want you to|i would like you to|go ahead and)\s+"
+)
 _TRAILING_FILLERS = re.compile(r"\s+(?:please|for me|thanks|thank you|now|right now)$")
 
 
@@ -203,7 +269,9 @@ _UNIT = r"(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)"
 _PART = rf"(?:{_AMOUNT} {_UNIT}(?: and a half)?|half an? (?:hour|minute))"
 DURATION = rf"{_PART}(?:(?: and| ,)? {_PART})*"
 _PART_RE = re.compile(
-    rf"(?P<half>half an? (?P<hunit>hour|minute))|(?P<amount>{_AMOUNT}) (?P<unit>{_UNIT})(?P<andhalf> and a half)?")
+    rf"(?P<half>half an? (?P<hunit>hour|minute))"
+    rf"|(?P<amount>{_AMOUNT}) (?P<unit>{_UNIT})(?P<andhalf> and a half)?"
+)
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 
 
@@ -285,67 +353,99 @@ class Timers:
 # -------------------------------------------------------------------------------------------- colours
 
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (255, 0, 0), "orange": (255, 128, 0), "yellow": (255, 220, 0), "green": (0, 200, 0),
-    "blue": (0, 0, 255), "purple": (128, 0, 200), "violet": (140, 80, 255), "pink": (255, 100, 180),
-    "cyan": (0, 220, 220), "turquoise": (64, 224, 208), "teal": (0, 128, 128), "magenta": (255, 0, 255),
-    "white": (255, 255, 255), "warm white": (255, 200, 140), "cool white": (200, 220, 255),
+    "red": (255, 0, 0),
+    "orange": (255, 128, 0),
+    "yellow": (255, 220, 0),
+    "green": (0, 200, 0),
+    "blue": (0, 0, 255),
+    "purple": (128, 0, 200),
+    "violet": (140, 80, 255),
+    "pink": (255, 100, 180),
+    "cyan": (0, 220, 220),
+    "turquoise": (64, 224, 208),
+    "teal": (0, 128, 128),
+    "magenta": (255, 0, 255),
+    "white": (255, 255, 255),
+    "warm white": (255, 200, 140),
+    "cool white": (200, 220, 255),
 }
 _COLOUR_ALT = "|".join(sorted(COLOURS, key=len, reverse=True))
 
 # ---------------------------------------------------------------------------------------- the grammar
 
-_DET = r"(?:the |my |our |this |that )?"
+_MY = r"(?:the |my )?"
+_NEW_TIMER = r"(?:(?:set|start|create|make|give me|put on|add) )?"
 _ON_OFF_VERB = r"(?:turn|switch|put|flip)"
 
 # Each intent lists its phrasings; they are tried top to bottom, intents in this order. Rules that need a
 # device use a (?P<target>...) group resolved against the configured devices; an unresolved target makes
 # that phrasing not match, so "what is going on" never becomes a command.
 _TIMER_SET = [
-    rf"(?:set|start|create|make|give me|put on|add)? ?(?:a |an |the |my )?(?:new )?timer (?:for |of |to )?(?P<dur>{DURATION})",
-    rf"(?:set|start|create|make|give me|put on|add)? ?(?:a |an )?(?P<dur>{DURATION}) timer",
+    rf"{_NEW_TIMER}(?:a |an |the |my )?(?:new )?timer (?:for |of |to )?(?P<dur>{DURATION})",
+    rf"{_NEW_TIMER}(?:a |an )?(?P<dur>{DURATION}) timer",
     rf"(?:remind|alert|tell|wake) me in (?P<dur>{DURATION})",
     rf"(?:set|start) (?:a |an )?(?:countdown|alarm) (?:for )?(?P<dur>{DURATION})",
 ]
 _TIMER_CANCEL = [
-    rf"(?:cancel|stop|delete|remove|clear|turn off|end|dismiss|kill|reset) (?:the |my |all |all the |all my )?"
-    rf"(?:(?P<dur>{DURATION}) )?timers?",
+    r"(?:cancel|stop|delete|remove|clear|turn off|end|dismiss|kill|reset) "
+    rf"(?:the |my |all |all the |all my )?(?:(?P<dur>{DURATION}) )?timers?",
 ]
 _TIMER_STATUS = [
-    r"how (?:much time|long) (?:is |has |do i have )?(?:left|remaining)(?: on (?:the |my )?(?:\w+ \w+ )?timers?)?",
-    r"how long (?:is )?(?:left )?on (?:the |my )?timers?",
-    r"(?:what is )?(?:the )?time (?:left|remaining)(?: on (?:the |my )?timers?)?",
-    r"(?:what is the |check (?:the |my )?)?timers? status|check (?:the |my )?timers?|how is (?:the |my )?timer(?: doing)?",
-    r"how long until (?:the |my )?timer(?: goes off| is done| ends| rings)?",
-    r"what is (?:left )?on (?:the |my )?timers?",
+    rf"how (?:much time|long) (?:is |has |do i have )?(?:left|remaining)(?: on {_MY}(?:\w+ \w+ )?timers?)?",
+    rf"how long (?:is )?(?:left )?on {_MY}timers?",
+    rf"(?:what is )?(?:the )?time (?:left|remaining)(?: on {_MY}timers?)?",
+    rf"(?:what is the |check {_MY})?timers? status|check {_MY}timers?|how is {_MY}timer(?: doing)?",
+    rf"how long until {_MY}timer(?: goes off| is done| ends| rings)?",
+    rf"what is (?:left )?on {_MY}timers?",
 ]
-_TIME = [r"(?:what time is it|what is the(?: current)? time|tell me the time|do you (?:have|know) the time|"
-         r"what time do you have|time please|the time)(?: now| right now)?"]
-_DATE = [r"what (?:is )?(?:the |todays )?date(?: today| is it)?(?: today)?", r"what day is (?:it|today)(?: today)?",
-         r"(?:tell me )?(?:the |todays )date", r"what is today", r"which day is it(?: today)?",
-         r"what day of the week is it(?: today)?"]
-_VOLUME_UP = [r"(?:turn|crank) (?:the )?(?:volume|sound|it) up|(?:turn|crank) up the (?:volume|sound)|volume up|"
-              r"louder|(?:a bit |a little |much )louder|(?:increase|raise) the (?:volume|sound)|"
-              r"(?:speak|talk) (?:a bit |a little )?louder|more volume"]
-_VOLUME_DOWN = [r"(?:turn) (?:the )?(?:volume|sound|it) down|turn down the (?:volume|sound)|volume down|"
-                r"(?:a bit |a little |much )?(?:quieter|softer)|(?:decrease|lower|reduce) the (?:volume|sound)|"
-                r"(?:speak|talk) (?:a bit |a little )?(?:quieter|softer|more quietly)|less volume"]
-_VOLUME_SET = [r"(?:set|change|turn|put) (?:the )?(?:volume|sound) (?:to |at )(?P<n>\d+)(?P<pct> percent)?",
-               r"volume (?:to |at )?(?P<n>\d+)(?P<pct> percent)?"]
-_ARITHMETIC = [r"(?:what is|whats|what|how much is|calculate) (?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
-               r"multiplied by|divided by|over|x) (?P<b>\d+(?:\.\d+)?)"]
-_STOP = [r"stop|cancel|never ?mind|forget (?:it|about it)|be quiet|quiet|shut up|stop (?:it|talking|that)|"
-         r"enough|that is enough|silence|shush|hush|abort|cancel that|no stop|okay stop|nothing"]
-_REPEAT = [r"what did you (?:just )?say|say (?:that|it) again|repeat(?: that| it| yourself| please)?|"
-           r"(?:can|could) you (?:say that again|repeat (?:that|it))|come again|pardon(?: me)?|sorry|what|"
-           r"sorry what|i did not (?:hear|catch|get) (?:that|you|it)|what was that"]
+_TIME = [
+    r"(?:what time is it|what is the(?: current)? time|tell me the time|do you (?:have|know) the time|"
+    r"what time do you have|time please|the time)(?: now| right now)?"
+]
+_DATE = [
+    r"what (?:is )?(?:the |todays )?date(?: today| is it)?(?: today)?",
+    r"what day is (?:it|today)(?: today)?",
+    r"(?:tell me )?(?:the |todays )date",
+    r"what is today",
+    r"which day is it(?: today)?",
+    r"what day of the week is it(?: today)?",
+]
+_VOLUME_UP = [
+    r"(?:turn|crank) (?:the )?(?:volume|sound|it) up|(?:turn|crank) up the (?:volume|sound)|volume up|"
+    r"louder|(?:a bit |a little |much )louder|(?:increase|raise) the (?:volume|sound)|"
+    r"(?:speak|talk) (?:a bit |a little )?louder|more volume"
+]
+_VOLUME_DOWN = [
+    r"(?:turn) (?:the )?(?:volume|sound|it) down|turn down the (?:volume|sound)|volume down|"
+    r"(?:a bit |a little |much )?(?:quieter|softer)|(?:decrease|lower|reduce) the (?:volume|sound)|"
+    r"(?:speak|talk) (?:a bit |a little )?(?:quieter|softer|more quietly)|less volume"
+]
+_VOLUME_SET = [
+    r"(?:set|change|turn|put) (?:the )?(?:volume|sound) (?:to |at )(?P<n>\d+)(?P<pct> percent)?",
+    r"volume (?:to |at )?(?P<n>\d+)(?P<pct> percent)?",
+]
+_ARITHMETIC = [
+    r"(?:what is|whats|what|how much is|calculate) (?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
+    r"multiplied by|divided by|over|x) (?P<b>\d+(?:\.\d+)?)"
+]
+_STOP = [
+    r"stop|cancel|never ?mind|forget (?:it|about it)|be quiet|quiet|shut up|stop (?:it|talking|that)|"
+    r"enough|that is enough|silence|shush|hush|abort|cancel that|no stop|okay stop|nothing"
+]
+_REPEAT = [
+    r"what did you (?:just )?say|say (?:that|it) again|repeat(?: that| it| yourself| please)?|"
+    r"(?:can|could) you (?:say that again|repeat (?:that|it))|come again|pardon(?: me)?|sorry|what|"
+    r"sorry what|i did not (?:hear|catch|get) (?:that|you|it)|what was that"
+]
 _SET_COLOUR = [
-    rf"(?:make|turn|set|change|switch|put) (?P<target>.+?) (?:to )?(?:the colou?r )?(?P<colour>{_COLOUR_ALT})(?: colou?r)?",
+    rf"(?:make|turn|set|change|switch|put) (?P<target>.+?) (?:to )?(?:the colou?r )?(?P<colour>{_COLOUR_ALT})"
+    r"(?: colou?r)?",
     rf"(?:set|change|make) (?:the )?colou?r of (?P<target>.+?) (?:to )?(?P<colour>{_COLOUR_ALT})",
     rf"(?P<target>.+?) (?:to )?(?P<colour>{_COLOUR_ALT})",
 ]
 _SET_BRIGHTNESS = [
-    r"(?:set|turn|put|change|dim|brighten|make) (?P<target>.+?) (?:brightness )?(?:to|at) (?P<n>\d+)(?: percent)?"
-    r"(?: brightness)?",
+    r"(?:set|turn|put|change|dim|brighten|make) (?P<target>.+?) (?:brightness )?(?:to|at) (?P<n>\d+)"
+    r"(?: percent)?(?: brightness)?",
     r"(?:set |change )?(?:the )?brightness (?:of |in |for )(?P<target>.+?) (?:to|at) (?P<n>\d+)(?: percent)?",
     r"(?P<target>.+?) (?:brightness )?(?:to )?(?P<n>\d+) percent",
 ]
@@ -362,7 +462,10 @@ _ON_OFF = [
     r"(?P<state>shut off|shut down|kill) (?P<target>.+)",
     r"(?P<target>.+?) (?P<state>on|off)",
 ]
-_UNKNOWN_DEVICE = [rf"{_ON_OFF_VERB} (?P<state>on|off) (?P<target>.+)", rf"{_ON_OFF_VERB} (?P<target>.+?) (?P<state>on|off)"]
+_UNKNOWN_DEVICE = [
+    rf"{_ON_OFF_VERB} (?P<state>on|off) (?P<target>.+)",
+    rf"{_ON_OFF_VERB} (?P<target>.+?) (?P<state>on|off)",
+]
 
 
 def _compile(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
@@ -388,8 +491,13 @@ class IntentMatcher:
     """Rule-based intent matcher. ``clock`` (wall time, for "what time is it") and ``mono`` (timers) are
     injected so tests are exact. Called from the orchestrator's intent step (cheap: well under 1 ms)."""
 
-    def __init__(self, cfg: IntentsConfig, timers: Timers | None = None,
-                 clock: Callable[[], datetime] = datetime.now, mono: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: IntentsConfig,
+        timers: Timers | None = None,
+        clock: Callable[[], datetime] = datetime.now,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.enabled = cfg.enabled
         self.devices = cfg.devices
         self.timers = timers if timers is not None else Timers()
@@ -403,10 +511,16 @@ class IntentMatcher:
                 key = _norm_name(alias)
                 self._by_alias.setdefault(key, dev)
                 words = key.split()
-                if entry.kind == "light" and len(words) > 1 and words[-1] in ("light", "lights", "lamp", "lamps"):
+                if (
+                    entry.kind == "light"
+                    and len(words) > 1
+                    and words[-1] in ("light", "lights", "lamp", "lamps")
+                ):
                     self._light_rooms.setdefault(" ".join(words[:-1]), dev)
         self._lights = [d for d in dict.fromkeys(self._by_alias.values()) if d.kind == "light"]
-        self._rules: tuple[tuple[tuple[re.Pattern[str], ...], Callable[[re.Match[str]], IntentResult | None]], ...] = (
+        self._rules: tuple[
+            tuple[tuple[re.Pattern[str], ...], Callable[[re.Match[str]], IntentResult | None]], ...
+        ] = (
             (_compile(_TIMER_CANCEL), self._timer_cancel),
             (_compile(_TIMER_STATUS), self._timer_status),
             (_compile(_TIMER_SET), self._timer_set),
@@ -487,16 +601,27 @@ class IntentMatcher:
         seconds = parse_duration(m.group("dur"))
         if seconds is None or seconds > 24 * 3600:
             return None
-        return IntentResult("timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}.")
+        return IntentResult(
+            "timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}."
+        )
 
     def _timer_cancel(self, m: re.Match[str]) -> IntentResult:
         seconds = parse_duration(m.group("dur")) if m.group("dur") else None
         slots: Slots = (("seconds", str(seconds)),) if seconds else ()
-        running = [t for t, _ in self.timers.remaining(self._mono()) if seconds is None or t.duration_s == seconds]
+        running = [
+            t for t, _ in self.timers.remaining(self._mono()) if seconds is None or t.duration_s == seconds
+        ]
         if not running:
-            return IntentResult("timer_cancel", slots, "You have no timers." if not len(self.timers) else
-                                f"You have no {_duration_adjective(seconds or 0)} timer.")
-        return IntentResult("timer_cancel", slots, "Timer cancelled." if len(running) == 1 else "Timers cancelled.")
+            return IntentResult(
+                "timer_cancel",
+                slots,
+                "You have no timers."
+                if not len(self.timers)
+                else f"You have no {_duration_adjective(seconds or 0)} timer.",
+            )
+        return IntentResult(
+            "timer_cancel", slots, "Timer cancelled." if len(running) == 1 else "Timers cancelled."
+        )
 
     def _timer_status(self, m: re.Match[str]) -> IntentResult:
         left = self.timers.remaining(self._mono())
@@ -519,12 +644,21 @@ class IntentMatcher:
         level = n if m.group("pct") or n > 10 else n * 10  # "volume 5" is on a 0–10 scale
         if level > 100:
             return None
-        return IntentResult("volume_set", (("level", str(level)),), f"Volume set to {number_words(level)} percent.")
+        return IntentResult(
+            "volume_set", (("level", str(level)),), f"Volume set to {number_words(level)} percent."
+        )
 
     def _arithmetic(self, m: re.Match[str]) -> IntentResult | None:
         a, b, op = float(m.group("a")), float(m.group("b")), m.group("op")
-        symbol = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "x": "*", "divided by": "/",
-                  "over": "/"}[op]
+        symbol = {
+            "plus": "+",
+            "minus": "-",
+            "times": "*",
+            "multiplied by": "*",
+            "x": "*",
+            "divided by": "/",
+            "over": "/",
+        }[op]
         if symbol == "/" and b == 0:
             return IntentResult("arithmetic", (), "You can't divide by zero.")
         result = {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else 0.0}[symbol]
@@ -548,11 +682,14 @@ class IntentMatcher:
 
     def _set_brightness(self, m: re.Match[str]) -> IntentResult | None:
         devs = self._lights_only(m.group("target"))
-        level = int(m.group("n"))
-        if devs is None or level > 100:
+        if devs is None:
             return None
-        return IntentResult("set_brightness", (*_device_slots(devs), ("brightness", str(level))),
-                            f"Setting {_spoken(devs)} to {number_words(level)} percent.")
+        level = min(int(m.group("n")), 100)
+        return IntentResult(
+            "set_brightness",
+            (*_device_slots(devs), ("brightness", str(level))),
+            f"Setting {_spoken(devs)} to {number_words(level)} percent.",
+        )
 
     def _step_brightness(self, m: re.Match[str]) -> IntentResult | None:
         devs = self._lights_only(m.group("target"))
@@ -560,8 +697,11 @@ class IntentMatcher:
             return None
         down = m.group("dir") in ("dim", "dimmer", "darker", "down")
         verb = "Dimming" if down else "Brightening"
-        return IntentResult("step_brightness", (*_device_slots(devs), ("step", "-25" if down else "+25")),
-                            f"{verb} {_spoken(devs)}.")
+        return IntentResult(
+            "step_brightness",
+            (*_device_slots(devs), ("step", "-25" if down else "+25")),
+            f"{verb} {_spoken(devs)}.",
+        )
 
     def _on_off(self, m: re.Match[str]) -> IntentResult | None:
         groups = m.groupdict()
@@ -580,7 +720,9 @@ class IntentMatcher:
         target = re.sub(r"^(?:the |my |our )", "", m.group("target"))
         if target in ("it", "that", "this", "them", "everything"):
             return None
-        return IntentResult("unknown_device", (("device", target),), f"Sorry, I don't know a device called {target}.")
+        return IntentResult(
+            "unknown_device", (("device", target),), f"Sorry, I don't know a device called {target}."
+        )
 
 
 def _device_slots(devs: Sequence[_Device]) -> Slots:
@@ -594,8 +736,17 @@ def _spoken(devs: Sequence[_Device]) -> str:
 
 # --------------------------------------------------------------------------------- time and date words
 
-_ORDINALS = {1: "first", 2: "second", 3: "third", 5: "fifth", 8: "eighth", 9: "ninth", 12: "twelfth",
-             20: "twentieth", 30: "thirtieth"}
+_ORDINALS = {
+    1: "first",
+    2: "second",
+    3: "third",
+    5: "fifth",
+    8: "eighth",
+    9: "ninth",
+    12: "twelfth",
+    20: "twentieth",
+    30: "thirtieth",
+}
 
 
 def ordinal_words(n: int) -> str:
@@ -640,14 +791,15 @@ def date_words(now: datetime) -> str:
 
 
 def command_mentions_device(device: str, transcript: str, devices: Sequence[DeviceEntry]) -> bool:
-    """Is ``device`` named in the transcript — by its name or an alias (case and punctuation ignored)?"""
+    """Is ``device`` a configured device named in the transcript — by its name or an alias (case and
+    punctuation ignored, whole words only)?"""
     text = f" {_norm_name(transcript)} "
     wanted = _norm_name(device)
     for entry in devices:
         names = [_norm_name(n) for n in (entry.name, *entry.aliases)]
         if wanted in names:
             return any(f" {n} " in text for n in names)
-    return f" {wanted} " in text if wanted else False
+    return False  # not a configured device: nothing to carry out
 
 
 COMMON_TIMER_SECONDS = (60, 120, 180, 300, 600, 900, 1200, 1800, 3600)

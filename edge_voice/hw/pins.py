@@ -6,7 +6,7 @@ interface is the small interface the rest of ``hw`` relies on):
 * ``mock``  — ``MockFactory(pin_class=MockPWMPin)`` (tests, desktops);
 * ``auto``  — a Jetson adapter on NVIDIA Jetson boards, else gpiozero's default (lgpio first);
 * ``lgpio`` / ``rpigpio`` / ``pigpio`` — that gpiozero factory;
-* ``jetson`` — ``JetsonFactory``: gpiozero's ``Pin`` over Jetson.GPIO (gpiozero itself refuses
+* ``jetson`` — ``make_jetson_factory()``: gpiozero's ``Pin`` over Jetson.GPIO (gpiozero itself refuses
   Jetson boards). Pins are numbered like a Raspberry Pi (BCM), which Jetson.GPIO maps onto the same
   physical pins of the 40-pin header.
 
@@ -52,7 +52,7 @@ def make_pin_factory(name: str) -> Any:
 
             return MockFactory(pin_class=MockPWMPin)
         if name == "jetson" or (name == "auto" and is_jetson()):
-            return JetsonFactory()
+            return make_jetson_factory()
         from gpiozero import Device
 
         if name == "auto":
@@ -71,7 +71,7 @@ def make_pin_factory(name: str) -> Any:
 
 
 def _import_jetson_gpio() -> Any:
-    import Jetson.GPIO as GPIO  # noqa: N814 - the library's own spelling
+    import Jetson.GPIO as GPIO
 
     return GPIO
 
@@ -198,11 +198,13 @@ def _jetson_classes() -> tuple[type[Any], type[Any]]:
             return 0xC03111  # a Pi 4 header: same 40-pin layout that Jetson.GPIO's BCM mode emulates
 
         def _get_board_info(self) -> Any:
-            if self._info is None:
+            info: Any = getattr(self, "_info", None)
+            if info is None:
                 pi = PiBoardInfo.from_revision(self._get_revision())
                 model = getattr(self.gpio, "model", "Jetson")
-                self._info = pi._replace(model=str(model), manufacturer="NVIDIA", soc="Tegra", board="")
-            return self._info
+                info = pi._replace(model=str(model), manufacturer="NVIDIA", soc="Tegra", board="")
+                self._info = info
+            return info
 
         def close(self) -> None:
             super().close()
@@ -219,7 +221,7 @@ def _jetson_classes() -> tuple[type[Any], type[Any]]:
     return _JetsonFactory, _JetsonPin
 
 
-def JetsonFactory() -> Any:  # noqa: N802 - reads as the class it builds
+def make_jetson_factory() -> Any:
     """A gpiozero pin factory over Jetson.GPIO (imported now; needs the ``gpio`` group's udev rules)."""
     factory_cls, _ = _jetson_classes()
     return factory_cls()
@@ -277,7 +279,9 @@ def merge_board_profile(table: Mapping[str, Any], environ: Mapping[str, str] | N
     with ``table`` merged over it — the user's own keys always win. Otherwise ``table`` unchanged."""
     environ = os.environ if environ is None else environ
     gpio = table.get("gpio", {})
-    board = environ.get("EDGE_VOICE_GPIO__BOARD") or (gpio.get("board", "") if isinstance(gpio, Mapping) else "")
+    board = environ.get("EDGE_VOICE_GPIO__BOARD") or (
+        gpio.get("board", "") if isinstance(gpio, Mapping) else ""
+    )
     if not board:
         return dict(table)
     return _merge(load_board_profile(str(board)), table)

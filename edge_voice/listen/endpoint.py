@@ -27,7 +27,7 @@ class EndpointSamples:
     speculative_silence: int  # 0 = no pause events
     max_utterance: int
     no_speech_timeout: int
-    wake_tail: int = 0  # a voiced run carried over from the wake phrase must last this long
+    wake_tail: int  # a voiced run carried over from the wake phrase must last this long
 
     @classmethod
     def from_config(cls, cfg: EndpointConfig, rate_hz: int = SAMPLE_RATE) -> EndpointSamples:
@@ -41,6 +41,7 @@ class EndpointSamples:
             s(cfg.speculative_silence_ms),
             s(cfg.max_utterance_ms),
             s(cfg.no_speech_timeout_ms),
+            s(cfg.wake_tail_ms),
         )
 
 

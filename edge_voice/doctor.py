@@ -1,0 +1,298 @@
+"""`edge-voice doctor`: one verdict per line on what the daemon needs on this machine.
+
+``ok`` is True (fine), False (will not work: fix it) or None (not used / worth a look). Every check
+catches its own failure, so the report is always complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edge_voice import models
+from edge_voice.config import Config
+
+log = logging.getLogger(__name__)
+
+RUNTIME_PACKAGES = (
+    "numpy",
+    "ai-edge-litert",
+    "onnxruntime",
+    "pywhispercpp",
+    "xllamacpp",
+    "piper-tts",
+    "paho-mqtt",
+    "gpiozero",
+)
+OPTIONAL_PACKAGES = ("pyaudio", "lgpio", "Jetson.GPIO")
+MIN_RAM_MB = 600  # whisper tiny (~150 MB) + SmolLM2 (~300 MB) + Piper (~90 MB) + Python
+GOOD_RAM_MB = 1000
+BROKER_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorLine:
+    name: str
+    ok: bool | None
+    detail: str
+
+
+def run_doctor(cfg: Config, *, verify_models: bool = True) -> list[DoctorLine]:
+    checks: list[tuple[str, Callable[[Config], list[DoctorLine]]]] = [
+        ("python", _python),
+        ("packages", _packages),
+        ("system", _system),
+        ("audio", _audio),
+        ("gpio", _gpio),
+        ("mqtt", _mqtt),
+        ("service", _service),
+    ]
+    if verify_models:
+        checks.insert(3, ("models", _models))
+    out: list[DoctorLine] = []
+    for name, check in checks:
+        try:
+            out.extend(check(cfg))
+        except Exception as exc:  # a broken check is itself a finding, never a crash
+            log.debug("doctor check %s failed", name, exc_info=True)
+            out.append(DoctorLine(name, False, f"check failed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+def format_lines(lines: list[DoctorLine]) -> str:
+    mark = {True: "ok  ", False: "FAIL", None: "--  "}
+    width = max((len(line.name) for line in lines), default=0)
+    return "\n".join(f"[{mark[line.ok]}] {line.name:<{width}}  {line.detail}" for line in lines)
+
+
+def exit_code(lines: list[DoctorLine]) -> int:
+    return 1 if any(line.ok is False for line in lines) else 0
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def _python(_cfg: Config) -> list[DoctorLine]:
+    ok = sys.version_info >= (3, 11)
+    return [
+        DoctorLine(
+            "python",
+            ok,
+            f"{platform.python_version()} on {platform.machine()} "
+            f"({platform.system()} {platform.release()}), {sys.executable}",
+        )
+    ]
+
+
+def _packages(_cfg: Config) -> list[DoctorLine]:
+    found, missing, optional = [], [], []
+    for dist in RUNTIME_PACKAGES:
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+    for dist in OPTIONAL_PACKAGES:
+        try:
+            optional.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            optional.append(f"{dist} absent")
+    lines = [
+        DoctorLine(
+            "packages",
+            not missing,
+            ", ".join(found) + (f"; MISSING: {', '.join(missing)} (run `make setup`)" if missing else ""),
+        )
+    ]
+    lines.append(DoctorLine("optional packages", None, ", ".join(optional)))
+    return lines
+
+
+def _meminfo() -> dict[str, int]:
+    out = {}
+    for row in Path("/proc/meminfo").read_text().splitlines():
+        key, _, rest = row.partition(":")
+        out[key] = int(rest.split()[0])  # kB
+    return out
+
+
+def _system(_cfg: Config) -> list[DoctorLine]:
+    cpus = os.cpu_count() or 0
+    lines = [
+        DoctorLine("cpu", cpus >= 2 or None, f"{cpus} cores" + ("" if cpus >= 2 else " (2+ recommended)"))
+    ]
+    mem = _meminfo()
+    total, avail = mem.get("MemTotal", 0) // 1024, mem.get("MemAvailable", 0) // 1024
+    ram_ok = True if avail >= GOOD_RAM_MB else (None if avail >= MIN_RAM_MB else False)
+    lines.append(
+        DoctorLine("ram", ram_ok, f"{avail} MB available of {total} MB (models need ~{MIN_RAM_MB} MB)")
+    )
+    load1, load5, _ = os.getloadavg()
+    lines.append(
+        DoctorLine(
+            "load",
+            True if load1 < cpus else None,
+            f"{load1:.2f} (1 min), {load5:.2f} (5 min) on {cpus} cores",
+        )
+    )
+    return lines
+
+
+def _models(cfg: Config) -> list[DoctorLine]:
+    results = models.verify_all(models_dir=cfg.models_path)
+    if not results:
+        return [DoctorLine("models", False, "the manifest lists no models")]
+    return [DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message) for r in results]
+
+
+def _audio(cfg: Config) -> list[DoctorLine]:
+    try:
+        import pyaudio
+    except ImportError:
+        cards = Path("/proc/asound/cards")
+        text = cards.read_text().strip() if cards.exists() else ""
+        detail = "pyaudio is not installed: microphone/speaker mode unavailable (WAV files still work)"
+        detail += (
+            f"; ALSA cards: {' | '.join(text.splitlines()[::2])}"
+            if text and "no soundcards" not in text
+            else "; no ALSA sound cards found"
+        )
+        return [DoctorLine("audio", None, detail)]
+    pa = pyaudio.PyAudio()
+    try:
+        devices = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+    finally:
+        pa.terminate()
+    inputs = [d for d in devices if int(d["maxInputChannels"]) > 0]
+    outputs = [d for d in devices if int(d["maxOutputChannels"]) > 0]
+    lines = [
+        _device_line("audio input", inputs, cfg.audio.input_device, "microphone"),
+        _device_line("audio output", outputs, cfg.audio.output_device, "speaker"),
+    ]
+    return lines
+
+
+def _device_line(name: str, devices: list[dict[str, Any]], wanted: str, what: str) -> DoctorLine:
+    names = [f"{d['index']}: {d['name']}" for d in devices]
+    if not devices:
+        return DoctorLine(name, False, f"no {what} found (no sound card, or the user is not in `audio`)")
+    listing = "; ".join(names)
+    if not wanted:
+        return DoctorLine(name, True, f"default device; available: {listing}")
+    match = [d for d in devices if wanted == str(d["index"]) or wanted.lower() in str(d["name"]).lower()]
+    if not match:
+        return DoctorLine(name, False, f"no device matches {wanted!r}; available: {listing}")
+    return DoctorLine(name, True, f"{wanted!r} → {match[0]['index']}: {match[0]['name']}")
+
+
+def _gpio(cfg: Config) -> list[DoctorLine]:
+    from edge_voice.hw.pins import GpioError, board_notes, describe_factory, make_pin_factory
+
+    g = cfg.gpio
+    if not g.enabled:
+        return [DoctorLine("gpio", None, "gpio.enabled = false (no LEDs or button)")]
+    lines = []
+    if g.board:
+        try:
+            notes = board_notes(g.board)
+            lines.append(
+                DoctorLine(
+                    "gpio board",
+                    True,
+                    f"{g.board}: {notes.get('name', '')}; supported: "
+                    + ", ".join(notes.get("supported", [])),
+                )
+            )
+        except GpioError as exc:
+            lines.append(DoctorLine("gpio board", False, str(exc)))
+    try:
+        factory = make_pin_factory(g.pin_factory)
+    except GpioError as exc:
+        return [*lines, DoctorLine("gpio factory", False, str(exc))]
+    try:
+        lines.append(DoctorLine("gpio factory", True, f"{g.pin_factory}: {describe_factory(factory)}"))
+        pins = [("led", p) for p in g.led_pins] + ([("button", g.button_pin)] if g.button_pin >= 0 else [])
+        if not pins:
+            lines.append(DoctorLine("gpio pins", None, "no led_pins and no button_pin configured"))
+        for role, number in pins:
+            try:
+                pin = factory.pin(number)
+                lines.append(DoctorLine(f"gpio {role} pin", True, f"GPIO{number}: {pin!r} usable"))
+            except Exception as exc:  # PinInvalidPin, permission errors, …
+                lines.append(DoctorLine(f"gpio {role} pin", False, f"GPIO{number}: {exc}"))
+    finally:
+        factory.close()
+    return lines
+
+
+def _mqtt(cfg: Config) -> list[DoctorLine]:
+    m = cfg.mqtt
+    if not m.enabled:
+        return [DoctorLine("mqtt", None, "mqtt.enabled = false")]
+    where = f"{m.host}:{m.port}"
+    try:
+        with socket.create_connection((m.host, m.port), timeout=BROKER_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        return [DoctorLine("mqtt broker", False, f"{where} unreachable: {exc}")]
+    verdict = broker_login(cfg, BROKER_TIMEOUT_S)
+    if verdict is None:
+        return [
+            DoctorLine(
+                "mqtt broker",
+                True,
+                f"{where} accepted the connection" + (f" as {m.username}" if m.username else ""),
+            )
+        ]
+    return [DoctorLine("mqtt broker", False, f"{where}: {verdict}")]
+
+
+def broker_login(cfg: Config, timeout_s: float) -> str | None:
+    """Connect with the configured TLS and credentials. None = accepted, else why not."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    m = cfg.mqtt
+    done = threading.Event()
+    result: list[str | None] = ["no CONNACK within the timeout"]
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        result[0] = None if not reason.is_failure else f"refused: {reason}"
+        done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-voice-doctor-{os.getpid()}")
+    client.on_connect = on_connect
+    if m.tls:
+        client.tls_set(ca_certs=m.ca_file or None)
+    if m.username:
+        client.username_pw_set(m.username, os.environ.get(m.password_env))
+    try:
+        client.connect(m.host, m.port, keepalive=10)
+        client.loop_start()
+        done.wait(timeout_s)
+        client.disconnect()
+        client.loop_stop()
+    except (OSError, ValueError) as exc:  # TLS handshake, DNS, …
+        return f"{type(exc).__name__}: {exc}"
+    if result[0] and m.username and os.environ.get(m.password_env) is None:
+        return f"{result[0]} (${m.password_env} is not set)"
+    return result[0]
+
+
+def _service(_cfg: Config) -> list[DoctorLine]:
+    from edge_voice.service import Notifier
+
+    n = Notifier()
+    if not n.enabled:
+        return [DoctorLine("systemd", None, "not running under systemd (no $NOTIFY_SOCKET)")]
+    interval = n.watchdog_interval_s()
+    wd = f"watchdog every {interval:.1f} s" if interval else "no watchdog"
+    return [DoctorLine("systemd", True, f"notify socket present, {wd}")]

@@ -1,0 +1,228 @@
+"""On-device chat LLM: llama.cpp through xllamacpp (prebuilt x86_64 + aarch64 wheels, no 6-minute source
+build as with llama-cpp-python; same llama.cpp speed).
+
+xllamacpp wraps llama.cpp's *server* in-process: ``Server(params)`` loads the model and runs llama.cpp's
+slot loop on its own C++ thread; ``handle_chat_completions(request, callback)`` blocks the caller and calls
+``callback(chunk)`` per streamed OpenAI-style chunk; returning True from the callback drops the request
+(llama.cpp cancels the task). ``stream`` turns that push API into an iterator with a small per-request
+bridge thread and a queue, so the caller (the LLM thread) can stop at any token.
+
+Latency: one long-lived Server with one slot; llama.cpp reuses the longest common prefix of the previous
+prompt that is still in the slot's KV cache. ``warm(system_prompt)`` fills it once at start-up, so the
+first turn is as fast as later ones — as long as every request starts with the same system prompt and
+anything that changes (clock time, device states) goes at the END (see ``build_messages``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from edge_voice import models
+from edge_voice.cancel import NEVER, CancelToken
+from edge_voice.config import LlmConfig
+from edge_voice.messages import ChatMessage
+
+log = logging.getLogger(__name__)
+
+SEED = 1234  # fixed sampling seed: the same prompt gives the same reply (tests, benches, bug reports)
+REPEAT_PENALTY = 1.1  # the 135M model loops ("A funny joke. A funny joke.") without it
+_POLL_S = 0.02  # how often a waiting consumer re-checks the cancel token (prefill sends no chunks)
+_JOIN_S = 5.0
+
+Stopped = Literal["eos", "max_tokens", "cancelled", "error"]
+
+
+class LlmError(RuntimeError):
+    """llama.cpp rejected or failed a request (the message is llama.cpp's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """What the last ``stream`` did. Times are wall-clock ms from the call; token rates from llama.cpp."""
+
+    tokens: int
+    stopped: Stopped
+    ttft_ms: float  # call → first text piece (-1 if none)
+    total_ms: float
+    prompt_tokens: int  # prompt tokens evaluated this time (not served from the KV cache)
+    cached_tokens: int  # prompt tokens reused from the KV cache
+    prompt_ms: float
+    decode_tok_s: float
+    text: str
+
+
+def build_messages(
+    system_prompt: str, history: Sequence[ChatMessage], user_text: str, facts: str = ""
+) -> list[ChatMessage]:
+    """The request for one turn: fixed system prompt first (its KV cache is reused), then history, then the
+    user's words with today's changing facts just before them, so nothing early in the prompt changes."""
+    content = f"({facts.strip()})\n{user_text}" if facts.strip() else user_text
+    return [ChatMessage("system", system_prompt), *history, ChatMessage("user", content)]
+
+
+class LlamaGenerator:
+    """``Generator`` on llama.cpp. Construct (loads the model, ~0.3 s) and ``warm`` at start-up; then
+    ``stream`` from the LLM thread only. ``last`` holds the stats of the most recent ``stream``."""
+
+    def __init__(self, cfg: LlmConfig, models_dir: Path | None = None, threads: int | None = None) -> None:
+        import xllamacpp  # lazy: only when the local LLM is chosen
+
+        self.cfg = cfg
+        self.threads = threads or cfg.threads
+        self.model_path = models.resolve(cfg.model, models_dir)
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_ctx = cfg.context_tokens
+        params.n_parallel = 1  # one slot: every turn lands on the slot holding the warm system prompt
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.cpuparams.poll = 0  # no busy-wait between graph runs: TTS and ASR share these cores
+        params.cpuparams_batch.poll = 0
+        params.cache_ram_mib = 0  # one fixed system prompt needs no RAM prompt cache (keeps RSS flat)
+        params.endpoint_metrics = False
+        params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else -1  # llama.cpp logs to stderr
+        t0 = time.monotonic()
+        try:
+            self._server: Any = xllamacpp.Server(params)
+        except RuntimeError as exc:
+            raise models.ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+        self.load_ms = (time.monotonic() - t0) * 1000
+        self.last: GenerationStats | None = None
+        self.warm_stats: GenerationStats | None = None
+        log.info("llm: loaded %s in %.0f ms (%d threads)", self.model_path.name, self.load_ms, self.threads)
+
+    def warm(self, system_prompt: str) -> None:
+        """Evaluate the system prompt once so its KV cache is in the slot before the first turn."""
+        msgs = [ChatMessage("system", system_prompt), ChatMessage("user", "Hello.")]
+        for _ in self._generate(msgs, NEVER, max_tokens=1):
+            pass
+        self.warm_stats = self.last
+        log.info(
+            "llm: warmed system prompt (%d tokens) in %.0f ms",
+            self.last.prompt_tokens if self.last else -1,
+            self.last.total_ms if self.last else -1.0,
+        )
+
+    def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Generator[str, None, None]:
+        """Yield text pieces (about one token each) as llama.cpp produces them; stop within one token (or
+        ``_POLL_S`` during prompt evaluation) once ``cancel`` is set or the iterator is closed. Raises
+        ``LlmError`` if llama.cpp reports an error."""
+        return self._generate(messages, cancel, self.cfg.max_tokens)
+
+    def close(self) -> None:
+        """Stop llama.cpp's loop thread and free the model (also happens when the object is collected)."""
+        self._server = None
+
+    # ------------------------------------------------------------------------------------- internals
+
+    def _request(self, messages: Sequence[ChatMessage], max_tokens: int) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": self.cfg.temperature,
+            "repeat_penalty": REPEAT_PENALTY,
+            "seed": SEED,
+            "stream": True,
+            "cache_prompt": True,
+        }
+
+    def _generate(
+        self, messages: Sequence[ChatMessage], cancel: CancelToken, max_tokens: int
+    ) -> Generator[str, None, None]:
+        if self._server is None:
+            raise LlmError("the LLM was closed")
+        server = self._server
+        request = self._request(messages, max_tokens)
+        chunks: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        abandon = threading.Event()
+
+        def on_chunk(chunk: Any) -> bool:  # runs on the bridge thread, once per streamed chunk
+            if abandon.is_set() or cancel.cancelled:
+                return True  # True = llama.cpp drops the request (frees the slot at once)
+            chunks.put(("chunk", chunk))
+            return False
+
+        def run() -> None:
+            try:
+                server.handle_chat_completions(request, on_chunk)
+            except Exception as exc:  # surfaced to the consumer below
+                chunks.put(("error", exc))
+            finally:
+                chunks.put(("end", None))
+
+        t0 = time.monotonic()
+        first_s = -1.0
+        pieces: list[str] = []
+        stopped: Stopped = "eos"
+        timings: dict[str, Any] = {}
+        bridge = threading.Thread(target=run, name="llm-request", daemon=True)
+        bridge.start()
+        try:
+            while True:
+                if cancel.cancelled:
+                    stopped = "cancelled"
+                    break
+                try:
+                    kind, payload = chunks.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if kind == "end":
+                    if cancel.cancelled:  # the callback saw the cancel first and dropped the request
+                        stopped = "cancelled"
+                    break
+                if kind == "error":
+                    stopped = "error"
+                    raise LlmError(str(payload))
+                if not isinstance(payload, dict) or "error" in payload or "choices" not in payload:
+                    stopped = "error"
+                    raise LlmError(f"llama.cpp: {_error_text(payload)}")
+                timings = payload.get("timings") or timings
+                for choice in payload["choices"]:
+                    if choice.get("finish_reason") == "length":
+                        stopped = "max_tokens"
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        if first_s < 0:
+                            first_s = time.monotonic() - t0
+                        pieces.append(text)
+                        yield text
+                        if cancel.cancelled:
+                            stopped = "cancelled"
+                            return
+        except GeneratorExit:
+            stopped = "cancelled"  # the consumer closed the iterator
+            raise
+        finally:
+            abandon.set()
+            bridge.join(timeout=_JOIN_S)
+            if bridge.is_alive():
+                log.warning("llm: request thread still busy %.1f s after stop", _JOIN_S)
+            self.last = GenerationStats(
+                tokens=int(timings.get("predicted_n", len(pieces)))
+                if stopped != "cancelled"
+                else len(pieces),
+                stopped=stopped,
+                ttft_ms=first_s * 1000 if first_s >= 0 else -1.0,
+                total_ms=(time.monotonic() - t0) * 1000,
+                prompt_tokens=int(timings.get("prompt_n", 0)),
+                cached_tokens=int(timings.get("cache_n", 0)),
+                prompt_ms=float(timings.get("prompt_ms", 0.0)),
+                decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
+                text="".join(pieces),
+            )
+
+
+def _error_text(payload: Any) -> str:
+    if isinstance(payload, dict):
+        err = payload.get("error", payload)
+        if isinstance(err, dict):
+            return str(err.get("message", err))
+        return str(err)
+    return repr(payload)

@@ -1,0 +1,153 @@
+"""End to end with every real engine: a generated WAV in → events + reply WAV out.
+
+The reply WAV is checked by transcribing it back with our own ASR, so "holds speech" means "says the
+expected words", not "is not silent".
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_voice.audio import clips
+from edge_voice.audio.wavio import read_wav_16k, write_wav
+from edge_voice.cancel import CancelToken
+from edge_voice.config import Config
+
+pytestmark = pytest.mark.engines
+
+
+@pytest.fixture(scope="module")
+def engines() -> object:
+    from edge_voice.app import load_engines
+
+    return load_engines(Config())
+
+
+def _run(cfg: Config, engines: object, pcm: np.ndarray, out: Path) -> tuple[object, object]:
+    from edge_voice.app import Daemon
+    from edge_voice.audio.sinks import WavSink
+    from edge_voice.audio.sources import InputClock, WavSource
+    from edge_voice.events import MemorySink
+
+    clock = InputClock()
+    source = WavSource(pcm, pace="adaptive", clock=clock)
+    sink = WavSink(out, clock, engines.tts.sample_rate)  # type: ignore[attr-defined]
+    memory = MemorySink()
+    Daemon(cfg, engines, source, sink, [memory], clock).run()  # type: ignore[arg-type]
+    sink.save(source.duration_samples)
+    return memory, sink
+
+
+def _turn_clip(command: str, tail_ms: int = 8000) -> clips.Clip:
+    return clips.compose(
+        [
+            ("lead", clips.silence(800)),
+            ("wake", clips.piper_speech("Hey Jarvis,")),
+            ("gap", clips.silence(150)),
+            ("cmd", clips.piper_speech(command)),
+            ("tail", clips.silence(tail_ms)),
+        ]
+    )
+
+
+def _heard(engines: object, sink: object, i: int = 0) -> str:
+    reply = read_wav_16k(sink.path)  # type: ignore[attr-defined]
+    start, end = sink.replies[i]  # type: ignore[attr-defined]
+    return str(engines.asr.transcribe(reply[start:end], CancelToken())).lower()  # type: ignore[attr-defined]
+
+
+def test_command_turn_replies_with_spoken_confirmation(engines: object, tmp_path: Path) -> None:
+    clip = _turn_clip("turn on the kitchen light.")
+    memory, sink = _run(Config(), engines, clip.pcm, tmp_path / "reply.wav")
+    types = [t for t in memory.types() if t != "response.text.delta"]  # type: ignore[attr-defined]
+    expected = [
+        "wake.detected",
+        "input_audio.speech_started",
+        "input_audio.speech_stopped",
+        "transcript.final",
+        "intent.recognized",
+        "response.started",
+        "response.audio.started",
+        "response.done",
+    ]
+    assert [t for t in types if t in expected] == expected
+    intent = memory.of("intent.recognized")[0].data  # type: ignore[attr-defined]
+    assert intent["name"] == "light_on" and intent["slots"]["device"] == "kitchen light"
+    assert "kitchen light" in memory.of("transcript.final")[0].data["text"].lower()  # type: ignore[attr-defined]
+    done = memory.of("response.done")[0].data  # type: ignore[attr-defined]
+    assert done["route"] == "intent"
+    # the reply starts after the user stopped speaking, at the position the speaker would play it
+    reply_start = sink.replies[0][0]  # type: ignore[attr-defined]
+    assert reply_start > clip.part("cmd").start_sample + clips.voiced_bounds(clips.piper_speech("turn on the kitchen light."))[1] - 1600
+    heard = _heard(engines, sink)
+    assert "kitchen" in heard and "light" in heard and "on" in heard
+
+
+def test_question_turn_streams_an_llm_answer(engines: object, tmp_path: Path) -> None:
+    clip = _turn_clip("what is the capital of France?")
+    memory, sink = _run(Config(), engines, clip.pcm, tmp_path / "reply.wav")
+    types = memory.types()  # type: ignore[attr-defined]
+    assert "intent.recognized" not in types
+    assert types.index("response.started") < types.index("response.text.delta") < types.index("response.done")
+    done = memory.of("response.done")[0].data  # type: ignore[attr-defined]
+    assert done["route"] == "llm" and "paris" in str(done["reply"]).lower()
+    lat = done["latency"]
+    assert lat["llm_ttft_ms"] is not None and lat["voice_to_voice_ms"] is not None
+    assert "paris" in _heard(engines, sink)
+
+
+def test_barge_in_stops_playback_and_history_keeps_heard_part(engines: object, tmp_path: Path) -> None:
+    cfg = Config()
+    cfg = replace(cfg, llm=replace(cfg.llm, max_tokens=120))
+    question = clips.piper_speech("tell me a long story about a dragon and a knight.")
+    wake = clips.piper_speech("Hey Jarvis,")
+    # the second wake word comes ~2 s after the first question ends: mid-answer
+    clip = clips.compose(
+        [
+            ("lead", clips.silence(800)),
+            ("wake", wake),
+            ("gap", clips.silence(150)),
+            ("q", question),
+            ("wait", clips.silence(3000)),
+            ("wake2", wake),
+            ("gap2", clips.silence(150)),
+            ("cmd", clips.piper_speech("stop.")),
+            ("tail", clips.silence(5000)),
+        ]
+    )
+    memory, sink = _run(cfg, engines, clip.pcm, tmp_path / "reply.wav")
+    cancelled = memory.of("turn.cancelled")  # type: ignore[attr-defined]
+    assert cancelled and cancelled[0].data["reason"] == "barge_in"
+    first = [e for e in memory.of("response.done") if e.turn_id == cancelled[0].turn_id][0].data  # type: ignore[attr-defined]
+    assert first["status"] == "interrupted"
+    heard, reply = str(first["heard"]), str(first["reply"])
+    assert heard and len(heard) < len(reply)
+    # playback stopped within 200 ms of the second wake word being detected
+    wake2 = [e for e in memory.of("wake.detected")][1].data["at_sample"]  # type: ignore[attr-defined]
+    start, end = sink.replies[0]  # type: ignore[attr-defined]
+    assert end - wake2 < 0.2 * 16000
+
+
+def test_cli_run_writes_reply_wav_and_events(tmp_path: Path) -> None:
+    clip = _turn_clip("turn off the fan.", tail_ms=5000)
+    wav = tmp_path / "in.wav"
+    write_wav(wav, clip.pcm)
+    out, events = tmp_path / "reply.wav", tmp_path / "events.jsonl"
+    r = subprocess.run(
+        [sys.executable, "-m", "edge_voice", "run", "--input", str(wav), "--output", str(out), "--events",
+         str(events), "--fast"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in events.read_text().splitlines()]
+    done = [r for r in rows if r["type"] == "response.done"]
+    assert done and done[0]["route"] == "intent" and "fan" in done[0]["reply"].lower()
+    assert set(done[0]["latency"]) >= {"endpoint_ms", "asr_ms", "intent_ms", "voice_to_voice_ms"}
+    assert read_wav_16k(out).size >= clip.pcm.size

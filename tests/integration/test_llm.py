@@ -1,0 +1,101 @@
+"""The real LLM (SmolLM2-135M on llama.cpp via xllamacpp): streaming, cancel, warm-up (prefix reuse)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from edge_voice.cancel import NEVER, CancelToken
+from edge_voice.config import LlmConfig
+from edge_voice.engines.llm import LlamaGenerator, build_messages
+
+pytestmark = pytest.mark.engines
+
+CFG = dataclasses.replace(LlmConfig(), temperature=0.0)
+STORY = "Tell me a long story about a dragon who lives in a castle."
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LlamaGenerator]:
+    gen = LlamaGenerator(CFG)
+    gen.warm(CFG.system_prompt)
+    yield gen
+    gen.close()
+
+
+def ask(llm: LlamaGenerator, question: str) -> list[str]:
+    return list(llm.stream(build_messages(CFG.system_prompt, [], question), NEVER))
+
+
+def test_streams_an_answer_to_two_plus_two(llm: LlamaGenerator) -> None:
+    pieces = ask(llm, "What is two plus two?")
+    text = "".join(pieces).lower()
+    assert len(pieces) > 1  # streamed, not one blob
+    assert "four" in text or "4" in text
+    assert llm.last is not None and llm.last.stopped in ("eos", "max_tokens")
+    assert llm.last.text == "".join(pieces)
+
+
+def test_capital_of_france(llm: LlamaGenerator) -> None:
+    assert "paris" in "".join(ask(llm, "What is the capital of France?")).lower()
+
+
+def test_max_tokens_bounds_the_answer(llm: LlamaGenerator) -> None:
+    ask(llm, STORY)
+    assert llm.last is not None
+    assert llm.last.stopped == "max_tokens"
+    assert llm.last.tokens == CFG.max_tokens
+
+
+def test_cancel_stops_the_stream_early(llm: LlamaGenerator) -> None:
+    cancel = CancelToken()
+    pieces = []
+    for piece in llm.stream(build_messages(CFG.system_prompt, [], STORY), cancel):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.cancel("barge-in")
+    assert len(pieces) == 3
+    assert llm.last is not None and llm.last.stopped == "cancelled"
+    # the slot is free again: the next turn answers normally
+    assert "paris" in "".join(ask(llm, "What is the capital of France?")).lower()
+
+
+def test_closing_the_iterator_stops_generation(llm: LlamaGenerator) -> None:
+    it = llm.stream(build_messages(CFG.system_prompt, [], STORY), NEVER)
+    first = next(it)
+    it.close()
+    assert first
+    assert llm.last is not None and llm.last.stopped == "cancelled" and llm.last.tokens == 1
+
+
+def test_already_cancelled_yields_nothing(llm: LlamaGenerator) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
+    assert list(llm.stream(build_messages(CFG.system_prompt, [], STORY), cancel)) == []
+
+
+def test_warm_up_puts_the_system_prompt_in_the_kv_cache() -> None:
+    cold = LlamaGenerator(CFG)
+    ask(cold, "What is the capital of Japan?")
+    assert cold.last is not None and cold.last.cached_tokens == 0  # nothing to reuse on the first turn
+    cold.close()
+
+    warm = LlamaGenerator(CFG)
+    warm.warm(CFG.system_prompt)
+    assert warm.warm_stats is not None and warm.warm_stats.prompt_tokens > 20
+    ask(warm, "What is the capital of Japan?")
+    assert warm.last is not None
+    # the first real turn evaluates only the new user turn: the system prompt comes from the cache
+    assert warm.last.cached_tokens >= warm.warm_stats.prompt_tokens - 8
+    assert warm.last.prompt_tokens < warm.last.cached_tokens
+    warm.close()
+
+
+def test_changing_facts_at_the_end_keep_the_prefix_cached(llm: LlamaGenerator) -> None:
+    msgs = build_messages(CFG.system_prompt, [], "What day is it today?", facts="It is Tuesday, 3 November.")
+    assert msgs[-1].content.startswith("(It is Tuesday, 3 November.)")
+    text = "".join(llm.stream(msgs, NEVER))
+    assert llm.last is not None and llm.last.cached_tokens > 20
+    assert "tuesday" in text.lower()

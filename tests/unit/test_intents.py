@@ -1,0 +1,460 @@
+"""Fast-path intent grammar: phrasings, slots, replies, fall-through to the LLM, timers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from edge_voice.config import DeviceEntry, IntentsConfig
+from edge_voice.engines.intents import (
+    IntentMatcher,
+    Timers,
+    command_mentions_device,
+    confirmation_phrases,
+    duration_words,
+    normalise,
+    number_words,
+    parse_duration,
+    time_words,
+    words_to_digits,
+)
+
+NOW = datetime(2026, 11, 3, 10, 42)
+
+
+class Clock:
+    """Monotonic seconds the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def matcher(clock: Clock) -> IntentMatcher:
+    return IntentMatcher(IntentsConfig(), clock=lambda: NOW, mono=clock)
+
+
+# ---------------------------------------------------------------------------------------- normalising
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Turn on the kitchen light.", "turn on the kitchen light"),
+        ("Hey Jarvis, could you please turn OFF the fan?", "turn off the fan"),
+        ("Set a 10-minute timer, please.", "set a 10 minute timer"),
+        ("Set the light to 40%.", "set the light to 40 percent"),
+        ("What's twenty-five plus 3.5?", "what is 25 plus 3.5"),
+        ("What's 7 x 8?", "what is 7 times 8"),
+    ],
+)
+def test_normalise(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("five", "5"),
+        ("twenty five", "25"),
+        ("one hundred and five", "105"),
+        ("two thousand and twenty six", "2026"),
+        ("one hour and thirty seconds", "1 hour and 30 seconds"),
+        ("five ten", "5 10"),
+        ("a minute", "a minute"),
+        ("ninety nine bottles", "99 bottles"),
+        ("zero", "0"),
+    ],
+)
+def test_number_words_become_digits(text: str, expected: str) -> None:
+    assert words_to_digits(text) == expected
+
+
+@pytest.mark.parametrize(
+    "n,words",
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (15, "fifteen"),
+        (40, "forty"),
+        (42, "forty two"),
+        (105, "one hundred and five"),
+        (1500, "one thousand five hundred"),
+    ],
+)
+def test_number_words(n: int, words: str) -> None:
+    assert number_words(n) == words
+
+
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("5 minutes", 300),
+        ("a minute", 60),
+        ("an hour", 3600),
+        ("1 hour and 30 seconds", 3630),
+        ("2 hours 15 minutes", 8100),
+        ("half an hour", 1800),
+        ("an hour and a half", 5400),
+        ("90 seconds", 90),
+        ("1.5 minutes", 90),
+        ("10 mins", 600),
+    ],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_duration_words() -> None:
+    assert duration_words(300) == "five minutes"
+    assert duration_words(3630) == "one hour and thirty seconds"
+    assert duration_words(3661) == "one hour, one minute and one second"
+
+
+# ----------------------------------------------------------------------------------------- on / off
+
+
+@pytest.mark.parametrize(
+    "text,name,device",
+    [
+        ("Turn on the kitchen light.", "turn_on", "kitchen light"),
+        ("turn the kitchen light on", "turn_on", "kitchen light"),
+        ("Switch the fan off.", "turn_off", "fan"),
+        ("Kitchen light on.", "turn_on", "kitchen light"),
+        ("Lights off in the bedroom.", "turn_off", "bedroom light"),
+        ("Turn off the lights in the living room.", "turn_off", "living room light"),
+        ("Could you please turn off the living room lights?", "turn_off", "living room light"),
+        ("Turn on the lounge light.", "turn_on", "living room light"),  # alias
+        ("Switch on the hall light.", "turn_on", "hallway light"),
+        ("Turn the coffee maker on.", "turn_on", "coffee machine"),
+        ("Turn on the ceiling fan please.", "turn_on", "fan"),
+        ("Hey Jarvis, turn on the kitchen light.", "turn_on", "kitchen light"),
+        ("Switch off the bedroom lamp, thanks.", "turn_off", "bedroom light"),
+        ("Shut off the coffee machine.", "turn_off", "coffee machine"),
+        ("Turn off the lights.", "turn_off", "all lights"),
+    ],
+)
+def test_on_off(matcher: IntentMatcher, text: str, name: str, device: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.slot("device")) == (name, device)
+
+
+def test_on_off_replies(matcher: IntentMatcher) -> None:
+    assert matcher.match("Turn on the kitchen light.").reply == "Turning on the kitchen light."  # type: ignore[union-attr]
+    assert matcher.match("switch the fan off").reply == "Turning off the fan."  # type: ignore[union-attr]
+    assert matcher.match("lights off").reply == "Turning off all the lights."  # type: ignore[union-attr]
+
+
+def test_two_devices_in_one_command(matcher: IntentMatcher) -> None:
+    result = matcher.match("Turn on the kitchen light and the fan.")
+    assert result is not None
+    assert result.slot_values("device") == ["kitchen light", "fan"]
+    assert result.slot_values("kind") == ["light", "fan"]
+    assert result.reply == "Turning on the kitchen light and the fan."
+
+
+def test_unknown_device_gets_a_spoken_answer_not_the_llm(matcher: IntentMatcher) -> None:
+    result = matcher.match("Turn on the television.")
+    assert result is not None
+    assert (result.name, result.slot("device")) == ("unknown_device", "television")
+    assert "television" in result.reply
+
+
+def test_devices_come_from_config(clock: Clock) -> None:
+    cfg = IntentsConfig(
+        devices=(DeviceEntry("garden pump", "switch", ("water pump",)), DeviceEntry("desk lamp", "light"))
+    )
+    m = IntentMatcher(cfg, mono=clock)
+    assert m.match("Turn on the water pump.").slot("device") == "garden pump"  # type: ignore[union-attr]
+    # one light only: "the light" is unambiguous
+    assert m.match("Turn off the light.").slot("device") == "desk lamp"  # type: ignore[union-attr]
+    assert m.match("Turn on the kitchen light.").name == "unknown_device"  # type: ignore[union-attr]
+
+
+def test_singular_light_is_ambiguous_with_several_lights(matcher: IntentMatcher) -> None:
+    result = matcher.match("Turn on the light.")
+    assert result is not None and result.name == "unknown_device"
+
+
+# --------------------------------------------------------------------------------- brightness, colour
+
+
+@pytest.mark.parametrize(
+    "text,device,level",
+    [
+        ("Set the living room light to 40 percent.", "living room light", "40"),
+        ("Set the living room light to forty percent.", "living room light", "40"),
+        ("Set the bedroom light to 75%.", "bedroom light", "75"),
+        ("Dim the kitchen light to 20 percent.", "kitchen light", "20"),
+        ("Set the brightness of the hallway light to 60.", "hallway light", "60"),
+        ("Kitchen light 50 percent.", "kitchen light", "50"),
+        ("Set the kitchen light to 150 percent.", "kitchen light", "100"),
+    ],
+)
+def test_set_brightness(matcher: IntentMatcher, text: str, device: str, level: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.slot("device"), result.slot("brightness")) == (
+        "set_brightness",
+        device,
+        level,
+    )
+
+
+@pytest.mark.parametrize(
+    "text,step",
+    [
+        ("Dim the bedroom light.", "-25"),
+        ("Brighten the kitchen light.", "+25"),
+        ("Make the hallway light brighter.", "+25"),
+        ("Turn the living room light down.", "-25"),
+    ],
+)
+def test_step_brightness(matcher: IntentMatcher, text: str, step: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.slot("step")) == ("step_brightness", step)
+
+
+def test_brightness_needs_a_light(matcher: IntentMatcher) -> None:
+    assert matcher.match("Dim the fan.") is None
+
+
+@pytest.mark.parametrize(
+    "text,device,colour",
+    [
+        ("Make the bedroom light blue.", "bedroom light", "blue"),
+        ("Turn the kitchen light red.", "kitchen light", "red"),
+        ("Set the living room light to warm white.", "living room light", "warm white"),
+        ("Change the colour of the hallway light to green.", "hallway light", "green"),
+    ],
+)
+def test_set_colour(matcher: IntentMatcher, text: str, device: str, colour: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.slot("device"), result.slot("color")) == ("set_color", device, colour)
+    assert result.slot("rgb") is not None
+    assert result.reply == f"Making the {device} {colour}."
+
+
+# --------------------------------------------------------------------------------------------- timers
+
+
+@pytest.mark.parametrize(
+    "text,seconds,reply",
+    [
+        ("Set a timer for five minutes.", 300, "Timer set for five minutes."),
+        ("10 minute timer", 600, "Timer set for ten minutes."),
+        ("Timer for 1 hour and 30 seconds.", 3630, "Timer set for one hour and thirty seconds."),
+        ("Set a timer for a minute.", 60, "Timer set for one minute."),
+        ("Start a twenty five minute timer.", 1500, "Timer set for twenty five minutes."),
+        ("Set a timer for half an hour.", 1800, "Timer set for thirty minutes."),
+        ("Remind me in 15 minutes.", 900, "Timer set for fifteen minutes."),
+    ],
+)
+def test_timer_set(matcher: IntentMatcher, text: str, seconds: int, reply: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.slot("seconds"), result.reply) == ("timer_set", str(seconds), reply)
+
+
+def test_match_changes_nothing_apply_commits(matcher: IntentMatcher, clock: Clock) -> None:
+    result = matcher.match("Set a timer for five minutes.")
+    assert result is not None
+    assert len(matcher.timers) == 0  # a speculative transcript may be thrown away
+    matcher.apply(result)
+    assert len(matcher.timers) == 1
+    assert matcher.timers.next_due_s() == clock.t + 300
+
+
+def test_timer_status_and_cancel(matcher: IntentMatcher, clock: Clock) -> None:
+    assert matcher.match("How long is left on the timer?").reply == "You have no timers."  # type: ignore[union-attr]
+    matcher.apply(matcher.match("set a timer for five minutes"))  # type: ignore[arg-type]
+    clock.t += 50
+    status = matcher.match("How much time is left?")
+    assert status is not None and status.name == "timer_status"
+    assert status.reply == "Your five minute timer has four minutes and ten seconds left."
+    cancel = matcher.match("Cancel the timer.")
+    assert cancel is not None and (cancel.name, cancel.reply) == ("timer_cancel", "Timer cancelled.")
+    matcher.apply(cancel)
+    assert len(matcher.timers) == 0
+
+
+def test_cancel_a_timer_by_its_duration(matcher: IntentMatcher) -> None:
+    matcher.apply(matcher.match("set a timer for five minutes"))  # type: ignore[arg-type]
+    matcher.apply(matcher.match("set a timer for ten minutes"))  # type: ignore[arg-type]
+    result = matcher.match("Cancel the ten minute timer.")
+    assert result is not None and result.slot("seconds") == "600"
+    matcher.apply(result)
+    assert [t.duration_s for t, _ in matcher.timers.remaining(0)] == [300]
+    assert matcher.match("stop the 20 minute timer").reply == "You have no twenty minute timer."  # type: ignore[union-attr]
+
+
+def test_timers_are_pure_and_report_due_once() -> None:
+    timers = Timers()
+    five = timers.add(300, now_s=10.0)
+    one = timers.add(60, now_s=20.0)
+    assert [t.id for t, _ in timers.remaining(30.0)] == [one.id, five.id]
+    assert timers.remaining(30.0)[0][1] == pytest.approx(50.0)
+    assert timers.due(79.9) == []
+    assert timers.due(80.0) == [one]
+    assert timers.due(81.0) == []
+    assert timers.next_due_s() == 310.0
+    assert timers.due(10_000.0) == [five]
+    assert five.done_phrase() == "Your five minute timer is done."
+    assert len(timers) == 0
+
+
+def test_timers_are_bounded() -> None:
+    timers = Timers(max_timers=2)
+    for s in (10, 20, 30):
+        timers.add(s, 0.0)
+    assert [t.duration_s for t, _ in timers.remaining(0.0)] == [20, 30]
+    with pytest.raises(ValueError):
+        timers.add(0, 0.0)
+
+
+# ----------------------------------------------------------------------------- time, volume, control
+
+
+@pytest.mark.parametrize(
+    "text", ["What time is it?", "What's the time?", "Tell me the time.", "what time is it now"]
+)
+def test_time(matcher: IntentMatcher, text: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.reply) == ("time", "It's ten forty two in the morning.")
+
+
+def test_time_words() -> None:
+    assert time_words(datetime(2026, 1, 1, 15, 0)) == "three o'clock in the afternoon"
+    assert time_words(datetime(2026, 1, 1, 9, 5)) == "nine oh five in the morning"
+    assert time_words(datetime(2026, 1, 1, 12, 0)) == "twelve noon"
+
+
+@pytest.mark.parametrize(
+    "text", ["What's the date?", "What is today's date?", "What day is it today?", "What is the date today?"]
+)
+def test_date(matcher: IntentMatcher, text: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.reply) == ("date", "Today is Tuesday, the third of November.")
+
+
+@pytest.mark.parametrize(
+    "text,name,level",
+    [
+        ("Volume up.", "volume_up", None),
+        ("Louder!", "volume_up", None),
+        ("Turn it up.", "volume_up", None),
+        ("Turn the volume down.", "volume_down", None),
+        ("Quieter please.", "volume_down", None),
+        ("Set the volume to 5.", "volume_set", "50"),
+        ("Set volume to 40%.", "volume_set", "40"),
+        ("Volume seventy percent.", "volume_set", "70"),
+    ],
+)
+def test_volume(matcher: IntentMatcher, text: str, name: str, level: str | None) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.slot("level")) == (name, level)
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("Stop.", "stop"),
+        ("Never mind.", "stop"),
+        ("Cancel.", "stop"),
+        ("Forget it.", "stop"),
+        ("What did you say?", "repeat"),
+        ("Say that again.", "repeat"),
+        ("Could you repeat that?", "repeat"),
+        ("Pardon?", "repeat"),
+    ],
+)
+def test_stop_and_repeat(matcher: IntentMatcher, text: str, name: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.reply) == (name, "")
+
+
+@pytest.mark.parametrize(
+    "text,reply",
+    [
+        ("What is two plus two?", "Two plus two is four."),
+        ("What's 7 x 8?", "Seven times eight is fifty six."),
+        ("What is ten divided by four?", "Ten divided by four is two point five."),
+        ("How much is 100 minus 58?", "One hundred minus fifty eight is forty two."),
+    ],
+)
+def test_arithmetic(matcher: IntentMatcher, text: str, reply: str) -> None:
+    result = matcher.match(text)
+    assert result is not None
+    assert (result.name, result.reply) == ("arithmetic", reply)
+
+
+# --------------------------------------------------------------------------------------- fall-through
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the capital of France?",
+        "Tell me a joke.",
+        "How are you?",
+        "What's going on?",
+        "Who wrote Romeo and Juliet?",
+        "I'm going off to bed.",
+        "What time is it in Tokyo?",
+        "How do I turn on my brain in the morning?",
+        "Is the kitchen light on?",
+        "",
+        "...",
+    ],
+)
+def test_questions_fall_through_to_the_llm(matcher: IntentMatcher, text: str) -> None:
+    assert matcher.match(text) is None
+
+
+def test_disabled_matches_nothing() -> None:
+    assert IntentMatcher(IntentsConfig(enabled=False)).match("Turn on the kitchen light.") is None
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def test_command_mentions_device() -> None:
+    devices = IntentsConfig().devices
+    assert command_mentions_device("kitchen light", "Please turn on the kitchen lamp.", devices)  # alias
+    assert command_mentions_device("fan", "Switch the ceiling fan off", devices)
+    assert not command_mentions_device("kitchen light", "I'm sorry for your loss.", devices)
+    assert not command_mentions_device("fan", "Tell me about fantasy books.", devices)  # whole words only
+    assert not command_mentions_device("garage door", "open the garage door", devices)  # not configured
+
+
+def test_matcher_guards_llm_commands(matcher: IntentMatcher) -> None:
+    assert matcher.command_mentions_device("bedroom light", "turn the bedroom lights off")
+    assert not matcher.command_mentions_device("bedroom light", "turn the kitchen light off")
+
+
+def test_confirmation_phrases_cover_every_device_reply(matcher: IntentMatcher) -> None:
+    cfg = IntentsConfig()
+    phrases = set(confirmation_phrases(cfg))
+    for entry in cfg.devices:
+        for verb in ("on", "off"):
+            reply = matcher.match(f"turn {verb} the {entry.name}")
+            assert reply is not None and reply.reply in phrases
+    for text in ("volume up", "dim the kitchen light", "set a timer for 5 minutes", "turn off the lights"):
+        assert matcher.match(text).reply in phrases  # type: ignore[union-attr]
+    assert len(phrases) == len(confirmation_phrases(cfg))  # no duplicates
