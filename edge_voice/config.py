@@ -195,8 +195,10 @@ class LlmConfig:
     remote_model: str = ""
     api_key_env: str = "EDGE_VOICE_LLM_API_KEY"
     timeout_ms: int = 3000
+    nice: int = 0  # >0: llama.cpp's threads yield the CPU to TTS/ASR when they compete (Linux thread nice)
 
     def __post_init__(self) -> None:
+        _check_range("llm", "nice", self.nice, 0, 19)
         _check_range("llm", "threads", self.threads, 1, 8)
         _check_range("llm", "context_tokens", self.context_tokens, 256, 32768)
         _check_range("llm", "max_tokens", self.max_tokens, 4, 1024)

@@ -216,7 +216,8 @@ def iso_utc(epoch_ns: int) -> str:
 
 
 def event_payload(event: Event, *, device_id: str, seq: int, wall_offset_ns: int) -> bytes:
-    """JSON of an ``Event``: its data fields plus type, turn_id, ts (ISO UTC), ts_ms, seq, device_id.
+    """JSON of an ``Event``: its data fields plus type, turn_id, ts (wall-clock epoch seconds, as in
+    ``events.event_dict``), ts_iso (the same, ISO 8601 UTC), seq and device_id.
 
     The envelope keys win over data keys of the same name. ``seq`` counts events per bridge process so
     a subscriber can spot gaps and QoS 1 duplicates.
@@ -226,8 +227,8 @@ def event_payload(event: Event, *, device_id: str, seq: int, wall_offset_ns: int
     body.update(
         type=event.type,
         turn_id=event.turn_id,
-        ts=iso_utc(epoch),
-        ts_ms=epoch // 1_000_000,
+        ts=round(epoch / 1e9, 6),
+        ts_iso=iso_utc(epoch),
         seq=seq,
         device_id=device_id,
     )
@@ -257,7 +258,8 @@ def intent_payload(
             "text": text,
             "slots": dict(_slot_pairs(slots)),
             "turn_id": turn_id,
-            "ts": iso_utc(epoch_ns),
+            "ts": round(epoch_ns / 1e9, 6),
+            "ts_iso": iso_utc(epoch_ns),
             "device_id": device_id,
         }
     )
@@ -384,7 +386,7 @@ class BridgeStats:
     sent: int  # QoS 1 messages acknowledged by the broker (events and intents)
     buffered: int  # produced while disconnected (cumulative)
     dropped: int  # oldest discarded because the buffer was full
-    pending: int  # waiting in the buffer or unacknowledged now
+    pending: int  # waiting in the buffer or unacknowledged now (retained values included)
     bad_commands: int
     connected: bool
 
@@ -425,6 +427,7 @@ class MqttBridge:
         # the epoch it last acknowledged is current, so nothing new overtakes requeued messages.
         self._epoch = 0
         self._online = threading.Event()
+        self._stopping = False
         self._idle = threading.Condition()
         # counters are written by the sender thread only
         self._sent = self._buffered = self._dropped = self._pending = self._bad = 0
@@ -482,6 +485,7 @@ class MqttBridge:
                 info.wait_for_publish(timeout=flush_timeout_s)
             except (RuntimeError, ValueError) as exc:  # lost the connection meanwhile
                 log.warning("mqtt: could not publish offline: %s", exc)
+        self._stopping = True
         client.disconnect()
         client.loop_stop()
         self._inbox.put((_Kind.STOP, None))
@@ -568,7 +572,8 @@ class MqttBridge:
     def _on_disconnect(self, _c: object, _u: object, _f: object, reason: Any, _p: object) -> None:
         self._epoch += 1
         self._online.clear()
-        log.warning("mqtt: disconnected (%s); buffering events until the broker is back", reason)
+        if not self._stopping:
+            log.warning("mqtt: disconnected (%s); buffering events until the broker is back", reason)
 
     def _on_publish(self, _c: object, _u: object, mid: int, _r: object, _p: object) -> None:
         # Called with paho's message lock held: only hand the ack over, never take another lock here.
@@ -611,7 +616,8 @@ class MqttBridge:
     def _run_sender(self) -> None:
         buffer: collections.deque[_Record] = collections.deque()
         inflight: dict[int, _Record] = {}
-        retained: dict[str, bytes] = {}
+        retained: dict[str, bytes] = {}  # latest value per topic, republished on every connect
+        retained_inflight: set[int] = set()  # so flush() also waits for them
         seq = 0
         acked_epoch = -1  # the connection epoch whose CONNECTED this thread has handled
         wall_offset = time.time_ns() - time.monotonic_ns()
@@ -641,32 +647,45 @@ class MqttBridge:
                 topic, body = value
                 retained[topic] = body
                 if acked_epoch == self._epoch:
-                    self._publish(topic, body, retain=True)
+                    self._publish_retained(topic, body, retained_inflight)
             elif kind is _Kind.ACK:
                 if inflight.pop(value, None) is not None:
                     self._sent += 1
+                retained_inflight.discard(value)
             elif kind is _Kind.BAD_COMMAND:
                 self._bad += 1
             elif kind is _Kind.REQUEUE:
                 # paho's queue was emptied on reconnect: everything unacknowledged goes back, oldest first
                 buffer.extendleft(sorted(inflight.values(), key=lambda r: r.seq, reverse=True))
                 inflight.clear()
+                retained_inflight.clear()  # not resent as such: CONNECTED republishes the latest values
                 while len(buffer) > cap:
                     buffer.popleft()
                     self._dropped += 1
             elif kind is _Kind.CONNECTED and value == self._epoch:  # else already stale
                 acked_epoch = value
                 for topic, body in retained.items():
-                    self._publish(topic, body, retain=True)
+                    self._publish_retained(topic, body, retained_inflight)
             wall_offset = time.time_ns() - time.monotonic_ns()
             while buffer and len(inflight) < MAX_INFLIGHT and acked_epoch == self._epoch:
-                record = buffer.popleft()
-                mid = self._publish(record.topic, record.payload, retain=False)
+                record = buffer[0]
+                try:
+                    mid = self._publish(record.topic, record.payload, retain=False)
+                except Exception:  # never let the one sender thread die; the record stays first in line
+                    log.exception("mqtt: publish to %s failed", record.topic)
+                    break
+                buffer.popleft()
                 # Even on NO_CONN paho keeps a QoS 1 message; REQUEUE takes it back on reconnect.
                 inflight[mid] = record
             with self._idle:
-                self._pending = len(buffer) + len(inflight)
+                self._pending = len(buffer) + len(inflight) + len(retained_inflight)
                 self._idle.notify_all()
+
+    def _publish_retained(self, topic: str, payload: bytes, inflight: set[int]) -> None:
+        try:  # the latest value is republished on the next connect anyway
+            inflight.add(self._publish(topic, payload, retain=True))
+        except Exception:
+            log.exception("mqtt: publish to %s failed", topic)
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool) -> int:
         assert self._client is not None

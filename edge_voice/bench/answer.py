@@ -41,6 +41,7 @@ SENTENCES = (
     "A week has seven days.",
 )
 THREAD_COUNTS = (1, 2)
+CONTENTION_CASES = ((1, 0), (1, 10), (2, 0))  # (LLM threads, LLM nice) while TTS synthesises
 
 
 def _p50(values: list[float]) -> float:
@@ -125,9 +126,9 @@ def _tts_run(tts: PiperSynthesizer) -> tuple[list[float], list[float]]:
     return first, rtf
 
 
-def _with_llm_decoding(tts: PiperSynthesizer, cfg: LlmConfig, threads: int) -> dict[str, float]:
+def _with_llm_decoding(tts: PiperSynthesizer, cfg: LlmConfig, threads: int, nice: int) -> dict[str, float]:
     """Run the TTS sentences while another thread keeps the LLM decoding a long answer."""
-    llm = LlamaGenerator(dataclasses.replace(cfg, max_tokens=256), threads=threads)
+    llm = LlamaGenerator(dataclasses.replace(cfg, max_tokens=256, nice=nice), threads=threads)
     llm.warm(cfg.system_prompt)
     stop = CancelToken()
     decoding = threading.Event()
@@ -152,6 +153,7 @@ def _with_llm_decoding(tts: PiperSynthesizer, cfg: LlmConfig, threads: int) -> d
     tokens = sum(1 for t in piece_times if t_start <= t <= t_end)
     return {
         "llm_threads": threads,
+        "llm_nice": nice,
         "tts_first_chunk_ms_p50": _p50(first),
         "tts_rtf_p50": round(statistics.median(rtf), 3) if rtf else -1.0,
         "llm_tok_s_during": round(tokens / max(1e-3, t_end - t_start), 1),
@@ -162,7 +164,7 @@ def bench_tts(cfg: Config) -> dict[str, Any]:
     tts = PiperSynthesizer(cfg.tts)
     warm_ms = tts.warm()
     first, rtf = _tts_run(tts)
-    contention = [_with_llm_decoding(tts, cfg.llm, n) for n in THREAD_COUNTS]
+    contention = [_with_llm_decoding(tts, cfg.llm, threads, nice) for threads, nice in CONTENTION_CASES]
     return {
         "voice": cfg.tts.voice,
         "threads": cfg.tts.threads,
@@ -200,7 +202,9 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
         color="#6a6",
         label="idle",
     )
-    during = {str(c["llm_threads"]): c["llm_tok_s_during"] for c in tts["while_llm_decodes"]}
+    during = {
+        str(c["llm_threads"]): c["llm_tok_s_during"] for c in tts["while_llm_decodes"] if not c["llm_nice"]
+    }
     ax.plot(
         [f"{t} thread" for t in threads],
         [during.get(t, 0) for t in threads],
@@ -212,7 +216,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("tokens/s")
     ax.legend()
     ax = axes[2]
-    labels = ["idle"] + [f"LLM {c['llm_threads']}t decoding" for c in tts["while_llm_decodes"]]
+    labels = ["idle"] + [f"LLM {c['llm_threads']}t nice {c['llm_nice']}" for c in tts["while_llm_decodes"]]
     values = [tts["first_chunk_ms_p50"]] + [c["tts_first_chunk_ms_p50"] for c in tts["while_llm_decodes"]]
     ax.bar(labels, values, color=["#48c"] + ["#c84"] * len(tts["while_llm_decodes"]))
     ax.axhline(100, ls="--", c="k", lw=1, label="target 100 ms")

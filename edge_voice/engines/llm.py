@@ -16,10 +16,12 @@ anything that changes (clock time, device states) goes at the END (see ``build_m
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -83,14 +85,12 @@ class LlamaGenerator:
         params.n_parallel = 1  # one slot: every turn lands on the slot holding the warm system prompt
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
-        params.cpuparams.poll = 0  # no busy-wait between graph runs: TTS and ASR share these cores
-        params.cpuparams_batch.poll = 0
         params.cache_ram_mib = 0  # one fixed system prompt needs no RAM prompt cache (keeps RSS flat)
         params.endpoint_metrics = False
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else -1  # llama.cpp logs to stderr
         t0 = time.monotonic()
         try:
-            self._server: Any = xllamacpp.Server(params)
+            self._server: Any = _start_server(lambda: xllamacpp.Server(params), cfg.nice)
         except RuntimeError as exc:
             raise models.ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
         self.load_ms = (time.monotonic() - t0) * 1000
@@ -217,6 +217,32 @@ class LlamaGenerator:
                 decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
                 text="".join(pieces),
             )
+
+
+def _start_server(make: Callable[[], Any], nice: int) -> Any:
+    """Create the llama.cpp server; with ``nice`` > 0, from a helper thread that first lowers its own
+    priority, so every thread llama.cpp starts from it (the decode loop, its thread pool) inherits the
+    lower priority while the rest of the process keeps its own. Linux thread nice; elsewhere ignored."""
+    if nice <= 0 or sys.platform != "linux":
+        return make()
+    box: dict[str, Any] = {}
+
+    def create() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)  # this thread only on Linux
+        except OSError as exc:
+            log.warning("llm: could not set nice %d: %s", nice, exc)
+        try:
+            box["server"] = make()
+        except BaseException as exc:  # re-raised on the caller's thread
+            box["error"] = exc
+
+    loader = threading.Thread(target=create, name="llm-load")
+    loader.start()
+    loader.join()
+    if "error" in box:
+        raise box["error"]
+    return box["server"]
 
 
 def _error_text(payload: Any) -> str:

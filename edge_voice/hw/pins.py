@@ -20,6 +20,7 @@ import logging
 import os
 import time
 import tomllib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,9 @@ class GpioError(RuntimeError):
     """A pin factory or board profile cannot be used. The message says which and why."""
 
 
-def is_jetson(compatible: Path = _JETSON_COMPATIBLE) -> bool:
+def is_jetson(compatible: Path | None = None) -> bool:
     try:
-        return b"nvidia,tegra" in compatible.read_bytes()
+        return b"nvidia,tegra" in (compatible or _JETSON_COMPATIBLE).read_bytes()
     except OSError:
         return False
 
@@ -56,7 +57,16 @@ def make_pin_factory(name: str) -> Any:
         from gpiozero import Device
 
         if name == "auto":
-            return Device._default_pin_factory()
+            # gpiozero warns once per backend it falls back from: collect those as the reason instead
+            with warnings.catch_warnings(record=True) as tried:
+                warnings.simplefilter("always")
+                try:
+                    return Device._default_pin_factory()
+                except Exception as exc:
+                    reasons = "; ".join(str(w.message) for w in tried)
+                    raise GpioError(
+                        f"gpio.pin_factory 'auto': no usable GPIO library ({reasons}): {exc}"
+                    ) from exc
         from importlib.metadata import entry_points
 
         (entry,) = (ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == name)

@@ -115,7 +115,9 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self.state == "speech"
 
-    def open(self, floor_sample: int | None = None, voiced_since: int | None = None) -> None:
+    def open(
+        self, floor_sample: int | None = None, voiced_since: int | None = None, timeout: int | None = None
+    ) -> None:
         """Listen from the current position.
 
         ``floor_sample``: no speech or pre-roll before it (the wake sample, so the wake phrase stays out of
@@ -123,8 +125,11 @@ class Endpointer:
         with the press). ``voiced_since``: the VAD is already in speech at the open (the end of the wake
         phrase): that run counts as the utterance only if it goes on without a break for ``wake_tail``
         (the user went straight on speaking); a break ends it, and the next onset starts the utterance.
-        Opening again restarts listening (an utterance in progress is dropped without an event)."""
+        Opening again restarts listening (an utterance in progress is dropped without an event).
+        ``timeout``: samples without speech before TimedOut (default ``no_speech_timeout``; the
+        follow-up window after a reply uses its own)."""
         self.state = "open"
+        self._timeout = self.cfg.no_speech_timeout if timeout is None else timeout
         self._opened_at = self.position
         self._floor = self._origin if floor_sample is None else max(self._origin, floor_sample)
         self._run_start = None if voiced_since is None else max(voiced_since, self._floor)
@@ -169,7 +174,7 @@ class Endpointer:
             return []
         self._run_start = None  # a blip shorter than min_speech: ignored
         # A run in progress defers the timeout: it either becomes speech or fails within min_speech.
-        if end - self._opened_at >= c.no_speech_timeout:
+        if end - self._opened_at >= self._timeout:
             self.close()
             return [TimedOut(end)]
         return []

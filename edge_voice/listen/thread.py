@@ -1,14 +1,13 @@
 """The listen thread: frames from the capture queue → Listener (wake + VAD + endpointer) → orchestrator.
 
-Open/close requests from the orchestrator are applied in this thread, between frames, so the Listener
-itself needs no locks. Every frame also kicks the systemd watchdog: a stalled audio path stops the kicks
-and systemd restarts the service.
+Open/close requests from the orchestrator are queued by the Listener and applied between frames.
+Every frame also kicks the systemd watchdog: a stalled audio path stops the kicks and systemd restarts
+the service.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -40,23 +39,21 @@ class ListenThread(threading.Thread):
         self._frames = frames
         self._post = post
         self._on_frame = on_frame
-        self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.stop_event = threading.Event()
         self.frames_seen = 0
         self.position = 0
         self._failed = False
 
-    # ListenControl (called from the orchestrator's loop; applied here, in order)
+    # ListenControl: the Listener queues these itself and applies them before its next frame
     def open(self, timeout_ms: int | None = None) -> None:
-        self._requests.put(lambda: self.listener.open(timeout_ms))
+        self.listener.open(timeout_ms)
 
     def close(self) -> None:
-        self._requests.put(self.listener.close)
+        self.listener.close()
 
     def run(self) -> None:
         while not self.stop_event.is_set():
             item = self._frames.get(0.2)
-            self._apply_requests()
             if item == "timeout":
                 continue
             if item is None:  # end of a file source: reported after its last frame was listened to
@@ -77,11 +74,3 @@ class ListenThread(threading.Thread):
             self._failed = False
             for ev in events:
                 self._post(ev)
-
-    def _apply_requests(self) -> None:
-        while True:
-            try:
-                req = self._requests.get_nowait()
-            except queue.Empty:
-                return
-            req()

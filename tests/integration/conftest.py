@@ -43,7 +43,61 @@ class Broker:
     workdir: Path
     port: int
     users: dict[str, str] = field(default_factory=dict)
+    tls: bool = False  # TLS listener with a throw-away CA: ``ca_file`` is what a client must trust
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "ca.crt"
+
+    def make_certificates(self) -> None:
+        """A test CA and a server certificate for localhost / 127.0.0.1 (openssl CLI, EC keys: fast)."""
+        d, ec = self.workdir, ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+        def run(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+        run(
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            str(d / "ca.key"),
+            "-out",
+            str(self.ca_file),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=edge-voice test CA",
+        )
+        run(
+            "req",
+            *ec,
+            "-keyout",
+            str(d / "server.key"),
+            "-out",
+            str(d / "server.csr"),
+            "-subj",
+            "/CN=localhost",
+        )
+        (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            str(d / "server.csr"),
+            "-CA",
+            str(self.ca_file),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-out",
+            str(d / "server.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            str(d / "san.ext"),
+        )
 
     @property
     def conf(self) -> Path:
@@ -62,6 +116,14 @@ class Broker:
         ]
         if os.geteuid() == 0:
             lines.append("user root")  # as root mosquitto would switch to `mosquitto` and lose the temp dir
+        if self.tls:
+            if not self.ca_file.exists():
+                self.make_certificates()
+            lines += [
+                f"cafile {self.ca_file}",
+                f"certfile {self.workdir / 'server.crt'}",
+                f"keyfile {self.workdir / 'server.key'}",
+            ]
         if self.users:
             pwfile = self.workdir / "passwd"
             pwfile.unlink(missing_ok=True)
@@ -101,12 +163,14 @@ class Broker:
         self.start()
 
 
-def start_broker(tmp_path: Path, users: dict[str, str] | None = None) -> Broker:
+def start_broker(tmp_path: Path, users: dict[str, str] | None = None, tls: bool = False) -> Broker:
     if not MOSQUITTO:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    if tls and not shutil.which("openssl"):
+        pytest.skip("openssl is not installed (needed to make test certificates)")
     workdir = tmp_path / f"mosquitto-{free_port()}"
     workdir.mkdir()
-    broker = Broker(workdir, free_port(), dict(users or {}))
+    broker = Broker(workdir, free_port(), dict(users or {}), tls)
     broker.start()
     return broker
 
@@ -122,11 +186,12 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
-    """``broker_factory(users={"name": "password"})`` → a broker with a mosquitto_passwd file."""
+    """``broker_factory(users={"name": "password"}, tls=True)`` → a broker with a mosquitto_passwd file
+    and/or a TLS listener."""
     started: list[Broker] = []
 
-    def make(users: dict[str, str] | None = None) -> Broker:
-        broker = start_broker(tmp_path, users)
+    def make(users: dict[str, str] | None = None, tls: bool = False) -> Broker:
+        broker = start_broker(tmp_path, users, tls)
         started.append(broker)
         return broker
 

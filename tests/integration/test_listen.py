@@ -87,10 +87,13 @@ def of_type(events: Sequence[ListenEvent], cls: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, cls)]
 
 
+VOICED_DBFS = -50.0  # 10 dB above the -60 dBFS floor of compose(): quiet word endings are speech too
+
+
 def bounds(clip: clips.Clip, label: str) -> tuple[int, int]:
     """Absolute first/last voiced sample of one part of a composed clip."""
     part = clip.part(label)
-    a, b = clips.voiced_bounds(clip.pcm[part.start_sample : part.end_sample])
+    a, b = clips.voiced_bounds(clip.pcm[part.start_sample : part.end_sample], VOICED_DBFS)
     return part.start_sample + a, part.start_sample + b
 
 
@@ -155,7 +158,7 @@ def test_wake_then_command_is_endpointed_at_the_right_offsets(
 
 def onset_after_first_pause(pcm: Pcm, min_pause: int = 800, win: int = 160) -> int:
     """First loud 10 ms window after the first quiet stretch (≥ ``min_pause``) inside the speech."""
-    lo, hi = clips.voiced_bounds(pcm)
+    lo, hi = clips.voiced_bounds(pcm, VOICED_DBFS)
     quiet = 0
     for i in range(lo, hi - win, win):
         if clips.rms_dbfs(pcm[i : i + win]) < -40.0:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +103,20 @@ def test_changing_facts_at_the_end_keep_the_prefix_cached(llm: LlamaGenerator) -
     text = "".join(llm.stream(msgs, NEVER))
     assert llm.last is not None and llm.last.cached_tokens > 20
     assert "tuesday" in text.lower()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux behaviour")
+def test_nice_lowers_only_llama_cpp_threads() -> None:
+    def nice_of(tid: str) -> int:
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[16])  # field 19 of stat: nice
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    before = set(os.listdir("/proc/self/task"))
+    gen = LlamaGenerator(dataclasses.replace(CFG, nice=10))
+    gen.warm(CFG.system_prompt)
+    started = set(os.listdir("/proc/self/task")) - before
+    assert started and any(nice_of(t) == 10 for t in started)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller keeps its own
+    assert "paris" in "".join(ask(gen, "What is the capital of France?")).lower()
+    gen.close()

@@ -119,9 +119,9 @@ def test_events_arrive_in_order_with_payloads(
         assert body["device_id"] == DEVICE
         for key, value in e.data.items():
             assert body[key] == value
-        ts = dt.datetime.fromisoformat(body["ts"].replace("Z", "+00:00"))
-        assert abs(ts.timestamp() * 1000 - body["ts_ms"]) < 1.0
-        assert abs(body["ts_ms"] - before_ms) < 60_000  # a wall-clock time, not the monotonic clock
+        ts = dt.datetime.fromisoformat(body["ts_iso"].replace("Z", "+00:00"))
+        assert abs(ts.timestamp() - body["ts"]) < 0.001
+        assert abs(body["ts"] * 1000 - before_ms) < 60_000  # a wall-clock time, not the monotonic clock
     assert bodies[3]["transcript"] == "turn on the kitchen light"
     assert bodies[7]["latency"] == {"voice_to_voice_ms": 312.5}
     stats = bridge.stats()
@@ -439,6 +439,34 @@ def test_username_and_password(
         )
     }
     assert lines["mqtt broker"].ok is True
+
+
+def test_tls_with_a_private_ca(
+    broker_factory: Callable[..., Broker],
+    bridges: Callable[..., tuple[MqttBridge, Commands]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = broker_factory(tls=True)
+    bridge, _ = bridges(make_cfg(broker.port, tls=True, ca_file=str(broker.ca_file)))
+    bridge.publish_event(ev("wake.detected", 1, word="hey_jarvis"))
+    assert bridge.flush(10)
+    assert bridge.stats().sent == 1  # acknowledged by the broker over TLS
+    lines = {
+        line.name: line
+        for line in run_doctor(
+            make_cfg(broker.port, tls=True, ca_file=str(broker.ca_file)), verify_models=False
+        )
+    }
+    assert lines["mqtt broker"].ok is True
+
+    # trusting only the system CAs, the private certificate is rejected
+    caplog.set_level(logging.DEBUG)
+    untrusted, _ = bridges(
+        make_cfg(broker.port, tls=True, client_id="edge-voice-untrusted"), wait_connected=False
+    )
+    lines = {line.name: line for line in run_doctor(make_cfg(broker.port, tls=True), verify_models=False)}
+    assert lines["mqtt broker"].ok is False and "CERTIFICATE_VERIFY_FAILED" in lines["mqtt broker"].detail
+    assert not untrusted.connected
 
 
 def test_doctor_reports_an_unreachable_broker(mosquitto: Broker) -> None:

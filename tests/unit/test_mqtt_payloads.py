@@ -173,22 +173,27 @@ def test_event_payload_converts_monotonic_time_to_wall_clock() -> None:
         "audio_ms": 1200,
         "type": "transcript.final",
         "turn_id": 3,
-        "ts": iso_utc(mono + offset),
-        "ts_ms": (mono + offset) // 1_000_000,
+        "ts": round((mono + offset) / 1e9, 6),
+        "ts_iso": iso_utc(mono + offset),
         "seq": 9,
         "device_id": "dev",
     }
-    assert body["ts"].endswith("Z") and len(body["ts"]) == len("2026-11-26T10:35:03.123Z")
+    assert body["ts_iso"].endswith("Z") and len(body["ts_iso"]) == len("2026-11-26T10:35:03.123Z")
 
 
 def test_event_payload_keeps_an_epoch_timestamp_and_envelope_wins() -> None:
     epoch = 1_795_689_171_123_000_000
     event = Event("error", None, epoch, {"type": "spoofed", "seq": -1, "code": "asr_timeout"})
     body = json.loads(event_payload(event, device_id="d", seq=1, wall_offset_ns=12345))
-    assert body["ts_ms"] == epoch // 1_000_000
-    assert body["ts"] == "2026-11-26T10:32:51.123Z"
+    assert body["ts"] == 1_795_689_171.123
+    assert body["ts_iso"] == "2026-11-26T10:32:51.123Z"
     assert (body["type"], body["seq"], body["code"], body["turn_id"]) == ("error", 1, "asr_timeout", None)
     assert wall_ns(5, 10) == 15 and wall_ns(epoch, 10) == epoch
+
+
+def test_iso_utc_truncates_to_milliseconds_exactly() -> None:
+    assert iso_utc(1_999_999_999) == "1970-01-01T00:00:01.999Z"
+    assert iso_utc(1_795_689_171_123_999_999) == "2026-11-26T10:32:51.123Z"
 
 
 def test_event_payload_serialises_numpy_and_tuples() -> None:
@@ -216,7 +221,8 @@ def test_intent_payloads() -> None:
         )
     )
     assert own["slots"] == {"device": "lamp", "brightness": "40"}
-    assert (own["intent"], own["turn_id"], own["ts"]) == ("set_brightness", 2, "1970-01-01T00:00:00.000Z")
+    assert (own["intent"], own["turn_id"], own["ts"]) == ("set_brightness", 2, 0.0)
+    assert own["ts_iso"] == "1970-01-01T00:00:00.000Z"
     hermes = json.loads(
         hermes_intent_payload(
             "set_brightness",

@@ -1,0 +1,224 @@
+"""The systemd unit (systemd-analyze verify, required keys), sd_notify over a real socket, install files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_voice import config
+from edge_voice.service import Notifier
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = REPO / "systemd" / "edge-voice.service"
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
+    """Sections → key → every value (keys like DeviceAllow= repeat)."""
+    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        out[section][key.strip()].append(value.strip())
+    return out
+
+
+def test_unit_has_the_required_settings() -> None:
+    svc = parse_unit(UNIT.read_text())["Service"]
+
+    def one(key: str) -> str:
+        assert len(svc[key]) == 1, f"{key}= set {len(svc[key])} times"
+        return svc[key][0]
+
+    assert one("Type") == "notify"
+    assert one("NotifyAccess") == "main"
+    assert one("WatchdogSec") == "30"
+    assert one("Restart") == "on-failure"
+    assert one("RestartPreventExitStatus") == "78"
+    assert one("ExecStart") == "/opt/edge-voice/.venv/bin/edge-voice run"
+    assert one("ExecReload") == "/bin/kill -HUP $MAINPID"
+    assert one("User") == "edge-voice"
+    assert set(one("SupplementaryGroups").split()) == {"audio", "gpio"}
+    assert "EDGE_VOICE_MODELS_DIR=/var/cache/edge-voice/models" in svc["Environment"]
+    assert one("CacheDirectory") == "edge-voice" and one("ConfigurationDirectory") == "edge-voice"
+    assert one("ProtectSystem") == "strict"
+    assert one("ProtectHome") == "true"
+    assert one("NoNewPrivileges") == "true"
+    assert one("PrivateTmp") == "true"
+    assert "/var/cache/edge-voice" in one("ReadWritePaths")
+    assert one("DevicePolicy") == "closed"
+    allowed = {v.split()[0] for v in svc["DeviceAllow"]}
+    assert {"char-alsa", "char-gpiochip"} <= allowed
+    # Type=notify needs AF_UNIX to reach $NOTIFY_SOCKET; MQTT needs IP
+    assert {"AF_UNIX", "AF_INET", "AF_INET6"} <= set(one("RestrictAddressFamilies").split())
+    # these would break audio/GPIO (devices hidden, sysfs read-only, groups dropped)
+    for key in ("PrivateDevices", "ProtectKernelTunables", "PrivateUsers", "DynamicUser"):
+        assert key not in svc, f"{key}= breaks audio or GPIO"
+    assert parse_unit(UNIT.read_text())["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+@pytest.fixture
+def runnable_unit(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the unit whose ExecStart points at a binary that exists here: systemd-analyze verify
+    fails on a missing ExecStart binary, and /opt/edge-voice is only there after `make install`."""
+    text = UNIT.read_text()
+    text, n = re.subn(r"^ExecStart=\S+", f"ExecStart={sys.executable}", text, flags=re.M)
+    assert n == 1
+    path = tmp_path / "edge-voice.service"
+    path.write_text(text)
+    yield path
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_passes(runnable_unit: Path) -> None:
+    assert SYSTEMD_ANALYZE is not None
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", str(runnable_unit)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "edge-voice.service" not in result.stderr, result.stderr  # no warnings about our unit either
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_catches_a_broken_unit(runnable_unit: Path) -> None:
+    assert SYSTEMD_ANALYZE is not None
+    broken = runnable_unit.read_text().replace("Type=notify", "Type=notifyy")
+    runnable_unit.write_text(broken)
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", str(runnable_unit)], capture_output=True, text=True, timeout=60
+    )
+    # systemd 252 warns ("Failed to parse service type") but still exits 0: the warning is what counts
+    assert result.returncode != 0 or (runnable_unit.name in result.stderr and "notifyy" in result.stderr)
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+def test_security_exposure_is_low(runnable_unit: Path) -> None:
+    assert SYSTEMD_ANALYZE is not None
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager", str(runnable_unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if "--offline" in result.stderr or "unrecognized option" in result.stderr:
+        pytest.skip("this systemd-analyze has no offline security analysis")
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout[-2000:] + result.stderr
+    assert float(match.group(1)) <= 3.0  # systemd rates <= 3.9 "OK"; 10 = no sandboxing at all
+
+
+# ----------------------------------------------------------------------------------------------- notify
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    sock.bind(path)
+    sock.settimeout(5)
+    yield sock, path
+    sock.close()
+
+
+def test_notifier_sends_ready_watchdog_stopping(
+    notify_socket: tuple[socket.socket, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock, path = notify_socket
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    n = Notifier()
+    assert n.enabled and n.watchdog_interval_s() == 15.0
+    assert n.ready()
+    assert n.watchdog()
+    assert n.status("listening")
+    assert n.stopping()
+    got = [sock.recv(4096) for _ in range(4)]
+    assert got == [b"READY=1", b"WATCHDOG=1", b"STATUS=listening", b"STOPPING=1"]
+    assert n.ready(status="models loaded")
+    assert sock.recv(4096) == b"READY=1\nSTATUS=models loaded"
+
+
+def test_notifier_abstract_socket() -> None:
+    name = f"edge-voice-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(5)
+    try:
+        n = Notifier({"NOTIFY_SOCKET": "@" + name})
+        assert n.ready()
+        assert sock.recv(4096) == b"READY=1"
+    finally:
+        sock.close()
+
+
+def test_notifier_without_systemd_is_a_no_op(tmp_path: Path) -> None:
+    n = Notifier({})
+    assert not n.enabled and not n.ready() and not n.watchdog() and n.watchdog_interval_s() is None
+    gone = Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
+    assert not gone.ready()  # logged once, never raised
+    assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "0"}).watchdog_interval_s() is None
+    assert (
+        Notifier(
+            {"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "4000000", "WATCHDOG_PID": "1"}
+        ).watchdog_interval_s()
+        is None
+    )  # the watchdog is for another process
+
+
+# ------------------------------------------------------------------------------------- install files
+
+
+def test_example_config_is_all_defaults() -> None:
+    """systemd/config.example.toml, with every `# key = value` line uncommented, is exactly Config()."""
+    lines, in_array_table = [], False
+    for raw in (REPO / "systemd" / "config.example.toml").read_text().splitlines():
+        if raw.startswith("# [["):
+            in_array_table = True  # an example of a repeated table, not a default
+            continue
+        if raw.startswith("["):
+            in_array_table = False
+            lines.append(raw)
+            continue
+        m = re.match(r"^# ([a-z_]+ = .*?)(\s+#.*)?$", raw)
+        if m and not in_array_table:
+            lines.append(m.group(1))
+    table = tomllib.loads("\n".join(lines))
+    assert config.from_mapping(table) == config.Config()
+    # every key of every section is documented (intents.devices is shown as an [[array]] example)
+    missing = []
+    defaults = config.Config()
+    for f in dataclasses.fields(defaults):
+        value = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            section = table.get(f.name, {})
+            missing += [f"{f.name}.{g.name}" for g in dataclasses.fields(value) if g.name not in section]
+        elif f.name not in table:
+            missing.append(f.name)
+    assert missing == ["intents.devices"], f"undocumented in config.example.toml: {missing}"
+
+
+def test_install_script_is_valid_bash() -> None:
+    script = REPO / "systemd" / "install.sh"
+    assert os.access(script, os.X_OK)
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    for needle in ("useradd --system", "make -C", "config.example.toml", "daemon-reload", "enable"):
+        assert needle in text
