@@ -450,7 +450,16 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             raise ConfigError(str(file), f"not valid TOML: {exc}") from None
     elif explicit:
         raise ConfigError(str(file), "config file not found")
-    return from_mapping(_merge(table, env_overrides(environ)))
+    table = _merge(table, env_overrides(environ))
+    board = table.get("gpio", {}).get("board") if isinstance(table.get("gpio"), Mapping) else None
+    if board:  # a board profile (hardware/<name>.toml) under the user's own keys
+        from edge_voice.hw.pins import GpioError, merge_board_profile
+
+        try:
+            table = merge_board_profile(table, environ)
+        except GpioError as exc:
+            raise ConfigError("gpio.board", str(exc)) from None
+    return from_mapping(table)
 
 
 def replace(cfg: Config, **sections: Any) -> Config:

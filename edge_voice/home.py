@@ -1,0 +1,91 @@
+"""Wiring the daemon into the home: the MQTT bridge and the GPIO LEDs/button as event sinks.
+
+Both receive every event and state change from the orchestrator (on its loop: they must not block —
+the bridge queues, gpiozero patterns run on their own threads) and hand commands back through
+``orchestrator.post`` (thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from edge_voice.config import Config
+from edge_voice.messages import Event, ListenCommand, MuteCommand
+
+if TYPE_CHECKING:
+    from edge_voice.app import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class MqttEventSink:
+    def __init__(self, cfg: Config, daemon: Daemon) -> None:
+        from edge_voice.mqtt import MqttBridge
+
+        self.bridge = MqttBridge(cfg, daemon.orch.post)
+        self.bridge.start()
+
+    def emit(self, event: Event) -> None:
+        if event.type == "error" and event.data.get("code") == "bad_command":
+            return  # the bridge published it already, with the offending topic and field
+        self.bridge.publish_event(event)
+        if event.type == "intent.recognized":
+            slots = event.data.get("slots") or {}
+            assert isinstance(slots, dict)
+            self.bridge.publish_intent(
+                str(event.data["name"]), slots, str(event.data.get("text", "")), event.turn_id
+            )
+        elif event.type == "response.done":
+            latency = event.data.get("latency")
+            v2v = latency.get("voice_to_voice_ms") if isinstance(latency, dict) else None
+            transcript = event.data.get("transcript")
+            self.bridge.publish_retained_info(
+                transcript=str(transcript) if transcript else None,
+                latency_ms=float(v2v) if isinstance(v2v, int | float) else None,
+            )
+
+    def state(self, state: str) -> None:
+        self.bridge.publish_state(state)
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+
+class GpioSink:
+    """LEDs follow the state; the button talks (press) or toggles mute (hold)."""
+
+    def __init__(self, cfg: Config, daemon: Daemon) -> None:
+        from edge_voice.hw.button import TalkButton
+        from edge_voice.hw.leds import StatusLeds
+        from edge_voice.hw.pins import make_pin_factory
+
+        self._daemon = daemon
+        factory = make_pin_factory(cfg.gpio.pin_factory)
+        self.leds = StatusLeds(cfg.gpio, factory) if cfg.gpio.led_pins else None
+        self.button = (
+            TalkButton(cfg.gpio, factory, on_press=self._press, on_hold=self._hold)
+            if cfg.gpio.button_pin >= 0
+            else None
+        )
+
+    def _press(self) -> None:
+        """Push-to-talk; while a reply plays this is a barge-in (the orchestrator cancels it first)."""
+        self._daemon.orch.post(ListenCommand("button"))
+
+    def _hold(self) -> None:
+        orch = self._daemon.orch
+        orch.post(MuteCommand(not orch.muted))
+
+    def emit(self, event: Event) -> None:
+        pass
+
+    def state(self, state: str) -> None:
+        if self.leds is not None:
+            self.leds.show(state)
+
+    def stop(self) -> None:
+        if self.leds is not None:
+            self.leds.close()
+        if self.button is not None:
+            self.button.close()
