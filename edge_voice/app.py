@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,11 @@ from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, Inp
 from edge_voice.config import Config
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
 from edge_voice.listen.thread import FrameListener, ListenThread
-from edge_voice.messages import Message, Pcm, Shutdown, SourceFailed, SourceRecovered
+from edge_voice.messages import Message, Shutdown, SourceFailed, SourceRecovered
 from edge_voice.models import ModelError
 from edge_voice.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
 from edge_voice.turns import Turn
-from edge_voice.workers import AsrWorker, LlmWorker, PlaybackWorker, SentenceSplitter, TtsWorker
+from edge_voice.workers import AsrWorker, LlmWorker, PhraseStore, PlaybackWorker, SentenceSplitter, TtsWorker
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ class Engines:
     intents: IntentMatcher | None
     make_splitter: Callable[[], SentenceSplitter]
     make_listener: Callable[[Config, WakeDetector, VoiceActivityDetector], FrameListener]
-    phrase_cache: Callable[[str], Pcm | None] | None = None
-    timers: Any = None  # intents.Timers
+    phrase_cache: PhraseStore | None = None
+    prefill: Sequence[str] = ()  # phrases to cache on the TTS thread while it is idle
     load_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -80,12 +80,9 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path))
     llm = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
     timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
-    tts = timed("tts", lambda: PiperSynthesizer(cfg.tts))
+    tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
     timed("tts_warm", tts.warm)
-    matcher = intents.IntentEngine(cfg.intents) if cfg.intents.enabled else None
-    cache = PhraseCache(tts)
-    if matcher is not None:
-        timed("phrase_cache", lambda: cache.prefill(intents.fixed_phrases(cfg.intents)))
+    matcher = intents.IntentMatcher(cfg.intents) if cfg.intents.enabled else None
     n = cfg.tts.first_chunk_min_words
     return Engines(
         wake=wake,
@@ -96,8 +93,8 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         intents=matcher,
         make_splitter=lambda: chunker.SentenceChunker(n),
         make_listener=Listener,
-        phrase_cache=cache.get,
-        timers=intents.Timers(),
+        phrase_cache=PhraseCache(tts),
+        prefill=intents.confirmation_phrases(cfg.intents) if matcher is not None else (),
         load_ms=times,
     )
 
@@ -127,7 +124,7 @@ class Daemon:
         post: Callable[[Message], None] = self._post
         self.playback = PlaybackWorker(sink, post, cfg.audio.output_chunk_ms)
         self.playback.volume = cfg.audio.volume
-        self.tts = TtsWorker(engines.tts, post, self.playback, engines.phrase_cache)
+        self.tts = TtsWorker(engines.tts, post, self.playback, engines.phrase_cache, engines.prefill)
         self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
@@ -154,29 +151,27 @@ class Daemon:
             on_intent=self._on_intent,
         )
         self._user_on_intent = on_intent
-        if engines.timers is not None:
-            self.orch.on_tick = self._check_timers  # type: ignore[method-assign]
+        self.orch.on_tick = self._check_timers  # type: ignore[method-assign]
 
     def _post(self, msg: Message) -> None:
         self.orch.post(msg)
 
     def _on_intent(self, turn: Turn, outcome: IntentOutcome) -> None:
         slots = dict(outcome.slots)
-        timers = self.engines.timers
         if outcome.name == "volume_set" and "level" in slots:
             self.playback.volume = max(0.0, min(1.0, int(slots["level"]) / 100))
         elif outcome.name in ("volume_up", "volume_down"):
             step = 0.1 if outcome.name == "volume_up" else -0.1
             self.playback.volume = max(0.0, min(1.0, self.playback.volume + step))
-        if timers is not None:
-            timers.apply(outcome.name, slots, time.monotonic())
         if self._user_on_intent is not None:
             self._user_on_intent(turn, outcome)
 
     def _check_timers(self) -> None:
-        timers = self.engines.timers
-        for text in timers.due(time.monotonic()):
-            self.orch.say(text, trigger="timer")
+        timers = getattr(self.engines.intents, "timers", None)
+        if timers is None:
+            return
+        for timer in timers.due(time.monotonic()):
+            self.orch.say(timer.done_phrase(), trigger="timer")
 
     def stop(self) -> None:
         self.orch.post(Shutdown("stop"))

@@ -90,15 +90,27 @@ class ListenControl(Protocol):
     def close(self) -> None: ...
 
 
+class IntentOutcome(Protocol):
+    """A fast-path match (engines/intents.IntentResult). ``reply`` "" = say nothing (stop)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def slots(self) -> tuple[tuple[str, str], ...]: ...
+
+    @property
+    def reply(self) -> str: ...
+
+
 class IntentMatcher(Protocol):
-    def match(self, text: str) -> IntentOutcome | None: ...
+    def match(self, text: str) -> IntentOutcome | None:
+        """Pure: safe on a speculative transcript."""
+        ...
 
-
-@dataclass(frozen=True, slots=True)
-class IntentOutcome:
-    name: str
-    slots: tuple[tuple[str, str], ...]
-    reply: str
+    def apply(self, result: Any) -> None:
+        """Commit side effects (timers) once the turn is final. ``result``: what ``match`` returned."""
+        ...
 
 
 @dataclass(slots=True)
@@ -267,8 +279,9 @@ class Orchestrator:
                     self._chunks_seen[key] = self._chunks_seen.get(key, 0) + 1
             case SynthesisDone():
                 a = self._attempt(msg.turn_id, msg.attempt)
-                if a is not None and a.committed and not self._chunks_seen.get((msg.turn_id, msg.attempt)):
-                    self._end_turn("no_reply")  # nothing to say (empty generation)
+                if a is not None:
+                    a.marks["synth_done"] = time.monotonic_ns()
+                    self._end_if_silent(a)
             case PlaybackStarted():
                 if self.turn is not None and self.turn.id == msg.turn_id:
                     self.turn.mark("playback_started", msg.written_ns)
@@ -469,8 +482,18 @@ class Orchestrator:
             self._apply_route(a)
             if a.transcript == "":
                 self._end_turn("no_transcript")
+                return
+        self._end_if_silent(a)
 
     # ------------------------------------------------------------------ answering
+
+    def _end_if_silent(self, a: Attempt) -> None:
+        """A committed attempt whose synthesis finished without any audio (stop intent, empty
+        generation) ends its turn here: no PlaybackFinished will come."""
+        if self.turn is None or not a.committed or "synth_done" not in a.marks:
+            return
+        if not self._chunks_seen.get((self.turn.id, a.number)):
+            self._end_turn("done" if self.turn.route == "intent" else "no_reply")
 
     def _attempt(self, turn_id: int, number: int) -> Attempt | None:
         """The live attempt a message belongs to, or None if it is stale (old turn / cancelled)."""
@@ -524,14 +547,16 @@ class Orchestrator:
         if outcome is not None:
             reply = self._intent_reply(outcome)
             self.turn.reply_text = reply
-            a.marks["first_sentence"] = a.marks["reply_start"]
-            self.tts.submit(SpeakJob(ctx, 0, reply))
-            self.tts.submit(EndOfReply(ctx))
+            if reply:
+                a.marks["first_sentence"] = a.marks["reply_start"]
+                self.tts.submit(SpeakJob(ctx, 0, reply))
+            self.tts.submit(EndOfReply(ctx))  # a silent intent (stop) still ends through SynthesisDone
             return
         a.marks["llm_start"] = time.monotonic_ns()
         now = time.monotonic()
         facts = self.facts()
-        user = f"{text}\n({facts})" if facts else text
+        # fixed system prompt first (its KV cache is reused); the changing facts just before the words
+        user = f"({facts})\n{text}" if facts else text
         msgs = (
             ChatMessage("system", self.cfg.llm.system_prompt),
             *self.history.messages(now),
@@ -559,6 +584,8 @@ class Orchestrator:
                 text=a.transcript,
                 intent_ms=turn.latency()["intent_ms"],
             )
+            if self.intents is not None:
+                self.intents.apply(outcome)
             if self.on_intent is not None:
                 try:
                     self.on_intent(turn, outcome)
@@ -680,6 +707,7 @@ class Orchestrator:
         follow = (
             reason == "done"
             and turn.route in ("llm", "intent")
+            and bool(turn.heard_text)  # a reply was heard: the user may answer it without the wake word
             and not self.muted
             and self.cfg.conversation.follow_up_window_ms > 0
         )

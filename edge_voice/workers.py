@@ -112,13 +112,16 @@ class Worker(threading.Thread, Generic[J]):
             job = self.jobs.get()
             if job is None:
                 return
-            self.busy_since = time.monotonic()
-            try:
-                self.handle(job)
-            except Exception:  # a failing job ends its turn, never the thread
-                log.exception("%s: job failed", self.name)
-            finally:
-                self.busy_since = None
+            self._run_one(job)
+
+    def _run_one(self, job: J) -> None:
+        self.busy_since = time.monotonic()
+        try:
+            self.handle(job)
+        except Exception:  # a failing job ends its turn, never the thread
+            log.exception("%s: job failed", self.name)
+        finally:
+            self.busy_since = None
 
     def handle(self, job: J) -> None:
         raise NotImplementedError
@@ -154,7 +157,9 @@ class SentenceSplitter(Protocol):
 
     def push(self, text: str) -> list[str]: ...
 
-    def flush(self) -> list[str]: ...
+    def flush(self, drop_incomplete: bool = False) -> list[str]:
+        """The rest; ``drop_incomplete``: not a sentence cut off by the token limit (unless it is all)."""
+        ...
 
 
 class LlmWorker(Worker[LlmJob]):
@@ -195,7 +200,8 @@ class LlmWorker(Worker[LlmJob]):
                 pieces.append(piece)
                 hand_out(splitter.push(piece))
             else:
-                hand_out(splitter.flush())
+                cut = getattr(getattr(self.engine, "last", None), "stopped", "") == "max_tokens"
+                hand_out(splitter.flush(drop_incomplete=cut))
         except Exception as exc:
             log.exception("turn=%d llm failed", c.turn_id)
             stopped = "error"
@@ -207,20 +213,52 @@ class LlmWorker(Worker[LlmJob]):
         self.tts.submit(EndOfReply(c))
 
 
+class PhraseStore(Protocol):
+    def get(self, text: str) -> Pcm | None: ...
+
+    def put(self, text: str, pcm: Pcm) -> None: ...
+
+
 class TtsWorker(Worker[SpeakJob | EndOfReply]):
-    """Synthesises sentence by sentence; known phrases come from the cache at once."""
+    """Synthesises sentence by sentence; known phrases (fast-path confirmations) come from the cache at
+    once. The cache is filled on this thread, one phrase at a time while no reply is waiting, so the
+    engine stays single-threaded and start-up does not wait for it."""
 
     def __init__(
         self,
         engine: Synthesizer,
         post: Post,
         playback: PlaybackWorker,
-        cache: Callable[[str], Pcm | None] | None = None,
+        cache: PhraseStore | None = None,
+        prefill: Sequence[str] = (),
     ) -> None:
         super().__init__("tts", post, maxsize=64)
         self.engine = engine
         self.playback = playback
         self.cache = cache
+        self._prefill = list(prefill)
+
+    def run(self) -> None:
+        while self._prefill and self.cache is not None:
+            try:
+                job = self.jobs.get(timeout=0.005)
+            except queue.Empty:
+                self._cache_one(self.cache, self._prefill.pop(0))
+                continue
+            if job is None:
+                return
+            self._run_one(job)
+        super().run()
+
+    def _cache_one(self, cache: PhraseStore, text: str) -> None:
+        if cache.get(text) is not None:
+            return
+        try:
+            parts = list(self.engine.synthesize(text, CancelToken()))
+        except Exception:
+            log.exception("tts: could not cache %r", text)
+            return
+        cache.put(text, np.concatenate(parts) if parts else np.zeros(0, np.int16))
 
     def handle(self, job: SpeakJob | EndOfReply) -> None:
         c = job.ctx
@@ -232,7 +270,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         if c.cancel.cancelled:
             return
         rate = self.engine.sample_rate
-        cached = self.cache(job.text) if self.cache else None
+        cached = self.cache.get(job.text) if self.cache is not None else None
         try:
             parts = [cached] if cached is not None else self.engine.synthesize(job.text, c.cancel)
             last: Pcm | None = None

@@ -79,7 +79,7 @@ class SimpleSplitter:
             out.append(head + ".")
         return out
 
-    def flush(self) -> list[str]:
+    def flush(self, drop_incomplete: bool = False) -> list[str]:
         rest, self.buf = self.buf.strip(), ""
         return [rest] if rest else []
 

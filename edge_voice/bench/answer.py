@@ -216,7 +216,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("tokens/s")
     ax.legend()
     ax = axes[2]
-    labels = ["idle"] + [f"LLM {c['llm_threads']}t nice {c['llm_nice']}" for c in tts["while_llm_decodes"]]
+    labels = ["idle"] + [f"LLM {c['llm_threads']}t\nnice {c['llm_nice']}" for c in tts["while_llm_decodes"]]
     values = [tts["first_chunk_ms_p50"]] + [c["tts_first_chunk_ms_p50"] for c in tts["while_llm_decodes"]]
     ax.bar(labels, values, color=["#48c"] + ["#c84"] * len(tts["while_llm_decodes"]))
     ax.axhline(100, ls="--", c="k", lw=1, label="target 100 ms")

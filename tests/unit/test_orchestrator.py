@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +38,26 @@ from tests.fakes import (
 )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    slots: tuple[tuple[str, str], ...]
+    reply: str
+
+
 class KitchenIntents:
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
     def match(self, text: str) -> IntentOutcome | None:
         if "kitchen light" in text.lower():
-            return IntentOutcome("light_on", (("device", "kitchen light"),), "Turning on the kitchen light.")
+            return Outcome("light_on", (("device", "kitchen light"),), "Turning on the kitchen light.")
+        if text.lower().strip(" .") == "stop":
+            return Outcome("stop", (), "")
         return None
+
+    def apply(self, result: Outcome) -> None:
+        self.applied.append(result.name)
 
 
 class Harness:
@@ -51,6 +66,7 @@ class Harness:
         self.sink = WavSink(tmp / "out.wav", self.clock, 16000, pace=True)
         self.memory = MemorySink()
         self.listen = RecordingListen()
+        self.intents = KitchenIntents()
         self.asr_engine, self.llm_engine, self.tts_engine = asr, llm, ToneSynthesizer()
         post = self._post
         self.playback = PlaybackWorker(self.sink, post, 20)
@@ -64,7 +80,7 @@ class Harness:
             llm=self.llm,
             tts=self.tts,
             playback=self.playback,
-            intents=KitchenIntents(),
+            intents=self.intents,
             sinks=[self.memory],
             clock=self.clock,
         )
@@ -169,6 +185,21 @@ def test_command_turn_events_in_order(tmp_path: Path) -> None:
     assert h.memory.states[:3] == ["listening", "thinking", "speaking"]
     assert h.tts_engine.texts == ["Turning on the kitchen light."]
     assert ("open", 3000) in h.listen.calls  # follow-up window opened after the reply
+    assert h.intents.applied == ["light_on"]  # side effects once, on commit
+
+
+def test_silent_intent_ends_turn_without_audio(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), paused()):
+            h.orch.post(m)
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    h = run_scenario(
+        tmp_path, scenario, asr=ScriptedTranscriber(["Stop."]), cfg=_cfg(speculative_silence_ms=200)
+    )
+    assert h.memory.of("response.done")[0].data["status"] == "done"
+    assert h.tts_engine.texts == [] and not h.sink.replies
+    assert h.orch.state == "idle"
 
 
 def test_speculative_attempt_is_used_and_events_held_until_commit(tmp_path: Path) -> None:
@@ -214,6 +245,7 @@ def test_early_commit_on_complete_command(tmp_path: Path) -> None:
         await h.wait_for(lambda: "response.done" in h.types())
 
     h = run_scenario(tmp_path, scenario, cfg=_cfg(speculative_silence_ms=200))
+    assert h.intents.applied == ["light_on"]
     stops = h.memory.of("input_audio.speech_stopped")
     assert len(stops) == 1 and stops[0].data["reason"] == "early_commit"
     assert h.memory.of("response.done")[0].data["route"] == "intent"
