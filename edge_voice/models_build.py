@@ -30,8 +30,9 @@ def build_all(models_dir: Path, progress: bool = True) -> list[Path]:
     return [build(e, manifest, models_dir, progress) for e in manifest.values() if e.kind == "derived"]
 
 
-def build(entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], models_dir: Path,
-          progress: bool = True) -> Path:
+def build(
+    entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], models_dir: Path, progress: bool = True
+) -> Path:
     dest = models.entry_path(entry, models_dir)
     if _cached(dest, entry.sha256):
         log.debug("model %s: up to date (%s)", entry.name, dest)
@@ -43,7 +44,9 @@ def build(entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], mode
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     t0 = time.monotonic()
-    report = _progress_line(f"building {entry.name} ({entry.quant} from {entry.source})") if progress else None
+    report = (
+        _progress_line(f"building {entry.name} ({entry.quant} from {entry.source})") if progress else None
+    )
     try:
         with tmp.open("wb") as f:
             ggml_convert.convert(parts, vocab, f, cast(ggml_convert.Quant, entry.quant), report)
@@ -52,26 +55,33 @@ def build(entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], mode
         digest = models.sha256_file(tmp)
         if entry.sha256 and digest != entry.sha256:
             raise models.ModelError(
-                f"model {entry.name}: the converter produced sha256 {digest}, the manifest pins {entry.sha256}; "
-                "the source package or the converter changed — re-pin only after checking transcripts"
+                f"model {entry.name}: the converter produced sha256 {digest}, the manifest pins "
+                f"{entry.sha256}; the source package or the converter changed — re-pin only after checking "
+                "transcripts"
             )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     _write_stamp(dest, digest)
     if progress:
-        print(f"\r  built {entry.name}: {dest.stat().st_size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s"
-              f"{' ' * 10}", file=sys.stderr, flush=True)
+        print(
+            f"\r  built {entry.name}: {dest.stat().st_size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s"
+            f"{' ' * 10}",
+            file=sys.stderr,
+            flush=True,
+        )
     log.info("model %s: built %s (sha256 %s)", entry.name, dest, digest)
     return dest
 
 
-def _source_parts(entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], models_dir: Path) -> list[Path]:
+def _source_parts(
+    entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], models_dir: Path
+) -> list[Path]:
     """The verified CT2 ``model.bin``: one manifest entry named ``source``, or ``source-part1``, ``-part2``, …
     (a package that had to split the file to stay under PyPI's size limit)."""
     if entry.source in manifest:
         return [models.resolve(entry.source, models_dir)]
-    parts = []
+    parts: list[Path] = []
     while f"{entry.source}-part{len(parts) + 1}" in manifest:
         parts.append(models.resolve(f"{entry.source}-part{len(parts) + 1}", models_dir))
     if not parts:

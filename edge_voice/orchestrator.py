@@ -338,6 +338,8 @@ class Orchestrator:
                 self.set_state("muted" if self.muted else "idle")
             case SourceEnded():
                 self.source_ended = True
+                if self.turn is not None and self.turn.committed is None:
+                    self._cancel_turn("source_ended")  # no more audio will come: nothing to listen to
                 if self.turn is None:
                     self._stop.set()
             case _:
@@ -347,7 +349,11 @@ class Orchestrator:
 
     def _start_turn(self, trigger: Trigger) -> Turn:
         if self.turn is not None:
-            self._cancel_turn("barge_in" if trigger in ("wake", "button") else "superseded")
+            # a wake word opened the listener for the new turn itself: closing it would deafen the turn
+            self._cancel_turn(
+                "barge_in" if trigger in ("wake", "button") else "superseded",
+                close_listener=trigger != "wake",
+            )
         self.turn = Turn(next_turn_id(), trigger)
         self.clock.realtime.set()
         return self.turn
@@ -636,9 +642,19 @@ class Orchestrator:
             self._end_turn("error", published=False)
 
     def _check_deadlines(self) -> None:
-        """An engine that hangs must not hold a turn forever: bound each stage by its worker's busy time."""
+        """An engine that hangs must not hold a turn forever: bound each stage by its worker's busy time.
+        A turn that listens far longer than any utterance can last (the listener never reported) ends."""
         turn = self.turn
-        if turn is None or turn.committed is None:
+        if turn is None:
+            return
+        if turn.committed is None:
+            e = self.cfg.endpoint
+            limit_ns = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * 1_000_000
+            if time.monotonic_ns() - turn.created_ns > limit_ns:
+                self.emit(
+                    "error", turn, stage="listen", code="listen_timeout", message="no endpoint reported"
+                )
+                self._cancel_turn("listen_timeout")
             return
         now = time.monotonic()
         checks: tuple[tuple[Literal["asr", "llm", "tts"], float | None, float], ...] = (
@@ -655,7 +671,7 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 
-    def _cancel_turn(self, reason: str, publish: bool = True) -> None:
+    def _cancel_turn(self, reason: str, publish: bool = True, close_listener: bool = True) -> None:
         turn = self.turn
         if turn is None:
             return
@@ -666,7 +682,8 @@ class Orchestrator:
             self._interrupted[turn.id] = turn  # history gets only the heard part, once playback says
         self.finished_turns.append(turn)
         self.turn = None
-        self.listen.close()
+        if close_listener:
+            self.listen.close()
         self.clock.realtime.clear()
         self.set_state("muted" if self.muted else "idle")
 

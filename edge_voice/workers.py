@@ -144,12 +144,10 @@ class AsrWorker(Worker[AsrJob]):
             self.post(StageFailed(c.turn_id, "asr", "asr_failed", str(exc)))
             return
         ms = (time.monotonic_ns() - t) / 1e6
+        aborted = bool(getattr(getattr(self.engine, "last", None), "aborted", ""))  # time/token limit hit
         if not c.cancel.cancelled:
-            self.post(
-                Transcript(
-                    c.turn_id, c.attempt, text.strip(), len(job.audio) * 1000 // 16000, ms, aborted=False
-                )
-            )
+            audio_ms = len(job.audio) * 1000 // 16000
+            self.post(Transcript(c.turn_id, c.attempt, text.strip(), audio_ms, ms, aborted))
 
 
 class SentenceSplitter(Protocol):
@@ -231,19 +229,22 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         playback: PlaybackWorker,
         cache: PhraseStore | None = None,
         prefill: Sequence[str] = (),
+        may_prefill: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__("tts", post, maxsize=64)
         self.engine = engine
         self.playback = playback
         self.cache = cache
         self._prefill = list(prefill)
+        self._may_prefill = may_prefill  # e.g. "no turn active": never compete with a live turn for CPU
 
     def run(self) -> None:
         while self._prefill and self.cache is not None:
             try:
-                job = self.jobs.get(timeout=0.005)
+                job = self.jobs.get(timeout=0.005 if self._may_prefill() else 0.05)
             except queue.Empty:
-                self._cache_one(self.cache, self._prefill.pop(0))
+                if self._may_prefill():
+                    self._cache_one(self.cache, self._prefill.pop(0))
                 continue
             if job is None:
                 return

@@ -67,16 +67,44 @@ QUESTIONS = (
     "What is the largest planet in the solar system?",
     "Tell me a fun fact about the moon.",
 )
+ENGINES = ("piper", "espeak")
 VOICES = ("piper:1.0", "espeak:en-us", "piper:1.25", "espeak:en-gb", "espeak:en-us+f3", "espeak:en-gb+m3")
 SNR_DB = 10.0
 
 # ------------------------------------------------------------------------------------------------- WER
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-         "seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_ORDINALS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-             "nine": "ninth", "twelve": "twelfth"}
+_ONES = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
+_TENS = ("_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ORDINALS = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 
 def number_words(n: int) -> str:
@@ -102,8 +130,11 @@ def _ordinal(n: int) -> str:
 def normalize(text: str) -> list[str]:
     """Lowercase words without punctuation; digits, times (7:30), ordinals (3rd) and % spelled out."""
     t = text.lower().replace("%", " percent").replace("&", " and ")
-    t = re.sub(r"\b(\d{1,2}):(\d{2})\b",
-               lambda m: number_words(int(m[1])) + ("" if m[2] == "00" else " " + number_words(int(m[2]))), t)
+    t = re.sub(
+        r"\b(\d{1,2}):(\d{2})\b",
+        lambda m: number_words(int(m[1])) + ("" if m[2] == "00" else " " + number_words(int(m[2]))),
+        t,
+    )
     t = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _ordinal(int(m[1])), t)
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 1,000
     t = re.sub(r"\d+", lambda m: f" {number_words(int(m[0]))} ", t)
@@ -136,7 +167,11 @@ def _speech(text: str, voice: str) -> Pcm:
     from edge_voice.audio import clips
 
     engine, arg = voice.split(":", 1)
-    pcm = clips.piper_speech(text, length_scale=float(arg)) if engine == "piper" else clips.espeak_speech(text, arg)
+    pcm = (
+        clips.piper_speech(text, length_scale=float(arg))
+        if engine == "piper"
+        else clips.espeak_speech(text, arg)
+    )
     start, end = clips.voiced_bounds(pcm)  # t0 must be the last voiced sample, not the TTS's own tail
     return pcm[start:end]
 
@@ -154,11 +189,21 @@ def make_clips(cfg: Config, n_commands: int) -> list[dict[str, Any]]:
         text, kind = texts[i]
         voice = VOICES[k % len(VOICES)]
         speech = _speech(text, voice)
-        clip = clips.compose([("pre", clips.silence(pre)), ("speech", speech), ("tail", clips.silence(tail))], seed=k)
+        clip = clips.compose(
+            [("pre", clips.silence(pre)), ("speech", speech), ("tail", clips.silence(tail))], seed=k
+        )
         for snr in (None, SNR_DB):
             pcm = clip.pcm if snr is None else clips.mix_at_snr(clip.pcm, snr, seed=100 + k)
-            out.append({"text": text, "kind": kind, "voice": voice, "snr_db": snr, "pcm": pcm,
-                        "t0": clip.part("speech").end_sample})
+            out.append(
+                {
+                    "text": text,
+                    "kind": kind,
+                    "voice": voice,
+                    "snr_db": snr,
+                    "pcm": pcm,
+                    "t0": clip.part("speech").end_sample,
+                }
+            )
     return out
 
 
@@ -177,8 +222,13 @@ def _stats(xs: list[float]) -> dict[str, float | None]:
     if not xs:
         return {"mean": None, "p50": None, "p95": None, "max": None, "n": 0}
     a = np.asarray(xs, dtype=np.float64)
-    return {"mean": round(float(a.mean()), 1), "p50": round(float(np.percentile(a, 50)), 1),
-            "p95": round(float(np.percentile(a, 95)), 1), "max": round(float(a.max()), 1), "n": len(xs)}
+    return {
+        "mean": round(float(a.mean()), 1),
+        "p50": round(float(np.percentile(a, 50)), 1),
+        "p95": round(float(np.percentile(a, 95)), 1),
+        "max": round(float(a.max()), 1),
+        "n": len(xs),
+    }
 
 
 def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,25 +247,37 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
         t0 = c["t0"]
         spec = asr.decode(c["pcm"][: t0 + spec_ms * SAMPLE_RATE // 1000])
         full = asr.decode(c["pcm"][: t0 + end_ms * SAMPLE_RATE // 1000])
-        rows.append({
-            "text": c["text"], "kind": c["kind"], "voice": c["voice"], "snr_db": c["snr_db"],
-            "audio_ms": full.audio_ms, "audio_ctx": full.audio_ctx, "transcript": full.text,
-            "asr_ms": round(full.decode_ms, 1), "steps": full.steps, "aborted": full.aborted,
-            "spec_transcript": spec.text, "spec_asr_ms": round(spec.decode_ms, 1),
-            "spec_agrees": normalize(spec.text) == normalize(full.text),
-            "eos_to_transcript_ms_without": round(end_ms + full.decode_ms, 1),
-            "eos_to_transcript_ms_with": round(max(end_ms, spec_ms + spec.decode_ms), 1),
-            "eos_to_transcript_ms_early_commit": round(spec_ms + spec.decode_ms, 1),
-            "word_errors": edit_distance(normalize(c["text"]), normalize(full.text)),
-            "ref_words": len(normalize(c["text"])),
-        })
+        rows.append(
+            {
+                "text": c["text"],
+                "kind": c["kind"],
+                "voice": c["voice"],
+                "snr_db": c["snr_db"],
+                "audio_ms": full.audio_ms,
+                "audio_ctx": full.audio_ctx,
+                "transcript": full.text,
+                "asr_ms": round(full.decode_ms, 1),
+                "steps": full.steps,
+                "aborted": full.aborted,
+                "spec_transcript": spec.text,
+                "spec_asr_ms": round(spec.decode_ms, 1),
+                "spec_agrees": normalize(spec.text) == normalize(full.text),
+                "eos_to_transcript_ms_without": round(end_ms + full.decode_ms, 1),
+                "eos_to_transcript_ms_with": round(max(end_ms, spec_ms + spec.decode_ms), 1),
+                "eos_to_transcript_ms_early_commit": round(spec_ms + spec.decode_ms, 1),
+                "word_errors": edit_distance(normalize(c["text"]), normalize(full.text)),
+                "spec_word_errors": edit_distance(normalize(c["text"]), normalize(spec.text)),
+                "ref_words": len(normalize(c["text"])),
+            }
+        )
     rss_after = _rss_mb()
 
-    def sel(snr: float | None = None, any_snr: bool = False) -> list[dict[str, Any]]:
-        return [r for r in rows if any_snr or r["snr_db"] == snr]
+    def sel(snr: float | None) -> list[dict[str, Any]]:
+        return [r for r in rows if r["snr_db"] == snr]
 
-    def wer_of(rs: list[dict[str, Any]]) -> float:
-        return round(sum(r["word_errors"] for r in rs) / max(1, sum(r["ref_words"] for r in rs)), 4)
+    def wer_of(rs: list[dict[str, Any]], key: str = "word_errors") -> float:
+        errors, words = sum(int(r[key]) for r in rs), sum(int(r["ref_words"]) for r in rs)
+        return round(errors / max(1, words), 4)
 
     three_s = [r["asr_ms"] for r in rows if 2500 <= r["audio_ms"] <= 3500]
     without = [r["eos_to_transcript_ms_without"] for r in rows]
@@ -230,7 +292,13 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
         "wer_noisy_10db": wer_of(sel(SNR_DB)),
         "wer_commands_clean": wer_of([r for r in sel(None) if r["kind"] == "command"]),
         "wer_questions_clean": wer_of([r for r in sel(None) if r["kind"] == "question"]),
-        "wer_by_voice": {v: wer_of([r for r in rows if r["voice"] == v]) for v in VOICES},
+        "wer_clean_by_engine": {
+            e: wer_of([r for r in sel(None) if r["voice"].startswith(e)]) for e in ENGINES
+        },
+        "wer_noisy_by_engine": {
+            e: wer_of([r for r in sel(SNR_DB) if r["voice"].startswith(e)]) for e in ENGINES
+        },
+        "wer_clean_by_voice": {v: wer_of([r for r in sel(None) if r["voice"] == v]) for v in VOICES},
         "asr_ms": _stats([r["asr_ms"] for r in rows]),
         "asr_ms_clean": _stats([r["asr_ms"] for r in sel(None)]),
         "asr_ms_noisy": _stats([r["asr_ms"] for r in sel(SNR_DB)]),
@@ -243,19 +311,29 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
             "silence_end_ms": end_ms,
             "eos_to_transcript_ms_without": _stats(without),
             "eos_to_transcript_ms_with": _stats(with_spec),
-            "eos_to_transcript_ms_early_commit": _stats([r["eos_to_transcript_ms_early_commit"] for r in rows]),
-            "saved_ms_mean": round(float(np.mean(without) - np.mean(with_spec)), 1),
+            "eos_to_transcript_ms_early_commit": _stats(
+                [r["eos_to_transcript_ms_early_commit"] for r in rows]
+            ),
+            "saved_ms_mean": round(float(np.mean(without)) - float(np.mean(with_spec)), 1),
             "saved_ms_p95": round(float(np.percentile(without, 95) - np.percentile(with_spec, 95)), 1),
             "spec_agrees_with_final": round(sum(r["spec_agrees"] for r in rows) / len(rows), 3),
+            "wer_clean": wer_of(sel(None), "spec_word_errors"),  # of the speculative transcripts
+            "wer_noisy_10db": wer_of(sel(SNR_DB), "spec_word_errors"),
         },
         "load_ms": round(load_ms, 1),
-        "rss_mb": {"before_load": round(rss_before, 1), "after_load": round(rss_loaded, 1),
-                   "after_run": round(rss_after, 1), "model_delta": round(rss_after - rss_before, 1)},
+        "rss_mb": {
+            "before_load": round(rss_before, 1),
+            "after_load": round(rss_loaded, 1),
+            "after_run": round(rss_after, 1),
+            "model_delta": round(rss_after - rss_before, 1),
+        },
         "rows": rows,
     }
 
 
-def run(cfg: Config, out_dir: Path, n_commands: int = 32, models: tuple[str, ...] = (), **_: Any) -> dict[str, Any]:
+def run(
+    cfg: Config, out_dir: Path, n_commands: int = 32, models: tuple[str, ...] = (), **_: Any
+) -> dict[str, Any]:
     """Bench ``cfg.asr.model`` (and any extra ``models``) on ``n_commands`` spoken texts × {clean, 10 dB}."""
     out_dir.mkdir(parents=True, exist_ok=True)
     n = max(1, min(n_commands, len(COMMANDS) + len(QUESTIONS)))
@@ -267,14 +345,22 @@ def run(cfg: Config, out_dir: Path, n_commands: int = 32, models: tuple[str, ...
     result: dict[str, Any] = {
         "bench": "asr",
         "machine": {"cores": os.cpu_count(), "threads": cfg.asr.threads},
-        "config": {"audio_ctx_floor": cfg.asr.audio_ctx_floor, "max_tokens": cfg.asr.max_tokens,
-                   "max_decode_ms": cfg.asr.max_decode_ms, "snr_db": SNR_DB, "voices": list(VOICES)},
+        "config": {
+            "audio_ctx_floor": cfg.asr.audio_ctx_floor,
+            "max_tokens": cfg.asr.max_tokens,
+            "max_decode_ms": cfg.asr.max_decode_ms,
+            "snr_db": SNR_DB,
+            "voices": list(VOICES),
+        },
         "texts": n,
         "clip_generation_s": round(gen_s, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "targets": {"asr_ms_3s_mean": 250, "asr_ms_3s_p95": 400, "wer_clean": 0.10},
         **{k: v for k, v in results[0].items() if k != "rows"},
-        "models": {r["model"]: {k: v for k, v in r.items() if k not in ("rows", "wer_by_voice")} for r in results},
+        "models": {
+            r["model"]: {k: v for k, v in r.items() if k not in ("rows", "wer_clean_by_voice")}
+            for r in results
+        },
         "rows": results[0]["rows"],
     }
     (out_dir / "asr.json").write_text(json.dumps(result, indent=2))
@@ -293,7 +379,9 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
         for snr, marker in ((None, "o"), (SNR_DB, "x")):
             rs = [r for r in res["rows"] if r["snr_db"] == snr]
             label = f"{res['model']} {'clean' if snr is None else f'{snr:.0f} dB SNR'}"
-            ax1.scatter([r["audio_ms"] / 1e3 for r in rs], [r["asr_ms"] for r in rs], marker=marker, s=18, label=label)
+            ax1.scatter(
+                [r["audio_ms"] / 1e3 for r in rs], [r["asr_ms"] for r in rs], marker=marker, s=18, label=label
+            )
     ax1.axhline(250, color="grey", ls="--", lw=0.8)
     ax1.set(xlabel="audio decoded (s)", ylabel="asr_ms", title="decode time per clip")
     ax1.legend(fontsize=7)

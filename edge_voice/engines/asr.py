@@ -1,13 +1,18 @@
 """Speech → text with whisper.cpp (pywhispercpp), tuned for short spoken commands.
 
 - ``audio_ctx`` is sized to the utterance (whisper's encoder sees 50 frames per second of audio): a 3 s
-  command encodes ~7.7 s instead of the 30 s window, about 3x faster. A floor (``asr.audio_ctx_floor``)
-  avoids tiny.en's repetition loops on very short contexts.
+  command encodes ~10 s instead of the 30 s window, about 4x faster. A floor (``asr.audio_ctx_floor``)
+  avoids tiny.en's repetition loops on very short contexts. The context is a multiple of 256 frames:
+  with flash attention (pywhispercpp's default) whisper.cpp 1.8.5 attends to the K/V rows padded up to the
+  next multiple of 256 without a mask, so any other size makes a transcript depend on what the previous
+  decodes left in those rows (upstream PR ggml-org/whisper.cpp#3941).
 - Greedy, one pass (no temperature fallback), single segment, no timestamps, no context carried over from
   the previous utterance (a stale prompt makes whisper repeat the last command).
-- Every decode is bounded: whisper.cpp calls our abort callback after the encoder and after every decoder
-  step, which stops it on the turn's CancelToken, on ``asr.max_decode_ms`` and on ``asr.max_tokens``.
-  The encoder pass itself cannot be interrupted (≈100 ms for a short command on a 2-core x86 box).
+- Every decode is bounded. ``asr.max_tokens`` ends a segment gracefully (a tiny.en repetition loop,
+  "turn on the light turn on the light …", is then collapsed to one repeat). whisper.cpp calls our abort
+  callback after the encoder and after every decoder step, which stops it on the turn's CancelToken, on
+  ``asr.max_decode_ms`` and on a token backstop. The encoder pass itself cannot be interrupted (≈100 ms for
+  a short command on a 2-core x86 box).
 - Whisper hallucinates on non-speech ("you" on silence, "(water running)" on noise, "[BLANK_AUDIO]"): audio
   without voiced frames is never decoded, and tags/known silence phrases are never returned.
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +36,17 @@ from edge_voice import models
 from edge_voice.cancel import NEVER, CancelToken
 from edge_voice.config import AsrConfig
 from edge_voice.engines.base import Float32, to_float32
+from edge_voice.engines.ggml_convert import GGML_MAGIC
 from edge_voice.messages import SAMPLE_RATE, Pcm
 
 log = logging.getLogger(__name__)
 
 ENCODER_FRAMES_PER_S = 50  # whisper: 100 mel frames/s, conv stride 2
 AUDIO_CTX_MARGIN = 32  # frames (0.64 s) beyond the audio: the encoder is not cut off mid-word
+AUDIO_CTX_STEP = 256  # whisper.cpp's flash-attention K/V padding (see the module docstring)
 MIN_AUDIO_MS = 100  # whisper.cpp stops when under 100 ms is left
+WINDOW_S = 30  # whisper decodes longer audio in 30 s windows, each with its own token limit
+TOKEN_BACKSTOP = 8  # abort this many decoder steps past the graceful limit (it should never trigger)
 
 AbortReason = Literal["", "cancelled", "time", "tokens"]
 
@@ -53,13 +63,14 @@ class DecodeResult:
     steps: int  # decoder passes (≈ tokens generated)
     aborted: AbortReason
     skipped: bool  # no voiced audio: whisper was not run
+    truncated: bool = False  # stopped at asr.max_tokens (a repetition loop is collapsed to one repeat)
 
 
 def audio_ctx_for(n_samples: int, floor: int, max_ctx: int = 1500) -> int:
-    """Encoder frames covering ``n_samples`` + margin, at least ``floor``, rounded up to 32, at most
-    ``max_ctx`` (the model's 30 s window)."""
-    frames = -(-n_samples * ENCODER_FRAMES_PER_S // SAMPLE_RATE) + AUDIO_CTX_MARGIN
-    return min(max_ctx, max(floor, -(-frames // 32) * 32))
+    """Encoder frames covering ``n_samples`` + margin, at least ``floor``, rounded up to a multiple of
+    256, at most ``max_ctx`` (the model's 30 s window)."""
+    frames = max(floor, -(-n_samples * ENCODER_FRAMES_PER_S // SAMPLE_RATE) + AUDIO_CTX_MARGIN)
+    return min(max_ctx, -(-frames // AUDIO_CTX_STEP) * AUDIO_CTX_STEP)
 
 
 # ------------------------------------------------------------------------------------- non-speech guards
@@ -99,10 +110,30 @@ def has_voice(pcm: Pcm) -> bool:
 
 _TAGS = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫]")
 # Whisper's stock outputs for silence or noise (never a useful command).
-SILENCE_PHRASES = frozenset({
-    "you", "thanks for watching", "thank you for watching", "please subscribe", "like and subscribe",
-    "subtitles by the amaraorg community",
-})
+SILENCE_PHRASES = frozenset(
+    {
+        "you",
+        "thanks for watching",
+        "thank you for watching",
+        "please subscribe",
+        "like and subscribe",
+        "subtitles by the amaraorg community",
+    }
+)
+
+
+def collapse_loop(text: str) -> str:
+    """Cut a decode that ran into a repetition loop after the first repeat: "play jazz in the room play jazz
+    in the room play jazz in the" → "play jazz in the room". Used only on decodes that hit the token limit.
+    Text with no phrase said twice in a row is returned unchanged."""
+    words = text.split()
+    keys = [re.sub(r"[^\w']", "", w.lower()) for w in words]
+    n = len(keys)
+    for start in range(n):
+        for period in range(1, (n - start) // 2 + 1):
+            if keys[start : start + period] == keys[start + period : start + 2 * period]:
+                return " ".join(words[: start + period]).rstrip(",;")
+    return text
 
 
 def clean_transcript(raw: str) -> str:
@@ -126,13 +157,15 @@ class WhisperCppTranscriber:
     def __init__(self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True) -> None:
         from pywhispercpp.model import Model  # lazy: native library
 
+        logging.getLogger("pywhispercpp.model").setLevel(logging.WARNING)  # it logs every decode at INFO
+
         self.cfg = cfg
         self.model_path = models.resolve(cfg.model, models_dir)
         t0 = time.monotonic()
         # Parameters given here persist on the model object; per-call we only change audio_ctx.
         self._model: Any = Model(
             str(self.model_path),
-            redirect_whispercpp_logs_to=None,  # its ~30 load lines; load errors still raise
+            redirect_whispercpp_logs_to=None,  # its ~30 load lines (a bad file shows at the warm-up decode)
             n_threads=cfg.threads,
             language=cfg.language,
             no_context=True,
@@ -140,20 +173,31 @@ class WhisperCppTranscriber:
             single_segment=True,
             temperature=0.0,
             temperature_inc=0.0,  # no fallback re-decodes: one bounded pass
+            max_tokens=cfg.max_tokens,  # per segment: a loop ends gracefully, with its text
             suppress_blank=True,
             suppress_nst=True,  # non-speech tokens ("(", "[", "♪", …) cannot even be sampled
             print_progress=False,
             print_realtime=False,
             print_timestamps=False,
         )
-        import _pywhispercpp as pw
-
-        self.max_audio_ctx = int(pw.whisper_model_n_audio_ctx(self._model._ctx))
+        with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
+            magic, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))
+        if magic != GGML_MAGIC:
+            raise models.ModelError(f"asr.model: {self.model_path} is not a whisper.cpp ggml file")
         self.last: DecodeResult | None = None
-        log.info("asr: loaded %s in %.0f ms (%d threads)", self.model_path.name,
-                 (time.monotonic() - t0) * 1e3, cfg.threads)
+        log.info(
+            "asr: loaded %s in %.0f ms (%d threads)",
+            self.model_path.name,
+            (time.monotonic() - t0) * 1e3,
+            cfg.threads,
+        )
         if warm:  # the first whisper_full allocates its compute buffers: pay that at start-up
-            self._run(np.zeros(SAMPLE_RATE, np.float32), cfg.audio_ctx_floor, NEVER, cfg.max_tokens)
+            try:
+                self._run(np.zeros(SAMPLE_RATE, np.float32), audio_ctx_for(0, cfg.audio_ctx_floor), NEVER, 64)
+            except Exception as exc:  # pywhispercpp does not report a failed load; a decode does
+                raise models.ModelError(
+                    f"asr.model: whisper.cpp cannot use {self.model_path}: {exc!r}"
+                ) from exc
 
     def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
         return self.decode(audio, cancel).text
@@ -169,18 +213,45 @@ class WhisperCppTranscriber:
         t0 = time.perf_counter()
         audio_ms = len(audio) * 1000 // SAMPLE_RATE
         if cancel.cancelled or audio_ms < MIN_AUDIO_MS or not has_voice(audio):
-            result = DecodeResult("", "", audio_ms, 0, (time.perf_counter() - t0) * 1e3, 0,
-                                  "cancelled" if cancel.cancelled else "", True)
+            result = DecodeResult(
+                "",
+                "",
+                audio_ms,
+                0,
+                (time.perf_counter() - t0) * 1e3,
+                0,
+                "cancelled" if cancel.cancelled else "",
+                True,
+            )
         else:
             ctx = audio_ctx_for(len(audio), self.cfg.audio_ctx_floor, self.max_audio_ctx)
-            raw, steps, aborted = self._run(to_float32(audio), ctx, cancel, self.cfg.max_tokens)
-            text = "" if aborted else clean_transcript(raw)
-            result = DecodeResult(text, raw, audio_ms, ctx, (time.perf_counter() - t0) * 1e3, steps, aborted,
-                                  False)
+            windows = -(-len(audio) // (WINDOW_S * SAMPLE_RATE))
+            max_steps = windows * (self.cfg.max_tokens + 1) + TOKEN_BACKSTOP
+            raw, steps, aborted = self._run(to_float32(audio), ctx, cancel, max_steps)
+            truncated = not aborted and steps > self.cfg.max_tokens
+            text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else raw)
+            result = DecodeResult(
+                text, raw, audio_ms, ctx, (time.perf_counter() - t0) * 1e3, steps, aborted, False, truncated
+            )
         self.last = result
-        log.debug("asr: %r (raw %r) audio=%d ms ctx=%d steps=%d aborted=%s %.0f ms", result.text, result.raw,
-                  result.audio_ms, result.audio_ctx, result.steps, result.aborted or "no", result.decode_ms)
+        log.debug(
+            "asr: %r (raw %r) audio=%d ms ctx=%d steps=%d aborted=%s %.0f ms",
+            result.text,
+            result.raw,
+            result.audio_ms,
+            result.audio_ctx,
+            result.steps,
+            result.aborted or "no",
+            result.decode_ms,
+        )
         return result
+
+    def close(self) -> None:
+        """Free the whisper context now (not at interpreter exit, when pywhispercpp's finaliser fails)."""
+        model, self._model = self._model, None
+        if model is not None:
+            model.__del__()
+            model._ctx = None
 
     def _run(self, x: Float32, ctx: int, cancel: CancelToken, max_steps: int) -> tuple[str, int, AbortReason]:
         deadline = time.monotonic() + self.cfg.max_decode_ms / 1e3

@@ -131,7 +131,7 @@ def _n_layers(v: dict[str, npt.NDArray[np.generic]], side: str) -> int:
 
 
 def hparams(v: dict[str, npt.NDArray[np.generic]]) -> list[int]:
-    """whisper.cpp header order: n_vocab, n_audio_ctx/state/head/layer, n_text_ctx/state/head/layer, n_mels."""
+    """Header order: n_vocab, n_audio_ctx/state/head/layer, n_text_ctx/state/head/layer, n_mels."""
     emb, enc_pe, dec_pe = (
         v["decoder/embeddings/weight"],
         v["encoder/position_encodings/encodings"],
@@ -209,7 +209,8 @@ def vocab_bytes(tokens: list[str]) -> list[bytes]:
 def _round_half_away(x: F32) -> F32:
     # C roundf(), exactly: np.round rounds half to even.
     t = np.trunc(x)
-    return (t + np.sign(x) * (np.abs(x - t) >= 0.5)).astype(np.float32)
+    out: F32 = (t + np.sign(x) * (np.abs(x - t) >= 0.5)).astype(np.float32)
+    return out
 
 
 def quantize_q8_0(x: F32) -> npt.NDArray[np.uint8]:
@@ -230,8 +231,13 @@ def dequantize_q8_0(raw: npt.NDArray[np.uint8]) -> F32:
     return (blocks[:, 2:].copy().view(np.int8).astype(np.float32) * d).reshape(-1)
 
 
-def write_ggml(out: BinaryIO, ct2: dict[str, npt.NDArray[np.generic]], tokens: list[str], quant: Quant,
-               progress: Callable[[float], None] | None = None) -> None:
+def write_ggml(
+    out: BinaryIO,
+    ct2: dict[str, npt.NDArray[np.generic]],
+    tokens: list[str],
+    quant: Quant,
+    progress: Callable[[float], None] | None = None,
+) -> None:
     """The whole ggml file. ``progress`` gets the fraction of weights written so far."""
     hp = hparams(ct2)
     out.write(struct.pack("<I11i", GGML_MAGIC, *hp, FTYPE[quant]))
@@ -258,9 +264,15 @@ def write_ggml(out: BinaryIO, ct2: dict[str, npt.NDArray[np.generic]], tokens: l
             progress(min(1.0, done / total))
 
 
-def convert(model_parts: Sequence[Path], vocabulary_txt: Path, out: BinaryIO, quant: Quant = "f16",
-            progress: Callable[[float], None] | None = None) -> None:
-    """Convert CT2 whisper into a ggml file written to ``out``. ``model_parts`` are the pieces of ``model.bin``
-    in order (one path, or halves when a package had to split it); ``vocabulary_txt`` is CT2's vocabulary."""
+def convert(
+    model_parts: Sequence[Path],
+    vocabulary_txt: Path,
+    out: BinaryIO,
+    quant: Quant = "f16",
+    progress: Callable[[float], None] | None = None,
+) -> None:
+    """Convert CT2 whisper into a ggml file written to ``out``. ``model_parts`` are the pieces of
+    ``model.bin`` in order (one path, or halves when a package had to split it); ``vocabulary_txt`` is CT2's
+    vocabulary."""
     tokens = vocabulary_txt.read_text(encoding="utf-8").split("\n")
     write_ggml(out, read_ct2(b"".join(p.read_bytes() for p in model_parts)), tokens, quant, progress)
