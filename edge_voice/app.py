@@ -113,8 +113,10 @@ class Daemon:
         reopen_source: Callable[[], AudioSource] | None = None,
         on_intent: Callable[[Turn, IntentOutcome], None] | None = None,
         on_frame: Callable[[], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.on_ready = on_ready
         self.engines = engines
         self.clock = clock
         self.sink = sink
@@ -186,8 +188,14 @@ class Daemon:
     async def run_async(self) -> None:
         loop = asyncio.get_running_loop()
         self.orch.loop = loop
-        for w in (self.playback, self.tts, self.llm, self.asr, self.listen, self.capture):
+        for w in (self.playback, self.tts, self.llm, self.asr):
             w.start()
+        # warm means warm: the fast-path confirmations are cached before the first frame is heard
+        await asyncio.to_thread(self.tts.prefilled.wait, 60.0)
+        if self.on_ready is not None:
+            self.on_ready()
+        self.listen.start()
+        self.capture.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
                 loop.add_signal_handler(sig, self.stop)
@@ -199,7 +207,8 @@ class Daemon:
             for w in (self.asr, self.llm, self.tts, self.playback):
                 w.stop()
             for t in (self.capture, self.listen, self.asr, self.llm, self.tts, self.playback):
-                t.join(timeout=5)
+                if t.is_alive():
+                    t.join(timeout=5)
 
     def run(self) -> None:
         asyncio.run(self.run_async())

@@ -72,11 +72,15 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
             last_kick[0] = now
             notifier.watchdog()
 
-    daemon = Daemon(cfg, engines, source, sink, sinks, clock, reopen_source=reopen, on_frame=on_frame)
+    def on_ready() -> None:  # every model loaded and warmed, the phrase cache filled
+        notifier.ready()
+        notifier.status("listening")
+        _progress(f"ready (models loaded in {sum(engines.load_ms.values()):.0f} ms: {engines.load_ms})")
+
+    daemon = Daemon(
+        cfg, engines, source, sink, sinks, clock, reopen_source=reopen, on_frame=on_frame, on_ready=on_ready
+    )
     extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
-    notifier.ready()
-    notifier.status("listening")
-    _progress(f"ready (models loaded in {sum(engines.load_ms.values()):.0f} ms: {engines.load_ms})")
     try:
         daemon.run()
     finally:

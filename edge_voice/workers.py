@@ -237,6 +237,9 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         self.cache = cache
         self._prefill = list(prefill)
         self._may_prefill = may_prefill  # e.g. "no turn active": never compete with a live turn for CPU
+        self.prefilled = threading.Event()  # every known phrase is cached (part of "warm")
+        if not self._prefill or cache is None:
+            self.prefilled.set()
 
     def run(self) -> None:
         while self._prefill and self.cache is not None:
@@ -249,6 +252,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
             if job is None:
                 return
             self._run_one(job)
+        self.prefilled.set()
         super().run()
 
     def _cache_one(self, cache: PhraseStore, text: str) -> None:

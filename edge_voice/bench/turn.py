@@ -144,8 +144,16 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 9000, **_: Any) -> dict[str, A
     for ev in done:
         lat = ev.data.get("latency")
         assert isinstance(lat, dict)
-        rows.append({"turn_id": ev.turn_id, "transcript": ev.data.get("transcript"), "route": ev.data.get("route"),
-                     "reply": ev.data.get("reply"), "speculative": ev.data.get("speculative"), **lat})
+        rows.append(
+            {
+                "turn_id": ev.turn_id,
+                "transcript": ev.data.get("transcript"),
+                "route": ev.data.get("route"),
+                "reply": ev.data.get("reply"),
+                "speculative": ev.data.get("speculative"),
+                **lat,
+            }
+        )
 
     seq = [dict(_sequential(cfg, engines, t["speech"]), text=t["text"], kind=t["kind"]) for t in turns]
 
@@ -158,8 +166,12 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 9000, **_: Any) -> dict[str, A
         }
 
     seq_llm = [s for s in seq if s["route"] == "llm"]
-    seq_multi = [s for s in seq_llm if s["reply"].count(".") + s["reply"].count("!") + s["reply"].count("?") >= 2]
-    pipe_llm = [r["voice_to_voice_ms"] for r in rows if r["route"] == "llm" and r["voice_to_voice_ms"] is not None]
+    seq_multi = [
+        s for s in seq_llm if s["reply"].count(".") + s["reply"].count("!") + s["reply"].count("?") >= 2
+    ]
+    pipe_llm = [
+        r["voice_to_voice_ms"] for r in rows if r["route"] == "llm" and r["voice_to_voice_ms"] is not None
+    ]
     pipe_cmd = [r["voice_to_voice_ms"] for r in rows if r["route"] == "intent" and r["voice_to_voice_ms"]]
     seq_all = [s["voice_to_voice_ms"] for s in seq]
     pipe_all = pipe_llm + pipe_cmd
@@ -176,11 +188,15 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 9000, **_: Any) -> dict[str, A
             "voice_to_voice_ms_p95": _pct(seq_all, 95),
             "llm_voice_to_voice_ms_p50": _pct([s["voice_to_voice_ms"] for s in seq_llm], 50),
             "multi_sentence_voice_to_voice_ms_p50": _pct([s["voice_to_voice_ms"] for s in seq_multi], 50),
-            "command_voice_to_voice_ms_p50": _pct([s["voice_to_voice_ms"] for s in seq if s["route"] == "intent"], 50),
+            "command_voice_to_voice_ms_p50": _pct(
+                [s["voice_to_voice_ms"] for s in seq if s["route"] == "intent"], 50
+            ),
         },
         "overlap_gain": {
             "all_p50": round((_pct(seq_all, 50) or 0) / (_pct(pipe_all, 50) or 1), 2),
-            "llm_p50": round((_pct([s["voice_to_voice_ms"] for s in seq_llm], 50) or 0) / (_pct(pipe_llm, 50) or 1), 2),
+            "llm_p50": round(
+                (_pct([s["voice_to_voice_ms"] for s in seq_llm], 50) or 0) / (_pct(pipe_llm, 50) or 1), 2
+            ),
             "multi_sentence_p50": round(
                 (_pct([s["voice_to_voice_ms"] for s in seq_multi], 50) or 0) / (_pct(pipe_llm, 50) or 1), 2
             ),
@@ -212,13 +228,19 @@ def _plot(result: dict[str, Any], rows: list[dict[str, Any]], seq: list[dict[str
     ax1.set_ylabel("ms")
     ax1.set_title("Pipelined daemon: per-stage latency (p50)")
     ax1.legend()
-    pipe = {"intent": [r["voice_to_voice_ms"] for r in rows if r["route"] == "intent"],
-            "llm": [r["voice_to_voice_ms"] for r in rows if r["route"] == "llm"]}
-    sq = {"intent": [s["voice_to_voice_ms"] for s in seq if s["route"] == "intent"],
-          "llm": [s["voice_to_voice_ms"] for s in seq if s["route"] == "llm"]}
+    pipe = {
+        "intent": [r["voice_to_voice_ms"] for r in rows if r["route"] == "intent"],
+        "llm": [r["voice_to_voice_ms"] for r in rows if r["route"] == "llm"],
+    }
+    sq = {
+        "intent": [s["voice_to_voice_ms"] for s in seq if s["route"] == "intent"],
+        "llm": [s["voice_to_voice_ms"] for s in seq if s["route"] == "llm"],
+    }
     data = [pipe["intent"], sq["intent"], pipe["llm"], sq["llm"]]
-    ax2.boxplot([d or [0] for d in data], labels=["command\npipelined", "command\nsequential",
-                                                   "question\npipelined", "question\nsequential"])
+    ax2.boxplot(
+        [d or [0] for d in data],
+        labels=["command\npipelined", "command\nsequential", "question\npipelined", "question\nsequential"],
+    )
     ax2.set_ylabel("end of speech → first reply sample (ms)")
     ax2.set_title(f"Voice-to-voice, same turns, one run (gain {result['overlap_gain']['all_p50']}×)")
     fig.tight_layout()

@@ -85,7 +85,12 @@ def test_command_turn_replies_with_spoken_confirmation(engines: object, tmp_path
     assert done["route"] == "intent"
     # the reply starts after the user stopped speaking, at the position the speaker would play it
     reply_start = sink.replies[0][0]  # type: ignore[attr-defined]
-    assert reply_start > clip.part("cmd").start_sample + clips.voiced_bounds(clips.piper_speech("turn on the kitchen light."))[1] - 1600
+    assert (
+        reply_start
+        > clip.part("cmd").start_sample
+        + clips.voiced_bounds(clips.piper_speech("turn on the kitchen light."))[1]
+        - 1600
+    )
     heard = _heard(engines, sink)
     assert "kitchen" in heard and "light" in heard and "on" in heard
 
@@ -141,9 +146,22 @@ def test_cli_run_writes_reply_wav_and_events(tmp_path: Path) -> None:
     write_wav(wav, clip.pcm)
     out, events = tmp_path / "reply.wav", tmp_path / "events.jsonl"
     r = subprocess.run(
-        [sys.executable, "-m", "edge_voice", "run", "--input", str(wav), "--output", str(out), "--events",
-         str(events), "--fast"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "edge_voice",
+            "run",
+            "--input",
+            str(wav),
+            "--output",
+            str(out),
+            "--events",
+            str(events),
+            "--fast",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(line) for line in events.read_text().splitlines()]
