@@ -60,7 +60,7 @@ def voice(ep: Endpointer, frames: int) -> list[EndpointEvent]:
 
 
 def test_config_is_converted_to_samples() -> None:
-    s = EndpointSamples.from_config(EndpointConfig())
+    s = EndpointSamples.from_config(EndpointConfig(speculative_silence_ms=SPEC * 1000 // 16000))
     assert (s.pre_roll, s.min_speech, s.silence_end, s.speculative_silence) == (PRE, MIN, END, SPEC)
     assert (s.max_utterance, s.no_speech_timeout, s.wake_tail) == (MAX, TIMEOUT, TAIL)
     s8 = EndpointSamples.from_config(EndpointConfig(silence_end_ms=400, min_speech_ms=0), rate_hz=8000)
