@@ -115,7 +115,12 @@ class IntentMatcher(Protocol):
 
 @dataclass(slots=True)
 class _History:
-    """Conversation memory for the LLM: only what was actually heard is kept."""
+    """Conversation memory for the LLM: only what was actually heard is kept.
+
+    Prefix-stable, because llama.cpp reuses the KV cache of the longest common prompt prefix: the user
+    message is stored exactly as it was sent (facts included), and when memory is full it is cut back to
+    the last exchange in one step rather than sliding (a slide changes the prefix on every turn: measured
+    TTFT grew from 0.23 to 1.0 s over five questions)."""
 
     max_turns: int
     window_s: float
@@ -132,8 +137,8 @@ class _History:
     def add(self, now: float, user: str, assistant: str) -> None:
         if self.max_turns and user and assistant:
             self.items.append((now, user, assistant))
-            while len(self.items) > self.max_turns:
-                self.items.popleft()
+            if len(self.items) > self.max_turns:
+                self.items = deque([self.items[-1]])
 
 
 class Orchestrator:
@@ -563,6 +568,7 @@ class Orchestrator:
         facts = self.facts()
         # fixed system prompt first (its KV cache is reused); the changing facts just before the words
         user = f"({facts})\n{text}" if facts else text
+        a.prompt_user = user
         msgs = (
             ChatMessage("system", self.cfg.llm.system_prompt),
             *self.history.messages(now),
@@ -694,7 +700,10 @@ class Orchestrator:
     def _remember(self, turn: Turn) -> None:
         heard = turn.heard_text.strip()
         if heard and not turn.remembered:
-            self.history.add(time.monotonic(), turn.transcript, heard)
+            a = turn.committed
+            self.history.add(
+                time.monotonic(), a.prompt_user if a and a.prompt_user else turn.transcript, heard
+            )
             turn.remembered = True
 
     def _end_turn(self, reason: str, published: bool = False) -> None:

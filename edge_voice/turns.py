@@ -43,6 +43,7 @@ class Attempt:
     asr_ms: float | None = None
     audio_ms: int = 0
     reply_started: bool = False  # intent/LLM work handed out
+    prompt_user: str = ""  # the user message sent to the LLM (facts included), for prefix-stable history
     applied: bool = False  # committed side effects (intent events, routing) done
     intent: Any = None  # the fast-path match, if any (orchestrator.IntentOutcome)
     gate: threading.Event = field(default_factory=threading.Event)  # set = playback may be heard

@@ -7,6 +7,7 @@ the sequential baseline runs the same engines one after another on the same utte
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import statistics
@@ -129,6 +130,11 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 9000, **_: Any) -> dict[str, A
     # follow-up windows would turn the next "Hey Jarvis" into a follow-up turn; keep turns independent
     cfg = replace(cfg, conversation=replace(cfg.conversation, follow_up_window_ms=0))
     pcm, turns = build_session(gap_ms)
+    from edge_voice.audio import clips
+
+    clips._piper_voice.cache_clear()  # the test-speech voice is not part of the daemon's memory
+    gc.collect()
+    rss_before_engines = _rss_mb()
     engines = load_engines(cfg)
     clock = InputClock()
     source = WavSource(pcm, pace="adaptive", clock=clock)
@@ -202,6 +208,7 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 9000, **_: Any) -> dict[str, A
             ),
         },
         "rss_mb": round(max(rss_after_pipeline, _rss_mb()), 1),
+        "rss_before_engines_mb": round(rss_before_engines, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "load_ms": engines.load_ms,
         "rows": rows,
@@ -239,7 +246,12 @@ def _plot(result: dict[str, Any], rows: list[dict[str, Any]], seq: list[dict[str
     data = [pipe["intent"], sq["intent"], pipe["llm"], sq["llm"]]
     ax2.boxplot(
         [d or [0] for d in data],
-        labels=["command\npipelined", "command\nsequential", "question\npipelined", "question\nsequential"],
+        tick_labels=[
+            "command\npipelined",
+            "command\nsequential",
+            "question\npipelined",
+            "question\nsequential",
+        ],
     )
     ax2.set_ylabel("end of speech → first reply sample (ms)")
     ax2.set_title(f"Voice-to-voice, same turns, one run (gain {result['overlap_gain']['all_p50']}×)")
