@@ -204,6 +204,7 @@ class StageFailed:
     stage: Literal["wake", "vad", "asr", "intent", "llm", "tts", "playback", "mqtt", "audio"]
     code: str
     message: str
+    attempt: int = 0  # 0 = the turn as a whole; else a failure of a cancelled attempt is ignored
 
 
 # ------------------------------------------------------------------------------------------- commands

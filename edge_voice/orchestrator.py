@@ -67,6 +67,7 @@ from edge_voice.workers import (
     PlaybackWorker,
     SpeakJob,
     TtsWorker,
+    Worker,
 )
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class Orchestrator:
         self.muted = False
         self.history = _History(cfg.llm.history_turns, cfg.llm.history_window_s)
         self.last_reply = ""
-        self.finished_turns: list[Turn] = []
+        self.finished_turns: deque[Turn] = deque(maxlen=100)  # recent turns (tests, bench); bounded
         self.source_ended = False
         self._stop = asyncio.Event()
         self._chunks_seen: dict[tuple[int, int], int] = {}
@@ -219,7 +220,10 @@ class Orchestrator:
         timer_task = asyncio.create_task(self._tick())
         try:
             while not self._stop.is_set():
-                msg = await self.inbox.get()
+                try:
+                    msg = await asyncio.wait_for(self.inbox.get(), 0.2)
+                except TimeoutError:
+                    continue  # re-check _stop (it may be set from the housekeeping tick)
                 try:
                     self.handle(msg)
                 except Exception as exc:  # a bug in one handler ends the turn, not the daemon
@@ -233,8 +237,11 @@ class Orchestrator:
         """Housekeeping every 100 ms: timers due, stage deadlines."""
         while True:
             await asyncio.sleep(0.1)
-            self._check_deadlines()
-            self.on_tick()
+            try:
+                self._check_deadlines()
+                self.on_tick()
+            except Exception:  # housekeeping must outlive any one failure
+                log.exception("orchestrator housekeeping failed")
 
     def on_tick(self) -> None:
         """Hook for timers (the daemon installs one)."""
@@ -340,7 +347,8 @@ class Orchestrator:
                     self._stop.set()
             case SourceRecovered():
                 self.emit("audio.recovered", None, at_sample=msg.at_sample)
-                self.set_state("muted" if self.muted else "idle")
+                if self.turn is None:
+                    self.set_state("muted" if self.muted else "idle")
             case SourceEnded():
                 self.source_ended = True
                 if self.turn is not None and self.turn.committed is None:
@@ -365,12 +373,14 @@ class Orchestrator:
 
     def _on_wake(self, msg: WakeDetected) -> None:
         if self.muted:
+            self.listen.close()  # the listener opened itself on the wake word
             return
         if (
             self.turn is not None
             and not self.cfg.conversation.barge_in
             and self.state in ("thinking", "speaking")
         ):
+            self.listen.close()  # the listener opened itself on the wake word: not this time
             return
         turn = self._start_turn("wake")
         turn.wake_word = msg.word
@@ -394,7 +404,9 @@ class Orchestrator:
         self.set_state("listening")
 
     def _on_speech_started(self, msg: SpeechStarted) -> None:
-        if self.turn is None or self.turn.committed is not None:
+        if self.turn is not None and self.turn.committed is not None:
+            return  # a reply is under way: only the wake word (or button) interrupts it
+        if self.turn is None:
             if self.muted:
                 return
             self._start_turn("follow_up")
@@ -432,7 +444,7 @@ class Orchestrator:
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // SAMPLE_RATE
         a.marks["t0"] = msg.captured_ns - lag_ns
         a.marks["asr_start"] = time.monotonic_ns()
-        self.asr.submit(AsrJob(self._ctx(a), msg.audio))
+        self._hand(self.asr, AsrJob(self._ctx(a), msg.audio))
 
     def _on_resumed(self, msg: SpeechResumed) -> None:
         if self.turn is None or self.turn.committed is not None:
@@ -466,7 +478,7 @@ class Orchestrator:
         a = self._new_attempt(msg.last_voiced_sample)
         a.marks["asr_start"] = time.monotonic_ns()
         self._commit(a)
-        self.asr.submit(AsrJob(self._ctx(a), msg.audio))
+        self._hand(self.asr, AsrJob(self._ctx(a), msg.audio))
 
     def _commit(self, a: Attempt, early: bool = False) -> None:
         turn = self.turn
@@ -485,15 +497,22 @@ class Orchestrator:
                 reason="early_commit",
                 audio_end_ms=a.last_voiced_sample * 1000 // SAMPLE_RATE,
             )
+        if early or "t0" in a.marks:
+            turn.speculative_used = True  # this attempt began in the end-of-speech silence
         self.set_state("thinking")
         pending, a.pending_events = a.pending_events, []
+        # order: transcript, then intent/response.started, then the reply's held deltas
         for type_, data in pending:
-            self.emit(type_, turn, **data)
+            if type_ == "transcript.final":
+                self.emit(type_, turn, **data)
         if a.transcript is not None:
             self._apply_route(a)
-            if a.transcript == "":
-                self._end_turn("no_transcript")
-                return
+        for type_, data in pending:
+            if type_ != "transcript.final":
+                self.emit(type_, turn, **data)
+        if a.transcript == "":
+            self._end_turn("no_transcript")
+            return
         self._end_if_silent(a)
 
     # ------------------------------------------------------------------ answering
@@ -505,6 +524,14 @@ class Orchestrator:
             return
         if not self._chunks_seen.get((self.turn.id, a.number)):
             self._end_turn("done" if self.turn.route == "intent" else "no_reply")
+
+    def _hand(self, worker: Worker[Any], job: Any) -> None:
+        """Give a worker a job without ever blocking the loop; a full queue fails the turn (bounded)."""
+        if not worker.submit_nowait(job):
+            c: Ctx = job.ctx
+            self.post(
+                StageFailed(c.turn_id, worker.stage, "overloaded", f"{worker.stage} queue full", c.attempt)
+            )
 
     def _attempt(self, turn_id: int, number: int) -> Attempt | None:
         """The live attempt a message belongs to, or None if it is stale (old turn / cancelled)."""
@@ -560,8 +587,8 @@ class Orchestrator:
             self.turn.reply_text = reply
             if reply:
                 a.marks["first_sentence"] = a.marks["reply_start"]
-                self.tts.submit(SpeakJob(ctx, 0, reply))
-            self.tts.submit(EndOfReply(ctx))  # a silent intent (stop) still ends through SynthesisDone
+                self._hand(self.tts, SpeakJob(ctx, 0, reply))
+            self._hand(self.tts, EndOfReply(ctx))  # a silent intent (stop) still ends through SynthesisDone
             return
         a.marks["llm_start"] = time.monotonic_ns()
         now = time.monotonic()
@@ -574,7 +601,7 @@ class Orchestrator:
             *self.history.messages(now),
             ChatMessage("user", user),
         )
-        self.llm.submit(LlmJob(ctx, msgs))
+        self._hand(self.llm, LlmJob(ctx, msgs))
 
     def _apply_route(self, a: Attempt) -> None:
         """Side effects and events that only a committed attempt may have."""
@@ -584,7 +611,8 @@ class Orchestrator:
         a.applied = True
         turn.transcript = a.transcript
         if not a.reply_started:
-            self._route(a, a.transcript, self._match(a, a.transcript))
+            matched = a.intent if "intent" in a.marks else self._match(a, a.transcript)
+            self._route(a, a.transcript, matched)
         outcome: IntentOutcome | None = a.intent
         if outcome is not None:
             turn.route = "intent"
@@ -641,11 +669,13 @@ class Orchestrator:
     def _on_failed(self, msg: StageFailed) -> None:
         turn = self.turn
         same = turn is not None and turn.id == msg.turn_id
+        if same and msg.attempt and self._attempt(msg.turn_id, msg.attempt) is None:
+            same = False  # a cancelled (speculative) attempt failed: the live turn goes on
         self.emit("error", turn if same else None, stage=msg.stage, code=msg.code, message=msg.message)
         if same and turn is not None:
             turn.error = f"{msg.stage}: {msg.message}"
-            self._cancel_turn(f"{msg.stage}_failed", publish=False)
-            self._end_turn("error", published=False)
+            turn.cancel_all(f"{msg.stage}_failed")
+            self._end_turn("error")
 
     def _check_deadlines(self) -> None:
         """An engine that hangs must not hold a turn forever: bound each stage by its worker's busy time.
@@ -663,17 +693,21 @@ class Orchestrator:
                 self._cancel_turn("listen_timeout")
             return
         now = time.monotonic()
-        checks: tuple[tuple[Literal["asr", "llm", "tts"], float | None, float], ...] = (
-            ("asr", self.asr.busy_since, self.cfg.asr.max_decode_ms / 1000 + 2.0),
-            ("llm", self.llm.busy_since, 30.0),
-            ("tts", self.tts.busy_since, 15.0),
+        budgets = (
+            (self.asr, self.cfg.asr.max_decode_ms / 1000 + 2.0),
+            (self.llm, 30.0),
+            (self.tts, 15.0),
+            (self.playback, 30.0),  # one sentence's audio; a hung device write ends here
         )
-        for stage, since, budget in checks:
-            if since is not None and now - since > budget:
-                self.handle(
-                    StageFailed(turn.id, stage, "timeout", f"{stage} did not finish within {budget:.0f} s")
-                )
-                return
+        for worker, budget in budgets:
+            since, ctx = worker.busy_since, worker.busy_ctx
+            if since is None or ctx is None or now - since <= budget or ctx.turn_id != turn.id:
+                continue
+            if self._attempt(ctx.turn_id, ctx.attempt) is None:
+                continue  # stuck on cancelled work: not this turn's fault
+            msg = f"{worker.stage} did not finish within {budget:.0f} s"
+            self.handle(StageFailed(turn.id, worker.stage, "timeout", msg, ctx.attempt))
+            return
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 
@@ -684,14 +718,18 @@ class Orchestrator:
         turn.cancel_all(reason)
         if publish:
             self.emit("turn.cancelled", turn, reason=reason)
-        if "playback_started" in turn.marks:
+        heard_any = any(k[0] == turn.id for k in self._chunks_seen)  # PlaybackStarted may still be queued
+        if "playback_started" in turn.marks or (turn.committed is not None and heard_any):
             self._interrupted[turn.id] = turn  # history gets only the heard part, once playback says
         self.finished_turns.append(turn)
         self.turn = None
         if close_listener:
             self.listen.close()
         self.clock.realtime.clear()
+        self._chunks_seen = {k: v for k, v in self._chunks_seen.items() if k[0] != turn.id}
         self.set_state("muted" if self.muted else "idle")
+        if self.source_ended:
+            self._stop.set()
 
     def cancel(self, source: str) -> None:
         if self.turn is not None:
@@ -730,6 +768,7 @@ class Orchestrator:
         self.finished_turns.append(turn)
         self.turn = None
         self.clock.realtime.clear()
+        self._chunks_seen = {k: v for k, v in self._chunks_seen.items() if k[0] != turn.id}
         follow = (
             reason == "done"
             and turn.route in ("llm", "intent")
@@ -764,8 +803,8 @@ class Orchestrator:
         ctx = self._ctx(a)
         self.emit("response.started", turn, route="say", text=text)
         self.set_state("thinking")
-        self.tts.submit(SpeakJob(ctx, 0, text))
-        self.tts.submit(EndOfReply(ctx))
+        self._hand(self.tts, SpeakJob(ctx, 0, text))
+        self._hand(self.tts, EndOfReply(ctx))
 
     def _on_mute(self, on: bool) -> None:
         self.muted = on
@@ -773,7 +812,8 @@ class Orchestrator:
             self.cancel("mute")
             self.listen.close()
         self.emit("mute.changed", None, on=on)
-        self.set_state("muted" if on else "idle")
+        if on or self.turn is None:
+            self.set_state("muted" if on else "idle")
 
 
 def _default_facts() -> str:

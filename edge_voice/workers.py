@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -90,18 +90,36 @@ class PlayChunk:
 J = TypeVar("J")
 
 
+Stage = Literal["asr", "llm", "tts", "playback"]
+
+
 class Worker(threading.Thread, Generic[J]):
     """A daemon thread draining a bounded queue. ``submit`` blocks (bounded) rather than dropping: these
     queues carry turn work, which is small and must not be lost; audio frames use FrameQueue instead."""
 
-    def __init__(self, name: str, post: Post, maxsize: int) -> None:
+    def __init__(self, name: Stage, post: Post, maxsize: int) -> None:
         super().__init__(name=name, daemon=True)
+        self.stage: Stage = name
         self.jobs: queue.Queue[J | None] = queue.Queue(maxsize)
         self.post = post
         self.busy_since: float | None = None  # monotonic seconds; for hang detection
+        self.busy_ctx: Ctx | None = None  # whose job is running (deadlines blame the right attempt)
 
     def submit(self, job: J, timeout_s: float = 5.0) -> None:
+        """From another worker thread: wait for room (these queues are never full in practice)."""
         self.jobs.put(job, timeout=timeout_s)
+
+    def submit_nowait(self, job: J) -> bool:
+        """From the orchestrator's loop, which must never block: False if the queue is full."""
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            return False
+        return True
+
+    def _fail(self, c: Ctx, stage: Stage, code: str, message: str) -> None:
+        if not c.cancel.cancelled:
+            self.post(StageFailed(c.turn_id, stage, code, message, c.attempt))
 
     def stop(self) -> None:
         with contextlib.suppress(queue.Full):
@@ -115,13 +133,18 @@ class Worker(threading.Thread, Generic[J]):
             self._run_one(job)
 
     def _run_one(self, job: J) -> None:
+        ctx = getattr(job, "ctx", None)
+        self.busy_ctx = ctx if isinstance(ctx, Ctx) else None
         self.busy_since = time.monotonic()
         try:
             self.handle(job)
-        except Exception:  # a failing job ends its turn, never the thread
+        except Exception as exc:  # a failing job ends its turn, never the thread
             log.exception("%s: job failed", self.name)
+            if self.busy_ctx is not None:
+                self._fail(self.busy_ctx, self.stage, "internal", f"{type(exc).__name__}: {exc}")
         finally:
             self.busy_since = None
+            self.busy_ctx = None
 
     def handle(self, job: J) -> None:
         raise NotImplementedError
@@ -141,7 +164,7 @@ class AsrWorker(Worker[AsrJob]):
             text = self.engine.transcribe(job.audio, c.cancel)
         except Exception as exc:
             log.exception("turn=%d asr failed", c.turn_id)
-            self.post(StageFailed(c.turn_id, "asr", "asr_failed", str(exc)))
+            self._fail(c, "asr", "asr_failed", str(exc))
             return
         ms = (time.monotonic_ns() - t) / 1e6
         aborted = bool(getattr(getattr(self.engine, "last", None), "aborted", ""))  # time/token limit hit
@@ -203,7 +226,7 @@ class LlmWorker(Worker[LlmJob]):
         except Exception as exc:
             log.exception("turn=%d llm failed", c.turn_id)
             stopped = "error"
-            self.post(StageFailed(c.turn_id, "llm", "llm_failed", str(exc)))
+            self._fail(c, "llm", "llm_failed", str(exc))
         if c.cancel.cancelled and stopped == "eos":
             stopped = "cancelled"
         text = "".join(pieces).strip()
@@ -289,7 +312,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
                 self._emit(c, job, last, rate, True)
         except Exception as exc:
             log.exception("turn=%d tts failed", c.turn_id)
-            self.post(StageFailed(c.turn_id, "tts", "tts_failed", str(exc)))
+            self._fail(c, "tts", "tts_failed", str(exc))
 
     def _emit(self, c: Ctx, job: SpeakJob, pcm: Pcm, rate: int, last: bool) -> None:
         chunk = AudioChunk(c.turn_id, c.attempt, job.index, pcm, rate, last, job.text)
@@ -329,9 +352,11 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply]):
             log.exception("turn=%d playback failed", c.turn_id)
             self._failed = c
             self._playing = None
-            self.post(StageFailed(c.turn_id, "playback", "sink_failed", str(exc)))
+            self._fail(c, "playback", "sink_failed", str(exc))
 
     def _play(self, c: Ctx, chunk: AudioChunk) -> None:
+        if self._playing is not None and self._playing is not c:  # the old reply never got its EndOfReply
+            self._finish(self._playing, interrupted=True)
         if self._playing is not c:
             self._playing, self._heard = c, []
             pos = self.sink.begin()

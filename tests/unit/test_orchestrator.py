@@ -292,12 +292,13 @@ def test_failing_asr_ends_turn_and_next_turn_works(tmp_path: Path) -> None:
         asr.fail = None
         for m in (wake(300000), started(310000), stopped(340000)):
             h.orch.post(m)
-        await h.wait_for(lambda: "response.done" in h.types()[h.types().index("error") :])
+        await h.wait_for(lambda: len(h.memory.of("response.done")) == 2)
 
     h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=0))
     err = h.memory.of("error")[0].data
     assert err["stage"] == "asr" and "exploded" in str(err["message"])
-    assert h.memory.of("response.done")[-1].data["route"] == "intent"
+    first, second = h.memory.of("response.done")
+    assert first.data["status"] == "error" and second.data["route"] == "intent"
 
 
 def test_mute_ignores_wake_and_say_speaks(tmp_path: Path) -> None:
