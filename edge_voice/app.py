@@ -188,6 +188,9 @@ class Daemon:
     async def run_async(self) -> None:
         loop = asyncio.get_running_loop()
         self.orch.loop = loop
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
+                loop.add_signal_handler(sig, self.stop)
         for w in (self.playback, self.tts, self.llm, self.asr):
             w.start()
         # warm means warm: the fast-path confirmations are cached before the first frame is heard
@@ -196,9 +199,6 @@ class Daemon:
             self.on_ready()
         self.listen.start()
         self.capture.start()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
-                loop.add_signal_handler(sig, self.stop)
         try:
             await self.orch.run()
         finally:

@@ -60,7 +60,7 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     jsonl = JsonlSink(args.events) if args.events else None
     if jsonl is not None:
         sinks.append(jsonl)
-    memory = MemorySink()
+    memory = MemorySink(only=("response.done",))  # for the closing summary; bounded
     sinks.append(memory)
 
     last_kick = [0.0]
@@ -77,11 +77,20 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
         notifier.status("listening")
         _progress(f"ready (models loaded in {sum(engines.load_ms.values()):.0f} ms: {engines.load_ms})")
 
-    daemon = Daemon(
-        cfg, engines, source, sink, sinks, clock, reopen_source=reopen, on_frame=on_frame, on_ready=on_ready
-    )
-    extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
+    extras: list[Callable[[], None]] = []
     try:
+        daemon = Daemon(
+            cfg,
+            engines,
+            source,
+            sink,
+            sinks,
+            clock,
+            reopen_source=reopen,
+            on_frame=on_frame,
+            on_ready=on_ready,
+        )
+        extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
         daemon.run()
     finally:
         notifier.stopping()

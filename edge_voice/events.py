@@ -59,16 +59,22 @@ class JsonlSink:
 
 
 class MemorySink:
-    """Keeps every event and state (tests, benchmarks, the demo's summary)."""
+    """Keeps events and states (tests, benchmarks, the demo's summary). ``only`` restricts it to some
+    event types (a long-running daemon keeps just its turn summaries)."""
 
-    def __init__(self) -> None:
+    def __init__(self, only: tuple[str, ...] = ()) -> None:
         self.events: list[Event] = []
         self.states: list[str] = []
+        self._only = only
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
+        if self._only and event.type not in self._only:
+            return
         with self._lock:
             self.events.append(event)
+            if self._only and len(self.events) > 1000:
+                del self.events[:500]
 
     def state(self, state: str) -> None:
         with self._lock:
