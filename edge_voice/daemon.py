@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_voice.app import Daemon, Engines, load_engines
+from edge_voice.app import Daemon, Engines, StartupError, load_engines
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource
 from edge_voice.config import Config
@@ -110,18 +110,26 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Callable[[], None]]:
-    """MQTT bridge and GPIO, if configured. Returns their stop functions."""
+    """MQTT bridge and GPIO, if configured. Returns their stop functions. Raises ``StartupError`` (having
+    stopped whatever it started) if either cannot be set up."""
     stops: list[Callable[[], None]] = []
-    if cfg.mqtt.enabled and not no_mqtt:
-        from edge_voice.home import MqttEventSink
+    part = "mqtt"
+    try:
+        if cfg.mqtt.enabled and not no_mqtt:
+            from edge_voice.home import MqttEventSink
 
-        bridge_sink = MqttEventSink(cfg, daemon)
-        daemon.orch.sinks.append(bridge_sink)
-        stops.append(bridge_sink.stop)
-    if cfg.gpio.enabled:
-        from edge_voice.home import GpioSink
+            bridge_sink = MqttEventSink(cfg, daemon)
+            daemon.orch.sinks.append(bridge_sink)
+            stops.append(bridge_sink.stop)
+        part = "gpio"
+        if cfg.gpio.enabled:
+            from edge_voice.home import GpioSink
 
-        gpio = GpioSink(cfg, daemon)
-        daemon.orch.sinks.append(gpio)
-        stops.append(gpio.stop)
+            gpio = GpioSink(cfg, daemon)
+            daemon.orch.sinks.append(gpio)
+            stops.append(gpio.stop)
+    except Exception as exc:  # unusable pins, unreadable TLS files: exit 78, not a restart loop
+        for stop in stops:
+            stop()
+        raise StartupError(f"{part}: {exc}") from exc
     return stops

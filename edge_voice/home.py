@@ -25,6 +25,9 @@ class MqttEventSink:
 
         self.bridge = MqttBridge(cfg, daemon.orch.post)
         self.bridge.start()
+        # the orchestrator reports changes only: publish the starting state, else the retained state
+        # stays unknown (or whatever a previous run left, e.g. "speaking") until the first turn
+        self.bridge.publish_state(daemon.orch.state)
 
     def emit(self, event: Event) -> None:
         if event.type == "error" and event.data.get("code") == "bad_command":

@@ -17,13 +17,13 @@ from typing import Any, Literal, TypeVar
 
 import pytest
 
-from edge_voice.app import Daemon, Engines
+from edge_voice.app import Daemon, Engines, StartupError
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock, WavSource
 from edge_voice.audio.wavio import read_wav_16k
 from edge_voice.cancel import CancelToken
-from edge_voice.config import Config, GpioConfig
+from edge_voice.config import AsrConfig, Config, GpioConfig
 from edge_voice.daemon import attach_home
 from edge_voice.events import MemorySink
 from edge_voice.home import GpioSink, MqttEventSink
@@ -36,13 +36,17 @@ DEVICE = "test-room"
 PREFIX = f"edge-voice/{DEVICE}"
 LED_PIN, BUTTON_PIN = 12, 17
 T = TypeVar("T")
+# The machine is shared: a competing process made whisper.cpp's 3 s decode budget abort ("time") on one
+# second of speech (measured: 350 ms alone, 3.5 s under load). These tests are about the home wiring, not
+# ASR speed (the bench measures that), so the budget is generous here.
+BASE = Config(device_id=DEVICE, asr=AsrConfig(max_decode_ms=20000))
 
 
 @pytest.fixture(scope="module")
 def engines() -> Engines:
     from edge_voice.app import load_engines
 
-    return load_engines(Config())
+    return load_engines(BASE)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -51,7 +55,7 @@ def engines() -> Engines:
 def home_cfg(
     port: int | None = None, gpio: GpioConfig | None = None, no_speech_timeout_ms: int = 0
 ) -> Config:
-    cfg = Config(device_id=DEVICE)
+    cfg = BASE
     if port is not None:
         mqtt = replace(cfg.mqtt, enabled=True, host="127.0.0.1", port=port, keepalive_s=5)
         cfg = replace(cfg, mqtt=mqtt)
@@ -220,7 +224,7 @@ def test_spoken_turn_reaches_a_home_automation_subscriber(
     assert bodies["input_audio.speech_stopped"]["reason"] in ("silence", "early_commit")
     assert "kitchen light" in bodies["transcript.final"]["text"].lower()
     assert bodies["intent.recognized"]["name"] == "turn_on"
-    assert bodies["intent.recognized"]["slots"] == {"device": "kitchen light"}
+    assert bodies["intent.recognized"]["slots"]["device"] == "kitchen light"
     assert bodies["response.started"]["route"] == "intent"
     assert bodies["response.audio.started"]["output_ms"] > clip.part("cmd").start_sample * 1000 // 16000
     done = bodies["response.done"]
@@ -234,7 +238,7 @@ def test_spoken_turn_reaches_a_home_automation_subscriber(
     (intent,) = sub.on(f"{PREFIX}/intent/")
     assert intent.topic == f"{PREFIX}/intent/turn_on"
     body = intent.json()
-    assert body["intent"] == "turn_on" and body["slots"] == {"device": "kitchen light"}
+    assert body["intent"] == "turn_on" and body["slots"]["device"] == "kitchen light"
     assert body["turn_id"] == turn_id and body["device_id"] == DEVICE
     assert "kitchen light" in body["text"].lower()
     at = index_of(sub, intent.topic)
@@ -408,3 +412,21 @@ def test_button_starts_a_turn_and_the_led_follows_the_state(
     assert len({v for v in listened if 0.0 < v < 1.0}) >= 3, listened
     assert listened[-1] == 0.0
     assert not rig.sink.replies  # nothing was said
+
+
+def test_unusable_gpio_fails_start_up_and_stops_the_bridge(
+    engines: Engines, mosquitto: Broker, pin_factories: list[Any], tmp_path: Path
+) -> None:
+    def senders() -> int:
+        return sum(t.name == "edge-voice-mqtt-send" for t in threading.enumerate())
+
+    before = senders()
+    gpio = GpioConfig(enabled=True, pin_factory="mock", led_pins=(LED_PIN,), button_pin=99)
+    cfg = replace(home_cfg(mosquitto.port), gpio=gpio)
+    clock = InputClock()
+    source = WavSource(quiet(1), clock=clock)
+    daemon = Daemon(cfg, engines, source, WavSink(tmp_path / "r.wav", clock), [], clock)
+    # a StartupError is what the CLI turns into exit 78 (no systemd restart loop)
+    with pytest.raises(StartupError, match=r"gpio: .*99"):
+        attach_home(cfg, daemon)
+    assert senders() == before, "the MQTT bridge started before the GPIO failure is still running"
