@@ -120,7 +120,7 @@ def _sequential(cfg: Config, engines: Any, speech: np.ndarray) -> dict[str, floa
     }
 
 
-def run(cfg: Config, out_dir: Path, gap_ms: int = 9000, **_: Any) -> dict[str, Any]:
+def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, Any]:
     from edge_voice.app import Daemon, load_engines
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
