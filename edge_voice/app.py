@@ -14,7 +14,6 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from edge_voice.audio.sinks import AudioSink
@@ -29,8 +28,6 @@ from edge_voice.turns import Turn
 from edge_voice.workers import AsrWorker, LlmWorker, PhraseStore, PlaybackWorker, SentenceSplitter, TtsWorker
 
 log = logging.getLogger(__name__)
-
-EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus
 
 
 class StartupError(RuntimeError):
@@ -212,14 +209,3 @@ class Daemon:
 
     def run(self) -> None:
         asyncio.run(self.run_async())
-
-
-def wav_tail_ms(cfg: Config) -> int:
-    """Silence appended to a WAV input so a reply near its end can play out in full."""
-    return 8000 + cfg.endpoint.silence_end_ms
-
-
-def input_samples(path: Path) -> int:
-    from edge_voice.audio.wavio import read_wav_16k
-
-    return len(read_wav_16k(path))

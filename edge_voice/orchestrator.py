@@ -646,17 +646,7 @@ class Orchestrator:
             old.heard_text = msg.heard_text
             if old.route == "llm":
                 self._remember(old)
-            self.emit(
-                "response.done",
-                old,
-                status="interrupted",
-                route=old.route,
-                transcript=old.transcript,
-                reply=old.reply_text,
-                heard=old.heard_text,
-                speculative=old.speculative_used,
-                latency=old.latency(),
-            )
+            self._emit_done(old, "interrupted")
             return
         turn = self.turn
         if turn is None or turn.id != msg.turn_id:
@@ -744,22 +734,25 @@ class Orchestrator:
             )
             turn.remembered = True
 
+    def _emit_done(self, turn: Turn, status: str) -> None:
+        self.emit(
+            "response.done",
+            turn,
+            status=status,
+            route=turn.route,
+            transcript=turn.transcript,
+            reply=turn.reply_text,
+            heard=turn.heard_text,
+            speculative=turn.speculative_used,
+            latency=turn.latency(),
+        )
+
     def _end_turn(self, reason: str, published: bool = False) -> None:
         turn = self.turn
         if turn is None:
             return
         if not published:
-            self.emit(
-                "response.done",
-                turn,
-                status=reason,
-                route=turn.route,
-                transcript=turn.transcript,
-                reply=turn.reply_text,
-                heard=turn.heard_text,
-                speculative=turn.speculative_used,
-                latency=turn.latency(),
-            )
+            self._emit_done(turn, reason)
         if turn.route == "llm":
             self._remember(turn)
         if turn.reply_text and turn.heard_text:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import resource
-import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -258,7 +257,3 @@ def _plot(result: dict[str, Any], rows: list[dict[str, Any]], seq: list[dict[str
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def _median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else 0.0
