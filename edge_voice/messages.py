@@ -253,6 +253,18 @@ class Shutdown:
 
 Command = ListenCommand | CancelCommand | SayCommand | MuteCommand | VolumeCommand | BadCommand | Shutdown
 
+
+@dataclass(frozen=True, slots=True)
+class EngineFallback:
+    """A remote engine failed or timed out and the on-device one took over (or the remote came back).
+    Posted by the fallback wrappers in ``engines/fallback.py`` from the engine's own thread."""
+
+    stage: Literal["asr", "llm", "tts"]
+    backend: str  # the remote that failed, e.g. "openai http://10.0.0.5:8080/v1"
+    reason: str
+    using: Literal["local", "remote"] = "local"  # which engine serves from now on
+
+
 EngineResult = (
     Transcript
     | IntentMatched
@@ -264,6 +276,7 @@ EngineResult = (
     | PlaybackStarted
     | PlaybackFinished
     | StageFailed
+    | EngineFallback
 )
 
 SourceEvent = SourceFailed | SourceEnded | SourceRecovered

@@ -30,6 +30,7 @@ from edge_voice.messages import (
     BadCommand,
     CancelCommand,
     ChatMessage,
+    EngineFallback,
     Event,
     GenerationDone,
     IntentMatched,
@@ -327,6 +328,15 @@ class Orchestrator:
                     code="bad_command",
                     command=msg.name,
                     message=msg.message,
+                )
+            case EngineFallback():
+                self.emit(
+                    "engine.fallback",
+                    self.turn,
+                    stage=msg.stage,
+                    backend=msg.backend,
+                    reason=msg.reason,
+                    using=msg.using,
                 )
             case Shutdown():
                 self.cancel("shutdown")

@@ -18,6 +18,11 @@ from edge_voice.cancel import CancelToken
 from edge_voice.messages import ChatMessage, Pcm
 
 
+class RemoteError(RuntimeError):
+    """A remote engine (OpenAI-compatible server, Wyoming peer) is unreachable, too slow or answered
+    nonsense. The fallback wrappers catch exactly this and switch to the on-device engine."""
+
+
 class WakeDetector(Protocol):
     """openWakeWord-style streaming detector. Called from the listen thread."""
 
