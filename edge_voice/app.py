@@ -21,7 +21,7 @@ from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, Inp
 from edge_voice.config import Config
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
 from edge_voice.listen.thread import FrameListener, ListenThread
-from edge_voice.messages import Message, Shutdown, SourceFailed, SourceRecovered
+from edge_voice.messages import Message, ReloadConfig, Shutdown, SourceFailed, SourceRecovered
 from edge_voice.models import ModelError
 from edge_voice.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
 from edge_voice.turns import Turn
@@ -111,6 +111,7 @@ class Daemon:
         on_intent: Callable[[Turn, IntentOutcome], None] | None = None,
         on_frame: Callable[[], None] | None = None,
         on_ready: Callable[[], None] | None = None,
+        load_config: Callable[[], Config] | None = None,
     ) -> None:
         self.cfg = cfg
         self.on_ready = on_ready
@@ -155,9 +156,11 @@ class Daemon:
             sinks=sinks,
             clock=clock,
             on_intent=self._on_intent,
+            load_config=load_config,
         )
         self._user_on_intent = on_intent
         self.orch.on_tick = self._check_timers  # type: ignore[method-assign]
+        self.orch.on_config = self._on_config  # type: ignore[method-assign]
 
     def _post(self, msg: Message) -> None:
         self.orch.post(msg)
@@ -172,6 +175,21 @@ class Daemon:
         if self._user_on_intent is not None:
             self._user_on_intent(turn, outcome)
 
+    def _on_config(self, cfg: Config) -> None:
+        """The live part of a reloaded config (orchestrator thread): devices, volume, log level."""
+        self.cfg = cfg
+        self.playback.volume = cfg.audio.volume
+        logging.getLogger().setLevel(cfg.service.log_level.upper())
+        old = self.engines.intents
+        if cfg.intents.enabled:
+            from edge_voice.engines.intents import IntentMatcher as RuleMatcher
+
+            timers = getattr(old, "timers", None)  # running timers survive a reload
+            self.engines.intents = RuleMatcher(cfg.intents, timers=timers)
+        else:
+            self.engines.intents = None
+        self.orch.intents = self.engines.intents
+
     def _check_timers(self) -> None:
         timers = getattr(self.engines.intents, "timers", None)
         if timers is None:
@@ -182,12 +200,17 @@ class Daemon:
     def stop(self) -> None:
         self.orch.post(Shutdown("stop"))
 
+    def reload(self) -> None:
+        self.orch.post(ReloadConfig())
+
     async def run_async(self) -> None:
         loop = asyncio.get_running_loop()
         self.orch.loop = loop
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
                 loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         for w in (self.playback, self.tts, self.llm, self.asr):
             w.start()
         # warm means warm: the fast-path confirmations are cached before the first frame is heard

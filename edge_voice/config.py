@@ -297,6 +297,17 @@ class GpioConfig:
 class ServiceConfig:
     watchdog: bool = True  # send WATCHDOG=1 from the audio path when systemd asks for it
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    stage_timeout_ms: int = 20000  # an LLM/TTS/playback job busy this long ends its turn with an error
+    hung_exit_ms: int = 90000  # an engine thread stuck this long: exit 70 so systemd restarts us
+
+    def __post_init__(self) -> None:
+        _check_range("service", "stage_timeout_ms", self.stage_timeout_ms, 1000, 600000)
+        _check_range("service", "hung_exit_ms", self.hung_exit_ms, 2000, 3600000)
+        _require(
+            "service.hung_exit_ms",
+            self.hung_exit_ms > self.stage_timeout_ms,
+            f"greater than service.stage_timeout_ms ({self.stage_timeout_ms})",
+        )
 
 
 @dataclass(frozen=True, slots=True)

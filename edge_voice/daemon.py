@@ -13,7 +13,7 @@ from pathlib import Path
 from edge_voice.app import Daemon, Engines, StartupError, load_engines
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource
-from edge_voice.config import Config
+from edge_voice.config import Config, load
 from edge_voice.events import JsonlSink, MemorySink
 from edge_voice.orchestrator import EventSink
 
@@ -89,6 +89,7 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
             reopen_source=reopen,
             on_frame=on_frame,
             on_ready=on_ready,
+            load_config=lambda: load(getattr(args, "config", None)),
         )
         extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
         daemon.run()
@@ -106,7 +107,7 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     for ev in memory.of("response.done"):
         d = ev.data
         _progress(f"turn {ev.turn_id}: {d.get('transcript')!r} → {d.get('reply')!r} {d.get('latency')}")
-    return 0
+    return daemon.orch.exit_code
 
 
 def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Callable[[], None]]:

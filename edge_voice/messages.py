@@ -247,11 +247,25 @@ class BadCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ReloadConfig:
+    """SIGHUP: re-read the config; apply what can change live, keep the old config if the new is bad."""
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     reason: str = ""
 
 
-Command = ListenCommand | CancelCommand | SayCommand | MuteCommand | VolumeCommand | BadCommand | Shutdown
+Command = (
+    ListenCommand
+    | CancelCommand
+    | SayCommand
+    | MuteCommand
+    | VolumeCommand
+    | BadCommand
+    | ReloadConfig
+    | Shutdown
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from edge_voice.messages import (
     NoSpeech,
     PlaybackFinished,
     PlaybackStarted,
+    ReloadConfig,
     SayCommand,
     SentenceReady,
     Shutdown,
@@ -158,8 +159,11 @@ class Orchestrator:
         clock: InputClock,
         on_intent: Callable[[Turn, IntentOutcome], None] | None = None,
         facts: Callable[[], str] | None = None,
+        load_config: Callable[[], Config] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.load_config = load_config  # SIGHUP: re-read the same file + env (raises ConfigError)
+        self.exit_code = 0
         self.listen = listen
         self.asr, self.llm, self.tts, self.playback = asr, llm, tts, playback
         self.intents = intents
@@ -246,6 +250,9 @@ class Orchestrator:
 
     def on_tick(self) -> None:
         """Hook for timers (the daemon installs one)."""
+
+    def on_config(self, cfg: Config) -> None:
+        """Hook: a reloaded config's live part was applied (the daemon rebuilds intents, volume, logging)."""
 
     # ------------------------------------------------------------------ dispatch
 
@@ -338,6 +345,8 @@ class Orchestrator:
                     reason=msg.reason,
                     using=msg.using,
                 )
+            case ReloadConfig():
+                self._reload()
             case Shutdown():
                 self.cancel("shutdown")
                 self._stop.set()
@@ -680,6 +689,7 @@ class Orchestrator:
     def _check_deadlines(self) -> None:
         """An engine that hangs must not hold a turn forever: bound each stage by its worker's busy time.
         A turn that listens far longer than any utterance can last (the listener never reported) ends."""
+        self._check_hung()
         turn = self.turn
         if turn is None:
             return
@@ -693,11 +703,12 @@ class Orchestrator:
                 self._cancel_turn("listen_timeout")
             return
         now = time.monotonic()
+        stage_s = self.cfg.service.stage_timeout_ms / 1000
         budgets = (
             (self.asr, self.cfg.asr.max_decode_ms / 1000 + 2.0),
-            (self.llm, 30.0),
-            (self.tts, 15.0),
-            (self.playback, 30.0),  # one sentence's audio; a hung device write ends here
+            (self.llm, stage_s),
+            (self.tts, stage_s),
+            (self.playback, stage_s),  # one sentence's audio; a hung device write ends here
         )
         for worker, budget in budgets:
             since, ctx = worker.busy_since, worker.busy_ctx
@@ -708,6 +719,44 @@ class Orchestrator:
             msg = f"{worker.stage} did not finish within {budget:.0f} s"
             self.handle(StageFailed(turn.id, worker.stage, "timeout", msg, ctx.attempt))
             return
+
+    def _check_hung(self) -> None:
+        """An engine call that never returns cannot be interrupted from Python, and its thread is the only
+        one allowed to touch that engine. Past ``hung_exit_ms`` the daemon exits 70 (EX_SOFTWARE), so
+        systemd restarts it (Restart=on-failure) rather than leaving a deaf assistant on the shelf."""
+        if self.exit_code:
+            return
+        limit = self.cfg.service.hung_exit_ms / 1000
+        now = time.monotonic()
+        for worker in (self.asr, self.llm, self.tts, self.playback):
+            since = worker.busy_since
+            if since is not None and now - since > limit:
+                msg = f"{worker.stage} engine stuck for {now - since:.0f} s; exiting for a restart"
+                log.error("%s", msg)
+                self.emit("error", self.turn, stage=worker.stage, code="hung", message=msg)
+                self.exit_code = 70
+                self.cancel("hung")
+                self._stop.set()
+                return
+
+    def _reload(self) -> None:
+        from edge_voice.config import ConfigError
+        from edge_voice.reload import apply_live, changed_keys, is_live
+
+        if self.load_config is None:
+            return
+        try:
+            new = self.load_config()
+        except ConfigError as exc:  # keep serving with the old config
+            self.emit("error", None, stage="config", code="reload_failed", key=exc.key, message=str(exc))
+            return
+        keys = changed_keys(self.cfg, new)
+        live = [k for k in keys if is_live(k)]
+        self.cfg = apply_live(self.cfg, new)
+        self.history.max_turns = self.cfg.llm.history_turns
+        self.history.window_s = self.cfg.llm.history_window_s
+        self.on_config(self.cfg)
+        self.emit("config.reloaded", None, applied=live, restart_required=[k for k in keys if not is_live(k)])
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 

@@ -246,6 +246,8 @@ class CaptureThread(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 block = self.source.read(self._n)
+                if len(block) == 0:  # a device that returns nothing is as lost as one that raises
+                    raise AudioDeviceError("audio source returned no samples")
             except SourceExhausted:
                 self._queue.put(None, self.stop_event)
                 self._on_end(self.position)
