@@ -75,9 +75,26 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     wake = timed("wake", lambda: OpenWakeWordDetector(cfg.wake))
     vad = timed("vad", lambda: SileroVad(cfg.vad))
     asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path))
+    if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
+        from edge_voice.engines.fallback import FallbackTranscriber
+        from edge_voice.engines.wyoming_client import WyomingTranscriber
+
+        asr = FallbackTranscriber(WyomingTranscriber(cfg.asr), asr, f"wyoming {cfg.asr.uri}")
+        timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
     llm = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
+    if cfg.llm.backend == "openai":  # the on-device model stays loaded and warm: it is the fallback
+        from edge_voice.engines.fallback import FallbackGenerator
+        from edge_voice.engines.openai_llm import OpenAiGenerator
+
+        llm = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
     timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
     tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
+    if cfg.tts.backend == "wyoming":  # Piper stays loaded and warm: it is the fallback (and sets the rate)
+        from edge_voice.engines.fallback import FallbackSynthesizer
+        from edge_voice.engines.wyoming_client import WyomingSynthesizer
+
+        remote_tts = WyomingSynthesizer(cfg.tts, tts.sample_rate)
+        tts = FallbackSynthesizer(remote_tts, tts, f"wyoming {cfg.tts.uri}")
     timed("tts_warm", tts.warm)
     matcher = intents.IntentMatcher(cfg.intents) if cfg.intents.enabled else None
     n = cfg.tts.first_chunk_min_words
@@ -159,6 +176,9 @@ class Daemon:
             load_config=load_config,
         )
         self._user_on_intent = on_intent
+        for engine in (engines.asr, engines.llm, engines.tts):
+            if hasattr(engine, "notify"):  # fallback wrappers report remote/local switches to the loop
+                engine.notify = post
         self.orch.on_tick = self._check_timers  # type: ignore[method-assign]
         self.orch.on_config = self._on_config  # type: ignore[method-assign]
 

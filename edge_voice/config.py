@@ -11,7 +11,10 @@ Environment overrides: ``EDGE_VOICE_<SECTION>__<KEY>=value`` (double underscore 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
+import reprlib
 import tomllib
 import types
 import typing
@@ -30,6 +33,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"config: {key}: {message}")
         self.key = key
+        self.message = message
 
 
 def _require(key: str, ok: bool, allowed: str) -> None:
@@ -39,6 +43,20 @@ def _require(key: str, ok: bool, allowed: str) -> None:
 
 def _check_range(section: str, name: str, value: float, lo: float, hi: float) -> None:
     _require(f"{section}.{name}", lo <= value <= hi, f"between {lo} and {hi} (got {value})")
+
+
+def tcp_host_port(uri: str) -> tuple[str, int] | None:
+    """``tcp://host:port`` (a Wyoming server's address) → (host, port); None if ``uri`` is not one."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:  # a port out of range or not a number
+        return None
+    if parts.scheme != "tcp" or not parts.hostname or not port or parts.path not in ("", "/"):
+        return None
+    return parts.hostname, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +158,9 @@ class AsrConfig:
     max_decode_ms: int = 3000  # abort callback: a degenerate decode never stalls a turn
     max_tokens: int = 64
     language: str = "en"
+    backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, whisper.cpp as fallback
+    uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-faster-whisper
+    timeout_ms: int = 3000  # connect, and the transcript after the audio, each within this
 
     def __post_init__(self) -> None:
         _require("asr.model", bool(self.model), "a manifest model name or a file path")
@@ -147,6 +168,12 @@ class AsrConfig:
         _check_range("asr", "audio_ctx_floor", self.audio_ctx_floor, 64, 1500)
         _check_range("asr", "max_decode_ms", self.max_decode_ms, 100, 60000)
         _check_range("asr", "max_tokens", self.max_tokens, 8, 448)
+        _check_range("asr", "timeout_ms", self.timeout_ms, 100, 120000)
+        _require(
+            "asr.uri",
+            self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
+            f'tcp://host:port when asr.backend = "wyoming" (got {self.uri!r})',
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +251,10 @@ class TtsConfig:
     deterministic: bool = False  # noise 0: bit-identical output (tests)
     threads: int = 1
     first_chunk_min_words: int = 6  # the first TTS chunk may end at a clause boundary after this many words
+    backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, Piper as fallback
+    uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-piper
+    remote_voice: str = ""  # the server's voice name ("" = its default voice)
+    timeout_ms: int = 3000  # connect, and each audio event of the reply, each within this
 
     def __post_init__(self) -> None:
         _check_range("tts", "length_scale", self.length_scale, 0.3, 3.0)
@@ -231,6 +262,12 @@ class TtsConfig:
         _check_range("tts", "noise_w_scale", self.noise_w_scale, 0.0, 2.0)
         _check_range("tts", "threads", self.threads, 1, 8)
         _check_range("tts", "first_chunk_min_words", self.first_chunk_min_words, 1, 50)
+        _check_range("tts", "timeout_ms", self.timeout_ms, 100, 120000)
+        _require(
+            "tts.uri",
+            self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
+            f'tcp://host:port when tts.backend = "wyoming" (got {self.uri!r})',
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +305,8 @@ class MqttConfig:
         _check_range("mqtt", "max_payload_bytes", self.max_payload_bytes, 64, 1_000_000)
         _require(
             "mqtt.prefix",
-            not self.prefix.endswith("/") and "#" not in self.prefix and "+" not in self.prefix,
-            "a topic prefix without a trailing '/', '#' or '+'",
+            not self.prefix.endswith("/") and not any(c in self.prefix for c in "#+\0"),
+            "a topic prefix without a trailing '/', '#', '+' or NUL",
         )
 
 
@@ -350,6 +387,27 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 4, 4
+
+
+def _brief(value: Any) -> str:
+    """A bounded one-line repr for messages (a 5000-character value must not fill the log)."""
+    try:
+        return _REPR.repr(value)
+    except ValueError:  # an integer beyond Python's 4300-digit str() limit
+        return f"an {type(value).__name__} too large to print"
+
+
+def _dotted(prefix: str, name: str) -> str:
+    """``prefix.name``; a name that is empty, unprintable or has '.', '"', '[' is quoted (TOML style), so
+    the dotted key is one readable line whatever a file contains."""
+    plain = name.isprintable() and name != "" and not any(c in name for c in '."[]')
+    part = name if plain else json.dumps(name)
+    return f"{prefix}.{part}" if prefix else part
+
+
 def _convert(key: str, tp: Any, value: Any) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert TOML shapes (lists → tuples)."""
     origin = get_origin(tp)
@@ -359,7 +417,9 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
         return _build(tp, value, key)
     if origin is Literal:
         allowed = get_args(tp)
-        _require(key, value in allowed, "one of " + ", ".join(repr(a) for a in allowed) + f" (got {value!r})")
+        _require(
+            key, value in allowed, "one of " + ", ".join(repr(a) for a in allowed) + f" (got {_brief(value)})"
+        )
         return value
     if origin is tuple:
         item_tp = get_args(tp)[0]
@@ -370,26 +430,33 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
         val_tp = get_args(tp)[1]
         if not isinstance(value, Mapping):
             raise ConfigError(key, f"must be a table (got {type(value).__name__})")
-        return types.MappingProxyType({str(k): _convert(f"{key}.{k}", val_tp, v) for k, v in value.items()})
+        return types.MappingProxyType(
+            {str(k): _convert(_dotted(key, str(k)), val_tp, v) for k, v in value.items()}
+        )
     if origin in (types.UnionType, typing.Union):
         for arg in get_args(tp):
             try:
                 return _convert(key, arg, value)
             except ConfigError:
                 continue
-        raise ConfigError(key, f"must be {_type_name(tp)} (got {value!r})")
+        raise ConfigError(key, f"must be {_type_name(tp)} (got {_brief(value)})")
     if tp is bool:
-        _require(key, isinstance(value, bool), f"true or false (got {value!r})")
+        _require(key, isinstance(value, bool), f"true or false (got {_brief(value)})")
         return value
     if tp is int:
-        _require(key, isinstance(value, int) and not isinstance(value, bool), f"an integer (got {value!r})")
+        _require(
+            key, isinstance(value, int) and not isinstance(value, bool), f"an integer (got {_brief(value)})"
+        )
         return value
     if tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        _require(key, ok, f"a number (got {value!r})")
-        return float(value)
+        _require(key, ok, f"a number (got {_brief(value)})")
+        try:
+            return float(value)
+        except OverflowError:  # TOML integers are unbounded: 1 followed by 400 zeros
+            raise ConfigError(key, "a number (got an integer too large for a float)") from None
     if tp is str:
-        _require(key, isinstance(value, str), f"a string (got {value!r})")
+        _require(key, isinstance(value, str), f"a string (got {_brief(value)})")
         return value
     raise ConfigError(key, f"unsupported type {_type_name(tp)}")  # pragma: no cover - schema bug
 
@@ -399,7 +466,7 @@ def _build(cls: type[Any], table: Mapping[str, Any], prefix: str = "") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for name, value in table.items():
-        key = f"{prefix}.{name}" if prefix else name
+        key = _dotted(prefix, name)
         if name not in fields:
             raise ConfigError(key, "unknown key; allowed: " + ", ".join(sorted(fields)))
         kwargs[name] = _convert(key, hints[name], value)
@@ -410,26 +477,60 @@ def _build(cls: type[Any], table: Mapping[str, Any], prefix: str = "") -> Any:
 
 
 def _parse_env_value(raw: str) -> Any:
+    if "\n" in raw or "\r" in raw:  # "5\nx = 1" would parse as 5 and silently drop the rest
+        return raw
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):  # ValueError: > 4300-digit integer
         return raw
 
 
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Turn ``EDGE_VOICE_A__B=v`` variables into a nested table ``{"a": {"b": v}}``."""
-    tree: dict[str, Any] = {}
+def _env_paths(environ: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """(variable name, lower-case key path) of every ``EDGE_VOICE_*`` config variable."""
     secrets = {"EDGE_VOICE_MQTT_PASSWORD", "EDGE_VOICE_LLM_API_KEY", "EDGE_VOICE_CONFIG"}
-    for name, raw in environ.items():
+    out = []
+    for name in environ:
         if not name.startswith(ENV_PREFIX) or name in secrets:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
+        if not all(path):
+            raise ConfigError(
+                name, "not a config key; use EDGE_VOICE_<SECTION>__<KEY>, e.g. EDGE_VOICE_MQTT__HOST"
+            )
+        out.append((name, path))
+    return out
+
+
+def _wants_text(path: list[str]) -> bool:
+    """Whether the config field at ``path`` holds a string (``str`` or a ``Literal`` of strings)."""
+    tp: Any = Config
+    for part in path:
+        if not (dataclasses.is_dataclass(tp) and isinstance(tp, type)):
+            return False
+        tp = typing.get_type_hints(tp).get(part)
+    args = get_args(tp) if get_origin(tp) is Literal else ()
+    return tp is str or (bool(args) and all(isinstance(a, str) for a in args))
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``EDGE_VOICE_A__B=v`` variables into a nested table ``{"a": {"b": v}}``.
+
+    A string field takes the text as it is (``EDGE_VOICE_DEVICE_ID=1234`` is the id "1234", not a number);
+    a quoted TOML string (``'"1234"'``) works too."""
+    tree: dict[str, Any] = {}
+    for name, path in _env_paths(environ):
+        raw = environ[name]
+        value = _parse_env_value(raw)
+        if _wants_text(path) and not isinstance(value, str):
+            value = raw
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(".".join(path), f"set both as a value and a table by {name}")
-        node[path[-1]] = _parse_env_value(raw)
+        if path[-1] in node:  # EDGE_VOICE_MQTT=… and EDGE_VOICE_MQTT__PORT=…, or two spellings of one key
+            raise ConfigError(".".join(path), f"set by more than one variable (one is {name})")
+        node[path[-1]] = value
     return tree
 
 
@@ -455,22 +556,82 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     explicit = path is not None or "EDGE_VOICE_CONFIG" in environ
     file = path or Path(environ.get("EDGE_VOICE_CONFIG", str(DEFAULT_CONFIG_PATH)))
     if file.exists():
-        try:
-            table = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(file), f"not valid TOML: {exc}") from None
+        table = _read_toml(file)
     elif explicit:
         raise ConfigError(str(file), "config file not found")
     table = _merge(table, env_overrides(environ))
+    try:
+        return _with_board(table, environ)
+    except ConfigError as exc:  # name the variable when the bad value came from the environment
+        for name, parts in _env_paths(environ):
+            dotted = functools.reduce(_dotted, parts, "")
+            # the variable's own key, a key inside the table it set, or the unknown section it names
+            if (
+                exc.key == dotted
+                or exc.key.startswith((f"{dotted}.", f"{dotted}["))
+                or (dotted.startswith(f"{exc.key}.") and exc.message.startswith("unknown key"))
+            ):
+                raise ConfigError(exc.key, f"{exc.message} (set by ${name})") from None
+        raise
+
+
+def _with_board(table: dict[str, Any], environ: Mapping[str, str]) -> Config:
+    """``from_mapping``, after merging the board profile (hardware/<name>.toml) under the user's keys."""
     board = table.get("gpio", {}).get("board") if isinstance(table.get("gpio"), Mapping) else None
-    if board:  # a board profile (hardware/<name>.toml) under the user's own keys
+    if board and isinstance(board, str):
         from edge_voice.hw.pins import GpioError, merge_board_profile
 
+        # checked first: the lookup would put the whole name in its message, or fail on a NUL
+        _require(
+            "gpio.board", len(board) <= 255 and "\0" not in board, f"a profile name (got {_brief(board)})"
+        )
         try:
             table = merge_board_profile(table, environ)
-        except GpioError as exc:
-            raise ConfigError("gpio.board", str(exc)) from None
+        except GpioError as exc:  # no such profile, or not valid TOML
+            raise ConfigError("gpio.board", str(exc).removeprefix("gpio.board: ")) from None
+        except (OSError, ValueError, RecursionError) as exc:  # unreadable, not UTF-8
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError("gpio.board", f"cannot read profile {_brief(board)}: {why}") from None
     return from_mapping(table)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    """Parse a TOML file; every failure is a ConfigError naming the file (and the line when known)."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(str(file), f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(str(file), f"not UTF-8 (byte 0x{raw[exc.start]:02x} at line {line})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
+        raise ConfigError(str(file), f"not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nested array / inline table
+        raise ConfigError(str(file), f"not valid TOML: nested too deeply{_near_line(text, '[{')}") from None
+    except ValueError:  # an integer literal beyond Python's 4300-digit limit
+        raise ConfigError(
+            str(file), f"not valid TOML: a number has too many digits{_near_line(text, '')}"
+        ) from None
+
+
+def _near_line(text: str, openers: str) -> str:
+    """Where nesting first gets deep (openers given) or a 4300-digit number starts — for the message."""
+    depth = digits = 0
+    for line_no, line in enumerate(text.splitlines(), 1):
+        for c in line:
+            if openers:
+                depth += (c in openers) - (c in "]}")
+                if depth > 100:
+                    return f" (near line {line_no})"
+            else:
+                digits = digits + 1 if c.isdigit() or (c == "_" and digits) else 0
+                if digits > 4300:
+                    return f" (at line {line_no})"
+    return ""
 
 
 def replace(cfg: Config, **sections: Any) -> Config:

@@ -712,6 +712,7 @@ class Orchestrator:
         )
         for worker, budget in budgets:
             since, ctx = worker.busy_since, worker.busy_ctx
+            budget += worker.busy_extra_s
             if since is None or ctx is None or now - since <= budget or ctx.turn_id != turn.id:
                 continue
             if self._attempt(ctx.turn_id, ctx.attempt) is None:
@@ -812,7 +813,7 @@ class Orchestrator:
             return
         if not published:
             self._emit_done(turn, reason)
-        if turn.route == "llm":
+        if turn.route == "llm" and reason != "error":  # a failed reply is not a conversation to continue
             self._remember(turn)
         if turn.reply_text and turn.heard_text:
             self.last_reply = turn.reply_text

@@ -104,6 +104,7 @@ class Worker(threading.Thread, Generic[J]):
         self.post = post
         self.busy_since: float | None = None  # monotonic seconds; for hang detection
         self.busy_ctx: Ctx | None = None  # whose job is running (deadlines blame the right attempt)
+        self.busy_extra_s = 0.0  # added to the stage deadline for this job (playback: its audio length)
 
     def submit(self, job: J, timeout_s: float = 5.0) -> None:
         """From another worker thread: wait for room (these queues are never full in practice)."""
@@ -145,6 +146,7 @@ class Worker(threading.Thread, Generic[J]):
         finally:
             self.busy_since = None
             self.busy_ctx = None
+            self.busy_extra_s = 0.0
 
     def handle(self, job: J) -> None:
         raise NotImplementedError
@@ -369,6 +371,7 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply]):
         if self.volume != 1.0:
             pcm = np.clip(pcm.astype(np.float32) * self.volume, -32768, 32767).astype(np.int16)
         step = max(1, self.sink.rate_hz * self.chunk_ms // 1000)
+        self.busy_extra_s = len(pcm) / self.sink.rate_hz  # a long sentence is not a hung device
         played = 0
         for i in range(0, len(pcm), step):
             if c.cancel.cancelled:

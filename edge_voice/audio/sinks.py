@@ -7,6 +7,7 @@ when the chunk is queued for playing, so the caller's loop runs at the audio's r
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -109,29 +110,42 @@ class SpeakerSink:
             ) from None
         self.rate_hz = rate_hz
         self._clock = clock
+        self._device, self._chunk_ms = device, chunk_ms
+        self._pyaudio = pyaudio
+        self._broken = False
+        self._open()
+
+    def _open(self) -> None:
+        pyaudio = self._pyaudio
         self._pa = pyaudio.PyAudio()
-        index = _find_device(self._pa, device, want_input=False)
+        index = _find_device(self._pa, self._device, want_input=False)
         try:
             # a short device buffer (2 chunks) keeps an interruption audible within ~chunk_ms
             self._stream = self._pa.open(
                 format=pyaudio.paInt16,
                 channels=1,
-                rate=rate_hz,
+                rate=self.rate_hz,
                 output=True,
                 output_device_index=index,
-                frames_per_buffer=max(64, rate_hz * chunk_ms // 1000),
+                frames_per_buffer=max(64, self.rate_hz * self._chunk_ms // 1000),
             )
         except OSError as exc:
             self._pa.terminate()
-            raise AudioDeviceError(f"cannot open speaker {device or '(default)'}: {exc}") from None
+            raise AudioDeviceError(f"cannot open speaker {self._device or '(default)'}: {exc}") from None
 
     def begin(self) -> int:
+        if self._broken:  # the last write failed (unplugged USB speaker): reopen for this reply
+            with contextlib.suppress(Exception):
+                self.close()
+            self._open()
+            self._broken = False
         return self._clock.now_sample()
 
     def write(self, pcm: Pcm) -> None:
         try:
             self._stream.write(np.asarray(pcm, "<i2").tobytes())
         except OSError as exc:
+            self._broken = True
             raise AudioDeviceError(f"speaker write failed: {exc}") from None
 
     def end(self, interrupted: bool) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from edge_voice.audio.wavio import read_wav_16k
+from edge_voice.audio.wavio import AudioFormatError, read_wav_16k
 from edge_voice.messages import SAMPLE_RATE, AudioFrame, Pcm
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,12 @@ class WavSource:
         clock: InputClock | None = None,
         tail_ms: int = 0,
     ) -> None:
-        pcm = read_wav_16k(audio) if isinstance(audio, Path | str) else np.asarray(audio, np.int16)
+        if isinstance(audio, Path | str):
+            pcm = read_wav_16k(audio)
+            if len(pcm) == 0:  # an empty input is a mistake to report, not a silent no-op run
+                raise AudioFormatError(f"{audio}: no audio (0 samples)")
+        else:
+            pcm = np.asarray(audio, np.int16)
         # trailing silence lets a reply that starts near the end of the file finish in the output
         self._pcm = np.concatenate([pcm, np.zeros(SAMPLE_RATE * tail_ms // 1000, np.int16)])
         self._pos = 0

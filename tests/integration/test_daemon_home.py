@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import pytest
 
@@ -21,25 +20,23 @@ from edge_voice.app import Daemon, Engines, StartupError
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock, WavSource
-from edge_voice.audio.wavio import read_wav_16k
-from edge_voice.cancel import CancelToken
-from edge_voice.config import AsrConfig, Config, GpioConfig
+from edge_voice.config import GpioConfig
 from edge_voice.daemon import attach_home
-from edge_voice.events import MemorySink
 from edge_voice.home import GpioSink, MqttEventSink
-from edge_voice.messages import Pcm
 from tests.integration.conftest import Broker, Received, Subscriber, wait_until
+from tests.integration.rig import (
+    BASE,
+    BUTTON_PIN,
+    DEVICE,
+    LED_PIN,
+    PREFIX,
+    build,
+    home_cfg,
+    quiet,
+    running,
+)
 
 pytestmark = pytest.mark.engines
-
-DEVICE = "test-room"
-PREFIX = f"edge-voice/{DEVICE}"
-LED_PIN, BUTTON_PIN = 12, 17
-T = TypeVar("T")
-# The machine is shared: a competing process made whisper.cpp's 3 s decode budget abort ("time") on one
-# second of speech (measured: 350 ms alone, 3.5 s under load). These tests are about the home wiring, not
-# ASR speed (the bench measures that), so the budget is generous here.
-BASE = Config(device_id=DEVICE, asr=AsrConfig(max_decode_ms=20000))
 
 
 @pytest.fixture(scope="module")
@@ -47,96 +44,6 @@ def engines() -> Engines:
     from edge_voice.app import load_engines
 
     return load_engines(BASE)
-
-
-# ------------------------------------------------------------------------------------------- helpers
-
-
-def home_cfg(
-    port: int | None = None, gpio: GpioConfig | None = None, no_speech_timeout_ms: int = 0
-) -> Config:
-    cfg = BASE
-    if port is not None:
-        mqtt = replace(cfg.mqtt, enabled=True, host="127.0.0.1", port=port, keepalive_s=5)
-        cfg = replace(cfg, mqtt=mqtt)
-    if gpio is not None:
-        cfg = replace(cfg, gpio=gpio)
-    if no_speech_timeout_ms:
-        cfg = replace(cfg, endpoint=replace(cfg.endpoint, no_speech_timeout_ms=no_speech_timeout_ms))
-    return cfg
-
-
-@dataclass
-class Rig:
-    """A daemon on a WAV source with its home sinks attached (as ``edge-voice run`` does)."""
-
-    daemon: Daemon
-    sink: WavSink
-    memory: MemorySink
-    stops: list[Callable[[], None]]
-    ready: threading.Event
-
-    def home(self, kind: type[T]) -> T:
-        return next(s for s in self.daemon.orch.sinks if isinstance(s, kind))
-
-    def stop_home(self) -> None:
-        for stop in self.stops:  # idempotent: a second call (in a finally) does nothing
-            stop()
-
-    def heard(self, engines: Engines, i: int) -> str:
-        """Reply ``i`` transcribed back with our own ASR (call after the daemon stopped)."""
-        self.sink.save()
-        start, end = self.sink.replies[i]
-        reply = read_wav_16k(self.sink.path)[start:end]
-        return str(engines.asr.transcribe(reply, CancelToken())).lower()
-
-
-def build(
-    cfg: Config,
-    engines: Engines,
-    pcm: Pcm,
-    pace: Literal["realtime", "adaptive"],
-    out: Path,
-) -> Rig:
-    clock = InputClock()
-    source = WavSource(pcm, pace=pace, clock=clock)
-    sink = WavSink(out, clock, engines.tts.sample_rate)
-    ready = threading.Event()
-    daemon = Daemon(cfg, engines, source, sink, [], clock, on_ready=ready.set)
-    stops = attach_home(cfg, daemon)
-    # last in line: once it has a state, the MQTT and GPIO sinks have handled that state too
-    memory = MemorySink()
-    daemon.orch.sinks.append(memory)
-    return Rig(daemon, sink, memory, stops, ready)
-
-
-def quiet(seconds: int) -> Pcm:
-    """A room with nobody talking (a -60 dBFS noise floor)."""
-    return clips.compose([("quiet", clips.silence(seconds * 1000))]).pcm
-
-
-@contextmanager
-def running(rig: Rig) -> Iterator[None]:
-    """The daemon on a background thread until the block ends (a realtime source never runs out first)."""
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            rig.daemon.run()
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-
-    thread = threading.Thread(target=main, name="test-daemon", daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: rig.ready.is_set() or not thread.is_alive(), 120, "daemon ready")
-        assert rig.ready.is_set(), f"daemon ended during start-up: {errors!r}"
-        yield
-    finally:
-        rig.daemon.stop()
-        thread.join(30)
-    assert not thread.is_alive(), "daemon did not stop"
-    assert not errors, errors
 
 
 def texts(messages: list[Received]) -> list[str]:

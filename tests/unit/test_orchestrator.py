@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,12 @@ import pytest
 
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock
-from edge_voice.config import Config, ConversationConfig, EndpointConfig
+from edge_voice.config import Config, ConfigError, ConversationConfig, EndpointConfig
 from edge_voice.events import MemorySink
 from edge_voice.messages import (
     CancelCommand,
     MuteCommand,
+    ReloadConfig,
     SayCommand,
     Shutdown,
     SpeechPaused,
@@ -334,6 +336,10 @@ def test_cancel_command_during_reply(tmp_path: Path) -> None:
     assert len(h.tts_engine.texts) < 8  # the LLM and TTS stopped early
 
 
+def _has_done(h: Harness, count: int) -> bool:
+    return len(h.memory.of("response.done")) == count
+
+
 def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
     n = 3
 
@@ -342,7 +348,7 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
             base = 100000 * (i + 1)
             for m in (wake(base), started(base + 1000), stopped(base + 30000)):
                 h.orch.post(m)
-            await h.wait_for(lambda i=i: len(h.memory.of("response.done")) == i + 1)
+            await h.wait_for(partial(_has_done, h, i + 1))
 
     llm = ScriptedGenerator("Sure.")
     cfg = replace(_cfg(speculative_silence_ms=0), llm=replace(Config().llm, history_turns=n))
@@ -360,3 +366,53 @@ def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
 
     with pytest.raises(ConfigError, match=r"endpoint\.speculative_silence_ms"):
         EndpointConfig(silence_end_ms=300, speculative_silence_ms=400)
+
+
+def test_reload_applies_live_keys_and_keeps_the_old_config_when_invalid(tmp_path: Path) -> None:
+    base = _cfg()
+    new = replace(
+        base,
+        conversation=replace(base.conversation, follow_up_window_ms=1000),
+        asr=replace(base.asr, threads=1),  # captured by the engine at start-up: needs a restart
+    )
+    results: list[Config | ConfigError] = [new, ConfigError("conversation.bogus", "unknown key")]
+
+    def load_next() -> Config:
+        r = results.pop(0)
+        if isinstance(r, ConfigError):
+            raise r
+        return r
+
+    async def scenario(h: Harness) -> None:
+        h.orch.load_config = load_next
+        h.orch.post(ReloadConfig())
+        await h.wait_for(lambda: bool(h.memory.of("config.reloaded")))
+        h.orch.post(ReloadConfig())
+        await h.wait_for(lambda: bool(h.memory.of("error")))
+
+    h = run_scenario(tmp_path, scenario, cfg=base)
+    (ok,) = h.memory.of("config.reloaded")
+    assert ok.data == {"applied": ["conversation.follow_up_window_ms"], "restart_required": ["asr.threads"]}
+    (bad,) = h.memory.of("error")
+    assert bad.data["code"] == "reload_failed" and bad.data["key"] == "conversation.bogus"
+    # the first reload's live part stays; the bad one changed nothing; the restart-only key did not move
+    assert h.orch.cfg.conversation.follow_up_window_ms == 1000
+    assert h.orch.cfg.asr.threads == base.asr.threads
+
+
+def test_an_engine_stuck_for_good_ends_the_turn_then_exits_for_a_restart(tmp_path: Path) -> None:
+    cfg = replace(
+        _cfg(speculative_silence_ms=0),
+        service=replace(Config().service, stage_timeout_ms=1000, hung_exit_ms=2000),
+    )
+    llm = ScriptedGenerator("never ending story", delay_s=30.0)  # a native call that never returns
+
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), stopped()):
+            h.orch.post(m)
+        await h.wait_for(lambda: h.orch.exit_code == 70, timeout_s=20)
+
+    h = run_scenario(tmp_path, scenario, asr=ScriptedTranscriber(["tell me a story"]), llm=llm, cfg=cfg)
+    codes = [(e.data["stage"], e.data["code"]) for e in h.memory.of("error")]
+    assert codes == [("llm", "timeout"), ("llm", "hung")]  # first the turn ends, then the process
+    assert h.memory.of("response.done")[0].data["status"] == "error"

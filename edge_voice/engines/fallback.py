@@ -1,0 +1,340 @@
+"""Remote engine first, the on-device engine when the remote fails: one rule for every stage.
+
+- A ``RemoteError`` before any output: notify ``EngineFallback(using="local")`` and serve THIS request
+  on the device, so the user still gets an answer (one timeout late at worst).
+- For the next ``retry_after_s`` seconds every request goes straight to the device (no timeout per turn
+  while the server is down); after that the remote is tried again, and its first output after a failure
+  notifies ``EngineFallback(using="remote")``.
+- A ``RemoteError`` after some output was already handed on: notify and re-raise. The turn ends with an
+  error (its first words came from the remote; mixing engines mid-answer would garble it) and the next
+  turn starts on the device.
+
+Each wrapper is used by its stage's worker thread only; ``notify`` must be thread-safe (the Daemon sets it
+to the orchestrator's ``post``). Cancellation is never a failure: a cancelled request just ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from edge_voice.audio.resample import _HALF_TAPS, resample_float  # the one resampler's kernel
+from edge_voice.cancel import NEVER, CancelToken
+from edge_voice.engines.base import Generator as LlmGenerator
+from edge_voice.engines.base import RemoteError, Synthesizer, Transcriber
+from edge_voice.messages import ChatMessage, EngineFallback, Pcm
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["asr", "llm", "tts"]
+Notify = Callable[[EngineFallback], None]
+
+
+class _Switch:
+    """Which engine serves next, the cool-down after a failure, and the notifications."""
+
+    def __init__(
+        self, stage: Stage, backend: str, retry_after_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if retry_after_s < 0:
+            raise ValueError("retry_after_s must be >= 0")
+        self.stage: Stage = stage
+        self.backend = backend
+        self.retry_after_s = retry_after_s
+        self.clock = clock
+        self.notify: Notify | None = None
+        self.failed_at: float | None = None  # last remote failure; None = the remote is in use
+        self.reason = ""
+        self._pending: EngineFallback | None = None  # a failure seen before ``notify`` was set (warm)
+
+    @property
+    def using(self) -> Literal["local", "remote"]:
+        return "remote" if self.use_remote() else "local"
+
+    def use_remote(self) -> bool:
+        self._flush()
+        return self.failed_at is None or self.clock() - self.failed_at >= self.retry_after_s
+
+    def failed(self, reason: str) -> None:
+        log.warning(
+            "%s: remote %s failed (%s); on-device engine for the next %.0f s",
+            self.stage,
+            self.backend,
+            reason,
+            self.retry_after_s,
+        )
+        self.failed_at = self.clock()
+        self.reason = reason
+        self._send(EngineFallback(self.stage, self.backend, reason, using="local"))
+
+    def succeeded(self) -> None:
+        if self.failed_at is None:
+            return
+        log.info("%s: remote %s is back", self.stage, self.backend)
+        self.failed_at = None
+        self._pending = None
+        self._send(EngineFallback(self.stage, self.backend, "remote answered again", using="remote"))
+
+    def _send(self, msg: EngineFallback) -> None:
+        if self.notify is None:
+            self._pending = msg  # start-up: the Daemon sets notify later; deliver on the first request
+            return
+        self._pending = None
+        try:
+            self.notify(msg)
+        except Exception:  # a notification must never break a turn
+            log.exception("%s: fallback notification failed", self.stage)
+
+    def _flush(self) -> None:
+        if self._pending is not None and self.notify is not None:
+            self._send(self._pending)
+
+
+class _Wrapper:
+    """Shared parts: ``notify`` is forwarded to the switch; ``warm`` warms both engines."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        remote: Any,
+        local: Any,
+        backend: str,
+        retry_after_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.remote = remote
+        self.local = local
+        self.backend = backend
+        self.switch = _Switch(stage, backend, retry_after_s, clock)
+
+    @property
+    def notify(self) -> Notify | None:
+        return self.switch.notify
+
+    @notify.setter
+    def notify(self, fn: Notify | None) -> None:
+        self.switch.notify = fn
+
+    @property
+    def using(self) -> Literal["local", "remote"]:
+        """The engine the next request goes to."""
+        return self.switch.using
+
+    def _warm(self, *args: Any) -> None:
+        local_warm = getattr(self.local, "warm", None)
+        if local_warm is not None:
+            local_warm(*args)
+        remote_warm = getattr(self.remote, "warm", None)
+        try:
+            if remote_warm is not None:
+                remote_warm(*args)
+        except RemoteError as exc:
+            self.switch.failed(str(exc))
+            return
+        if getattr(self.remote, "reachable", None) is False:
+            # the remote logged why; start on the device instead of paying a timeout on the first turn
+            self.switch.failed("unreachable at start-up")
+
+
+def _fall_back_stream(
+    switch: _Switch,
+    remote: Callable[[], Iterator[Any]],
+    local: Callable[[], Iterator[Any]],
+    cancel: CancelToken,
+) -> Generator[Any, None, None]:
+    """The rule for streaming stages (LLM pieces, TTS chunks)."""
+    if not switch.use_remote():
+        yield from local()
+        return
+    produced = False
+    it = remote()
+    try:
+        for item in it:
+            if not produced:
+                produced = True
+                switch.succeeded()
+            yield item
+    except RemoteError as exc:
+        switch.failed(str(exc))
+        if produced:
+            raise
+        if cancel.cancelled:
+            return
+        yield from local()
+        return
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+    if not cancel.cancelled:
+        switch.succeeded()  # a complete (possibly empty) answer also counts
+
+
+class FallbackGenerator(_Wrapper):
+    """``Generator``: ``remote`` (e.g. ``OpenAiGenerator``) first, ``local`` (``LlamaGenerator``) when
+    it fails. ``last`` is the stats of whichever engine served the last ``stream``."""
+
+    def __init__(
+        self,
+        remote: LlmGenerator,
+        local: LlmGenerator,
+        backend: str,
+        retry_after_s: float = 30.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__("llm", remote, local, backend, retry_after_s, clock)
+        self._served: Any = local
+
+    @property
+    def last(self) -> Any:
+        return getattr(self._served, "last", None)
+
+    def warm(self, system_prompt: str) -> None:
+        self._warm(system_prompt)
+
+    def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Generator[str, None, None]:
+        def remote() -> Iterator[str]:
+            self._served = self.remote
+            return iter(self.remote.stream(messages, cancel))
+
+        def local() -> Iterator[str]:
+            self._served = self.local
+            return iter(self.local.stream(messages, cancel))
+
+        return _fall_back_stream(self.switch, remote, local, cancel)
+
+
+class FallbackTranscriber(_Wrapper):
+    """``Transcriber``: ``remote`` (e.g. a Wyoming ASR client) first, ``local`` when it fails."""
+
+    def __init__(
+        self,
+        remote: Transcriber,
+        local: Transcriber,
+        backend: str,
+        retry_after_s: float = 30.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__("asr", remote, local, backend, retry_after_s, clock)
+
+    def warm(self) -> None:
+        self._warm()
+
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+        if self.switch.use_remote():
+            try:
+                text: str = self.remote.transcribe(audio, cancel)
+            except RemoteError as exc:
+                self.switch.failed(str(exc))
+                if cancel.cancelled:
+                    return ""
+            else:
+                if not cancel.cancelled:
+                    self.switch.succeeded()
+                return text
+        return str(self.local.transcribe(audio, cancel))
+
+
+class FallbackSynthesizer(_Wrapper):
+    """``Synthesizer``: ``remote`` (e.g. a Wyoming TTS client) first, ``local`` (Piper) when it fails.
+    ``sample_rate`` is the local voice's; remote audio at another rate is resampled to it as it streams
+    (``StreamResampler``: the same samples as resampling the whole utterance). The remote's
+    ``sample_rate`` is read at its first chunk, so a client that learns it from the stream's header works."""
+
+    def __init__(
+        self,
+        remote: Synthesizer,
+        local: Synthesizer,
+        backend: str,
+        retry_after_s: float = 30.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__("tts", remote, local, backend, retry_after_s, clock)
+        self.sample_rate: int = local.sample_rate
+
+    def warm(self) -> None:
+        self._warm()
+
+    def synthesize(self, text: str, cancel: CancelToken) -> Generator[Pcm, None, None]:
+        return _fall_back_stream(
+            self.switch,
+            lambda: self._at_local_rate(self.remote.synthesize(text, cancel)),
+            lambda: iter(self.local.synthesize(text, cancel)),
+            cancel,
+        )
+
+    def _at_local_rate(self, chunks: Iterator[Pcm]) -> Generator[Pcm, None, None]:
+        rs: StreamResampler | None = None
+        try:
+            for pcm in chunks:
+                src = int(self.remote.sample_rate)  # read at the first chunk: known by then
+                if src == self.sample_rate:
+                    yield pcm
+                    continue
+                rs = rs or StreamResampler(src, self.sample_rate)
+                out = rs.push(pcm)
+                if len(out):
+                    yield out
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # stop the remote promptly when the caller stops
+        if rs is not None:
+            tail = rs.flush()
+            if len(tail):
+                yield tail
+
+    def synthesize_all(self, text: str, cancel: CancelToken | None = None) -> Pcm:
+        """The whole utterance at ``sample_rate`` (the phrase cache fills itself with this)."""
+        chunks = list(self.synthesize(text, cancel or NEVER))
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+class StreamResampler:
+    """``resample`` for a stream of chunks, with the same output as resampling the whole signal at
+    once (resampling chunk by chunk would zero-pad every chunk edge: a click every chunk). Keeps the
+    kernel's context between chunks and holds back the last few input samples (< 2 ms) until the next
+    chunk or ``flush``. Buffers start on the rates' common period so the output grid never shifts."""
+
+    def __init__(self, src_hz: int, dst_hz: int) -> None:
+        g = math.gcd(src_hz, dst_hz)
+        self.src_hz, self.dst_hz = src_hz, dst_hz
+        self._period_in, self._period_out = src_hz // g, dst_hz // g
+        self._half = math.ceil(_HALF_TAPS / min(1.0, dst_hz / src_hz))  # kernel half-width, as resample's
+        self._buf = np.zeros(0, np.float32)
+        self._start = 0  # absolute input index of _buf[0]; a multiple of _period_in
+        self._emitted = 0  # absolute output samples handed out
+
+    def push(self, pcm: Pcm) -> Pcm:
+        self._buf = np.concatenate([self._buf, pcm.astype(np.float32)])
+        last_ok = self._start + len(self._buf) - 1 - self._half  # newest input with its full right context
+        end = -((-(last_ok + 1) * self.dst_hz) // self.src_hz) if last_ok >= 0 else 0
+        return self._emit(end)
+
+    def flush(self) -> Pcm:
+        """The rest, with the end of the signal zero-padded as the whole-signal resampler does."""
+        end = round((self._start + len(self._buf)) * self.dst_hz / self.src_hz)
+        # explicit zeros so the buffer's own rounding of its length never drops the last sample
+        self._buf = np.concatenate([self._buf, np.zeros(self._half + 2, np.float32)])
+        return self._emit(end)
+
+    def _emit(self, end: int) -> Pcm:
+        if end <= self._emitted:
+            return np.zeros(0, np.int16)
+        k0 = self._start // self._period_in * self._period_out  # output index of _buf[0]
+        y = resample_float(self._buf, self.src_hz, self.dst_hz)[self._emitted - k0 : end - k0]
+        self._emitted = end
+        # keep the left context of the next output sample, from a period boundary
+        first_tap = self._emitted * self.src_hz // self.dst_hz - self._half + 1
+        keep_from = max(self._start, first_tap // self._period_in * self._period_in)
+        self._buf = self._buf[keep_from - self._start :]
+        self._start = keep_from
+        return np.clip(np.round(y), -32768, 32767).astype(np.int16)
