@@ -235,8 +235,24 @@ class Orchestrator:
                     log.exception("orchestrator failed on %s", type(msg).__name__)
                     self.emit("error", self.turn, stage="orchestrator", code="internal", message=str(exc))
                     self._end_turn("error")
+            await self._drain_interrupted()
         finally:
             timer_task.cancel()
+
+    async def _drain_interrupted(self, timeout_s: float = 1.0) -> None:
+        """On shutdown, a reply cut off mid-word still gets its ``response.done`` ("interrupted", with the
+        heard text): the playback thread stops within one chunk, so this waits milliseconds, not seconds."""
+        end = time.monotonic() + timeout_s
+        while self._interrupted and time.monotonic() < end:
+            try:
+                msg = await asyncio.wait_for(self.inbox.get(), max(0.01, end - time.monotonic()))
+            except TimeoutError:
+                break
+            if isinstance(msg, PlaybackFinished):
+                self._on_played(msg)
+        for turn in list(self._interrupted.values()):  # the playback thread never answered
+            self._emit_done(turn, "interrupted")
+        self._interrupted.clear()
 
     async def _tick(self) -> None:
         """Housekeeping every 100 ms: timers due, stage deadlines."""
