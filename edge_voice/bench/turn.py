@@ -11,6 +11,7 @@ import gc
 import json
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,17 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def build_session(gap_ms: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def build_session(
+    gap_ms: int, texts: Sequence[tuple[str, str]] | None = None
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """One WAV of "Hey Jarvis, <text>" turns; ``texts`` = (text, kind) pairs, default every command and
+    question above."""
     from edge_voice.audio import clips
 
     segments: list[tuple[str, np.ndarray]] = [("lead", clips.silence(1000))]
     turns: list[dict[str, Any]] = []
-    texts = [(t, "command") for t in COMMANDS] + [(t, "question") for t in QUESTIONS]
+    if texts is None:
+        texts = [(t, "command") for t in COMMANDS] + [(t, "question") for t in QUESTIONS]
     for i, (text, kind) in enumerate(texts):
         speech = clips.piper_speech(text, length_scale=1.0 if i % 2 else 1.1)
         segments += [
