@@ -15,7 +15,7 @@ STAMP := $(VENV)/.edge-voice-installed
 OUT ?= out
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup apt venv models demo test check lint typecheck unit bench install clean
+.PHONY: setup apt venv models servers demo test check lint typecheck unit bench install clean
 
 setup: apt $(STAMP) models
 
@@ -42,6 +42,11 @@ models: $(STAMP)
 	$(PY) -m edge_voice models build
 	$(PY) -m edge_voice models verify --quiet
 
+# the real Wyoming servers (wyoming-piper, wyoming-faster-whisper) the remote-engine tests talk to, in their
+# own venv under ~/.cache (their pins are not the daemon's); a no-op once installed
+servers:
+	PYTHON=$(PYTHON) sh tests/wyoming_servers.sh
+
 demo: setup
 	$(PY) -m edge_voice demo --out $(OUT)
 
@@ -54,7 +59,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-test: setup check
+test: setup servers check
 	$(PY) -m pytest -q
 
 unit: $(STAMP)
@@ -64,6 +69,8 @@ bench: setup
 	$(PY) -m edge_voice bench listen
 	$(PY) -m edge_voice bench asr
 	$(PY) -m edge_voice bench turn
+	$(PY) -m edge_voice bench remote
+	$(PY) -m edge_voice bench soak --opt turns=1000
 
 install: setup
 	$(SUDO) ./systemd/install.sh

@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmarks (JSON + PNG under bench-results/)")
-    b.add_argument("name", choices=["listen", "asr", "answer", "turn", "soak"])
+    b.add_argument("name", choices=["listen", "asr", "answer", "turn", "soak", "remote"])
     b.add_argument("--out", default="bench-results")
     b.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE")
     b.set_defaults(fn=cmd_bench)
