@@ -53,6 +53,10 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
 
     notifier = Notifier()
     notifier.status("loading models")
+    if args.input is not None:  # a bad input file is reported before seconds of model loading
+        from edge_voice.audio.wavio import read_wav_16k
+
+        read_wav_16k(args.input)
     engines = load_engines(cfg, _progress)
     clock = InputClock()
     source, sink, reopen = make_io(cfg, engines, clock, args.input, args.output, args.fast)

@@ -134,6 +134,43 @@ class CommandError(ValueError):
         self.reason = reason
 
 
+MAX_FIELD_NAME_CHARS = 64  # an unknown key longer than this (or unprintable) is reported as "payload"
+_BRIEF_CHARS = 40  # bad values are quoted up to this length in error messages
+
+
+def _brief(text: str) -> str:
+    """``repr`` of a name or string for an error message: one line, bounded, surrogates escaped."""
+    return repr(text[:_BRIEF_CHARS] + "…" if len(text) > _BRIEF_CHARS else text)
+
+
+def _got(value: object) -> str:
+    """What a bad value was, for an error message. Never a repr of a large or nested structure (which
+    could be huge, or recurse too deeply) and never ``str`` of an integer beyond Python's digit limit."""
+    if isinstance(value, dict):
+        return "got an object"
+    if isinstance(value, list):
+        return "got a list"
+    if isinstance(value, str):
+        return f"got the string {_brief(value)}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return "got a very large number"
+    return f"got {json.dumps(value)}"  # null, true/false, a short int, a float (NaN, Infinity)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a repeated key is ambiguous (json would silently keep the last one)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise CommandError("payload", f"duplicate field {_brief(key)}")
+        obj[key] = value
+    return obj
+
+
+def _field_name(key: str) -> bool:
+    return 0 < len(key) <= MAX_FIELD_NAME_CHARS and key.isprintable()
+
+
 def _json_object(payload: bytes, allowed: tuple[str, ...], empty_ok: bool) -> dict[str, Any]:
     if not payload.strip():
         if empty_ok:
@@ -141,49 +178,73 @@ def _json_object(payload: bytes, allowed: tuple[str, ...], empty_ok: bool) -> di
         raise CommandError("payload", "empty; expected a JSON object")
     try:
         text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CommandError("payload", "not UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise CommandError("payload", f"not UTF-8 (bad byte at {exc.start})") from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
+    except CommandError:
+        raise
     except json.JSONDecodeError as exc:
         raise CommandError("payload", f"not JSON ({exc.msg} at char {exc.pos})") from None
+    except RecursionError:  # the C scanner recurses per level: "[[[[…" must not take the bridge down
+        raise CommandError("payload", "nested too deeply") from None
+    except ValueError:  # an integer literal beyond Python's int digit limit (4300)
+        raise CommandError("payload", "a number has too many digits") from None
     if not isinstance(obj, dict):
         raise CommandError("payload", f"must be a JSON object (got {type(obj).__name__})")
     for key in obj:
         if key not in allowed:
-            raise CommandError(key, "unknown field; allowed: " + (", ".join(allowed) or "none"))
+            allowed_text = ", ".join(allowed) or "none"
+            if _field_name(key):
+                raise CommandError(key, f"unknown field; allowed: {allowed_text}")
+            # an empty, huge or unprintable key would make an unreadable (or unencodable) field name
+            raise CommandError("payload", f"unknown field {_brief(key)}; allowed: {allowed_text}")
     return obj
 
 
+def _say_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise CommandError("text", f"required, a string ({_got(value)})")
+    text = value.strip()
+    if not text:
+        raise CommandError("text", "must not be empty")
+    if len(text) > MAX_SAY_CHARS:
+        raise CommandError("text", f"{len(text)} characters; at most {MAX_SAY_CHARS}")
+    if "\0" in text:  # C libraries (espeak-ng inside Piper) would silently stop reading there
+        raise CommandError("text", "must not contain NUL (\\u0000) characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a JSON escape like \ud800: not speakable, not publishable
+        raise CommandError(
+            "text", f"not valid Unicode (unpaired surrogate at character {exc.start})"
+        ) from None
+    return text
+
+
 def parse_command(name: str, payload: bytes, max_bytes: int) -> Command:
-    """Validate one ``…/cmd/<name>`` payload. Raises ``CommandError`` naming the bad field."""
+    """Validate one ``…/cmd/<name>`` payload. Raises ``CommandError`` naming the bad field — and nothing
+    else, whatever the bytes (a payload must never take the MQTT thread down)."""
     if len(payload) > max_bytes:
         raise CommandError("payload", f"{len(payload)} bytes exceeds the limit of {max_bytes}")
     if name not in COMMANDS:
-        raise CommandError("command", f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+        raise CommandError("command", f"unknown command {_brief(name)}; known: {', '.join(COMMANDS)}")
     if name in ("listen", "cancel"):
         _json_object(payload, (), empty_ok=True)
         return ListenCommand("mqtt") if name == "listen" else CancelCommand("mqtt")
     if name in ("say", "announce"):
-        text = _json_object(payload, ("text",), empty_ok=False).get("text")
-        if not isinstance(text, str):
-            raise CommandError("text", "required, a string")
-        text = text.strip()
-        if not text:
-            raise CommandError("text", "must not be empty")
-        if len(text) > MAX_SAY_CHARS:
-            raise CommandError("text", f"{len(text)} characters; at most {MAX_SAY_CHARS}")
+        text = _say_text(_json_object(payload, ("text",), empty_ok=False).get("text"))
         return SayCommand(text, announce=name == "announce")
     if name == "mute":
         on = _json_object(payload, ("on",), empty_ok=False).get("on")
         if not isinstance(on, bool):
-            raise CommandError("on", f"required, true or false (got {on!r})")
+            raise CommandError("on", f"required, true or false ({_got(on)})")
         return MuteCommand(on)
     level = _json_object(payload, ("level",), empty_ok=False).get("level")
     if isinstance(level, bool) or not isinstance(level, int | float):
-        raise CommandError("level", f"required, a number from 0 to 1 (got {level!r})")
-    if not 0.0 <= float(level) <= 1.0:
-        raise CommandError("level", f"must be between 0 and 1 (got {level})")
+        raise CommandError("level", f"required, a number from 0 to 1 ({_got(level)})")
+    # compared before float(): float() of a huge JSON integer raises OverflowError; NaN fails here too
+    if not 0 <= level <= 1:
+        raise CommandError("level", f"must be between 0 and 1 ({_got(level)})")
     return VolumeCommand(float(level))
 
 

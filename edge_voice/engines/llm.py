@@ -11,6 +11,11 @@ Latency: one long-lived Server with one slot; llama.cpp reuses the longest commo
 prompt that is still in the slot's KV cache. ``warm(system_prompt)`` fills it once at start-up, so the
 first turn is as fast as later ones — as long as every request starts with the same system prompt and
 anything that changes (clock time, device states) goes at the END (see ``build_messages``).
+
+No open port: xllamacpp always starts llama.cpp's HTTP listener (even with port 0 it binds a random
+127.0.0.1 port that any local process could use; an empty ``hostnames`` crashes it). So the listener goes
+on a Unix socket in a private 0700 directory (no TCP socket at all) and every HTTP request needs a random
+per-process API key that is never stored; in-process ``handle_*`` calls bypass the HTTP layer.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import secrets
+import shutil
 import sys
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +97,20 @@ class LlamaGenerator:
         params.cache_ram_mib = 0  # one fixed system prompt needs no RAM prompt cache (keeps RSS flat)
         params.endpoint_metrics = False
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else -1  # llama.cpp logs to stderr
+        # the unavoidable HTTP listener: private Unix socket + random key (see the module docstring)
+        socket_dir = Path(tempfile.mkdtemp(prefix="edge-voice-llm-"))  # mode 0700: only this user
+        self._cleanup = weakref.finalize(self, shutil.rmtree, socket_dir, True)
+        self.socket_path = socket_dir / "llm.sock"
+        params.hostnames = [str(self.socket_path)]  # a path ending in .sock = AF_UNIX, no TCP port
+        params.api_keys = [secrets.token_urlsafe(32)]  # nobody needs it: we never call over HTTP
+        params.ui = False
+        params.endpoint_slots = False
+        params.n_threads_http = 1  # no idle HTTP worker pool
         t0 = time.monotonic()
         try:
             self._server: Any = _start_server(lambda: xllamacpp.Server(params), cfg.nice)
         except RuntimeError as exc:
+            self._cleanup()
             raise models.ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
         self.load_ms = (time.monotonic() - t0) * 1000
         self.last: GenerationStats | None = None
@@ -117,8 +136,10 @@ class LlamaGenerator:
         return self._generate(messages, cancel, self.cfg.max_tokens)
 
     def close(self) -> None:
-        """Stop llama.cpp's loop thread and free the model (also happens when the object is collected)."""
+        """Stop llama.cpp's loop thread, free the model and remove the socket directory (also happens when
+        the object is collected)."""
         self._server = None
+        self._cleanup()
 
     # ------------------------------------------------------------------------------------- internals
 

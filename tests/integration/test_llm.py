@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import os
+import socket
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -120,3 +123,57 @@ def test_nice_lowers_only_llama_cpp_threads() -> None:
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller keeps its own
     assert "paris" in "".join(ask(gen, "What is the capital of France?")).lower()
     gen.close()
+
+
+def tcp_listeners_of_this_process() -> list[str]:
+    """Local addresses of TCP sockets in LISTEN state (0A) whose inode is one of this process's fds."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the fd of the listdir itself, gone by now
+        if target.startswith("socket:["):
+            mine.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in mine:
+                found.append(fields[1])
+    return found
+
+
+def http_status(sock_path: Path, path: str, headers: dict[str, str]) -> int:
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(sock_path))
+
+    conn = UnixConnection("localhost", timeout=30)
+    body = '{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}'
+    conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_loading_the_llm_opens_no_tcp_listening_socket(llm: LlamaGenerator) -> None:
+    assert tcp_listeners_of_this_process() == []
+    assert "paris" in "".join(ask(llm, "What is the capital of France?")).lower()  # still serves in-process
+
+
+def test_llama_cpp_http_socket_is_private_and_refuses_requests_without_the_key(llm: LlamaGenerator) -> None:
+    assert llm.socket_path.is_socket()
+    assert stat.S_IMODE(llm.socket_path.parent.stat().st_mode) == 0o700  # only this user can even connect
+    assert http_status(llm.socket_path, "/v1/chat/completions", {}) == 401
+    assert http_status(llm.socket_path, "/v1/chat/completions", {"Authorization": "Bearer guess"}) == 401
+
+
+def test_close_removes_the_socket_directory() -> None:
+    gen = LlamaGenerator(CFG)
+    sock_dir = gen.socket_path.parent
+    assert sock_dir.is_dir()
+    gen.close()
+    assert not sock_dir.exists()
