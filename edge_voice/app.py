@@ -129,6 +129,7 @@ class Daemon:
         on_frame: Callable[[], None] | None = None,
         on_ready: Callable[[], None] | None = None,
         load_config: Callable[[], Config] | None = None,
+        facts: Callable[[], str] | None = None,
     ) -> None:
         self.cfg = cfg
         self.on_ready = on_ready
@@ -174,6 +175,7 @@ class Daemon:
             clock=clock,
             on_intent=self._on_intent,
             load_config=load_config,
+            facts=facts,
         )
         self._user_on_intent = on_intent
         for engine in (engines.asr, engines.llm, engines.tts):

@@ -30,6 +30,12 @@ def engines() -> object:
     return load_engines(Config())
 
 
+def _fixed_facts() -> str:
+    """The clock time ends every LLM prompt; with a fixed sampling seed the answer then depends on the
+    minute the test runs. A fixed moment makes the test about the pipeline, not about the clock."""
+    return "It is 10:00 on Monday, 02 March 2026."
+
+
 def _run(cfg: Config, engines: object, pcm: np.ndarray, out: Path) -> tuple[object, object]:
     from edge_voice.app import Daemon
     from edge_voice.audio.sinks import WavSink
@@ -40,7 +46,7 @@ def _run(cfg: Config, engines: object, pcm: np.ndarray, out: Path) -> tuple[obje
     source = WavSource(pcm, pace="adaptive", clock=clock)
     sink = WavSink(out, clock, engines.tts.sample_rate)  # type: ignore[attr-defined]
     memory = MemorySink()
-    Daemon(cfg, engines, source, sink, [memory], clock).run()  # type: ignore[arg-type]
+    Daemon(cfg, engines, source, sink, [memory], clock, facts=_fixed_facts).run()  # type: ignore[arg-type]
     sink.save(source.duration_samples)
     return memory, sink
 
