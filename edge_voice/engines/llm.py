@@ -68,6 +68,23 @@ class GenerationStats:
     decode_tok_s: float
     text: str
 
+    @classmethod
+    def from_timings(
+        cls, timings: dict[str, Any], pieces: list[str], stopped: Stopped, first_s: float, t0: float
+    ) -> GenerationStats:
+        """From llama.cpp's ``timings`` block (local server or an OpenAI-compatible llama-server)."""
+        return cls(
+            tokens=int(timings.get("predicted_n", len(pieces))) if stopped != "cancelled" else len(pieces),
+            stopped=stopped,
+            ttft_ms=first_s * 1000 if first_s >= 0 else -1.0,
+            total_ms=(time.monotonic() - t0) * 1000,
+            prompt_tokens=int(timings.get("prompt_n", 0)),
+            cached_tokens=int(timings.get("cache_n", 0)),
+            prompt_ms=float(timings.get("prompt_ms", 0.0)),
+            decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
+            text="".join(pieces),
+        )
+
 
 def build_messages(
     system_prompt: str, history: Sequence[ChatMessage], user_text: str, facts: str = ""
@@ -225,19 +242,7 @@ class LlamaGenerator:
             bridge.join(timeout=_JOIN_S)
             if bridge.is_alive():
                 log.warning("llm: request thread still busy %.1f s after stop", _JOIN_S)
-            self.last = GenerationStats(
-                tokens=int(timings.get("predicted_n", len(pieces)))
-                if stopped != "cancelled"
-                else len(pieces),
-                stopped=stopped,
-                ttft_ms=first_s * 1000 if first_s >= 0 else -1.0,
-                total_ms=(time.monotonic() - t0) * 1000,
-                prompt_tokens=int(timings.get("prompt_n", 0)),
-                cached_tokens=int(timings.get("cache_n", 0)),
-                prompt_ms=float(timings.get("prompt_ms", 0.0)),
-                decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
-                text="".join(pieces),
-            )
+            self.last = GenerationStats.from_timings(timings, pieces, stopped, first_s, t0)
 
 
 def _start_server(make: Callable[[], Any], nice: int) -> Any:

@@ -288,19 +288,7 @@ class OpenAiGenerator:
             abandon.set()
             _shutdown(conn)  # unblocks a read in progress; the server sees the client go away
             bridge.join(timeout=_JOIN_S)
-            self.last = GenerationStats(
-                tokens=int(timings.get("predicted_n", len(pieces)))
-                if stopped != "cancelled"
-                else len(pieces),
-                stopped=stopped,
-                ttft_ms=first_s * 1000 if first_s >= 0 else -1.0,
-                total_ms=(time.monotonic() - t0) * 1000,
-                prompt_tokens=int(timings.get("prompt_n", 0)),
-                cached_tokens=int(timings.get("cache_n", 0)),
-                prompt_ms=float(timings.get("prompt_ms", 0.0)),
-                decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
-                text="".join(pieces),
-            )
+            self.last = GenerationStats.from_timings(timings, pieces, stopped, first_s, t0)
 
 
 def _shutdown(conn: http.client.HTTPConnection) -> None:

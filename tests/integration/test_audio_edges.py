@@ -32,6 +32,7 @@ from edge_voice.audio import clips
 from edge_voice.audio.sources import SourceExhausted, WavSource
 from edge_voice.audio.wavio import AudioFormatError, read_wav, read_wav_16k, write_wav
 from edge_voice.messages import SAMPLE_RATE, Pcm
+from tests.e2e.test_spoken_turn import _turn_clip
 
 SOX = shutil.which("sox")
 needs_sox = pytest.mark.skipif(SOX is None, reason="sox is not installed (apt-get install sox)")
@@ -254,15 +255,7 @@ def run_cli(
 # "Pern on" under any tiny change of the samples (a sox-only 16→48→16 kHz round trip, or a 300 ms instead of
 # 150 ms gap at 16 kHz), which is an ASR fragility, not a format one; this wording is stable in every format
 def turn_clip(command: str = "turn the kitchen light on.", tail_ms: int = 5000) -> Pcm:
-    return clips.compose(
-        [
-            ("lead", clips.silence(800)),
-            ("wake", clips.piper_speech("Hey Jarvis,")),
-            ("gap", clips.silence(150)),
-            ("cmd", clips.piper_speech(command)),
-            ("tail", clips.silence(tail_ms)),
-        ]
-    ).pcm
+    return _turn_clip(command, tail_ms).pcm
 
 
 def kinds(rows: list[dict[str, Any]]) -> list[str]:
