@@ -175,5 +175,8 @@ def test_close_removes_the_socket_directory() -> None:
     gen = LlamaGenerator(CFG)
     sock_dir = gen.socket_path.parent
     assert sock_dir.is_dir()
+    # serve one request first: closing a Server whose loop has not started yet can hang in xllamacpp
+    # (llama.cpp's start_loop overrides an earlier terminate)
+    gen.warm(CFG.system_prompt)
     gen.close()
     assert not sock_dir.exists()
