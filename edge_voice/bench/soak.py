@@ -210,7 +210,7 @@ def soak(cfg: Config, turns: int, seed: int = 7, engines: Any = None) -> dict[st
     samples: list[dict[str, float]] = []
     t_start = time.monotonic()
     every = SAMPLE_EVERY if turns >= 10 * SAMPLE_EVERY else 10  # a short soak still gets a curve
-    warmup = min(WARMUP_SCENES, turns // 3)
+    warmup = min(WARMUP_SCENES, turns // 2)
 
     def on_scene(i: int, _kind: str) -> None:
         sink.scene = i
