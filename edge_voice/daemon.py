@@ -12,9 +12,10 @@ from pathlib import Path
 
 from edge_voice.app import Daemon, Engines, StartupError, load_engines
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
-from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource
+from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
 from edge_voice.config import Config, load
 from edge_voice.events import JsonlSink, MemorySink
+from edge_voice.messages import Pcm
 from edge_voice.orchestrator import EventSink
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,15 @@ def make_io(
     cfg: Config,
     engines: Engines,
     clock: InputClock,
-    input_wav: Path | None,
+    input_audio: Pcm | None,
     output_wav: Path | None,
     fast: bool,
 ) -> tuple[AudioSource, AudioSink, Callable[[], AudioSource] | None]:
     rate = cfg.audio.output_rate_hz or engines.tts.sample_rate
     source: AudioSource
     reopen: Callable[[], AudioSource] | None = None
-    if input_wav is not None:
-        source = WavSource(input_wav, pace="adaptive" if fast else "realtime", clock=clock)
+    if input_audio is not None:
+        source = WavSource(input_audio, pace="adaptive" if fast else "realtime", clock=clock)
     else:
         source = MicSource(cfg.audio.input_device)
         reopen = lambda: MicSource(cfg.audio.input_device)  # noqa: E731
@@ -53,13 +54,11 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
 
     notifier = Notifier()
     notifier.status("loading models")
-    if args.input is not None:  # a bad input file is reported before seconds of model loading
-        from edge_voice.audio.wavio import read_wav_16k
-
-        read_wav_16k(args.input)
+    # read (and so check) the input before seconds of model loading; read once, played from memory
+    audio = read_input(args.input) if args.input is not None else None
     engines = load_engines(cfg, _progress)
     clock = InputClock()
-    source, sink, reopen = make_io(cfg, engines, clock, args.input, args.output, args.fast)
+    source, sink, reopen = make_io(cfg, engines, clock, audio, args.output, args.fast)
     sinks: list[EventSink] = []
     jsonl = JsonlSink(args.events) if args.events else None
     if jsonl is not None:

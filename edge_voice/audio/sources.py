@@ -71,6 +71,14 @@ class InputClock:
         return sample + max(0, (time.monotonic_ns() - ns)) * SAMPLE_RATE // 1_000_000_000
 
 
+def read_input(path: Path | str) -> Pcm:
+    """An input WAV at 16 kHz mono; an empty file is a mistake to report, not a silent no-op run."""
+    pcm = read_wav_16k(path)
+    if len(pcm) == 0:
+        raise AudioFormatError(f"{path}: no audio (0 samples)")
+    return pcm
+
+
 class WavSource:
     live = False
 
@@ -81,12 +89,7 @@ class WavSource:
         clock: InputClock | None = None,
         tail_ms: int = 0,
     ) -> None:
-        if isinstance(audio, Path | str):
-            pcm = read_wav_16k(audio)
-            if len(pcm) == 0:  # an empty input is a mistake to report, not a silent no-op run
-                raise AudioFormatError(f"{audio}: no audio (0 samples)")
-        else:
-            pcm = np.asarray(audio, np.int16)
+        pcm = read_input(audio) if isinstance(audio, Path | str) else np.asarray(audio, np.int16)
         # trailing silence lets a reply that starts near the end of the file finish in the output
         self._pcm = np.concatenate([pcm, np.zeros(SAMPLE_RATE * tail_ms // 1000, np.int16)])
         self._pos = 0

@@ -209,12 +209,6 @@ class GatedSource:
         self.inner.close()
 
 
-def run_to_end(rig: Rig) -> None:
-    """The daemon on the whole file (it stops once the file has ended and no turn is open)."""
-    rig.daemon.run()
-    rig.sink.save()
-
-
 # ---------------------------------------------------------------------------------------------- tests
 
 
@@ -228,7 +222,7 @@ def test_microphone_lost_and_back(engines: Engines, mode: str, tmp_path: Path) -
         return flaky[0]
 
     rig = build(CFG, engines, clip.pcm, "adaptive", tmp_path / "reply.wav", wrap_source=wrap)
-    run_to_end(rig)
+    rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
     types = rig.memory.types()
     (err,) = errors(rig)
@@ -259,7 +253,7 @@ def test_speaker_write_failure_ends_the_turn_and_the_next_turn_works(
         wrap_sink=lambda wav: FailingSink(wav, fault),
         on_ready=fault.arm,
     )
-    run_to_end(rig)
+    rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
     assert fault.fired.is_set()
     (err,) = errors(rig)
@@ -294,7 +288,7 @@ def test_engine_fault_mid_turn(
     rig = build(
         cfg, faulty, turns(first_text, second_text).pcm, "adaptive", tmp_path / "r.wav", on_ready=fault.arm
     )
-    run_to_end(rig)
+    rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
     assert fault.fired.is_set()
     assert len(errors(rig)) == 1, errors(rig)
