@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge_voice import heap
 from edge_voice.config import Config, ConfigError, load
 
 EXIT_CONFIG = 78
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    heap.limit_arenas()  # before any engine thread allocates (see edge_voice/heap.py)
     args = build_parser().parse_args(argv)
     try:
         cfg = load(args.config)

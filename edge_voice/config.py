@@ -128,7 +128,10 @@ class EndpointConfig:
     pre_roll_ms: int = 300
     min_speech_ms: int = 150  # voiced time before speech counts as started (rejects blips)
     silence_end_ms: int = 500  # end-of-speech silence that confirms the endpoint
-    speculative_silence_ms: int = 160  # silence after which a speculative decode starts (0 = off)
+    # silence after which a speculative decode starts (0 = off). Counted from silero's last voiced frame,
+    # which already trails the acoustic end by 50–85 ms; a turn commits only once that decode is done
+    # (≥ 300 ms of silence in all), and speech resuming before then cancels it.
+    speculative_silence_ms: int = 96
     max_utterance_ms: int = 15000
     no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
     wake_tail_ms: int = 300  # voice still running this long after a wake detection = the command began
@@ -209,6 +212,7 @@ class LlmConfig:
     backend: Literal["local", "openai"] = "local"
     model: str = "smollm2-135m"  # a manifest model name or a path to a .gguf
     threads: int = 1  # 1 is steady on 2 cores; leaves a core for TTS and listening
+    batch_threads: int = 2  # prompt evaluation (TTFT), when nothing else runs; 0 = same as threads
     context_tokens: int = 2048
     max_tokens: int = 48
     temperature: float = 0.2
@@ -227,6 +231,7 @@ class LlmConfig:
     def __post_init__(self) -> None:
         _check_range("llm", "nice", self.nice, 0, 19)
         _check_range("llm", "threads", self.threads, 1, 8)
+        _check_range("llm", "batch_threads", self.batch_threads, 0, 8)
         _check_range("llm", "context_tokens", self.context_tokens, 256, 32768)
         _check_range("llm", "max_tokens", self.max_tokens, 4, 1024)
         _check_range("llm", "temperature", self.temperature, 0.0, 2.0)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, assert_never
 
+from edge_voice import heap
 from edge_voice.audio.sources import InputClock
 from edge_voice.config import Config
 from edge_voice.messages import (
@@ -178,7 +179,6 @@ class Orchestrator:
         self.muted = False
         self.history = _History(cfg.llm.history_turns, cfg.llm.history_window_s)
         self.last_reply = ""
-        self.finished_turns: deque[Turn] = deque(maxlen=100)  # recent turns (tests, bench); bounded
         self.source_ended = False
         self._stop = asyncio.Event()
         self._chunks_seen: dict[tuple[int, int], int] = {}
@@ -787,7 +787,7 @@ class Orchestrator:
         heard_any = any(k[0] == turn.id for k in self._chunks_seen)  # PlaybackStarted may still be queued
         if "playback_started" in turn.marks or (turn.committed is not None and heard_any):
             self._interrupted[turn.id] = turn  # history gets only the heard part, once playback says
-        self.finished_turns.append(turn)
+        heap.trim()  # freed engine buffers back to the system: RSS stays flat over months
         self.turn = None
         if close_listener:
             self.listen.close()
@@ -834,7 +834,7 @@ class Orchestrator:
         if turn.reply_text and turn.heard_text:
             self.last_reply = turn.reply_text
         turn.cancel_all("turn_ended")  # release anything still queued
-        self.finished_turns.append(turn)
+        heap.trim()  # freed engine buffers back to the system: RSS stays flat over months
         self.turn = None
         self.clock.realtime.clear()
         self._chunks_seen = {k: v for k, v in self._chunks_seen.items() if k[0] != turn.id}

@@ -110,7 +110,10 @@ class LlamaGenerator:
         params.n_ctx = cfg.context_tokens
         params.n_parallel = 1  # one slot: every turn lands on the slot holding the warm system prompt
         params.cpuparams.n_threads = self.threads
-        params.cpuparams_batch.n_threads = self.threads
+        # Prompt evaluation runs right after ASR, with TTS idle: both cores cut TTFT. Generation keeps
+        # ``threads`` (1), because it overlaps Piper and 2 spinning threads then collapse (see README).
+        self.batch_threads = cfg.batch_threads or self.threads
+        params.cpuparams_batch.n_threads = self.batch_threads
         params.cache_ram_mib = 0  # one fixed system prompt needs no RAM prompt cache (keeps RSS flat)
         params.endpoint_metrics = False
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else -1  # llama.cpp logs to stderr

@@ -40,6 +40,7 @@ from edge_voice.messages import ChatMessage
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.02  # how often the waiting caller re-checks the cancel token
+_SOCKET_MARGIN_S = 1.0  # the socket's own timeout outlasts the caller's token deadline by this much
 _JOIN_S = 2.0
 _ERROR_BODY_BYTES = 2000  # enough of an error body for the message, never a whole page
 
@@ -161,8 +162,9 @@ class OpenAiGenerator:
     def _connect(self) -> http.client.HTTPConnection:
         ep = self.endpoint
         cls = http.client.HTTPSConnection if ep.https else http.client.HTTPConnection
-        # the socket timeout only bounds the bridge thread; the caller enforces the real deadlines
-        return cls(ep.host, ep.port, timeout=self.timeout_s)
+        # the socket timeout only bounds the bridge thread; the caller enforces the real deadlines, so
+        # the socket's is longer and the caller's error ("no first token within …") is the one raised
+        return cls(ep.host, ep.port, timeout=self.timeout_s + _SOCKET_MARGIN_S)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
