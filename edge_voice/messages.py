@@ -161,6 +161,7 @@ class GenerationDone:
     text: str
     tokens: int
     stopped: Literal["eos", "max_tokens", "cancelled", "error"]
+    generated: str = ""  # ``text`` before stripping: the exact string whose tokens are in the KV cache
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -231,8 +231,10 @@ class LlmWorker(Worker[LlmJob]):
             self._fail(c, "llm", "llm_failed", str(exc))
         if c.cancel.cancelled and stopped == "eos":
             stopped = "cancelled"
-        text = "".join(pieces).strip()
-        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))  # type: ignore[arg-type]
+        generated = "".join(pieces)
+        self.post(
+            GenerationDone(c.turn_id, c.attempt, generated.strip(), len(pieces), stopped, generated)  # type: ignore[arg-type]
+        )
         self.tts.submit(EndOfReply(c))
 
 

@@ -10,8 +10,9 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc")
 
-# Worker threads leave their heaps fragmented the way engine threads do: 64 KB blocks (below the mmap
-# threshold, so they come from an arena) freed except every 16th, which pins the pages around it.
+# Engine threads take turns and stay alive: each allocates 64 KB blocks (below the mmap threshold, so
+# they come from its arena) and frees all but every 16th, which pins the pages around it. One thread
+# at a time, so with shared arenas a later thread reuses what an earlier one freed.
 _CHILD = r"""
 import json, sys, threading
 from edge_voice import heap
@@ -21,17 +22,22 @@ def rss_mb():
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
 
 capped = heap.limit_arenas() if sys.argv[1] == "capped" else None
-kept = []
+kept, turn, done = [], threading.Lock(), threading.Event()
 def work():
-    blocks = [bytearray(64 * 1024) for _ in range(800)]
-    kept.extend(blocks[::16])
-    del blocks
+    with turn:
+        blocks = [bytearray(64 * 1024) for _ in range(800)]
+        kept.extend(blocks[::16])
+        del blocks
+    done.wait()  # alive: its arena is not handed to the next thread
 threads = [threading.Thread(target=work) for _ in range(8)]
 for t in threads: t.start()
-for t in threads: t.join()
+while sum(1 for t in threads if t.is_alive()) and len(kept) < 8 * 50: pass
 before = rss_mb()
 heap.trim()
-print(json.dumps({"capped": capped, "before": before, "after": rss_mb()}))
+after = rss_mb()
+done.set()
+for t in threads: t.join()
+print(json.dumps({"capped": capped, "before": before, "after": after}))
 """
 
 

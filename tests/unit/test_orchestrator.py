@@ -19,6 +19,7 @@ from edge_voice.config import Config, ConfigError, ConversationConfig, EndpointC
 from edge_voice.events import MemorySink
 from edge_voice.messages import (
     CancelCommand,
+    ChatMessage,
     MuteCommand,
     ReloadConfig,
     SayCommand,
@@ -29,7 +30,7 @@ from edge_voice.messages import (
     SpeechStopped,
     WakeDetected,
 )
-from edge_voice.orchestrator import IntentOutcome, Orchestrator
+from edge_voice.orchestrator import IntentOutcome, Orchestrator, as_generated
 from edge_voice.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
 from tests.fakes import (
     RecordingListen,
@@ -359,6 +360,26 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
         assert p[k + 1][: len(p[k])] == p[k]
     assert [len(x) for x in p] == [2, 4, 6, 8, 4]  # …then it is cut back to the last exchange at once
     assert len(h.orch.history.items) <= n
+    # the answer is stored exactly as generated (spaces included), not as the cleaned heard text:
+    # its tokens are then already in the KV cache and the next question re-evaluates only itself
+    assert p[1][2] == ChatMessage("assistant", "Sure. ")
+
+
+@pytest.mark.parametrize(
+    ("generated", "stopped", "stored"),
+    [
+        (" Paris is the capital. ", "eos", " Paris is the capital. "),
+        (" It is Paris. It has many", "max_tokens", " It is Paris."),
+        (' He said "yes." Then he', "max_tokens", ' He said "yes."'),
+        (" no sentence end at all", "max_tokens", ""),
+        (" Paris.", "cancelled", ""),
+        ("  ", "eos", ""),
+    ],
+)
+def test_as_generated_keeps_what_was_heard_of_the_generated_text(
+    generated: str, stopped: str, stored: str
+) -> None:
+    assert as_generated(generated, stopped) == stored
 
 
 def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
