@@ -2,9 +2,10 @@
 
 A chunk ends at ``[.!?…]`` followed by whitespace (abbreviations, initials, decimals and list numbers
 excepted) or at a line break. Chunks shorter than ``min_chars`` are merged into the next, so Piper never
-gets a lone "Sure." The FIRST chunk may also end at a clause boundary (``, ; :`` or before " and " /
-" but ") once ``first_chunk_min_words`` words have arrived: TTS starts on a clause while the LLM writes
-the rest. Markdown (``* # `` ``, list bullets, links) and emoji are stripped from what is returned.
+gets a lone "Sure." The FIRST chunk may also end at a clause boundary (``, ; :`` or before a word that
+opens a phrase: " and ", " but ", " that ", " because ", " depending "…) once ``first_chunk_min_words``
+words have arrived: TTS starts on a clause while the LLM writes the rest. Markdown (``* # `` ``, list
+bullets, links) and emoji are stripped from what is returned.
 
 Pure: no I/O, no clock. One instance per reply (``flush`` resets it).
 """
@@ -47,7 +48,13 @@ _SPLIT_IF_CAPITAL = frozenset(
 
 _CLOSERS = "*_\"'”’)]"  # markup/quotes that may follow the full stop: "**Yes.** Then"
 _SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s)")
-_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s(?=(?:and|but)\s)")
+# where a spoken phrase may break: after , ; : or before a word that opens a new phrase. A long first
+# sentence ("The number of days in a week can vary greatly depending on …") would otherwise keep TTS
+# waiting for all of it and then take ~350 ms to synthesise.
+_PHRASE_OPENERS = (
+    "and|but|that|which|who|because|when|where|while|with|depending|since|although|including|especially"
+)
+_CLAUSE_END = re.compile(rf"[,;:](?=\s)|\s(?=(?:{_PHRASE_OPENERS})\s)")
 _LAST_TOKEN = re.compile(r"(\S+)$")
 _ACRONYM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # U.S / e.g style (the final '.' is the candidate)
 

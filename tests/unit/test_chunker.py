@@ -100,6 +100,30 @@ def test_first_clause_breaks_before_and_or_but(conj: str) -> None:
     assert run(text, first_words=6)[0] == "You can cook pasta in salted boiling water"
 
 
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        (
+            "The number of days in a week can vary greatly depending on the calendar you use.",
+            "The number of days in a week can vary greatly",
+        ),
+        (
+            "The moon is a very special place that has been orbiting us for ages.",
+            "The moon is a very special place",
+        ),
+        ("It is cold outside because the wind comes from the north today.", "It is cold outside"),
+    ],
+)
+def test_a_long_first_sentence_breaks_before_a_phrase_opener(text: str, first: str) -> None:
+    assert run(text, first_words=4)[0] == first
+    assert run(text, first_words=30) == [text]  # not before the minimum word count
+
+
+def test_phrase_openers_inside_words_do_not_break() -> None:
+    text = "Withdrawals thatch and whichever forms are fine here."
+    assert run(text, first_words=1)[0] == "Withdrawals thatch"  # only the real " and "
+
+
 def test_numbers_with_commas_are_not_clauses() -> None:
     assert run("It is about 384,400 kilometres from the Earth to it.", first_words=2) == [
         "It is about 384,400 kilometres from the Earth to it."
