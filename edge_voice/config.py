@@ -128,10 +128,7 @@ class EndpointConfig:
     pre_roll_ms: int = 300
     min_speech_ms: int = 150  # voiced time before speech counts as started (rejects blips)
     silence_end_ms: int = 500  # end-of-speech silence that confirms the endpoint
-    # silence after which a speculative decode starts (0 = off). Counted from silero's last voiced frame,
-    # which already trails the acoustic end by 50–85 ms; a turn commits only once that decode is done
-    # (≥ 300 ms of silence in all), and speech resuming before then cancels it.
-    speculative_silence_ms: int = 96
+    speculative_silence_ms: int = 160  # silence after which a speculative decode starts (0 = off)
     max_utterance_ms: int = 15000
     no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
     wake_tail_ms: int = 300  # voice still running this long after a wake detection = the command began

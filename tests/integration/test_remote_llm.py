@@ -82,7 +82,13 @@ def test_cli_run_answers_a_spoken_question_through_the_server(server: LlmServer,
     wav, events = tmp_path / "in.wav", tmp_path / "events.jsonl"
     write_wav(wav, clip.pcm)
     before = server.metrics()["tokens_predicted_total"]
-    env = dict(os.environ, EDGE_VOICE_LLM__BACKEND="openai", EDGE_VOICE_LLM__BASE_URL=server.base_url)
+    # greedy: the prompt ends with the real clock time, and sampled answers to it wandered ("le jura")
+    env = dict(
+        os.environ,
+        EDGE_VOICE_LLM__BACKEND="openai",
+        EDGE_VOICE_LLM__BASE_URL=server.base_url,
+        EDGE_VOICE_LLM__TEMPERATURE="0",
+    )
     r = subprocess.run(
         [
             sys.executable,
