@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any, Literal, Protocol, assert_never
 from edge_voice import heap
 from edge_voice.audio.sources import InputClock
 from edge_voice.config import Config
+from edge_voice.engines.chunker import through_last_sentence
 from edge_voice.messages import (
     SAMPLE_RATE,
     AudioChunk,
@@ -891,17 +891,13 @@ class Orchestrator:
             self.set_state("muted" if on else "idle")
 
 
-_SENTENCE_END = re.compile(r"[.!?…][\"')\]*_]*")
-
-
 def as_generated(generated: str, stopped: str) -> str:
     """The generated text a fully heard reply said: all of it at end of stream; cut by ``max_tokens``,
     up to its last sentence end (the chunker dropped the unfinished tail). "" if none is usable."""
     if stopped == "eos":
         return generated if generated.strip() else ""
     if stopped == "max_tokens":
-        ends = list(_SENTENCE_END.finditer(generated))
-        return generated[: ends[-1].end()] if ends else ""
+        return through_last_sentence(generated)
     return ""
 
 

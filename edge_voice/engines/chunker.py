@@ -48,6 +48,7 @@ _SPLIT_IF_CAPITAL = frozenset(
 
 _CLOSERS = "*_\"'”’)]"  # markup/quotes that may follow the full stop: "**Yes.** Then"
 _SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s)")
+_FINAL_PUNCT = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*")  # the same, also at the end of the text
 # where a spoken phrase may break: after , ; : or before a word that opens a new phrase. A long first
 # sentence ("The number of days in a week can vary greatly depending on …") would otherwise keep TTS
 # waiting for all of it and then take ~350 ms to synthesise.
@@ -84,6 +85,12 @@ def clean(text: str) -> str:
     text = _SPACES.sub(" ", text).strip()
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)  # "hot 🔥." → "hot ." → "hot."
     return text if any(ch.isalnum() for ch in text) else ""
+
+
+def through_last_sentence(text: str) -> str:
+    """``text`` up to and including its last sentence-final punctuation (and closers); "" if none."""
+    ends = list(_FINAL_PUNCT.finditer(text))
+    return text[: ends[-1].end()] if ends else ""
 
 
 def _word_count(text: str) -> int:

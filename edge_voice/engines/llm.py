@@ -112,8 +112,7 @@ class LlamaGenerator:
         params.cpuparams.n_threads = self.threads
         # Prompt evaluation runs right after ASR, with TTS idle: both cores cut TTFT. Generation keeps
         # ``threads`` (1), because it overlaps Piper and 2 spinning threads then collapse (see README).
-        self.batch_threads = cfg.batch_threads or self.threads
-        params.cpuparams_batch.n_threads = self.batch_threads
+        params.cpuparams_batch.n_threads = cfg.batch_threads or self.threads
         params.cache_ram_mib = 0  # one fixed system prompt needs no RAM prompt cache (keeps RSS flat)
         params.endpoint_metrics = False
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else -1  # llama.cpp logs to stderr

@@ -23,15 +23,17 @@ def rss_mb():
 
 capped = heap.limit_arenas() if sys.argv[1] == "capped" else None
 kept, turn, done = [], threading.Lock(), threading.Event()
+freed = threading.Semaphore(0)
 def work():
     with turn:
         blocks = [bytearray(64 * 1024) for _ in range(800)]
         kept.extend(blocks[::16])
         del blocks
+    freed.release()
     done.wait()  # alive: its arena is not handed to the next thread
 threads = [threading.Thread(target=work) for _ in range(8)]
 for t in threads: t.start()
-while sum(1 for t in threads if t.is_alive()) and len(kept) < 8 * 50: pass
+for _ in threads: assert freed.acquire(timeout=30)
 before = rss_mb()
 heap.trim()
 after = rss_mb()
