@@ -58,6 +58,11 @@ class PiperSynthesizer:
         options.intra_op_num_threads = cfg.threads
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        # Every sentence has a new input length. onnxruntime's arena keeps the largest region it ever
+        # grew (by doubling) and its memory pattern plans per shape, so over days RSS stepped up on a
+        # long sentence and never came down. Plain malloc/free plus the turn-end trim keeps it flat.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         session = onnxruntime.InferenceSession(
             str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )

@@ -15,16 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_voice.app import Engines
 from edge_voice.audio import clips
+from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.wavio import read_wav_16k, write_wav
-from edge_voice.cancel import CancelToken
 from edge_voice.config import Config, TtsConfig
+from edge_voice.events import MemorySink
+from tests.integration.rig import heard_back
 
 pytestmark = pytest.mark.engines
 
 
 @pytest.fixture(scope="module")
-def engines() -> object:
+def engines() -> Engines:
     from edge_voice.app import load_engines
 
     # deterministic voice: the reply audio, and so what our ASR hears of it, is the same on every run
@@ -38,17 +41,15 @@ def _fixed_facts() -> str:
     return "It is 10:00 on Monday, 02 March 2026."
 
 
-def _run(cfg: Config, engines: object, pcm: np.ndarray, out: Path) -> tuple[object, object]:
+def _run(cfg: Config, engines: Engines, pcm: np.ndarray, out: Path) -> tuple[MemorySink, WavSink]:
     from edge_voice.app import Daemon
-    from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
-    from edge_voice.events import MemorySink
 
     clock = InputClock()
     source = WavSource(pcm, pace="adaptive", clock=clock)
-    sink = WavSink(out, clock, engines.tts.sample_rate)  # type: ignore[attr-defined]
+    sink = WavSink(out, clock, engines.tts.sample_rate)
     memory = MemorySink()
-    Daemon(cfg, engines, source, sink, [memory], clock, facts=_fixed_facts).run()  # type: ignore[arg-type]
+    Daemon(cfg, engines, source, sink, [memory], clock, facts=_fixed_facts).run()
     sink.save(source.duration_samples)
     return memory, sink
 
@@ -65,18 +66,10 @@ def _turn_clip(command: str, tail_ms: int = 8000) -> clips.Clip:
     )
 
 
-def _heard(engines: object, sink: object, i: int = 0) -> str:
-    reply = read_wav_16k(sink.path)  # type: ignore[attr-defined]
-    start, end = sink.replies[i]  # type: ignore[attr-defined]
-    lead = clips.silence(300)  # as a listener hears it: whisper drops a first word at the very start
-    speech = np.concatenate([lead, reply[start:end]])
-    return str(engines.asr.transcribe(speech, CancelToken())).lower()  # type: ignore[attr-defined]  # type: ignore[attr-defined]
-
-
-def test_command_turn_replies_with_spoken_confirmation(engines: object, tmp_path: Path) -> None:
+def test_command_turn_replies_with_spoken_confirmation(engines: Engines, tmp_path: Path) -> None:
     clip = _turn_clip("turn on the kitchen light.")
     memory, sink = _run(Config(), engines, clip.pcm, tmp_path / "reply.wav")
-    types = [t for t in memory.types() if t != "response.text.delta"]  # type: ignore[attr-defined]
+    types = [t for t in memory.types() if t != "response.text.delta"]
     expected = [
         "wake.detected",
         "input_audio.speech_started",
@@ -88,37 +81,37 @@ def test_command_turn_replies_with_spoken_confirmation(engines: object, tmp_path
         "response.done",
     ]
     assert [t for t in types if t in expected] == expected
-    intent = memory.of("intent.recognized")[0].data  # type: ignore[attr-defined]
+    intent = memory.of("intent.recognized")[0].data
     assert intent["name"] == "turn_on" and intent["slots"]["device"] == "kitchen light"
-    assert "kitchen light" in memory.of("transcript.final")[0].data["text"].lower()  # type: ignore[attr-defined]
-    done = memory.of("response.done")[0].data  # type: ignore[attr-defined]
+    assert "kitchen light" in memory.of("transcript.final")[0].data["text"].lower()
+    done = memory.of("response.done")[0].data
     assert done["route"] == "intent"
     # the reply starts after the user stopped speaking, at the position the speaker would play it
-    reply_start = sink.replies[0][0]  # type: ignore[attr-defined]
+    reply_start = sink.replies[0][0]
     assert (
         reply_start
         > clip.part("cmd").start_sample
         + clips.voiced_bounds(clips.piper_speech("turn on the kitchen light."))[1]
         - 1600
     )
-    heard = _heard(engines, sink)
+    heard = heard_back(engines, sink)
     assert "kitchen" in heard and "light" in heard and "on" in heard
 
 
-def test_question_turn_streams_an_llm_answer(engines: object, tmp_path: Path) -> None:
+def test_question_turn_streams_an_llm_answer(engines: Engines, tmp_path: Path) -> None:
     clip = _turn_clip("what is the capital of France?")
     memory, sink = _run(Config(), engines, clip.pcm, tmp_path / "reply.wav")
-    types = memory.types()  # type: ignore[attr-defined]
+    types = memory.types()
     assert "intent.recognized" not in types
     assert types.index("response.started") < types.index("response.text.delta") < types.index("response.done")
-    done = memory.of("response.done")[0].data  # type: ignore[attr-defined]
+    done = memory.of("response.done")[0].data
     assert done["route"] == "llm" and "paris" in str(done["reply"]).lower()
     lat = done["latency"]
     assert lat["llm_ttft_ms"] is not None and lat["voice_to_voice_ms"] is not None
-    assert "paris" in _heard(engines, sink)
+    assert "paris" in heard_back(engines, sink)
 
 
-def test_barge_in_stops_playback_and_history_keeps_heard_part(engines: object, tmp_path: Path) -> None:
+def test_barge_in_stops_playback_and_history_keeps_heard_part(engines: Engines, tmp_path: Path) -> None:
     cfg = Config()
     cfg = replace(cfg, llm=replace(cfg.llm, max_tokens=120))
     question = clips.piper_speech("tell me a long story about a dragon and a knight.")
@@ -138,15 +131,15 @@ def test_barge_in_stops_playback_and_history_keeps_heard_part(engines: object, t
         ]
     )
     memory, sink = _run(cfg, engines, clip.pcm, tmp_path / "reply.wav")
-    cancelled = memory.of("turn.cancelled")  # type: ignore[attr-defined]
+    cancelled = memory.of("turn.cancelled")
     assert cancelled and cancelled[0].data["reason"] == "barge_in"
-    first = next(e for e in memory.of("response.done") if e.turn_id == cancelled[0].turn_id).data  # type: ignore[attr-defined]
+    first = next(e for e in memory.of("response.done") if e.turn_id == cancelled[0].turn_id).data
     assert first["status"] == "interrupted"
     heard, reply = str(first["heard"]), str(first["reply"])
     assert heard and len(heard) < len(reply)
     # playback stopped within 200 ms of the second wake word being detected
-    wake2 = memory.of("wake.detected")[1].data["at_sample"]  # type: ignore[attr-defined]
-    _, end = sink.replies[0]  # type: ignore[attr-defined]
+    wake2 = memory.of("wake.detected")[1].data["at_sample"]
+    _, end = sink.replies[0]
     assert end - wake2 < 0.2 * 16000
 
 

@@ -10,13 +10,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import numpy as np
+
 from edge_voice.app import Daemon, Engines
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import AudioSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, WavSource
 from edge_voice.audio.wavio import read_wav_16k
 from edge_voice.cancel import CancelToken
-from edge_voice.config import AsrConfig, Config, GpioConfig
+from edge_voice.config import AsrConfig, Config, GpioConfig, TtsConfig
 from edge_voice.daemon import attach_home
 from edge_voice.events import MemorySink
 from edge_voice.messages import Pcm
@@ -28,8 +30,9 @@ LED_PIN, BUTTON_PIN = 12, 17
 T = TypeVar("T")
 # The machine is shared: a competing process made whisper.cpp's 3 s decode budget abort ("time") on one
 # second of speech (measured: 350 ms alone, 3.5 s under load). These tests are about the home wiring, not
-# ASR speed (the bench measures that), so the budget is generous here.
-BASE = Config(device_id=DEVICE, asr=AsrConfig(max_decode_ms=20000))
+# ASR speed (the bench measures that), so the budget is generous here. The voice is deterministic: with
+# Piper's noise a reply sounds different on every run, and whisper tiny once heard "belondry" for "laundry".
+BASE = Config(device_id=DEVICE, asr=AsrConfig(max_decode_ms=20000), tts=TtsConfig(deterministic=True))
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -69,9 +72,15 @@ class Rig:
     def heard(self, engines: Engines, i: int) -> str:
         """Reply ``i`` transcribed back with our own ASR (call after the daemon stopped)."""
         self.sink.save()
-        start, end = self.sink.replies[i]
-        reply = read_wav_16k(self.sink.path)[start:end]
-        return str(engines.asr.transcribe(reply, CancelToken())).lower()
+        return heard_back(engines, self.sink, i)
+
+
+def heard_back(engines: Engines, sink: WavSink, i: int = 0) -> str:
+    """Reply ``i`` of a saved ``sink`` transcribed with our own ASR, lower-case. 300 ms of lead silence is
+    prepended, as a listener would have: whisper drops a first word that starts at sample 0."""
+    start, end = sink.replies[i]
+    reply = read_wav_16k(sink.path)[start:end]
+    return str(engines.asr.transcribe(np.concatenate([clips.silence(300), reply]), CancelToken())).lower()
 
 
 def build(
