@@ -48,3 +48,25 @@ def trim() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+class _MallInfo2(ctypes.Structure):
+    _FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+    _fields_ = [(name, ctypes.c_size_t) for name in (*_FIELDS, "keepcost")]
+
+
+def stats() -> dict[str, float]:
+    """glibc's heap figures in MB: ``heap_in_use``, ``heap_free`` (freed but still held) and ``mmapped``
+    (large blocks malloc maps directly). Empty where there is no ``mallinfo2`` (glibc < 2.33, musl)."""
+    libc = _libc()
+    fn = getattr(libc, "mallinfo2", None)
+    if fn is None:
+        return {}
+    fn.restype = _MallInfo2
+    m = fn()
+    mb = 1024 * 1024
+    return {
+        "heap_in_use_mb": round(m.uordblks / mb, 1),
+        "heap_free_mb": round(m.fordblks / mb, 1),
+        "mmapped_mb": round(m.hblkhd / mb, 1),
+    }

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_voice import heap
 from edge_voice.audio import clips
 from edge_voice.audio.sources import InputClock, SourceExhausted, WavSource
 from edge_voice.config import Config
@@ -40,10 +41,15 @@ def _proc_status(field_name: str) -> int:
 
 
 def process_sample() -> dict[str, float]:
+    """RSS as the daemon keeps it between turns: it trims the heap at every turn end, and trimming here
+    too keeps a sample that lands mid-reply from counting freed-but-held pages as growth. Buffers in use
+    still count, and ``heap.stats`` says how much of the heap is in use versus held."""
+    heap.trim()
     return {
         "rss_mb": round(_proc_status("VmRSS") / 1024, 1),
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": _proc_status("Threads"),
+        **heap.stats(),
     }
 
 
