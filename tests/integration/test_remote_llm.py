@@ -28,7 +28,8 @@ from edge_voice.engines.base import RemoteError
 from edge_voice.engines.llm import build_messages
 from edge_voice.engines.openai_llm import OpenAiGenerator
 from edge_voice.messages import Event
-from tests.e2e.test_spoken_turn import _heard, _turn_clip
+from tests.e2e.test_spoken_turn import _turn_clip
+from tests.integration.rig import heard_back
 
 LLM = LlmConfig()
 QUESTION = build_messages(LLM.system_prompt, [], "What is the capital of France?")
@@ -181,7 +182,7 @@ def test_server_killed_mid_session_next_turn_falls_back_and_still_speaks(tmp_pat
     assert fallback[0].turn_id == events.of("response.done")[1].turn_id
     assert done[1]["route"] == "llm" and str(done[1]["reply"]).strip()
     assert len(sink.replies) == 2
-    heard = set(_heard(engines, sink, 1).replace(".", " ").split())
+    heard = set(heard_back(engines, sink, 1).replace(".", " ").split())
     said = set(str(done[1]["reply"]).lower().replace(".", " ").split())
     assert len(heard & said) >= min(3, len(said)), (heard, said)  # the local answer was spoken
 

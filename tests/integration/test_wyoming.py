@@ -33,8 +33,9 @@ from edge_voice.config import AsrConfig, Config, TtsConfig
 from edge_voice.engines.base import RemoteError
 from edge_voice.engines.wyoming_client import WyomingSynthesizer, WyomingTranscriber, to_int16_mono
 from edge_voice.messages import SAMPLE_RATE, Pcm
-from tests.e2e.test_spoken_turn import _heard, _run, _turn_clip
+from tests.e2e.test_spoken_turn import _run, _turn_clip
 from tests.integration.conftest import free_port, wait_until
+from tests.integration.rig import heard_back
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "tests" / "wyoming_servers.sh"
@@ -507,7 +508,7 @@ def test_servers_killed_while_running_the_turn_uses_the_device(
         assert all("cannot connect" in str(f["reason"]) for f in fallbacks)
         transcript = memory.of("transcript.final")[0].data["text"].lower()  # type: ignore[attr-defined]
         assert "kitchen" in transcript and "light" in transcript
-        heard = _heard(engines, sink)
+        heard = heard_back(engines, sink)
         assert "kitchen" in heard and "light" in heard
     finally:
         for server in servers.values():
