@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # mallopt parameter numbers from glibc's malloc.h
 ARENA_MAX = 2
+_MALLINFO2 = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (*_MALLINFO2, "keepcost")]
 
 
 @cache
@@ -32,6 +37,8 @@ def _libc() -> Any:
         libc.malloc_trim  # noqa: B018
     except (OSError, AttributeError):
         return None
+    if hasattr(libc, "mallinfo2"):  # glibc ≥ 2.33
+        libc.mallinfo2.restype = _MallInfo2
     return libc
 
 
@@ -50,20 +57,13 @@ def trim() -> None:
         libc.malloc_trim(0)
 
 
-class _MallInfo2(ctypes.Structure):
-    _FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-    _fields_ = [(name, ctypes.c_size_t) for name in (*_FIELDS, "keepcost")]
-
-
 def stats() -> dict[str, float]:
     """glibc's heap figures in MB: ``heap_in_use``, ``heap_free`` (freed but still held) and ``mmapped``
     (large blocks malloc maps directly). Empty where there is no ``mallinfo2`` (glibc < 2.33, musl)."""
     libc = _libc()
-    fn = getattr(libc, "mallinfo2", None)
-    if fn is None:
+    if libc is None or not hasattr(libc, "mallinfo2"):
         return {}
-    fn.restype = _MallInfo2
-    m = fn()
+    m = libc.mallinfo2()
     mb = 1024 * 1024
     return {
         "heap_in_use_mb": round(m.uordblks / mb, 1),

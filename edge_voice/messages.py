@@ -158,10 +158,9 @@ class SentenceReady:
 class GenerationDone:
     turn_id: int
     attempt: int
-    text: str
+    text: str  # exactly as generated, unstripped: the string whose tokens are in the KV cache
     tokens: int
     stopped: Literal["eos", "max_tokens", "cancelled", "error"]
-    generated: str = ""  # ``text`` before stripping: the exact string whose tokens are in the KV cache
 
 
 @dataclass(frozen=True, slots=True, eq=False)

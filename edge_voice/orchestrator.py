@@ -307,8 +307,8 @@ class Orchestrator:
                 a = self._attempt(msg.turn_id, msg.attempt)
                 if a is not None and self.turn is not None:
                     a.marks["llm_done"] = time.monotonic_ns()
-                    a.generated, a.stopped = msg.generated, msg.stopped
-                    self.turn.reply_text = msg.text
+                    a.generated, a.stopped = msg.text, msg.stopped
+                    self.turn.reply_text = msg.text.strip()
             case AudioChunk():
                 a = self._attempt(msg.turn_id, msg.attempt)
                 if a is not None:

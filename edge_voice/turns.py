@@ -44,7 +44,7 @@ class Attempt:
     audio_ms: int = 0
     reply_started: bool = False  # intent/LLM work handed out
     prompt_user: str = ""  # the user message sent to the LLM (facts included), for prefix-stable history
-    generated: str = ""  # the LLM's text exactly as generated (unstripped), for prefix-stable history
+    generated: str = ""  # GenerationDone.text: the LLM's text exactly as generated, for prefix-stable history
     stopped: str = ""  # why generation stopped (GenerationDone.stopped)
     applied: bool = False  # committed side effects (intent events, routing) done
     intent: Any = None  # the fast-path match, if any (orchestrator.IntentOutcome)

@@ -231,10 +231,8 @@ class LlmWorker(Worker[LlmJob]):
             self._fail(c, "llm", "llm_failed", str(exc))
         if c.cancel.cancelled and stopped == "eos":
             stopped = "cancelled"
-        generated = "".join(pieces)
-        self.post(
-            GenerationDone(c.turn_id, c.attempt, generated.strip(), len(pieces), stopped, generated)  # type: ignore[arg-type]
-        )
+        text = "".join(pieces)
+        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))  # type: ignore[arg-type]
         self.tts.submit(EndOfReply(c))
 
 
