@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from edge_voice.messages import Event, Pcm
 
 SAMPLE_EVERY = 50
 WARMUP_SCENES = 50
+BARGE_AFTER_MS = 300  # how much of the reply the user hears before interrupting it
+REPLY_WAIT_MS = 10000  # a barge-in scene gives up waiting for the reply after this much room audio
 
 
 def _proc_status(field_name: str) -> int:
@@ -76,33 +78,46 @@ QUESTIONS = (
 )
 
 
-def scenes() -> dict[str, tuple[float, list[Pcm]]]:
-    """Scene kind → (weight, variants). Each variant is one stretch of room audio."""
+@dataclass(frozen=True)
+class Variant:
+    """One stretch of room audio; a barge-in's ``then`` is spoken once the reply to ``audio`` is playing
+    (as a user interrupts what they hear), so it interrupts however short or slow that reply is."""
+
+    audio: Pcm
+    then: Pcm | None = None
+
+
+def scenes() -> dict[str, tuple[float, list[Variant]]]:
+    """Scene kind → (weight, variants)."""
     gap = clips.silence(150)
 
     def turn(text: str, tail_ms: int) -> Pcm:
         return np.concatenate([clips.silence(400), _wake(), gap, _say(text), clips.silence(tail_ms)])
 
     return {
-        "command": (0.35, [turn(t, 2500) for t in COMMANDS]),
-        "question": (0.15, [turn(t, 7000) for t in QUESTIONS]),
-        "silence": (0.12, [clips.silence(3000)]),
-        "noise": (0.08, [clips.noise(2500, dbfs=-35.0, seed=s) for s in range(3)]),
+        "command": (0.35, [Variant(turn(t, 2500)) for t in COMMANDS]),
+        "question": (0.15, [Variant(turn(t, 7000)) for t in QUESTIONS]),
+        "silence": (0.12, [Variant(clips.silence(3000))]),
+        "noise": (0.08, [Variant(clips.noise(2500, dbfs=-35.0, seed=s)) for s in range(3)]),
         "barge_in": (
             0.12,
             [
-                np.concatenate([turn(q, 1800), _wake(), gap, _say("stop."), clips.silence(2500)])
+                Variant(turn(q, 0), np.concatenate([_wake(), gap, _say("stop."), clips.silence(2500)]))
                 for q in QUESTIONS
             ],
         ),
         "follow_up": (
             0.18,
             [
-                np.concatenate(
-                    [turn("turn on the kitchen light.", 2200), _say("turn it off."), clips.silence(2500)]
+                Variant(
+                    np.concatenate(
+                        [turn("turn on the kitchen light.", 2200), _say("turn it off."), clips.silence(2500)]
+                    )
                 ),
-                np.concatenate(
-                    [turn("what time is it?", 2500), _say("what is the date today?"), clips.silence(2500)]
+                Variant(
+                    np.concatenate(
+                        [turn("what time is it?", 2500), _say("what is the date today?"), clips.silence(2500)]
+                    )
                 ),
             ],
         ),
@@ -111,17 +126,19 @@ def scenes() -> dict[str, tuple[float, list[Pcm]]]:
 
 class SceneSource:
     """An endless room: one scene after another (seeded), ``n`` scenes in all. Calls ``on_scene(i, kind)``
-    from the capture thread at each scene boundary (cheap)."""
+    from the capture thread at each scene boundary (cheap). ``reply_started`` is set by whoever watches the
+    events (``SoakSink``) when a reply starts playing; a barge-in scene waits for it, in room silence."""
 
     live = False
 
     def __init__(
         self,
-        table: dict[str, tuple[float, list[Pcm]]],
+        table: dict[str, tuple[float, list[Variant]]],
         n: int,
         clock: InputClock,
         on_scene: Callable[[int, str], None],
         seed: int = 7,
+        reply_started: threading.Event | None = None,
     ) -> None:
         self._rng = random.Random(seed)
         self._kinds = list(table)
@@ -130,31 +147,46 @@ class SceneSource:
         self._n = n
         self._clock = clock
         self._on_scene = on_scene
-        self._i = 0
+        self._closed = False
+        self._parts = self._stream()
         self._cur: WavSource | None = None
+        self.reply_started = reply_started or threading.Event()
         self.kinds: list[str] = []
 
-    def _next(self) -> WavSource:
-        if self._i >= self._n:
-            raise SourceExhausted
-        kind = self._rng.choices(self._kinds, self._weights)[0]
-        variant = self._rng.choice(self._table[kind][1])
-        self.kinds.append(kind)
-        self._on_scene(self._i, kind)
-        self._i += 1
-        return WavSource(variant, pace="adaptive", clock=self._clock)
+    def _wav(self, pcm: Pcm) -> WavSource:
+        return WavSource(pcm, pace="adaptive", clock=self._clock)
+
+    def _stream(self) -> Iterator[WavSource]:
+        for i in range(self._n):
+            if self._closed:
+                return
+            kind = self._rng.choices(self._kinds, self._weights)[0]
+            variant = self._rng.choice(self._table[kind][1])
+            self.kinds.append(kind)
+            self._on_scene(i, kind)
+            self.reply_started.clear()
+            yield self._wav(variant.audio)
+            if variant.then is None:
+                continue
+            for _ in range(REPLY_WAIT_MS // 100):
+                if self.reply_started.is_set() or self._closed:
+                    break
+                yield self._wav(clips.silence(100))
+            yield self._wav(np.concatenate([clips.silence(BARGE_AFTER_MS), variant.then]))
 
     def read(self, n: int) -> Pcm:
         while True:
             if self._cur is None:
-                self._cur = self._next()
+                self._cur = next(self._parts, None)
+                if self._cur is None:
+                    raise SourceExhausted
             try:
                 return self._cur.read(n)
             except SourceExhausted:
                 self._cur = None
 
     def close(self) -> None:
-        self._i = self._n
+        self._closed = True
 
 
 @dataclass
@@ -169,6 +201,7 @@ class SoakSink:
     longest_turn_s: float = 0.0
     errors: list[dict[str, Any]] = field(default_factory=list)
     scene: int = 0
+    reply_started: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, event: Event) -> None:
@@ -189,6 +222,8 @@ class SoakSink:
                 v = lat.get("voice_to_voice_ms") if isinstance(lat, dict) else None
                 if status == "done" and isinstance(v, int | float):
                     self.v2v.append((self.scene, float(v)))
+            if event.type == "response.audio.started":
+                self.reply_started.set()
             if event.type == "error" and len(self.errors) < 50:
                 self.errors.append(dict(event.data))
 
@@ -230,7 +265,7 @@ def soak(cfg: Config, turns: int, seed: int = 7, engines: Any = None) -> dict[st
                 }
             )
 
-    source = SceneSource(table, turns, clock, on_scene, seed)
+    source = SceneSource(table, turns, clock, on_scene, seed, sink.reply_started)
 
     class _NullWav(WavSink):  # paced like a device, keeps nothing (a 1000-turn run must not grow)
         def write(self, pcm: Pcm) -> None:
