@@ -76,6 +76,12 @@ QUESTIONS = (
     "what color is the sky?",
     "how many legs does a spider have?",
 )
+# questions whose answers run for seconds: a one-word answer could end before the barge-in is heard
+STORIES = (
+    "tell me a story about a dragon.",
+    "tell me a story about a robot.",
+    "tell me a story about the sea.",
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def scenes() -> dict[str, tuple[float, list[Variant]]]:
             0.12,
             [
                 Variant(turn(q, 0), np.concatenate([_wake(), gap, _say("stop."), clips.silence(2500)]))
-                for q in QUESTIONS
+                for q in STORIES
             ],
         ),
         "follow_up": (

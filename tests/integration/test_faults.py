@@ -303,8 +303,10 @@ def test_engine_fault_mid_turn(
         (err_event,) = rig.memory.of("error")
         assert err_event.ts_ns < fault.released_ns
     heard = rig.heard(engines, len(rig.sink.replies) - 1)
-    expected = {QUESTION: ["paris"], ARITHMETIC: ["4"]}.get(second_text, ["off", "kitchen"])
-    assert all(w in heard for w in expected), (
+    # each word, or one of its spellings (whisper writes a number either way)
+    spellings_of = {QUESTION: [("paris",)], ARITHMETIC: [("4", "four")]}
+    expected = spellings_of.get(second_text, [("off",), ("kitchen",)])
+    assert all(any(w in heard for w in spellings) for spellings in expected), (
         heard,
         second,
         rig.sink.replies,
@@ -334,7 +336,8 @@ def test_broker_down_at_start_killed_and_restarted_loses_no_event(engines: Engin
         wait_until(lambda: len(done(rig)) == 1, 60, "turn 1 answered")
         assert not bridge.connected and bridge.stats().buffered > 0
         broker.start()
-        wait_until(lambda: bridge.connected, 30, "bridge connected once the broker is up")
+        # paho's reconnect back-off reaches 30 s while the broker is down: wait longer than one step
+        wait_until(lambda: bridge.connected, 60, "bridge connected once the broker is up")
         assert bridge.flush(30)
         gate.gates[0][1].set()
 
@@ -346,7 +349,7 @@ def test_broker_down_at_start_killed_and_restarted_loses_no_event(engines: Engin
         gate.gates[1][1].set()
         wait_until(lambda: len(done(rig)) == 3, 120, "turn 3 answered with the broker down")
         broker.start()
-        wait_until(lambda: bridge.connected, 30, "bridge reconnected")
+        wait_until(lambda: bridge.connected, 60, "bridge reconnected")
         assert bridge.flush(30)
         thread.join(60)
         emitted: list[Event] = list(rig.memory.events)

@@ -446,6 +446,7 @@ def _cli_turn(tmp_path: Path, asr_uri: str, tts_uri: str) -> tuple[list[dict[str
         "EDGE_VOICE_TTS__URI": tts_uri,
         "EDGE_VOICE_TTS__REMOTE_VOICE": PIPER_VOICE,
         "EDGE_VOICE_TTS__TIMEOUT_MS": str(SLOW_MS),
+        "EDGE_VOICE_TTS__DETERMINISTIC": "true",  # the local fallback voice, when it speaks, is heard back
     }
     cmd = [sys.executable, "-m", "edge_voice", "run", "--input", str(wav), "--output", str(out)]
     r = subprocess.run(
