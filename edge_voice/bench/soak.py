@@ -24,9 +24,9 @@ import numpy as np
 
 from edge_voice import heap
 from edge_voice.audio import clips
-from edge_voice.audio.sources import InputClock, SourceExhausted, WavSource
+from edge_voice.audio.sources import FRAME_SAMPLES, InputClock, SourceExhausted, WavSource
 from edge_voice.config import Config
-from edge_voice.messages import Event, Pcm
+from edge_voice.messages import SAMPLE_RATE, Event, Pcm
 
 SAMPLE_EVERY = 50
 WARMUP_SCENES = 50
@@ -84,9 +84,9 @@ STORIES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Variant:
-    """One stretch of room audio; a barge-in's ``then`` is spoken once the reply to ``audio`` is playing
+    """One stretch of room audio; a barge-in's ``then`` starts once the reply to ``audio`` is playing
     (as a user interrupts what they hear), so it interrupts however short or slow that reply is."""
 
     audio: Pcm
@@ -108,7 +108,12 @@ def scenes() -> dict[str, tuple[float, list[Variant]]]:
         "barge_in": (
             0.12,
             [
-                Variant(turn(q, 0), np.concatenate([_wake(), gap, _say("stop."), clips.silence(2500)]))
+                Variant(
+                    turn(q, 0),
+                    np.concatenate(
+                        [clips.silence(BARGE_AFTER_MS), _wake(), gap, _say("stop."), clips.silence(2500)]
+                    ),
+                )
                 for q in STORIES
             ],
         ),
@@ -170,15 +175,17 @@ class SceneSource:
             variant = self._rng.choice(self._table[kind][1])
             self.kinds.append(kind)
             self._on_scene(i, kind)
-            self.reply_started.clear()
             yield self._wav(variant.audio)
             if variant.then is None:
                 continue
-            for _ in range(REPLY_WAIT_MS // 100):
+            # cleared only now: this scene's wake word has replaced any earlier turn, whose late reply
+            # must not count, and this question's reply cannot have started (its endpoint needs silence)
+            self.reply_started.clear()
+            for _ in range(REPLY_WAIT_MS * SAMPLE_RATE // 1000 // FRAME_SAMPLES):
                 if self.reply_started.is_set() or self._closed:
                     break
-                yield self._wav(clips.silence(100))
-            yield self._wav(np.concatenate([clips.silence(BARGE_AFTER_MS), variant.then]))
+                yield self._wav(np.zeros(FRAME_SAMPLES, np.int16))  # one capture read of room silence
+            yield self._wav(variant.then)
 
     def read(self, n: int) -> Pcm:
         while True:
