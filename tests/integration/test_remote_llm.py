@@ -29,7 +29,7 @@ from edge_voice.engines.base import RemoteError
 from edge_voice.engines.llm import build_messages
 from edge_voice.engines.openai_llm import OpenAiGenerator
 from edge_voice.messages import Event
-from tests.e2e.test_spoken_turn import _turn_clip
+from tests.e2e.test_spoken_turn import _fixed_facts, _turn_clip
 from tests.integration.rig import BASE, heard_back
 
 LLM = LlmConfig()
@@ -167,7 +167,9 @@ def test_server_killed_mid_session_next_turn_falls_back_and_still_speaks(tmp_pat
         source = WavSource(pcm, pace="adaptive", clock=clock)
         sink = WavSink(tmp_path / "reply.wav", clock, engines.tts.sample_rate)
         events = KillOnFirstAnswer(doomed)
-        Daemon(cfg, engines, source, sink, [events], clock).run()
+        # a fixed moment: the answers (heard back below) must not depend on the minute the test runs; with
+        # the real clock the local model once answered the spider question in French
+        Daemon(cfg, engines, source, sink, [events], clock, facts=_fixed_facts).run()
         sink.save(source.duration_samples)
         assert doomed.proc is not None and doomed.proc.returncode is not None  # really killed
 
