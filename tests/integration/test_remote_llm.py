@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from edge_voice.audio.wavio import write_wav
+from edge_voice.bench.asr import normalize
 from edge_voice.bench.remote import LlmServer, free_port
 from edge_voice.bench.turn import build_session
 from edge_voice.cancel import CancelToken
@@ -191,28 +191,9 @@ def test_server_killed_mid_session_next_turn_falls_back_and_still_speaks(tmp_pat
     assert said and len(heard & said) >= min(3, max(1, len(said) // 2)), (heard, said)
 
 
-_NUMBERS = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-)
-
-
 def _content_words(text: str) -> set[str]:
-    """Words of 3+ letters, small numbers spelt out: whisper writes "eight" or "8" either way."""
-    words = re.findall(r"[a-z0-9']+", text.lower())
-    spelt = [_NUMBERS[int(w)] if w.isdigit() and int(w) < len(_NUMBERS) else w for w in words]
-    return {w for w in spelt if len(w) > 2}
+    """Words of 3+ letters, numbers spelt out (the WER normaliser): whisper writes "eight" or "8"."""
+    return {w for w in normalize(text) if len(w) > 2}
 
 
 # ------------------------------------------------------------------------------ failure modes
