@@ -149,8 +149,8 @@ class SceneSource:
         n: int,
         clock: InputClock,
         on_scene: Callable[[int, str], None],
-        seed: int = 7,
-        reply_started: threading.Event | None = None,
+        seed: int,
+        reply_started: threading.Event,
     ) -> None:
         self._rng = random.Random(seed)
         self._kinds = list(table)
@@ -162,7 +162,7 @@ class SceneSource:
         self._closed = False
         self._parts = self._stream()
         self._cur: WavSource | None = None
-        self.reply_started = reply_started or threading.Event()
+        self.reply_started = reply_started
         self.kinds: list[str] = []
 
     def _wav(self, pcm: Pcm) -> WavSource:
