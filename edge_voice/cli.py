@@ -38,25 +38,26 @@ def _progress(msg: str) -> None:
 
 def cmd_listen(cfg: Config, args: argparse.Namespace) -> int:
     """Print listening events (wake, speech start/stop) as JSON lines; optionally save utterances."""
-    from edge_voice.audio.sources import FRAME_SAMPLES, AudioSource, MicSource, SourceExhausted, WavSource
+    from edge_voice.audio.sources import AudioSource, MicSource, SourceExhausted, WavSource
     from edge_voice.audio.wavio import write_wav
     from edge_voice.listen.listener import Listener
     from edge_voice.listen.vad import SileroVad
     from edge_voice.listen.wake import OpenWakeWordDetector
-    from edge_voice.messages import AudioFrame, SpeechStopped
+    from edge_voice.messages import SAMPLE_RATE, AudioFrame, SpeechStopped
 
     listener = Listener(cfg, OpenWakeWordDetector(cfg.wake), SileroVad(cfg.vad))
+    block_samples = cfg.audio.frame_ms * SAMPLE_RATE // 1000
     source: AudioSource = (
         WavSource(args.input, pace="realtime" if args.realtime else "fast")
         if args.input
-        else MicSource(cfg.audio.input_device)
+        else MicSource(cfg.audio.input_device, block_samples)
     )
     save = Path(args.save_utterances) if args.save_utterances else None
     pos, n_utt = 0, 0
     try:
         while True:
             try:
-                block = source.read(FRAME_SAMPLES)
+                block = source.read(block_samples)
             except SourceExhausted:
                 break
             frame = AudioFrame(block, pos, time.monotonic_ns())

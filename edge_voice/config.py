@@ -68,8 +68,10 @@ class AudioConfig:
     output_rate_hz: int = 0  # 0 = the TTS voice's native rate
     output_chunk_ms: int = 20  # playback write size: an interruption is heard within one chunk
     volume: float = 1.0
-    frame_ms: int = 80  # capture block = openWakeWord hop (1280 samples)
-    capture_queue_frames: int = 50  # 4 s of audio; overflow drops the oldest frame and counts it
+    # capture block: one VAD frame, so a pause is seen the moment its frame is complete (80 ms blocks
+    # made every endpoint decision wait 0–80 ms, ~40 ms on average, for the rest of the block)
+    frame_ms: int = 32
+    capture_queue_frames: int = 125  # 4 s of 32 ms frames; overflow drops the oldest frame and counts it
 
     def __post_init__(self) -> None:
         _check_range("audio", "output_rate_hz", self.output_rate_hz, 0, 192000)
@@ -80,7 +82,7 @@ class AudioConfig:
         )
         _check_range("audio", "output_chunk_ms", self.output_chunk_ms, 5, 100)
         _check_range("audio", "volume", self.volume, 0.0, 2.0)
-        _require("audio.frame_ms", self.frame_ms == 80, "80 (the openWakeWord hop)")
+        _check_range("audio", "frame_ms", self.frame_ms, 10, 80)
         _check_range("audio", "capture_queue_frames", self.capture_queue_frames, 2, 1000)
 
 
@@ -224,6 +226,7 @@ class LlmConfig:
     api_key_env: str = "EDGE_VOICE_LLM_API_KEY"
     timeout_ms: int = 3000
     nice: int = 0  # >0: llama.cpp's threads yield the CPU to TTS/ASR when they compete (Linux thread nice)
+    prime: bool = True  # evaluate history + facts while the user speaks, so only the words are left after
 
     def __post_init__(self) -> None:
         _check_range("llm", "nice", self.nice, 0, 19)

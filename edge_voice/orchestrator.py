@@ -69,6 +69,7 @@ from edge_voice.workers import (
     LlmJob,
     LlmWorker,
     PlaybackWorker,
+    PrimeJob,
     SpeakJob,
     TtsWorker,
     Worker,
@@ -406,7 +407,15 @@ class Orchestrator:
             )
         self.turn = Turn(next_turn_id(), trigger)
         self.clock.realtime.set()
+        if trigger in ("wake", "button", "mqtt", "follow_up") and self.cfg.llm.prime:
+            self._prime()
         return self.turn
+
+    def _prime(self) -> None:
+        """While the user speaks, the LLM evaluates the prompt up to where the words will go (history,
+        facts): after the endpoint only the transcript is left to evaluate. Skipped if the queue is full."""
+        _, messages = self._prompt("")
+        self.llm.submit_nowait(PrimeJob(messages))
 
     def _on_wake(self, msg: WakeDetected) -> None:
         if self.muted:
@@ -628,17 +637,20 @@ class Orchestrator:
             self._hand(self.tts, EndOfReply(ctx))  # a silent intent (stop) still ends through SynthesisDone
             return
         a.marks["llm_start"] = time.monotonic_ns()
-        now = time.monotonic()
+        a.prompt_user, msgs = self._prompt(text)
+        self._hand(self.llm, LlmJob(ctx, msgs))
+
+    def _prompt(self, text: str) -> tuple[str, tuple[ChatMessage, ...]]:
+        """(user message, whole request) for ``text``: the fixed system prompt first (its KV cache is
+        reused), then history, then the changing facts just before the words (``_prime`` sends "")."""
         facts = self.facts()
-        # fixed system prompt first (its KV cache is reused); the changing facts just before the words
         user = f"({facts})\n{text}" if facts else text
-        a.prompt_user = user
         msgs = (
             ChatMessage("system", self.cfg.llm.system_prompt),
-            *self.history.messages(now),
+            *self.history.messages(time.monotonic()),
             ChatMessage("user", user),
         )
-        self._hand(self.llm, LlmJob(ctx, msgs))
+        return user, msgs
 
     def _apply_route(self, a: Attempt) -> None:
         """Side effects and events that only a committed attempt may have."""

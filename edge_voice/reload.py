@@ -19,6 +19,7 @@ LIVE_KEYS = (
     "llm.system_prompt",
     "llm.history_turns",
     "llm.history_window_s",
+    "llm.prime",
     "audio.volume",
     "service.log_level",
 )
@@ -54,6 +55,7 @@ def apply_live(old: Config, new: Config) -> Config:
             system_prompt=new.llm.system_prompt,
             history_turns=new.llm.history_turns,
             history_window_s=new.llm.history_window_s,
+            prime=new.llm.prime,
         ),
         audio=dataclasses.replace(old.audio, volume=new.audio.volume),
         service=dataclasses.replace(old.service, log_level=new.service.log_level),

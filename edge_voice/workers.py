@@ -68,6 +68,13 @@ class LlmJob:
 
 
 @dataclass(frozen=True, slots=True)
+class PrimeJob:
+    """Evaluate a prompt prefix while the user speaks (no Ctx: it belongs to no attempt, fails no turn)."""
+
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SpeakJob:
     ctx: Ctx
     index: int
@@ -185,7 +192,7 @@ class SentenceSplitter(Protocol):
         ...
 
 
-class LlmWorker(Worker[LlmJob]):
+class LlmWorker(Worker[LlmJob | PrimeJob]):
     """Streams tokens, splits them into sentences and hands each to TTS at once."""
 
     def __init__(
@@ -196,7 +203,11 @@ class LlmWorker(Worker[LlmJob]):
         self.tts = tts
         self.make_splitter = make_splitter
 
-    def handle(self, job: LlmJob) -> None:
+    def handle(self, job: LlmJob | PrimeJob) -> None:
+        if isinstance(job, PrimeJob):
+            if self.jobs.empty():  # a turn's request already waiting needs the thread more
+                self.engine.prime(job.messages)
+            return
         c = job.ctx
         if c.cancel.cancelled:
             return

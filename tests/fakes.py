@@ -37,9 +37,13 @@ class ScriptedGenerator:
         self.text = text
         self.delay_s = delay_s
         self.prompts: list[tuple[ChatMessage, ...]] = []
+        self.primed: list[tuple[ChatMessage, ...]] = []
 
     def warm(self, system_prompt: str) -> None:
         pass
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        self.primed.append(tuple(messages))
 
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Iterator[str]:
         self.prompts.append(tuple(messages))

@@ -24,7 +24,7 @@ from edge_voice.messages import SAMPLE_RATE, AudioFrame, Pcm
 
 log = logging.getLogger(__name__)
 
-FRAME_SAMPLES = 1280  # 80 ms: the openWakeWord hop
+FRAME_SAMPLES = 512  # 32 ms (audio.frame_ms): one VAD frame
 Pace = Literal["realtime", "fast", "adaptive"]
 
 
@@ -131,7 +131,7 @@ class MicSource:
 
     live = True
 
-    def __init__(self, device: str = "") -> None:
+    def __init__(self, device: str = "", frame_samples: int = FRAME_SAMPLES) -> None:
         try:
             import pyaudio
         except ImportError:
@@ -148,7 +148,7 @@ class MicSource:
                 rate=SAMPLE_RATE,
                 input=True,
                 input_device_index=index,
-                frames_per_buffer=FRAME_SAMPLES,
+                frames_per_buffer=frame_samples,
             )
         except OSError as exc:
             self._pa.terminate()

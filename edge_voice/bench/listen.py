@@ -26,7 +26,7 @@ from edge_voice.messages import SAMPLE_RATE, AudioFrame, ListenEvent, Pcm, Speec
 
 log = logging.getLogger(__name__)
 
-FRAME = 1280  # 80 ms: what the capture thread delivers
+FRAME = 1280  # 80 ms of audio per step: the wake-word hop, the unit of the per-frame target
 TARGET_FRAME_MS = 2.0
 TARGET_CORE_PCT = 5.0
 

@@ -66,6 +66,12 @@ class Generator(Protocol):
         """Fill the KV cache with the system prompt so the first turn is as fast as later ones."""
         ...
 
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate ``messages`` into the KV cache ahead of the request that will extend them (the user
+        message so far, while the user is still speaking). Best effort: an engine without a local cache
+        does nothing; never raises."""
+        ...
+
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Iterator[str]:
         """Yield text pieces as they are generated; stop promptly when ``cancel`` is set."""
         ...

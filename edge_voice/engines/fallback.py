@@ -198,6 +198,10 @@ class FallbackGenerator(_Wrapper):
     def warm(self, system_prompt: str) -> None:
         self._warm(system_prompt)
 
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Only the engine about to serve is primed (the remote one does nothing)."""
+        (self.remote if self.switch.use_remote() else self.local).prime(messages)
+
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Generator[str, None, None]:
         def remote() -> Iterator[str]:
             self._served = self.remote

@@ -134,6 +134,7 @@ class LlamaGenerator:
         self.load_ms = (time.monotonic() - t0) * 1000
         self.last: GenerationStats | None = None
         self.warm_stats: GenerationStats | None = None
+        self.primed: GenerationStats | None = None  # stats of the last ``prime``
         log.info("llm: loaded %s in %.0f ms (%d threads)", self.model_path.name, self.load_ms, self.threads)
 
     def warm(self, system_prompt: str) -> None:
@@ -147,6 +148,18 @@ class LlamaGenerator:
             self.last.prompt_tokens if self.last else -1,
             self.last.total_ms if self.last else -1.0,
         )
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate ``messages`` into the slot's KV cache (one token is generated and thrown away), so the
+        turn's request, which extends them, evaluates only what is new. Called at the wake word with the
+        history and the facts: the ~20 tokens of facts then cost nothing after the user stops speaking."""
+        last = self.last
+        try:
+            for _ in self._generate(messages, NEVER, max_tokens=1):
+                pass
+        except LlmError as exc:  # the turn's own request will report a real failure
+            log.warning("llm: prime failed: %s", exc)
+        self.primed, self.last = self.last, last  # ``last`` stays the stats of the last ``stream``
 
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Generator[str, None, None]:
         """Yield text pieces (about one token each) as llama.cpp produces them; stop within one token (or

@@ -152,6 +152,10 @@ class OpenAiGenerator:
             self.last.total_ms if self.last else -1.0,
         )
 
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Nothing: a round trip to a server that may be down would hold the LLM thread just before the
+        turn's own request (the server's prompt cache still serves the system prompt)."""
+
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Generator[str, None, None]:
         """Yield text pieces as the server streams them; stop within ``_POLL_S`` once ``cancel`` is set
         or the iterator is closed. Raises ``RemoteError`` (see the module docstring)."""

@@ -17,6 +17,7 @@ import pytest
 from edge_voice.cancel import NEVER, CancelToken
 from edge_voice.config import LlmConfig
 from edge_voice.engines.llm import LlamaGenerator, build_messages
+from edge_voice.messages import ChatMessage
 
 pytestmark = pytest.mark.engines
 
@@ -106,6 +107,31 @@ def test_changing_facts_at_the_end_keep_the_prefix_cached(llm: LlamaGenerator) -
     text = "".join(llm.stream(msgs, NEVER))
     assert llm.last is not None and llm.last.cached_tokens > 20
     assert "tuesday" in text.lower()
+
+
+def test_prime_leaves_only_the_words_to_evaluate(llm: LlamaGenerator) -> None:
+    """The orchestrator primes with the user message up to the words (facts) at the wake word; the
+    turn's request then evaluates only the transcript and the chat template's closing tokens."""
+    history = [
+        ChatMessage("user", "(It is 09:15.)\nHi."),
+        ChatMessage("assistant", " Hello! How can I help?"),
+    ]
+    facts = "It is 10:42 on Tuesday, 3 November 2026."
+    question = "What is the capital of Japan?"
+    full = build_messages(CFG.system_prompt, history, question, facts)
+    unprimed = "".join(llm.stream(full, NEVER))
+    assert llm.last is not None
+    unprimed_new = llm.last.prompt_tokens
+    other = "".join(ask(llm, "What is two plus two?"))  # the slot now holds another prompt
+
+    llm.prime(build_messages(CFG.system_prompt, history, "", facts))
+    assert llm.primed is not None and llm.primed.prompt_tokens > 20  # history + facts were evaluated
+    assert llm.last is not None and llm.last.text == other  # ``last`` stays the last answer's stats
+    primed = "".join(llm.stream(full, NEVER))
+    assert llm.last is not None
+    assert primed == unprimed  # the same answer, from a shorter evaluation
+    assert "tokyo" in primed.lower()
+    assert llm.last.prompt_tokens <= 16 < unprimed_new
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux behaviour")

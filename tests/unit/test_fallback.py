@@ -38,12 +38,16 @@ class ScriptedLlm:
         self.script = list(script)
         self.calls = 0
         self.warmed: list[str] = []
+        self.primes = 0
         self.reachable: bool | None = None
         self.last: object = None
         self.cancel_on_fail: CancelToken | None = None
 
     def warm(self, system_prompt: str) -> None:
         self.warmed.append(system_prompt)
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        self.primes += 1
 
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Iterator[str]:
         self.calls += 1

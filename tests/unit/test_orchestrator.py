@@ -345,6 +345,7 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
     n = 3
 
     async def scenario(h: Harness) -> None:
+        h.orch.facts = lambda: "It is 10:42."
         for i in range(n + 2):
             base = 100000 * (i + 1)
             for m in (wake(base), started(base + 1000), stopped(base + 30000)):
@@ -363,6 +364,12 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
     # the answer is stored exactly as generated (spaces included), not as the cleaned heard text:
     # its tokens are then already in the KV cache and the next question re-evaluates only itself
     assert p[1][2] == ChatMessage("assistant", "Sure. ")
+    # each wake word primed the LLM with that turn's request up to where the words go
+    assert len(llm.primed) == len(p)
+    for primed, request in zip(llm.primed, p, strict=True):
+        assert primed[:-1] == request[:-1]
+        assert primed[-1] == ChatMessage("user", "(It is 10:42.)\n")
+        assert request[-1] == ChatMessage("user", "(It is 10:42.)\ntell me something")
 
 
 @pytest.mark.parametrize(
