@@ -46,6 +46,7 @@ class Engines:
     make_listener: Callable[[Config, WakeDetector, VoiceActivityDetector], FrameListener]
     phrase_cache: PhraseStore | None = None
     prefill: Sequence[str] = ()  # phrases to cache on the TTS thread while it is idle
+    clock_phrases: Callable[[], Sequence[str]] | None = None  # replies that change with the clock
     load_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -109,6 +110,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         make_listener=Listener,
         phrase_cache=PhraseCache(tts),
         prefill=intents.confirmation_phrases(cfg.intents) if matcher is not None else (),
+        clock_phrases=matcher.clock_phrases if matcher is not None else None,
         load_ms=times,
     )
 
@@ -149,6 +151,7 @@ class Daemon:
             engines.phrase_cache,
             engines.prefill,
             lambda: self.orch.turn is None,
+            engines.clock_phrases,
         )
         self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
         self.asr = AsrWorker(engines.asr, post)

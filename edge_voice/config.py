@@ -130,7 +130,10 @@ class EndpointConfig:
     pre_roll_ms: int = 300
     min_speech_ms: int = 150  # voiced time before speech counts as started (rejects blips)
     silence_end_ms: int = 500  # end-of-speech silence that confirms the endpoint
-    speculative_silence_ms: int = 160  # silence after which a speculative decode starts (0 = off)
+    speculative_silence_ms: int = 64  # silence after which a speculative decode starts (0 = off)
+    # silence after which a speculative transcript that is a complete command ends the turn
+    # (intents.early_commit); the decode itself started at speculative_silence_ms
+    commit_silence_ms: int = 160
     max_utterance_ms: int = 15000
     no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
     wake_tail_ms: int = 300  # voice still running this long after a wake detection = the command began
@@ -145,6 +148,12 @@ class EndpointConfig:
             "endpoint.speculative_silence_ms",
             self.speculative_silence_ms < self.silence_end_ms,
             f"0 or below endpoint.silence_end_ms ({self.silence_end_ms})",
+        )
+        _check_range("endpoint", "commit_silence_ms", self.commit_silence_ms, 0, 5000)
+        _require(
+            "endpoint.commit_silence_ms",
+            self.commit_silence_ms < self.silence_end_ms,
+            f"below endpoint.silence_end_ms ({self.silence_end_ms})",
         )
         _check_range("endpoint", "max_utterance_ms", self.max_utterance_ms, 1000, 120000)
         _check_range("endpoint", "no_speech_timeout_ms", self.no_speech_timeout_ms, 500, 60000)

@@ -50,13 +50,16 @@ class SpeechStarted:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SpeechPaused:
-    """Speech went quiet for ``endpoint.speculative_silence_ms``: a speculative decode may start."""
+    """Speech went quiet for ``endpoint.speculative_silence_ms``: a speculative decode may start. Sent
+    again with ``settled`` once the quiet lasts ``endpoint.commit_silence_ms``: a complete command may
+    now end the turn."""
 
     audio: Pcm  # pre-roll + speech so far + the silence seen
     start_sample: int  # of ``audio``
     last_voiced_sample: int  # end of the last voiced VAD frame
     at_sample: int
     captured_ns: int
+    settled: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ post messages into its inbox; it dispatches them with ``match`` + ``assert_never
 Speculation: when the user goes quiet for ``endpoint.speculative_silence_ms`` the orchestrator starts an
 *attempt* — ASR, then intent or LLM, then TTS — whose playback is held behind a gate. If the user speaks
 again the attempt is cancelled; when the endpoint is confirmed the gate opens and the reply is heard at
-once. A speculative transcript that is a complete fast-path command commits the turn immediately
-(``intents.early_commit``). Events of an uncommitted attempt are held and published only on commit, so
-subscribers see exactly one consistent turn.
+once. A speculative transcript that is a complete fast-path command commits the turn as soon as the
+pause has lasted ``endpoint.commit_silence_ms`` (``intents.early_commit``). Events of an uncommitted
+attempt are held and published only on commit, so subscribers see exactly one consistent turn.
 """
 
 from __future__ import annotations
@@ -485,8 +485,13 @@ class Orchestrator:
             return
         cur = self.turn.current
         if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
+            if msg.settled and not cur.settled:
+                cur.settled = True
+                if cur.intent is not None and self.cfg.intents.early_commit:
+                    self._commit(cur, early=True)  # its transcript came before the pause settled
             return
         a = self._new_attempt(msg.last_voiced_sample)
+        a.settled = msg.settled
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // SAMPLE_RATE
         a.marks["t0"] = msg.captured_ns - lag_ns
         a.marks["asr_start"] = time.monotonic_ns()
@@ -606,9 +611,11 @@ class Orchestrator:
                 self._end_turn("no_transcript")
             return
         outcome = self._match(a, msg.text)
-        if outcome is not None and not a.committed and self.cfg.intents.early_commit:
+        if outcome is not None and not a.committed and self.cfg.intents.early_commit and a.settled:
             self._commit(a, early=True)
             return
+        # an unsettled complete command is routed now (its confirmation waits behind the gate) and
+        # commits when the pause settles (_on_paused), unless the user speaks on
         self._route(a, msg.text, outcome)
         if a.committed:
             self._apply_route(a)

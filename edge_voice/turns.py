@@ -39,6 +39,7 @@ class Attempt:
     last_voiced_sample: int
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
+    settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms
     transcript: str | None = None
     asr_ms: float | None = None
     audio_ms: int = 0

@@ -256,7 +256,11 @@ class PhraseStore(Protocol):
 class TtsWorker(Worker[SpeakJob | EndOfReply]):
     """Synthesises sentence by sentence; known phrases (fast-path confirmations) come from the cache at
     once. The cache is filled on this thread, one phrase at a time while no reply is waiting, so the
-    engine stays single-threaded and start-up does not wait for it."""
+    engine stays single-threaded and start-up does not wait for it. ``clock_phrases`` (the time and date
+    replies of this minute and the next) are kept synthesised the same way, beside the cache, so the
+    minute-by-minute phrases never evict a confirmation."""
+
+    IDLE_POLL_S = 0.5  # how often an idle worker checks whether the clock phrases changed
 
     def __init__(
         self,
@@ -266,40 +270,71 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         cache: PhraseStore | None = None,
         prefill: Sequence[str] = (),
         may_prefill: Callable[[], bool] = lambda: True,
+        clock_phrases: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         super().__init__("tts", post, maxsize=64)
         self.engine = engine
         self.playback = playback
         self.cache = cache
-        self._prefill = list(prefill)
+        self._prefill = list(prefill) if cache is not None else []
         self._may_prefill = may_prefill  # e.g. "no turn active": never compete with a live turn for CPU
+        self._clock_phrases = clock_phrases
+        self._clock_pcm: dict[str, Pcm] = {}  # only ever touched on this thread
         self.prefilled = threading.Event()  # every known phrase is cached (part of "warm")
-        if not self._prefill or cache is None:
+        if not self._prefill:
             self.prefilled.set()
 
     def run(self) -> None:
-        while self._prefill and self.cache is not None:
+        while True:
             try:
-                job = self.jobs.get(timeout=0.005 if self._may_prefill() else 0.05)
+                job = self.jobs.get(timeout=self._idle_wait())
             except queue.Empty:
                 if self._may_prefill():
-                    self._cache_one(self.cache, self._prefill.pop(0))
+                    self._idle_work()
                 continue
             if job is None:
                 return
             self._run_one(job)
-        self.prefilled.set()
-        super().run()
 
-    def _cache_one(self, cache: PhraseStore, text: str) -> None:
-        if cache.get(text) is not None:
+    def _idle_wait(self) -> float | None:
+        if self._prefill:
+            return 0.005 if self._may_prefill() else 0.05
+        return self.IDLE_POLL_S if self._clock_phrases is not None else None
+
+    def _idle_work(self) -> None:
+        """One synthesis at most, so a job that arrives waits for one phrase, not for all of them."""
+        if self._prefill and self.cache is not None:
+            text = self._prefill.pop(0)
+            if self.cache.get(text) is None:
+                pcm = self._synthesize_all(text)
+                if pcm is not None:
+                    self.cache.put(text, pcm)
+            if not self._prefill:
+                self.prefilled.set()
             return
+        if self._clock_phrases is None:
+            return
+        wanted = list(dict.fromkeys(self._clock_phrases()))
+        self._clock_pcm = {t: p for t, p in self._clock_pcm.items() if t in wanted}
+        missing = [t for t in wanted if t not in self._clock_pcm]
+        if missing:
+            pcm = self._synthesize_all(missing[0])
+            if pcm is not None:
+                self._clock_pcm[missing[0]] = pcm
+
+    def _synthesize_all(self, text: str) -> Pcm | None:
         try:
             parts = list(self.engine.synthesize(text, CancelToken()))
         except Exception:
             log.exception("tts: could not cache %r", text)
-            return
-        cache.put(text, np.concatenate(parts) if parts else np.zeros(0, np.int16))
+            return None
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+    def _cached(self, text: str) -> Pcm | None:
+        pcm = self._clock_pcm.get(text)
+        if pcm is None and self.cache is not None:
+            pcm = self.cache.get(text)
+        return pcm
 
     def handle(self, job: SpeakJob | EndOfReply) -> None:
         c = job.ctx
@@ -311,7 +346,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         if c.cancel.cancelled:
             return
         rate = self.engine.sample_rate
-        cached = self.cache.get(job.text) if self.cache is not None else None
+        cached = self._cached(job.text)
         try:
             parts = [cached] if cached is not None else self.engine.synthesize(job.text, c.cancel)
             last: Pcm | None = None

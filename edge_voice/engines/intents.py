@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from edge_voice.config import DeviceEntry, IntentsConfig
 
@@ -633,11 +633,17 @@ class IntentMatcher:
 
     def _time(self, m: re.Match[str]) -> IntentResult:
         now = self._clock()
-        return IntentResult("time", (("time", now.strftime("%H:%M")),), f"It's {time_words(now)}.")
+        return IntentResult("time", (("time", now.strftime("%H:%M")),), time_reply(now))
 
     def _date(self, m: re.Match[str]) -> IntentResult:
         now = self._clock()
-        return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), f"Today is {date_words(now)}.")
+        return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), date_reply(now))
+
+    def clock_phrases(self) -> tuple[str, str, str]:
+        """The time replies of this minute and the next and today's date reply: what the TTS thread
+        keeps synthesised while idle, so "what time is it?" is answered as fast as a fixed confirmation."""
+        now = self._clock()
+        return time_reply(now), time_reply(now + timedelta(minutes=1)), date_reply(now)
 
     def _volume_set(self, m: re.Match[str]) -> IntentResult | None:
         n = int(m.group("n"))
@@ -780,6 +786,14 @@ def time_words(now: datetime) -> str:
     if now.hour == 0 and now.minute == 0:
         return "midnight"
     return f"{clock} {part}"
+
+
+def time_reply(now: datetime) -> str:
+    return f"It's {time_words(now)}."
+
+
+def date_reply(now: datetime) -> str:
+    return f"Today is {date_words(now)}."
 
 
 def date_words(now: datetime) -> str:

@@ -25,6 +25,7 @@ class EndpointSamples:
     min_speech: int
     silence_end: int
     speculative_silence: int  # 0 = no pause events
+    settle_silence: int  # a pause this long is ``settled`` (≥ speculative_silence)
     max_utterance: int
     no_speech_timeout: int
     wake_tail: int  # a voiced run carried over from the wake phrase must last this long
@@ -39,6 +40,7 @@ class EndpointSamples:
             s(cfg.min_speech_ms),
             s(cfg.silence_end_ms),
             s(cfg.speculative_silence_ms),
+            s(max(cfg.speculative_silence_ms, cfg.commit_silence_ms)),
             s(cfg.max_utterance_ms),
             s(cfg.no_speech_timeout_ms),
             s(cfg.wake_tail_ms),
@@ -54,12 +56,14 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Paused:
-    """``speculative_silence`` of silence inside an utterance (once per pause)."""
+    """``speculative_silence`` of silence inside an utterance, then again (``settled``) at
+    ``settle_silence``: at most twice per pause, once if one block crosses both."""
 
     audio_start: int
     speech_start: int
     last_voiced: int  # end of the last voiced block
     at: int
+    settled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,7 @@ class Endpointer:
         self._audio_start = 0
         self._last_voiced = 0
         self._paused = False
+        self._settled = False
 
     @property
     def is_open(self) -> bool:
@@ -136,13 +141,13 @@ class Endpointer:
         self._run_need = self.cfg.min_speech
         if self._run_start is not None:
             self._run_need = max(self.cfg.min_speech, self.cfg.wake_tail)
-        self._paused = False
+        self._paused = self._settled = False
 
     def close(self) -> None:
         """Stop listening without an event (turn ended, cancel)."""
         self.state = "closed"
         self._run_start = None
-        self._paused = False
+        self._paused = self._settled = False
 
     def feed(self, voiced: bool, n_samples: int) -> list[EndpointEvent]:
         if n_samples <= 0:
@@ -166,7 +171,7 @@ class Endpointer:
                 self._speech_start = self._run_start
                 self._audio_start = max(self._speech_start - c.pre_roll, self._floor)
                 self._last_voiced = end
-                self._paused = False
+                self._paused = self._settled = False
                 self._run_start = None
                 events: list[EndpointEvent] = [Started(self._speech_start, self._audio_start, end)]
                 events.extend(self._check_max_length(end))
@@ -185,13 +190,17 @@ class Endpointer:
         if voiced:
             self._last_voiced = end
             if self._paused:
-                self._paused = False
+                self._paused = self._settled = False
                 events.append(Resumed(end))
         else:
             silence = end - self._last_voiced
-            if c.speculative_silence and not self._paused and silence >= c.speculative_silence:
-                self._paused = True
-                events.append(Paused(self._audio_start, self._speech_start, self._last_voiced, end))
+            if c.speculative_silence and silence >= c.speculative_silence and not self._settled:
+                settled = silence >= c.settle_silence
+                if not self._paused or settled:
+                    events.append(
+                        Paused(self._audio_start, self._speech_start, self._last_voiced, end, settled)
+                    )
+                self._paused, self._settled = True, settled
             if silence >= c.silence_end:
                 self.close()
                 events.append(

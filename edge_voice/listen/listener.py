@@ -261,7 +261,8 @@ class Listener:
                 case Paused():
                     a = max(e.audio_start, self._ring.oldest)
                     end = self._acoustic_end(e.speech_start, e.last_voiced)
-                    out.append(SpeechPaused(self._ring.read(a, e.at), a, end, e.at, self._ns(e.at)))
+                    audio = self._ring.read(a, e.at)
+                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled))
                 case Resumed():
                     out.append(SpeechResumed(e.at, self._ns(e.at)))
                 case Stopped():

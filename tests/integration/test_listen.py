@@ -25,6 +25,7 @@ from edge_voice.messages import (
     NoSpeech,
     Pcm,
     SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     WakeDetected,
@@ -77,7 +78,8 @@ def listen(
 
 
 def kinds(events: Sequence[ListenEvent]) -> list[str]:
-    return [type(e).__name__ for e in events if not isinstance(e, SpeechPaused)]
+    """Event names without the speculative hints (pauses and resumptions inside the speech)."""
+    return [type(e).__name__ for e in events if not isinstance(e, SpeechPaused | SpeechResumed)]
 
 
 T = TypeVar("T")

@@ -32,6 +32,7 @@ def make(origin: int = 0, **over: int) -> Endpointer:
         min_speech=MIN,
         silence_end=END,
         speculative_silence=SPEC,
+        settle_silence=SPEC,
         max_utterance=MAX,
         no_speech_timeout=TIMEOUT,
         wake_tail=TAIL,
@@ -243,6 +244,30 @@ def test_speculative_pause_then_resume_then_stop() -> None:
         Paused(0, 0, last, last + ceil_frames(SPEC)),
         Stopped("silence", 0, 0, last, last + ceil_frames(END)),
     ]
+
+
+def test_an_early_pause_then_settled_once_per_pause() -> None:
+    """The decode starts at 2 frames of silence; a complete command may end the turn at 5."""
+    ep = make(speculative_silence=2 * F, settle_silence=5 * F)
+    ep.open()
+    voice(ep, 20)
+    assert silence(ep, 1) == []
+    assert silence(ep, 1) == [Paused(0, 0, 20 * F, 22 * F, settled=False)]
+    assert silence(ep, 2) == []
+    assert silence(ep, 1) == [Paused(0, 0, 20 * F, 25 * F, settled=True)]
+    assert silence(ep, 5) == []
+    assert voice(ep, 1) == [Resumed(31 * F)]
+    silence(ep, 2)
+    assert voice(ep, 1) == [Resumed(34 * F)]  # an early pause that never settled is withdrawn too
+    # one block across both: a single, settled pause
+    assert ep.feed(False, 6 * F) == [Paused(0, 0, 34 * F, 40 * F, settled=True)]
+
+
+def test_commit_silence_is_converted_and_never_below_the_speculative_pause() -> None:
+    s = EndpointSamples.from_config(EndpointConfig(speculative_silence_ms=64, commit_silence_ms=160))
+    assert (s.speculative_silence, s.settle_silence) == (1024, 2560)
+    s = EndpointSamples.from_config(EndpointConfig(speculative_silence_ms=200, commit_silence_ms=160))
+    assert s.settle_silence == 3200
 
 
 def test_no_pause_events_when_speculation_is_off() -> None:

@@ -336,6 +336,14 @@ def test_time(matcher: IntentMatcher, text: str) -> None:
     assert (result.name, result.reply) == ("time", "It's ten forty two in the morning.")
 
 
+def test_clock_phrases_are_the_replies_of_this_minute_and_the_next(matcher: IntentMatcher) -> None:
+    now, later, today = matcher.clock_phrases()
+    assert (now, later) == ("It's ten forty two in the morning.", "It's ten forty three in the morning.")
+    time_result, date_result = matcher.match("What time is it?"), matcher.match("What's the date?")
+    assert time_result is not None and time_result.reply == now  # exactly the text the TTS cache holds
+    assert date_result is not None and date_result.reply == today
+
+
 def test_time_words() -> None:
     assert time_words(datetime(2026, 1, 1, 15, 0)) == "three o'clock in the afternoon"
     assert time_words(datetime(2026, 1, 1, 9, 5)) == "nine oh five in the morning"

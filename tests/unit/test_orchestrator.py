@@ -53,8 +53,9 @@ class KitchenIntents:
         self.applied: list[str] = []
 
     def match(self, text: str) -> IntentOutcome | None:
-        if "kitchen light" in text.lower():
-            return Outcome("light_on", (("device", "kitchen light"),), "Turning on the kitchen light.")
+        for device in ("kitchen light", "hallway light"):
+            if device in text.lower():
+                return Outcome("light_on", (("device", device),), f"Turning on the {device}.")
         if text.lower().strip(" .") == "stop":
             return Outcome("stop", (), "")
         return None
@@ -153,8 +154,8 @@ def started(at: int = 20000) -> SpeechStarted:
     return SpeechStarted(at, time.monotonic_ns())
 
 
-def paused(last_voiced: int = 50000) -> SpeechPaused:
-    return SpeechPaused(AUDIO, 15000, last_voiced, last_voiced + 3200, time.monotonic_ns())
+def paused(last_voiced: int = 50000, settled: bool = True) -> SpeechPaused:
+    return SpeechPaused(AUDIO, 15000, last_voiced, last_voiced + 3200, time.monotonic_ns(), settled)
 
 
 def stopped(last_voiced: int = 50000) -> SpeechStopped:
@@ -253,6 +254,30 @@ def test_early_commit_on_complete_command(tmp_path: Path) -> None:
     assert len(stops) == 1 and stops[0].data["reason"] == "early_commit"
     assert h.memory.of("response.done")[0].data["route"] == "intent"
     assert ("close", None) in h.listen.calls
+
+
+def test_an_early_pause_decodes_but_commits_a_command_only_once_settled(tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        for m in (wake(), started(), paused(40000, settled=False)):
+            h.orch.post(m)
+        await h.wait_for(lambda: len(h.tts_engine.texts) == 1)  # decoded, matched, confirmation made…
+        await asyncio.sleep(0.1)
+        assert "transcript.final" not in h.types()  # …but the turn is not over: the user may go on
+        assert not h.intents.applied and not h.sink.replies
+        h.orch.post(SpeechResumed(42000, time.monotonic_ns()))  # "…and the hallway light"
+        h.orch.post(paused(60000, settled=False))
+        await h.wait_for(lambda: len(h.tts_engine.texts) == 2)
+        assert not h.intents.applied
+        h.orch.post(paused(60000, settled=True))
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    asr = ScriptedTranscriber(["turn on the kitchen light", "turn on the hallway light"])
+    h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=64))
+    assert h.intents.applied == ["light_on"]  # once, for the whole command
+    assert [e.data["text"] for e in h.memory.of("transcript.final")] == ["turn on the hallway light"]
+    stops = h.memory.of("input_audio.speech_stopped")
+    assert len(stops) == 1 and stops[0].data["reason"] == "early_commit"
+    assert h.memory.of("response.done")[0].data["reply"] == "Turning on the hallway light."
 
 
 def test_barge_in_cancels_and_history_keeps_heard_part(tmp_path: Path) -> None:

@@ -1,0 +1,60 @@
+"""The TTS worker's idle work: clock-dependent replies kept synthesised beside the phrase cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from edge_voice.cancel import CancelToken
+from edge_voice.workers import Ctx, PlayChunk, SpeakJob, TtsWorker
+from tests.fakes import ToneSynthesizer
+
+
+class RecordingPlayback:
+    def __init__(self) -> None:
+        self.jobs: list[object] = []
+
+    def submit(self, job: object, timeout_s: float = 5.0) -> None:
+        self.jobs.append(job)
+
+
+def _until(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    end = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+def test_clock_phrases_are_synthesised_while_idle_and_served_without_synthesis() -> None:
+    tone, playback = ToneSynthesizer(), RecordingPlayback()
+    phrases = ["It's ten forty two.", "It's ten forty three."]
+    idle = threading.Event()
+    idle.set()
+    worker = TtsWorker(
+        tone, lambda _m: None, playback, may_prefill=idle.is_set, clock_phrases=lambda: list(phrases)
+    )
+    worker.IDLE_POLL_S = 0.01
+    worker.start()
+    try:
+        _until(lambda: tone.texts == phrases)
+        # the minute turns: the old phrase is dropped, the new one synthesised once
+        phrases[:] = ["It's ten forty three.", "It's ten forty four."]
+        _until(lambda: tone.texts[-1] == "It's ten forty four.")
+        time.sleep(0.05)
+        assert tone.texts == ["It's ten forty two.", "It's ten forty three.", "It's ten forty four."]
+
+        ctx = Ctx(1, 1, CancelToken(), threading.Event())
+        idle.clear()  # a turn is live: no idle synthesis competes with it
+        worker.submit(SpeakJob(ctx, 0, "It's ten forty three."))
+        _until(lambda: len(playback.jobs) == 1)
+        assert len(tone.texts) == 3  # answered from memory
+        worker.submit(SpeakJob(ctx, 1, "It's ten forty two."))  # no longer kept: synthesised now
+        _until(lambda: len(playback.jobs) == 2)
+        assert tone.texts[-1] == "It's ten forty two."
+        played = [j for j in playback.jobs if isinstance(j, PlayChunk)]
+        assert [j.chunk.text for j in played] == ["It's ten forty three.", "It's ten forty two."]
+        assert all(len(j.chunk.samples) > 0 for j in played)
+    finally:
+        worker.stop()
+        worker.join(5)
