@@ -11,7 +11,7 @@ import gc
 import json
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_voice.config import Config
+from edge_voice.messages import ChatMessage
 
 COMMANDS = (
     "turn on the kitchen light.",
@@ -95,21 +96,51 @@ def build_session(
     return clip.pcm, turns
 
 
-def _sequential(cfg: Config, engines: Any, speech: np.ndarray) -> dict[str, float]:
-    """The plain cascade: wait the full endpoint, then each stage to completion, then play."""
+class _RecordingLlm:
+    """Records each request the daemon streams and what came back (bench instrumentation, not a fake),
+    so the sequential pass can ask the same question with the same prompt and get the same answer."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[tuple[ChatMessage, ...], str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def stream(self, messages: Sequence[ChatMessage], cancel: Any) -> Iterator[str]:
+        pieces: list[str] = []
+        try:
+            for piece in self.inner.stream(messages, cancel):
+                pieces.append(piece)
+                yield piece
+        finally:
+            self.calls.append((tuple(messages), "".join(pieces)))
+
+    def prompt_for(self, reply: str) -> tuple[ChatMessage, ...] | None:
+        """The request whose (complete) answer the daemon published as ``reply``."""
+        for messages, text in reversed(self.calls):
+            if text.strip() == reply:
+                return messages
+        return None
+
+
+def _sequential(
+    cfg: Config, engines: Any, speech: np.ndarray, prompt: tuple[ChatMessage, ...] | None = None
+) -> dict[str, Any]:
+    """The plain cascade: wait the full endpoint, then each stage to completion, then play. ``prompt``:
+    the daemon's own request for this turn (history and facts included), so both passes say the same."""
     from edge_voice.audio.clips import silence
     from edge_voice.cancel import CancelToken
-    from edge_voice.messages import ChatMessage
 
     audio = np.concatenate([silence(cfg.endpoint.pre_roll_ms), speech, silence(cfg.endpoint.silence_end_ms)])
     t = time.perf_counter()
     text = engines.asr.transcribe(audio, CancelToken())
     t_asr = time.perf_counter()
-    outcome = engines.intents.match(text) if engines.intents is not None else None
+    outcome = engines.intents.match(text) if engines.intents is not None and prompt is None else None
     if outcome is not None:
         reply = outcome.reply
     else:
-        msgs = (ChatMessage("system", cfg.llm.system_prompt), ChatMessage("user", text))
+        msgs = prompt or (ChatMessage("system", cfg.llm.system_prompt), ChatMessage("user", text))
         reply = "".join(engines.llm.stream(msgs, CancelToken()))
     t_answer = time.perf_counter()
     samples = sum(len(c) for c in engines.tts.synthesize(reply, CancelToken()))
@@ -122,7 +153,13 @@ def _sequential(cfg: Config, engines: Any, speech: np.ndarray) -> dict[str, floa
         "reply_s": samples / engines.tts.sample_rate,
         "route": "intent" if outcome is not None else "llm",
         "reply": reply,
+        "transcript": text,
+        "same_prompt": prompt is not None,
     }
+
+
+def _sentences(text: str) -> int:
+    return sum(text.count(c) for c in ".!?")
 
 
 def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, Any]:
@@ -141,6 +178,8 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
     gc.collect()
     rss_before_engines = _rss_mb()
     engines = load_engines(cfg)
+    recorder = _RecordingLlm(engines.llm)
+    engines.llm = recorder
     clock = InputClock()
     source = WavSource(pcm, pace="adaptive", clock=clock)
     sink = WavSink(out_dir / "turn-replies.wav", clock, engines.tts.sample_rate)
@@ -166,7 +205,17 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
             }
         )
 
-    seq = [dict(_sequential(cfg, engines, t["speech"]), text=t["text"], kind=t["kind"]) for t in turns]
+    engines.llm = recorder.inner
+    # the daemon's turn i answers spoken turn i when every turn was answered; an LLM turn is then
+    # replayed with the daemon's own prompt, so both passes speak the same answer
+    paired = len(rows) == len(turns)
+    seq = []
+    for i, t in enumerate(turns):
+        row = rows[i] if paired else None
+        prompt = recorder.prompt_for(str(row["reply"])) if row and row["route"] == "llm" else None
+        seq.append(dict(_sequential(cfg, engines, t["speech"], prompt), text=t["text"], kind=t["kind"]))
+        if row is not None:
+            row["sequential_voice_to_voice_ms"] = round(seq[-1]["voice_to_voice_ms"], 1)
 
     def summary(route: str) -> dict[str, Any]:
         sel = [r for r in rows if r["route"] == route]
@@ -177,8 +226,12 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
         }
 
     seq_llm = [s for s in seq if s["route"] == "llm"]
-    seq_multi = [
-        s for s in seq_llm if s["reply"].count(".") + s["reply"].count("!") + s["reply"].count("?") >= 2
+    seq_multi = [s for s in seq_llm if _sentences(s["reply"]) >= 2]
+    # the same multi-sentence answers, both ways (pairs with the daemon's own prompt only)
+    multi_pairs = [
+        (r["sequential_voice_to_voice_ms"], r["voice_to_voice_ms"])
+        for r, s in zip(rows, seq, strict=False)
+        if paired and s["same_prompt"] and _sentences(s["reply"]) >= 2 and r["voice_to_voice_ms"]
     ]
     pipe_llm = [
         r["voice_to_voice_ms"] for r in rows if r["route"] == "llm" and r["voice_to_voice_ms"] is not None
@@ -211,6 +264,9 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
             "multi_sentence_p50": round(
                 (_pct([s["voice_to_voice_ms"] for s in seq_multi], 50) or 0) / (_pct(pipe_llm, 50) or 1), 2
             ),
+            # per answer: the same multi-sentence answer (same prompt), sequential / pipelined
+            "multi_sentence_same_answer_p50": _pct([a / b for a, b in multi_pairs], 50),
+            "multi_sentence_same_answer_turns": len(multi_pairs),
         },
         "rss_mb": round(max(rss_after_pipeline, _rss_mb()), 1),
         "rss_before_engines_mb": round(rss_before_engines, 1),
@@ -259,7 +315,11 @@ def _plot(result: dict[str, Any], rows: list[dict[str, Any]], seq: list[dict[str
         ],
     )
     ax2.set_ylabel("end of speech → first reply sample (ms)")
-    ax2.set_title(f"Voice-to-voice, same turns, one run (gain {result['overlap_gain']['all_p50']}×)")
+    gain = result["overlap_gain"]
+    ax2.set_title(
+        f"Voice-to-voice, same turns, one run (gain {gain['all_p50']}×; "
+        f"same multi-sentence answer {gain['multi_sentence_same_answer_p50']}×)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
