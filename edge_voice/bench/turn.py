@@ -64,10 +64,11 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 1)
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """Resident set size now (``VmHWM``: its high-water mark so far) in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -188,6 +189,7 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
     Daemon(cfg, engines, source, sink, [memory], clock).run()
     wall_s = time.perf_counter() - t_run
     rss_after_pipeline = _rss_mb()
+    peak_after_pipeline = _rss_mb("VmHWM")  # before the sequential pass synthesises whole answers
 
     done = [e for e in memory.of("response.done") if e.data.get("status") == "done"]
     rows: list[dict[str, Any]] = []
@@ -271,6 +273,7 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
         "rss_mb": round(max(rss_after_pipeline, _rss_mb()), 1),
         "rss_before_engines_mb": round(rss_before_engines, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_pipelined_mb": round(peak_after_pipeline, 1),
         "load_ms": engines.load_ms,
         "rows": rows,
         "sequential_rows": [{k: v for k, v in s.items()} for s in seq],

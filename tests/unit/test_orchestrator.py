@@ -379,7 +379,10 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
 
     llm = ScriptedGenerator("Sure.")
     cfg = replace(_cfg(speculative_silence_ms=0), llm=replace(Config().llm, history_turns=n))
-    h = run_scenario(tmp_path, scenario, asr=ScriptedTranscriber(["tell me something"]), llm=llm, cfg=cfg)
+    # the decode takes a moment, as a real one does: the prime is done before the request comes (a
+    # request already waiting makes the LLM thread skip the prime)
+    asr = ScriptedTranscriber(["tell me something"], delay_s=0.1)
+    h = run_scenario(tmp_path, scenario, asr=asr, llm=llm, cfg=cfg)
     p = llm.prompts
     # each prompt extends the previous one (llama.cpp reuses its KV cache) until memory is full…
     for k in range(n):
