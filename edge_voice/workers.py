@@ -280,6 +280,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         self._may_prefill = may_prefill  # e.g. "no turn active": never compete with a live turn for CPU
         self._clock_phrases = clock_phrases
         self._clock_pcm: dict[str, Pcm] = {}  # only ever touched on this thread
+        self._clock_failed: set[str] = set()
         self.prefilled = threading.Event()  # every known phrase is cached (part of "warm")
         if not self._prefill:
             self.prefilled.set()
@@ -316,10 +317,13 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
             return
         wanted = list(dict.fromkeys(self._clock_phrases()))
         self._clock_pcm = {t: p for t, p in self._clock_pcm.items() if t in wanted}
-        missing = [t for t in wanted if t not in self._clock_pcm]
+        self._clock_failed &= set(wanted)  # a phrase that failed is not retried every half second
+        missing = [t for t in wanted if t not in self._clock_pcm and t not in self._clock_failed]
         if missing:
             pcm = self._synthesize_all(missing[0])
-            if pcm is not None:
+            if pcm is None:
+                self._clock_failed.add(missing[0])
+            else:
                 self._clock_pcm[missing[0]] = pcm
 
     def _synthesize_all(self, text: str) -> Pcm | None:
