@@ -149,12 +149,8 @@ class EndpointConfig:
             self.speculative_silence_ms < self.silence_end_ms,
             f"0 or below endpoint.silence_end_ms ({self.silence_end_ms})",
         )
+        # at or past silence_end_ms it simply never comes before the endpoint, which commits anyway
         _check_range("endpoint", "commit_silence_ms", self.commit_silence_ms, 0, 5000)
-        _require(
-            "endpoint.commit_silence_ms",
-            self.commit_silence_ms < self.silence_end_ms,
-            f"below endpoint.silence_end_ms ({self.silence_end_ms})",
-        )
         _check_range("endpoint", "max_utterance_ms", self.max_utterance_ms, 1000, 120000)
         _check_range("endpoint", "no_speech_timeout_ms", self.no_speech_timeout_ms, 500, 60000)
 

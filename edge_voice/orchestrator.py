@@ -407,15 +407,15 @@ class Orchestrator:
             )
         self.turn = Turn(next_turn_id(), trigger)
         self.clock.realtime.set()
-        if trigger in ("wake", "button", "mqtt", "follow_up") and self.cfg.llm.prime:
-            self._prime()
         return self.turn
 
     def _prime(self) -> None:
         """While the user speaks, the LLM evaluates the prompt up to where the words will go (history,
-        facts): after the endpoint only the transcript is left to evaluate. Skipped if the queue is full."""
-        _, messages = self._prompt("")
-        self.llm.submit_nowait(PrimeJob(messages))
+        facts): after the endpoint only the transcript is left to evaluate. Skipped if the queue is full.
+        Not cancellable, and it needs none: ~30 tokens, done long before the user stops speaking."""
+        if self.cfg.llm.prime:
+            _, messages = self._prompt("")
+            self.llm.submit_nowait(PrimeJob(messages))
 
     def _on_wake(self, msg: WakeDetected) -> None:
         if self.muted:
@@ -429,6 +429,7 @@ class Orchestrator:
             self.listen.close()  # the listener opened itself on the wake word: not this time
             return
         turn = self._start_turn("wake")
+        self._prime()
         turn.wake_word = msg.word
         turn.mark("wake", msg.captured_ns)
         self.emit(
@@ -446,6 +447,7 @@ class Orchestrator:
             self.emit("error", None, stage="command", code="muted", message="listen ignored while muted")
             return
         self._start_turn("button" if source == "button" else "mqtt")
+        self._prime()
         self.listen.open()
         self.set_state("listening")
 
@@ -456,6 +458,7 @@ class Orchestrator:
             if self.muted:
                 return
             self._start_turn("follow_up")
+            self._prime()
             self.set_state("listening")
         assert self.turn is not None
         self.turn.mark("speech_started", msg.captured_ns)
@@ -637,7 +640,7 @@ class Orchestrator:
         a.marks["reply_start"] = time.monotonic_ns()
         if outcome is not None:
             reply = self._intent_reply(outcome)
-            self.turn.reply_text = reply
+            a.reply_text = reply  # the turn's only once committed (_apply_route): this may be withdrawn
             if reply:
                 a.marks["first_sentence"] = a.marks["reply_start"]
                 self._hand(self.tts, SpeakJob(ctx, 0, reply))
@@ -672,6 +675,7 @@ class Orchestrator:
         outcome: IntentOutcome | None = a.intent
         if outcome is not None:
             turn.route = "intent"
+            turn.reply_text = a.reply_text
             self.emit(
                 "intent.recognized",
                 turn,
@@ -702,6 +706,8 @@ class Orchestrator:
             old.heard_text = msg.heard_text
             if old.route == "llm":
                 self._remember(old)
+                if self.turn is not None and self.turn.committed is None:
+                    self._prime()  # the barge-in turn's prime was built before this history entry
             self._emit_done(old, "interrupted")
             return
         turn = self.turn

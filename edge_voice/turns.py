@@ -44,6 +44,7 @@ class Attempt:
     asr_ms: float | None = None
     audio_ms: int = 0
     reply_started: bool = False  # intent/LLM work handed out
+    reply_text: str = ""  # a fast-path reply, the turn's once this attempt is committed
     prompt_user: str = ""  # the user message sent to the LLM (facts included), for prefix-stable history
     generated: str = ""  # GenerationDone.text: the LLM's text exactly as generated, for prefix-stable history
     stopped: str = ""  # why generation stopped (GenerationDone.stopped)

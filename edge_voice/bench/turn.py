@@ -104,9 +104,18 @@ class _RecordingLlm:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.calls: list[tuple[tuple[ChatMessage, ...], str]] = []
+        self._next = 0  # calls before this one were claimed by earlier turns
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    @property
+    def notify(self) -> Any:  # the daemon wires fallback notifications to the engine, not to us
+        return getattr(self.inner, "notify", None)
+
+    @notify.setter
+    def notify(self, fn: Any) -> None:
+        self.inner.notify = fn
 
     def stream(self, messages: Sequence[ChatMessage], cancel: Any) -> Iterator[str]:
         pieces: list[str] = []
@@ -118,9 +127,12 @@ class _RecordingLlm:
             self.calls.append((tuple(messages), "".join(pieces)))
 
     def prompt_for(self, reply: str) -> tuple[ChatMessage, ...] | None:
-        """The request whose (complete) answer the daemon published as ``reply``."""
-        for messages, text in reversed(self.calls):
+        """The request whose answer the daemon published as ``reply``: the first such call after the
+        previous turn's (turns are asked in order; cancelled speculative calls in between are skipped)."""
+        for i in range(self._next, len(self.calls)):
+            messages, text = self.calls[i]
             if text.strip() == reply:
+                self._next = i + 1
                 return messages
         return None
 
@@ -177,6 +189,8 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
 
     clips._piper_voice.cache_clear()  # the test-speech voice is not part of the daemon's memory
     gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:  # "5": VmHWM restarts from now (not the clip making)
+        f.write("5")
     rss_before_engines = _rss_mb()
     engines = load_engines(cfg)
     recorder = _RecordingLlm(engines.llm)

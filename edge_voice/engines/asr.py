@@ -10,9 +10,9 @@
   the previous utterance (a stale prompt makes whisper repeat the last command).
 - Every decode is bounded. ``asr.max_tokens`` ends a segment gracefully (a tiny.en repetition loop,
   "turn on the light turn on the light …", is then collapsed to one repeat). whisper.cpp calls our abort
-  callback after the encoder and after every decoder step, which stops it on the turn's CancelToken, on
-  ``asr.max_decode_ms`` and on a token backstop. The encoder pass itself cannot be interrupted (≈100 ms for
-  a short command on a 2-core x86 box).
+  callback during the encoder and after every decoder step, which stops it on the turn's
+  CancelToken, on ``asr.max_decode_ms`` and on a token backstop. A speculative decode cancelled inside the
+  encoder makes whisper.cpp log "failed to encode" on stderr: expected, not an error.
 - Whisper hallucinates on non-speech ("you" on silence, "(water running)" on noise, "[BLANK_AUDIO]"): audio
   without voiced frames is never decoded, and tags/known silence phrases are never returned.
 
