@@ -262,7 +262,7 @@ class TtsConfig:
     noise_w_scale: float = 0.8
     deterministic: bool = False  # noise 0: bit-identical output (tests)
     threads: int = 2  # with llm.nice, the first phrase is synthesised on both cores while the LLM yields
-    first_chunk_min_words: int = 6  # the first TTS chunk may end at a clause boundary after this many words
+    first_chunk_min_words: int = 4  # the first TTS chunk may end at a clause boundary after this many words
     backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, Piper as fallback
     uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-piper
     remote_voice: str = ""  # the server's voice name ("" = its default voice)
