@@ -335,8 +335,8 @@ def _plot(result: dict[str, Any], rows: list[dict[str, Any]], seq: list[dict[str
     ax2.set_ylabel("end of speech → first reply sample (ms)")
     gain = result["overlap_gain"]
     ax2.set_title(
-        f"Voice-to-voice, same turns, one run (gain {gain['all_p50']}×; "
-        f"same-prompt multi-sentence {gain['multi_sentence_same_prompt_p50']}×)"
+        f"Voice-to-voice, same turns, one run\n(gain: all {gain['all_p50']}×, multi-sentence "
+        f"{gain['multi_sentence_p50']}×, per same-prompt answer {gain['multi_sentence_same_prompt_p50']}×)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
