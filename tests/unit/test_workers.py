@@ -1,4 +1,4 @@
-"""The TTS worker's idle work: clock-dependent replies kept synthesised beside the phrase cache."""
+"""Worker idle work: the TTS worker's clock phrases, the LLM worker's primes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 from edge_voice.cancel import CancelToken
-from edge_voice.workers import Ctx, PlayChunk, SpeakJob, TtsWorker
-from tests.fakes import ToneSynthesizer
+from edge_voice.messages import ChatMessage
+from edge_voice.workers import Ctx, LlmJob, LlmWorker, PlayChunk, PrimeJob, SpeakJob, TtsWorker
+from tests.fakes import ScriptedGenerator, SimpleSplitter, ToneSynthesizer
 
 
 class RecordingPlayback:
@@ -58,3 +59,19 @@ def test_clock_phrases_are_synthesised_while_idle_and_served_without_synthesis()
     finally:
         worker.stop()
         worker.join(5)
+
+
+def test_a_prime_is_skipped_when_a_request_is_already_waiting() -> None:
+    llm = ScriptedGenerator("Sure.")
+    tts = TtsWorker(ToneSynthesizer(), lambda _m: None, RecordingPlayback())
+    worker = LlmWorker(llm, lambda _m: None, tts, SimpleSplitter)
+    prefix = (ChatMessage("system", "Be brief."), ChatMessage("user", "(It is 10:42.)\n"))
+    request = (prefix[0], ChatMessage("user", "(It is 10:42.)\nhello"))
+    worker.submit(PrimeJob(prefix))
+    worker._run_one(worker.jobs.get())  # nothing else waiting: primed
+    assert llm.primed == [prefix]
+    worker.submit(PrimeJob(prefix))
+    worker.submit(LlmJob(Ctx(1, 1, CancelToken(), threading.Event()), request))
+    worker._run_one(worker.jobs.get())  # the request is waiting: evaluating the prefix twice helps nobody
+    worker._run_one(worker.jobs.get())
+    assert llm.primed == [prefix] and llm.prompts == [request]
