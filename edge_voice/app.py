@@ -21,7 +21,7 @@ from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, Inp
 from edge_voice.config import Config
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
 from edge_voice.listen.thread import FrameListener, ListenThread
-from edge_voice.messages import SAMPLE_RATE, Message, ReloadConfig, Shutdown, SourceFailed, SourceRecovered
+from edge_voice.messages import Message, ReloadConfig, Shutdown, SourceFailed, SourceRecovered
 from edge_voice.models import ModelError
 from edge_voice.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
 from edge_voice.turns import Turn
@@ -165,7 +165,7 @@ class Daemon:
             on_end=lambda _n: None,
             on_recovered=lambda n: post(SourceRecovered(n)),
             reopen=reopen_source,
-            frame_samples=cfg.audio.frame_ms * SAMPLE_RATE // 1000,
+            frame_samples=cfg.audio.frame_samples,
         )
         self.orch = Orchestrator(
             cfg,

@@ -43,10 +43,10 @@ def cmd_listen(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.listen.listener import Listener
     from edge_voice.listen.vad import SileroVad
     from edge_voice.listen.wake import OpenWakeWordDetector
-    from edge_voice.messages import SAMPLE_RATE, AudioFrame, SpeechStopped
+    from edge_voice.messages import AudioFrame, SpeechStopped
 
     listener = Listener(cfg, OpenWakeWordDetector(cfg.wake), SileroVad(cfg.vad))
-    block_samples = cfg.audio.frame_ms * SAMPLE_RATE // 1000
+    block_samples = cfg.audio.frame_samples
     source: AudioSource = (
         WavSource(args.input, pace="realtime" if args.realtime else "fast")
         if args.input

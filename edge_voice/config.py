@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from edge_voice.messages import SAMPLE_RATE
+
 DEFAULT_CONFIG_PATH = Path("/etc/edge-voice/config.toml")
 ENV_PREFIX = "EDGE_VOICE_"
 
@@ -84,6 +86,11 @@ class AudioConfig:
         _check_range("audio", "volume", self.volume, 0.0, 2.0)
         _check_range("audio", "frame_ms", self.frame_ms, 10, 80)
         _check_range("audio", "capture_queue_frames", self.capture_queue_frames, 2, 1000)
+
+    @property
+    def frame_samples(self) -> int:
+        """The capture block in samples at the internal 16 kHz."""
+        return self.frame_ms * SAMPLE_RATE // 1000
 
 
 @dataclass(frozen=True, slots=True)

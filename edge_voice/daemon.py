@@ -15,7 +15,7 @@ from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
 from edge_voice.config import Config, load
 from edge_voice.events import JsonlSink, MemorySink
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.messages import Pcm
 from edge_voice.orchestrator import EventSink
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def make_io(
     if input_audio is not None:
         source = WavSource(input_audio, pace="adaptive" if fast else "realtime", clock=clock)
     else:
-        n = cfg.audio.frame_ms * SAMPLE_RATE // 1000
+        n = cfg.audio.frame_samples
         source = MicSource(cfg.audio.input_device, n)
         reopen = lambda: MicSource(cfg.audio.input_device, n)  # noqa: E731
     sink: AudioSink = (
