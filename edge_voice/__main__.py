@@ -1,3 +1,3 @@
-from edge_voice.cli import main
+from edge_voice.cli.main import main
 
 raise SystemExit(main())

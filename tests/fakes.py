@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from edge_voice.cancel import CancelToken
-from edge_voice.messages import ChatMessage, Pcm
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.messages import ChatMessage, Pcm
 
 
 class ScriptedTranscriber:

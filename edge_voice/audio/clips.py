@@ -19,16 +19,16 @@ import numpy as np
 
 from edge_voice.audio.resample import resample
 from edge_voice.audio.wavio import read_wav
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
 
 @functools.lru_cache(maxsize=2)
 def _piper_voice(model: str) -> Any:
     from piper import PiperVoice  # lazy: onnxruntime + espeak data
 
-    from edge_voice import models
+    from edge_voice.models import registry
 
-    path = models.resolve(model)
+    path = registry.resolve(model)
     return PiperVoice.load(path, config_path=f"{path}.json")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from edge_voice.messages import Pcm
+from edge_voice.core.messages import Pcm
 
 _HALF_TAPS = 16  # kernel half-width in input samples at the lower of the two rates
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_voice.audio.sources import AudioDeviceError, InputClock, _find_device
 from edge_voice.audio.wavio import write_wav
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
 
 class AudioSink(Protocol):

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from edge_voice.audio.wavio import AudioFormatError, read_wav_16k
-from edge_voice.messages import SAMPLE_RATE, AudioFrame, Pcm
+from edge_voice.core.messages import SAMPLE_RATE, AudioFrame, Pcm
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 
 from edge_voice.audio.resample import resample
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
 log = logging.getLogger(__name__)
 

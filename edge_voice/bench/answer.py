@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import Config, LlmConfig
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import Config, LlmConfig
 from edge_voice.engines.llm import LlamaGenerator, build_messages
 from edge_voice.engines.tts import PiperSynthesizer
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_voice.config import Config
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.config import Config
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
 COMMANDS = (
     "Turn on the kitchen light.",
@@ -232,8 +232,8 @@ def _stats(xs: list[float]) -> dict[str, float | None]:
 
 
 def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dict[str, Any]:
-    from edge_voice import models
     from edge_voice.engines.asr import WhisperCppTranscriber
+    from edge_voice.models import registry
 
     asr_cfg = replace(cfg.asr, model=model)
     rss_before = _rss_mb()
@@ -282,7 +282,7 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
     three_s = [r["asr_ms"] for r in rows if 2500 <= r["audio_ms"] <= 3500]
     without = [r["eos_to_transcript_ms_without"] for r in rows]
     with_spec = [r["eos_to_transcript_ms_with"] for r in rows]
-    path = models.resolve(model, cfg.models_path)
+    path = registry.resolve(model, cfg.models_path)
     return {
         "model": model,
         "file": path.name,

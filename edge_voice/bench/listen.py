@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_voice.config import Config
+from edge_voice.core.config import Config
+from edge_voice.core.messages import SAMPLE_RATE, AudioFrame, ListenEvent, Pcm, SpeechStopped, WakeDetected
 from edge_voice.engines.base import VoiceActivityDetector, WakeDetector
-from edge_voice.messages import SAMPLE_RATE, AudioFrame, ListenEvent, Pcm, SpeechStopped, WakeDetected
 
 log = logging.getLogger(__name__)
 

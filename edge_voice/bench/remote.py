@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from edge_voice.bench.turn import QUESTIONS, _pct, build_session
-from edge_voice.config import Config, LlmConfig
+from edge_voice.core.config import Config, LlmConfig
 
 SERVE_READY = "edge-voice llm server ready"
 
@@ -126,11 +126,11 @@ def serve(port: int, model: str, threads: int, context_tokens: int, models_dir: 
 
     import xllamacpp
 
-    from edge_voice import models
     from edge_voice.engines.llm import REPEAT_PENALTY, SEED
+    from edge_voice.models import registry
 
     params = xllamacpp.CommonParams()
-    params.model.path = str(models.resolve(model, models_dir))
+    params.model.path = str(registry.resolve(model, models_dir))
     params.n_ctx = context_tokens
     params.n_parallel = 1
     params.cpuparams.n_threads = threads
@@ -158,10 +158,10 @@ def run(
 ) -> dict[str, Any]:
     """``questions`` spoken LLM turns per backend, in ``blocks`` daemon sessions per backend (0 = one per
     question: the finest interleaving, so load from other processes hits both backends alike)."""
-    from edge_voice.app import load_engines
     from edge_voice.audio import clips
-    from edge_voice.engines.fallback import FallbackGenerator
-    from edge_voice.engines.openai_llm import OpenAiGenerator
+    from edge_voice.engines.remote.fallback import FallbackGenerator
+    from edge_voice.engines.remote.openai import OpenAiGenerator
+    from edge_voice.runtime.daemon import load_engines
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # independent turns (no follow-up window), the on-device LLM loaded once and shared
@@ -216,10 +216,10 @@ def run(
 def _session(
     cfg: Config, engines: Any, pcm: Any, out_dir: Path, backend: str, block: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from edge_voice.app import Daemon
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
-    from edge_voice.events import MemorySink
+    from edge_voice.integrations.sinks import MemorySink
+    from edge_voice.runtime.daemon import Daemon
 
     clock = InputClock()
     source = WavSource(pcm, pace="adaptive", clock=clock)
@@ -246,7 +246,7 @@ def _session(
 
 def _probe(cfg: Config, local: Any, remote: Any, texts: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The hop alone: the same request in-process and over HTTP, alternating, first token and total."""
-    from edge_voice.cancel import CancelToken
+    from edge_voice.core.cancel import CancelToken
     from edge_voice.engines.llm import build_messages
 
     out = []

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from edge_voice import heap
 from edge_voice.audio import clips
 from edge_voice.audio.sources import FRAME_SAMPLES, InputClock, SourceExhausted, WavSource
-from edge_voice.config import Config
-from edge_voice.messages import SAMPLE_RATE, Event, Pcm
+from edge_voice.core.config import Config
+from edge_voice.core.messages import SAMPLE_RATE, Event, Pcm
+from edge_voice.runtime import heap
 
 SAMPLE_EVERY = 50
 WARMUP_SCENES = 50
@@ -266,8 +266,8 @@ def _p95(xs: list[float]) -> float | None:
 
 def soak(cfg: Config, turns: int, seed: int = 7, engines: Any = None) -> dict[str, Any]:
     """Run the soak in this process; returns the result dict (no files). Used by the bench and the test."""
-    from edge_voice.app import Daemon, load_engines
     from edge_voice.audio.sinks import WavSink
+    from edge_voice.runtime.daemon import Daemon, load_engines
 
     engines = engines or load_engines(cfg)
     table = scenes()

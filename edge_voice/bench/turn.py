@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_voice.config import Config
-from edge_voice.messages import ChatMessage
+from edge_voice.core.config import Config
+from edge_voice.core.messages import ChatMessage
 
 COMMANDS = (
     "turn on the kitchen light.",
@@ -143,7 +143,7 @@ def _sequential(
     """The plain cascade: wait the full endpoint, then each stage to completion, then play. ``prompt``:
     the daemon's own request for this turn (history and facts included), so both passes say the same."""
     from edge_voice.audio.clips import silence
-    from edge_voice.cancel import CancelToken
+    from edge_voice.core.cancel import CancelToken
 
     audio = np.concatenate([silence(cfg.endpoint.pre_roll_ms), speech, silence(cfg.endpoint.silence_end_ms)])
     t = time.perf_counter()
@@ -176,10 +176,10 @@ def _sentences(text: str) -> int:
 
 
 def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, Any]:
-    from edge_voice.app import Daemon, load_engines
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
-    from edge_voice.events import MemorySink
+    from edge_voice.integrations.sinks import MemorySink
+    from edge_voice.runtime.daemon import Daemon, load_engines
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # follow-up windows would turn the next "Hey Jarvis" into a follow-up turn; keep turns independent

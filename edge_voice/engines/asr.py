@@ -32,12 +32,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edge_voice import models
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import AsrConfig
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import AsrConfig
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import Float32, to_float32
-from edge_voice.engines.ggml_convert import GGML_MAGIC
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.models import registry
+from edge_voice.models.ggml_convert import GGML_MAGIC
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class WhisperCppTranscriber:
         logging.getLogger("pywhispercpp.model").setLevel(logging.WARNING)  # it logs every decode at INFO
 
         self.cfg = cfg
-        self.model_path = models.resolve(cfg.model, models_dir)
+        self.model_path = registry.resolve(cfg.model, models_dir)
         t0 = time.monotonic()
         # Parameters given here persist on the model object; per-call we only change audio_ctx.
         self._model: Any = Model(
@@ -183,7 +183,7 @@ class WhisperCppTranscriber:
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
             magic, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))
         if magic != GGML_MAGIC:
-            raise models.ModelError(f"asr.model: {self.model_path} is not a whisper.cpp ggml file")
+            raise registry.ModelError(f"asr.model: {self.model_path} is not a whisper.cpp ggml file")
         self.last: DecodeResult | None = None
         log.info(
             "asr: loaded %s in %.0f ms (%d threads)",
@@ -195,7 +195,7 @@ class WhisperCppTranscriber:
             try:
                 self._run(np.zeros(SAMPLE_RATE, np.float32), audio_ctx_for(0, cfg.audio_ctx_floor), NEVER, 64)
             except Exception as exc:  # pywhispercpp does not report a failed load; a decode does
-                raise models.ModelError(
+                raise registry.ModelError(
                     f"asr.model: whisper.cpp cannot use {self.model_path}: {exc!r}"
                 ) from exc
 

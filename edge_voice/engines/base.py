@@ -14,8 +14,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edge_voice.cancel import CancelToken
-from edge_voice.messages import ChatMessage, Pcm
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.messages import ChatMessage, Pcm
 
 
 class RemoteError(RuntimeError):

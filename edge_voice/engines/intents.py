@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from edge_voice.config import DeviceEntry, IntentsConfig
+from edge_voice.core.config import DeviceEntry, IntentsConfig
 
 Slots = tuple[tuple[str, str], ...]
 

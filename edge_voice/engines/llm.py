@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_voice import models
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import LlmConfig
-from edge_voice.messages import ChatMessage
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import LlmConfig
+from edge_voice.core.messages import ChatMessage
+from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class LlamaGenerator:
 
         self.cfg = cfg
         self.threads = threads or cfg.threads
-        self.model_path = models.resolve(cfg.model, models_dir)
+        self.model_path = registry.resolve(cfg.model, models_dir)
         params = xllamacpp.CommonParams()
         params.model.path = str(self.model_path)
         params.n_ctx = cfg.context_tokens
@@ -130,7 +130,7 @@ class LlamaGenerator:
             self._server: Any = _start_server(lambda: xllamacpp.Server(params), cfg.nice)
         except RuntimeError as exc:
             self._cleanup()
-            raise models.ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+            raise registry.ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
         self.load_ms = (time.monotonic() - t0) * 1000
         self.last: GenerationStats | None = None
         self.warm_stats: GenerationStats | None = None

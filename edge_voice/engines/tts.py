@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_voice import models
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import TtsConfig
-from edge_voice.messages import Pcm
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import TtsConfig
+from edge_voice.core.messages import Pcm
+from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,13 @@ WARM_TEXT = "Ready."
 def voice_paths(voice: str, models_dir: Path | None = None) -> tuple[Path, Path]:
     """(model .onnx, config .onnx.json), both verified when they are manifest entries: the config of
     manifest voice ``x`` is the entry ``x-config``; a custom .onnx path needs ``<path>.json`` beside it."""
-    model = models.resolve(voice, models_dir)
+    model = registry.resolve(voice, models_dir)
     config_entry = f"{voice}-config"
-    if config_entry in models.load_manifest():
-        return model, models.resolve(config_entry, models_dir)
+    if config_entry in registry.load_manifest():
+        return model, registry.resolve(config_entry, models_dir)
     config = Path(f"{model}.json")
     if not config.is_file():
-        raise models.ModelError(f"Piper voice config missing: {config} (it must sit beside {model.name})")
+        raise registry.ModelError(f"Piper voice config missing: {config} (it must sit beside {model.name})")
     return model, config
 
 

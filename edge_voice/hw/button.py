@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from edge_voice.config import GpioConfig
+from edge_voice.core.config import GpioConfig
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edge_voice.config import GpioConfig
+from edge_voice.core.config import GpioConfig
 
 log = logging.getLogger(__name__)
 

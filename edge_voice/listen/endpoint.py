@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from edge_voice.config import EndpointConfig
-from edge_voice.messages import SAMPLE_RATE
+from edge_voice.core.config import EndpointConfig
+from edge_voice.core.messages import SAMPLE_RATE
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,19 @@ from typing import Literal
 
 import numpy as np
 
-from edge_voice.config import Config
+from edge_voice.core.config import Config
+from edge_voice.core.messages import (
+    SAMPLE_RATE,
+    AudioFrame,
+    ListenEvent,
+    NoSpeech,
+    Pcm,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    WakeDetected,
+)
 from edge_voice.engines.base import VoiceActivityDetector, WakeDetector
 from edge_voice.listen.endpoint import (
     Endpointer,
@@ -33,18 +45,6 @@ from edge_voice.listen.endpoint import (
     TimedOut,
 )
 from edge_voice.listen.wake import HOP_SAMPLES
-from edge_voice.messages import (
-    SAMPLE_RATE,
-    AudioFrame,
-    ListenEvent,
-    NoSpeech,
-    Pcm,
-    SpeechPaused,
-    SpeechResumed,
-    SpeechStarted,
-    SpeechStopped,
-    WakeDetected,
-)
 
 log = logging.getLogger(__name__)
 

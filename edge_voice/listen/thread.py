@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from edge_voice.audio.sources import FrameQueue
-from edge_voice.messages import AudioFrame, ListenEvent, Message, SourceEnded, StageFailed
+from edge_voice.core.messages import AudioFrame, ListenEvent, Message, SourceEnded, StageFailed
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_voice import models
-from edge_voice.config import VadConfig
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.config import VadConfig
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
+from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class SileroVad:
         opts.inter_op_num_threads = 1  # one small graph per call: no parallel branches worth a thread
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
-        path = models.resolve("silero-vad")
+        path = registry.resolve("silero-vad")
         self._session: Any = ort.InferenceSession(
             str(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )

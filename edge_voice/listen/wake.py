@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_voice import models
-from edge_voice.config import WakeConfig
-from edge_voice.messages import Pcm
+from edge_voice.core.config import WakeConfig
+from edge_voice.core.messages import Pcm
+from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,10 @@ def _model_sources(cfg: WakeConfig) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
     for word in cfg.words:
         if "/" in word or word.endswith(".tflite"):
-            out.append((Path(word).stem, models.resolve(word)))
+            out.append((Path(word).stem, registry.resolve(word)))
         else:
-            out.append((word, models.resolve(f"wake-{word}")))
-    out.extend((Path(p).stem, models.resolve(p)) for p in cfg.custom_models)
+            out.append((word, registry.resolve(f"wake-{word}")))
+    out.extend((Path(p).stem, registry.resolve(p)) for p in cfg.custom_models)
     names = [w for w, _ in out]
     dupes = sorted({w for w in names if names.count(w) > 1})
     if dupes:
@@ -98,14 +98,14 @@ class OpenWakeWordDetector:
         def load(path: Path) -> Any:
             return Interpreter(model_path=str(path), num_threads=cfg.threads)
 
-        self._mel = load(models.resolve("oww-melspectrogram"))
+        self._mel = load(registry.resolve("oww-melspectrogram"))
         mel_in = self._mel.get_input_details()[0]["index"]
         self._mel.resize_tensor_input(mel_in, [1, MEL_INPUT_SAMPLES])  # dynamic [-1, -1] input
         self._mel.allocate_tensors()
         self._mel_in = mel_in
         self._mel_out = self._mel.get_output_details()[0]["index"]
 
-        self._emb = load(models.resolve("oww-embedding"))
+        self._emb = load(registry.resolve("oww-embedding"))
         self._emb.allocate_tensors()
         emb_shape = tuple(self._emb.get_input_details()[0]["shape"])
         if emb_shape[1:] != (EMB_MEL_FRAMES, MEL_BINS, 1):

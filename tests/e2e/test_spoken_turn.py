@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_voice.app import Engines
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.wavio import read_wav_16k, write_wav
-from edge_voice.config import Config, TtsConfig
-from edge_voice.events import MemorySink
+from edge_voice.core.config import Config, TtsConfig
+from edge_voice.integrations.sinks import MemorySink
+from edge_voice.runtime.daemon import Engines
 from tests.integration.rig import heard_back
 
 pytestmark = pytest.mark.engines
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.engines
 
 @pytest.fixture(scope="module")
 def engines() -> Engines:
-    from edge_voice.app import load_engines
+    from edge_voice.runtime.daemon import load_engines
 
     # deterministic voice: the reply audio, and so what our ASR hears of it, is the same on every run
     # (with Piper's noise on, whisper tiny heard "Paris is…" as "the grandparents is…" once in a while)
@@ -42,8 +42,8 @@ def _fixed_facts() -> str:
 
 
 def _run(cfg: Config, engines: Engines, pcm: np.ndarray, out: Path) -> tuple[MemorySink, WavSink]:
-    from edge_voice.app import Daemon
     from edge_voice.audio.sources import InputClock, WavSource
+    from edge_voice.runtime.daemon import Daemon
 
     clock = InputClock()
     source = WavSource(pcm, pace="adaptive", clock=clock)

@@ -12,16 +12,16 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from edge_voice.app import Daemon, Engines
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import AudioSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, WavSource
 from edge_voice.audio.wavio import read_wav_16k
-from edge_voice.cancel import CancelToken
-from edge_voice.config import AsrConfig, Config, GpioConfig, TtsConfig
-from edge_voice.daemon import attach_home
-from edge_voice.events import MemorySink
-from edge_voice.messages import Pcm
+from edge_voice.cli.run import attach_home
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import AsrConfig, Config, GpioConfig, TtsConfig
+from edge_voice.core.messages import Pcm
+from edge_voice.integrations.sinks import MemorySink
+from edge_voice.runtime.daemon import Daemon, Engines
 from tests.integration.conftest import wait_until
 
 DEVICE = "test-room"

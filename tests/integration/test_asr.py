@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from edge_voice import models_build
 from edge_voice.audio import clips
 from edge_voice.bench.asr import normalize
-from edge_voice.cancel import CancelToken
-from edge_voice.config import Config
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import Config
+from edge_voice.core.messages import Pcm
 from edge_voice.engines.asr import WhisperCppTranscriber
-from edge_voice.messages import Pcm
+from edge_voice.models import build as models_build
 
 pytestmark = pytest.mark.engines
 

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from edge_voice.audio import clips
 from edge_voice.audio.sources import SourceExhausted, WavSource
 from edge_voice.audio.wavio import AudioFormatError, read_wav, read_wav_16k, write_wav
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from tests.e2e.test_spoken_turn import _turn_clip
 
 SOX = shutil.which("sox")
@@ -219,8 +219,8 @@ def test_any_mangled_header_reads_or_is_rejected(
 
 @pytest.fixture(scope="module")
 def engines() -> Any:
-    from edge_voice.app import load_engines
-    from edge_voice.config import Config
+    from edge_voice.core.config import Config
+    from edge_voice.runtime.daemon import load_engines
 
     return load_engines(Config())
 
@@ -231,7 +231,8 @@ def run_cli(
 ) -> Iterator[Callable[..., tuple[int, str, list[dict[str, Any]]]]]:
     """``edge-voice --config C run --input X --fast --events E --output O --no-mqtt`` in this process with
     the module's engines → (exit code, stderr, event rows)."""
-    from edge_voice import cli, daemon
+    from edge_voice.cli import main as cli
+    from edge_voice.cli import run as daemon
 
     monkeypatch.setattr(daemon, "load_engines", lambda cfg, progress=None: engines)
     for name in [n for n in os.environ if n.startswith("EDGE_VOICE_")]:  # this run's config only

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from edge_voice.app import Daemon, Engines, StartupError
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock, WavSource
-from edge_voice.config import GpioConfig
-from edge_voice.daemon import attach_home
-from edge_voice.home import GpioSink, MqttEventSink
+from edge_voice.cli.run import attach_home
+from edge_voice.core.config import GpioConfig
+from edge_voice.integrations.home import GpioSink, MqttEventSink
+from edge_voice.runtime.daemon import Daemon, Engines, StartupError
 from tests.integration.conftest import Broker, Received, Subscriber, wait_until
 from tests.integration.rig import (
     BASE,
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.engines
 
 @pytest.fixture(scope="module")
 def engines() -> Engines:
-    from edge_voice.app import load_engines
+    from edge_voice.runtime.daemon import load_engines
 
     return load_engines(BASE)
 

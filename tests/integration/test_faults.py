@@ -19,14 +19,14 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from edge_voice.app import Engines
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import AudioDeviceError, AudioSource
-from edge_voice.cancel import CancelToken
-from edge_voice.config import Config
-from edge_voice.home import MqttEventSink
-from edge_voice.messages import ChatMessage, Event, Pcm
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import Config
+from edge_voice.core.messages import ChatMessage, Event, Pcm
+from edge_voice.integrations.home import MqttEventSink
+from edge_voice.runtime.daemon import Engines
 from tests.integration.conftest import Broker, Subscriber, start_broker, wait_until
 from tests.integration.rig import BASE, PREFIX, Rig, build, home_cfg
 
@@ -45,7 +45,7 @@ ARITHMETIC = "what is two plus two?"  # a fast-path reply that is synthesised, n
 
 @pytest.fixture(scope="module")
 def engines() -> Engines:
-    from edge_voice.app import load_engines
+    from edge_voice.runtime.daemon import load_engines
 
     return load_engines(CFG)
 

@@ -15,11 +15,8 @@ import pytest
 
 from edge_voice.audio import clips
 from edge_voice.audio.wavio import read_wav_16k, write_wav
-from edge_voice.config import Config, WakeConfig
-from edge_voice.listen.listener import Listener
-from edge_voice.listen.vad import SileroVad
-from edge_voice.listen.wake import OpenWakeWordDetector
-from edge_voice.messages import (
+from edge_voice.core.config import Config, WakeConfig
+from edge_voice.core.messages import (
     AudioFrame,
     ListenEvent,
     NoSpeech,
@@ -30,6 +27,9 @@ from edge_voice.messages import (
     SpeechStopped,
     WakeDetected,
 )
+from edge_voice.listen.listener import Listener
+from edge_voice.listen.vad import SileroVad
+from edge_voice.listen.wake import OpenWakeWordDetector
 
 pytestmark = pytest.mark.engines
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import LlmConfig
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import LlmConfig
+from edge_voice.core.messages import ChatMessage
 from edge_voice.engines.llm import LlamaGenerator, build_messages
-from edge_voice.messages import ChatMessage
 
 pytestmark = pytest.mark.engines
 

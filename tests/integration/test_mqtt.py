@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_voice.config import Config, MqttConfig
-from edge_voice.doctor import run_doctor
-from edge_voice.messages import (
+from edge_voice.cli.doctor import run_doctor
+from edge_voice.core.config import Config, MqttConfig
+from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,
@@ -29,7 +29,7 @@ from edge_voice.messages import (
     SayCommand,
     VolumeCommand,
 )
-from edge_voice.mqtt import MqttBridge
+from edge_voice.integrations.mqtt import MqttBridge
 from tests.integration.conftest import Broker, Subscriber, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,8 +159,8 @@ def test_last_will_when_the_process_is_killed(
 ) -> None:
     code = textwrap.dedent(f"""
         import time
-        from edge_voice.config import Config, MqttConfig
-        from edge_voice.mqtt import MqttBridge
+        from edge_voice.core.config import Config, MqttConfig
+        from edge_voice.integrations.mqtt import MqttBridge
         mqtt = MqttConfig(enabled=True, host="127.0.0.1", port={mosquitto.port}, keepalive_s=5)
         cfg = Config(device_id="lwtdev", mqtt=mqtt)
         bridge = MqttBridge(cfg, lambda cmd: None)

@@ -23,12 +23,12 @@ from edge_voice.audio.wavio import write_wav
 from edge_voice.bench.asr import normalize
 from edge_voice.bench.remote import LlmServer, free_port
 from edge_voice.bench.turn import build_session
-from edge_voice.cancel import CancelToken
-from edge_voice.config import LlmConfig
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import LlmConfig
+from edge_voice.core.messages import Event
 from edge_voice.engines.base import RemoteError
 from edge_voice.engines.llm import build_messages
-from edge_voice.engines.openai_llm import OpenAiGenerator
-from edge_voice.messages import Event
+from edge_voice.engines.remote.openai import OpenAiGenerator
 from tests.e2e.test_spoken_turn import _fixed_facts, _turn_clip
 from tests.integration.rig import BASE, heard_back
 
@@ -145,9 +145,9 @@ class KillOnFirstAnswer:
 
 @pytest.mark.engines
 def test_server_killed_mid_session_next_turn_falls_back_and_still_speaks(tmp_path: Path) -> None:
-    from edge_voice.app import Daemon, load_engines
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
+    from edge_voice.runtime.daemon import Daemon, load_engines
 
     with LlmServer(LLM) as doomed:
         cfg = replace(  # BASE: Piper's deterministic voice and a roomy decode budget, so the check hears it

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_voice import config
-from edge_voice.service import Notifier
+from edge_voice.core import config
+from edge_voice.integrations.sd_notify import Notifier
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "edge-voice.service"

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import IntentsConfig, TtsConfig
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import IntentsConfig, TtsConfig
 from edge_voice.engines.intents import confirmation_phrases
 from edge_voice.engines.tts import PhraseCache, PiperSynthesizer, voice_paths
 

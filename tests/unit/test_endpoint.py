@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_voice.config import EndpointConfig
+from edge_voice.core.config import EndpointConfig
 from edge_voice.listen.endpoint import (
     Endpointer,
     EndpointEvent,

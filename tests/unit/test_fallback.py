@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from edge_voice.audio.resample import resample
-from edge_voice.cancel import CancelToken
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
 from edge_voice.engines.base import RemoteError
-from edge_voice.engines.fallback import (
+from edge_voice.engines.remote.fallback import (
     FallbackGenerator,
     FallbackSynthesizer,
     FallbackTranscriber,
     StreamResampler,
 )
-from edge_voice.messages import ChatMessage, EngineFallback, Pcm
 
 MSGS = (ChatMessage("system", "Be brief."), ChatMessage("user", "Capital of France?"))
 BACKEND = "openai http://10.0.0.5:8080/v1"

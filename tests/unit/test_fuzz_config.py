@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from edge_voice.config import Config, ConfigError, load
+from edge_voice.core.config import Config, ConfigError, load
 
 HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixture is module-scoped
 FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=HEALTH)

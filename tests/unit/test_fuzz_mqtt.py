@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from edge_voice.config import Config
-from edge_voice.messages import (
+from edge_voice.core.config import Config
+from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,
@@ -26,7 +26,7 @@ from edge_voice.messages import (
     SayCommand,
     VolumeCommand,
 )
-from edge_voice.mqtt import (
+from edge_voice.integrations.mqtt import (
     COMMANDS,
     MAX_FIELD_NAME_CHARS,
     MAX_SAY_CHARS,

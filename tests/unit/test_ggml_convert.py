@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge_voice.engines import ggml_convert as gc
+from edge_voice.models import ggml_convert as gc
 
 # ------------------------------------------------------------------------------------------------- q8_0
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from edge_voice import config
-from edge_voice.config import Config, GpioConfig
-from edge_voice.doctor import run_doctor
+from edge_voice.cli.doctor import run_doctor
+from edge_voice.core import config
+from edge_voice.core.config import Config, GpioConfig
 from edge_voice.hw.button import TalkButton
 from edge_voice.hw.leds import BLUE, CYAN, GREEN, RED, Pattern, StatusLeds, pattern_for
 from edge_voice.hw.pins import (

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 # at a time, so with shared arenas a later thread reuses what an earlier one freed.
 _CHILD = r"""
 import json, sys, threading
-from edge_voice import heap
+from edge_voice.runtime import heap
 
 def rss_mb():
     with open("/proc/self/status") as f:

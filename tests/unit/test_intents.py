@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from edge_voice.config import DeviceEntry, IntentsConfig
+from edge_voice.core.config import DeviceEntry, IntentsConfig
 from edge_voice.engines.intents import (
     IntentMatcher,
     Timers,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_voice.config import Config, MqttConfig
-from edge_voice.messages import (
+from edge_voice.core.config import Config, MqttConfig
+from edge_voice.core.messages import (
     CancelCommand,
     Event,
     ListenCommand,
@@ -19,7 +19,7 @@ from edge_voice.messages import (
     SayCommand,
     VolumeCommand,
 )
-from edge_voice.mqtt import (
+from edge_voice.integrations.mqtt import (
     COMMANDS,
     MAX_SAY_CHARS,
     CommandError,

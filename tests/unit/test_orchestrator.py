@@ -15,9 +15,8 @@ import pytest
 
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock
-from edge_voice.config import Config, ConfigError, ConversationConfig, EndpointConfig
-from edge_voice.events import MemorySink
-from edge_voice.messages import (
+from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
+from edge_voice.core.messages import (
     CancelCommand,
     ChatMessage,
     MuteCommand,
@@ -30,8 +29,9 @@ from edge_voice.messages import (
     SpeechStopped,
     WakeDetected,
 )
-from edge_voice.orchestrator import IntentOutcome, Orchestrator, as_generated
-from edge_voice.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
+from edge_voice.core.orchestrator import IntentOutcome, Orchestrator, as_generated
+from edge_voice.integrations.sinks import MemorySink
+from edge_voice.runtime.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
 from tests.fakes import (
     RecordingListen,
     ScriptedGenerator,
@@ -418,7 +418,7 @@ def test_as_generated_keeps_what_was_heard_of_the_generated_text(
 
 
 def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
-    from edge_voice.config import ConfigError
+    from edge_voice.core.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"endpoint\.speculative_silence_ms"):
         EndpointConfig(silence_end_ms=300, speculative_silence_ms=400)

@@ -6,9 +6,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from edge_voice.cancel import CancelToken
-from edge_voice.messages import ChatMessage
-from edge_voice.workers import Ctx, LlmJob, LlmWorker, PlayChunk, PrimeJob, SpeakJob, TtsWorker
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.messages import ChatMessage
+from edge_voice.runtime.workers import Ctx, LlmJob, LlmWorker, PlayChunk, PrimeJob, SpeakJob, TtsWorker
 from tests.fakes import ScriptedGenerator, SimpleSplitter, ToneSynthesizer
 
 

@@ -31,11 +31,11 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import LlmConfig
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import LlmConfig
+from edge_voice.core.messages import ChatMessage
 from edge_voice.engines.base import RemoteError
 from edge_voice.engines.llm import SEED, GenerationStats, Stopped
-from edge_voice.messages import ChatMessage
 
 log = logging.getLogger(__name__)
 

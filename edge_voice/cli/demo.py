@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_voice.config import Config
+from edge_voice.core.config import Config
 
 DEMO_TURNS = (
     ("Hey Jarvis,", "turn on the kitchen light."),
@@ -47,12 +47,12 @@ def make_demo_input(path: Path) -> Path:
 
 
 def run_demo(cfg: Config, out: Path) -> int:
-    from edge_voice.app import Daemon, load_engines
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
     from edge_voice.audio.wavio import read_wav_16k
-    from edge_voice.cancel import CancelToken
-    from edge_voice.events import JsonlSink, MemorySink, event_dict
+    from edge_voice.core.cancel import CancelToken
+    from edge_voice.integrations.sinks import JsonlSink, MemorySink, event_dict
+    from edge_voice.runtime.daemon import Daemon, load_engines
 
     out.mkdir(parents=True, exist_ok=True)
     print("edge-voice demo: generating the spoken input with Piper…", file=sys.stderr)

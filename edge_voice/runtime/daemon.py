@@ -18,14 +18,21 @@ from typing import Any
 
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, InputClock
-from edge_voice.config import Config
+from edge_voice.core.config import Config
+from edge_voice.core.messages import Message, ReloadConfig, Shutdown, SourceFailed, SourceRecovered
+from edge_voice.core.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
+from edge_voice.core.turns import Turn
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
 from edge_voice.listen.thread import FrameListener, ListenThread
-from edge_voice.messages import Message, ReloadConfig, Shutdown, SourceFailed, SourceRecovered
-from edge_voice.models import ModelError
-from edge_voice.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
-from edge_voice.turns import Turn
-from edge_voice.workers import AsrWorker, LlmWorker, PhraseStore, PlaybackWorker, SentenceSplitter, TtsWorker
+from edge_voice.models.registry import ModelError
+from edge_voice.runtime.workers import (
+    AsrWorker,
+    LlmWorker,
+    PhraseStore,
+    PlaybackWorker,
+    SentenceSplitter,
+    TtsWorker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +84,22 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     vad = timed("vad", lambda: SileroVad(cfg.vad))
     asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path))
     if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
-        from edge_voice.engines.fallback import FallbackTranscriber
-        from edge_voice.engines.wyoming_client import WyomingTranscriber
+        from edge_voice.engines.remote.fallback import FallbackTranscriber
+        from edge_voice.engines.remote.wyoming import WyomingTranscriber
 
         asr = FallbackTranscriber(WyomingTranscriber(cfg.asr), asr, f"wyoming {cfg.asr.uri}")
         timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
     llm = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
     if cfg.llm.backend == "openai":  # the on-device model stays loaded and warm: it is the fallback
-        from edge_voice.engines.fallback import FallbackGenerator
-        from edge_voice.engines.openai_llm import OpenAiGenerator
+        from edge_voice.engines.remote.fallback import FallbackGenerator
+        from edge_voice.engines.remote.openai import OpenAiGenerator
 
         llm = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
     timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
     tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
     if cfg.tts.backend == "wyoming":  # Piper stays loaded and warm: it is the fallback (and sets the rate)
-        from edge_voice.engines.fallback import FallbackSynthesizer
-        from edge_voice.engines.wyoming_client import WyomingSynthesizer
+        from edge_voice.engines.remote.fallback import FallbackSynthesizer
+        from edge_voice.engines.remote.wyoming import WyomingSynthesizer
 
         remote_tts = WyomingSynthesizer(cfg.tts, tts.sample_rate)
         tts = FallbackSynthesizer(remote_tts, tts, f"wyoming {cfg.tts.uri}")

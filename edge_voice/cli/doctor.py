@@ -18,8 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edge_voice import models
-from edge_voice.config import Config
+from edge_voice.core.config import Config
+from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def _system(_cfg: Config) -> list[DoctorLine]:
 
 
 def _models(cfg: Config) -> list[DoctorLine]:
-    results = models.verify_all(models_dir=cfg.models_path)
+    results = registry.verify_all(models_dir=cfg.models_path)
     if not results:
         return [DoctorLine("models", False, "the manifest lists no models")]
     return [DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message) for r in results]
@@ -288,7 +288,7 @@ def broker_login(cfg: Config, timeout_s: float) -> str | None:
 
 
 def _service(_cfg: Config) -> list[DoctorLine]:
-    from edge_voice.service import Notifier
+    from edge_voice.integrations.sd_notify import Notifier
 
     n = Notifier()
     if not n.enabled:

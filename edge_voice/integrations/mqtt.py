@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from edge_voice.config import Config
-from edge_voice.messages import (
+from edge_voice.core.config import Config
+from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,

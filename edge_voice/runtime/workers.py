@@ -23,9 +23,8 @@ import numpy as np
 
 from edge_voice.audio.resample import resample
 from edge_voice.audio.sinks import AudioSink
-from edge_voice.cancel import CancelToken
-from edge_voice.engines.base import Generator, Synthesizer, Transcriber
-from edge_voice.messages import (
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.messages import (
     AudioChunk,
     ChatMessage,
     GenerationDone,
@@ -39,6 +38,7 @@ from edge_voice.messages import (
     TextDelta,
     Transcript,
 )
+from edge_voice.engines.base import Generator, Synthesizer, Transcriber
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge_voice import heap
-from edge_voice.config import Config, ConfigError, load
+from edge_voice.core.config import Config, ConfigError, load
+from edge_voice.runtime import heap
 
 EXIT_CONFIG = 78
 log = logging.getLogger("edge_voice")
@@ -40,10 +40,10 @@ def cmd_listen(cfg: Config, args: argparse.Namespace) -> int:
     """Print listening events (wake, speech start/stop) as JSON lines; optionally save utterances."""
     from edge_voice.audio.sources import AudioSource, MicSource, SourceExhausted, WavSource
     from edge_voice.audio.wavio import write_wav
+    from edge_voice.core.messages import AudioFrame, SpeechStopped
     from edge_voice.listen.listener import Listener
     from edge_voice.listen.vad import SileroVad
     from edge_voice.listen.wake import OpenWakeWordDetector
-    from edge_voice.messages import AudioFrame, SpeechStopped
 
     listener = Listener(cfg, OpenWakeWordDetector(cfg.wake), SileroVad(cfg.vad))
     block_samples = cfg.audio.frame_samples
@@ -110,7 +110,7 @@ def _listen_fields(ev: Any) -> dict[str, Any]:
 
 def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.audio.wavio import read_wav_16k
-    from edge_voice.cancel import CancelToken
+    from edge_voice.core.cancel import CancelToken
     from edge_voice.engines.asr import WhisperCppTranscriber
 
     t = time.perf_counter()
@@ -147,7 +147,7 @@ def cmd_say(cfg: Config, args: argparse.Namespace) -> int:
     import numpy as np
 
     from edge_voice.audio.wavio import write_wav
-    from edge_voice.cancel import CancelToken
+    from edge_voice.core.cancel import CancelToken
     from edge_voice.engines.tts import PiperSynthesizer
 
     tts = PiperSynthesizer(cfg.tts)
@@ -176,13 +176,13 @@ def cmd_say(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    from edge_voice.daemon import run_daemon
+    from edge_voice.cli.run import run_daemon
 
     return run_daemon(cfg, args)
 
 
 def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
-    from edge_voice.demo import run_demo
+    from edge_voice.cli.demo import run_demo
 
     return run_demo(cfg, Path(args.out))
 
@@ -199,16 +199,16 @@ def cmd_bench(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_models(cfg: Config, args: argparse.Namespace) -> int:
-    from edge_voice import models
+    from edge_voice.models import registry
 
     if args.action == "build":
-        from edge_voice.models_build import build_all
+        from edge_voice.models.build import build_all
 
         for p in build_all(cfg.models_path, progress=not args.quiet):
             if not args.quiet:
                 print(p)
         return 0
-    results = models.verify_all(models_dir=cfg.models_path)
+    results = registry.verify_all(models_dir=cfg.models_path)
     bad = [r for r in results if not r.ok]
     if args.action == "list" or not args.quiet:
         for r in results:
@@ -221,7 +221,7 @@ def cmd_models(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
-    from edge_voice.doctor import run_doctor
+    from edge_voice.cli.doctor import run_doctor
 
     lines = run_doctor(cfg)
     worst = 0
@@ -297,10 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge-voice: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _setup_logging(args.log_level or cfg.service.log_level)
-    from edge_voice.app import StartupError
     from edge_voice.audio.sources import AudioDeviceError
     from edge_voice.audio.wavio import AudioFormatError
-    from edge_voice.models import ModelError
+    from edge_voice.models.registry import ModelError
+    from edge_voice.runtime.daemon import StartupError
 
     try:
         result: int = args.fn(cfg, args)

@@ -18,29 +18,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from edge_voice import models
-from edge_voice.engines import ggml_convert
+from edge_voice.models import ggml_convert, registry
 
 log = logging.getLogger(__name__)
 
 
 def build_all(models_dir: Path, progress: bool = True) -> list[Path]:
     """Build every derived manifest entry that is missing or fails its checksum; return their paths."""
-    manifest = models.load_manifest()
+    manifest = registry.load_manifest()
     return [build(e, manifest, models_dir, progress) for e in manifest.values() if e.kind == "derived"]
 
 
 def build(
-    entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], models_dir: Path, progress: bool = True
+    entry: registry.ModelEntry,
+    manifest: dict[str, registry.ModelEntry],
+    models_dir: Path,
+    progress: bool = True,
 ) -> Path:
-    dest = models.entry_path(entry, models_dir)
+    dest = registry.entry_path(entry, models_dir)
     if _cached(dest, entry.sha256):
         log.debug("model %s: up to date (%s)", entry.name, dest)
         return dest
     if entry.quant not in ("f16", "q8_0"):
-        raise models.ModelError(f"model {entry.name}: unknown quant {entry.quant!r} (f16 or q8_0)")
+        raise registry.ModelError(f"model {entry.name}: unknown quant {entry.quant!r} (f16 or q8_0)")
     parts = _source_parts(entry, manifest, models_dir)
-    vocab = models.resolve(f"{entry.source}-vocab", models_dir)
+    vocab = registry.resolve(f"{entry.source}-vocab", models_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     t0 = time.monotonic()
@@ -52,9 +54,9 @@ def build(
             ggml_convert.convert(parts, vocab, f, cast(ggml_convert.Quant, entry.quant), report)
             f.flush()
             os.fsync(f.fileno())
-        digest = models.sha256_file(tmp)
+        digest = registry.sha256_file(tmp)
         if entry.sha256 and digest != entry.sha256:
-            raise models.ModelError(
+            raise registry.ModelError(
                 f"model {entry.name}: the converter produced sha256 {digest}, the manifest pins "
                 f"{entry.sha256}; the source package or the converter changed — re-pin only after checking "
                 "transcripts"
@@ -75,17 +77,17 @@ def build(
 
 
 def _source_parts(
-    entry: models.ModelEntry, manifest: dict[str, models.ModelEntry], models_dir: Path
+    entry: registry.ModelEntry, manifest: dict[str, registry.ModelEntry], models_dir: Path
 ) -> list[Path]:
     """The verified CT2 ``model.bin``: one manifest entry named ``source``, or ``source-part1``, ``-part2``, …
     (a package that had to split the file to stay under PyPI's size limit)."""
     if entry.source in manifest:
-        return [models.resolve(entry.source, models_dir)]
+        return [registry.resolve(entry.source, models_dir)]
     parts: list[Path] = []
     while f"{entry.source}-part{len(parts) + 1}" in manifest:
-        parts.append(models.resolve(f"{entry.source}-part{len(parts) + 1}", models_dir))
+        parts.append(registry.resolve(f"{entry.source}-part{len(parts) + 1}", models_dir))
     if not parts:
-        raise models.ModelError(f"model {entry.name}: source {entry.source!r} is not in the manifest")
+        raise registry.ModelError(f"model {entry.name}: source {entry.source!r} is not in the manifest")
     return parts
 
 
@@ -108,7 +110,7 @@ def _cached(dest: Path, sha256: str) -> bool:
             return True
     except (OSError, ValueError):
         pass
-    if models.sha256_file(dest) != sha256:  # no or stale stamp: hash once, rebuild on mismatch
+    if registry.sha256_file(dest) != sha256:  # no or stale stamp: hash once, rebuild on mismatch
         return False
     _write_stamp(dest, sha256)
     return True

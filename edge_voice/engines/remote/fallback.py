@@ -24,10 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from edge_voice.audio.resample import _HALF_TAPS, resample_float  # the one resampler's kernel
-from edge_voice.cancel import NEVER, CancelToken
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
 from edge_voice.engines.base import Generator as LlmGenerator
 from edge_voice.engines.base import RemoteError, Synthesizer, Transcriber
-from edge_voice.messages import ChatMessage, EngineFallback, Pcm
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "models" / "manifest.toml"
-_PACKAGED_MANIFEST = Path(__file__).resolve().parent / "data" / "manifest.toml"
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "models" / "manifest.toml"
+_PACKAGED_MANIFEST = Path(__file__).resolve().parents[1] / "data" / "manifest.toml"
 FIX_HINT = "run `make setup` (or `edge-voice models build`)"
 
 

@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_voice.app import Daemon, Engines, StartupError, load_engines
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
-from edge_voice.config import Config, load
-from edge_voice.events import JsonlSink, MemorySink
-from edge_voice.messages import Pcm
-from edge_voice.orchestrator import EventSink
+from edge_voice.core.config import Config, load
+from edge_voice.core.messages import Pcm
+from edge_voice.core.orchestrator import EventSink
+from edge_voice.integrations.sinks import JsonlSink, MemorySink
+from edge_voice.runtime.daemon import Daemon, Engines, StartupError, load_engines
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def make_io(
 
 
 def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
-    from edge_voice.service import Notifier
+    from edge_voice.integrations.sd_notify import Notifier
 
     notifier = Notifier()
     notifier.status("loading models")
@@ -121,14 +121,14 @@ def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Call
     part = "mqtt"
     try:
         if cfg.mqtt.enabled and not no_mqtt:
-            from edge_voice.home import MqttEventSink
+            from edge_voice.integrations.home import MqttEventSink
 
             bridge_sink = MqttEventSink(cfg, daemon)
             daemon.orch.sinks.append(bridge_sink)
             stops.append(bridge_sink.stop)
         part = "gpio"
         if cfg.gpio.enabled:
-            from edge_voice.home import GpioSink
+            from edge_voice.integrations.home import GpioSink
 
             gpio = GpioSink(cfg, daemon)
             daemon.orch.sinks.append(gpio)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edge_voice.cancel import CancelToken
+from edge_voice.core.cancel import CancelToken
 
 Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "say", "timer"]
 

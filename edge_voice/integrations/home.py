@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from edge_voice.config import Config
-from edge_voice.messages import Event, ListenCommand, MuteCommand
+from edge_voice.core.config import Config
+from edge_voice.core.messages import Event, ListenCommand, MuteCommand
 
 if TYPE_CHECKING:
-    from edge_voice.app import Daemon
+    from edge_voice.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
 
 class MqttEventSink:
     def __init__(self, cfg: Config, daemon: Daemon) -> None:
-        from edge_voice.mqtt import MqttBridge
+        from edge_voice.integrations.mqtt import MqttBridge
 
         self.bridge = MqttBridge(cfg, daemon.orch.post)
         self.bridge.start()

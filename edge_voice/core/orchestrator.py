@@ -22,11 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, assert_never
 
-from edge_voice import heap
 from edge_voice.audio.sources import InputClock
-from edge_voice.config import Config
-from edge_voice.engines.chunker import through_last_sentence
-from edge_voice.messages import (
+from edge_voice.core.config import Config
+from edge_voice.core.messages import (
     SAMPLE_RATE,
     AudioChunk,
     BadCommand,
@@ -60,8 +58,10 @@ from edge_voice.messages import (
     VolumeCommand,
     WakeDetected,
 )
-from edge_voice.turns import Attempt, Trigger, Turn, next_turn_id
-from edge_voice.workers import (
+from edge_voice.core.turns import Attempt, Trigger, Turn, next_turn_id
+from edge_voice.engines.chunker import through_last_sentence
+from edge_voice.runtime import heap
+from edge_voice.runtime.workers import (
     AsrJob,
     AsrWorker,
     Ctx,
@@ -784,8 +784,8 @@ class Orchestrator:
                 return
 
     def _reload(self) -> None:
-        from edge_voice.config import ConfigError
-        from edge_voice.reload import apply_live, changed_keys, is_live
+        from edge_voice.core.config import ConfigError
+        from edge_voice.core.reload import apply_live, changed_keys, is_live
 
         if self.load_config is None:
             return

@@ -48,11 +48,11 @@ from typing import TypeVar
 
 import numpy as np
 
-from edge_voice.cancel import NEVER, CancelToken
-from edge_voice.config import AsrConfig, TtsConfig, tcp_host_port
+from edge_voice.core.cancel import NEVER, CancelToken
+from edge_voice.core.config import AsrConfig, TtsConfig, tcp_host_port
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.asr import MIN_AUDIO_MS, clean_transcript, has_voice
 from edge_voice.engines.base import RemoteError
-from edge_voice.messages import SAMPLE_RATE, Pcm
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # wyoming.audio imports audioop (deprecated in 3.11)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from edge_voice.messages import SAMPLE_RATE
+from edge_voice.core.messages import SAMPLE_RATE
 
 DEFAULT_CONFIG_PATH = Path("/etc/edge-voice/config.toml")
 ENV_PREFIX = "EDGE_VOICE_"

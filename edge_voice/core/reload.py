@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from edge_voice.config import Config
+from edge_voice.core.config import Config
 
 LIVE_KEYS = (
     "conversation.",
