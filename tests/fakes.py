@@ -10,6 +10,7 @@ import numpy as np
 
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.messages import ChatMessage, Pcm
+from edge_voice.engines.base import GenerationStats, Transcription
 
 
 class ScriptedTranscriber:
@@ -21,13 +22,13 @@ class ScriptedTranscriber:
         self.delay_s = delay_s
         self.fail: Exception | None = None
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
         self.calls.append(len(audio))
         if self.fail is not None:
             raise self.fail
         if self.delay_s:
             cancel.wait(self.delay_s)
-        return self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]
+        return Transcription(self.texts.pop(0) if len(self.texts) > 1 else self.texts[0])
 
 
 class ScriptedGenerator:
@@ -38,6 +39,7 @@ class ScriptedGenerator:
         self.delay_s = delay_s
         self.prompts: list[tuple[ChatMessage, ...]] = []
         self.primed: list[tuple[ChatMessage, ...]] = []
+        self.last: GenerationStats | None = None
 
     def warm(self, system_prompt: str) -> None:
         pass

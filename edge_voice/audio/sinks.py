@@ -23,8 +23,8 @@ from edge_voice.core.messages import SAMPLE_RATE, Pcm
 class AudioSink(Protocol):
     rate_hz: int
 
-    def begin(self) -> int:
-        """A reply starts: returns its position on the input clock (samples at 16 kHz)."""
+    def begin(self, chime: bool = False) -> int:
+        """A reply (or a chime) starts: returns its position on the input clock (samples at 16 kHz)."""
         ...
 
     def write(self, pcm: Pcm) -> None:
@@ -54,12 +54,19 @@ class WavSink:
         self._t_start = 0.0
         self._written = 0
         self.replies: list[tuple[int, int]] = []  # (start, end) per reply, at 16 kHz input samples
+        self.chimes: list[int] = []  # start of each chime, at 16 kHz input samples
+        self._in_chime = False
 
-    def begin(self) -> int:
+    def begin(self, chime: bool = False) -> int:
         pos16 = self._clock.now_sample()
         with self._lock:
             self._cursor = max(pos16 * self.rate_hz // SAMPLE_RATE, self._cursor)
-            self.replies.append((self._cursor * SAMPLE_RATE // self.rate_hz, -1))
+            start = self._cursor * SAMPLE_RATE // self.rate_hz
+            self._in_chime = chime
+            if chime:
+                self.chimes.append(start)
+            else:
+                self.replies.append((start, -1))
         self._t_start = time.monotonic()
         self._written = 0
         return self._cursor * SAMPLE_RATE // self.rate_hz
@@ -76,7 +83,7 @@ class WavSink:
 
     def end(self, interrupted: bool) -> None:
         with self._lock:
-            if self.replies:
+            if self.replies and not self._in_chime:
                 start, _ = self.replies[-1]
                 self.replies[-1] = (start, self._cursor * SAMPLE_RATE // self.rate_hz)
 
@@ -133,7 +140,7 @@ class SpeakerSink:
             self._pa.terminate()
             raise AudioDeviceError(f"cannot open speaker {self._device or '(default)'}: {exc}") from None
 
-    def begin(self) -> int:
+    def begin(self, chime: bool = False) -> int:
         if self._broken:  # the last write failed (unplugged USB speaker): reopen for this reply
             with contextlib.suppress(Exception):
                 self.close()

@@ -170,9 +170,9 @@ def run(
         conversation=replace(cfg.conversation, follow_up_window_ms=0),
         llm=replace(cfg.llm, backend="local"),
     )
-    from edge_voice.engines.intents import IntentMatcher
+    from edge_voice.engines.intents import RuleIntentMatcher
 
-    matcher = IntentMatcher(cfg.intents) if cfg.intents.enabled else None
+    matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
     llm_questions = [q for q in QUESTIONS if matcher is None or matcher.match(q) is None]  # LLM turns only
     texts = [(q, "question") for q in (llm_questions * (questions // len(llm_questions) + 1))[:questions]]
     n_blocks = max(1, min(blocks or len(texts), len(texts)))

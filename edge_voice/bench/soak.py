@@ -26,7 +26,8 @@ import numpy as np
 from edge_voice.audio import clips
 from edge_voice.audio.sources import FRAME_SAMPLES, InputClock, SourceExhausted, WavSource
 from edge_voice.core.config import Config
-from edge_voice.core.messages import SAMPLE_RATE, Event, Pcm
+from edge_voice.core.events import Event
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.runtime import heap
 
 SAMPLE_EVERY = 50

@@ -147,7 +147,7 @@ def _sequential(
 
     audio = np.concatenate([silence(cfg.endpoint.pre_roll_ms), speech, silence(cfg.endpoint.silence_end_ms)])
     t = time.perf_counter()
-    text = engines.asr.transcribe(audio, CancelToken())
+    text = engines.asr.transcribe(audio, CancelToken()).text
     t_asr = time.perf_counter()
     outcome = engines.intents.match(text) if engines.intents is not None and prompt is None else None
     if outcome is not None:

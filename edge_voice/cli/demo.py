@@ -93,7 +93,7 @@ def run_demo(cfg: Config, out: Path) -> int:
     for start, end in sink.replies:
         if end <= start:
             continue
-        text = engines.asr.transcribe(reply[start:end], CancelToken())
+        text = engines.asr.transcribe(reply[start:end], CancelToken()).text
         print(f"  at {start / 16000:6.2f} s: {text!r}")
     print(f"\nwrote {out / 'reply.wav'}, {out / 'events.jsonl'}, {wav_in}")
     return 0

@@ -119,7 +119,7 @@ def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     for f in args.files:
         audio = read_wav_16k(f)
         t = time.perf_counter()
-        text = asr.transcribe(audio, CancelToken())
+        text = asr.transcribe(audio, CancelToken()).text
         ms = (time.perf_counter() - t) * 1000
         if args.json:
             print(

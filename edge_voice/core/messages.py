@@ -2,17 +2,19 @@
 
 All are frozen, slotted dataclasses joined in unions; the orchestrator dispatches with ``match`` and
 ``assert_never`` so mypy flags an unhandled message. JSON exists only at the MQTT and CLI boundary
-(see ``events.py``). Sample positions are counted on the input clock (16 kHz samples since the source
+(see ``core/events.py``). Sample positions are counted on the input clock (16 kHz samples since the source
 started), never wall time; ``*_ns`` fields are ``time.monotonic_ns()`` marks for latency.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from edge_voice.core.vocabulary import ErrorCode, Stage
 
 SAMPLE_RATE = 16000
 Pcm = npt.NDArray[np.int16]  # mono int16 samples
@@ -128,16 +130,6 @@ class Transcript:
 
 
 @dataclass(frozen=True, slots=True)
-class IntentMatched:
-    turn_id: int
-    attempt: int
-    name: str
-    slots: tuple[tuple[str, str], ...]
-    reply: str
-    intent_ms: float
-
-
-@dataclass(frozen=True, slots=True)
 class TextDelta:
     """LLM tokens (already detokenised) for the turn."""
 
@@ -204,8 +196,8 @@ class StageFailed:
     """A stage raised or timed out. The turn ends with an ``error`` event; the daemon keeps serving."""
 
     turn_id: int
-    stage: Literal["wake", "vad", "asr", "intent", "llm", "tts", "playback", "mqtt", "audio"]
-    code: str
+    stage: Stage
+    code: ErrorCode
     message: str
     attempt: int = 0  # 0 = the turn as a whole; else a failure of a cancelled attempt is ignored
 
@@ -284,7 +276,6 @@ class EngineFallback:
 
 EngineResult = (
     Transcript
-    | IntentMatched
     | TextDelta
     | SentenceReady
     | GenerationDone
@@ -305,13 +296,3 @@ Message = ListenEvent | EngineResult | Command | SourceEvent
 class ChatMessage:
     role: Literal["system", "user", "assistant"]
     content: str
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """An outward event (MQTT ``…/event/<type>``, CLI JSON line). ``data`` is JSON-ready."""
-
-    type: str
-    turn_id: int | None
-    ts_ns: int
-    data: dict[str, object] = field(default_factory=dict)

@@ -1,21 +1,25 @@
-"""The Turn record (one per user interaction) and its latency breakdown.
+"""The Turn record (one per user interaction), its attempts, and its latency marks.
 
 t0 is the end of the user's speech: the monotonic time the last voiced sample was captured. Every mark is
-``time.monotonic_ns()``; the breakdown is computed from marks, never from log text. Only the orchestrator
-writes a Turn.
+a monotonic ns time from the orchestrator's injected clock (or a thread's capture time); the breakdown
+is computed from marks, never from log text. Only the orchestrator (and its latency recorder) writes a
+Turn.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Literal
 
 from edge_voice.core.cancel import CancelToken
+from edge_voice.core.intent import IntentOutcome
+from edge_voice.core.vocabulary import Latency
 
-Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "say", "timer"]
+Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "say", "timer", "announce"]
+Route = Literal["", "intent", "llm", "say"]
 
 _ids = itertools.count(1)
 
@@ -24,10 +28,24 @@ def next_turn_id() -> int:
     return next(_ids)
 
 
-def _ms(a: int | None, b: int | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return round((b - a) / 1e6, 1)
+class Mark(StrEnum):
+    """Latency marks. Turn-wide ones on ``Turn.marks``, per-attempt ones on ``Attempt.marks``."""
+
+    WAKE = "wake"
+    WAKE_ACK = "wake_ack"
+    SPEECH_STARTED = "speech_started"
+    COMMITTED = "committed"
+    PLAYBACK_STARTED = "playback_started"
+    ASR_START = "asr_start"
+    TRANSCRIPT = "transcript"
+    INTENT = "intent"
+    REPLY_START = "reply_start"
+    LLM_START = "llm_start"
+    LLM_FIRST_TOKEN = "llm_first_token"
+    FIRST_SENTENCE = "first_sentence"
+    FIRST_AUDIO = "first_audio"
+    LLM_DONE = "llm_done"
+    SYNTH_DONE = "synth_done"
 
 
 @dataclass(slots=True)
@@ -37,34 +55,38 @@ class Attempt:
 
     number: int
     last_voiced_sample: int
+    t0_ns: int | None = None  # a speculative attempt's own end of speech
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms
     transcript: str | None = None
     asr_ms: float | None = None
     audio_ms: int = 0
+    matched: bool = False  # the intent matcher has seen the transcript (``intent`` is its answer)
+    intent: IntentOutcome | None = None
     reply_started: bool = False  # intent/LLM work handed out
     reply_text: str = ""  # a fast-path reply, the turn's once this attempt is committed
     prompt_user: str = ""  # the user message sent to the LLM (facts included), for prefix-stable history
     generated: str = ""  # GenerationDone.text: the LLM's text exactly as generated, for prefix-stable history
     stopped: str = ""  # why generation stopped (GenerationDone.stopped)
+    synthesized: bool = False  # SynthesisDone came: every sentence of the reply was handed to playback
+    chunks: int = 0  # audio chunks synthesised (0 at SynthesisDone = a silent reply)
     applied: bool = False  # committed side effects (intent events, routing) done
-    intent: Any = None  # the fast-path match, if any (orchestrator.IntentOutcome)
     gate: threading.Event = field(default_factory=threading.Event)  # set = playback may be heard
     marks: dict[str, int] = field(default_factory=dict)
-    pending_events: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    held: list[object] = field(default_factory=list)  # event payloads held until commit
 
 
 @dataclass(slots=True)
 class Turn:
     id: int
     trigger: Trigger
-    created_ns: int = field(default_factory=time.monotonic_ns)
+    created_ns: int
     wake_word: str = ""
     t0_ns: int | None = None  # last voiced sample captured
     marks: dict[str, int] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
-    route: Literal["", "intent", "llm", "say"] = ""
+    route: Route = ""
     transcript: str = ""
     reply_text: str = ""
     heard_text: str = ""
@@ -72,8 +94,8 @@ class Turn:
     speculative_used: bool = False
     remembered: bool = False  # added to the LLM conversation history
 
-    def mark(self, name: str, ns: int | None = None) -> None:
-        self.marks.setdefault(name, ns if ns is not None else time.monotonic_ns())
+    def mark(self, name: Mark, ns: int) -> None:
+        self.marks.setdefault(name, ns)
 
     @property
     def current(self) -> Attempt | None:
@@ -83,27 +105,40 @@ class Turn:
     def committed(self) -> Attempt | None:
         return next((a for a in self.attempts if a.committed), None)
 
+    @property
+    def audible(self) -> bool:
+        """Some reply audio of the committed attempt exists (PlaybackStarted may still be queued)."""
+        a = self.committed
+        return Mark.PLAYBACK_STARTED in self.marks or (a is not None and a.chunks > 0)
+
     def cancel_all(self, reason: str) -> None:
         for a in self.attempts:
             a.cancel.cancel(reason)
 
     def latency(self) -> dict[str, float | None]:
-        """The breakdown published in ``response.done`` (ms). Stage names are the same in events,
-        logs and benchmarks: see the README's latency vocabulary."""
+        """The breakdown published in ``response.done`` (ms); keys are ``vocabulary.Latency``."""
         m = self.marks
         a = self.committed
         am = a.marks if a else {}
         out: dict[str, float | None] = {
-            "endpoint_ms": _ms(self.t0_ns, m.get("committed")),
-            "asr_ms": a.asr_ms if a else None,
-            "intent_ms": _ms(am.get("transcript"), am.get("intent")) if self.route == "intent" else None,
-            "llm_ttft_ms": _ms(am.get("llm_start"), am.get("llm_first_token"))
+            Latency.ENDPOINT: _ms(self.t0_ns, m.get(Mark.COMMITTED)),
+            Latency.ASR: a.asr_ms if a else None,
+            Latency.INTENT: _ms(am.get(Mark.TRANSCRIPT), am.get(Mark.INTENT))
+            if self.route == "intent"
+            else None,
+            Latency.LLM_TTFT: _ms(am.get(Mark.LLM_START), am.get(Mark.LLM_FIRST_TOKEN))
             if self.route == "llm"
             else None,
-            "first_sentence_ms": _ms(am.get("reply_start"), am.get("first_sentence")),
-            "tts_first_chunk_ms": _ms(am.get("first_sentence"), am.get("first_audio")),
-            "voice_to_voice_ms": _ms(self.t0_ns, m.get("playback_started")),
+            Latency.FIRST_SENTENCE: _ms(am.get(Mark.REPLY_START), am.get(Mark.FIRST_SENTENCE)),
+            Latency.TTS_FIRST_CHUNK: _ms(am.get(Mark.FIRST_SENTENCE), am.get(Mark.FIRST_AUDIO)),
+            Latency.VOICE_TO_VOICE: _ms(self.t0_ns, m.get(Mark.PLAYBACK_STARTED)),
         }
-        if "wake_ack" in m and "wake" in m:
-            out["wake_to_ack_ms"] = _ms(m["wake"], m["wake_ack"])
-        return out
+        if Mark.WAKE_ACK in m and Mark.WAKE in m:
+            out[Latency.WAKE_TO_ACK] = _ms(m[Mark.WAKE], m[Mark.WAKE_ACK])
+        return {str(k): v for k, v in out.items()}
+
+
+def _ms(a: int | None, b: int | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return round((b - a) / 1e6, 1)

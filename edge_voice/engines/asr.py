@@ -28,14 +28,14 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import AsrConfig
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
-from edge_voice.engines.base import Float32, to_float32
+from edge_voice.engines.base import AbortReason, Float32, Transcription, to_float32
 from edge_voice.models import registry
 from edge_voice.models.ggml_convert import GGML_MAGIC
 
@@ -47,8 +47,6 @@ AUDIO_CTX_STEP = 256  # whisper.cpp's flash-attention K/V padding (see the modul
 MIN_AUDIO_MS = 100  # whisper.cpp stops when under 100 ms is left
 WINDOW_S = 30  # whisper decodes longer audio in 30 s windows, each with its own token limit
 TOKEN_BACKSTOP = 8  # abort this many decoder steps past the graceful limit (it should never trigger)
-
-AbortReason = Literal["", "cancelled", "time", "tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +197,9 @@ class WhisperCppTranscriber:
                     f"asr.model: whisper.cpp cannot use {self.model_path}: {exc!r}"
                 ) from exc
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
-        return self.decode(audio, cancel).text
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+        result = self.decode(audio, cancel)
+        return Transcription(result.text, result.aborted)
 
     def transcribe_timed(self, audio: Pcm, cancel: CancelToken = NEVER) -> tuple[str, float]:
         """(text, wall-clock ms of the whole call)."""

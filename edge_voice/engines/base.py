@@ -8,8 +8,10 @@ read-only attributes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,13 +52,58 @@ class VoiceActivityDetector(Protocol):
     def reset(self) -> None: ...
 
 
+AbortReason = Literal["", "cancelled", "time", "tokens"]
+Stopped = Literal["eos", "max_tokens", "cancelled", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """What a ``transcribe`` gives: the text ("" for nothing usable) and, if the decode was cut short
+    (cancelled, or at its time or token limit), why."""
+
+    text: str
+    aborted: AbortReason = ""
+
+
 class Transcriber(Protocol):
     """Speech → text. Called from the ASR thread only."""
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
-        """Decode 16 kHz int16 speech. Returns "" for nothing usable (silence/noise tags, aborted).
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+        """Decode 16 kHz int16 speech. Text "" for nothing usable (silence/noise tags, aborted).
         Must return within the configured time limit even if the decode degenerates."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """What the last ``stream`` did. Times are wall-clock ms from the call; token rates from llama.cpp."""
+
+    tokens: int
+    stopped: Stopped
+    ttft_ms: float  # call → first text piece (-1 if none)
+    total_ms: float
+    prompt_tokens: int  # prompt tokens evaluated this time (not served from the KV cache)
+    cached_tokens: int  # prompt tokens reused from the KV cache
+    prompt_ms: float
+    decode_tok_s: float
+    text: str
+
+    @classmethod
+    def from_timings(
+        cls, timings: dict[str, Any], pieces: list[str], stopped: Stopped, first_s: float, t0: float
+    ) -> GenerationStats:
+        """From llama.cpp's ``timings`` block (local server or an OpenAI-compatible llama-server)."""
+        return cls(
+            tokens=int(timings.get("predicted_n", len(pieces))) if stopped != "cancelled" else len(pieces),
+            stopped=stopped,
+            ttft_ms=first_s * 1000 if first_s >= 0 else -1.0,
+            total_ms=(time.monotonic() - t0) * 1000,
+            prompt_tokens=int(timings.get("prompt_n", 0)),
+            cached_tokens=int(timings.get("cache_n", 0)),
+            prompt_ms=float(timings.get("prompt_ms", 0.0)),
+            decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
+            text="".join(pieces),
+        )
 
 
 class Generator(Protocol):
@@ -74,6 +121,11 @@ class Generator(Protocol):
 
     def stream(self, messages: Sequence[ChatMessage], cancel: CancelToken) -> Iterator[str]:
         """Yield text pieces as they are generated; stop promptly when ``cancel`` is set."""
+        ...
+
+    @property
+    def last(self) -> GenerationStats | None:
+        """The stats of the most recent ``stream``, set when it ends (why it stopped, tokens, timings)."""
         ...
 
 

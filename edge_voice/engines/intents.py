@@ -1,6 +1,6 @@
 """The fast path: commands a home user says most, matched by a small rule table — no LLM.
 
-``IntentMatcher.match(text)`` normalises a transcript (whisper writes "Turn on the kitchen light."),
+``RuleIntentMatcher.match(text)`` normalises a transcript (whisper writes "Turn on the kitchen light."),
 tries the rules in order and returns an ``IntentResult`` (name, slots, short spoken reply) or None, in
 which case the text goes to the LLM. ``match`` never changes state, so it is safe on a speculative
 transcript; ``apply`` commits the side effects (timers) once the turn is final.
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from edge_voice.core.config import DeviceEntry, IntentsConfig
+from edge_voice.core.intent import IntentOutcome
 
 Slots = tuple[tuple[str, str], ...]
 
@@ -487,7 +488,7 @@ def _norm_name(name: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", name.lower().replace("-", " ")).split())
 
 
-class IntentMatcher:
+class RuleIntentMatcher:
     """Rule-based intent matcher. ``clock`` (wall time, for "what time is it") and ``mono`` (timers) are
     injected so tests are exact. Called from the orchestrator's intent step (cheap: well under 1 ms)."""
 
@@ -555,12 +556,12 @@ class IntentMatcher:
                     return result
         return None
 
-    def apply(self, result: IntentResult) -> None:
+    def apply(self, result: IntentOutcome) -> None:
         """Commit an intent's side effects once the turn is final (timers; devices go out over MQTT)."""
+        seconds = next((v for k, v in result.slots if k == "seconds"), None)
         if result.name == "timer_set":
-            self.timers.add(int(result.slot("seconds") or 0), self._mono())
+            self.timers.add(int(seconds or 0), self._mono())
         elif result.name == "timer_cancel":
-            seconds = result.slot("seconds")
             self.timers.cancel(int(seconds) if seconds else None)
 
     def command_mentions_device(self, device: str, transcript: str) -> bool:

@@ -31,13 +31,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import LlmConfig
 from edge_voice.core.messages import ChatMessage
+from edge_voice.engines.base import GenerationStats, Stopped
 from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
@@ -47,43 +47,9 @@ REPEAT_PENALTY = 1.1  # the 135M model loops ("A funny joke. A funny joke.") wit
 _POLL_S = 0.02  # how often a waiting consumer re-checks the cancel token (prefill sends no chunks)
 _JOIN_S = 5.0
 
-Stopped = Literal["eos", "max_tokens", "cancelled", "error"]
-
 
 class LlmError(RuntimeError):
     """llama.cpp rejected or failed a request (the message is llama.cpp's)."""
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationStats:
-    """What the last ``stream`` did. Times are wall-clock ms from the call; token rates from llama.cpp."""
-
-    tokens: int
-    stopped: Stopped
-    ttft_ms: float  # call → first text piece (-1 if none)
-    total_ms: float
-    prompt_tokens: int  # prompt tokens evaluated this time (not served from the KV cache)
-    cached_tokens: int  # prompt tokens reused from the KV cache
-    prompt_ms: float
-    decode_tok_s: float
-    text: str
-
-    @classmethod
-    def from_timings(
-        cls, timings: dict[str, Any], pieces: list[str], stopped: Stopped, first_s: float, t0: float
-    ) -> GenerationStats:
-        """From llama.cpp's ``timings`` block (local server or an OpenAI-compatible llama-server)."""
-        return cls(
-            tokens=int(timings.get("predicted_n", len(pieces))) if stopped != "cancelled" else len(pieces),
-            stopped=stopped,
-            ttft_ms=first_s * 1000 if first_s >= 0 else -1.0,
-            total_ms=(time.monotonic() - t0) * 1000,
-            prompt_tokens=int(timings.get("prompt_n", 0)),
-            cached_tokens=int(timings.get("cache_n", 0)),
-            prompt_ms=float(timings.get("prompt_ms", 0.0)),
-            decode_tok_s=float(timings.get("predicted_per_second", 0.0)),
-            text="".join(pieces),
-        )
 
 
 def build_messages(

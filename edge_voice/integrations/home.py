@@ -11,7 +11,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import Config
-from edge_voice.core.messages import Event, ListenCommand, MuteCommand
+from edge_voice.core.events import Event
+from edge_voice.core.messages import ListenCommand, MuteCommand
 
 if TYPE_CHECKING:
     from edge_voice.runtime.daemon import Daemon

@@ -33,11 +33,11 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from edge_voice.core.config import Config
+from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,
-    Event,
     ListenCommand,
     MuteCommand,
     SayCommand,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from edge_voice.core.messages import Event
+from edge_voice.core.events import Event
 
 _WALL_OFFSET_NS = time.time_ns() - time.monotonic_ns()  # monotonic → wall clock for readers
 

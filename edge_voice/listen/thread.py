@@ -14,6 +14,7 @@ from typing import Protocol
 
 from edge_voice.audio.sources import FrameQueue
 from edge_voice.core.messages import AudioFrame, ListenEvent, Message, SourceEnded, StageFailed
+from edge_voice.core.vocabulary import ErrorCode, Stage
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class ListenThread(threading.Thread):
             except Exception as exc:  # a failing detector is reported once, and listening goes on
                 if not self._failed:
                     log.exception("listener failed")
-                    self._post(StageFailed(0, "wake", "listener_failed", str(exc)))
+                    self._post(StageFailed(0, Stage.WAKE, ErrorCode.LISTENER_FAILED, str(exc)))
                 self._failed = True
                 continue
             self._failed = False

@@ -14,17 +14,27 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, InputClock
 from edge_voice.core.config import Config
-from edge_voice.core.messages import Message, ReloadConfig, Shutdown, SourceFailed, SourceRecovered
-from edge_voice.core.orchestrator import EventSink, IntentMatcher, IntentOutcome, Orchestrator
+from edge_voice.core.intent import IntentOutcome
+from edge_voice.core.messages import (
+    EngineFallback,
+    Message,
+    ReloadConfig,
+    Shutdown,
+    SourceFailed,
+    SourceRecovered,
+)
+from edge_voice.core.orchestrator import EventSink, Hooks, Orchestrator, Workers
 from edge_voice.core.turns import Turn
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
+from edge_voice.engines.intents import RuleIntentMatcher
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
+from edge_voice.runtime import heap
 from edge_voice.runtime.workers import (
     AsrWorker,
     LlmWorker,
@@ -35,6 +45,12 @@ from edge_voice.runtime.workers import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class ReportsFallback(Protocol):
+    """A remote-engine wrapper (engines/remote/fallback.py): tells the loop when it switches."""
+
+    notify: Callable[[EngineFallback], None] | None
 
 
 class StartupError(RuntimeError):
@@ -48,19 +64,21 @@ class Engines:
     asr: Transcriber
     llm: Generator
     tts: Synthesizer
-    intents: IntentMatcher | None
+    intents: RuleIntentMatcher | None
     make_splitter: Callable[[], SentenceSplitter]
     make_listener: Callable[[Config, WakeDetector, VoiceActivityDetector], FrameListener]
     phrase_cache: PhraseStore | None = None
     prefill: Sequence[str] = ()  # phrases to cache on the TTS thread while it is idle
     clock_phrases: Callable[[], Sequence[str]] | None = None  # replies that change with the clock
     load_ms: dict[str, float] = field(default_factory=dict)
+    fallbacks: list[ReportsFallback] = field(default_factory=list)  # remote engines' switch reports
 
 
 def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> Engines:
     """Load, verify and warm every real engine (imports are lazy: only what the config chooses)."""
     say = progress or (lambda _m: None)
     times: dict[str, float] = {}
+    fallbacks: list[ReportsFallback] = []
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
         say(f"loading {name}…")
@@ -72,7 +90,8 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         times[name] = round((time.perf_counter() - t) * 1000, 1)
         return out
 
-    from edge_voice.engines import chunker, intents
+    from edge_voice.core import chunker
+    from edge_voice.engines import intents
     from edge_voice.engines.asr import WhisperCppTranscriber
     from edge_voice.engines.llm import LlamaGenerator
     from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
@@ -88,6 +107,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         from edge_voice.engines.remote.wyoming import WyomingTranscriber
 
         asr = FallbackTranscriber(WyomingTranscriber(cfg.asr), asr, f"wyoming {cfg.asr.uri}")
+        fallbacks.append(asr)
         timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
     llm = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
     if cfg.llm.backend == "openai":  # the on-device model stays loaded and warm: it is the fallback
@@ -95,6 +115,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         from edge_voice.engines.remote.openai import OpenAiGenerator
 
         llm = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
+        fallbacks.append(llm)
     timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
     tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
     if cfg.tts.backend == "wyoming":  # Piper stays loaded and warm: it is the fallback (and sets the rate)
@@ -103,8 +124,9 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
 
         remote_tts = WyomingSynthesizer(cfg.tts, tts.sample_rate)
         tts = FallbackSynthesizer(remote_tts, tts, f"wyoming {cfg.tts.uri}")
+        fallbacks.append(tts)
     timed("tts_warm", tts.warm)
-    matcher = intents.IntentMatcher(cfg.intents) if cfg.intents.enabled else None
+    matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
     n = cfg.tts.first_chunk_min_words
     return Engines(
         wake=wake,
@@ -119,6 +141,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         prefill=intents.confirmation_phrases(cfg.intents) if matcher is not None else (),
         clock_phrases=matcher.clock_phrases if matcher is not None else None,
         load_ms=times,
+        fallbacks=fallbacks,
     )
 
 
@@ -174,26 +197,28 @@ class Daemon:
             reopen=reopen_source,
             frame_samples=cfg.audio.frame_samples,
         )
+        self._user_on_intent = on_intent
+        hooks = Hooks(
+            on_intent=self._on_intent,
+            on_tick=self._check_timers,
+            on_config=self._on_config,
+            on_turn_end=heap.trim,
+            realtime=lambda on: clock.realtime.set() if on else clock.realtime.clear(),
+            facts=facts,
+            load_config=load_config,
+        )
+        workers = Workers(self.asr, self.llm, self.tts, self.playback)
         self.orch = Orchestrator(
             cfg,
             listen=self.listen,
-            asr=self.asr,
-            llm=self.llm,
-            tts=self.tts,
-            playback=self.playback,
+            workers=workers,
             intents=engines.intents,
             sinks=sinks,
-            clock=clock,
-            on_intent=self._on_intent,
-            load_config=load_config,
-            facts=facts,
+            now_ns=time.monotonic_ns,
+            hooks=hooks,
         )
-        self._user_on_intent = on_intent
-        for engine in (engines.asr, engines.llm, engines.tts):
-            if hasattr(engine, "notify"):  # fallback wrappers report remote/local switches to the loop
-                engine.notify = post
-        self.orch.on_tick = self._check_timers  # type: ignore[method-assign]
-        self.orch.on_config = self._on_config  # type: ignore[method-assign]
+        for engine in engines.fallbacks:  # remote engines report their local/remote switches to the loop
+            engine.notify = post
 
     def _post(self, msg: Message) -> None:
         self.orch.post(msg)
@@ -215,19 +240,16 @@ class Daemon:
         logging.getLogger().setLevel(cfg.service.log_level.upper())
         old = self.engines.intents
         if cfg.intents.enabled:
-            from edge_voice.engines.intents import IntentMatcher as RuleMatcher
-
-            timers = getattr(old, "timers", None)  # running timers survive a reload
-            self.engines.intents = RuleMatcher(cfg.intents, timers=timers)
+            timers = old.timers if old is not None else None  # running timers survive a reload
+            self.engines.intents = RuleIntentMatcher(cfg.intents, timers=timers)
         else:
             self.engines.intents = None
         self.orch.intents = self.engines.intents
 
     def _check_timers(self) -> None:
-        timers = getattr(self.engines.intents, "timers", None)
-        if timers is None:
+        if self.engines.intents is None:
             return
-        for timer in timers.due(time.monotonic()):
+        for timer in self.engines.intents.timers.due(time.monotonic()):
             self.orch.say(timer.done_phrase(), trigger="timer")
 
     def stop(self) -> None:

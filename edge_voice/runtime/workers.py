@@ -17,16 +17,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
+from edge_voice.audio.chimes import chime
 from edge_voice.audio.resample import resample
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.core.cancel import CancelToken
+from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
 from edge_voice.core.messages import (
     AudioChunk,
-    ChatMessage,
     GenerationDone,
     Message,
     Pcm,
@@ -38,54 +39,12 @@ from edge_voice.core.messages import (
     TextDelta,
     Transcript,
 )
-from edge_voice.engines.base import Generator, Synthesizer, Transcriber
+from edge_voice.core.vocabulary import ErrorCode, Stage
+from edge_voice.engines.base import Generator, Stopped, Synthesizer, Transcriber
 
 log = logging.getLogger(__name__)
 
 Post = Callable[[Message], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Ctx:
-    """What every job of one attempt shares."""
-
-    turn_id: int
-    attempt: int
-    cancel: CancelToken
-    gate: threading.Event  # set = this attempt may be heard
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class AsrJob:
-    ctx: Ctx
-    audio: Pcm
-
-
-@dataclass(frozen=True, slots=True)
-class LlmJob:
-    ctx: Ctx
-    messages: tuple[ChatMessage, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PrimeJob:
-    """Evaluate a prompt prefix while the user speaks (no Ctx: it belongs to no attempt, fails no turn)."""
-
-    messages: tuple[ChatMessage, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SpeakJob:
-    ctx: Ctx
-    index: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfReply:
-    """No more sentences for this attempt (sent after the last SpeakJob)."""
-
-    ctx: Ctx
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -97,19 +56,16 @@ class PlayChunk:
 J = TypeVar("J")
 
 
-Stage = Literal["asr", "llm", "tts", "playback"]
-
-
 class Worker(threading.Thread, Generic[J]):
     """A daemon thread draining a bounded queue. ``submit`` blocks (bounded) rather than dropping: these
     queues carry turn work, which is small and must not be lost; audio frames use FrameQueue instead."""
 
     def __init__(self, name: Stage, post: Post, maxsize: int) -> None:
-        super().__init__(name=name, daemon=True)
+        super().__init__(name=str(name), daemon=True)
         self.stage: Stage = name
         self.jobs: queue.Queue[J | None] = queue.Queue(maxsize)
         self.post = post
-        self.busy_since: float | None = None  # monotonic seconds; for hang detection
+        self.busy_since_ns: int | None = None  # monotonic; for deadlines and hang detection
         self.busy_ctx: Ctx | None = None  # whose job is running (deadlines blame the right attempt)
         self.busy_extra_s = 0.0  # added to the stage deadline for this job (playback: its audio length)
 
@@ -125,7 +81,7 @@ class Worker(threading.Thread, Generic[J]):
             return False
         return True
 
-    def _fail(self, c: Ctx, stage: Stage, code: str, message: str) -> None:
+    def _fail(self, c: Ctx, stage: Stage, code: ErrorCode, message: str) -> None:
         if not c.cancel.cancelled:
             self.post(StageFailed(c.turn_id, stage, code, message, c.attempt))
 
@@ -141,28 +97,34 @@ class Worker(threading.Thread, Generic[J]):
             self._run_one(job)
 
     def _run_one(self, job: J) -> None:
-        ctx = getattr(job, "ctx", None)
-        self.busy_ctx = ctx if isinstance(ctx, Ctx) else None
-        self.busy_since = time.monotonic()
+        self.busy_ctx = self.ctx_of(job)
+        self.busy_since_ns = time.monotonic_ns()
         try:
             self.handle(job)
         except Exception as exc:  # a failing job ends its turn, never the thread
             log.exception("%s: job failed", self.name)
             if self.busy_ctx is not None:
-                self._fail(self.busy_ctx, self.stage, "internal", f"{type(exc).__name__}: {exc}")
+                self._fail(self.busy_ctx, self.stage, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
         finally:
-            self.busy_since = None
+            self.busy_since_ns = None
             self.busy_ctx = None
             self.busy_extra_s = 0.0
 
     def handle(self, job: J) -> None:
         raise NotImplementedError
 
+    def ctx_of(self, job: J) -> Ctx | None:
+        """The attempt a job works for (deadlines blame the right one); None for work of no turn."""
+        raise NotImplementedError
+
 
 class AsrWorker(Worker[AsrJob]):
     def __init__(self, engine: Transcriber, post: Post) -> None:
-        super().__init__("asr", post, maxsize=8)
+        super().__init__(Stage.ASR, post, maxsize=8)
         self.engine = engine
+
+    def ctx_of(self, job: AsrJob) -> Ctx | None:
+        return job.ctx
 
     def handle(self, job: AsrJob) -> None:
         c = job.ctx
@@ -170,16 +132,16 @@ class AsrWorker(Worker[AsrJob]):
             return
         t = time.monotonic_ns()
         try:
-            text = self.engine.transcribe(job.audio, c.cancel)
+            result = self.engine.transcribe(job.audio, c.cancel)
         except Exception as exc:
             log.exception("turn=%d asr failed", c.turn_id)
-            self._fail(c, "asr", "asr_failed", str(exc))
+            self._fail(c, Stage.ASR, ErrorCode.ASR_FAILED, str(exc))
             return
         ms = (time.monotonic_ns() - t) / 1e6
-        aborted = bool(getattr(getattr(self.engine, "last", None), "aborted", ""))  # time/token limit hit
         if not c.cancel.cancelled:
             audio_ms = len(job.audio) * 1000 // 16000
-            self.post(Transcript(c.turn_id, c.attempt, text.strip(), audio_ms, ms, aborted))
+            aborted = bool(result.aborted)  # time/token limit hit
+            self.post(Transcript(c.turn_id, c.attempt, result.text.strip(), audio_ms, ms, aborted))
 
 
 class SentenceSplitter(Protocol):
@@ -198,10 +160,13 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
     def __init__(
         self, engine: Generator, post: Post, tts: TtsWorker, make_splitter: Callable[[], SentenceSplitter]
     ) -> None:
-        super().__init__("llm", post, maxsize=4)
+        super().__init__(Stage.LLM, post, maxsize=4)
         self.engine = engine
         self.tts = tts
         self.make_splitter = make_splitter
+
+    def ctx_of(self, job: LlmJob | PrimeJob) -> Ctx | None:
+        return job.ctx if isinstance(job, LlmJob) else None
 
     def handle(self, job: LlmJob | PrimeJob) -> None:
         if isinstance(job, PrimeJob):
@@ -214,7 +179,7 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
         splitter = self.make_splitter()
         pieces: list[str] = []
         index = 0
-        stopped = "eos"
+        stopped: Stopped = "eos"
 
         def hand_out(sentences: Sequence[str]) -> None:
             nonlocal index
@@ -234,16 +199,16 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
                 pieces.append(piece)
                 hand_out(splitter.push(piece))
             else:
-                cut = getattr(getattr(self.engine, "last", None), "stopped", "") == "max_tokens"
-                hand_out(splitter.flush(drop_incomplete=cut))
+                stats = self.engine.last
+                hand_out(splitter.flush(drop_incomplete=stats is not None and stats.stopped == "max_tokens"))
         except Exception as exc:
             log.exception("turn=%d llm failed", c.turn_id)
             stopped = "error"
-            self._fail(c, "llm", "llm_failed", str(exc))
+            self._fail(c, Stage.LLM, ErrorCode.LLM_FAILED, str(exc))
         if c.cancel.cancelled and stopped == "eos":
             stopped = "cancelled"
         text = "".join(pieces)
-        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))  # type: ignore[arg-type]
+        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))
         self.tts.submit(EndOfReply(c))
 
 
@@ -272,7 +237,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         may_prefill: Callable[[], bool] = lambda: True,
         clock_phrases: Callable[[], Sequence[str]] | None = None,
     ) -> None:
-        super().__init__("tts", post, maxsize=64)
+        super().__init__(Stage.TTS, post, maxsize=64)
         self.engine = engine
         self.playback = playback
         self.cache = cache
@@ -296,6 +261,9 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
             if job is None:
                 return
             self._run_one(job)
+
+    def ctx_of(self, job: SpeakJob | EndOfReply) -> Ctx | None:
+        return job.ctx
 
     def _idle_wait(self) -> float | None:
         if self._prefill:
@@ -364,7 +332,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
                 self._emit(c, job, last, rate, True)
         except Exception as exc:
             log.exception("turn=%d tts failed", c.turn_id)
-            self._fail(c, "tts", "tts_failed", str(exc))
+            self._fail(c, Stage.TTS, ErrorCode.TTS_FAILED, str(exc))
 
     def _emit(self, c: Ctx, job: SpeakJob, pcm: Pcm, rate: int, last: bool) -> None:
         chunk = AudioChunk(c.turn_id, c.attempt, job.index, pcm, rate, last, job.text)
@@ -372,12 +340,13 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         self.playback.submit(PlayChunk(c, chunk))
 
 
-class PlaybackWorker(Worker[PlayChunk | EndOfReply]):
+class PlaybackWorker(Worker[PlayChunk | EndOfReply | ChimeJob]):
     """Writes reply audio in ``chunk_ms`` slices, checking the cancel token between slices, so a
-    barge-in is heard within one slice. Tracks which words were actually heard."""
+    barge-in is heard within one slice. Tracks which words were actually heard. Chimes are played
+    between replies, never inside one."""
 
     def __init__(self, sink: AudioSink, post: Post, chunk_ms: int) -> None:
-        super().__init__("playback", post, maxsize=256)
+        super().__init__(Stage.PLAYBACK, post, maxsize=256)
         self.sink = sink
         self.chunk_ms = chunk_ms
         self.volume = 1.0
@@ -385,7 +354,13 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply]):
         self._heard: list[str] = []
         self._failed: Ctx | None = None
 
-    def handle(self, job: PlayChunk | EndOfReply) -> None:
+    def ctx_of(self, job: PlayChunk | EndOfReply | ChimeJob) -> Ctx | None:
+        return None if isinstance(job, ChimeJob) else job.ctx
+
+    def handle(self, job: PlayChunk | EndOfReply | ChimeJob) -> None:
+        if isinstance(job, ChimeJob):
+            self._chime(job.kind)
+            return
         c = job.ctx
         if c is self._failed:
             return
@@ -404,7 +379,22 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply]):
             log.exception("turn=%d playback failed", c.turn_id)
             self._failed = c
             self._playing = None
-            self._fail(c, "playback", "sink_failed", str(exc))
+            self._fail(c, Stage.PLAYBACK, ErrorCode.SINK_FAILED, str(exc))
+
+    def _chime(self, kind: str) -> None:
+        if self._playing is not None:
+            self._finish(self._playing, interrupted=True)  # a new turn opened: the old reply is over
+        pcm = chime(kind, self.sink.rate_hz)
+        if self.volume != 1.0:
+            pcm = (pcm.astype(np.float32) * self.volume).astype(np.int16)
+        try:
+            self.sink.begin(chime=True)
+            step = max(1, self.sink.rate_hz * self.chunk_ms // 1000)
+            for i in range(0, len(pcm), step):
+                self.sink.write(pcm[i : i + step])
+            self.sink.end(False)
+        except Exception:  # a chime that cannot play never fails a turn (the reply reports the sink)
+            log.exception("playback: chime failed")
 
     def _play(self, c: Ctx, chunk: AudioChunk) -> None:
         if self._playing is not None and self._playing is not c:  # the old reply never got its EndOfReply

@@ -80,7 +80,7 @@ def heard_back(engines: Engines, sink: WavSink, i: int = 0) -> str:
     prepended, as a listener would have: whisper drops a first word that starts at sample 0."""
     start, end = sink.replies[i]
     reply = read_wav_16k(sink.path)[start:end]
-    return str(engines.asr.transcribe(np.concatenate([clips.silence(300), reply]), CancelToken())).lower()
+    return engines.asr.transcribe(np.concatenate([clips.silence(300), reply]), CancelToken()).text.lower()
 
 
 def build(

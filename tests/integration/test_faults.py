@@ -24,7 +24,9 @@ from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import AudioDeviceError, AudioSource
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import Config
-from edge_voice.core.messages import ChatMessage, Event, Pcm
+from edge_voice.core.events import Event
+from edge_voice.core.messages import ChatMessage, Pcm
+from edge_voice.engines.base import Transcription
 from edge_voice.integrations.home import MqttEventSink
 from edge_voice.runtime.daemon import Engines
 from tests.integration.conftest import Broker, Subscriber, start_broker, wait_until
@@ -102,9 +104,10 @@ class FaultyTranscriber:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
         self.fault.hit("asr")
-        return str(self.real.transcribe(audio, cancel))
+        result: Transcription = self.real.transcribe(audio, cancel)
+        return result
 
 
 class FaultyGenerator:
@@ -164,12 +167,14 @@ class FailingSink:
     def __init__(self, inner: WavSink, fault: Fault) -> None:
         self.inner, self.fault = inner, fault
         self.rate_hz = inner.rate_hz
+        self.chime = False  # the fault hits a reply, not the wake chime
 
-    def begin(self) -> int:
-        return self.inner.begin()
+    def begin(self, chime: bool = False) -> int:
+        self.chime = chime
+        return self.inner.begin(chime)
 
     def write(self, pcm: Pcm) -> None:
-        if self.fault.armed.is_set() and not self.fault.fired.is_set():
+        if self.fault.armed.is_set() and not self.fault.fired.is_set() and not self.chime:
             self.fault.fired.set()
             raise AudioDeviceError("speaker write failed: device unplugged (injected)")
         self.inner.write(pcm)

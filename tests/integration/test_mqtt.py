@@ -19,11 +19,11 @@ import pytest
 
 from edge_voice.cli.doctor import run_doctor
 from edge_voice.core.config import Config, MqttConfig
+from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,
-    Event,
     ListenCommand,
     MuteCommand,
     SayCommand,

@@ -25,7 +25,7 @@ from edge_voice.bench.remote import LlmServer, free_port
 from edge_voice.bench.turn import build_session
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import LlmConfig
-from edge_voice.core.messages import Event
+from edge_voice.core.events import Event
 from edge_voice.engines.base import RemoteError
 from edge_voice.engines.llm import build_messages
 from edge_voice.engines.remote.openai import OpenAiGenerator

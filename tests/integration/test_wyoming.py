@@ -30,7 +30,7 @@ from edge_voice.audio.wavio import read_wav_16k, write_wav
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import AsrConfig, Config, TtsConfig
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
-from edge_voice.engines.base import RemoteError
+from edge_voice.engines.base import RemoteError, Transcription
 from edge_voice.engines.remote.wyoming import WyomingSynthesizer, WyomingTranscriber, to_int16_mono
 from edge_voice.models import registry
 from tests.e2e.test_spoken_turn import _run, _turn_clip
@@ -218,7 +218,7 @@ def test_cancel_closes_the_connection_and_is_not_an_error(peer: Callable[..., Pe
     token = CancelToken()
     threading.Timer(0.1, token.cancel).start()
     result, _ = timed_call(lambda: client.transcribe(voiced(), token))
-    assert result == ""
+    assert result == Transcription("", "cancelled")
     wait_until(lambda: p.closed == 1, what="the client to close the connection")
 
     q = peer(None, "synthesize")
@@ -412,10 +412,10 @@ def _command(text: str) -> np.ndarray:
 def test_remote_asr_transcribes_a_spoken_command(servers: dict[str, Server]) -> None:
     asr = WyomingTranscriber(asr_cfg(servers["asr"].uri))
     asr.warm()  # describe → info with an installed model
-    text = asr.transcribe(_command("turn on the kitchen light."), CancelToken()).lower()
+    text = asr.transcribe(_command("turn on the kitchen light."), CancelToken()).text.lower()
     assert "kitchen" in text and "light" in text
     assert "kitchen" in servers["asr"].logged().lower()  # the server itself logged the transcript
-    assert asr.transcribe(clips.silence(1000), CancelToken()) == ""  # never sent: no voice
+    assert asr.transcribe(clips.silence(1000), CancelToken()).text == ""  # never sent: no voice
 
 
 @pytest.mark.engines
@@ -427,7 +427,7 @@ def test_remote_tts_speaks_words_our_asr_hears(servers: dict[str, Server], local
     assert synth.sample_rate == 22050  # learnt from the server's audio-start
     assert chunks and all(c.dtype == np.int16 for c in chunks)
     pcm = np.concatenate([clips.silence(300), resample(np.concatenate(chunks), 22050, SAMPLE_RATE)])
-    heard = str(local_asr.transcribe(pcm, CancelToken())).lower()  # type: ignore[attr-defined]
+    heard = local_asr.transcribe(pcm, CancelToken()).text.lower()
     assert "weather" in heard and "sunny" in heard and "rain" in heard
     assert "tomorrow brings rain" in servers["tts"].logged().lower()
 
@@ -462,7 +462,7 @@ def _assert_fan_turn(rows: list[dict[str, object]], out: Path, local_asr: object
     done = [r for r in rows if r["type"] == "response.done"]
     assert done and done[0]["route"] == "intent" and "fan" in str(done[0]["reply"]).lower()
     reply = read_wav_16k(out)
-    heard = str(local_asr.transcribe(reply[-6 * SAMPLE_RATE :], CancelToken())).lower()  # type: ignore[attr-defined]
+    heard = local_asr.transcribe(reply[-6 * SAMPLE_RATE :], CancelToken()).text.lower()
     assert "fan" in heard
 
 

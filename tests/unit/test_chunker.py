@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_voice.engines.chunker import SentenceChunker, clean
+from edge_voice.core.chunker import SentenceChunker, clean
 
 
 def run(text: str, step: int = 3, first_words: int = 50, drop_incomplete: bool = False) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from edge_voice.audio.resample import resample
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
-from edge_voice.engines.base import RemoteError
+from edge_voice.engines.base import RemoteError, Transcription
 from edge_voice.engines.remote.fallback import (
     FallbackGenerator,
     FallbackSynthesizer,
@@ -184,11 +184,11 @@ class ScriptedAsr:
     def __init__(self, text: str, fail: bool = False) -> None:
         self.text, self.fail, self.calls = text, fail, 0
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
         self.calls += 1
         if self.fail:
             raise RemoteError("wyoming: connection refused")
-        return self.text
+        return Transcription(self.text)
 
 
 def test_transcriber_falls_back_cools_down_and_comes_back() -> None:
@@ -198,18 +198,18 @@ def test_transcriber_falls_back_cools_down_and_comes_back() -> None:
     sent: list[EngineFallback] = []
     asr.notify = sent.append
     audio = np.zeros(1600, np.int16)
-    assert asr.transcribe(audio, CancelToken()) == "local words"
-    assert asr.transcribe(audio, CancelToken()) == "local words"
+    assert asr.transcribe(audio, CancelToken()).text == "local words"
+    assert asr.transcribe(audio, CancelToken()).text == "local words"
     assert remote.calls == 1
     remote.fail = False
     clock.t += 5
-    assert asr.transcribe(audio, CancelToken()) == "remote words"
+    assert asr.transcribe(audio, CancelToken()).text == "remote words"
     assert [(m.stage, m.using) for m in sent] == [("asr", "local"), ("asr", "remote")]
 
 
 def test_transcriber_does_not_swallow_local_errors() -> None:
     class Broken:
-        def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+        def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
             raise ValueError("bad audio")
 
     asr = FallbackTranscriber(ScriptedAsr("r", fail=True), Broken(), "x")

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from edge_voice.core.config import Config
+from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,
-    Event,
     ListenCommand,
     MuteCommand,
     SayCommand,

@@ -8,7 +8,7 @@ import pytest
 
 from edge_voice.core.config import DeviceEntry, IntentsConfig
 from edge_voice.engines.intents import (
-    IntentMatcher,
+    RuleIntentMatcher,
     Timers,
     command_mentions_device,
     confirmation_phrases,
@@ -39,8 +39,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def matcher(clock: Clock) -> IntentMatcher:
-    return IntentMatcher(IntentsConfig(), clock=lambda: NOW, mono=clock)
+def matcher(clock: Clock) -> RuleIntentMatcher:
+    return RuleIntentMatcher(IntentsConfig(), clock=lambda: NOW, mono=clock)
 
 
 # ---------------------------------------------------------------------------------------- normalising
@@ -143,19 +143,19 @@ def test_duration_words() -> None:
         ("Turn off the lights.", "turn_off", "all lights"),
     ],
 )
-def test_on_off(matcher: IntentMatcher, text: str, name: str, device: str) -> None:
+def test_on_off(matcher: RuleIntentMatcher, text: str, name: str, device: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.slot("device")) == (name, device)
 
 
-def test_on_off_replies(matcher: IntentMatcher) -> None:
+def test_on_off_replies(matcher: RuleIntentMatcher) -> None:
     assert matcher.match("Turn on the kitchen light.").reply == "Turning on the kitchen light."  # type: ignore[union-attr]
     assert matcher.match("switch the fan off").reply == "Turning off the fan."  # type: ignore[union-attr]
     assert matcher.match("lights off").reply == "Turning off all the lights."  # type: ignore[union-attr]
 
 
-def test_two_devices_in_one_command(matcher: IntentMatcher) -> None:
+def test_two_devices_in_one_command(matcher: RuleIntentMatcher) -> None:
     result = matcher.match("Turn on the kitchen light and the fan.")
     assert result is not None
     assert result.slot_values("device") == ["kitchen light", "fan"]
@@ -163,7 +163,7 @@ def test_two_devices_in_one_command(matcher: IntentMatcher) -> None:
     assert result.reply == "Turning on the kitchen light and the fan."
 
 
-def test_unknown_device_gets_a_spoken_answer_not_the_llm(matcher: IntentMatcher) -> None:
+def test_unknown_device_gets_a_spoken_answer_not_the_llm(matcher: RuleIntentMatcher) -> None:
     result = matcher.match("Turn on the television.")
     assert result is not None
     assert (result.name, result.slot("device")) == ("unknown_device", "television")
@@ -174,14 +174,14 @@ def test_devices_come_from_config(clock: Clock) -> None:
     cfg = IntentsConfig(
         devices=(DeviceEntry("garden pump", "switch", ("water pump",)), DeviceEntry("desk lamp", "light"))
     )
-    m = IntentMatcher(cfg, mono=clock)
+    m = RuleIntentMatcher(cfg, mono=clock)
     assert m.match("Turn on the water pump.").slot("device") == "garden pump"  # type: ignore[union-attr]
     # one light only: "the light" is unambiguous
     assert m.match("Turn off the light.").slot("device") == "desk lamp"  # type: ignore[union-attr]
     assert m.match("Turn on the kitchen light.").name == "unknown_device"  # type: ignore[union-attr]
 
 
-def test_singular_light_is_ambiguous_with_several_lights(matcher: IntentMatcher) -> None:
+def test_singular_light_is_ambiguous_with_several_lights(matcher: RuleIntentMatcher) -> None:
     result = matcher.match("Turn on the light.")
     assert result is not None and result.name == "unknown_device"
 
@@ -201,7 +201,7 @@ def test_singular_light_is_ambiguous_with_several_lights(matcher: IntentMatcher)
         ("Set the kitchen light to 150 percent.", "kitchen light", "100"),
     ],
 )
-def test_set_brightness(matcher: IntentMatcher, text: str, device: str, level: str) -> None:
+def test_set_brightness(matcher: RuleIntentMatcher, text: str, device: str, level: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.slot("device"), result.slot("brightness")) == (
@@ -220,13 +220,13 @@ def test_set_brightness(matcher: IntentMatcher, text: str, device: str, level: s
         ("Turn the living room light down.", "-25"),
     ],
 )
-def test_step_brightness(matcher: IntentMatcher, text: str, step: str) -> None:
+def test_step_brightness(matcher: RuleIntentMatcher, text: str, step: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.slot("step")) == ("step_brightness", step)
 
 
-def test_brightness_needs_a_light(matcher: IntentMatcher) -> None:
+def test_brightness_needs_a_light(matcher: RuleIntentMatcher) -> None:
     assert matcher.match("Dim the fan.") is None
 
 
@@ -239,7 +239,7 @@ def test_brightness_needs_a_light(matcher: IntentMatcher) -> None:
         ("Change the colour of the hallway light to green.", "hallway light", "green"),
     ],
 )
-def test_set_colour(matcher: IntentMatcher, text: str, device: str, colour: str) -> None:
+def test_set_colour(matcher: RuleIntentMatcher, text: str, device: str, colour: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.slot("device"), result.slot("color")) == ("set_color", device, colour)
@@ -262,13 +262,13 @@ def test_set_colour(matcher: IntentMatcher, text: str, device: str, colour: str)
         ("Remind me in 15 minutes.", 900, "Timer set for fifteen minutes."),
     ],
 )
-def test_timer_set(matcher: IntentMatcher, text: str, seconds: int, reply: str) -> None:
+def test_timer_set(matcher: RuleIntentMatcher, text: str, seconds: int, reply: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.slot("seconds"), result.reply) == ("timer_set", str(seconds), reply)
 
 
-def test_match_changes_nothing_apply_commits(matcher: IntentMatcher, clock: Clock) -> None:
+def test_match_changes_nothing_apply_commits(matcher: RuleIntentMatcher, clock: Clock) -> None:
     result = matcher.match("Set a timer for five minutes.")
     assert result is not None
     assert len(matcher.timers) == 0  # a speculative transcript may be thrown away
@@ -277,7 +277,7 @@ def test_match_changes_nothing_apply_commits(matcher: IntentMatcher, clock: Cloc
     assert matcher.timers.next_due_s() == clock.t + 300
 
 
-def test_timer_status_and_cancel(matcher: IntentMatcher, clock: Clock) -> None:
+def test_timer_status_and_cancel(matcher: RuleIntentMatcher, clock: Clock) -> None:
     assert matcher.match("How long is left on the timer?").reply == "You have no timers."  # type: ignore[union-attr]
     matcher.apply(matcher.match("set a timer for five minutes"))  # type: ignore[arg-type]
     clock.t += 50
@@ -290,7 +290,7 @@ def test_timer_status_and_cancel(matcher: IntentMatcher, clock: Clock) -> None:
     assert len(matcher.timers) == 0
 
 
-def test_cancel_a_timer_by_its_duration(matcher: IntentMatcher) -> None:
+def test_cancel_a_timer_by_its_duration(matcher: RuleIntentMatcher) -> None:
     matcher.apply(matcher.match("set a timer for five minutes"))  # type: ignore[arg-type]
     matcher.apply(matcher.match("set a timer for ten minutes"))  # type: ignore[arg-type]
     result = matcher.match("Cancel the ten minute timer.")
@@ -330,13 +330,13 @@ def test_timers_are_bounded() -> None:
 @pytest.mark.parametrize(
     "text", ["What time is it?", "What's the time?", "Tell me the time.", "what time is it now"]
 )
-def test_time(matcher: IntentMatcher, text: str) -> None:
+def test_time(matcher: RuleIntentMatcher, text: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.reply) == ("time", "It's ten forty two in the morning.")
 
 
-def test_clock_phrases_are_the_replies_of_this_minute_and_the_next(matcher: IntentMatcher) -> None:
+def test_clock_phrases_are_the_replies_of_this_minute_and_the_next(matcher: RuleIntentMatcher) -> None:
     now, later, today = matcher.clock_phrases()
     assert (now, later) == ("It's ten forty two in the morning.", "It's ten forty three in the morning.")
     time_result, date_result = matcher.match("What time is it?"), matcher.match("What's the date?")
@@ -353,7 +353,7 @@ def test_time_words() -> None:
 @pytest.mark.parametrize(
     "text", ["What's the date?", "What is today's date?", "What day is it today?", "What is the date today?"]
 )
-def test_date(matcher: IntentMatcher, text: str) -> None:
+def test_date(matcher: RuleIntentMatcher, text: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.reply) == ("date", "Today is Tuesday, the third of November.")
@@ -372,7 +372,7 @@ def test_date(matcher: IntentMatcher, text: str) -> None:
         ("Volume seventy percent.", "volume_set", "70"),
     ],
 )
-def test_volume(matcher: IntentMatcher, text: str, name: str, level: str | None) -> None:
+def test_volume(matcher: RuleIntentMatcher, text: str, name: str, level: str | None) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.slot("level")) == (name, level)
@@ -391,7 +391,7 @@ def test_volume(matcher: IntentMatcher, text: str, name: str, level: str | None)
         ("Pardon?", "repeat"),
     ],
 )
-def test_stop_and_repeat(matcher: IntentMatcher, text: str, name: str) -> None:
+def test_stop_and_repeat(matcher: RuleIntentMatcher, text: str, name: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.reply) == (name, "")
@@ -406,7 +406,7 @@ def test_stop_and_repeat(matcher: IntentMatcher, text: str, name: str) -> None:
         ("How much is 100 minus 58?", "One hundred minus fifty eight is forty two."),
     ],
 )
-def test_arithmetic(matcher: IntentMatcher, text: str, reply: str) -> None:
+def test_arithmetic(matcher: RuleIntentMatcher, text: str, reply: str) -> None:
     result = matcher.match(text)
     assert result is not None
     assert (result.name, result.reply) == ("arithmetic", reply)
@@ -431,12 +431,12 @@ def test_arithmetic(matcher: IntentMatcher, text: str, reply: str) -> None:
         "...",
     ],
 )
-def test_questions_fall_through_to_the_llm(matcher: IntentMatcher, text: str) -> None:
+def test_questions_fall_through_to_the_llm(matcher: RuleIntentMatcher, text: str) -> None:
     assert matcher.match(text) is None
 
 
 def test_disabled_matches_nothing() -> None:
-    assert IntentMatcher(IntentsConfig(enabled=False)).match("Turn on the kitchen light.") is None
+    assert RuleIntentMatcher(IntentsConfig(enabled=False)).match("Turn on the kitchen light.") is None
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -451,12 +451,12 @@ def test_command_mentions_device() -> None:
     assert not command_mentions_device("garage door", "open the garage door", devices)  # not configured
 
 
-def test_matcher_guards_llm_commands(matcher: IntentMatcher) -> None:
+def test_matcher_guards_llm_commands(matcher: RuleIntentMatcher) -> None:
     assert matcher.command_mentions_device("bedroom light", "turn the bedroom lights off")
     assert not matcher.command_mentions_device("bedroom light", "turn the kitchen light off")
 
 
-def test_confirmation_phrases_cover_every_device_reply(matcher: IntentMatcher) -> None:
+def test_confirmation_phrases_cover_every_device_reply(matcher: RuleIntentMatcher) -> None:
     cfg = IntentsConfig()
     phrases = set(confirmation_phrases(cfg))
     for entry in cfg.devices:

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_voice.core.config import Config, MqttConfig
+from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     CancelCommand,
-    Event,
     ListenCommand,
     MuteCommand,
     SayCommand,

@@ -26,8 +26,8 @@ import numpy as np
 from edge_voice.audio.resample import _HALF_TAPS, resample_float  # the one resampler's kernel
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
+from edge_voice.engines.base import GenerationStats, RemoteError, Synthesizer, Transcriber, Transcription
 from edge_voice.engines.base import Generator as LlmGenerator
-from edge_voice.engines.base import RemoteError, Synthesizer, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +189,11 @@ class FallbackGenerator(_Wrapper):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__("llm", remote, local, backend, retry_after_s, clock)
-        self._served: Any = local
+        self._served: LlmGenerator = local
 
     @property
-    def last(self) -> Any:
-        return getattr(self._served, "last", None)
+    def last(self) -> GenerationStats | None:
+        return self._served.last
 
     def warm(self, system_prompt: str) -> None:
         self._warm(system_prompt)
@@ -217,6 +217,9 @@ class FallbackGenerator(_Wrapper):
 class FallbackTranscriber(_Wrapper):
     """``Transcriber``: ``remote`` (e.g. a Wyoming ASR client) first, ``local`` when it fails."""
 
+    remote: Transcriber
+    local: Transcriber
+
     def __init__(
         self,
         remote: Transcriber,
@@ -231,19 +234,19 @@ class FallbackTranscriber(_Wrapper):
     def warm(self) -> None:
         self._warm()
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
         if self.switch.use_remote():
             try:
-                text: str = self.remote.transcribe(audio, cancel)
+                result = self.remote.transcribe(audio, cancel)
             except RemoteError as exc:
                 self.switch.failed(str(exc))
                 if cancel.cancelled:
-                    return ""
+                    return Transcription("", "cancelled")
             else:
                 if not cancel.cancelled:
                     self.switch.succeeded()
-                return text
-        return str(self.local.transcribe(audio, cancel))
+                return result
+        return self.local.transcribe(audio, cancel)
 
 
 class FallbackSynthesizer(_Wrapper):

@@ -34,8 +34,8 @@ from typing import Any
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import LlmConfig
 from edge_voice.core.messages import ChatMessage
-from edge_voice.engines.base import RemoteError
-from edge_voice.engines.llm import SEED, GenerationStats, Stopped
+from edge_voice.engines.base import GenerationStats, RemoteError, Stopped
+from edge_voice.engines.llm import SEED
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import AsrConfig, TtsConfig, tcp_host_port
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.asr import MIN_AUDIO_MS, clean_transcript, has_voice
-from edge_voice.engines.base import RemoteError
+from edge_voice.engines.base import RemoteError, Transcription
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # wyoming.audio imports audioop (deprecated in 3.11)
@@ -289,9 +289,9 @@ class WyomingTranscriber:
             raise RemoteError(f"{self.label}: the server offers no installed speech-to-text model")
         log.info("asr: %s serves %s", self.label, ", ".join(models))
 
-    def transcribe(self, audio: Pcm, cancel: CancelToken) -> str:
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
         if cancel.cancelled or len(audio) * 1000 < MIN_AUDIO_MS * SAMPLE_RATE or not has_voice(audio):
-            return ""  # as the on-device engine: whisper only ever hears voiced audio
+            return Transcription("")  # as the on-device engine: whisper only ever hears voiced audio
         t0 = time.perf_counter()
         pcm = np.ascontiguousarray(audio, dtype="<i2")
         try:
@@ -309,7 +309,7 @@ class WyomingTranscriber:
                 )
         except _Cancelled:
             log.debug("asr: %s cancelled", self.label)
-            return ""
+            return Transcription("", "cancelled")
         if not isinstance(answer.text, str):
             raise RemoteError(f"{self.label}: transcript text is {type(answer.text).__name__}, not a string")
         text = clean_transcript(answer.text)
@@ -320,7 +320,7 @@ class WyomingTranscriber:
             answer.text,
             (time.perf_counter() - t0) * 1e3,
         )
-        return text
+        return Transcription(text)
 
     def _connect(self, cancel: CancelToken) -> _Connection:
         if cancel.cancelled:

@@ -1,4 +1,5 @@
-"""The orchestrator's turn state machine, driven by messages, with fake engines (orchestration only)."""
+"""The orchestrator with its real worker threads and a real-time WAV sink, fake engines (orchestration
+only): what the synchronous unit tests cannot show — threads handing work on, gates, playback timing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock
 from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
+from edge_voice.core.conversation import as_generated, default_facts
+from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.messages import (
     CancelCommand,
     ChatMessage,
@@ -29,7 +32,7 @@ from edge_voice.core.messages import (
     SpeechStopped,
     WakeDetected,
 )
-from edge_voice.core.orchestrator import IntentOutcome, Orchestrator, as_generated
+from edge_voice.core.orchestrator import Hooks, Orchestrator, Workers
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
 from tests.fakes import (
@@ -60,7 +63,7 @@ class KitchenIntents:
             return Outcome("stop", (), "")
         return None
 
-    def apply(self, result: Outcome) -> None:
+    def apply(self, result: IntentOutcome) -> None:
         self.applied.append(result.name)
 
 
@@ -77,16 +80,22 @@ class Harness:
         self.tts = TtsWorker(self.tts_engine, post, self.playback)
         self.llm = LlmWorker(llm, post, self.tts, SimpleSplitter)
         self.asr = AsrWorker(asr, post)
+        clock = self.clock
+        self.facts: Callable[[], str] | None = None
+        self.load_config: Callable[[], Config] | None = None
+        hooks = Hooks(
+            realtime=lambda on: clock.realtime.set() if on else clock.realtime.clear(),
+            facts=lambda: self.facts() if self.facts is not None else default_facts(),
+            load_config=lambda: self.load_config() if self.load_config is not None else cfg,
+        )
         self.orch = Orchestrator(
             cfg,
             listen=self.listen,
-            asr=self.asr,
-            llm=self.llm,
-            tts=self.tts,
-            playback=self.playback,
+            workers=Workers(self.asr, self.llm, self.tts, self.playback),
             intents=self.intents,
             sinks=[self.memory],
-            clock=self.clock,
+            now_ns=time.monotonic_ns,
+            hooks=hooks,
         )
 
     def _post(self, msg: object) -> None:
@@ -301,7 +310,7 @@ def test_barge_in_cancels_and_history_keeps_heard_part(tmp_path: Path) -> None:
     heard = str(done.data["heard"])
     assert heard.startswith("Paris is the capital of France.")
     assert len(heard) < len(long_answer) / 2
-    (user, assistant) = h.orch.history.items[0][1:]
+    (user, assistant) = h.orch.conversation.history.items[0][1:]
     assert user.endswith("tell me about Paris") and assistant == heard  # stored as sent, facts first
     # playback stopped: the reply in the sink is far shorter than the whole answer would be
     start, end = h.sink.replies[0]
@@ -370,7 +379,7 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
     n = 3
 
     async def scenario(h: Harness) -> None:
-        h.orch.facts = lambda: "It is 10:42."
+        h.facts = lambda: "It is 10:42."
         for i in range(n + 2):
             base = 100000 * (i + 1)
             for m in (wake(base), started(base + 1000), stopped(base + 30000)):
@@ -388,7 +397,7 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
     for k in range(n):
         assert p[k + 1][: len(p[k])] == p[k]
     assert [len(x) for x in p] == [2, 4, 6, 8, 4]  # …then it is cut back to the last exchange at once
-    assert len(h.orch.history.items) <= n
+    assert len(h.orch.conversation.history.items) <= n
     # the answer is stored exactly as generated (spaces included), not as the cleaned heard text:
     # its tokens are then already in the KV cache and the next question re-evaluates only itself
     assert p[1][2] == ChatMessage("assistant", "Sure. ")
@@ -440,7 +449,7 @@ def test_reload_applies_live_keys_and_keeps_the_old_config_when_invalid(tmp_path
         return r
 
     async def scenario(h: Harness) -> None:
-        h.orch.load_config = load_next
+        h.load_config = load_next
         h.orch.post(ReloadConfig())
         await h.wait_for(lambda: bool(h.memory.of("config.reloaded")))
         h.orch.post(ReloadConfig())

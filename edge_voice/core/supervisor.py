@@ -1,0 +1,101 @@
+"""Deadlines, the hang exit and config reload: the watchdog around the turn state machine.
+
+A Python thread stuck in native code cannot be killed, and only that thread may touch its engine. So a
+stage that misses its deadline ends its turn (late results are dropped by cancel token), and an engine
+still stuck at ``service.hung_exit_ms`` makes the daemon exit 70 for systemd's ``Restart=on-failure``.
+The supervisor only judges; the orchestrator acts on its verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edge_voice.core.config import Config, ConfigError
+from edge_voice.core.jobs import BusyStage
+from edge_voice.core.messages import StageFailed
+from edge_voice.core.reload import apply_live, changed_keys, is_live
+from edge_voice.core.turns import Turn
+from edge_voice.core.vocabulary import ErrorCode, Stage
+
+EXIT_HUNG = 70  # EX_SOFTWARE: systemd restarts the daemon
+
+
+@dataclass(frozen=True, slots=True)
+class Hung:
+    """An engine call has not returned for ``hung_exit_ms``: exit for a restart."""
+
+    stage: Stage
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListenTimedOut:
+    """A turn listened far longer than any utterance can last (the listener never reported)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    cfg: Config
+    applied: list[str]
+    restart_required: list[str]
+
+
+Verdict = StageFailed | Hung | ListenTimedOut
+
+
+class Supervisor:
+    def __init__(
+        self,
+        cfg: Config,
+        stages: Sequence[BusyStage],
+        now_ns: Callable[[], int],
+        load_config: Callable[[], Config] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.stages = stages
+        self.now_ns = now_ns
+        self.load_config = load_config  # SIGHUP: re-read the same file + env (raises ConfigError)
+
+    def check(self, turn: Turn | None, is_live_attempt: Callable[[int, int], bool]) -> Verdict | None:
+        """The first deadline missed, if any. ``is_live_attempt(turn_id, attempt)``: work of a
+        cancelled attempt that is stuck is not the live turn's fault."""
+        now = self.now_ns()
+        for w in self.stages:
+            since = w.busy_since_ns
+            if since is not None and now - since > self.cfg.service.hung_exit_ms * 1_000_000:
+                secs = (now - since) / 1e9
+                return Hung(w.stage, f"{w.stage} engine stuck for {secs:.0f} s; exiting for a restart")
+        if turn is None:
+            return None
+        if turn.committed is None:
+            e = self.cfg.endpoint
+            limit_ns = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * 1_000_000
+            return ListenTimedOut() if now - turn.created_ns > limit_ns else None
+        for w in self.stages:
+            since, ctx = w.busy_since_ns, w.busy_ctx
+            if since is None or ctx is None or ctx.turn_id != turn.id:
+                continue
+            budget = self._budget_s(w.stage) + w.busy_extra_s
+            if (now - since) / 1e9 <= budget or not is_live_attempt(ctx.turn_id, ctx.attempt):
+                continue
+            msg = f"{w.stage} did not finish within {budget:.0f} s"
+            return StageFailed(turn.id, w.stage, ErrorCode.TIMEOUT, msg, ctx.attempt)
+        return None
+
+    def _budget_s(self, stage: Stage) -> float:
+        if stage == Stage.ASR:  # a decode is bounded by its own abort callback
+            return self.cfg.asr.max_decode_ms / 1000 + 2.0
+        return self.cfg.service.stage_timeout_ms / 1000  # playback: one sentence's audio on top
+
+    def reload(self) -> Reloaded | ConfigError | None:
+        """Re-read the config; the live part of a valid one is applied, an invalid one changes nothing."""
+        if self.load_config is None:
+            return None
+        try:
+            new = self.load_config()
+        except ConfigError as exc:
+            return exc
+        keys = changed_keys(self.cfg, new)
+        self.cfg = apply_live(self.cfg, new)
+        return Reloaded(self.cfg, [k for k in keys if is_live(k)], [k for k in keys if not is_live(k)])
