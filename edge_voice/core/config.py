@@ -332,7 +332,7 @@ class MqttConfig:
 @dataclass(frozen=True, slots=True)
 class GpioConfig:
     enabled: bool = False
-    board: str = ""  # a profile name in hardware/ (pi4, pi5, jetson-orin-nano, respeaker-2mic)
+    board: str = ""  # edge_voice/data/boards/<board>.toml: pi4, pi5, jetson-orin-nano, respeaker-2mic
     pin_factory: str = "auto"  # auto | mock | lgpio | rpigpio | jetson
     led_pins: tuple[int, ...] = ()  # one pin = single (PWM) LED, three = red/green/blue
     pwm: bool = True
@@ -595,7 +595,8 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
 
 
 def _with_board(table: dict[str, Any], environ: Mapping[str, str]) -> Config:
-    """``from_mapping``, after merging the board profile (hardware/<name>.toml) under the user's keys."""
+    """``from_mapping``, after merging the board profile (edge_voice/data/boards/<name>.toml) under the
+    user's keys."""
     board = table.get("gpio", {}).get("board") if isinstance(table.get("gpio"), Mapping) else None
     if board and isinstance(board, str):
         from edge_voice.hw.pins import GpioError, merge_board_profile
