@@ -506,10 +506,16 @@ def _parse_env_value(raw: str) -> Any:
 
 def _env_paths(environ: Mapping[str, str]) -> list[tuple[str, list[str]]]:
     """(variable name, lower-case key path) of every ``EDGE_VOICE_*`` config variable."""
-    secrets = {"EDGE_VOICE_MQTT_PASSWORD", "EDGE_VOICE_LLM_API_KEY", "EDGE_VOICE_CONFIG"}
+    # read elsewhere: the secrets, the config file's path, the model manifest's path (models.registry)
+    not_keys = {
+        "EDGE_VOICE_MQTT_PASSWORD",
+        "EDGE_VOICE_LLM_API_KEY",
+        "EDGE_VOICE_CONFIG",
+        "EDGE_VOICE_MANIFEST",
+    }
     out = []
     for name in environ:
-        if not name.startswith(ENV_PREFIX) or name in secrets:
+        if not name.startswith(ENV_PREFIX) or name in not_keys:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         if not all(path):
