@@ -332,7 +332,7 @@ class MqttConfig:
 @dataclass(frozen=True, slots=True)
 class GpioConfig:
     enabled: bool = False
-    board: str = ""  # a profile name in hardware/ (pi4, pi5, jetson-orin-nano, respeaker-2mic)
+    board: str = ""  # edge_voice/data/boards/<board>.toml: pi4, pi5, jetson-orin-nano, respeaker-2mic
     pin_factory: str = "auto"  # auto | mock | lgpio | rpigpio | jetson
     led_pins: tuple[int, ...] = ()  # one pin = single (PWM) LED, three = red/green/blue
     pwm: bool = True
@@ -506,10 +506,16 @@ def _parse_env_value(raw: str) -> Any:
 
 def _env_paths(environ: Mapping[str, str]) -> list[tuple[str, list[str]]]:
     """(variable name, lower-case key path) of every ``EDGE_VOICE_*`` config variable."""
-    secrets = {"EDGE_VOICE_MQTT_PASSWORD", "EDGE_VOICE_LLM_API_KEY", "EDGE_VOICE_CONFIG"}
+    # read elsewhere: the secrets, the config file's path, the model manifest's path (models.registry)
+    not_keys = {
+        "EDGE_VOICE_MQTT_PASSWORD",
+        "EDGE_VOICE_LLM_API_KEY",
+        "EDGE_VOICE_CONFIG",
+        "EDGE_VOICE_MANIFEST",
+    }
     out = []
     for name in environ:
-        if not name.startswith(ENV_PREFIX) or name in secrets:
+        if not name.startswith(ENV_PREFIX) or name in not_keys:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         if not all(path):
@@ -595,7 +601,8 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
 
 
 def _with_board(table: dict[str, Any], environ: Mapping[str, str]) -> Config:
-    """``from_mapping``, after merging the board profile (hardware/<name>.toml) under the user's keys."""
+    """``from_mapping``, after merging the board profile (edge_voice/data/boards/<name>.toml) under the
+    user's keys."""
     board = table.get("gpio", {}).get("board") if isinstance(table.get("gpio"), Mapping) else None
     if board and isinstance(board, str):
         from edge_voice.hw.pins import GpioError, merge_board_profile

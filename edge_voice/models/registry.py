@@ -14,10 +14,12 @@ import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "models" / "manifest.toml"
-_PACKAGED_MANIFEST = Path(__file__).resolve().parents[1] / "data" / "manifest.toml"
+# package data, so a wheel or a non-editable install carries it (one copy, read the same way everywhere)
+MANIFEST: Traversable = resources.files("edge_voice").joinpath("data", "manifest.toml")
 FIX_HINT = "run `make setup` (or `edge-voice models build`)"
 
 
@@ -39,14 +41,12 @@ class ModelEntry:
     quant: str = ""  # derived whisper: f16 | q8_0
 
 
-def _manifest_file() -> Path:
+def _manifest_file() -> Traversable:
     env = os.environ.get("EDGE_VOICE_MANIFEST")
-    if env:
-        return Path(env)
-    return MANIFEST_PATH if MANIFEST_PATH.exists() else _PACKAGED_MANIFEST
+    return Path(env) if env else MANIFEST
 
 
-def load_manifest(path: Path | None = None) -> dict[str, ModelEntry]:
+def load_manifest(path: Traversable | None = None) -> dict[str, ModelEntry]:
     file = path or _manifest_file()
     data = tomllib.loads(file.read_text(encoding="utf-8"))
     out: dict[str, ModelEntry] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_voice.core.config import Config, ConfigError, env_overrides, from_mapping, load
+from edge_voice.models import registry
 
 
 def test_defaults_are_valid_and_frozen() -> None:
@@ -69,6 +70,18 @@ def test_env_override_errors_name_the_key() -> None:
 
 def test_secrets_are_not_config_keys() -> None:
     assert env_overrides({"EDGE_VOICE_MQTT_PASSWORD": "hunter2"}) == {}
+
+
+def test_manifest_variable_is_not_a_config_key_and_picks_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text('[models.mine]\nkind = "derived"\npath = "mine.bin"\n')
+    monkeypatch.setenv("EDGE_VOICE_MANIFEST", str(manifest))
+    assert env_overrides({"EDGE_VOICE_MANIFEST": str(manifest)}) == {}
+    assert list(registry.load_manifest()) == ["mine"]
+    monkeypatch.delenv("EDGE_VOICE_MANIFEST")
+    assert "silero-vad" in registry.load_manifest()  # the packaged one
 
 
 def test_missing_explicit_file_and_bad_toml(tmp_path: Path) -> None:
