@@ -20,6 +20,7 @@ import numpy as np
 
 from edge_voice.core.config import Config
 from edge_voice.core.messages import ChatMessage
+from edge_voice.core.vocabulary import Latency
 
 COMMANDS = (
     "turn on the kitchen light.",
@@ -47,15 +48,7 @@ QUESTIONS = (
     "what is water made of?",
     "tell me a fun fact about the moon.",
 )
-STAGES = (
-    "endpoint_ms",
-    "asr_ms",
-    "intent_ms",
-    "llm_ttft_ms",
-    "first_sentence_ms",
-    "tts_first_chunk_ms",
-    "voice_to_voice_ms",
-)
+STAGES = tuple(k for k in Latency if k != Latency.WAKE_TO_ACK)  # the per-stage breakdown
 
 
 def _pct(xs: list[float], q: float) -> float | None:

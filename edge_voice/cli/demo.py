@@ -13,20 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_voice.core.config import Config
+from edge_voice.core.vocabulary import Latency
 
 DEMO_TURNS = (
     ("Hey Jarvis,", "turn on the kitchen light."),
     ("Hey Jarvis,", "what is the capital of France?"),
 )
-LATENCY_KEYS = (
-    "endpoint_ms",
-    "asr_ms",
-    "intent_ms",
-    "llm_ttft_ms",
-    "first_sentence_ms",
-    "tts_first_chunk_ms",
-    "voice_to_voice_ms",
-)
+LATENCY_KEYS = tuple(k for k in Latency if k != Latency.WAKE_TO_ACK)  # the per-stage breakdown
 
 
 def make_demo_input(path: Path) -> Path:

@@ -194,7 +194,8 @@ def _device_line(name: str, devices: list[dict[str, Any]], wanted: str, what: st
 
 
 def _gpio(cfg: Config) -> list[DoctorLine]:
-    from edge_voice.hw.pins import GpioError, board_notes, describe_factory, make_pin_factory
+    from edge_voice.core.boards import BoardError, board_notes
+    from edge_voice.hw.pins import GpioError, describe_factory, make_pin_factory
 
     g = cfg.gpio
     if not g.enabled:
@@ -211,7 +212,7 @@ def _gpio(cfg: Config) -> list[DoctorLine]:
                     + ", ".join(notes.get("supported", [])),
                 )
             )
-        except GpioError as exc:
+        except BoardError as exc:
             lines.append(DoctorLine("gpio board", False, str(exc)))
     try:
         factory = make_pin_factory(g.pin_factory)

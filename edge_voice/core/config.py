@@ -605,7 +605,7 @@ def _with_board(table: dict[str, Any], environ: Mapping[str, str]) -> Config:
     user's keys."""
     board = table.get("gpio", {}).get("board") if isinstance(table.get("gpio"), Mapping) else None
     if board and isinstance(board, str):
-        from edge_voice.hw.pins import GpioError, merge_board_profile
+        from edge_voice.core.boards import BoardError, merge_board_profile
 
         # checked first: the lookup would put the whole name in its message, or fail on a NUL
         _require(
@@ -613,7 +613,7 @@ def _with_board(table: dict[str, Any], environ: Mapping[str, str]) -> Config:
         )
         try:
             table = merge_board_profile(table, environ)
-        except GpioError as exc:  # no such profile, or not valid TOML
+        except BoardError as exc:  # no such profile, or not valid TOML
             raise ConfigError("gpio.board", str(exc).removeprefix("gpio.board: ")) from None
         except (OSError, ValueError, RecursionError) as exc:  # unreadable, not UTF-8
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edge_voice.core.config import GpioConfig
+from edge_voice.core.vocabulary import State
 
 log = logging.getLogger(__name__)
 
-STATES = ("idle", "listening", "thinking", "speaking", "muted", "error")
+STATES = tuple(State)
 Color = tuple[float, float, float]
 OFF: Color = (0.0, 0.0, 0.0)
 RED: Color = (1.0, 0.0, 0.0)

@@ -43,13 +43,14 @@ from edge_voice.core.messages import (
     SayCommand,
     VolumeCommand,
 )
+from edge_voice.core.vocabulary import State
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
 
 log = logging.getLogger(__name__)
 
-STATES = ("idle", "listening", "thinking", "speaking", "muted", "error")
+STATES = tuple(State)
 COMMANDS = ("listen", "cancel", "say", "announce", "mute", "volume")
 MAX_SAY_CHARS = 500  # ~30 s of speech; a longer text is rejected, not silently cut
 HA_STATE_MAX_CHARS = 255  # Home Assistant rejects longer sensor states

@@ -103,9 +103,9 @@ def _verdict(lines: list[str], name: str) -> str:
 def test_the_installed_package_is_the_wheel_with_its_data(installed: Installed) -> None:
     probe = installed.run(
         "-c",
-        "import edge_voice; from edge_voice.models import registry; from edge_voice.hw import pins\n"
-        "print(edge_voice.__file__); print(registry.MANIFEST); print(pins.BOARDS_DIR)\n"
-        "print(','.join(pins.board_names()))",
+        "import edge_voice; from edge_voice.models import registry; from edge_voice.core import boards\n"
+        "print(edge_voice.__file__); print(registry.MANIFEST); print(boards.BOARDS_DIR)\n"
+        "print(','.join(boards.board_names()))",
     )
     assert probe.returncode == 0, probe.stderr
     module, manifest, boards, names = probe.stdout.splitlines()

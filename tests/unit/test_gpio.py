@@ -14,19 +14,20 @@ import pytest
 
 from edge_voice.cli.doctor import run_doctor
 from edge_voice.core import config
-from edge_voice.core.config import Config, GpioConfig
-from edge_voice.hw.button import TalkButton
-from edge_voice.hw.leds import BLUE, CYAN, GREEN, RED, Pattern, StatusLeds, pattern_for
-from edge_voice.hw.pins import (
-    GpioError,
+from edge_voice.core.boards import (
+    BoardError,
     board_names,
     board_notes,
     load_board_profile,
-    make_pin_factory,
     merge_board_profile,
 )
+from edge_voice.core.config import Config, GpioConfig
+from edge_voice.core.vocabulary import State
+from edge_voice.hw.button import TalkButton
+from edge_voice.hw.leds import BLUE, CYAN, GREEN, RED, Pattern, StatusLeds, pattern_for
+from edge_voice.hw.pins import GpioError, make_pin_factory
 
-STATES = ("idle", "listening", "thinking", "speaking", "muted", "error")
+STATES = tuple(State)
 
 
 @pytest.fixture
@@ -425,7 +426,7 @@ def test_unknown_board_lists_the_known_ones() -> None:
         "pi5",
         "respeaker-2mic",
     ]
-    with pytest.raises(GpioError, match="known: jetson-orin-nano, pi4, pi5, respeaker-2mic"):
+    with pytest.raises(BoardError, match="known: jetson-orin-nano, pi4, pi5, respeaker-2mic"):
         load_board_profile("pi3")
 
 

@@ -1,0 +1,462 @@
+"""The turn state machine, driven synchronously: messages in, jobs and events out, a fake clock.
+
+No threads, no sleeps: the test plays every engine thread by answering the jobs the orchestrator hands
+out (recording ports). tests/component/test_orchestrator_threads.py runs the same logic with the real
+worker threads and a real-time sink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pytest
+
+from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
+from edge_voice.core.conversation import as_generated
+from edge_voice.core.intent import IntentOutcome
+from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
+from edge_voice.core.messages import (
+    AudioChunk,
+    ChatMessage,
+    GenerationDone,
+    Message,
+    MuteCommand,
+    NoSpeech,
+    PlaybackFinished,
+    PlaybackStarted,
+    ReloadConfig,
+    SayCommand,
+    SentenceReady,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    SynthesisDone,
+    TextDelta,
+    Transcript,
+    WakeDetected,
+)
+from edge_voice.core.orchestrator import Hooks, Orchestrator, Workers
+from edge_voice.core.vocabulary import EventType, Latency, Stage, State
+from edge_voice.integrations.sinks import MemorySink
+from tests.fakes import RecordingListen
+
+MS = 1_000_000
+AUDIO = np.zeros(16000, np.int16)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.ns = 1_000 * MS
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance(self, ms: float) -> int:
+        self.ns += int(ms * MS)
+        return self.ns
+
+
+@dataclass
+class Port:
+    """A recording engine thread: keeps every job; busy fields set by the test to simulate a hang."""
+
+    stage: Stage
+    jobs: list[object] = field(default_factory=list)
+    busy_since_ns: int | None = None
+    busy_ctx: Ctx | None = None
+    busy_extra_s: float = 0.0
+    volume: float = 1.0
+
+    def submit_nowait(self, job: object) -> bool:
+        self.jobs.append(job)
+        return True
+
+    def of(self, kind: type) -> list[object]:
+        return [j for j in self.jobs if isinstance(j, kind)]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    slots: tuple[tuple[str, str], ...]
+    reply: str
+
+
+class KitchenIntents:
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
+    def match(self, text: str) -> IntentOutcome | None:
+        for device in ("kitchen light", "hallway light"):
+            if device in text.lower():
+                return Outcome("light_on", (("device", device),), f"Turning on the {device}.")
+        if text.lower().strip(" .") == "stop":
+            return Outcome("stop", (), "")
+        return None
+
+    def apply(self, result: IntentOutcome) -> None:
+        self.applied.append(f"{result.name}:{dict(result.slots).get('device', '')}")
+
+
+class Rig:
+    def __init__(self, cfg: Config) -> None:
+        self.clock = FakeClock()
+        self.asr, self.llm = Port(Stage.ASR), Port(Stage.LLM)
+        self.tts, self.playback = Port(Stage.TTS), Port(Stage.PLAYBACK)
+        self.listen = RecordingListen()
+        self.memory = MemorySink()
+        self.intents = KitchenIntents()
+        self.loaded: list[Config | ConfigError] = []
+        self.orch = Orchestrator(
+            cfg,
+            listen=self.listen,
+            workers=Workers(self.asr, self.llm, self.tts, self.playback),  # type: ignore[arg-type]
+            intents=self.intents,
+            sinks=[self.memory],
+            now_ns=self.clock,
+            hooks=Hooks(facts=lambda: "It is 10:42.", load_config=self._load),
+        )
+
+    def _load(self) -> Config:
+        r = self.loaded.pop(0)
+        if isinstance(r, ConfigError):
+            raise r
+        return r
+
+    def send(self, *msgs: Message) -> None:
+        for m in msgs:
+            self.orch.handle(m)
+
+    def types(self) -> list[str]:
+        return [t for t in self.memory.types() if t != EventType.TEXT_DELTA]
+
+    def data(self, type_: str, i: int = 0) -> dict[str, object]:
+        return self.memory.of(type_)[i].data
+
+    # --- the engine threads, played by hand
+    def decode(self, text: str, ms: float = 150) -> Ctx:
+        job = self.asr.jobs[-1]
+        assert isinstance(job, AsrJob)
+        self.clock.advance(ms)
+        self.send(Transcript(job.ctx.turn_id, job.ctx.attempt, text, len(job.audio) // 16, ms))
+        return job.ctx
+
+    def answer(self, text: str, ttft_ms: float = 60) -> Ctx:
+        """The LLM streams ``text`` word by word; each sentence goes to TTS, which makes one chunk."""
+        job = self.llm.jobs[-1]
+        assert isinstance(job, LlmJob)
+        c = job.ctx
+        self.clock.advance(ttft_ms)
+        for i, word in enumerate(text.split(" ")):
+            self.send(TextDelta(c.turn_id, c.attempt, word + " ", first=i == 0))
+        self.send(SentenceReady(c.turn_id, c.attempt, 0, text))
+        self.send(GenerationDone(c.turn_id, c.attempt, text + " ", len(text.split()), "eos"))
+        self.synthesize(c, [text])
+        return c
+
+    def synthesize(self, c: Ctx, sentences: list[str], ms: float = 100) -> None:
+        self.clock.advance(ms)
+        for i, s in enumerate(sentences):
+            self.send(AudioChunk(c.turn_id, c.attempt, i, np.zeros(1600, np.int16), 16000, True, s))
+        self.send(SynthesisDone(c.turn_id, c.attempt))
+
+    def play(self, c: Ctx, heard: str, interrupted: bool = False) -> int:
+        written = self.clock.advance(5)
+        self.send(PlaybackStarted(c.turn_id, written, 90000))
+        self.send(PlaybackFinished(c.turn_id, heard, interrupted))
+        return written
+
+
+def cfg(speculative_ms: int = 0, **service: int) -> Config:
+    base = Config()
+    return replace(
+        base,
+        endpoint=replace(base.endpoint, speculative_silence_ms=speculative_ms),
+        conversation=ConversationConfig(follow_up_window_ms=3000),
+        service=replace(base.service, **service),
+    )
+
+
+def wake(clock: FakeClock, at: int = 16000) -> WakeDetected:
+    return WakeDetected("hey_jarvis", 0.97, at, clock())
+
+
+def started(clock: FakeClock, at: int = 20000) -> SpeechStarted:
+    return SpeechStarted(at, clock())
+
+
+def paused(clock: FakeClock, last_voiced: int = 50000, settled: bool = True) -> SpeechPaused:
+    return SpeechPaused(AUDIO, 15000, last_voiced, last_voiced + 3200, clock(), settled)
+
+
+def stopped(clock: FakeClock, last_voiced: int = 50000) -> SpeechStopped:
+    now = clock()
+    return SpeechStopped(AUDIO, 15000, 20000, last_voiced, last_voiced + 8000, "silence", now, now - 500 * MS)
+
+
+def test_a_command_turn_publishes_events_in_order_with_an_exact_latency_breakdown() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock))
+    assert r.playback.of(ChimeJob) == [ChimeJob("listen")]  # the microphone opened: a chime says so
+    r.clock.advance(2000)
+    r.send(stopped(r.clock))  # t0 = 500 ms before the endpoint
+    t0 = r.clock() - 500 * MS
+    c = r.decode("turn on the kitchen light", ms=150)
+    speak = r.tts.jobs
+    assert speak == [SpeakJob(c, 0, "Turning on the kitchen light."), EndOfReply(c)]
+    r.synthesize(c, ["Turning on the kitchen light."], ms=20)
+    written = r.play(c, "Turning on the kitchen light.")
+    assert r.types() == [
+        "wake.detected",
+        "input_audio.speech_started",
+        "input_audio.speech_stopped",
+        "transcript.final",
+        "intent.recognized",
+        "response.started",
+        "response.audio.started",
+        "response.done",
+    ]
+    done = r.data("response.done")
+    assert done["route"] == "intent" and done["status"] == "done"
+    assert done["latency"] == {
+        Latency.ENDPOINT: 500.0,
+        Latency.ASR: 150.0,
+        Latency.INTENT: 0.0,
+        Latency.LLM_TTFT: None,
+        Latency.FIRST_SENTENCE: 0.0,
+        Latency.TTS_FIRST_CHUNK: 20.0,
+        Latency.VOICE_TO_VOICE: (written - t0) / MS,
+        Latency.WAKE_TO_ACK: 0.0,
+    }
+    assert r.memory.states == [State.LISTENING, State.THINKING, State.SPEAKING, State.IDLE]
+    assert r.listen.calls[-1] == ("open", 3000)  # follow-up window after a heard reply
+    assert r.intents.applied == ["light_on:kitchen light"]  # side effects once, on commit
+    assert len(r.llm.of(PrimeJob)) == 1 and not r.llm.of(LlmJob)  # primed at the wake word only
+
+
+def test_a_silent_intent_ends_the_turn_without_audio() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock))
+    c = r.decode("Stop.")
+    assert r.tts.jobs == [EndOfReply(c)]
+    r.synthesize(c, [])
+    assert r.data("response.done")["status"] == "done"
+    assert r.orch.state == State.IDLE and r.orch.turn is None
+
+
+def test_a_speculative_answer_is_held_until_the_endpoint_and_then_used() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, settled=False))
+    r.decode("what is the capital of France")
+    r.answer("Paris is the capital of France.")
+    (job,) = r.llm.of(LlmJob)
+    assert isinstance(job, LlmJob) and not job.ctx.gate.is_set()  # prepared, not heard
+    assert r.types() == ["wake.detected", "input_audio.speech_started"]  # nothing else published
+    r.send(paused(r.clock, settled=True), stopped(r.clock))
+    assert job.ctx.gate.is_set() and len(r.asr.jobs) == 1  # the speculative decode was used, not redone
+    assert r.types()[2:] == [
+        "input_audio.speech_stopped",
+        "transcript.final",
+        "response.started",
+    ]
+    assert r.memory.types().count("response.text.delta") == 6  # the held deltas, after the start
+    r.play(job.ctx, "Paris is the capital of France.")
+    done = r.data("response.done")
+    assert done["speculative"] is True and done["route"] == "llm"
+    assert done["latency"][Latency.LLM_TTFT] == 60.0  # type: ignore[index]
+
+
+def test_speech_resuming_cancels_the_speculative_attempt_and_drops_its_late_results() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    first = r.asr.jobs[0]
+    assert isinstance(first, AsrJob)
+    r.send(SpeechResumed(42000, r.clock()))
+    assert first.ctx.cancel.cancelled
+    r.decode("what is the")  # late: ignored
+    r.send(stopped(r.clock, 60000))
+    r.decode("what is the capital of France")
+    finals = [e.data["text"] for e in r.memory.of("transcript.final")]
+    assert finals == ["what is the capital of France"]
+    assert len(r.llm.of(LlmJob)) == 1
+
+
+def test_a_settled_command_commits_early_and_an_unsettled_one_waits_for_the_pause() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
+    r.decode("turn on the kitchen light")  # matched, confirmation prepared behind the gate…
+    assert "transcript.final" not in r.types() and not r.intents.applied  # …but the user may go on
+    r.send(SpeechResumed(42000, r.clock()), paused(r.clock, 60000, settled=False))
+    r.decode("turn on the hallway light")
+    assert not r.intents.applied
+    r.send(paused(r.clock, 60000, settled=True))  # the pause lasted commit_silence_ms: commit
+    assert r.intents.applied == ["light_on:hallway light"]  # once, for the whole command
+    assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["turn on the hallway light"]
+    (stop,) = r.memory.of("input_audio.speech_stopped")
+    assert stop.data["reason"] == "early_commit" and "at_sample" not in stop.data
+    assert ("close", None) in r.listen.calls
+
+
+def test_a_barge_in_cancels_and_history_keeps_only_what_was_heard() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    r.decode("tell me about Paris")
+    c = r.answer("Paris is the capital of France. It has many museums.")
+    r.send(PlaybackStarted(c.turn_id, r.clock.advance(5), 90000))
+    r.send(wake(r.clock, 200000))  # "Hey Jarvis" while the answer plays
+    assert c.cancel.cancelled and r.data("turn.cancelled")["reason"] == "barge_in"
+    assert "response.done" not in r.types()  # waits for playback to say what was heard
+    primes = len(r.llm.of(PrimeJob))
+    r.send(PlaybackFinished(c.turn_id, "Paris is the capital of France.", True))
+    done = r.memory.of("response.done")[0]
+    assert done.turn_id == c.turn_id and done.data["status"] == "interrupted"
+    assert done.data["heard"] == "Paris is the capital of France."
+    ((_, user, assistant),) = r.orch.conversation.history.items
+    assert user == "(It is 10:42.)\ntell me about Paris" and assistant == "Paris is the capital of France."
+    assert len(r.llm.of(PrimeJob)) == primes + 1  # the new turn's prime now includes that history
+    assert r.orch.state == State.LISTENING and r.orch.turn is not None
+
+
+def test_a_failing_stage_ends_the_turn_and_the_next_turn_works() -> None:
+    from edge_voice.core.messages import StageFailed
+    from edge_voice.core.vocabulary import ErrorCode
+
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    job = r.asr.jobs[0]
+    assert isinstance(job, AsrJob)
+    r.send(StageFailed(job.ctx.turn_id, Stage.ASR, ErrorCode.ASR_FAILED, "decoder exploded", 1))
+    assert r.data("error") == {"stage": "asr", "code": "asr_failed", "message": "decoder exploded"}
+    assert r.orch.state == State.IDLE and job.ctx.cancel.cancelled
+    r.send(wake(r.clock, 300000), started(r.clock, 310000), stopped(r.clock, 340000))
+    c = r.decode("turn on the kitchen light")
+    r.synthesize(c, ["Turning on the kitchen light."])
+    r.play(c, "Turning on the kitchen light.")
+    first, second = r.memory.of("response.done")
+    assert first.data["status"] == "error" and second.data["route"] == "intent"
+
+
+def test_a_stuck_engine_ends_the_turn_at_its_deadline_then_exits_for_a_restart() -> None:
+    r = Rig(cfg(stage_timeout_ms=1000, hung_exit_ms=2000))
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    r.decode("tell me a story")
+    job = r.llm.of(LlmJob)[0]
+    assert isinstance(job, LlmJob)
+    r.llm.busy_since_ns, r.llm.busy_ctx = r.clock(), job.ctx  # a native call that never returns
+    r.clock.advance(900)
+    r.orch.tick()
+    assert "error" not in r.types()
+    r.clock.advance(200)
+    r.orch.tick()
+    assert r.data("error") == {"stage": "llm", "code": "timeout", "message": "llm did not finish within 1 s"}
+    assert r.data("response.done")["status"] == "error" and r.orch.exit_code == 0
+    r.clock.advance(1000)
+    r.orch.tick()
+    assert r.data("error", 1)["code"] == "hung" and r.orch.exit_code == 70 and r.orch.stopping
+
+
+def test_a_turn_that_never_hears_an_endpoint_times_out() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock))
+    e = r.orch.cfg.endpoint
+    r.clock.advance(e.no_speech_timeout_ms + e.max_utterance_ms + 5001)
+    r.orch.tick()
+    assert r.data("error")["code"] == "listen_timeout"
+    assert r.data("turn.cancelled")["reason"] == "listen_timeout" and r.orch.turn is None
+
+
+def test_no_speech_after_the_wake_word_ends_the_turn() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), NoSpeech(40000))
+    assert r.types() == ["wake.detected", "turn.cancelled"]
+    assert r.data("turn.cancelled")["reason"] == "no_speech" and r.orch.state == State.IDLE
+
+
+def test_mute_ignores_the_wake_word_and_say_speaks_as_its_own_turn() -> None:
+    r = Rig(cfg())
+    r.send(MuteCommand(True), wake(r.clock))
+    assert r.orch.state == State.MUTED and "wake.detected" not in r.types()
+    assert r.listen.calls[-1] == ("close", None) and not r.playback.of(ChimeJob)
+    r.send(MuteCommand(False), SayCommand("Dinner is ready."))
+    (speak, end) = r.tts.jobs
+    assert isinstance(speak, SpeakJob) and speak.text == "Dinner is ready." and isinstance(end, EndOfReply)
+    assert not r.playback.of(ChimeJob)  # a plain say: no chime
+    r.synthesize(speak.ctx, ["Dinner is ready."])
+    r.play(speak.ctx, "Dinner is ready.")
+    assert r.data("response.started") == {"route": "say", "text": "Dinner is ready."}
+    assert r.data("response.done")["route"] == "say"
+
+
+def test_announce_plays_a_chime_then_the_text_and_chimes_can_be_turned_off() -> None:
+    r = Rig(cfg())
+    r.send(SayCommand("The washing is done.", announce=True))
+    assert r.playback.of(ChimeJob) == [ChimeJob("announce")]
+    assert isinstance(r.tts.jobs[0], SpeakJob)
+    quiet = Rig(replace(cfg(), conversation=ConversationConfig(chimes=False)))
+    quiet.send(wake(quiet.clock), SayCommand("Hello.", announce=True))
+    assert not quiet.playback.of(ChimeJob)
+
+
+def test_history_is_prefix_stable_and_bounded() -> None:
+    n = 3
+    base = cfg()
+    r = Rig(replace(base, llm=replace(base.llm, history_turns=n)))
+    for i in range(n + 2):
+        at = 100000 * (i + 1)
+        r.send(wake(r.clock, at), started(r.clock, at + 1000), stopped(r.clock, at + 30000))
+        r.decode("tell me something")
+        c = r.answer("Sure.")
+        r.play(c, "Sure.")
+    p = [j.messages for j in r.llm.of(LlmJob) if isinstance(j, LlmJob)]
+    for k in range(n):  # each prompt extends the previous one (llama.cpp reuses its KV cache)…
+        assert p[k + 1][: len(p[k])] == p[k]
+    assert [len(x) for x in p] == [2, 4, 6, 8, 4]  # …until memory is full: cut back to the last exchange
+    assert p[1][2] == ChatMessage("assistant", "Sure. ")  # stored as generated, not as heard
+    primed = [j.messages for j in r.llm.of(PrimeJob) if isinstance(j, PrimeJob)]
+    for prime, request in zip(primed, p, strict=True):
+        assert prime[:-1] == request[:-1] and prime[-1] == ChatMessage("user", "(It is 10:42.)\n")
+
+
+def test_reload_applies_live_keys_and_keeps_the_old_config_when_invalid() -> None:
+    base = cfg()
+    r = Rig(base)
+    r.loaded = [
+        replace(
+            base,
+            conversation=replace(base.conversation, follow_up_window_ms=1000),
+            asr=replace(base.asr, threads=1),  # captured by the engine at start-up: needs a restart
+        ),
+        ConfigError("conversation.bogus", "unknown key"),
+    ]
+    r.send(ReloadConfig(), ReloadConfig())
+    assert r.data("config.reloaded") == {
+        "applied": ["conversation.follow_up_window_ms"],
+        "restart_required": ["asr.threads"],
+    }
+    bad = r.data("error")
+    assert bad["code"] == "reload_failed" and bad["key"] == "conversation.bogus"
+    assert r.orch.cfg.conversation.follow_up_window_ms == 1000
+    assert r.orch.cfg.asr.threads == base.asr.threads
+
+
+@pytest.mark.parametrize(
+    ("generated", "stopped", "stored"),
+    [
+        (" Paris is the capital. ", "eos", " Paris is the capital. "),
+        (" It is Paris. It has many", "max_tokens", " It is Paris."),
+        (' He said "yes." Then he', "max_tokens", ' He said "yes."'),
+        (" no sentence end at all", "max_tokens", ""),
+        (" Paris.", "cancelled", ""),
+        ("  ", "eos", ""),
+    ],
+)
+def test_as_generated_keeps_what_was_heard_of_the_generated_text(
+    generated: str, stopped: str, stored: str
+) -> None:
+    assert as_generated(generated, stopped) == stored
+
+
+def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
+    with pytest.raises(ConfigError, match=r"endpoint\.speculative_silence_ms"):
+        EndpointConfig(silence_end_ms=300, speculative_silence_ms=400)
