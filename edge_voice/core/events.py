@@ -20,6 +20,7 @@ from edge_voice.core.messages import (
     SpeechStopped,
     WakeDetected,
 )
+from edge_voice.core.turns import Turn
 from edge_voice.core.vocabulary import ErrorCode, EventType, Stage
 
 
@@ -159,6 +160,18 @@ class ResponseDoneInfo(EventPayload):
     heard: str
     speculative: bool
     latency: dict[str, float | None]
+
+    @classmethod
+    def of(cls, turn: Turn, status: str) -> ResponseDoneInfo:
+        return cls(
+            status,
+            turn.route,
+            turn.transcript,
+            turn.reply_text,
+            turn.heard_text,
+            turn.speculative_used,
+            turn.latency(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

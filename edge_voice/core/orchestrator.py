@@ -16,7 +16,6 @@ attempt are held and published only on commit, so subscribers see exactly one co
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,22 +130,15 @@ class Orchestrator:
         self.supervisor = Supervisor(cfg, stages, now_ns, hooks.load_config)
         self.latency = LatencyRecorder()
         self.exit_code = 0
-        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.state = State.IDLE
         self.turn: Turn | None = None
         self.muted = False
         self.source_ended = False
         self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
         self._interrupted: dict[int, Turn] = {}  # cancelled mid-reply: waiting for what was heard
+        self._later: list[Message] = []  # raised while handling a message, handled right after it
 
     # ------------------------------------------------------------------ plumbing
-
-    def post(self, msg: Message) -> None:
-        """Thread-safe: any thread hands a message to the loop."""
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.inbox.put_nowait, msg)
 
     def publish(self, payload: ev.EventPayload, turn: Turn | None = None) -> None:
         event = ev.Event.of(payload, turn.id if turn else None, self.now_ns())
@@ -185,42 +177,6 @@ class Orchestrator:
     def _stop(self) -> None:
         self.stopping = True
 
-    async def run(self) -> None:
-        """Dispatch until stopped (Shutdown, the end of a file source once the last turn is done, a
-        fatal failure), then let interrupted replies report what was heard."""
-        self.loop = asyncio.get_running_loop()
-        ticker = asyncio.create_task(self._ticks())
-        try:
-            while not self.stopping:
-                try:
-                    msg = await asyncio.wait_for(self.inbox.get(), 0.2)
-                except TimeoutError:
-                    continue  # re-check ``stopping`` (a tick may have set it)
-                self.handle(msg)
-            await self._drain_interrupted()
-        finally:
-            ticker.cancel()
-
-    async def _drain_interrupted(self, timeout_s: float = 1.0) -> None:
-        """On shutdown, a reply cut off mid-word still gets its ``response.done`` ("interrupted", with the
-        heard text): the playback thread stops within one chunk, so this waits milliseconds."""
-        end = self.now_ns() + int(timeout_s * 1e9)
-        while self._interrupted and self.now_ns() < end:
-            try:
-                msg = await asyncio.wait_for(self.inbox.get(), max(0.01, (end - self.now_ns()) / 1e9))
-            except TimeoutError:
-                break
-            if isinstance(msg, PlaybackFinished):
-                self._on_played(msg)
-        for turn in list(self._interrupted.values()):  # the playback thread never answered
-            self._publish_done(turn, "interrupted")
-        self._interrupted.clear()
-
-    async def _ticks(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            self.tick()
-
     def tick(self) -> None:
         """Housekeeping every 100 ms: stage deadlines, then the daemon's own (timers due)."""
         try:
@@ -235,15 +191,29 @@ class Orchestrator:
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, msg: Message) -> None:
-        """One message; a bug in a handler ends the turn, never the daemon."""
-        try:
-            self.latency.before(msg, self._attempt_of(msg), self.now_ns())
-            self._dispatch(msg)
-            self.latency.after(msg, self.turn)
-        except Exception as exc:
-            log.exception("orchestrator failed on %s", type(msg).__name__)
-            self._error(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc), self.turn)
-            self._end_turn("error")
+        """One message (and any it raised); a bug in a handler ends the turn, never the daemon."""
+        self._later.append(msg)
+        while self._later:
+            msg = self._later.pop(0)
+            try:
+                self.latency.before(msg, self._attempt_of(msg), self.now_ns())
+                self._dispatch(msg)
+                self.latency.after(msg, self.turn)
+            except Exception as exc:
+                log.exception("orchestrator failed on %s", type(msg).__name__)
+                self._error(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc), self.turn)
+                self._end_turn("error")
+
+    @property
+    def awaiting_heard(self) -> bool:
+        """Replies cut off mid-word whose playback has not yet said what was heard."""
+        return bool(self._interrupted)
+
+    def give_up_heard(self) -> None:
+        """Shutdown: the playback thread never answered; publish those replies as interrupted."""
+        for turn in list(self._interrupted.values()):
+            self._publish_done(turn, "interrupted")
+        self._interrupted.clear()
 
     def _dispatch(self, msg: Message) -> None:
         match msg:
@@ -572,7 +542,7 @@ class Orchestrator:
         if not worker.submit_nowait(job):
             c = job.ctx
             message = f"{worker.stage} queue full"
-            self.post(StageFailed(c.turn_id, worker.stage, ErrorCode.OVERLOADED, message, c.attempt))
+            self._later.append(StageFailed(c.turn_id, worker.stage, ErrorCode.OVERLOADED, message, c.attempt))
 
     def _on_playback_started(self, msg: PlaybackStarted) -> None:
         if self.turn is not None and self.turn.id == msg.turn_id:
@@ -688,16 +658,7 @@ class Orchestrator:
             self._cancel_turn(f"cancel:{source}")
 
     def _publish_done(self, turn: Turn, status: str) -> None:
-        info = ev.ResponseDoneInfo(
-            status,
-            turn.route,
-            turn.transcript,
-            turn.reply_text,
-            turn.heard_text,
-            turn.speculative_used,
-            turn.latency(),
-        )
-        self.publish(info, turn)
+        self.publish(ev.ResponseDoneInfo.of(turn, status), turn)
 
     def _end_turn(self, status: str, published: bool = False) -> None:
         turn = self.turn

@@ -24,7 +24,7 @@ class MqttEventSink:
     def __init__(self, cfg: Config, daemon: Daemon) -> None:
         from edge_voice.integrations.mqtt import MqttBridge
 
-        self.bridge = MqttBridge(cfg, daemon.orch.post)
+        self.bridge = MqttBridge(cfg, daemon.turn_loop.post)
         self.bridge.start()
         # the orchestrator reports changes only: publish the starting state, else the retained state
         # stays unknown (or whatever a previous run left, e.g. "speaking") until the first turn
@@ -75,11 +75,11 @@ class GpioSink:
 
     def _press(self) -> None:
         """Push-to-talk; while a reply plays this is a barge-in (the orchestrator cancels it first)."""
-        self._daemon.orch.post(ListenCommand("button"))
+        self._daemon.turn_loop.post(ListenCommand("button"))
 
     def _hold(self) -> None:
         orch = self._daemon.orch
-        orch.post(MuteCommand(not orch.muted))
+        self._daemon.turn_loop.post(MuteCommand(not orch.muted))
 
     def emit(self, event: Event) -> None:
         pass

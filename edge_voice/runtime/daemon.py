@@ -35,6 +35,7 @@ from edge_voice.engines.intents import RuleIntentMatcher
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
 from edge_voice.runtime import heap
+from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import (
     AsrWorker,
     LlmWorker,
@@ -217,11 +218,12 @@ class Daemon:
             now_ns=time.monotonic_ns,
             hooks=hooks,
         )
+        self.turn_loop = TurnLoop(self.orch)
         for engine in engines.fallbacks:  # remote engines report their local/remote switches to the loop
             engine.notify = post
 
     def _post(self, msg: Message) -> None:
-        self.orch.post(msg)
+        self.turn_loop.post(msg)
 
     def _on_intent(self, turn: Turn, outcome: IntentOutcome) -> None:
         slots = dict(outcome.slots)
@@ -253,14 +255,14 @@ class Daemon:
             self.orch.say(timer.done_phrase(), trigger="timer")
 
     def stop(self) -> None:
-        self.orch.post(Shutdown("stop"))
+        self.turn_loop.post(Shutdown("stop"))
 
     def reload(self) -> None:
-        self.orch.post(ReloadConfig())
+        self.turn_loop.post(ReloadConfig())
 
     async def run_async(self) -> None:
         loop = asyncio.get_running_loop()
-        self.orch.loop = loop
+        self.turn_loop.loop = loop
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
                 loop.add_signal_handler(sig, self.stop)
@@ -275,7 +277,7 @@ class Daemon:
         self.listen.start()
         self.capture.start()
         try:
-            await self.orch.run()
+            await self.turn_loop.run()
         finally:
             self.capture.stop_event.set()
             self.listen.stop_event.set()

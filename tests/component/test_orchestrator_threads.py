@@ -34,6 +34,7 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.orchestrator import Hooks, Orchestrator, Workers
 from edge_voice.integrations.sinks import MemorySink
+from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
 from tests.fakes import (
     RecordingListen,
@@ -97,9 +98,10 @@ class Harness:
             now_ns=time.monotonic_ns,
             hooks=hooks,
         )
+        self.turn_loop = TurnLoop(self.orch)
 
     def _post(self, msg: object) -> None:
-        self.orch.post(msg)  # type: ignore[arg-type]
+        self.turn_loop.post(msg)  # type: ignore[arg-type]
 
     def types(self) -> list[str]:
         return [t for t in self.memory.types() if t != "response.text.delta"]
@@ -136,14 +138,14 @@ def run_scenario(
     h = Harness(tmp, asr or ScriptedTranscriber(), llm or ScriptedGenerator(), cfg or _cfg())
 
     async def main() -> None:
-        h.orch.loop = asyncio.get_running_loop()
+        h.turn_loop.loop = asyncio.get_running_loop()
         for w in (h.playback, h.tts, h.llm, h.asr):
             w.start()
-        task = asyncio.create_task(h.orch.run())
+        task = asyncio.create_task(h.turn_loop.run())
         try:
             await scenario(h)  # type: ignore[misc]
         finally:
-            h.orch.post(Shutdown())
+            h.turn_loop.post(Shutdown())
             await asyncio.wait_for(task, 5)
             for w in (h.asr, h.llm, h.tts, h.playback):
                 w.stop()
@@ -177,7 +179,7 @@ def stopped(last_voiced: int = 50000) -> SpeechStopped:
 def test_command_turn_events_in_order(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), stopped()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: "response.done" in h.types())
 
     h = run_scenario(tmp_path, scenario, cfg=_cfg(speculative_silence_ms=0))
@@ -204,7 +206,7 @@ def test_command_turn_events_in_order(tmp_path: Path) -> None:
 def test_silent_intent_ends_turn_without_audio(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), paused()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: "response.done" in h.types())
 
     h = run_scenario(
@@ -218,12 +220,12 @@ def test_silent_intent_ends_turn_without_audio(tmp_path: Path) -> None:
 def test_speculative_attempt_is_used_and_events_held_until_commit(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), paused()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: len(h.asr_engine.calls) == 1)
         await asyncio.sleep(0.3)  # the speculative reply is prepared…
         assert "transcript.final" not in h.types()  # …but nothing is published
         assert not h.sink.replies  # …and nothing is heard before the endpoint
-        h.orch.post(stopped())
+        h.turn_loop.post(stopped())
         await h.wait_for(lambda: "response.done" in h.types())
 
     asr = ScriptedTranscriber(["what is the capital of France"])
@@ -237,10 +239,10 @@ def test_speculative_attempt_is_used_and_events_held_until_commit(tmp_path: Path
 def test_speech_resumed_cancels_speculation(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), paused(40000)):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: len(h.asr_engine.calls) == 1)
-        h.orch.post(SpeechResumed(42000, time.monotonic_ns()))
-        h.orch.post(stopped(60000))
+        h.turn_loop.post(SpeechResumed(42000, time.monotonic_ns()))
+        h.turn_loop.post(stopped(60000))
         await h.wait_for(lambda: "response.done" in h.types())
 
     asr = ScriptedTranscriber(["what is the", "what is the capital of France"])
@@ -254,7 +256,7 @@ def test_speech_resumed_cancels_speculation(tmp_path: Path) -> None:
 def test_early_commit_on_complete_command(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), paused()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: "response.done" in h.types())
 
     h = run_scenario(tmp_path, scenario, cfg=_cfg(speculative_silence_ms=200))
@@ -268,16 +270,16 @@ def test_early_commit_on_complete_command(tmp_path: Path) -> None:
 def test_an_early_pause_decodes_but_commits_a_command_only_once_settled(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), paused(40000, settled=False)):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: len(h.tts_engine.texts) == 1)  # decoded, matched, confirmation made…
         await asyncio.sleep(0.1)
         assert "transcript.final" not in h.types()  # …but the turn is not over: the user may go on
         assert not h.intents.applied and not h.sink.replies
-        h.orch.post(SpeechResumed(42000, time.monotonic_ns()))  # "…and the hallway light"
-        h.orch.post(paused(60000, settled=False))
+        h.turn_loop.post(SpeechResumed(42000, time.monotonic_ns()))  # "…and the hallway light"
+        h.turn_loop.post(paused(60000, settled=False))
         await h.wait_for(lambda: len(h.tts_engine.texts) == 2)
         assert not h.intents.applied
-        h.orch.post(paused(60000, settled=True))
+        h.turn_loop.post(paused(60000, settled=True))
         await h.wait_for(lambda: "response.done" in h.types())
 
     asr = ScriptedTranscriber(["turn on the kitchen light", "turn on the hallway light"])
@@ -295,10 +297,10 @@ def test_barge_in_cancels_and_history_keeps_heard_part(tmp_path: Path) -> None:
 
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), stopped()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: h.orch.state == "speaking")
         await asyncio.sleep(0.8)  # the first sentence (~0.6 s) is heard, the next is cut
-        h.orch.post(wake(200000))
+        h.turn_loop.post(wake(200000))
         await h.wait_for(lambda: "turn.cancelled" in h.types())
         await h.wait_for(lambda: "response.done" in h.types())
 
@@ -323,12 +325,12 @@ def test_failing_asr_ends_turn_and_next_turn_works(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         asr.fail = RuntimeError("decoder exploded")
         for m in (wake(), started(), stopped()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: "error" in h.types())
         assert h.orch.state == "idle"
         asr.fail = None
         for m in (wake(300000), started(310000), stopped(340000)):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: len(h.memory.of("response.done")) == 2)
 
     h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=0))
@@ -340,13 +342,13 @@ def test_failing_asr_ends_turn_and_next_turn_works(tmp_path: Path) -> None:
 
 def test_mute_ignores_wake_and_say_speaks(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
-        h.orch.post(MuteCommand(True))
-        h.orch.post(wake())
+        h.turn_loop.post(MuteCommand(True))
+        h.turn_loop.post(wake())
         await h.wait_for(lambda: h.orch.state == "muted")
         await asyncio.sleep(0.1)
         assert "wake.detected" not in h.types()
-        h.orch.post(MuteCommand(False))
-        h.orch.post(SayCommand("Dinner is ready."))
+        h.turn_loop.post(MuteCommand(False))
+        h.turn_loop.post(SayCommand("Dinner is ready."))
         await h.wait_for(lambda: "response.done" in h.types())
 
     h = run_scenario(tmp_path, scenario)
@@ -359,9 +361,9 @@ def test_cancel_command_during_reply(tmp_path: Path) -> None:
 
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), stopped()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: h.orch.state == "speaking")
-        h.orch.post(CancelCommand("mqtt"))
+        h.turn_loop.post(CancelCommand("mqtt"))
         await h.wait_for(lambda: "turn.cancelled" in h.types())
         await asyncio.sleep(0.3)
 
@@ -383,7 +385,7 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
         for i in range(n + 2):
             base = 100000 * (i + 1)
             for m in (wake(base), started(base + 1000), stopped(base + 30000)):
-                h.orch.post(m)
+                h.turn_loop.post(m)
             await h.wait_for(partial(_has_done, h, i + 1))
 
     llm = ScriptedGenerator("Sure.")
@@ -450,9 +452,9 @@ def test_reload_applies_live_keys_and_keeps_the_old_config_when_invalid(tmp_path
 
     async def scenario(h: Harness) -> None:
         h.load_config = load_next
-        h.orch.post(ReloadConfig())
+        h.turn_loop.post(ReloadConfig())
         await h.wait_for(lambda: bool(h.memory.of("config.reloaded")))
-        h.orch.post(ReloadConfig())
+        h.turn_loop.post(ReloadConfig())
         await h.wait_for(lambda: bool(h.memory.of("error")))
 
     h = run_scenario(tmp_path, scenario, cfg=base)
@@ -474,7 +476,7 @@ def test_an_engine_stuck_for_good_ends_the_turn_then_exits_for_a_restart(tmp_pat
 
     async def scenario(h: Harness) -> None:
         for m in (wake(), started(), stopped()):
-            h.orch.post(m)
+            h.turn_loop.post(m)
         await h.wait_for(lambda: h.orch.exit_code == 70, timeout_s=20)
 
     h = run_scenario(tmp_path, scenario, asr=ScriptedTranscriber(["tell me a story"]), llm=llm, cfg=cfg)
