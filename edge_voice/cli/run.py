@@ -14,7 +14,7 @@ from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
 from edge_voice.core.config import Config, load
 from edge_voice.core.messages import Pcm
-from edge_voice.core.orchestrator import EventSink
+from edge_voice.core.publisher import EventSink
 from edge_voice.integrations.sinks import JsonlSink, MemorySink
 from edge_voice.runtime.daemon import Daemon, Engines, StartupError, load_engines
 
@@ -124,14 +124,14 @@ def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Call
             from edge_voice.integrations.home import MqttEventSink
 
             bridge_sink = MqttEventSink(cfg, daemon)
-            daemon.orch.sinks.append(bridge_sink)
+            daemon.orch.out.sinks.append(bridge_sink)
             stops.append(bridge_sink.stop)
         part = "gpio"
         if cfg.gpio.enabled:
             from edge_voice.integrations.home import GpioSink
 
             gpio = GpioSink(cfg, daemon)
-            daemon.orch.sinks.append(gpio)
+            daemon.orch.out.sinks.append(gpio)
             stops.append(gpio.stop)
     except Exception as exc:  # unusable pins, unreadable TLS files: exit 78, not a restart loop
         for stop in stops:

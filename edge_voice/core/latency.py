@@ -22,8 +22,20 @@ from edge_voice.core.vocabulary import State
 
 
 class LatencyRecorder:
-    def before(self, msg: Message, a: Attempt | None, now_ns: int) -> None:
-        """An engine result for live attempt ``a``, before the orchestrator acts on it."""
+    def before(self, msg: Message, turn: Turn | None, now_ns: int) -> None:
+        """An engine result for a live attempt of ``turn``, before the orchestrator acts on it."""
+        match msg:
+            case (
+                Transcript()
+                | TextDelta()
+                | SentenceReady()
+                | GenerationDone()
+                | AudioChunk()
+                | SynthesisDone()
+            ):
+                a = turn.live(msg.turn_id, msg.attempt) if turn is not None else None
+            case _:
+                return
         if a is None:
             return
         m = a.marks

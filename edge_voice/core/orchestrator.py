@@ -19,23 +19,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, assert_never
+from typing import Any, assert_never
 
 from edge_voice.core import events as ev
 from edge_voice.core.config import Config
+from edge_voice.core.controls import handle_control
 from edge_voice.core.conversation import Conversation
 from edge_voice.core.intent import IntentMatcher, IntentOutcome
 from edge_voice.core.jobs import (
     AsrJob,
     ChimeJob,
-    Ctx,
     EndOfReply,
     ListenControl,
-    LlmJob,
-    PlaybackPort,
     PrimeJob,
     SpeakJob,
-    StagePort,
 )
 from edge_voice.core.latency import LatencyRecorder
 from edge_voice.core.messages import (
@@ -68,19 +65,13 @@ from edge_voice.core.messages import (
     VolumeCommand,
     WakeDetected,
 )
-from edge_voice.core.supervisor import EXIT_HUNG, Hung, ListenTimedOut, Reloaded, Supervisor, Verdict
+from edge_voice.core.publisher import EventSink, Publisher
+from edge_voice.core.replies import ReplyRouter, Workers
+from edge_voice.core.supervisor import Supervisor
 from edge_voice.core.turns import Attempt, Mark, Trigger, Turn, next_turn_id
 from edge_voice.core.vocabulary import ErrorCode, Stage, State
 
 log = logging.getLogger(__name__)
-
-
-class EventSink(Protocol):
-    """Receives every outward event and state change (JSONL writer, MQTT bridge, LEDs, tests)."""
-
-    def emit(self, event: ev.Event) -> None: ...
-
-    def state(self, state: State) -> None: ...
 
 
 def _nothing() -> None:
@@ -100,14 +91,6 @@ class Hooks:
     load_config: Callable[[], Config] | None = None  # SIGHUP re-read
 
 
-@dataclass(frozen=True, slots=True)
-class Workers:
-    asr: StagePort[AsrJob]
-    llm: StagePort[LlmJob | PrimeJob]
-    tts: StagePort[SpeakJob | EndOfReply]
-    playback: PlaybackPort
-
-
 class Orchestrator:
     def __init__(
         self,
@@ -120,33 +103,28 @@ class Orchestrator:
         now_ns: Callable[[], int],
         hooks: Hooks | None = None,
     ) -> None:
-        hooks = hooks or Hooks()
-        self.cfg = cfg
-        self.listen, self.w, self.intents, self.sinks = listen, workers, intents, sinks
-        self.now_ns = now_ns
-        self.hooks = hooks
+        self.cfg, self.listen, self.w, self.now_ns = cfg, listen, workers, now_ns
+        self.hooks = hooks = hooks or Hooks()
+        self.out = Publisher(sinks, now_ns)
         self.conversation = Conversation(cfg.llm, lambda: now_ns() / 1e9, hooks.facts)
         stages = (workers.asr, workers.llm, workers.tts, workers.playback)
         self.supervisor = Supervisor(cfg, stages, now_ns, hooks.load_config)
         self.latency = LatencyRecorder()
-        self.exit_code = 0
-        self.state = State.IDLE
-        self.turn: Turn | None = None
-        self.muted = False
-        self.source_ended = False
-        self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
-        self._interrupted: dict[int, Turn] = {}  # cancelled mid-reply: waiting for what was heard
         self._later: list[Message] = []  # raised while handling a message, handled right after it
+        self._interrupted: dict[int, Turn] = {}  # cancelled mid-reply: waiting for what was heard
+        self.router = ReplyRouter(
+            workers, intents, self.conversation, self.latency, self.publish, self._later.append, now_ns
+        )
+        self.router.on_intent, self.router.enabled = hooks.on_intent, cfg.intents.enabled
+        self.exit_code, self.state = 0, State.IDLE
+        self.turn: Turn | None = None
+        self.muted = self.source_ended = False
+        self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
 
     # ------------------------------------------------------------------ plumbing
 
     def publish(self, payload: ev.EventPayload, turn: Turn | None = None) -> None:
-        event = ev.Event.of(payload, turn.id if turn else None, self.now_ns())
-        for s in self.sinks:
-            try:
-                s.emit(event)
-            except Exception:  # an outward sink must never take the daemon down
-                log.exception("event sink failed for %s", event.type)
+        self.out.event(payload, turn.id if turn else None)
 
     def _publish_for(self, a: Attempt, payload: ev.EventPayload) -> None:
         """Events of a speculative attempt are held until it is committed."""
@@ -155,38 +133,45 @@ class Orchestrator:
         else:
             a.held.append(payload)
 
-    def _error(
-        self, stage: Stage, code: ErrorCode, message: str, turn: Turn | None = None, **kw: Any
-    ) -> None:
-        self.publish(ev.ErrorInfo(stage, code, message, **kw), turn)
+    def _error(self, stage: Stage, code: ErrorCode, message: str, **kw: Any) -> None:
+        self.publish(ev.ErrorInfo(stage, code, message, **kw), self.turn)
 
     def set_state(self, state: State) -> None:
-        if state == self.state:
-            return
-        self.state = state
-        self.latency.state(self.turn, state, self.now_ns())
-        for s in self.sinks:
-            try:
-                s.state(state)
-            except Exception:
-                log.exception("state sink failed")
+        if state != self.state:
+            self.state = state
+            self.latency.state(self.turn, state, self.now_ns())
+            self.out.state(state)
 
-    def _rest_state(self) -> None:
+    def rest_state(self) -> None:
         self.set_state(State.MUTED if self.muted else State.IDLE)
-
-    def _stop(self) -> None:
-        self.stopping = True
 
     def tick(self) -> None:
         """Housekeeping every 100 ms: stage deadlines, then the daemon's own (timers due)."""
         try:
-            if not self.exit_code:
-                verdict = self.supervisor.check(self.turn, lambda t, n: self._attempt(t, n) is not None)
-                if verdict is not None:
-                    self._on_verdict(verdict)
+            self.supervisor.tick(self)
             self.hooks.on_tick()
         except Exception:  # housekeeping must outlive any one failure
             log.exception("orchestrator housekeeping failed")
+
+    # ------------------------------------------------------------------ what the supervisor may do
+
+    def is_live(self, turn_id: int, attempt: int) -> bool:
+        return self._attempt(turn_id, attempt) is not None
+
+    def abandon(self, reason: str) -> None:
+        self._cancel_turn(reason)
+
+    def halt(self, exit_code: int, reason: str) -> None:
+        self.exit_code = exit_code or self.exit_code
+        self.cancel(reason)
+        self.stopping = True
+
+    def apply_config(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.conversation.configure(cfg.llm)
+        self.router.enabled = cfg.intents.enabled
+        if self.hooks.on_config is not None:
+            self.hooks.on_config(cfg)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -196,12 +181,12 @@ class Orchestrator:
         while self._later:
             msg = self._later.pop(0)
             try:
-                self.latency.before(msg, self._attempt_of(msg), self.now_ns())
+                self.latency.before(msg, self.turn, self.now_ns())
                 self._dispatch(msg)
                 self.latency.after(msg, self.turn)
             except Exception as exc:
                 log.exception("orchestrator failed on %s", type(msg).__name__)
-                self._error(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc), self.turn)
+                self._error(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc))
                 self._end_turn("error")
 
     @property
@@ -247,54 +232,27 @@ class Orchestrator:
                 self._on_played(msg)
             case StageFailed():
                 self._on_failed(msg)
-            case ListenCommand():
-                self._on_listen(msg.source)
-            case CancelCommand():
-                self.cancel(msg.source)
-            case SayCommand():
-                self.say(msg.text, trigger="announce" if msg.announce else "mqtt")
-            case MuteCommand():
-                self._on_mute(msg.on)
-            case VolumeCommand():
-                self._on_volume(msg.level)
-            case BadCommand():
-                self._error(Stage.COMMAND, ErrorCode.BAD_COMMAND, msg.message, self.turn, command=msg.name)
-            case EngineFallback():
-                self.publish(ev.FallbackInfo.of(msg), self.turn)
-            case ReloadConfig():
-                self._reload()
-            case Shutdown():
-                self.cancel("shutdown")
-                self._stop()
-            case SourceFailed():
-                self._on_source_failed(msg)
-            case SourceRecovered():
-                self._on_source_recovered(msg)
-            case SourceEnded():
-                self._on_source_ended()
+            case (
+                ListenCommand()
+                | CancelCommand()
+                | SayCommand()
+                | MuteCommand()
+                | VolumeCommand()
+                | BadCommand()
+                | ReloadConfig()
+                | Shutdown()
+                | EngineFallback()
+                | SourceFailed()
+                | SourceRecovered()
+                | SourceEnded()
+            ):
+                handle_control(self, msg)
             case _:
                 assert_never(msg)
 
     def _attempt(self, turn_id: int, number: int) -> Attempt | None:
         """The live attempt a message belongs to, or None if it is stale (old turn / cancelled)."""
-        t = self.turn
-        if t is None or t.id != turn_id or number < 1 or number > len(t.attempts):
-            return None
-        a = t.attempts[number - 1]
-        return None if a.cancel.cancelled else a
-
-    def _attempt_of(self, msg: Message) -> Attempt | None:
-        match msg:
-            case (
-                Transcript()
-                | TextDelta()
-                | SentenceReady()
-                | GenerationDone()
-                | AudioChunk()
-                | SynthesisDone()
-            ):
-                return self._attempt(msg.turn_id, msg.attempt)
-        return None
+        return self.turn.live(turn_id, number) if self.turn is not None else None
 
     # ------------------------------------------------------------------ listening
 
@@ -308,7 +266,7 @@ class Orchestrator:
             self.hooks.realtime(True)
         return self.turn
 
-    def _open_for_speech(self, trigger: Trigger) -> Turn:
+    def open_for_speech(self, trigger: Trigger) -> Turn:
         """A turn the user will speak in: the LLM evaluates the prompt up to where the words will go,
         the listener opens (by itself on a wake word), a chime says the microphone is open."""
         turn = self._start_turn(trigger)
@@ -331,16 +289,9 @@ class Orchestrator:
         if self.muted or (self.turn is not None and busy and not self.cfg.conversation.barge_in):
             self.listen.close()  # the listener opened itself on the wake word: not this time
             return
-        turn = self._open_for_speech("wake")
+        turn = self.open_for_speech("wake")
         turn.wake_word = msg.word
         self.publish(ev.WakeInfo.of(msg), turn)
-        self.set_state(State.LISTENING)
-
-    def _on_listen(self, source: str) -> None:
-        if self.muted:
-            self._error(Stage.COMMAND, ErrorCode.MUTED, "listen ignored while muted")
-            return
-        self._open_for_speech("button" if source == "button" else "mqtt")
         self.set_state(State.LISTENING)
 
     def _on_speech_started(self, msg: SpeechStarted) -> None:
@@ -349,7 +300,7 @@ class Orchestrator:
         if self.turn is None:
             if self.muted:
                 return
-            self._open_for_speech("follow_up")
+            self.open_for_speech("follow_up")
             self.set_state(State.LISTENING)
         self.publish(ev.SpeechStartedInfo.of(msg), self.turn)
 
@@ -357,16 +308,6 @@ class Orchestrator:
         if self.turn is not None and self.state == State.LISTENING and self.turn.committed is None:
             self.publish(ev.TurnCancelledInfo("no_speech"), self.turn)
             self._end_turn("no_speech", published=True)
-
-    def _new_attempt(self, last_voiced: int, t0_ns: int | None = None) -> Attempt:
-        assert self.turn is not None
-        a = Attempt(len(self.turn.attempts) + 1, last_voiced, t0_ns)
-        self.turn.attempts.append(a)
-        return a
-
-    def _ctx(self, a: Attempt) -> Ctx:
-        assert self.turn is not None
-        return Ctx(self.turn.id, a.number, a.cancel, a.gate)
 
     def _on_paused(self, msg: SpeechPaused) -> None:
         turn = self.turn
@@ -380,9 +321,9 @@ class Orchestrator:
                     self._commit(cur, early=True)  # its transcript came before the pause settled
             return
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // 16000
-        a = self._new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns)
+        a = turn.new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns)
         a.settled = msg.settled
-        self._hand(self.w.asr, AsrJob(self._ctx(a), msg.audio), a)
+        self.router.hand(self.w.asr, AsrJob(turn.ctx(a), msg.audio), a)
 
     def _on_resumed(self) -> None:
         if self.turn is None or self.turn.committed is not None:
@@ -405,9 +346,9 @@ class Orchestrator:
             return
         if cur is not None:
             cur.cancel.cancel("superseded")
-        a = self._new_attempt(msg.last_voiced_sample)
+        a = turn.new_attempt(msg.last_voiced_sample)
         self._commit(a)
-        self._hand(self.w.asr, AsrJob(self._ctx(a), msg.audio), a)
+        self.router.hand(self.w.asr, AsrJob(turn.ctx(a), msg.audio), a)
 
     def _commit(self, a: Attempt, early: bool = False) -> None:
         turn = self.turn
@@ -429,7 +370,7 @@ class Orchestrator:
             if isinstance(p, ev.TranscriptInfo):
                 self.publish(p, turn)
         if a.transcript is not None:
-            self._apply_route(a)
+            self.router.apply(turn, a)
         for p in held:
             if isinstance(p, ev.EventPayload) and not isinstance(p, ev.TranscriptInfo):
                 self.publish(p, turn)
@@ -441,8 +382,8 @@ class Orchestrator:
     # ------------------------------------------------------------------ answering
 
     def _on_transcript(self, msg: Transcript) -> None:
-        a = self._attempt(msg.turn_id, msg.attempt)
-        if a is None or self.turn is None:
+        turn, a = self.turn, self._attempt(msg.turn_id, msg.attempt)
+        if a is None or turn is None:
             return
         a.transcript, a.asr_ms, a.audio_ms = msg.text, msg.asr_ms, msg.audio_ms
         speculative = a.number > 0 and not a.committed
@@ -451,62 +392,15 @@ class Orchestrator:
             if a.committed:
                 self._end_turn("no_transcript")
             return
-        outcome = self._match(a, msg.text)
+        outcome = self.router.match(a, msg.text)
         if outcome is not None and not a.committed and self.cfg.intents.early_commit and a.settled:
             self._commit(a, early=True)
             return
         # an unsettled complete command is routed now (its confirmation waits behind the gate) and
         # commits when the pause settles (_on_paused), unless the user speaks on
-        self._route(a, msg.text, outcome)
+        self.router.route(turn, a, msg.text, outcome)
         if a.committed:
-            self._apply_route(a)
-
-    def _match(self, a: Attempt, text: str) -> IntentOutcome | None:
-        if self.intents is None or not self.cfg.intents.enabled:
-            return None
-        a.intent, a.matched = self.intents.match(text), True
-        a.marks[Mark.INTENT] = self.now_ns()
-        return a.intent
-
-    def _route(self, a: Attempt, text: str, outcome: IntentOutcome | None) -> None:
-        """Hand the reply work out (speculatively if not committed: playback is gated)."""
-        if a.reply_started or self.turn is None:
-            return
-        a.reply_started = True
-        ctx = self._ctx(a)
-        a.marks[Mark.REPLY_START] = self.now_ns()
-        if outcome is not None:
-            a.reply_text = self.conversation.intent_reply(outcome)  # the turn's only once committed
-            if a.reply_text:
-                self._hand(self.w.tts, SpeakJob(ctx, 0, a.reply_text), a)
-            self._hand(self.w.tts, EndOfReply(ctx), a)  # a silent intent (stop) ends through SynthesisDone
-            return
-        a.prompt_user, msgs = self.conversation.request(text)
-        self._hand(self.w.llm, LlmJob(ctx, msgs), a)
-
-    def _apply_route(self, a: Attempt) -> None:
-        """Side effects and events that only a committed attempt may have."""
-        turn = self.turn
-        if turn is None or a.applied or not a.transcript:
-            return
-        a.applied = True
-        turn.transcript = a.transcript
-        if not a.reply_started:
-            self._route(a, a.transcript, a.intent if a.matched else self._match(a, a.transcript))
-        outcome = a.intent
-        turn.route = "intent" if outcome is not None else "llm"
-        if outcome is not None:
-            turn.reply_text = a.reply_text
-            intent_ms = turn.latency()["intent_ms"]
-            self.publish(ev.IntentInfo(outcome.name, dict(outcome.slots), a.transcript, intent_ms), turn)
-            if self.intents is not None:
-                self.intents.apply(outcome)
-            if self.hooks.on_intent is not None:
-                try:
-                    self.hooks.on_intent(turn, outcome)
-                except Exception:
-                    log.exception("turn=%d intent handler failed", turn.id)
-        self.publish(ev.ResponseStartedInfo(turn.route), turn)
+            self.router.apply(turn, a)
 
     def _on_delta(self, msg: TextDelta) -> None:
         a = self._attempt(msg.turn_id, msg.attempt)
@@ -535,14 +429,6 @@ class Orchestrator:
         generation) ends its turn here: no PlaybackFinished will come."""
         if self.turn is not None and a.committed and a.synthesized and not a.chunks:
             self._end_turn("done" if self.turn.route == "intent" else "no_reply")
-
-    def _hand(self, worker: StagePort[Any], job: AsrJob | LlmJob | SpeakJob | EndOfReply, a: Attempt) -> None:
-        """Give a worker a job without ever blocking the loop; a full queue fails the turn (bounded)."""
-        self.latency.job(job, a, self.now_ns())
-        if not worker.submit_nowait(job):
-            c = job.ctx
-            message = f"{worker.stage} queue full"
-            self._later.append(StageFailed(c.turn_id, worker.stage, ErrorCode.OVERLOADED, message, c.attempt))
 
     def _on_playback_started(self, msg: PlaybackStarted) -> None:
         if self.turn is not None and self.turn.id == msg.turn_id:
@@ -573,58 +459,11 @@ class Orchestrator:
         same = turn is not None and turn.id == msg.turn_id
         if same and msg.attempt and self._attempt(msg.turn_id, msg.attempt) is None:
             same = False  # a cancelled (speculative) attempt failed: the live turn goes on
-        self._error(msg.stage, msg.code, msg.message, turn if same else None)
+        self.publish(ev.ErrorInfo(msg.stage, msg.code, msg.message), turn if same else None)
         if same and turn is not None:
             turn.error = f"{msg.stage}: {msg.message}"
             turn.cancel_all(f"{msg.stage}_failed")
             self._end_turn("error")
-
-    def _on_verdict(self, verdict: Verdict) -> None:
-        match verdict:
-            case StageFailed():
-                self.handle(verdict)
-            case ListenTimedOut():
-                self._error(Stage.LISTEN, ErrorCode.LISTEN_TIMEOUT, "no endpoint reported", self.turn)
-                self._cancel_turn("listen_timeout")
-            case Hung():
-                log.error("%s", verdict.message)
-                self._error(verdict.stage, ErrorCode.HUNG, verdict.message, self.turn)
-                self.exit_code = EXIT_HUNG
-                self.cancel("hung")
-                self._stop()
-            case _:
-                assert_never(verdict)
-
-    def _reload(self) -> None:
-        result = self.supervisor.reload()
-        if isinstance(result, Reloaded):
-            self.cfg = result.cfg
-            self.conversation.configure(result.cfg.llm)
-            if self.hooks.on_config is not None:
-                self.hooks.on_config(result.cfg)
-            self.publish(ev.ReloadedInfo(result.applied, result.restart_required))
-        elif result is not None:  # keep serving with the old config
-            self._error(Stage.CONFIG, ErrorCode.RELOAD_FAILED, str(result), key=result.key)
-
-    def _on_source_failed(self, msg: SourceFailed) -> None:
-        self.publish(ev.ErrorInfo.source(msg), self.turn)
-        if self.turn is not None:
-            self._cancel_turn("audio_failed")
-        self.set_state(State.ERROR)
-        if not msg.recoverable:
-            self._stop()
-
-    def _on_source_recovered(self, msg: SourceRecovered) -> None:
-        self.publish(ev.RecoveredInfo(msg.at_sample))
-        if self.turn is None:
-            self._rest_state()
-
-    def _on_source_ended(self) -> None:
-        self.source_ended = True
-        if self.turn is not None and self.turn.committed is None:
-            self._cancel_turn("source_ended")  # no more audio will come: nothing to listen to
-        if self.turn is None:
-            self._stop()
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 
@@ -638,9 +477,9 @@ class Orchestrator:
             self.listen.open(self.cfg.conversation.follow_up_window_ms)
         elif close_listener:
             self.listen.close()
-        self._rest_state()
+        self.rest_state()
         if self.source_ended:
-            self._stop()
+            self.stopping = True
 
     def _cancel_turn(self, reason: str, publish: bool = True, close_listener: bool = True) -> None:
         turn = self.turn
@@ -684,7 +523,7 @@ class Orchestrator:
         turn = self._start_turn(trigger)
         turn.route = "say"
         turn.reply_text = text
-        a = self._new_attempt(0)
+        a = turn.new_attempt(0)
         a.transcript = ""
         a.committed = a.reply_started = True
         a.gate.set()
@@ -692,23 +531,10 @@ class Orchestrator:
         turn.t0_ns = now
         turn.mark(Mark.COMMITTED, now)
         a.marks[Mark.REPLY_START] = now
-        ctx = self._ctx(a)
+        ctx = turn.ctx(a)
         self.publish(ev.ResponseStartedInfo("say", text), turn)
         self.set_state(State.THINKING)
         if trigger == "announce" and self.cfg.conversation.chimes:
             self.w.playback.submit_nowait(ChimeJob("announce"))  # a chime first: something to hear
-        self._hand(self.w.tts, SpeakJob(ctx, 0, text), a)
-        self._hand(self.w.tts, EndOfReply(ctx), a)
-
-    def _on_mute(self, on: bool) -> None:
-        self.muted = on
-        if on:
-            self.cancel("mute")
-            self.listen.close()
-        self.publish(ev.MuteInfo(on))
-        if on or self.turn is None:
-            self.set_state(State.MUTED if on else State.IDLE)
-
-    def _on_volume(self, level: float) -> None:
-        self.w.playback.volume = max(0.0, min(1.0, level))
-        self.publish(ev.VolumeInfo(self.w.playback.volume))
+        self.router.hand(self.w.tts, SpeakJob(ctx, 0, text), a)
+        self.router.hand(self.w.tts, EndOfReply(ctx), a)

@@ -3,14 +3,17 @@
 A Python thread stuck in native code cannot be killed, and only that thread may touch its engine. So a
 stage that misses its deadline ends its turn (late results are dropped by cancel token), and an engine
 still stuck at ``service.hung_exit_ms`` makes the daemon exit 70 for systemd's ``Restart=on-failure``.
-The supervisor only judges; the orchestrator acts on its verdicts.
+``check`` judges; ``tick`` and ``reload`` act through the orchestrator's small ``Supervised`` face.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from edge_voice.core import events as ev
 from edge_voice.core.config import Config, ConfigError
 from edge_voice.core.jobs import BusyStage
 from edge_voice.core.messages import StageFailed
@@ -18,7 +21,32 @@ from edge_voice.core.reload import apply_live, changed_keys, is_live
 from edge_voice.core.turns import Turn
 from edge_voice.core.vocabulary import ErrorCode, Stage
 
+log = logging.getLogger(__name__)
+
 EXIT_HUNG = 70  # EX_SOFTWARE: systemd restarts the daemon
+
+
+class Supervised(Protocol):
+    """What the supervisor may do to the turn state machine."""
+
+    @property
+    def turn(self) -> Turn | None: ...
+
+    def is_live(self, turn_id: int, attempt: int) -> bool: ...
+
+    def publish(self, payload: ev.EventPayload, turn: Turn | None = None) -> None: ...
+
+    def handle(self, msg: StageFailed) -> None: ...
+
+    def abandon(self, reason: str) -> None:
+        """End the turn (cancelled, listener closed)."""
+        ...
+
+    def halt(self, exit_code: int, reason: str) -> None:
+        """Cancel everything and stop the loop with ``exit_code``."""
+        ...
+
+    def apply_config(self, cfg: Config) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +60,6 @@ class Hung:
 @dataclass(frozen=True, slots=True)
 class ListenTimedOut:
     """A turn listened far longer than any utterance can last (the listener never reported)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reloaded:
-    cfg: Config
-    applied: list[str]
-    restart_required: list[str]
 
 
 Verdict = StageFailed | Hung | ListenTimedOut
@@ -56,6 +77,24 @@ class Supervisor:
         self.stages = stages
         self.now_ns = now_ns
         self.load_config = load_config  # SIGHUP: re-read the same file + env (raises ConfigError)
+        self.halted = False
+
+    def tick(self, sm: Supervised) -> None:
+        """Every 100 ms: act on the first deadline missed."""
+        if self.halted:
+            return
+        match self.check(sm.turn, sm.is_live):
+            case StageFailed() as failed:
+                sm.handle(failed)
+            case ListenTimedOut():
+                info = ev.ErrorInfo(Stage.LISTEN, ErrorCode.LISTEN_TIMEOUT, "no endpoint reported")
+                sm.publish(info, sm.turn)
+                sm.abandon("listen_timeout")
+            case Hung() as hung:
+                log.error("%s", hung.message)
+                sm.publish(ev.ErrorInfo(hung.stage, ErrorCode.HUNG, hung.message), sm.turn)
+                self.halted = True
+                sm.halt(EXIT_HUNG, "hung")
 
     def check(self, turn: Turn | None, is_live_attempt: Callable[[int, int], bool]) -> Verdict | None:
         """The first deadline missed, if any. ``is_live_attempt(turn_id, attempt)``: work of a
@@ -88,14 +127,17 @@ class Supervisor:
             return self.cfg.asr.max_decode_ms / 1000 + 2.0
         return self.cfg.service.stage_timeout_ms / 1000  # playback: one sentence's audio on top
 
-    def reload(self) -> Reloaded | ConfigError | None:
-        """Re-read the config; the live part of a valid one is applied, an invalid one changes nothing."""
+    def reload(self, sm: Supervised) -> None:
+        """SIGHUP: re-read the config; the live part of a valid one is applied, an invalid one changes
+        nothing (the daemon keeps serving with the old one)."""
         if self.load_config is None:
-            return None
+            return
         try:
             new = self.load_config()
         except ConfigError as exc:
-            return exc
+            sm.publish(ev.ErrorInfo(Stage.CONFIG, ErrorCode.RELOAD_FAILED, str(exc), key=exc.key))
+            return
         keys = changed_keys(self.cfg, new)
         self.cfg = apply_live(self.cfg, new)
-        return Reloaded(self.cfg, [k for k in keys if is_live(k)], [k for k in keys if not is_live(k)])
+        sm.apply_config(self.cfg)
+        sm.publish(ev.ReloadedInfo([k for k in keys if is_live(k)], [k for k in keys if not is_live(k)]))

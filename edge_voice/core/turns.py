@@ -16,6 +16,7 @@ from typing import Literal
 
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.intent import IntentOutcome
+from edge_voice.core.jobs import Ctx
 from edge_voice.core.vocabulary import Latency
 
 Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "say", "timer", "announce"]
@@ -96,6 +97,22 @@ class Turn:
 
     def mark(self, name: Mark, ns: int) -> None:
         self.marks.setdefault(name, ns)
+
+    def live(self, turn_id: int, number: int) -> Attempt | None:
+        """The live attempt a message names, or None if it is stale (another turn, or cancelled)."""
+        if turn_id != self.id or not 1 <= number <= len(self.attempts):
+            return None
+        a = self.attempts[number - 1]
+        return None if a.cancel.cancelled else a
+
+    def new_attempt(self, last_voiced_sample: int, t0_ns: int | None = None) -> Attempt:
+        a = Attempt(len(self.attempts) + 1, last_voiced_sample, t0_ns)
+        self.attempts.append(a)
+        return a
+
+    def ctx(self, a: Attempt) -> Ctx:
+        """What every job of attempt ``a`` carries to the engine threads."""
+        return Ctx(self.id, a.number, a.cancel, a.gate)
 
     @property
     def current(self) -> Attempt | None:

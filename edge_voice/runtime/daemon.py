@@ -28,7 +28,9 @@ from edge_voice.core.messages import (
     SourceFailed,
     SourceRecovered,
 )
-from edge_voice.core.orchestrator import EventSink, Hooks, Orchestrator, Workers
+from edge_voice.core.orchestrator import Hooks, Orchestrator
+from edge_voice.core.publisher import EventSink
+from edge_voice.core.replies import Workers
 from edge_voice.core.turns import Turn
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
 from edge_voice.engines.intents import RuleIntentMatcher
@@ -246,7 +248,7 @@ class Daemon:
             self.engines.intents = RuleIntentMatcher(cfg.intents, timers=timers)
         else:
             self.engines.intents = None
-        self.orch.intents = self.engines.intents
+        self.orch.router.intents = self.engines.intents
 
     def _check_timers(self) -> None:
         if self.engines.intents is None:

@@ -32,7 +32,8 @@ from edge_voice.core.messages import (
     SpeechStopped,
     WakeDetected,
 )
-from edge_voice.core.orchestrator import Hooks, Orchestrator, Workers
+from edge_voice.core.orchestrator import Hooks, Orchestrator
+from edge_voice.core.replies import Workers
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker

@@ -63,7 +63,7 @@ class Rig:
     ready: threading.Event
 
     def home(self, kind: type[T]) -> T:
-        return next(s for s in self.daemon.orch.sinks if isinstance(s, kind))
+        return next(s for s in self.daemon.orch.out.sinks if isinstance(s, kind))
 
     def stop_home(self) -> None:
         for stop in self.stops:  # idempotent: a second call (in a finally) does nothing
@@ -113,7 +113,7 @@ def build(
     stops = attach_home(cfg, daemon)
     # last in line: once it has a state, the MQTT and GPIO sinks have handled that state too
     memory = MemorySink()
-    daemon.orch.sinks.append(memory)
+    daemon.orch.out.sinks.append(memory)
     return Rig(daemon, wav, memory, stops, ready)
 
 

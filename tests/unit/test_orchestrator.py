@@ -36,7 +36,8 @@ from edge_voice.core.messages import (
     Transcript,
     WakeDetected,
 )
-from edge_voice.core.orchestrator import Hooks, Orchestrator, Workers
+from edge_voice.core.orchestrator import Hooks, Orchestrator
+from edge_voice.core.replies import Workers
 from edge_voice.core.vocabulary import EventType, Latency, Stage, State
 from edge_voice.integrations.sinks import MemorySink
 from tests.fakes import RecordingListen

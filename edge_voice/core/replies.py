@@ -1,0 +1,118 @@
+"""What a transcript becomes, as Home Assistant's pipeline has an intent stage apart from its run: a
+fast-path intent (its confirmation to TTS) or an LLM request (the conversation's prompt), handed to the
+engine threads; and, once the attempt is committed, the route's side effects and events.
+
+The orchestrator decides *when* (speculation, commit, end of turn); this decides *what* goes where. Work
+for an uncommitted attempt is prepared behind its gate and its events are held (``Attempt.held``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edge_voice.core import events as ev
+from edge_voice.core.conversation import Conversation
+from edge_voice.core.intent import IntentMatcher, IntentOutcome
+from edge_voice.core.jobs import AsrJob, EndOfReply, LlmJob, PlaybackPort, PrimeJob, SpeakJob, StagePort
+from edge_voice.core.latency import LatencyRecorder
+from edge_voice.core.messages import Message, StageFailed
+from edge_voice.core.turns import Attempt, Mark, Turn
+from edge_voice.core.vocabulary import ErrorCode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    asr: StagePort[AsrJob]
+    llm: StagePort[LlmJob | PrimeJob]
+    tts: StagePort[SpeakJob | EndOfReply]
+    playback: PlaybackPort
+
+
+class ReplyRouter:
+    def __init__(
+        self,
+        workers: Workers,
+        intents: IntentMatcher | None,
+        conversation: Conversation,
+        latency: LatencyRecorder,
+        publish: Callable[[ev.EventPayload, Turn | None], None],
+        later: Callable[[Message], None],
+        now_ns: Callable[[], int],
+        on_intent: Callable[[Turn, IntentOutcome], None] | None = None,
+    ) -> None:
+        self.w, self.intents, self.conversation = workers, intents, conversation
+        self.latency, self.publish, self.later, self.now_ns = latency, publish, later, now_ns
+        self.on_intent = on_intent
+        self.enabled = True  # intents.enabled (live on reload)
+
+    def hand(self, worker: StagePort[Any], job: AsrJob | LlmJob | SpeakJob | EndOfReply, a: Attempt) -> None:
+        """Give a worker a job without ever blocking the loop; a full queue fails the turn (bounded)."""
+        self.latency.job(job, a, self.now_ns())
+        if not worker.submit_nowait(job):
+            c = job.ctx
+            msg = f"{worker.stage} queue full"
+            self.later(StageFailed(c.turn_id, worker.stage, ErrorCode.OVERLOADED, msg, c.attempt))
+
+    def match(self, a: Attempt, text: str) -> IntentOutcome | None:
+        if self.intents is None or not self.enabled:
+            return None
+        a.intent, a.matched = self.intents.match(text), True
+        a.marks[Mark.INTENT] = self.now_ns()
+        return a.intent
+
+    def route(self, turn: Turn, a: Attempt, text: str, outcome: IntentOutcome | None) -> None:
+        """Hand the reply work out (speculatively if not committed: playback is gated)."""
+        if a.reply_started:
+            return
+        a.reply_started = True
+        ctx = turn.ctx(a)
+        a.marks[Mark.REPLY_START] = self.now_ns()
+        if outcome is not None:
+            a.reply_text = self.conversation.intent_reply(outcome)  # the turn's only once committed
+            if a.reply_text:
+                self.hand(self.w.tts, SpeakJob(ctx, 0, a.reply_text), a)
+            self.hand(self.w.tts, EndOfReply(ctx), a)  # a silent intent (stop) ends through SynthesisDone
+            return
+        a.prompt_user, msgs = self.conversation.request(text)
+        self.hand(self.w.llm, LlmJob(ctx, msgs), a)
+
+    def commit(self, turn: Turn, a: Attempt) -> None:
+        """Publish what the attempt held — the transcript, then the route's events, then the reply's
+        deltas — and apply its route."""
+        held, a.held = a.held, []
+        for p in held:
+            if isinstance(p, ev.TranscriptInfo):
+                self.publish(p, turn)
+        if a.transcript is not None:
+            self.apply(turn, a)
+        for p in held:
+            if isinstance(p, ev.EventPayload) and not isinstance(p, ev.TranscriptInfo):
+                self.publish(p, turn)
+
+    def apply(self, turn: Turn, a: Attempt) -> None:
+        """Side effects and events that only a committed attempt may have."""
+        if a.applied or not a.transcript:
+            return
+        a.applied = True
+        turn.transcript = a.transcript
+        if not a.reply_started:
+            self.route(turn, a, a.transcript, a.intent if a.matched else self.match(a, a.transcript))
+        outcome = a.intent
+        turn.route = "intent" if outcome is not None else "llm"
+        if outcome is not None:
+            turn.reply_text = a.reply_text
+            intent_ms = turn.latency()["intent_ms"]
+            self.publish(ev.IntentInfo(outcome.name, dict(outcome.slots), a.transcript, intent_ms), turn)
+            if self.intents is not None:
+                self.intents.apply(outcome)
+            if self.on_intent is not None:
+                try:
+                    self.on_intent(turn, outcome)
+                except Exception:
+                    log.exception("turn=%d intent handler failed", turn.id)
+        self.publish(ev.ResponseStartedInfo(turn.route), turn)
