@@ -293,7 +293,7 @@ class TtsConfig:
 class ConversationConfig:
     follow_up_window_ms: int = 5000  # after a reply, speech without the wake word starts a turn
     barge_in: bool = True  # wake word while speaking interrupts the reply
-    chimes: bool = True  # short acknowledgement tone on wake
+    chimes: bool = True  # a short tone when the microphone opens for a turn, and before an announce
 
     def __post_init__(self) -> None:
         _check_range("conversation", "follow_up_window_ms", self.follow_up_window_ms, 0, 60000)
