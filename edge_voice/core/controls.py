@@ -10,6 +10,7 @@ from edge_voice.core import events as ev
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
+    Command,
     EngineFallback,
     ListenCommand,
     MuteCommand,
@@ -17,6 +18,7 @@ from edge_voice.core.messages import (
     SayCommand,
     Shutdown,
     SourceEnded,
+    SourceEvent,
     SourceFailed,
     SourceRecovered,
     VolumeCommand,
@@ -26,20 +28,7 @@ from edge_voice.core.vocabulary import ErrorCode, Stage, State
 if TYPE_CHECKING:
     from edge_voice.core.orchestrator import Orchestrator
 
-Control = (
-    ListenCommand
-    | CancelCommand
-    | SayCommand
-    | MuteCommand
-    | VolumeCommand
-    | BadCommand
-    | ReloadConfig
-    | Shutdown
-    | EngineFallback
-    | SourceFailed
-    | SourceRecovered
-    | SourceEnded
-)
+Control = Command | SourceEvent | EngineFallback
 
 
 def handle_control(sm: Orchestrator, msg: Control) -> None:

@@ -12,18 +12,16 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock
-from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
-from edge_voice.core.conversation import as_generated, default_facts
+from edge_voice.core.config import Config, ConversationConfig
+from edge_voice.core.conversation import default_facts
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.messages import (
     CancelCommand,
     ChatMessage,
     MuteCommand,
-    ReloadConfig,
     SayCommand,
     Shutdown,
     SpeechPaused,
@@ -410,62 +408,6 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
         assert primed[:-1] == request[:-1]
         assert primed[-1] == ChatMessage("user", "(It is 10:42.)\n")
         assert request[-1] == ChatMessage("user", "(It is 10:42.)\ntell me something")
-
-
-@pytest.mark.parametrize(
-    ("generated", "stopped", "stored"),
-    [
-        (" Paris is the capital. ", "eos", " Paris is the capital. "),
-        (" It is Paris. It has many", "max_tokens", " It is Paris."),
-        (' He said "yes." Then he', "max_tokens", ' He said "yes."'),
-        (" no sentence end at all", "max_tokens", ""),
-        (" Paris.", "cancelled", ""),
-        ("  ", "eos", ""),
-    ],
-)
-def test_as_generated_keeps_what_was_heard_of_the_generated_text(
-    generated: str, stopped: str, stored: str
-) -> None:
-    assert as_generated(generated, stopped) == stored
-
-
-def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
-    from edge_voice.core.config import ConfigError
-
-    with pytest.raises(ConfigError, match=r"endpoint\.speculative_silence_ms"):
-        EndpointConfig(silence_end_ms=300, speculative_silence_ms=400)
-
-
-def test_reload_applies_live_keys_and_keeps_the_old_config_when_invalid(tmp_path: Path) -> None:
-    base = _cfg()
-    new = replace(
-        base,
-        conversation=replace(base.conversation, follow_up_window_ms=1000),
-        asr=replace(base.asr, threads=1),  # captured by the engine at start-up: needs a restart
-    )
-    results: list[Config | ConfigError] = [new, ConfigError("conversation.bogus", "unknown key")]
-
-    def load_next() -> Config:
-        r = results.pop(0)
-        if isinstance(r, ConfigError):
-            raise r
-        return r
-
-    async def scenario(h: Harness) -> None:
-        h.load_config = load_next
-        h.turn_loop.post(ReloadConfig())
-        await h.wait_for(lambda: bool(h.memory.of("config.reloaded")))
-        h.turn_loop.post(ReloadConfig())
-        await h.wait_for(lambda: bool(h.memory.of("error")))
-
-    h = run_scenario(tmp_path, scenario, cfg=base)
-    (ok,) = h.memory.of("config.reloaded")
-    assert ok.data == {"applied": ["conversation.follow_up_window_ms"], "restart_required": ["asr.threads"]}
-    (bad,) = h.memory.of("error")
-    assert bad.data["code"] == "reload_failed" and bad.data["key"] == "conversation.bogus"
-    # the first reload's live part stays; the bad one changed nothing; the restart-only key did not move
-    assert h.orch.cfg.conversation.follow_up_window_ms == 1000
-    assert h.orch.cfg.asr.threads == base.asr.threads
 
 
 def test_an_engine_stuck_for_good_ends_the_turn_then_exits_for_a_restart(tmp_path: Path) -> None:
