@@ -32,6 +32,8 @@ RUNTIME_PACKAGES = (
     "piper-tts",
     "paho-mqtt",
     "gpiozero",
+    "soxr",
+    "soundfile",
 )
 OPTIONAL_PACKAGES = ("pyaudio", "lgpio", "Jetson.GPIO")
 MIN_RAM_MB = 600  # whisper tiny (~150 MB) + SmolLM2 (~300 MB) + Piper (~90 MB) + Python

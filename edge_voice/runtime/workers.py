@@ -22,7 +22,7 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from edge_voice.audio.chimes import chime
-from edge_voice.audio.resample import resample
+from edge_voice.audio.resample import StreamResampler
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
@@ -342,8 +342,10 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
 
 class PlaybackWorker(Worker[PlayChunk | EndOfReply | ChimeJob]):
     """Writes reply audio in ``chunk_ms`` slices, checking the cancel token between slices, so a
-    barge-in is heard within one slice. Tracks which words were actually heard. Chimes are played
-    between replies, never inside one."""
+    barge-in is heard within one slice. Tracks which words were actually heard. A reply at another rate
+    than the sink's goes through one ``StreamResampler`` from its first chunk to its end, so sentence
+    joins are as smooth as inside a sentence; the held-back tail is played at the reply's end. Chimes
+    are played between replies, never inside one."""
 
     def __init__(self, sink: AudioSink, post: Post, chunk_ms: int) -> None:
         super().__init__(Stage.PLAYBACK, post, maxsize=256)
@@ -353,6 +355,9 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply | ChimeJob]):
         self._playing: Ctx | None = None
         self._heard: list[str] = []
         self._failed: Ctx | None = None
+        self._rs: StreamResampler | None = None  # reset at every reply: one stream per reply
+        self._announce = False  # PlaybackStarted is still due for the playing reply
+        self._pos = 0  # the playing reply's start on the input clock
 
     def ctx_of(self, job: PlayChunk | EndOfReply | ChimeJob) -> Ctx | None:
         return None if isinstance(job, ChimeJob) else job.ctx
@@ -370,16 +375,19 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply | ChimeJob]):
         while not c.gate.wait(0.01):  # speculative reply: hold until the endpoint is confirmed
             if c.cancel.cancelled:
                 return
-        if isinstance(job, EndOfReply):
-            self._finish(c, interrupted=False)
-            return
         try:
-            self._play(c, job.chunk)
+            if isinstance(job, EndOfReply):
+                self._play_tail(c)
+            else:
+                self._play(c, job.chunk)
         except Exception as exc:
             log.exception("turn=%d playback failed", c.turn_id)
             self._failed = c
             self._playing = None
             self._fail(c, Stage.PLAYBACK, ErrorCode.SINK_FAILED, str(exc))
+            return
+        if isinstance(job, EndOfReply):
+            self._finish(c, interrupted=c.cancel.cancelled)
 
     def _chime(self, kind: str) -> None:
         if self._playing is not None:
@@ -401,13 +409,33 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply | ChimeJob]):
             self._finish(self._playing, interrupted=True)
         if self._playing is not c:
             self._playing, self._heard = c, []
-            pos = self.sink.begin()
-            started = True
-        else:
-            started = False
+            self._pos = self.sink.begin()
+            self._announce = True
+            if self._rs is not None:
+                self._rs.reset()  # an interrupted reply's held-back samples must not open this one
         pcm = chunk.samples
         if chunk.rate_hz != self.sink.rate_hz:
-            pcm = resample(pcm, chunk.rate_hz, self.sink.rate_hz)
+            rs = self._rs
+            if rs is None or (rs.src_hz, rs.dst_hz) != (chunk.rate_hz, self.sink.rate_hz):
+                rs = self._rs = StreamResampler(chunk.rate_hz, self.sink.rate_hz)
+            pcm = rs.push(pcm)
+        played = self._write(c, pcm)
+        words = chunk.text.split()
+        if played >= len(pcm) or not len(pcm):
+            if chunk.last_of_sentence:
+                self._heard.append(chunk.text)
+        elif played:  # cut mid-sentence: keep the words heard so far (proportional estimate)
+            self._heard.append(" ".join(words[: math.ceil(len(words) * played / len(pcm))]))
+        if c.cancel.cancelled:
+            self._finish(c, interrupted=True)
+
+    def _play_tail(self, c: Ctx) -> None:
+        """The resampler's held-back end of the reply (a few ms, usually the sentence's trailing pause)."""
+        if self._playing is c and self._rs is not None:
+            self._write(c, self._rs.flush())
+
+    def _write(self, c: Ctx, pcm: Pcm) -> int:
+        """``pcm`` in ``chunk_ms`` slices until cancelled; returns the samples written."""
         if self.volume != 1.0:
             pcm = np.clip(pcm.astype(np.float32) * self.volume, -32768, 32767).astype(np.int16)
         step = max(1, self.sink.rate_hz * self.chunk_ms // 1000)
@@ -417,18 +445,11 @@ class PlaybackWorker(Worker[PlayChunk | EndOfReply | ChimeJob]):
             if c.cancel.cancelled:
                 break
             self.sink.write(pcm[i : i + step])
-            if started:
-                started = False
-                self.post(PlaybackStarted(c.turn_id, time.monotonic_ns(), pos))
+            if self._announce:  # at the reply's first sample, which a resampler may hold back a chunk
+                self._announce = False
+                self.post(PlaybackStarted(c.turn_id, time.monotonic_ns(), self._pos))
             played = min(len(pcm), i + step)
-        words = chunk.text.split()
-        if played >= len(pcm) or not len(pcm):
-            if chunk.last_of_sentence:
-                self._heard.append(chunk.text)
-        elif played:  # cut mid-sentence: keep the words heard so far (proportional estimate)
-            self._heard.append(" ".join(words[: math.ceil(len(words) * played / len(pcm))]))
-        if c.cancel.cancelled:
-            self._finish(c, interrupted=True)
+        return played
 
     def _finish(self, c: Ctx, interrupted: bool) -> None:
         if self._playing is not c:

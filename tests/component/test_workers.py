@@ -1,4 +1,4 @@
-"""Worker idle work: the TTS worker's clock phrases, the LLM worker's primes."""
+"""Worker behaviour: the TTS worker's clock phrases, the LLM worker's primes, playback's resampling."""
 
 from __future__ import annotations
 
@@ -6,9 +6,22 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
+
+from edge_voice.audio.resample import resample
 from edge_voice.core.cancel import CancelToken
-from edge_voice.core.messages import ChatMessage
-from edge_voice.runtime.workers import Ctx, LlmJob, LlmWorker, PlayChunk, PrimeJob, SpeakJob, TtsWorker
+from edge_voice.core.messages import AudioChunk, ChatMessage, Pcm, PlaybackFinished, PlaybackStarted
+from edge_voice.runtime.workers import (
+    Ctx,
+    EndOfReply,
+    LlmJob,
+    LlmWorker,
+    PlaybackWorker,
+    PlayChunk,
+    PrimeJob,
+    SpeakJob,
+    TtsWorker,
+)
 from tests.fakes import ScriptedGenerator, SimpleSplitter, ToneSynthesizer
 
 
@@ -75,3 +88,92 @@ def test_a_prime_is_skipped_when_a_request_is_already_waiting() -> None:
     worker._run_one(worker.jobs.get())  # the request is waiting: evaluating the prefix twice helps nobody
     worker._run_one(worker.jobs.get())
     assert llm.primed == [prefix] and llm.prompts == [request]
+
+
+# ------------------------------------------------------------------------------------- playback
+
+
+class ListSink:
+    """An ``AudioSink`` at 48 kHz that keeps every write, per reply."""
+
+    rate_hz = 48000
+
+    def __init__(self) -> None:
+        self.replies: list[list[Pcm]] = []
+        self.ended: list[bool] = []
+
+    def begin(self) -> int:
+        self.replies.append([])
+        return 0
+
+    def write(self, pcm: Pcm) -> None:
+        self.replies[-1].append(pcm.copy())
+
+    def end(self, interrupted: bool) -> None:
+        self.ended.append(interrupted)
+
+    def close(self) -> None:
+        pass
+
+    def heard(self, reply: int) -> Pcm:
+        return np.concatenate(self.replies[reply])
+
+
+def _voice(seconds: float, seed: int, rate: int = 22050) -> Pcm:
+    """Tones plus noise: energy up to the band edge, where a join's discontinuity shows most."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    x = (
+        6000 * np.sin(2 * np.pi * 310 * t)
+        + 3000 * np.sin(2 * np.pi * 5100 * t)
+        + 1500 * rng.standard_normal(len(t))
+    )
+    return np.clip(x, -32768, 32767).astype(np.int16)
+
+
+def _reply(worker: PlaybackWorker, ctx: Ctx, parts: list[Pcm], text: str = "one two three four") -> None:
+    for i, pcm in enumerate(parts):
+        last = i == len(parts) - 1
+        worker.handle(PlayChunk(ctx, AudioChunk(ctx.turn_id, ctx.attempt, 0, pcm, 22050, last, text)))
+    worker.handle(EndOfReply(ctx))
+
+
+def _ctx(turn: int) -> Ctx:
+    gate = threading.Event()
+    gate.set()
+    return Ctx(turn, 1, CancelToken(), gate)
+
+
+def test_playback_resamples_a_reply_as_one_signal_and_each_reply_afresh() -> None:
+    sink, posted = ListSink(), []
+    worker = PlaybackWorker(sink, posted.append, chunk_ms=20)
+    first = [_voice(0.45, 1), _voice(0.02, 2), _voice(0.7, 3)]  # a 20 ms chunk resamples to nothing yet
+    _reply(worker, _ctx(1), first)
+    second = [_voice(0.3, 4), _voice(0.5, 5)]
+    _reply(worker, _ctx(2), second)
+
+    # the chunk joins are seamless: exactly the whole reply resampled in one piece, nothing held over
+    assert np.array_equal(sink.heard(0), resample(np.concatenate(first), 22050, 48000))
+    assert np.array_equal(sink.heard(1), resample(np.concatenate(second), 22050, 48000))
+    assert sink.ended == [False, False]
+    started = [m for m in posted if isinstance(m, PlaybackStarted)]
+    assert [m.turn_id for m in started] == [1, 2]
+    finished = [m for m in posted if isinstance(m, PlaybackFinished)]
+    assert [(m.turn_id, m.heard_text, m.interrupted) for m in finished] == [
+        (1, "one two three four", False),
+        (2, "one two three four", False),
+    ]
+
+
+def test_playback_after_a_barge_in_starts_clean() -> None:
+    sink, posted = ListSink(), []
+    worker = PlaybackWorker(sink, posted.append, chunk_ms=20)
+    cut = _ctx(1)
+    chunk = AudioChunk(1, 1, 0, _voice(0.5, 6), 22050, False, "one two")
+    worker.handle(PlayChunk(cut, chunk))  # the resampler now holds the end of this chunk back
+    cut.cancel.cancel()
+    worker.handle(EndOfReply(cut))
+    nxt = [_voice(0.4, 7)]
+    _reply(worker, _ctx(2), nxt)
+    assert sink.ended == [True, False]
+    assert np.array_equal(sink.heard(1), resample(nxt[0], 22050, 48000))  # no leftover of reply 1

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
-from edge_voice.audio.resample import resample
+from edge_voice.audio.resample import StreamResampler, resample
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
 from edge_voice.engines.base import RemoteError, Transcription
@@ -15,7 +15,6 @@ from edge_voice.engines.remote.fallback import (
     FallbackGenerator,
     FallbackSynthesizer,
     FallbackTranscriber,
-    StreamResampler,
 )
 
 MSGS = (ChatMessage("system", "Be brief."), ChatMessage("user", "Capital of France?"))

@@ -16,14 +16,13 @@ to the orchestrator's ``post``). Cancellation is never a failure: a cancelled re
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from edge_voice.audio.resample import _HALF_TAPS, resample_float  # the one resampler's kernel
+from edge_voice.audio.resample import StreamResampler
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
 from edge_voice.engines.base import GenerationStats, RemoteError, Synthesizer, Transcriber, Transcription
@@ -303,45 +302,3 @@ class FallbackSynthesizer(_Wrapper):
         """The whole utterance at ``sample_rate`` (the phrase cache fills itself with this)."""
         chunks = list(self.synthesize(text, cancel or NEVER))
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-
-
-class StreamResampler:
-    """``resample`` for a stream of chunks, with the same output as resampling the whole signal at
-    once (resampling chunk by chunk would zero-pad every chunk edge: a click every chunk). Keeps the
-    kernel's context between chunks and holds back the last few input samples (< 2 ms) until the next
-    chunk or ``flush``. Buffers start on the rates' common period so the output grid never shifts."""
-
-    def __init__(self, src_hz: int, dst_hz: int) -> None:
-        g = math.gcd(src_hz, dst_hz)
-        self.src_hz, self.dst_hz = src_hz, dst_hz
-        self._period_in, self._period_out = src_hz // g, dst_hz // g
-        self._half = math.ceil(_HALF_TAPS / min(1.0, dst_hz / src_hz))  # kernel half-width, as resample's
-        self._buf = np.zeros(0, np.float32)
-        self._start = 0  # absolute input index of _buf[0]; a multiple of _period_in
-        self._emitted = 0  # absolute output samples handed out
-
-    def push(self, pcm: Pcm) -> Pcm:
-        self._buf = np.concatenate([self._buf, pcm.astype(np.float32)])
-        last_ok = self._start + len(self._buf) - 1 - self._half  # newest input with its full right context
-        end = -((-(last_ok + 1) * self.dst_hz) // self.src_hz) if last_ok >= 0 else 0
-        return self._emit(end)
-
-    def flush(self) -> Pcm:
-        """The rest, with the end of the signal zero-padded as the whole-signal resampler does."""
-        end = round((self._start + len(self._buf)) * self.dst_hz / self.src_hz)
-        # explicit zeros so the buffer's own rounding of its length never drops the last sample
-        self._buf = np.concatenate([self._buf, np.zeros(self._half + 2, np.float32)])
-        return self._emit(end)
-
-    def _emit(self, end: int) -> Pcm:
-        if end <= self._emitted:
-            return np.zeros(0, np.int16)
-        k0 = self._start // self._period_in * self._period_out  # output index of _buf[0]
-        y = resample_float(self._buf, self.src_hz, self.dst_hz)[self._emitted - k0 : end - k0]
-        self._emitted = end
-        # keep the left context of the next output sample, from a period boundary
-        first_tap = self._emitted * self.src_hz // self.dst_hz - self._half + 1
-        keep_from = max(self._start, first_tap // self._period_in * self._period_in)
-        self._buf = self._buf[keep_from - self._start :]
-        self._start = keep_from
-        return np.clip(np.round(y), -32768, 32767).astype(np.int16)
