@@ -59,8 +59,9 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
+# CI runs this target (.ci/run): every marker, and hypothesis at its full example count
 test: setup servers check
-	$(PY) -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

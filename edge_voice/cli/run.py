@@ -54,6 +54,13 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.integrations.sd_notify import Notifier
 
     notifier = Notifier()
+    interval = notifier.watchdog_interval_s()
+    if interval is not None and not cfg.service.watchdog:
+        # no keep-alives, so systemd must not expect any: before the models load, as the unit's
+        # WatchdogSec= may already be counting
+        notifier.disable_watchdog()
+        log.info("service.watchdog = false: systemd's watchdog is switched off for this run")
+        interval = None
     notifier.status("loading models")
     # read (and so check) the input before seconds of model loading; read once, played from memory
     audio = read_input(args.input) if args.input is not None else None
@@ -68,7 +75,6 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     sinks.append(memory)
 
     last_kick = [0.0]
-    interval = notifier.watchdog_interval_s()
 
     def on_frame() -> None:  # from the listen thread: the audio path is alive
         now = time.monotonic()

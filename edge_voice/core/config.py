@@ -351,7 +351,9 @@ class GpioConfig:
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
-    watchdog: bool = True  # send WATCHDOG=1 from the audio path when systemd asks for it
+    # send WATCHDOG=1 from the audio path when systemd asks for it; false: none, and systemd's watchdog is
+    # switched off for the run (WATCHDOG_USEC=0), so WatchdogSec= in the unit does not kill the daemon
+    watchdog: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stage_timeout_ms: int = 20000  # an LLM/TTS/playback job busy this long ends its turn with an error
     hung_exit_ms: int = 90000  # an engine thread stuck this long: exit 70 so systemd restarts us

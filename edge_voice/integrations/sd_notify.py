@@ -2,7 +2,8 @@
 
 ``Notifier`` is a no-op when the daemon does not run under systemd (no ``$NOTIFY_SOCKET``), so callers
 never branch. Send READY after every model is loaded and warmed, WATCHDOG from the audio path (so a
-stalled pipeline gets restarted) at ``watchdog_interval_s()``, STOPPING on shutdown.
+stalled pipeline gets restarted) at ``watchdog_interval_s()``, STOPPING on shutdown. With
+``service.watchdog = false`` the daemon sends ``disable_watchdog()`` instead of keep-alives.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class Notifier:
 
     def watchdog(self) -> bool:
         return self.notify("WATCHDOG=1")
+
+    def disable_watchdog(self) -> bool:
+        """Switch systemd's watchdog off for this run: ``WATCHDOG_USEC=`` overrides the unit's
+        ``WatchdogSec=`` and 0 stops its timer. A daemon sending no keep-alives would otherwise be killed."""
+        return self.notify("WATCHDOG_USEC=0")
 
     def stopping(self, status: str = "") -> bool:
         return self.notify("STOPPING=1" + (f"\nSTATUS={status}" if status else ""))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from edge_voice.core.vocabulary import State
 from edge_voice.hw.button import TalkButton
 from edge_voice.hw.leds import BLUE, CYAN, GREEN, RED, Pattern, StatusLeds, pattern_for
 from edge_voice.hw.pins import GpioError, make_pin_factory
+from tests.conftest import wait_until
 
 STATES = tuple(State)
 
@@ -39,15 +39,6 @@ def factory() -> Iterator[Any]:
     yield f
     f.reset()  # pins and reservations back to clean for the next test
     Device.pin_factory = None
-
-
-def wait_for(pred: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    """Liveness wait (a generous deadline, never a speed assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def values(pin: Any) -> list[float]:
@@ -103,18 +94,18 @@ def test_single_pwm_led_follows_the_states(factory: Any) -> None:
 
         pin.clear_states()
         leds.show("listening")  # pulse: fades through intermediate brightness levels
-        wait_for(lambda: len({v for v in values(pin) if 0.0 < v < 1.0}) >= 5, "a pulse")
+        wait_until(lambda: len({v for v in values(pin) if 0.0 < v < 1.0}) >= 5, what="a pulse")
         leds.show("listening")  # the same state keeps the running animation
         assert leds.state == "listening"
 
         leds.show("thinking")  # blink: only full on / off
         pin.clear_states()
-        wait_for(lambda: transitions(pin) >= 4, "blinking")
+        wait_until(lambda: transitions(pin) >= 4, what="blinking")
         assert set(values(pin)) <= {0.0, 1.0}
 
         leds.show("error")
         pin.clear_states()
-        wait_for(lambda: transitions(pin) >= 2, "error blinking")
+        wait_until(lambda: transitions(pin) >= 2, what="error blinking")
         assert set(values(pin)) <= {0.0, 1.0}
         leds.show("idle")
         assert pin.state == 0.0
@@ -128,7 +119,7 @@ def test_plain_led_without_pwm_blinks_instead_of_pulsing(factory: Any) -> None:
     try:
         leds.show("listening")
         pin.clear_states()
-        wait_for(lambda: transitions(pin) >= 2, "blinking")
+        wait_until(lambda: transitions(pin) >= 2, what="blinking")
         assert set(values(pin)) <= {0.0, 1.0}
         leds.show("speaking")
         assert pin.state == 1.0
@@ -154,13 +145,13 @@ def test_rgb_led_colours(factory: Any) -> None:
         for p in (red, green, blue):
             p.clear_states()
         leds.show("listening")  # blue pulse, red and green stay dark
-        wait_for(lambda: len({v for v in values(blue) if 0.0 < v < 1.0}) >= 5, "a blue pulse")
+        wait_until(lambda: len({v for v in values(blue) if 0.0 < v < 1.0}) >= 5, what="a blue pulse")
         assert set(values(red)) == {0.0} and set(values(green)) == {0.0}
 
         leds.show("thinking")  # cyan blink: green and blue together
         for p in (red, green, blue):
             p.clear_states()
-        wait_for(lambda: transitions(blue) >= 4, "cyan blinking")
+        wait_until(lambda: transitions(blue) >= 4, what="cyan blinking")
         assert set(values(red)) == {0.0}
         assert values(green) == values(blue)
         assert pattern_for("thinking", rgb=True, pwm=True).color == CYAN
@@ -168,7 +159,7 @@ def test_rgb_led_colours(factory: Any) -> None:
         leds.show("error")  # red blink
         for p in (red, green, blue):
             p.clear_states()
-        wait_for(lambda: transitions(red) >= 2, "red blinking")
+        wait_until(lambda: transitions(red) >= 2, what="red blinking")
         assert set(values(green)) == {0.0} and set(values(blue)) == {0.0}
     finally:
         leds.close()

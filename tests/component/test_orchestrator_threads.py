@@ -35,6 +35,7 @@ from edge_voice.core.replies import Workers
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
+from tests.conftest import wait_until_async
 from tests.fakes import (
     RecordingListen,
     ScriptedGenerator,
@@ -106,11 +107,10 @@ class Harness:
         return [t for t in self.memory.types() if t != "response.text.delta"]
 
     async def wait_for(self, pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
-        end = time.monotonic() + timeout_s
-        while not pred():
-            if time.monotonic() > end:
-                raise AssertionError(f"timed out; events so far: {self.types()}")
-            await asyncio.sleep(0.01)
+        try:
+            await wait_until_async(pred, timeout_s)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; events so far: {self.types()}") from None
 
 
 def _cfg(**endpoint: int) -> Config:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from edge_voice.runtime.workers import (
     SpeakJob,
     TtsWorker,
 )
+from tests.conftest import wait_until
 from tests.fakes import ScriptedGenerator, SimpleSplitter, ToneSynthesizer
 
 
@@ -31,13 +31,6 @@ class RecordingPlayback:
 
     def submit(self, job: object, timeout_s: float = 5.0) -> None:
         self.jobs.append(job)
-
-
-def _until(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.005)
 
 
 def test_clock_phrases_are_synthesised_while_idle_and_served_without_synthesis() -> None:
@@ -51,20 +44,20 @@ def test_clock_phrases_are_synthesised_while_idle_and_served_without_synthesis()
     worker.IDLE_POLL_S = 0.01
     worker.start()
     try:
-        _until(lambda: tone.texts == phrases)
+        wait_until(lambda: tone.texts == phrases, what="both phrases synthesised")
         # the minute turns: the old phrase is dropped, the new one synthesised once
         phrases[:] = ["It's ten forty three.", "It's ten forty four."]
-        _until(lambda: tone.texts[-1] == "It's ten forty four.")
+        wait_until(lambda: tone.texts[-1] == "It's ten forty four.", what="the new minute's phrase")
         time.sleep(0.05)
         assert tone.texts == ["It's ten forty two.", "It's ten forty three.", "It's ten forty four."]
 
         ctx = Ctx(1, 1, CancelToken(), threading.Event())
         idle.clear()  # a turn is live: no idle synthesis competes with it
         worker.submit(SpeakJob(ctx, 0, "It's ten forty three."))
-        _until(lambda: len(playback.jobs) == 1)
+        wait_until(lambda: len(playback.jobs) == 1, what="the first reply played")
         assert len(tone.texts) == 3  # answered from memory
         worker.submit(SpeakJob(ctx, 1, "It's ten forty two."))  # no longer kept: synthesised now
-        _until(lambda: len(playback.jobs) == 2)
+        wait_until(lambda: len(playback.jobs) == 2, what="the second reply played")
         assert tone.texts[-1] == "It's ten forty two."
         played = [j for j in playback.jobs if isinstance(j, PlayChunk)]
         assert [j.chunk.text for j in played] == ["It's ten forty three.", "It's ten forty two."]

@@ -18,21 +18,12 @@ import pytest
 from edge_voice.audio import clips
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.wavio import read_wav_16k, write_wav
-from edge_voice.core.config import Config, TtsConfig
+from edge_voice.core.config import Config
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.daemon import Engines
 from tests.integration.rig import heard_back
 
 pytestmark = pytest.mark.engines
-
-
-@pytest.fixture(scope="module")
-def engines() -> Engines:
-    from edge_voice.runtime.daemon import load_engines
-
-    # deterministic voice: the reply audio, and so what our ASR hears of it, is the same on every run
-    # (with Piper's noise on, whisper tiny heard "Paris is…" as "the grandparents is…" once in a while)
-    return load_engines(Config(tts=TtsConfig(deterministic=True)))
 
 
 def _fixed_facts() -> str:

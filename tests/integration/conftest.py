@@ -8,13 +8,14 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import wait_until
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else ""
@@ -25,15 +26,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(pred: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    """Poll ``pred`` (liveness only: the deadline is generous and never a speed assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
 
 
 @dataclass
@@ -136,21 +128,21 @@ class Broker:
     def start(self) -> None:
         assert self.proc is None, "already running"
         self.write_config()
-        self.proc = subprocess.Popen(
+        proc = self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 10
-        while True:
+
+        def listening() -> bool:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                if self.proc.poll() is not None:
+                if proc.poll() is not None:  # fail now, with its log, rather than at the deadline
                     log = (self.workdir / "mosquitto.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {log}") from None
-                if time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not open its port") from None
-                time.sleep(0.02)
+                    raise RuntimeError(f"mosquitto exited with {proc.returncode}: {log}") from None
+                return False
+
+        wait_until(listening, 10, "mosquitto to open its port", poll_s=0.02)
 
     def stop(self) -> None:
         if self.proc is not None:

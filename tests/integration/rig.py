@@ -18,11 +18,11 @@ from edge_voice.audio.sources import AudioSource, InputClock, WavSource
 from edge_voice.audio.wavio import read_wav_16k
 from edge_voice.cli.run import attach_home
 from edge_voice.core.cancel import CancelToken
-from edge_voice.core.config import AsrConfig, Config, GpioConfig, TtsConfig
+from edge_voice.core.config import Config, GpioConfig
 from edge_voice.core.messages import Pcm
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.daemon import Daemon, Engines
-from tests.integration.conftest import wait_until
+from tests.conftest import ENGINES_CFG, wait_until
 
 DEVICE = "test-room"
 PREFIX = f"edge-voice/{DEVICE}"
@@ -32,7 +32,8 @@ T = TypeVar("T")
 # second of speech (measured: 350 ms alone, 3.5 s under load). These tests are about the home wiring, not
 # ASR speed (the bench measures that), so the budget is generous here. The voice is deterministic: with
 # Piper's noise a reply sounds different on every run, and whisper tiny once heard "belondry" for "laundry".
-BASE = Config(device_id=DEVICE, asr=AsrConfig(max_decode_ms=20000), tts=TtsConfig(deterministic=True))
+# The shared engines are loaded with the same settings (ENGINES_CFG); this is the daemons' config.
+BASE = replace(ENGINES_CFG, device_id=DEVICE)
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -267,14 +267,6 @@ def test_any_mangled_header_reads_or_is_rejected(
 # -------------------------------------------------------------------------- the daemon (real engines)
 
 
-@pytest.fixture(scope="module")
-def engines() -> Any:
-    from edge_voice.core.config import Config
-    from edge_voice.runtime.daemon import load_engines
-
-    return load_engines(Config())
-
-
 @pytest.fixture
 def run_cli(
     engines: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

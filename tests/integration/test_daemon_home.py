@@ -23,9 +23,9 @@ from edge_voice.cli.run import attach_home
 from edge_voice.core.config import GpioConfig
 from edge_voice.integrations.home import GpioSink, MqttEventSink
 from edge_voice.runtime.daemon import Daemon, Engines, StartupError
-from tests.integration.conftest import Broker, Received, Subscriber, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import Broker, Received, Subscriber
 from tests.integration.rig import (
-    BASE,
     BUTTON_PIN,
     DEVICE,
     LED_PIN,
@@ -37,13 +37,6 @@ from tests.integration.rig import (
 )
 
 pytestmark = pytest.mark.engines
-
-
-@pytest.fixture(scope="module")
-def engines() -> Engines:
-    from edge_voice.runtime.daemon import load_engines
-
-    return load_engines(BASE)
 
 
 def texts(messages: list[Received]) -> list[str]:

@@ -29,7 +29,8 @@ from edge_voice.core.messages import ChatMessage, Pcm
 from edge_voice.engines.base import Transcription
 from edge_voice.integrations.home import MqttEventSink
 from edge_voice.runtime.daemon import Engines
-from tests.integration.conftest import Broker, Subscriber, start_broker, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import Broker, Subscriber, start_broker
 from tests.integration.rig import BASE, PREFIX, Rig, build, home_cfg
 
 pytestmark = pytest.mark.engines
@@ -43,13 +44,6 @@ CFG = replace(
 COMMAND, COMMAND_OFF = "turn on the kitchen light.", "turn off the kitchen light."
 QUESTION = "what is the capital of France?"
 ARITHMETIC = "what is two plus two?"  # a fast-path reply that is synthesised, not from the phrase cache
-
-
-@pytest.fixture(scope="module")
-def engines() -> Engines:
-    from edge_voice.runtime.daemon import load_engines
-
-    return load_engines(CFG)
 
 
 def turns(*commands: str, gap_ms: int = 6000) -> clips.Clip:

@@ -22,7 +22,8 @@ import pytest
 from edge_voice.audio import clips
 from edge_voice.audio.wavio import write_wav
 from edge_voice.models.registry import default_models_dir, load_manifest
-from tests.integration.conftest import Broker, Subscriber, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import Broker, Subscriber
 
 pytestmark = pytest.mark.engines
 

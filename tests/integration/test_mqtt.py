@@ -30,7 +30,8 @@ from edge_voice.core.messages import (
     VolumeCommand,
 )
 from edge_voice.integrations.mqtt import MqttBridge
-from tests.integration.conftest import Broker, Subscriber, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import Broker, Subscriber
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICE = "testdev"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.engines
+# the longest test: `pytest -m "not slow"` leaves it out of a local run; `make test` (CI) always runs it
+pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
 
 def test_short_soak_keeps_every_invariant(tmp_path: Path) -> None:

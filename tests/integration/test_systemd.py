@@ -9,15 +9,20 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from edge_voice.audio import clips
+from edge_voice.audio.wavio import write_wav
 from edge_voice.core import config
 from edge_voice.integrations.sd_notify import Notifier
+from edge_voice.runtime.daemon import Engines
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "edge-voice.service"
@@ -154,6 +159,8 @@ def test_notifier_sends_ready_watchdog_stopping(
     assert got == [b"READY=1", b"WATCHDOG=1", b"STATUS=listening", b"STOPPING=1"]
     assert n.ready(status="models loaded")
     assert sock.recv(4096) == b"READY=1\nSTATUS=models loaded"
+    assert n.disable_watchdog()
+    assert sock.recv(4096) == b"WATCHDOG_USEC=0"
 
 
 def test_notifier_abstract_socket() -> None:
@@ -181,6 +188,80 @@ def test_notifier_without_systemd_is_a_no_op(tmp_path: Path) -> None:
         ).watchdog_interval_s()
         is None
     )  # the watchdog is for another process
+
+
+@contextmanager
+def reading(sock: socket.socket) -> Iterator[list[bytes]]:
+    """Every datagram sent to ``sock`` while the block runs, read as they come, as systemd does: unread,
+    the socket queues only net.unix.max_dgram_qlen (often 10) and the sender's next one blocks."""
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        sock.settimeout(0.05)
+        while True:
+            try:
+                got.append(sock.recv(4096))
+            except TimeoutError:
+                if stop.is_set():  # and nothing more queued
+                    return
+
+    thread = threading.Thread(target=read, name="test-notify-reader", daemon=True)
+    thread.start()
+    try:
+        yield got
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+@pytest.mark.engines
+@pytest.mark.parametrize(
+    ("watchdog", "watchdog_usec"),
+    [(True, "200000"), (False, "200000"), (True, None)],
+    ids=["pings", "switched-off", "not-asked-for"],
+)
+def test_run_keeps_the_watchdog_alive_from_the_audio_path_unless_configured_off(
+    watchdog: bool,
+    watchdog_usec: str | None,
+    notify_socket: tuple[socket.socket, str],
+    engines: Engines,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``edge-voice run`` as systemd starts it (the real notify socket, the real daemon and engines) on
+    3 s of a quiet room paced in real time, with ``service.watchdog`` from its config file."""
+    from edge_voice.cli import main as cli
+    from edge_voice.cli import run as run_cli
+
+    sock, path = notify_socket
+    monkeypatch.setattr(run_cli, "load_engines", lambda cfg, progress=None: engines)
+    for name in [n for n in os.environ if n.startswith("EDGE_VOICE_")]:  # this run's config only
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    if watchdog_usec is None:
+        monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    else:
+        monkeypatch.setenv("WATCHDOG_USEC", watchdog_usec)  # a ping asked for every 0.1 s
+    wav, config_file = tmp_path / "quiet.wav", tmp_path / "config.toml"
+    write_wav(wav, clips.silence(3000))
+    config_file.write_text(f"[service]\nwatchdog = {str(watchdog).lower()}\n")
+    argv = ["--config", str(config_file), "run", "--input", str(wav), "--output", str(tmp_path / "r.wav")]
+
+    with reading(sock) as got:
+        assert cli.main([*argv, "--no-mqtt"]) == 0
+    assert b"READY=1" in got and got[-1] == b"STOPPING=1", got
+    pings = [i for i, m in enumerate(got) if m == b"WATCHDOG=1"]
+    if watchdog and watchdog_usec:
+        assert len(pings) >= 2, got  # kept alive while the audio ran, not once
+        assert min(pings) > got.index(b"READY=1")  # from the audio path, which starts after READY
+        assert b"WATCHDOG_USEC=0" not in got
+    elif watchdog_usec:
+        # switched off for systemd first, before the models load, then never pinged
+        assert got[0] == b"WATCHDOG_USEC=0" and pings == [], got
+    else:
+        assert pings == [] and b"WATCHDOG_USEC=0" not in got, got  # systemd asked for nothing
 
 
 # ------------------------------------------------------------------------------------- install files

@@ -33,8 +33,9 @@ from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import RemoteError, Transcription
 from edge_voice.engines.remote.wyoming import WyomingSynthesizer, WyomingTranscriber, to_int16_mono
 from edge_voice.models import registry
+from tests.conftest import wait_until
 from tests.e2e.test_spoken_turn import _run, _turn_clip
-from tests.integration.conftest import free_port, wait_until
+from tests.integration.conftest import free_port
 from tests.integration.rig import heard_back
 
 REPO = Path(__file__).resolve().parents[2]

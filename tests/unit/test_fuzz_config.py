@@ -3,7 +3,8 @@ line, or the environment variable).
 
 Generated TOML documents mix every real section and key (read from the dataclasses, so new fields are
 covered) with unknown ones and values of every TOML type; environment overrides get random names and
-text. Inputs per property: ``max_examples`` below; ``pytest --hypothesis-show-statistics`` prints counts.
+text. Inputs per property: the hypothesis profile's count (tests/conftest.py: 2000 in CI, 100 locally) or
+the share ``scaled`` below gives; ``pytest --hypothesis-show-statistics`` prints counts.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from edge_voice.core.config import Config, ConfigError, load
+from tests.conftest import scaled
 
 HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixture is module-scoped
-FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=HEALTH)
-# generating whole documents costs ~10 ms an example on this box: fewer, to keep the file under 30 s
-FUZZ_DOCS = settings(FUZZ, max_examples=1000)
-FUZZ_BROKEN = settings(FUZZ, max_examples=300)
+FUZZ = settings(deadline=None, suppress_health_check=HEALTH)  # as many examples as the profile says
+# generating whole documents costs ~10 ms an example on this box: fewer, to keep the file under 30 s in CI
+FUZZ_DOCS = settings(FUZZ, max_examples=scaled(1000))
+FUZZ_BROKEN = settings(FUZZ, max_examples=scaled(300))
 
 # ------------------------------------------------------------------------------------------------ schema
 
@@ -332,7 +334,7 @@ def test_non_utf8_names_the_file_and_line(cfg_file: Path, doc: dict[str, Any], a
     )
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=scaled(300))
 @given(text=st.text(max_size=200))
 def test_any_text_loads_or_names_the_file(cfg_file: Path, text: str) -> None:
     cfg_file.write_text(text, encoding="utf-8")

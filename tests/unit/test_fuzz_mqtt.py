@@ -2,7 +2,8 @@
 ``CommandError`` naming the field and why — and the bridge turns that into an ``error`` event plus a
 ``BadCommand`` (no broker needed: paho's message callback is driven directly).
 
-Inputs per property: ``max_examples`` below; ``pytest --hypothesis-show-statistics`` prints the counts.
+Inputs per property: the hypothesis profile's count (tests/conftest.py: 2000 in CI, 100 locally) or the
+share ``scaled`` below gives; ``pytest --hypothesis-show-statistics`` prints the counts.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from edge_voice.integrations.mqtt import (
     event_payload,
     parse_command,
 )
+from tests.conftest import scaled
 
 FIELDS = {"text", "on", "level"}  # every field any command has
 LIMITS = (64, 4096, 1_000_000)  # mqtt.max_payload_bytes: the minimum, the default, the maximum
-FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # the profile's count
 
 # ------------------------------------------------------------------------------------------ strategies
 
@@ -174,7 +176,7 @@ def test_raw_objects_with_duplicate_keys(name: str, pairs: list[tuple[str, Any]]
         assert isinstance(result, CommandError)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=scaled(500), deadline=None)
 @given(
     name=st.sampled_from(COMMANDS),
     depth=st.integers(min_value=1, max_value=100_000),
@@ -315,7 +317,7 @@ def test_bridge_passes_a_valid_command_without_an_event() -> None:
     assert cmd == VolumeCommand(0.5) and events == []
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=scaled(1000), deadline=None)
 # topic names as a broker delivers them: valid UTF-8 (paho decodes the topic strictly)
 @given(name=st.one_of(st.sampled_from(COMMANDS), st.text(max_size=80)), payload=st.binary(max_size=300))
 def test_bridge_survives_any_message(name: str, payload: bytes) -> None:
