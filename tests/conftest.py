@@ -83,7 +83,7 @@ def engines(session_engines: Engines) -> Engines:
     """The session's engines for one test. A copy with its own intent matcher: a daemon replaces
     ``engines.intents`` on a config reload, and the matcher keeps running timers, so neither can reach
     the next test."""
-    from edge_voice.engines.intents import IntentMatcher
+    from edge_voice.engines.intents import RuleIntentMatcher
 
-    matcher = IntentMatcher(ENGINES_CFG.intents)
+    matcher = RuleIntentMatcher(ENGINES_CFG.intents)
     return dataclasses.replace(session_engines, intents=matcher, clock_phrases=matcher.clock_phrases)

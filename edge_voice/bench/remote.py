@@ -35,6 +35,7 @@ from typing import Any
 
 from edge_voice.bench.turn import QUESTIONS, _pct, build_session
 from edge_voice.core.config import Config, LlmConfig
+from edge_voice.core.vocabulary import Latency as L
 
 SERVE_READY = "edge-voice llm server ready"
 
@@ -282,7 +283,7 @@ def _summarise(
     def stats(backend: str) -> dict[str, Any]:
         sel = [r for r in rows if r["backend"] == backend]
         d: dict[str, Any] = {"turns": len(sel)}
-        for k in ("llm_ttft_ms", "voice_to_voice_ms", "asr_ms", "first_sentence_ms", "tts_first_chunk_ms"):
+        for k in (L.LLM_TTFT, L.VOICE_TO_VOICE, L.ASR, L.FIRST_SENTENCE, L.TTS_FIRST_CHUNK):
             xs = [r[k] for r in sel if r.get(k) is not None]
             d[f"{k}_p50"], d[f"{k}_p95"] = _pct(xs, 50), _pct(xs, 95)
         ps = [p for p in probe if p["backend"] == backend]
@@ -337,8 +338,8 @@ def _plot(
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
     series = [
-        ("voice-to-voice", "voice_to_voice_ms", rows),
-        ("daemon TTFT", "llm_ttft_ms", rows),
+        ("voice-to-voice", L.VOICE_TO_VOICE, rows),
+        ("daemon TTFT", L.LLM_TTFT, rows),
         ("probe TTFT", "ttft_ms", probe),
     ]
     data, labels = [], []

@@ -152,6 +152,8 @@ class Orchestrator:
             self.hooks.on_tick()
         except Exception:  # housekeeping must outlive any one failure
             log.exception("orchestrator housekeeping failed")
+        if self._later:  # e.g. a timer's reply found the TTS queue full
+            self.handle(self._later.pop(0))
 
     # ------------------------------------------------------------------ what the supervisor may do
 
@@ -364,16 +366,7 @@ class Orchestrator:
         if early or a.t0_ns is not None:
             turn.speculative_used = True  # this attempt began in the end-of-speech silence
         self.set_state(State.THINKING)
-        held, a.held = a.held, []
-        # order: transcript, then intent/response.started, then the reply's held deltas
-        for p in held:
-            if isinstance(p, ev.TranscriptInfo):
-                self.publish(p, turn)
-        if a.transcript is not None:
-            self.router.apply(turn, a)
-        for p in held:
-            if isinstance(p, ev.EventPayload) and not isinstance(p, ev.TranscriptInfo):
-                self.publish(p, turn)
+        self.router.commit(turn, a)
         if a.transcript == "":
             self._end_turn("no_transcript")
             return

@@ -11,8 +11,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import Config
-from edge_voice.core.events import Event
+from edge_voice.core.events import ErrorInfo, Event, IntentInfo, ResponseDoneInfo
 from edge_voice.core.messages import ListenCommand, MuteCommand
+from edge_voice.core.vocabulary import ErrorCode, Latency
 
 if TYPE_CHECKING:
     from edge_voice.runtime.daemon import Daemon
@@ -31,23 +32,18 @@ class MqttEventSink:
         self.bridge.publish_state(daemon.orch.state)
 
     def emit(self, event: Event) -> None:
-        if event.type == "error" and event.data.get("code") == "bad_command":
-            return  # the bridge published it already, with the offending topic and field
-        self.bridge.publish_event(event)
-        if event.type == "intent.recognized":
-            slots = event.data.get("slots") or {}
-            assert isinstance(slots, dict)
-            self.bridge.publish_intent(
-                str(event.data["name"]), slots, str(event.data.get("text", "")), event.turn_id
-            )
-        elif event.type == "response.done":
-            latency = event.data.get("latency")
-            v2v = latency.get("voice_to_voice_ms") if isinstance(latency, dict) else None
-            transcript = event.data.get("transcript")
-            self.bridge.publish_retained_info(
-                transcript=str(transcript) if transcript else None,
-                latency_ms=float(v2v) if isinstance(v2v, int | float) else None,
-            )
+        match event.payload:
+            case ErrorInfo(code=ErrorCode.BAD_COMMAND):
+                return  # the bridge published it already, with the offending topic and field
+            case IntentInfo() as intent:
+                self.bridge.publish_event(event)
+                self.bridge.publish_intent(intent.name, intent.slots, intent.text, event.turn_id)
+            case ResponseDoneInfo() as done:
+                self.bridge.publish_event(event)
+                v2v = done.latency.get(Latency.VOICE_TO_VOICE)
+                self.bridge.publish_retained_info(transcript=done.transcript or None, latency_ms=v2v)
+            case _:
+                self.bridge.publish_event(event)
 
     def state(self, state: str) -> None:
         self.bridge.publish_state(state)

@@ -33,7 +33,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from edge_voice.core.config import Config
-from edge_voice.core.events import Event
+from edge_voice.core.events import ErrorInfo, Event
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
@@ -43,7 +43,7 @@ from edge_voice.core.messages import (
     SayCommand,
     VolumeCommand,
 )
-from edge_voice.core.vocabulary import State
+from edge_voice.core.vocabulary import ErrorCode, Stage, State
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -436,8 +436,18 @@ def discovery_configs(topics: Topics, sw_version: str | None = None) -> list[tup
     return out
 
 
-def error_event(code: str, message: str, turn_id: int | None = None, **data: object) -> Event:
-    return Event("error", turn_id, time.monotonic_ns(), {"code": code, "message": message, **data})
+def bad_command_event(exc: CommandError, command: str, topic: str) -> Event:
+    """The ``error`` event of a refused command payload, naming the command, the field and why."""
+    info = ErrorInfo(
+        Stage.COMMAND,
+        ErrorCode.BAD_COMMAND,
+        str(exc),
+        command=command,
+        field=exc.field,
+        reason=exc.reason,
+        topic=topic,
+    )
+    return Event.of(info, None, time.monotonic_ns())
 
 
 # ----------------------------------------------------------------------------------------------- bridge
@@ -655,11 +665,7 @@ class MqttBridge:
             command = parse_command(name, bytes(msg.payload), self._mcfg.max_payload_bytes)
         except CommandError as exc:
             log.warning("mqtt: bad command %r: %s", name, exc)
-            self.publish_event(
-                error_event(
-                    "bad_command", str(exc), command=name, field=exc.field, reason=exc.reason, topic=msg.topic
-                )
-            )
+            self.publish_event(bad_command_event(exc, name, msg.topic))
             self._inbox.put((_Kind.BAD_COMMAND, None))  # counted on the sender thread
             command = BadCommand(name, str(exc))
         log.debug("mqtt: command %s", type(command).__name__)

@@ -6,6 +6,7 @@ worker threads and a real-time sink."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -68,8 +69,11 @@ class Port:
     busy_ctx: Ctx | None = None
     busy_extra_s: float = 0.0
     volume: float = 1.0
+    full: bool = False  # the bounded queue is full: jobs are refused
 
     def submit_nowait(self, job: object) -> bool:
+        if self.full:
+            return False
         self.jobs.append(job)
         return True
 
@@ -101,7 +105,7 @@ class KitchenIntents:
 
 
 class Rig:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, on_tick: Callable[[], None] = lambda: None) -> None:
         self.clock = FakeClock()
         self.asr, self.llm = Port(Stage.ASR), Port(Stage.LLM)
         self.tts, self.playback = Port(Stage.TTS), Port(Stage.PLAYBACK)
@@ -116,7 +120,7 @@ class Rig:
             intents=self.intents,
             sinks=[self.memory],
             now_ns=self.clock,
-            hooks=Hooks(facts=lambda: "It is 10:42.", load_config=self._load),
+            hooks=Hooks(facts=lambda: "It is 10:42.", load_config=self._load, on_tick=on_tick),
         )
 
     def _load(self) -> Config:
@@ -355,6 +359,16 @@ def test_a_stuck_engine_ends_the_turn_at_its_deadline_then_exits_for_a_restart()
     r.clock.advance(1000)
     r.orch.tick()
     assert r.data("error", 1)["code"] == "hung" and r.orch.exit_code == 70 and r.orch.stopping
+
+
+def test_a_timer_reply_that_finds_the_tts_queue_full_ends_its_turn_at_that_tick() -> None:
+    due = ["Your timer is done."]
+    r = Rig(cfg(), on_tick=lambda: [r.orch.say(due.pop(), trigger="timer") for _ in list(due)] and None)
+    r.tts.full = True
+    r.orch.tick()  # the timer speaks from housekeeping, outside any message
+    assert r.data("error") == {"stage": "tts", "code": "overloaded", "message": "tts queue full"}
+    assert r.data("response.done")["status"] == "error" and r.orch.turn is None
+    assert r.orch.state == State.IDLE
 
 
 def test_a_turn_that_never_hears_an_endpoint_times_out() -> None:
