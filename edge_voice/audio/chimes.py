@@ -8,8 +8,12 @@ import numpy as np
 
 from edge_voice.core.messages import Pcm
 
-# rising notes = "I am listening"; the announce chime adds a third, lower one first
-_NOTES_HZ = {"listen": (880.0, 1320.0), "announce": (660.0, 880.0, 1320.0)}
+# rising notes = "I am listening"; the announce chime adds a third, lower one first; the timer rings
+_NOTES_HZ = {
+    "listen": (880.0, 1320.0),
+    "announce": (660.0, 880.0, 1320.0),
+    "timer": (1320.0, 990.0, 1320.0, 990.0),  # a ring: due while the user speaks, spoken after
+}
 _NOTE_S = 0.07
 _LEVEL = 0.25  # well below speech: an acknowledgement, not an alarm
 

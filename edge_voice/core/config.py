@@ -294,9 +294,11 @@ class ConversationConfig:
     follow_up_window_ms: int = 5000  # after a reply, speech without the wake word starts a turn
     barge_in: bool = True  # wake word while speaking interrupts the reply
     chimes: bool = True  # a short tone when the microphone opens for a turn, and before an announce
+    say_max_wait_ms: int = 20000  # a say/announce/timer waits this long at most for the user's turn to end
 
     def __post_init__(self) -> None:
         _check_range("conversation", "follow_up_window_ms", self.follow_up_window_ms, 0, 60000)
+        _check_range("conversation", "say_max_wait_ms", self.say_max_wait_ms, 0, 300000)
 
 
 @dataclass(frozen=True, slots=True)

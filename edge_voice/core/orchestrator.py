@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from edge_voice.core import events as ev
+from edge_voice.core.announcements import Announcements
 from edge_voice.core.config import Config
 from edge_voice.core.controls import handle_control
 from edge_voice.core.conversation import Conversation
@@ -110,6 +111,7 @@ class Orchestrator:
         stages = (workers.asr, workers.llm, workers.tts, workers.playback)
         self.supervisor = Supervisor(cfg, stages, now_ns, hooks.load_config)
         self.latency = LatencyRecorder()
+        self.announcements = Announcements(cfg.conversation.say_max_wait_ms, now_ns)
         self._later: list[Message] = []  # raised while handling a message, handled right after it
         self._interrupted: dict[int, Turn] = {}  # cancelled mid-reply: waiting for what was heard
         self.router = ReplyRouter(
@@ -154,6 +156,7 @@ class Orchestrator:
             log.exception("orchestrator housekeeping failed")
         if self._later:  # e.g. a timer's reply found the TTS queue full
             self.handle(self._later.pop(0))
+        self._speak_due()
 
     # ------------------------------------------------------------------ what the supervisor may do
 
@@ -190,6 +193,8 @@ class Orchestrator:
                 log.exception("orchestrator failed on %s", type(msg).__name__)
                 self._error(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc))
                 self._end_turn("error")
+            if not self._later and not self.stopping:
+                self._speak_due()  # the turn may just have ended: a waiting say speaks now
 
     @property
     def awaiting_heard(self) -> bool:
@@ -510,20 +515,25 @@ class Orchestrator:
         self._release(turn, close_listener=True, follow_up=follow)
 
     def say(self, text: str, trigger: Trigger = "say") -> None:
-        """Speak ``text`` as its own turn (MQTT say/announce, timers, `edge-voice say`)."""
-        if self.turn is not None and self.state in (State.THINKING, State.SPEAKING):
-            self._cancel_turn("superseded")
+        """Speak ``text`` as its own turn (MQTT say/announce, timers, `edge-voice say`) — once the user's
+        turn is over: never over the user (a timer rings at once while they speak)."""
+        if self.turn is None:
+            return self._speak(text, trigger)
+        if not self.announcements.add(text, trigger):
+            self._error(Stage.COMMAND, ErrorCode.OVERLOADED, f"too many messages waiting: {text[:40]!r}")
+        elif trigger == "timer" and self.cfg.conversation.chimes and self.state == State.LISTENING:
+            self.w.playback.submit_nowait(ChimeJob("timer"))
+
+    def _speak_due(self) -> None:
+        due = self.announcements.next_due(turn_open=self.turn is not None)
+        if due is not None:
+            if self.turn is not None:
+                self._cancel_turn("superseded")  # waited say_max_wait_ms: a stuck turn yields
+            self._speak(due.text, due.trigger)
+
+    def _speak(self, text: str, trigger: Trigger) -> None:
         turn = self._start_turn(trigger)
-        turn.route = "say"
-        turn.reply_text = text
-        a = turn.new_attempt(0)
-        a.transcript = ""
-        a.committed = a.reply_started = True
-        a.gate.set()
-        now = self.now_ns()
-        turn.t0_ns = now
-        turn.mark(Mark.COMMITTED, now)
-        a.marks[Mark.REPLY_START] = now
+        a = turn.spoken(text, self.now_ns())
         ctx = turn.ctx(a)
         self.publish(ev.ResponseStartedInfo("say", text), turn)
         self.set_state(State.THINKING)

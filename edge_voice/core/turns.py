@@ -114,6 +114,18 @@ class Turn:
         """What every job of attempt ``a`` carries to the engine threads."""
         return Ctx(self.id, a.number, a.cancel, a.gate)
 
+    def spoken(self, text: str, now_ns: int) -> Attempt:
+        """Make this a ``say`` turn: nothing to hear from the user, one committed attempt speaking
+        ``text`` (its t0 is now: voice-to-voice is then the time to the first sample)."""
+        self.route, self.reply_text, self.t0_ns = "say", text, now_ns
+        a = self.new_attempt(0)
+        a.transcript = ""
+        a.committed = a.reply_started = True
+        a.gate.set()
+        self.mark(Mark.COMMITTED, now_ns)
+        a.marks[Mark.REPLY_START] = now_ns
+        return a
+
     @property
     def current(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None

@@ -1,4 +1,4 @@
-"""The remote → on-device fallback rule (engines/remote/fallback.py) with scripted engines and a fake clock."""
+"""The remote → on-device fallback rule (engines/remote/fallback.py), scripted engines, a fake clock."""
 
 from __future__ import annotations
 

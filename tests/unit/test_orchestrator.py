@@ -403,14 +403,62 @@ def test_mute_ignores_the_wake_word_and_say_speaks_as_its_own_turn() -> None:
     assert r.data("response.done")["route"] == "say"
 
 
+def test_a_say_waits_for_the_users_turn_to_end_and_never_cancels_it() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock))
+    r.send(SayCommand("Dinner is ready."))  # mid-question
+    assert "turn.cancelled" not in r.types() and not r.tts.jobs and r.orch.state == State.LISTENING
+    r.send(stopped(r.clock))
+    r.decode("what is the capital of France")
+    r.send(SayCommand("The door is open."))  # while the answer is prepared and played
+    c = r.answer("Paris.")
+    assert not r.tts.of(SpeakJob) or all(
+        isinstance(j, SpeakJob) and j.text != "Dinner is ready." for j in r.tts.jobs
+    )
+    r.play(c, "Paris.")
+    first, *_ = r.memory.of("response.done")
+    assert first.data["status"] == "done" and first.data["reply"] == "Paris."  # the question was answered
+    spoken = [j for j in r.tts.of(SpeakJob) if isinstance(j, SpeakJob)]
+    assert [j.text for j in spoken] == ["Dinner is ready."]  # then the first message, in order…
+    r.synthesize(spoken[0].ctx, ["Dinner is ready."])
+    r.play(spoken[0].ctx, "Dinner is ready.")
+    spoken = [j for j in r.tts.of(SpeakJob) if isinstance(j, SpeakJob)]
+    assert [j.text for j in spoken] == ["Dinner is ready.", "The door is open."]  # …and the next
+    assert "turn.cancelled" not in r.types()
+
+
+def test_a_timer_rings_at_once_while_the_user_speaks_and_a_long_turn_yields_after_the_max_wait() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock))
+    r.orch.say("Your timer is done.", trigger="timer")
+    assert r.playback.of(ChimeJob)[-1] == ChimeJob("timer") and not r.tts.jobs
+    r.clock.advance(r.orch.cfg.conversation.say_max_wait_ms - 1)
+    r.orch.tick()
+    assert not r.tts.jobs
+    r.clock.advance(2)
+    r.orch.tick()  # waited say_max_wait_ms: the stuck turn yields
+    assert r.data("turn.cancelled")["reason"] == "superseded"
+    (speak, _) = r.tts.jobs
+    assert isinstance(speak, SpeakJob) and speak.text == "Your timer is done."
+
+
+def test_messages_waiting_for_the_user_are_bounded() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock))
+    for i in range(5):
+        r.send(SayCommand(f"Message {i}."))
+    (err,) = r.memory.of("error")
+    assert err.data["code"] == "overloaded" and "Message 4." in str(err.data["message"])
+
+
 def test_announce_plays_a_chime_then_the_text_and_chimes_can_be_turned_off() -> None:
     r = Rig(cfg())
     r.send(SayCommand("The washing is done.", announce=True))
     assert r.playback.of(ChimeJob) == [ChimeJob("announce")]
     assert isinstance(r.tts.jobs[0], SpeakJob)
     quiet = Rig(replace(cfg(), conversation=ConversationConfig(chimes=False)))
-    quiet.send(wake(quiet.clock), SayCommand("Hello.", announce=True))
-    assert not quiet.playback.of(ChimeJob)
+    quiet.send(wake(quiet.clock), NoSpeech(40000), SayCommand("Hello.", announce=True))
+    assert not quiet.playback.of(ChimeJob) and quiet.tts.jobs
 
 
 def test_history_is_prefix_stable_and_bounded() -> None:
