@@ -58,7 +58,7 @@ class LatencyRecorder:
         if turn is None:
             return
         match msg:
-            case WakeDetected() if turn.trigger == "wake" and not turn.attempts:
+            case WakeDetected() if turn.trigger == "wake":
                 turn.mark(Mark.WAKE, msg.captured_ns)
             case SpeechStarted() if turn.committed is None:
                 turn.mark(Mark.SPEECH_STARTED, msg.captured_ns)

@@ -128,13 +128,6 @@ class Orchestrator:
     def publish(self, payload: ev.EventPayload, turn: Turn | None = None) -> None:
         self.out.event(payload, turn.id if turn else None)
 
-    def _publish_for(self, a: Attempt, payload: ev.EventPayload) -> None:
-        """Events of a speculative attempt are held until it is committed."""
-        if a.committed:
-            self.publish(payload, self.turn)
-        else:
-            a.held.append(payload)
-
     def _error(self, stage: Stage, code: ErrorCode, message: str, **kw: Any) -> None:
         self.publish(ev.ErrorInfo(stage, code, message, **kw), self.turn)
 
@@ -264,7 +257,12 @@ class Orchestrator:
     # ------------------------------------------------------------------ listening
 
     def _start_turn(self, trigger: Trigger) -> Turn:
-        if self.turn is not None:
+        t = self.turn
+        if t is not None and trigger == "wake" and t.trigger == "follow_up" and t.committed is None:
+            t.cancel_all("wake")  # "Hey Jarvis" in the follow-up window: that turn becomes the wake word's
+            t.trigger = "wake"  # (no phantom barge-in: nothing was said to the device yet)
+            return t
+        if t is not None:
             # a wake word opened the listener for the new turn itself: closing it would deafen the turn
             reason = "barge_in" if trigger in ("wake", "button") else "superseded"
             self._cancel_turn(reason, close_listener=trigger != "wake")
@@ -385,7 +383,9 @@ class Orchestrator:
             return
         a.transcript, a.asr_ms, a.audio_ms = msg.text, msg.asr_ms, msg.audio_ms
         speculative = a.number > 0 and not a.committed
-        self._publish_for(a, ev.TranscriptInfo(msg.text, msg.audio_ms, round(msg.asr_ms, 1), speculative))
+        self.router.publish_for(
+            self.turn, a, ev.TranscriptInfo(msg.text, msg.audio_ms, round(msg.asr_ms, 1), speculative)
+        )
         if not msg.text:
             if a.committed:
                 self._end_turn("no_transcript")
@@ -403,7 +403,7 @@ class Orchestrator:
     def _on_delta(self, msg: TextDelta) -> None:
         a = self._attempt(msg.turn_id, msg.attempt)
         if a is not None:
-            self._publish_for(a, ev.TextDeltaInfo(msg.text))
+            self.router.publish_for(self.turn, a, ev.TextDeltaInfo(msg.text))
 
     def _on_generated(self, msg: GenerationDone) -> None:
         a = self._attempt(msg.turn_id, msg.attempt)

@@ -81,6 +81,13 @@ class ReplyRouter:
         a.prompt_user, msgs = self.conversation.request(text)
         self.hand(self.w.llm, LlmJob(ctx, msgs), a)
 
+    def publish_for(self, turn: Turn | None, a: Attempt, payload: ev.EventPayload) -> None:
+        """Events of a speculative attempt are held until it is committed."""
+        if a.committed:
+            self.publish(payload, turn)
+        else:
+            a.held.append(payload)
+
     def commit(self, turn: Turn, a: Attempt) -> None:
         """Publish what the attempt held — the transcript, then the route's events, then the reply's
         deltas — and apply its route."""

@@ -240,6 +240,27 @@ def test_a_command_turn_publishes_events_in_order_with_an_exact_latency_breakdow
     assert len(r.llm.of(PrimeJob)) == 1 and not r.llm.of(LlmJob)  # primed at the wake word only
 
 
+def test_a_wake_word_in_the_follow_up_window_starts_that_turn_without_a_phantom_cancel() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    c = r.decode("turn on the kitchen light")
+    r.synthesize(c, ["Turning on the kitchen light."])
+    r.play(c, "Turning on the kitchen light.")
+    assert r.listen.calls[-1] == ("open", 3000)  # the follow-up window
+    r.send(started(r.clock, 120000))  # the VAD hears "Hey Jarvis" before the wake word fires
+    window_turn = r.orch.turn
+    assert window_turn is not None and window_turn.trigger == "follow_up"
+    r.send(wake(r.clock, 128000), started(r.clock, 129000), stopped(r.clock, 150000))
+    assert r.orch.turn is window_turn and window_turn.trigger == "wake"
+    assert "turn.cancelled" not in r.types()
+    assert r.memory.of("wake.detected")[-1].turn_id == window_turn.id
+    c = r.decode("turn on the hallway light")
+    r.synthesize(c, ["Turning on the hallway light."])
+    r.play(c, "Turning on the hallway light.")
+    assert [e.data["status"] for e in r.memory.of("response.done")] == ["done", "done"]
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+
+
 def test_a_silent_intent_ends_the_turn_without_audio() -> None:
     r = Rig(cfg(speculative_ms=64))
     r.send(wake(r.clock), started(r.clock), paused(r.clock))
