@@ -76,6 +76,7 @@ class ToneSynthesizer:
 class SimpleSplitter:
     def __init__(self) -> None:
         self.buf = ""
+        self.emitted = 0
 
     def push(self, text: str) -> list[str]:
         self.buf += text
@@ -83,10 +84,13 @@ class SimpleSplitter:
         while ". " in self.buf:
             head, self.buf = self.buf.split(". ", 1)
             out.append(head + ".")
+        self.emitted += len(out)
         return out
 
     def flush(self, drop_incomplete: bool = False) -> list[str]:
         rest, self.buf = self.buf.strip(), ""
+        if drop_incomplete and self.emitted and not rest.endswith((".", "!", "?")):
+            return []  # cut off by the token limit: not spoken (as the real chunker)
         return [rest] if rest else []
 
 

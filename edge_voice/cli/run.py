@@ -127,14 +127,14 @@ def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Call
     part = "mqtt"
     try:
         if cfg.mqtt.enabled and not no_mqtt:
-            from edge_voice.integrations.home import MqttEventSink
+            from edge_voice.integrations.home_sinks import MqttEventSink
 
             bridge_sink = MqttEventSink(cfg, daemon)
             daemon.orch.out.sinks.append(bridge_sink)
             stops.append(bridge_sink.stop)
         part = "gpio"
         if cfg.gpio.enabled:
-            from edge_voice.integrations.home import GpioSink
+            from edge_voice.integrations.home_sinks import GpioSink
 
             gpio = GpioSink(cfg, daemon)
             daemon.orch.out.sinks.append(gpio)

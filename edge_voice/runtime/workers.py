@@ -200,7 +200,9 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
                 hand_out(splitter.push(piece))
             else:
                 stats = self.engine.last
-                hand_out(splitter.flush(drop_incomplete=stats is not None and stats.stopped == "max_tokens"))
+                if stats is not None and stats.stopped == "max_tokens":
+                    stopped = "max_tokens"  # history then keeps only the sentences that were spoken
+                hand_out(splitter.flush(drop_incomplete=stopped == "max_tokens"))
         except Exception as exc:
             log.exception("turn=%d llm failed", c.turn_id)
             stopped = "error"

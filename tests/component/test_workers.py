@@ -9,7 +9,15 @@ import numpy as np
 
 from edge_voice.audio.resample import resample
 from edge_voice.core.cancel import CancelToken
-from edge_voice.core.messages import AudioChunk, ChatMessage, Pcm, PlaybackFinished, PlaybackStarted
+from edge_voice.core.messages import (
+    AudioChunk,
+    ChatMessage,
+    GenerationDone,
+    Pcm,
+    PlaybackFinished,
+    PlaybackStarted,
+)
+from edge_voice.engines.base import GenerationStats
 from edge_voice.runtime.workers import (
     Ctx,
     EndOfReply,
@@ -170,3 +178,17 @@ def test_playback_after_a_barge_in_starts_clean() -> None:
     _reply(worker, _ctx(2), nxt)
     assert sink.ended == [True, False]
     assert np.array_equal(sink.heard(1), resample(nxt[0], 22050, 48000))  # no leftover of reply 1
+
+
+def test_an_answer_cut_by_the_token_limit_is_reported_as_such_and_its_tail_is_not_spoken() -> None:
+    llm = ScriptedGenerator("Paris is the capital. It has many")
+    llm.last = GenerationStats(6, "max_tokens", 10.0, 50.0, 20, 0, 5.0, 50.0, llm.text)
+    posted: list[object] = []
+    tts = TtsWorker(ToneSynthesizer(), lambda _m: None, RecordingPlayback())  # type: ignore[arg-type]
+    worker = LlmWorker(llm, posted.append, tts, SimpleSplitter)
+    worker.submit(LlmJob(Ctx(1, 1, CancelToken(), threading.Event()), (ChatMessage("user", "Paris?"),)))
+    worker._run_one(worker.jobs.get())  # type: ignore[arg-type]
+    (done,) = [m for m in posted if isinstance(m, GenerationDone)]
+    assert done.stopped == "max_tokens"  # so history keeps only what was spoken (as_generated)
+    spoken = [j.text for j in list(tts.jobs.queue) if isinstance(j, SpeakJob)]
+    assert spoken == ["Paris is the capital."]

@@ -21,7 +21,7 @@ from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock, WavSource
 from edge_voice.cli.run import attach_home
 from edge_voice.core.config import GpioConfig
-from edge_voice.integrations.home import GpioSink, MqttEventSink
+from edge_voice.integrations.home_sinks import GpioSink, MqttEventSink
 from edge_voice.runtime.daemon import Daemon, Engines, StartupError
 from tests.conftest import wait_until
 from tests.integration.conftest import Broker, Received, Subscriber

@@ -27,7 +27,7 @@ from edge_voice.core.config import Config
 from edge_voice.core.events import Event
 from edge_voice.core.messages import ChatMessage, Pcm
 from edge_voice.engines.base import Transcription
-from edge_voice.integrations.home import MqttEventSink
+from edge_voice.integrations.home_sinks import MqttEventSink
 from edge_voice.runtime.daemon import Engines
 from tests.conftest import wait_until
 from tests.integration.conftest import Broker, Subscriber, start_broker
