@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from edge_voice.core.cancel import CancelToken
+from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.messages import ChatMessage, Pcm
 from edge_voice.engines.base import GenerationStats, Transcription
 
@@ -106,3 +108,28 @@ class RecordingListen:
     def close(self) -> None:
         with self.lock:
             self.calls.append(("close", None))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    slots: tuple[tuple[str, str], ...]
+    reply: str
+
+
+class KitchenIntents:
+    """Two lights and "stop"; records what was applied as ``name:device``."""
+
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
+    def match(self, text: str) -> IntentOutcome | None:
+        for device in ("kitchen light", "hallway light"):
+            if device in text.lower():
+                return Outcome("light_on", (("device", device),), f"Turning on the {device}.")
+        if text.lower().strip(" .") == "stop":
+            return Outcome("stop", (), "")
+        return None
+
+    def apply(self, result: IntentOutcome) -> None:
+        self.applied.append(f"{result.name}:{dict(result.slots).get('device', '')}")

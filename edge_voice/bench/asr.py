@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
+from edge_voice.engines.intents import ONES_WORDS, TENS_WORDS
 
 COMMANDS = (
     "Turn on the kitchen light.",
@@ -73,29 +74,7 @@ SNR_DB = 10.0
 
 # ------------------------------------------------------------------------------------------------- WER
 
-_ONES = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-)
-_TENS = ("_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ONES, _TENS = ONES_WORDS, TENS_WORDS  # the intent grammar's number words
 _ORDINALS = {
     "one": "first",
     "two": "second",

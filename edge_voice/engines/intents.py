@@ -144,7 +144,7 @@ def words_to_digits(text: str) -> str:
     return " ".join(out)
 
 
-_ONES_WORDS = [
+ONES_WORDS = [
     "zero",
     "one",
     "two",
@@ -166,7 +166,7 @@ _ONES_WORDS = [
     "eighteen",
     "nineteen",
 ]
-_TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 
 def number_words(n: int) -> str:
@@ -174,13 +174,13 @@ def number_words(n: int) -> str:
     if n < 0:
         return "minus " + number_words(-n)
     if n < 20:
-        return _ONES_WORDS[n]
+        return ONES_WORDS[n]
     if n < 100:
         tens, ones = divmod(n, 10)
-        return _TENS_WORDS[tens] + (f" {_ONES_WORDS[ones]}" if ones else "")
+        return TENS_WORDS[tens] + (f" {ONES_WORDS[ones]}" if ones else "")
     if n < 1000:
         hundreds, rest = divmod(n, 100)
-        return f"{_ONES_WORDS[hundreds]} hundred" + (f" and {number_words(rest)}" if rest else "")
+        return f"{ONES_WORDS[hundreds]} hundred" + (f" and {number_words(rest)}" if rest else "")
     if n < 1_000_000:
         thousands, rest = divmod(n, 1000)
         sep = " and " if 0 < rest < 100 else " "
@@ -192,7 +192,7 @@ def _decimal_words(x: float) -> str:
     if abs(x - round(x)) < 1e-9:
         return number_words(round(x))
     whole, frac = f"{x:.2f}".rstrip("0").split(".")
-    return f"{number_words(int(whole))} point {' '.join(_ONES_WORDS[int(d)] for d in frac)}"
+    return f"{number_words(int(whole))} point {' '.join(ONES_WORDS[int(d)] for d in frac)}"
 
 
 def duration_words(seconds: int) -> str:
@@ -760,7 +760,7 @@ def ordinal_words(n: int) -> str:
     if n in _ORDINALS:
         return _ORDINALS[n]
     if n > 20 and n % 10:
-        return f"{_TENS_WORDS[n // 10]} {ordinal_words(n % 10)}"
+        return f"{TENS_WORDS[n // 10]} {ordinal_words(n % 10)}"
     word = number_words(n)
     return word[:-1] + "ieth" if word.endswith("y") else word + "th"
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock
 from edge_voice.core.config import Config, ConversationConfig
 from edge_voice.core.conversation import default_facts
-from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.messages import (
     CancelCommand,
     ChatMessage,
@@ -37,35 +36,13 @@ from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import AsrWorker, LlmWorker, PlaybackWorker, TtsWorker
 from tests.conftest import wait_until_async
 from tests.fakes import (
+    KitchenIntents,
     RecordingListen,
     ScriptedGenerator,
     ScriptedTranscriber,
     SimpleSplitter,
     ToneSynthesizer,
 )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    slots: tuple[tuple[str, str], ...]
-    reply: str
-
-
-class KitchenIntents:
-    def __init__(self) -> None:
-        self.applied: list[str] = []
-
-    def match(self, text: str) -> IntentOutcome | None:
-        for device in ("kitchen light", "hallway light"):
-            if device in text.lower():
-                return Outcome("light_on", (("device", device),), f"Turning on the {device}.")
-        if text.lower().strip(" .") == "stop":
-            return Outcome("stop", (), "")
-        return None
-
-    def apply(self, result: IntentOutcome) -> None:
-        self.applied.append(result.name)
 
 
 class Harness:
@@ -199,7 +176,7 @@ def test_command_turn_events_in_order(tmp_path: Path) -> None:
     assert h.memory.states[:3] == ["listening", "thinking", "speaking"]
     assert h.tts_engine.texts == ["Turning on the kitchen light."]
     assert ("open", 3000) in h.listen.calls  # follow-up window opened after the reply
-    assert h.intents.applied == ["light_on"]  # side effects once, on commit
+    assert h.intents.applied == ["light_on:kitchen light"]  # side effects once, on commit
 
 
 def test_silent_intent_ends_turn_without_audio(tmp_path: Path) -> None:
@@ -259,7 +236,7 @@ def test_early_commit_on_complete_command(tmp_path: Path) -> None:
         await h.wait_for(lambda: "response.done" in h.types())
 
     h = run_scenario(tmp_path, scenario, cfg=_cfg(speculative_silence_ms=200))
-    assert h.intents.applied == ["light_on"]
+    assert h.intents.applied == ["light_on:kitchen light"]
     stops = h.memory.of("input_audio.speech_stopped")
     assert len(stops) == 1 and stops[0].data["reason"] == "early_commit"
     assert h.memory.of("response.done")[0].data["route"] == "intent"
@@ -283,7 +260,7 @@ def test_an_early_pause_decodes_but_commits_a_command_only_once_settled(tmp_path
 
     asr = ScriptedTranscriber(["turn on the kitchen light", "turn on the hallway light"])
     h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=64))
-    assert h.intents.applied == ["light_on"]  # once, for the whole command
+    assert h.intents.applied == ["light_on:hallway light"]  # once, for the whole command
     assert [e.data["text"] for e in h.memory.of("transcript.final")] == ["turn on the hallway light"]
     stops = h.memory.of("input_audio.speech_stopped")
     assert len(stops) == 1 and stops[0].data["reason"] == "early_commit"

@@ -14,7 +14,6 @@ import pytest
 
 from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
 from edge_voice.core.conversation import as_generated
-from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
 from edge_voice.core.messages import (
     AudioChunk,
@@ -41,7 +40,7 @@ from edge_voice.core.orchestrator import Hooks, Orchestrator
 from edge_voice.core.replies import Workers
 from edge_voice.core.vocabulary import EventType, Latency, Stage, State
 from edge_voice.integrations.sinks import MemorySink
-from tests.fakes import RecordingListen
+from tests.fakes import KitchenIntents, RecordingListen
 
 MS = 1_000_000
 AUDIO = np.zeros(16000, np.int16)
@@ -79,29 +78,6 @@ class Port:
 
     def of(self, kind: type) -> list[object]:
         return [j for j in self.jobs if isinstance(j, kind)]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    slots: tuple[tuple[str, str], ...]
-    reply: str
-
-
-class KitchenIntents:
-    def __init__(self) -> None:
-        self.applied: list[str] = []
-
-    def match(self, text: str) -> IntentOutcome | None:
-        for device in ("kitchen light", "hallway light"):
-            if device in text.lower():
-                return Outcome("light_on", (("device", device),), f"Turning on the {device}.")
-        if text.lower().strip(" .") == "stop":
-            return Outcome("stop", (), "")
-        return None
-
-    def apply(self, result: IntentOutcome) -> None:
-        self.applied.append(f"{result.name}:{dict(result.slots).get('device', '')}")
 
 
 class Rig:
