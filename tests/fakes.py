@@ -105,6 +105,10 @@ class RecordingListen:
         with self.lock:
             self.calls.append(("open", timeout_ms))
 
+    def carry_on(self, after_sample: int, timeout_ms: int | None = None) -> None:
+        with self.lock:
+            self.calls.append(("carry_on", after_sample))
+
     def close(self) -> None:
         with self.lock:
             self.calls.append(("close", None))
@@ -122,8 +126,11 @@ class KitchenIntents:
 
     def __init__(self) -> None:
         self.applied: list[str] = []
+        self.previous: list[str] = []  # the commands continuations were matched against
 
-    def match(self, text: str) -> IntentOutcome | None:
+    def match(self, text: str, previous: IntentOutcome | None = None) -> IntentOutcome | None:
+        if previous is not None:
+            self.previous.append(previous.name)
         for device in ("kitchen light", "hallway light"):
             if device in text.lower():
                 return Outcome("light_on", (("device", device),), f"Turning on the {device}.")

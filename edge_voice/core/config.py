@@ -144,9 +144,21 @@ class EndpointConfig:
     max_utterance_ms: int = 15000
     no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
     wake_tail_ms: int = 300  # voice still running this long after a wake detection = the command began
+    # speech that goes on after the turn was committed ("turn on the light … and the fan") is heard and
+    # acted on as a continuation, never dropped
+    continuation: bool = True
+    # a transcript that stops mid-clause ("turn on the light and", "what is the") waits for its end this
+    # long from the last word (0 = off: the silence alone ends the turn)
+    unfinished_silence_ms: int = 1200
 
     def __post_init__(self) -> None:
         _check_range("endpoint", "wake_tail_ms", self.wake_tail_ms, 0, 2000)
+        _check_range("endpoint", "unfinished_silence_ms", self.unfinished_silence_ms, 0, 10000)
+        _require(
+            "endpoint.unfinished_silence_ms",
+            self.unfinished_silence_ms == 0 or self.unfinished_silence_ms > self.silence_end_ms,
+            f"0 or above endpoint.silence_end_ms ({self.silence_end_ms})",
+        )
         _check_range("endpoint", "pre_roll_ms", self.pre_roll_ms, 0, 2000)
         _check_range("endpoint", "min_speech_ms", self.min_speech_ms, 0, 2000)
         _check_range("endpoint", "silence_end_ms", self.silence_end_ms, 100, 5000)

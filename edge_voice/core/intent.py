@@ -20,8 +20,9 @@ class IntentOutcome(Protocol):
 
 
 class IntentMatcher(Protocol):
-    def match(self, text: str) -> IntentOutcome | None:
-        """Pure: safe on a speculative transcript."""
+    def match(self, text: str, previous: IntentOutcome | None = None) -> IntentOutcome | None:
+        """Pure: safe on a speculative transcript. ``previous``: the command this transcript goes on
+        from, when the user continued after a pause ("turn on the kitchen light" … "and the fan")."""
         ...
 
     def apply(self, result: IntentOutcome) -> None:

@@ -26,6 +26,7 @@ from edge_voice.core.announcements import Announcements
 from edge_voice.core.config import Config
 from edge_voice.core.controls import handle_control
 from edge_voice.core.conversation import Conversation
+from edge_voice.core.endofturn import is_echo, unfinished
 from edge_voice.core.intent import IntentMatcher, IntentOutcome
 from edge_voice.core.jobs import (
     AsrJob,
@@ -92,6 +93,16 @@ class Hooks:
     load_config: Callable[[], Config] | None = None  # SIGHUP re-read
 
 
+@dataclass(slots=True)
+class _Continuation:
+    """Speech the user went on with after their turn was committed ("turn on the kitchen light ⟨pause⟩
+    and turn off the fan"): the next turn's, once this one's reply is over."""
+
+    started: SpeechStarted
+    echo_of: str  # the reply was audible when it began: its words may be that reply, heard back
+    stopped: SpeechStopped | None = None
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -120,6 +131,7 @@ class Orchestrator:
         self.router.on_intent, self.router.enabled = hooks.on_intent, cfg.intents.enabled
         self.exit_code, self.state = 0, State.IDLE
         self.turn: Turn | None = None
+        self._next: _Continuation | None = None
         self.muted = self.source_ended = False
         self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
 
@@ -300,33 +312,89 @@ class Orchestrator:
         self.set_state(State.LISTENING)
 
     def _on_speech_started(self, msg: SpeechStarted) -> None:
-        if self.turn is not None and self.turn.committed is not None:
-            return  # a reply is under way: only the wake word (or button) interrupts it
-        if self.turn is None:
+        turn = self.turn
+        if turn is not None and turn.committed is not None:
+            self._went_on(turn, msg)
+            return
+        if turn is None:
             if self.muted:
                 return
-            self.open_for_speech("follow_up")
+            turn = self.open_for_speech("follow_up")
             self.set_state(State.LISTENING)
-        self.publish(ev.SpeechStartedInfo.of(msg), self.turn)
+        elif turn.held is not None:  # the rest of an unfinished sentence: its first words are kept
+            turn.held.cancel.cancel("speech_resumed")
+            turn.held = None
+        self.publish(ev.SpeechStartedInfo.of(msg), turn)
+
+    def _went_on(self, turn: Turn, msg: SpeechStarted) -> None:
+        """The user speaks on after their turn was committed (the listener carries on after a commit).
+        Nothing said is lost: it becomes the next turn — or, if it was a question whose answer nobody
+        has heard yet, the question was not finished and is asked again whole."""
+        if not self.cfg.endpoint.continuation or turn.route == "say" or self._next is not None:
+            return  # a wake word or the button interrupts a reply; say turns hear nobody
+        self._next = _Continuation(msg, turn.reply_text if turn.audible else "")
+        self._extend_if_unheard(turn)
+
+    def _extend_if_unheard(self, turn: Turn) -> None:
+        nxt = self._next
+        if nxt is None or turn.route != "llm" or turn.audible:
+            return  # a command's confirmation plays on; the continuation waits for its end
+        self._next = None
+        prefix = turn.transcript
+        self._cancel_turn("continued", going_on=True)
+        self._begin_continuation(nxt, prefix=prefix)
+
+    def _begin_continuation(
+        self, nxt: _Continuation, prefix: str = "", previous: IntentOutcome | None = None
+    ) -> None:
+        turn = self._start_turn("continuation")
+        turn.prefix, turn.previous, turn.echo_of = prefix, previous, nxt.echo_of
+        self._prime()
+        self.set_state(State.LISTENING)
+        self.publish(ev.SpeechStartedInfo.of(nxt.started), turn)
+        if nxt.stopped is not None:
+            self._on_stopped(nxt.stopped)
 
     def _on_no_speech(self) -> None:
-        if self.turn is not None and self.state == State.LISTENING and self.turn.committed is None:
-            self.publish(ev.TurnCancelledInfo("no_speech"), self.turn)
-            self._end_turn("no_speech", published=True)
+        turn = self.turn
+        if turn is None:
+            if self.state == State.LISTENING:
+                self.rest_state()  # the follow-up window closed unused
+            return
+        if turn.committed is not None or self.state != State.LISTENING:
+            return
+        held, turn.held = turn.held, None
+        if held is not None and not held.cancel.cancelled:
+            self._commit(held)  # nothing more came: the unfinished sentence is what was said
+            return
+        self.publish(ev.TurnCancelledInfo("no_speech"), turn)
+        self._end_turn("no_speech", published=True)
+
+    def _hold(self, turn: Turn, a: Attempt, msg: SpeechStopped) -> bool:
+        """A transcript that stops mid-clause ("turn on the light and", "what is the"): wait
+        ``endpoint.unfinished_silence_ms`` from the last word for the rest, instead of answering half."""
+        wait = self.cfg.endpoint.unfinished_silence_ms
+        if not wait or a.transcript is None or msg.reason != "silence" or not unfinished(a.transcript):
+            return False
+        turn.held = a
+        turn.prefix, turn.prefix_after = a.transcript, a.number
+        self.listen.carry_on(msg.at_sample, wait - self.cfg.endpoint.silence_end_ms)
+        log.debug("turn=%d unfinished %r: waiting for the rest", turn.id, a.transcript)
+        return True
 
     def _on_paused(self, msg: SpeechPaused) -> None:
         turn = self.turn
         if turn is None or turn.committed is not None or self.cfg.endpoint.speculative_silence_ms == 0:
-            return
+            return  # (a continuation after a commit is decoded once it stops)
         cur = turn.current
         if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
             if msg.settled and not cur.settled:
                 cur.settled = True
-                if cur.intent is not None and self.cfg.intents.early_commit:
+                if self._completes(cur):
                     self._commit(cur, early=True)  # its transcript came before the pause settled
             return
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // 16000
-        a = turn.new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns)
+        a = turn.new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns, msg.at_sample)
         a.settled = msg.settled
         self.router.hand(self.w.asr, AsrJob(turn.ctx(a), msg.audio), a)
 
@@ -340,18 +408,24 @@ class Orchestrator:
 
     def _on_stopped(self, msg: SpeechStopped) -> None:
         turn = self.turn
-        if turn is None or turn.committed is not None:
+        if turn is None:
+            return
+        if turn.committed is not None:
+            if self._next is not None and self._next.stopped is None:
+                self._next.stopped = msg  # the continuation ended while the reply still plays
             return
         turn.t0_ns = msg.voiced_captured_ns
         self.publish(ev.SpeechStoppedInfo.of(msg), turn)
         cur = turn.current
         if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
+            if self._hold(turn, cur, msg):
+                return
             turn.speculative_used = True
             self._commit(cur)
             return
         if cur is not None:
             cur.cancel.cancel("superseded")
-        a = turn.new_attempt(msg.last_voiced_sample)
+        a = turn.new_attempt(msg.last_voiced_sample, None, msg.at_sample)
         self._commit(a)
         self.router.hand(self.w.asr, AsrJob(turn.ctx(a), msg.audio), a)
 
@@ -363,7 +437,10 @@ class Orchestrator:
         turn.mark(Mark.COMMITTED, self.now_ns())
         if turn.t0_ns is None:
             turn.t0_ns = a.t0_ns
-        self.listen.close()
+        if self.cfg.endpoint.continuation:
+            self.listen.carry_on(a.after_sample)  # what the user says next is heard, not lost
+        else:
+            self.listen.close()
         if early:
             self.publish(ev.SpeechStoppedInfo.early_commit(a.last_voiced_sample), turn)
         if early or a.t0_ns is not None:
@@ -381,24 +458,40 @@ class Orchestrator:
         turn, a = self.turn, self._attempt(msg.turn_id, msg.attempt)
         if a is None or turn is None:
             return
-        a.transcript, a.asr_ms, a.audio_ms = msg.text, msg.asr_ms, msg.audio_ms
+        text = turn.text_of(a, msg.text) if msg.text else ""
+        a.transcript, a.asr_ms, a.audio_ms = text, msg.asr_ms, msg.audio_ms
         speculative = a.number > 0 and not a.committed
         self.router.publish_for(
-            self.turn, a, ev.TranscriptInfo(msg.text, msg.audio_ms, round(msg.asr_ms, 1), speculative)
+            self.turn, a, ev.TranscriptInfo(text, msg.audio_ms, round(msg.asr_ms, 1), speculative)
         )
-        if not msg.text:
+        if not text:
             if a.committed:
                 self._end_turn("no_transcript")
             return
-        outcome = self.router.match(a, msg.text)
-        if outcome is not None and not a.committed and self.cfg.intents.early_commit and a.settled:
+        if turn.echo_of and is_echo(msg.text, turn.echo_of):
+            if a.committed:  # the device's own reply heard back, not the user: nothing to answer
+                self.publish(ev.TurnCancelledInfo("echo"), turn)
+                self._end_turn("echo", published=True)
+            return
+        outcome = self.router.match(a, text, turn.previous)
+        if not a.committed and a.settled and self._completes(a):
             self._commit(a, early=True)
             return
         # an unsettled complete command is routed now (its confirmation waits behind the gate) and
         # commits when the pause settles (_on_paused), unless the user speaks on
-        self.router.route(turn, a, msg.text, outcome)
+        self.router.route(turn, a, text, outcome)
         if a.committed:
             self.router.apply(turn, a)
+            self._extend_if_unheard(turn)
+
+    def _completes(self, a: Attempt) -> bool:
+        """A speculative transcript that may end the turn at once: a complete fast-path command that
+        does not stop mid-clause ("turn on the light and" waits for its end)."""
+        return (
+            a.intent is not None
+            and self.cfg.intents.early_commit
+            and not (self.cfg.endpoint.unfinished_silence_ms and unfinished(a.transcript or ""))
+        )
 
     def _on_delta(self, msg: TextDelta) -> None:
         a = self._attempt(msg.turn_id, msg.attempt)
@@ -432,6 +525,8 @@ class Orchestrator:
         if self.turn is not None and self.turn.id == msg.turn_id:
             self.publish(ev.AudioStartedInfo.of(msg), self.turn)
             self.set_state(State.SPEAKING)
+            if self.turn.route == "llm" and self._next is None:
+                self.listen.close()  # an answer is heard out; a wake word interrupts it (no echo canceller)
 
     def _on_played(self, msg: PlaybackFinished) -> None:
         old = self._interrupted.pop(msg.turn_id, None)
@@ -465,30 +560,40 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 
-    def _release(self, turn: Turn, close_listener: bool, follow_up: bool = False) -> None:
-        """What every ended turn does: free engine buffers, stop pacing, settle the listener and state."""
+    def _release(
+        self, turn: Turn, close_listener: bool, follow_up: bool = False, going_on: bool = False
+    ) -> None:
+        """What every ended turn does: free engine buffers, stop pacing, settle the listener and state.
+        ``going_on``: the user's continuation is heard already and becomes the next turn at once."""
         self.hooks.on_turn_end()  # freed engine buffers back to the system: RSS stays flat over months
         self.turn = None
         if self.hooks.realtime is not None:
             self.hooks.realtime(False)
-        if follow_up:
+        if going_on:
+            pass
+        elif follow_up:
             self.listen.open(self.cfg.conversation.follow_up_window_ms)
-        elif close_listener:
-            self.listen.close()
-        self.rest_state()
+            self.set_state(State.LISTENING)  # the microphone is open without a wake word: say so
+        else:
+            if close_listener:
+                self.listen.close()
+            self.rest_state()
         if self.source_ended:
             self.stopping = True
 
-    def _cancel_turn(self, reason: str, publish: bool = True, close_listener: bool = True) -> None:
+    def _cancel_turn(
+        self, reason: str, publish: bool = True, close_listener: bool = True, going_on: bool = False
+    ) -> None:
         turn = self.turn
         if turn is None:
             return
+        self._next = None  # a barge-in or cancel: what was said after the commit goes with the turn
         turn.cancel_all(reason)
         if publish:
             self.publish(ev.TurnCancelledInfo(reason), turn)
         if turn.committed is not None and turn.audible:
             self._interrupted[turn.id] = turn  # history gets only the heard part, once playback says
-        self._release(turn, close_listener)
+        self._release(turn, close_listener, going_on=going_on)
 
     def cancel(self, source: str) -> None:
         if self.turn is not None:
@@ -505,14 +610,21 @@ class Orchestrator:
             self._publish_done(turn, status)
         self.conversation.finished(turn, status)
         turn.cancel_all("turn_ended")  # release anything still queued
+        nxt, self._next = self._next, None
+        if self.muted:
+            nxt = None
         follow = (
-            status == "done"
-            and turn.route in ("llm", "intent")
-            and bool(turn.heard_text)  # a reply was heard: the user may answer it without the wake word
+            (
+                (status == "done" and turn.route in ("llm", "intent") and bool(turn.heard_text))
+                or status == "echo"
+            )
             and not self.muted
             and self.cfg.conversation.follow_up_window_ms > 0
-        )
-        self._release(turn, close_listener=True, follow_up=follow)
+        )  # a reply was heard: the user may answer it without the wake word
+        self._release(turn, close_listener=True, follow_up=follow, going_on=nxt is not None)
+        if nxt is not None:
+            done = turn.committed
+            self._begin_continuation(nxt, previous=done.intent if done is not None else None)
 
     def say(self, text: str, trigger: Trigger = "say") -> None:
         """Speak ``text`` as its own turn (MQTT say/announce, timers, `edge-voice say`) — once the user's

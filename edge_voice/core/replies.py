@@ -58,10 +58,10 @@ class ReplyRouter:
             msg = f"{worker.stage} queue full"
             self.later(StageFailed(c.turn_id, worker.stage, ErrorCode.OVERLOADED, msg, c.attempt))
 
-    def match(self, a: Attempt, text: str) -> IntentOutcome | None:
+    def match(self, a: Attempt, text: str, previous: IntentOutcome | None = None) -> IntentOutcome | None:
         if self.intents is None or not self.enabled:
             return None
-        a.intent, a.matched = self.intents.match(text), True
+        a.intent, a.matched = self.intents.match(text, previous), True
         a.marks[Mark.INTENT] = self.now_ns()
         return a.intent
 

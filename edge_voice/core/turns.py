@@ -15,11 +15,12 @@ from enum import StrEnum
 from typing import Literal
 
 from edge_voice.core.cancel import CancelToken
+from edge_voice.core.endofturn import join
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.jobs import Ctx
 from edge_voice.core.vocabulary import Latency
 
-Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "say", "timer", "announce"]
+Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "continuation", "say", "timer", "announce"]
 Route = Literal["", "intent", "llm", "say"]
 
 _ids = itertools.count(1)
@@ -57,6 +58,7 @@ class Attempt:
     number: int
     last_voiced_sample: int
     t0_ns: int | None = None  # a speculative attempt's own end of speech
+    after_sample: int = 0  # where the pause it was decided in was seen (the listener carries on from here)
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms
@@ -94,6 +96,19 @@ class Turn:
     error: str = ""
     speculative_used: bool = False
     remembered: bool = False  # added to the LLM conversation history
+    # words said before a pause that this turn's transcripts continue ("what is the" … "capital of
+    # France"): attempts numbered above ``prefix_after`` are heard as prefix + their own words
+    prefix: str = ""
+    prefix_after: int = 0
+    held: Attempt | None = (
+        None  # an unfinished transcript waiting for its end (endpoint.unfinished_silence_ms)
+    )
+    previous: IntentOutcome | None = None  # the command a continuation turn goes on from ("… and the fan")
+    echo_of: str = ""  # a continuation that began while this reply played: its words may be that reply
+
+    def text_of(self, a: Attempt, heard: str) -> str:
+        """What attempt ``a``'s transcript ``heard`` means in this turn: with the words held before."""
+        return join(self.prefix, heard) if self.prefix and a.number > self.prefix_after else heard
 
     def mark(self, name: Mark, ns: int) -> None:
         self.marks.setdefault(name, ns)
@@ -105,8 +120,10 @@ class Turn:
         a = self.attempts[number - 1]
         return None if a.cancel.cancelled else a
 
-    def new_attempt(self, last_voiced_sample: int, t0_ns: int | None = None) -> Attempt:
-        a = Attempt(len(self.attempts) + 1, last_voiced_sample, t0_ns)
+    def new_attempt(
+        self, last_voiced_sample: int, t0_ns: int | None = None, after_sample: int = 0
+    ) -> Attempt:
+        a = Attempt(len(self.attempts) + 1, last_voiced_sample, t0_ns, after_sample)
         self.attempts.append(a)
         return a
 

@@ -542,8 +542,9 @@ class RuleIntentMatcher:
 
     # ------------------------------------------------------------------------------------ public API
 
-    def match(self, text: str) -> IntentResult | None:
-        """A transcript → an intent with its spoken reply, or None (the LLM answers). Changes no state."""
+    def match(self, text: str, previous: IntentOutcome | None = None) -> IntentResult | None:
+        """A transcript → an intent with its spoken reply, or None (the LLM answers). Changes no state.
+        ``previous``: the command a continuation goes on from."""
         if not self.enabled:
             return None
         norm = normalise(text)

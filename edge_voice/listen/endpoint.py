@@ -111,6 +111,8 @@ class Endpointer:
         self._last_voiced = 0
         self._paused = False
         self._settled = False
+        self._voice_from: int | None = None  # start of the voiced run in progress (in any state)
+        self._onsets: list[tuple[int, int]] = []  # this utterance's (onset, last voiced before it)
 
     @property
     def is_open(self) -> bool:
@@ -143,6 +145,28 @@ class Endpointer:
             self._run_need = max(self.cfg.min_speech, self.cfg.wake_tail)
         self._paused = self._settled = False
 
+    def carry_on(self, after: int, timeout: int | None = None) -> list[EndpointEvent]:
+        """The turn was committed on the utterance that went quiet at sample ``after`` (a position inside
+        that pause): whatever the user says next is a new utterance — a continuation — whose audio starts
+        after the committed words. If the voice already came back after ``after`` (the commit raced the
+        resumption) that utterance starts at once, from its onset, with a ``Started``; else listen, as
+        ``open`` does, for ``timeout`` samples."""
+        if self.state == "speech":
+            onset = next(((o, prev) for o, prev in self._onsets if o >= after), None)
+            if onset is None:
+                floor = max(after - self.cfg.pre_roll, self._last_voiced)
+                self.open(floor, timeout=timeout)
+                return []
+            self._speech_start = onset[0]
+            self._audio_start = max(onset[0] - self.cfg.pre_roll, onset[1])
+            self._onsets = [o for o in self._onsets if o[0] > onset[0]]
+            return [Started(self._speech_start, self._audio_start, self.position)]
+        if self.state == "closed":
+            self.open(max(after - self.cfg.pre_roll, self._last_voiced), timeout=timeout)
+            if self._voice_from is not None and self._voice_from >= after:
+                self._run_start = self._voice_from  # the voice came back before this request arrived
+        return []
+
     def close(self) -> None:
         """Stop listening without an event (turn ended, cancel)."""
         self.state = "closed"
@@ -154,6 +178,10 @@ class Endpointer:
             raise ValueError(f"endpoint: block of {n_samples} samples")
         start = self.position
         self.position = end = start + n_samples
+        was_voiced = self._voice_from is not None
+        self._voice_from = (self._voice_from if was_voiced else start) if voiced else None
+        if self.state == "speech" and voiced and not was_voiced:
+            self._onsets = [*self._onsets[-31:], (start, self._last_voiced)]
         if self.state == "open":
             return self._feed_open(voiced, start, end)
         if self.state == "speech":
@@ -173,6 +201,7 @@ class Endpointer:
                 self._last_voiced = end
                 self._paused = self._settled = False
                 self._run_start = None
+                self._onsets = []
                 events: list[EndpointEvent] = [Started(self._speech_start, self._audio_start, end)]
                 events.extend(self._check_max_length(end))
                 return events

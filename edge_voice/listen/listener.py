@@ -112,7 +112,8 @@ class Listener:
         self._ring = _AudioRing(ep.pre_roll + ep.max_utterance + ep.silence_end + 2 * MAX_CHUNK)
         self._endpointer = Endpointer(ep)
         self._vad_buf: Pcm = np.zeros(self._frame, np.int16)
-        self._pending: list[int | Literal["close"] | None] = []  # open(timeout samples) or close
+        # open(timeout samples), close, or carry on after a sample (timeout samples)
+        self._pending: list[int | Literal["close"] | tuple[int, int | None] | None] = []
         self._lock = threading.Lock()
         self._anchors: deque[tuple[int, int]] = deque(maxlen=256)  # (end_sample, captured_ns)
         self._position = 0  # next expected input sample
@@ -141,14 +142,25 @@ class Listener:
         with self._lock:
             self._pending.append("close")
 
-    def _apply_pending(self) -> None:
+    def carry_on(self, after_sample: int, timeout_ms: int | None = None) -> None:
+        """The turn was committed in the pause at ``after_sample``: listen on for what the user says
+        next, as a new utterance (see ``Endpointer.carry_on``)."""
+        timeout = None if timeout_ms is None else timeout_ms * SAMPLE_RATE // 1000
+        with self._lock:
+            self._pending.append((after_sample, timeout))
+
+    def _apply_pending(self) -> list[ListenEvent]:
         with self._lock:
             pending, self._pending = self._pending, []
+        events: list[ListenEvent] = []
         for op in pending:
             if op == "close":
                 self._endpointer.close()
+            elif isinstance(op, tuple):
+                events.extend(self._convert(self._endpointer.carry_on(op[0], op[1])))
             else:
                 self._endpointer.open(None, timeout=op)
+        return events
 
     # ------------------------------------------------------------------------------------ the stream
 
@@ -171,12 +183,11 @@ class Listener:
 
     def feed(self, frame: AudioFrame) -> list[ListenEvent]:
         """Process one frame (any length). Returns the events it completed, in sample order."""
-        self._apply_pending()
+        events = self._apply_pending()
         if not self._started:
             self._started = True
             self._resync(frame.start_sample)
         samples, start = frame.samples, frame.start_sample
-        events: list[ListenEvent] = []
         if start < self._position:  # overlap (should not happen): drop what was already processed
             log.warning("listen: frame at %d overlaps the stream at %d; trimmed", start, self._position)
             samples, start = samples[self._position - start :], self._position

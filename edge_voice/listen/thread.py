@@ -24,6 +24,8 @@ class FrameListener(Protocol):
 
     def open(self, timeout_ms: int | None = None) -> None: ...
 
+    def carry_on(self, after_sample: int, timeout_ms: int | None = None) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -48,6 +50,9 @@ class ListenThread(threading.Thread):
     # ListenControl: the Listener queues these itself and applies them before its next frame
     def open(self, timeout_ms: int | None = None) -> None:
         self.listener.open(timeout_ms)
+
+    def carry_on(self, after_sample: int, timeout_ms: int | None = None) -> None:
+        self.listener.carry_on(after_sample, timeout_ms)
 
     def close(self) -> None:
         self.listener.close()

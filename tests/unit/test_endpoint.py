@@ -431,3 +431,58 @@ def test_two_utterances_with_reopen_between() -> None:
     assert first.speech_start == 15 * F and second.speech_start == (89 + 15) * F
     stop = events[5]
     assert isinstance(stop, Stopped) and stop.last_voiced == (89 + 69) * F
+
+
+# ------------------------------------------------------------------- carrying on after a commit
+
+
+def test_carry_on_in_a_pause_makes_the_next_words_a_new_utterance() -> None:
+    ep = make()
+    ep.open()
+    voice(ep, 20)  # 0 … 10240
+    silence(ep, 8)  # a pause: the turn is committed on it
+    assert ep.carry_on(10240 + 8 * F) == []
+    assert ep.state == "open"
+    silence(ep, 4)
+    (st,) = [e for e in voice(ep, 6) if isinstance(e, Started)]
+    onset = 10240 + 12 * F
+    assert st.speech_start == onset and st.audio_start == onset - PRE >= 10240  # not the committed words
+    (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    assert stop.speech_start == onset and stop.audio_start == onset - PRE
+
+
+def test_carry_on_after_the_voice_came_back_starts_that_utterance_at_its_onset() -> None:
+    """The commit raced the resumption: the words already said after the pause are kept."""
+    ep = make()
+    ep.open()
+    voice(ep, 20)
+    silence(ep, 8)
+    after = ep.position  # where the commit was decided
+    silence(ep, 2)
+    voice(ep, 3)  # the user goes on before the request reaches the listen thread
+    (st,) = ep.carry_on(after)
+    assert isinstance(st, Started) and st.speech_start == after + 2 * F
+    assert st.audio_start == max(after + 2 * F - PRE, 20 * F)
+    (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    assert stop.speech_start == after + 2 * F
+
+
+def test_carry_on_after_the_stop_listens_again_from_the_committed_words() -> None:
+    ep = make()
+    ep.open()
+    voice(ep, 20)
+    (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    voice(ep, 2)  # voice comes back just before the request arrives
+    assert ep.carry_on(stop.at) == []
+    (st,) = [e for e in voice(ep, 4) if isinstance(e, Started)]
+    assert st.speech_start == stop.at + 4 * F + (ceil_frames(stop.at) - stop.at)
+    assert st.audio_start >= 20 * F  # never the committed words
+
+
+def test_carry_on_times_out_like_an_open() -> None:
+    ep = make()
+    ep.open()
+    voice(ep, 20)
+    (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    ep.carry_on(stop.at, timeout=10 * F)
+    assert isinstance(silence(ep, 10)[-1], TimedOut) and not ep.is_open

@@ -210,8 +210,11 @@ def test_a_command_turn_publishes_events_in_order_with_an_exact_latency_breakdow
         Latency.VOICE_TO_VOICE: (written - t0) / MS,
         Latency.WAKE_TO_ACK: 0.0,
     }
-    assert r.memory.states == [State.LISTENING, State.THINKING, State.SPEAKING, State.IDLE]
-    assert r.listen.calls[-1] == ("open", 3000)  # follow-up window after a heard reply
+    # the follow-up window after a heard reply: the microphone is open without a wake word, and says so
+    assert r.memory.states == [State.LISTENING, State.THINKING, State.SPEAKING, State.LISTENING]
+    assert r.listen.calls[-1] == ("open", 3000)
+    r.send(NoSpeech(200000))  # the window closed unused
+    assert r.memory.states[-1] == State.IDLE and r.orch.turn is None
     assert r.intents.applied == ["light_on:kitchen light"]  # side effects once, on commit
     assert len(r.llm.of(PrimeJob)) == 1 and not r.llm.of(LlmJob)  # primed at the wake word only
 
@@ -297,7 +300,7 @@ def test_a_settled_command_commits_early_and_an_unsettled_one_waits_for_the_paus
     assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["turn on the hallway light"]
     (stop,) = r.memory.of("input_audio.speech_stopped")
     assert stop.data["reason"] == "early_commit" and "at_sample" not in stop.data
-    assert ("close", None) in r.listen.calls
+    assert r.listen.calls[-1] == ("carry_on", 63200)  # what the user says next is heard, not lost
 
 
 def test_a_barge_in_cancels_and_history_keeps_only_what_was_heard() -> None:
@@ -520,3 +523,112 @@ def test_as_generated_keeps_what_was_heard_of_the_generated_text(
 def test_endpoint_config_rejects_speculation_after_endpoint() -> None:
     with pytest.raises(ConfigError, match=r"endpoint\.speculative_silence_ms"):
         EndpointConfig(silence_end_ms=300, speculative_silence_ms=400)
+
+
+# ---------------------------------------------------------------------------- nothing said is lost
+
+
+def test_a_command_continued_after_an_early_commit_becomes_the_next_turn_and_acts_on_both_parts() -> None:
+    """ "Turn on the kitchen light ⟨300 ms⟩ and the hallway light": the first part commits at the
+    settled pause, the continuation is heard while its confirmation plays and acted on after it."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    first = r.decode("Turn on the kitchen light.")
+    assert r.intents.applied == ["light_on:kitchen light"]
+    assert r.listen.calls[-1] == ("carry_on", 43200)  # listening on after the committed words
+    r.send(started(r.clock, 45000))  # the user goes on while the confirmation is synthesised
+    r.synthesize(first, ["Turning on the kitchen light."])
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    r.send(stopped(r.clock, 60000))  # … and stops while it plays
+    assert len(r.asr.jobs) == 1 and r.orch.turn is not None and r.orch.turn.id == first.turn_id
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    turn = r.orch.turn
+    assert turn is not None and turn.trigger == "continuation" and turn.id != first.turn_id
+    second = r.decode("and the hallway light.")
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+    assert r.intents.previous == ["light_on"]  # the continuation was matched knowing what it continues
+    r.synthesize(second, ["Turning on the hallway light."])
+    r.play(second, "Turning on the hallway light.")
+    assert [e.data["status"] for e in r.memory.of("response.done")] == ["done", "done"]
+    assert [e.turn_id for e in r.memory.of("input_audio.speech_started")] == [first.turn_id, second.turn_id]
+    assert "turn.cancelled" not in r.types()
+    assert r.listen.calls[-1] == ("open", 3000)  # then the follow-up window, as after any reply
+
+
+def test_a_continuation_that_is_the_reply_heard_back_is_dropped_as_echo() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    first = r.decode("turn on the kitchen light")
+    r.synthesize(first, ["Turning on the kitchen light."])
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    r.send(started(r.clock, 70000), stopped(r.clock, 90000))  # the microphone hears the speaker
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    r.decode("Turning on the kitchen light.")
+    assert r.intents.applied == ["light_on:kitchen light"]  # once: the echo was not obeyed
+    assert r.data("turn.cancelled")["reason"] == "echo"
+    assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)
+
+
+def test_an_unfinished_sentence_waits_for_its_end_and_is_answered_whole() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
+    r.decode("What is the")
+    r.send(paused(r.clock, 40000, settled=True), stopped(r.clock, 40000))
+    assert r.orch.turn is not None and r.orch.turn.committed is None  # not answered: it stops mid-clause
+    assert r.listen.calls[-1] == ("carry_on", 48000)
+    assert r.orch.state == State.LISTENING
+    r.send(started(r.clock, 60000), stopped(r.clock, 90000))
+    r.decode("capital of France?")
+    (job,) = [j for j in r.llm.of(LlmJob) if isinstance(j, LlmJob) and not j.ctx.cancel.cancelled]
+    assert isinstance(job, LlmJob) and "What is the capital of France?" in job.messages[-1].content
+    assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["What is the capital of France?"]
+    assert r.memory.of("transcript.final")[0].turn_id == job.ctx.turn_id
+
+
+def test_an_unfinished_command_commits_as_said_when_nothing_more_comes() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    r.decode("Turn on the kitchen light and")
+    assert not r.intents.applied  # a settled pause, a complete command: but it stops on "and"
+    r.send(stopped(r.clock, 40000))
+    assert not r.intents.applied
+    r.send(NoSpeech(70000))  # unfinished_silence_ms passed: what was said is all there is
+    assert r.intents.applied == ["light_on:kitchen light"]
+    assert "turn.cancelled" not in r.types()
+
+
+def test_a_question_continued_before_its_answer_is_heard_is_asked_again_whole() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    first = r.decode("What is the capital")
+    assert r.llm.of(LlmJob)
+    r.send(started(r.clock, 60000))  # the user goes on before any answer is heard
+    assert first.cancel.cancelled and r.data("turn.cancelled")["reason"] == "continued"
+    turn = r.orch.turn
+    assert turn is not None and turn.trigger == "continuation" and r.orch.state == State.LISTENING
+    r.send(stopped(r.clock, 80000))
+    c = r.decode("of France?")
+    job = r.llm.of(LlmJob)[-1]
+    assert isinstance(job, LlmJob) and job.ctx == c
+    assert "What is the capital of France?" in job.messages[-1].content
+    r.answer("Paris.")
+    r.play(c, "Paris.")
+    assert [e.data["status"] for e in r.memory.of("response.done")] == ["done"]
+    ((_, user, _),) = r.orch.conversation.history.items  # the half question never entered history
+    assert user.endswith("What is the capital of France?")
+
+
+def test_speech_during_an_answer_is_not_a_continuation_and_continuation_can_be_turned_off() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    c = r.decode("tell me a story")
+    r.answer("Once upon a time.")
+    r.send(PlaybackStarted(c.turn_id, r.clock(), 90000))
+    assert r.listen.calls[-1] == ("close", None)  # an answer is heard out (the wake word interrupts)
+    base = cfg()
+    r = Rig(replace(base, endpoint=replace(base.endpoint, continuation=False)))
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    r.decode("turn on the kitchen light")
+    assert r.listen.calls[-1] == ("close", None)
+    r.send(started(r.clock, 60000), stopped(r.clock, 80000))
+    assert len(r.asr.jobs) == 1  # the old behaviour: what follows a commit is not heard
