@@ -80,19 +80,6 @@ def unfinished(text: str) -> bool:
     return bool(w) and w[-1] in UNFINISHED_LAST_WORDS
 
 
-def join(prefix: str, text: str) -> str:
-    """The words held from before a pause and the words after it, as one sentence."""
-    head = prefix.strip().rstrip(".…-—,").rstrip()
-    tail = text.strip()
-    if not head:
-        return tail
-    if not tail:
-        return head
-    if tail[:1].isupper() and not tail.startswith("I "):  # whisper capitalises each fragment
-        tail = tail[:1].lower() + tail[1:]
-    return f"{head} {tail}"
-
-
 def is_echo(transcript: str, reply: str, share: float = 0.6) -> bool:
     """True if most of ``transcript``'s words are words of ``reply``: the microphone heard the
     device's own confirmation, not the user."""

@@ -340,15 +340,20 @@ class Orchestrator:
         if nxt is None or turn.route != "llm" or turn.audible:
             return  # a command's confirmation plays on; the continuation waits for its end
         self._next = None
-        prefix = turn.transcript
+        said = turn.committed
         self._cancel_turn("continued", going_on=True)
-        self._begin_continuation(nxt, prefix=prefix)
+        self._begin_continuation(nxt, said=said)
 
     def _begin_continuation(
-        self, nxt: _Continuation, prefix: str = "", previous: IntentOutcome | None = None
+        self, nxt: _Continuation, said: Attempt | None = None, previous: IntentOutcome | None = None
     ) -> None:
+        """``said``: the unfinished question's attempt, decoded again with the rest; ``previous``: the
+        command a new one goes on from."""
         turn = self._start_turn("continuation")
-        turn.prefix, turn.previous, turn.echo_of = prefix, previous, nxt.echo_of
+        turn.previous, turn.echo_of = previous, nxt.echo_of
+        if said is not None:
+            turn.hold_words(said)
+            turn.prefix_after = 0  # (said was another turn's attempt) every attempt of this one
         self._prime()
         self.set_state(State.LISTENING)
         self.publish(ev.SpeechStartedInfo.of(nxt.started), turn)
@@ -377,7 +382,7 @@ class Orchestrator:
         if not wait or a.transcript is None or msg.reason != "silence" or not unfinished(a.transcript):
             return False
         turn.held = a
-        turn.prefix, turn.prefix_after = a.transcript, a.number
+        turn.hold_words(a)
         self.listen.carry_on(msg.at_sample, wait - self.cfg.endpoint.silence_end_ms)
         log.debug("turn=%d unfinished %r: waiting for the rest", turn.id, a.transcript)
         return True
@@ -396,7 +401,7 @@ class Orchestrator:
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // 16000
         a = turn.new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns, msg.at_sample)
         a.settled = msg.settled
-        self.router.hand(self.w.asr, AsrJob(turn.ctx(a), msg.audio), a)
+        self.router.hand(self.w.asr, AsrJob(turn.ctx(a), turn.audio_for(a, msg.audio, msg.start_sample)), a)
 
     def _on_resumed(self) -> None:
         if self.turn is None or self.turn.committed is not None:
@@ -427,7 +432,7 @@ class Orchestrator:
             cur.cancel.cancel("superseded")
         a = turn.new_attempt(msg.last_voiced_sample, None, msg.at_sample)
         self._commit(a)
-        self.router.hand(self.w.asr, AsrJob(turn.ctx(a), msg.audio), a)
+        self.router.hand(self.w.asr, AsrJob(turn.ctx(a), turn.audio_for(a, msg.audio, msg.start_sample)), a)
 
     def _commit(self, a: Attempt, early: bool = False) -> None:
         turn = self.turn
@@ -458,7 +463,7 @@ class Orchestrator:
         turn, a = self.turn, self._attempt(msg.turn_id, msg.attempt)
         if a is None or turn is None:
             return
-        text = turn.text_of(a, msg.text) if msg.text else ""
+        text = msg.text
         a.transcript, a.asr_ms, a.audio_ms = text, msg.asr_ms, msg.audio_ms
         speculative = a.number > 0 and not a.committed
         self.router.publish_for(

@@ -14,16 +14,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+import numpy as np
+
 from edge_voice.core.cancel import CancelToken
-from edge_voice.core.endofturn import join
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.jobs import Ctx
+from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.core.vocabulary import Latency
 
 Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "continuation", "say", "timer", "announce"]
 Route = Literal["", "intent", "llm", "say"]
 
 _ids = itertools.count(1)
+MAX_HELD_GAP = SAMPLE_RATE * 3 // 10  # a longer silence inside one sentence makes whisper hallucinate
 
 
 def next_turn_id() -> int:
@@ -59,6 +62,8 @@ class Attempt:
     last_voiced_sample: int
     t0_ns: int | None = None  # a speculative attempt's own end of speech
     after_sample: int = 0  # where the pause it was decided in was seen (the listener carries on from here)
+    audio: Pcm | None = None  # what it decodes (with the turn's held words before it)
+    audio_end: int = 0  # stream sample after ``audio``
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms
@@ -96,9 +101,11 @@ class Turn:
     error: str = ""
     speculative_used: bool = False
     remembered: bool = False  # added to the LLM conversation history
-    # words said before a pause that this turn's transcripts continue ("what is the" … "capital of
-    # France"): attempts numbered above ``prefix_after`` are heard as prefix + their own words
-    prefix: str = ""
+    # words said before a pause that this turn's speech continues ("what is the" … "capital of France"):
+    # attempts numbered above ``prefix_after`` decode them together with their own audio, as one
+    # sentence (whisper hears a fragment badly: "what is the" alone came back "What is that?")
+    prefix_audio: Pcm | None = None
+    prefix_end: int = 0  # stream sample after ``prefix_audio``
     prefix_after: int = 0
     held: Attempt | None = (
         None  # an unfinished transcript waiting for its end (endpoint.unfinished_silence_ms)
@@ -106,9 +113,20 @@ class Turn:
     previous: IntentOutcome | None = None  # the command a continuation turn goes on from ("… and the fan")
     echo_of: str = ""  # a continuation that began while this reply played: its words may be that reply
 
-    def text_of(self, a: Attempt, heard: str) -> str:
-        """What attempt ``a``'s transcript ``heard`` means in this turn: with the words held before."""
-        return join(self.prefix, heard) if self.prefix and a.number > self.prefix_after else heard
+    def hold_words(self, a: Attempt) -> None:
+        """Attempt ``a``'s words were not the end: later attempts decode them again, with the rest."""
+        self.prefix_audio, self.prefix_end, self.prefix_after = a.audio, a.audio_end, a.number
+
+    def audio_for(self, a: Attempt, audio: Pcm, start_sample: int) -> Pcm:
+        """What attempt ``a`` decodes: its own audio from ``start_sample``, after the held words (the
+        pause between them kept, at most ``MAX_HELD_GAP``). Recorded on the attempt."""
+        a.audio_end = start_sample + len(audio)
+        if self.prefix_audio is not None and a.number > self.prefix_after:
+            cut = max(0, self.prefix_end - start_sample)
+            gap = np.zeros(min(max(0, start_sample - self.prefix_end), MAX_HELD_GAP), np.int16)
+            audio = np.concatenate([self.prefix_audio, gap, audio[cut:]])
+        a.audio = audio
+        return audio
 
     def mark(self, name: Mark, ns: int) -> None:
         self.marks.setdefault(name, ns)

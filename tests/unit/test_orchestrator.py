@@ -176,6 +176,14 @@ def stopped(clock: FakeClock, last_voiced: int = 50000) -> SpeechStopped:
     return SpeechStopped(AUDIO, 15000, 20000, last_voiced, last_voiced + 8000, "silence", now, now - 500 * MS)
 
 
+def said(clock: FakeClock, start: int, ms: int = 1000, value: int = 7) -> SpeechStopped:
+    """An utterance of ``ms`` (samples set to ``value``) from ``start``, stopped by the silence."""
+    audio = np.full(ms * 16, value, np.int16)
+    end = start + len(audio)
+    now = clock()
+    return SpeechStopped(audio, start, start + 4800, end - 8000, end, "silence", now, now - 500 * MS)
+
+
 def test_a_command_turn_publishes_events_in_order_with_an_exact_latency_breakdown() -> None:
     r = Rig(cfg())
     r.send(wake(r.clock), started(r.clock))
@@ -577,8 +585,11 @@ def test_an_unfinished_sentence_waits_for_its_end_and_is_answered_whole() -> Non
     assert r.orch.turn is not None and r.orch.turn.committed is None  # not answered: it stops mid-clause
     assert r.listen.calls[-1] == ("carry_on", 48000)
     assert r.orch.state == State.LISTENING
-    r.send(started(r.clock, 60000), stopped(r.clock, 90000))
-    r.decode("capital of France?")
+    r.send(started(r.clock, 60000), said(r.clock, 58000))
+    asr = r.asr.jobs[-1]  # the held words are decoded again with the rest, as one sentence
+    assert isinstance(asr, AsrJob) and len(asr.audio) == 16000 + 4800 + 16000  # the pause: at most 300 ms
+    assert not asr.audio[:20800].any() and (asr.audio[20800:] == 7).all()
+    r.decode("What is the capital of France?")
     (job,) = [j for j in r.llm.of(LlmJob) if isinstance(j, LlmJob) and not j.ctx.cancel.cancelled]
     assert isinstance(job, LlmJob) and "What is the capital of France?" in job.messages[-1].content
     assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["What is the capital of France?"]
@@ -606,8 +617,10 @@ def test_a_question_continued_before_its_answer_is_heard_is_asked_again_whole() 
     assert first.cancel.cancelled and r.data("turn.cancelled")["reason"] == "continued"
     turn = r.orch.turn
     assert turn is not None and turn.trigger == "continuation" and r.orch.state == State.LISTENING
-    r.send(stopped(r.clock, 80000))
-    c = r.decode("of France?")
+    r.send(said(r.clock, 30000))  # overlaps the first utterance's audio: only what is new is added
+    asr = r.asr.jobs[-1]
+    assert isinstance(asr, AsrJob) and len(asr.audio) == 16000 + 15000 and (asr.audio[16000:] == 7).all()
+    c = r.decode("What is the capital of France?")
     job = r.llm.of(LlmJob)[-1]
     assert isinstance(job, LlmJob) and job.ctx == c
     assert "What is the capital of France?" in job.messages[-1].content
