@@ -101,6 +101,7 @@ class _Continuation:
     started: SpeechStarted
     echo_of: str  # the reply was audible when it began: its words may be that reply, heard back
     stopped: SpeechStopped | None = None
+    holding: bool = False  # the answer's playback is held until this speech ends (the question may go on)
 
 
 class Orchestrator:
@@ -270,9 +271,16 @@ class Orchestrator:
 
     def _start_turn(self, trigger: Trigger) -> Turn:
         t = self.turn
-        if t is not None and trigger == "wake" and t.trigger == "follow_up" and t.committed is None:
-            t.cancel_all("wake")  # "Hey Jarvis" in the follow-up window: that turn becomes the wake word's
-            t.trigger = "wake"  # (no phantom barge-in: nothing was said to the device yet)
+        if (
+            t is not None
+            and trigger == "wake"
+            and t.trigger in ("follow_up", "continuation")
+            and t.committed is None
+        ):
+            # "Hey Jarvis" in the follow-up window (or right after a reply): that turn becomes the wake
+            # word's (no phantom barge-in: nothing was said to the device yet)
+            t.cancel_all("wake")
+            t.trigger, t.prefix_audio, t.previous, t.echo_of = "wake", None, None, ""
             return t
         if t is not None:
             # a wake word opened the listener for the new turn itself: closing it would deafen the turn
@@ -332,17 +340,29 @@ class Orchestrator:
         has heard yet, the question was not finished and is asked again whole."""
         if not self.cfg.endpoint.continuation or turn.route == "say" or self._next is not None:
             return  # a wake word or the button interrupts a reply; say turns hear nobody
-        self._next = _Continuation(msg, turn.reply_text if turn.audible else "")
-        self._extend_if_unheard(turn)
+        self._next = nxt = _Continuation(msg, turn.reply_text if turn.audible else "")
+        a = turn.committed
+        if a is not None and turn.route != "intent" and not turn.audible:
+            # Nothing of the answer exists yet: hold it until this speech ends. Then either the question
+            # went on (ask again, whole), or it was "Hey Jarvis" (the wake word's barge-in cancels it).
+            a.gate.clear()
+            nxt.holding = True
 
-    def _extend_if_unheard(self, turn: Turn) -> None:
-        nxt = self._next
-        if nxt is None or turn.route != "llm" or turn.audible:
-            return  # a command's confirmation plays on; the continuation waits for its end
+    def _settle_continuation(self, turn: Turn) -> None:
+        """Once the route is known and the held-over speech has ended: a command's confirmation plays
+        (the speech is the next turn); an unheard answer is dropped and the question asked again whole."""
+        nxt, a = self._next, turn.committed
+        if nxt is None or not nxt.holding or a is None:
+            return
+        if turn.route == "intent" or turn.audible:
+            nxt.holding = False
+            a.gate.set()  # (it may have started before the hold): the speech is the next turn
+            return
+        if turn.route != "llm" or nxt.stopped is None:
+            return
         self._next = None
-        said = turn.committed
         self._cancel_turn("continued", going_on=True)
-        self._begin_continuation(nxt, said=said)
+        self._begin_continuation(nxt, said=a)
 
     def _begin_continuation(
         self, nxt: _Continuation, said: Attempt | None = None, previous: IntentOutcome | None = None
@@ -418,6 +438,7 @@ class Orchestrator:
         if turn.committed is not None:
             if self._next is not None and self._next.stopped is None:
                 self._next.stopped = msg  # the continuation ended while the reply still plays
+                self._settle_continuation(turn)
             return
         turn.t0_ns = msg.voiced_captured_ns
         self.publish(ev.SpeechStoppedInfo.of(msg), turn)
@@ -487,7 +508,7 @@ class Orchestrator:
         self.router.route(turn, a, text, outcome)
         if a.committed:
             self.router.apply(turn, a)
-            self._extend_if_unheard(turn)
+            self._settle_continuation(turn)
 
     def _completes(self, a: Attempt) -> bool:
         """A speculative transcript that may end the turn at once: a complete fast-path command that

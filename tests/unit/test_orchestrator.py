@@ -612,12 +612,13 @@ def test_a_question_continued_before_its_answer_is_heard_is_asked_again_whole() 
     r = Rig(cfg())
     r.send(wake(r.clock), started(r.clock), stopped(r.clock))
     first = r.decode("What is the capital")
-    assert r.llm.of(LlmJob)
+    assert r.llm.of(LlmJob) and first.gate.is_set()
     r.send(started(r.clock, 60000))  # the user goes on before any answer is heard
+    assert not first.gate.is_set() and not first.cancel.cancelled  # the answer is held, not yet dropped
+    r.send(said(r.clock, 30000))  # overlaps the first utterance's audio: only what is new is added
     assert first.cancel.cancelled and r.data("turn.cancelled")["reason"] == "continued"
     turn = r.orch.turn
-    assert turn is not None and turn.trigger == "continuation" and r.orch.state == State.LISTENING
-    r.send(said(r.clock, 30000))  # overlaps the first utterance's audio: only what is new is added
+    assert turn is not None and turn.trigger == "continuation"
     asr = r.asr.jobs[-1]
     assert isinstance(asr, AsrJob) and len(asr.audio) == 16000 + 15000 and (asr.audio[16000:] == 7).all()
     c = r.decode("What is the capital of France?")
@@ -629,6 +630,29 @@ def test_a_question_continued_before_its_answer_is_heard_is_asked_again_whole() 
     assert [e.data["status"] for e in r.memory.of("response.done")] == ["done"]
     ((_, user, _),) = r.orch.conversation.history.items  # the half question never entered history
     assert user.endswith("What is the capital of France?")
+
+
+def test_a_wake_word_while_an_answer_is_prepared_is_a_barge_in_not_a_continuation() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    first = r.decode("tell me a story")
+    r.send(started(r.clock, 60000))  # the VAD hears "Hey Jarvis" before the wake word fires
+    assert not first.gate.is_set()
+    r.send(wake(r.clock, 70000))
+    assert first.cancel.cancelled and r.data("turn.cancelled")["reason"] == "barge_in"
+    r.send(started(r.clock, 72000), stopped(r.clock, 90000))
+    c = r.decode("turn on the kitchen light")
+    assert r.intents.applied == ["light_on:kitchen light"] and c.turn_id != first.turn_id
+    asr = r.asr.jobs[-1]
+    assert isinstance(asr, AsrJob) and len(asr.audio) == len(AUDIO)  # nothing of the story question
+
+
+def test_a_command_confirmation_plays_while_the_user_goes_on() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    c = r.decode("turn on the kitchen light")
+    r.send(started(r.clock, 60000))
+    assert c.gate.is_set()  # a command's confirmation is not held: the speech is the next turn
 
 
 def test_speech_during_an_answer_is_not_a_continuation_and_continuation_can_be_turned_off() -> None:
