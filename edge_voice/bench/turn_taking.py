@@ -481,10 +481,10 @@ def events_by_clip(
 
 
 def _run_variant(
-    cfg: Config, engines: Any, pcm: Pcm, out_dir: Path, stem: str, save_audio: bool
+    cfg: Config, engines: Any, pcm: Pcm, events_path: Path, replies_wav: Path | None
 ) -> tuple[list[dict[str, Any]], float]:
-    """The whole session through one daemon; returns its events (dicts, text deltas left out) and the
-    wall time. Writes them as JSON lines to ``<stem>-events.jsonl`` (rescoring needs no re-run)."""
+    """One session through one daemon; returns its events (dicts, text deltas left out) and the wall
+    time, and appends them as JSON lines to ``events_path`` (rescoring needs no re-run)."""
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
     from edge_voice.integrations.sinks import MemorySink
@@ -492,19 +492,19 @@ def _run_variant(
 
     clock = InputClock()
     source = WavSource(pcm, pace="adaptive", clock=clock)
-    sink = WavSink(out_dir / f"{stem}-replies.wav", clock, engines.tts.sample_rate)
+    sink = WavSink(replies_wav or events_path.with_suffix(".wav"), clock, engines.tts.sample_rate)
     memory = MemorySink()
     t = time.perf_counter()
     Daemon(cfg, engines, source, sink, [memory], clock).run()
     wall_s = time.perf_counter() - t
-    if save_audio:
+    if replies_wav is not None:
         sink.save(len(pcm))
     events = [
         {"type": e.type, "turn_id": e.turn_id, **e.data}
         for e in memory.events
         if e.type != "response.text.delta"
     ]
-    with open(out_dir / f"{stem}-events.jsonl", "w") as f:
+    with open(events_path, "a") as f:
         f.writelines(json.dumps(e, default=str) + "\n" for e in events)
     return events, wall_s
 
@@ -526,37 +526,55 @@ def run(
     voices: str = "",
     name: str = "turn-taking",
     save_audio: int = 0,
+    blocks: int = 4,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt commands=N complete=N questions=N noisy=N seed=N variants=baseline,new
-    voices=piper:1.0,espeak:en-us name=turn-taking-baseline save_audio=1`` (``name``: the output files'
-    stem; ``save_audio``: also the session and each variant's replies as WAVs)."""
+    voices=piper:1.0,espeak:en-us name=turn-taking-baseline save_audio=1 blocks=4`` (``name``: the output
+    files' stem; ``save_audio``: also the sessions and each variant's replies as WAVs; ``blocks``: the clips
+    are run in this many sessions, the variants taking turns per session)."""
     from edge_voice.runtime.daemon import load_engines
 
     out_dir.mkdir(parents=True, exist_ok=True)
     voice_list = tuple(v for v in str(voices).split(",") if v) or VOICES
     chosen = [v for v in VARIANTS if not variants or v[0] in str(variants).split(",")]
     specs = make_specs(int(seed), int(commands), int(noisy), int(questions), int(complete), voice_list)
+    n_blocks = max(1, min(int(blocks), len(specs)))
     t = time.perf_counter()
-    pcm, placed = build_session(specs)
+    sessions = [build_session(specs[i::n_blocks]) for i in range(n_blocks)]
     synth_s = time.perf_counter() - t
     if save_audio:
         from edge_voice.audio.wavio import write_wav
 
-        write_wav(out_dir / f"{name}-session.wav", pcm)
+        for i, session in enumerate(sessions):
+            write_wav(out_dir / f"{name}-session{i}.wav", session[0])
     from edge_voice.audio import clips
 
     clips._piper_voice.cache_clear()  # the test-speech voice is not part of the daemon
     engines = load_engines(cfg)
-    results: dict[str, Any] = {}
     configs: dict[str, Any] = {}
-    for vname, overrides in chosen:
-        vcfg, applied, skipped = apply_overrides(cfg, overrides)
-        events, wall_s = _run_variant(vcfg, engines, pcm, out_dir, f"{name}-{vname}", bool(save_audio))
-        rows = score_events(events, placed)
-        configs[vname] = {"overrides": overrides, "applied": applied, "skipped_overrides": skipped}
+    rows_of: dict[str, list[dict[str, Any]]] = {v: [] for v, _ in chosen}
+    wall_of: dict[str, float] = dict.fromkeys(rows_of, 0.0)
+    load_of: dict[str, list[float]] = {v: [] for v in rows_of}
+    for v in rows_of:
+        (out_dir / f"{name}-{v}-events.jsonl").write_text("")
+    # the variants take turns block by block (order alternating), so a busy neighbour on a shared box
+    # slows both alike
+    for b, (pcm, placed) in enumerate(sessions):
+        for vname, overrides in chosen if b % 2 == 0 else chosen[::-1]:
+            vcfg, applied, skipped = apply_overrides(cfg, overrides)
+            configs[vname] = {"overrides": overrides, "applied": applied, "skipped_overrides": skipped}
+            wav = out_dir / f"{name}-{vname}-replies{b}.wav" if save_audio else None
+            load_of[vname].append(round(os.getloadavg()[0], 2))
+            events, wall_s = _run_variant(vcfg, engines, pcm, out_dir / f"{name}-{vname}-events.jsonl", wav)
+            rows_of[vname] += score_events(events, placed)
+            wall_of[vname] += wall_s
+    results: dict[str, Any] = {}
+    for vname, rows in rows_of.items():
+        rows.sort(key=lambda r: str(r["id"]))
         results[vname] = {
-            "wall_s": round(wall_s, 1),
+            "wall_s": round(wall_of[vname], 1),
+            "load_avg_1min_at_block_start": load_of[vname],
             "summary": summarize(rows),
             "by": by_category(rows),
             "rows": rows,
@@ -581,7 +599,8 @@ def run(
             "voices": list(voice_list),
             "wake": "piper 'Hey Jarvis,' + 150 ms",
             "pauses_ms": sorted({p for s in specs for p in s.pauses_ms}),
-            "session_s": round(len(pcm) / SAMPLE_RATE, 1),
+            "blocks": n_blocks,
+            "session_s": round(sum(len(x[0]) for x in sessions) / SAMPLE_RATE, 1),
             "synthesis_s": round(synth_s, 1),
         },
         "endpoint": dataclasses.asdict(cfg.endpoint),
