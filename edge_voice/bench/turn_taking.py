@@ -21,7 +21,7 @@ Scores per clip, then per variant and per category (pause, devices, voice, clean
 - parts acted on: the expected (intent, device) pairs found in ``intent.recognized`` events (``device``
   may be a string or a list of strings); wrong actions (an acted pair not asked for), duplicates;
 - false cut-offs (complete sentences): a turn ended at an internal pause, or the sentence was spread over
-  several transcribed turns;
+  several transcribed turns (``unrepaired``: and the user did not get it right in the end either);
 - clarifications (intent ``clarify``, or a reply starting "Which"); ``unknown_device`` refusals;
 - lost parts: a spoken part no event covers (no speech event overlaps it, no transcript has its words);
 - voice-to-voice p50/p95 (``response.done`` latency) of commands and of LLM answers.
@@ -358,6 +358,11 @@ def score_clip(
         first, last = part_spans[0][0], part_spans[-1][0]
         early = any(first <= s < last for s in stops)
         cut_off = early or len(transcribed_turns) > 1
+    # a cut-off the daemon made good afterwards: every part acted on, nothing wrong, the last word heard
+    tail = (_words(spec.parts[-1]) or [""])[-1] if spec.parts else ""
+    repaired = (
+        None if not cut_off else hit == expected and not wrong and any(tail in _words(t) for t in transcripts)
+    )
     v2v = [
         (str(e.get("route")), float(lat["voice_to_voice_ms"]))
         for e in done
@@ -386,6 +391,7 @@ def score_clip(
         ),
         "lost_parts": lost,
         "false_cut_off": cut_off,
+        "cut_off_repaired": repaired,
         "turns": len({e.get("turn_id") for e in events}),
         "transcripts": transcripts,
         "replies": replies,
@@ -427,6 +433,9 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "lost_parts": sum(len(r["lost_parts"]) for r in rows),
         "complete_sentences": len(complete),
         "false_cut_offs": sum(1 for r in complete if r["false_cut_off"]),
+        "false_cut_offs_unrepaired": sum(
+            1 for r in complete if r["false_cut_off"] and not r.get("cut_off_repaired")
+        ),
         "llm_routes_in_command_clips": sum(
             1 for r in rows if r["kind"] != "question" for route in r["routes"] if route == "llm"
         ),

@@ -150,6 +150,12 @@ def test_a_commit_at_the_inner_pause_is_a_false_cut_off() -> None:
         2, 34800, 44000, "in the bedroom", None, {}
     )
     assert score_clip(COMPLETE, C_SPANS, split)["false_cut_off"] is True
+    assert score_clip(COMPLETE, C_SPANS, split)["cut_off_repaired"] is False  # nothing acted on
+    fixed = turn(1, 16000, 30000, "Turn off the lights", None, {}, reason="early_commit")
+    fixed += turn(2, 34800, 44000, "in the bedroom", "turn_off", {"device": ["bedroom light"]})
+    row = score_clip(COMPLETE, C_SPANS, fixed)
+    assert row["false_cut_off"] is True and row["cut_off_repaired"] is True
+    assert summarize([row])["false_cut_offs_unrepaired"] == 0
 
 
 def test_summary_and_events_by_clip() -> None:
