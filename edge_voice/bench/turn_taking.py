@@ -19,7 +19,9 @@ follow-up window to end, so clips are independent. Kinds of clip:
 
 Scores per clip, then per variant and per category (pause, devices, voice, clean/noisy):
 - parts acted on: the expected (intent, device) pairs found in ``intent.recognized`` events (``device``
-  may be a string or a list of strings); wrong actions (an acted pair not asked for), duplicates;
+  may be a string or a list of strings); wrong actions (an acted pair not asked for), duplicates; and, as
+  a diagnostic, parts the spoken confirmation named (``parts_confirmed``: heard right, but maybe not in
+  the payload);
 - false cut-offs (complete sentences): a turn ended at an internal pause, or the sentence was spread over
   several transcribed turns (``unrepaired``: and the user did not get it right in the end either);
 - clarifications (intent ``clarify``, or a reply starting "Which"); ``unknown_device`` refusals;
@@ -282,6 +284,26 @@ def acted_pairs(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
+_REPLY_VERBS = {
+    "turn_on": ("turning on",),
+    "turn_off": ("turning off",),
+    "set_brightness": ("setting",),
+    "set_color": ("making",),
+    "step_brightness": ("dimming", "brightening"),
+}
+
+
+def confirmed_pairs(expected: Iterable[tuple[str, str]], replies: Sequence[str]) -> set[tuple[str, str]]:
+    """Expected (intent, device) pairs a fast-path reply spoke back ("Turning on the kitchen light and the
+    fan."): what the user heard confirmed, whatever the event payload carried (a diagnostic)."""
+    low = [r.lower() for r in replies]
+    return {
+        (n, d)
+        for n, d in expected
+        if any(r.startswith(_REPLY_VERBS.get(n, ("\0",))) and f"the {d}" in r for r in low)
+    }
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text.lower())
 
@@ -383,6 +405,7 @@ def score_clip(
         "acted": [list(p) for p in acted],
         "parts_expected": len(expected),
         "parts_acted": len(hit),
+        "parts_confirmed": len(confirmed_pairs(expected, replies)),
         "wrong_actions": [list(p) for p in wrong],
         "duplicate_actions": sum(n - 1 for n in counts.values() if n > 1),
         "clarifications": clarify,
@@ -423,6 +446,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "parts_expected": exp,
         "parts_acted": hit,
         "parts_acted_share": round(hit / exp, 3) if exp else None,
+        "parts_confirmed_in_reply": sum(int(r.get("parts_confirmed", 0)) for r in rows),
         "clips_fully_acted": sum(
             1 for r in rows if r["parts_expected"] and r["parts_acted"] == r["parts_expected"]
         ),
@@ -694,20 +718,42 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     for i, v in enumerate(names):
         by = res[v]["by"]["pause"]
         vals = [100 * (by[k]["parts_acted_share"] or 0) if k in by else 0 for k in keys]
-        bars = ax1.bar(x + (i - (len(names) - 1) / 2) * w, vals, w, label=v, color=colors[i % len(colors)])
+        xs = x + (i - (len(names) - 1) / 2) * w
+        bars = ax1.bar(xs, vals, w, label=f"{v}: in intent.recognized", color=colors[i % len(colors)])
         ax1.bar_label(bars, fmt="%.0f", fontsize=7)
-    labels = [f"{k} ms" if k.isdigit() else k for k in keys]
+        heard = [
+            100 * by[k]["parts_confirmed_in_reply"] / by[k]["parts_expected"]
+            if k in by and by[k]["parts_expected"]
+            else 0
+            for k in keys
+        ]
+        ax1.scatter(
+            xs, heard, marker="_", s=200, color="black", label="named in the spoken reply" if i == 0 else None
+        )
+    first = res[names[0]]["by"]["pause"]
     ax1.set_xticks(
         x,
-        [f"{lab}\n(≥1200: during reply)" if lab.startswith(("13", "18")) else lab for lab in labels],
+        [
+            (f"{k} ms{'*' if int(k) >= 1200 else ''}" if k.isdigit() else k)
+            + f"\n({first[k]['parts_expected'] if k in first else 0} parts)"
+            for k in keys
+        ],
         fontsize=8,
     )
     ax1.set_ylim(0, 110)
     ax1.set_ylabel("parts acted on (%)")
-    ax1.set_xlabel("pause between the parts")
+    ax1.set_xlabel("pause between the parts (* ≥ 1200 ms: the second part starts during the confirmation)")
     ax1.set_title("Parts of spoken commands acted on")
     ax1.legend()
-    counts = ("lost_parts", "false_cut_offs", "wrong_actions", "duplicate_actions", "clarifications")
+    counts = (
+        "lost_parts",
+        "false_cut_offs",
+        "wrong_actions",
+        "duplicate_actions",
+        "clarifications",
+        "unknown_device_replies",
+        "llm_routes_in_command_clips",
+    )
     x2 = np.arange(len(counts))
     for i, v in enumerate(names):
         s = res[v]["summary"]
@@ -718,7 +764,13 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
             label=v,
             color=colors[i % len(colors)],
         )
-    ax2.set_xticks(x2, [c.replace("_", "\n") for c in counts], fontsize=8)
+    ax2.set_xticks(
+        x2,
+        [c.replace("_in_command_clips", "").replace("_", " ") for c in counts],
+        fontsize=7,
+        rotation=35,
+        ha="right",
+    )
     s0 = next(iter(res.values()))["summary"]
     ax2.set_title(f"Counts (false cut-offs of {s0['complete_sentences']} complete sentences)")
     ax2.legend()
@@ -733,8 +785,15 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     ax3.set_ylabel("end of speech → first reply sample (ms)")
     ax3.set_title("Voice-to-voice")
     ax3.legend()
+    loads = [x for r in res.values() for x in r.get("load_avg_1min_at_block_start", [])]
+    title = f"bench turn-taking, {result['clip_set']['clips']} clips"
+    if loads:
+        title += (
+            f"; 1-min load average {min(loads):.1f}–{max(loads):.1f} on {result['machine']['cores']} cores"
+        )
     if result.get("variants_identical"):
-        fig.suptitle("variants identical on this tree (overrides not applied: keys absent)", fontsize=9)
+        title += " — variants identical on this tree (overrides not applied: keys absent)"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -93,6 +93,28 @@ def test_a_continuation_turn_acts_on_the_second_part() -> None:
     assert (row["parts_acted"], row["lost_parts"], row["duplicate_actions"]) == (2, [], 0)
 
 
+def test_a_reply_that_names_both_devices_counts_as_confirmed() -> None:
+    one_slot = turn(
+        1,
+        16000,
+        56000,
+        "turn on the kitchen light and the fan",
+        "turn_on",
+        {"device": "fan"},
+        reply="Turning on the kitchen light and the fan.",
+    )
+    spec = ClipSpec(
+        "x",
+        "two_part",
+        ("turn on the kitchen light", "and the fan."),
+        (300,),
+        (("turn_on", "kitchen light"), ("turn_on", "fan")),
+        "piper:1.0",
+    )
+    row = score_clip(spec, SPANS, one_slot)
+    assert (row["parts_acted"], row["parts_confirmed"]) == (1, 2)  # the payload kept only the last device
+
+
 def test_wrong_duplicate_and_clarify_are_counted() -> None:
     evs = turn(
         1,
