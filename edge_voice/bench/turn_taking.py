@@ -581,13 +581,15 @@ def run(
     save_audio: int = 0,
     blocks: int = 4,
     rescore: int = 0,
+    label: str = "",
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt commands=N complete=N questions=N noisy=N seed=N variants=baseline,new
     voices=piper:1.0,espeak:en-us name=turn-taking-baseline save_audio=1 blocks=4`` (``name``: the output
     files' stem; ``save_audio``: also the sessions and each variant's replies as WAVs; ``blocks``: the clips
     are run in this many sessions, the variants taking turns per session; ``rescore=1``: no run, score the
-    events an earlier run with the same options saved)."""
+    events an earlier run with the same options saved; ``label``: a line saying what the run is, kept by a
+    rescore)."""
     from edge_voice.runtime.daemon import load_engines
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -620,6 +622,7 @@ def run(
             wall_of[vname] = old["results"][vname]["wall_s"]
             load_of[vname] = old["results"][vname].get("load_avg_1min_at_block_start", [])
         configs, load_ms = old["variants"], old.get("load_ms", {})
+        label = label or old.get("label", "")
         sessions_to_run: list[tuple[Pcm, list[PlacedClip]]] = []
     else:
         engines = load_engines(cfg)
@@ -652,6 +655,7 @@ def run(
     applied_sets = [json.dumps(c["applied"], sort_keys=True) for c in configs.values()]
     kinds = Counter(s.kind for s in specs)
     result: dict[str, Any] = {
+        **({"label": label} if label else {}),
         "bench": "turn-taking",
         "machine": {"cores": os.cpu_count()},
         "note": (
