@@ -123,7 +123,7 @@ class KitchenIntents:
     def __init__(self) -> None:
         self.applied: list[str] = []
 
-    def match(self, text: str) -> IntentOutcome | None:
+    def match(self, text: str, previous: IntentOutcome | None = None) -> IntentOutcome | None:
         for device in ("kitchen light", "hallway light"):
             if device in text.lower():
                 return Outcome("light_on", (("device", device),), f"Turning on the {device}.")
