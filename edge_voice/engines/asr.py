@@ -7,7 +7,10 @@
   next multiple of 256 without a mask, so any other size makes a transcript depend on what the previous
   decodes left in those rows (upstream PR ggml-org/whisper.cpp#3941).
 - Greedy, one pass (no temperature fallback), single segment, no timestamps, no context carried over from
-  the previous utterance (a stale prompt makes whisper repeat the last command).
+  the previous utterance (a stale prompt makes whisper repeat the last command). A *fixed* prompt is
+  another thing: with ``asr.bias_device_names`` the decoder starts from the configured device names
+  ("Kitchen light, living room light, …, coffee machine."), the same for every utterance, so whisper
+  spells them as configured ("hallway", not "valeway"); measured by ``edge-voice bench names``.
 - Every decode is bounded. ``asr.max_tokens`` ends a segment gracefully (a tiny.en repetition loop,
   "turn on the light turn on the light …", is then collapsed to one repeat). whisper.cpp calls our abort
   callback during the encoder and after every decoder step, which stops it on the turn's
@@ -26,6 +29,7 @@ import logging
 import re
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from edge_voice.core.cancel import NEVER, CancelToken
-from edge_voice.core.config import AsrConfig
+from edge_voice.core.config import AsrConfig, Config, DeviceEntry
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import AbortReason, Float32, Transcription, to_float32
 from edge_voice.models import registry
@@ -145,6 +149,18 @@ def clean_transcript(raw: str) -> str:
     return text
 
 
+def device_prompt(devices: Sequence[DeviceEntry]) -> str:
+    """whisper's initial prompt naming the devices: "Kitchen light, living room light, fan." Names only,
+    not aliases: each word costs the decoder a prompt token on every decode."""
+    names = list(dict.fromkeys(" ".join(d.name.split()) for d in devices if d.name.strip()))
+    return (", ".join(names) + ".").capitalize() if names else ""
+
+
+def asr_prompt(cfg: Config) -> str:
+    """The fixed prompt the config asks for ("" = none)."""
+    return device_prompt(cfg.intents.devices) if cfg.asr.bias_device_names else ""
+
+
 # ------------------------------------------------------------------------------------------------ engine
 
 
@@ -152,7 +168,10 @@ class WhisperCppTranscriber:
     """``Transcriber`` on whisper.cpp. Load once at start-up (the model file is verified against the
     manifest); call ``transcribe``/``decode`` from the ASR thread only."""
 
-    def __init__(self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True) -> None:
+    def __init__(
+        self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True, prompt: str = ""
+    ) -> None:
+        """``prompt``: a fixed initial prompt for every decode (``asr_prompt``; "" = none)."""
         from pywhispercpp.model import Model  # lazy: native library
 
         logging.getLogger("pywhispercpp.model").setLevel(logging.WARNING)  # it logs every decode at INFO
@@ -160,6 +179,7 @@ class WhisperCppTranscriber:
         self.cfg = cfg
         self.model_path = registry.resolve(cfg.model, models_dir)
         t0 = time.monotonic()
+        extra: dict[str, Any] = {"initial_prompt": prompt} if prompt else {}
         # Parameters given here persist on the model object; per-call we only change audio_ctx.
         self._model: Any = Model(
             str(self.model_path),
@@ -177,7 +197,9 @@ class WhisperCppTranscriber:
             print_progress=False,
             print_realtime=False,
             print_timestamps=False,
+            **extra,
         )
+        self.prompt = prompt
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
             magic, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))
         if magic != GGML_MAGIC:
