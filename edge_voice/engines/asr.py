@@ -152,8 +152,9 @@ def clean_transcript(raw: str) -> str:
 def device_prompt(devices: Sequence[DeviceEntry]) -> str:
     """whisper's initial prompt naming the devices: "Kitchen light, living room light, fan." Names only,
     not aliases: each word costs the decoder a prompt token on every decode."""
-    names = list(dict.fromkeys(" ".join(d.name.split()) for d in devices if d.name.strip()))
-    return (", ".join(names) + ".").capitalize() if names else ""
+    names = list(dict.fromkeys(" ".join(d.name.lower().split()) for d in devices if d.name.strip()))
+    text = ", ".join(names) + "."
+    return text[0].upper() + text[1:] if names else ""
 
 
 def asr_prompt(cfg: Config) -> str:
