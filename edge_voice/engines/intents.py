@@ -716,7 +716,9 @@ class RuleIntentMatcher:
 
     def _resolve(self, target: str, fuzzy: bool) -> _Resolved | None:
         """A spoken target → what it names (see ``_Resolved``), or None if some part is no device."""
-        t = _strip_det(target)
+        # a command cut after its conjunction ("the kitchen light and") names what it has named so far;
+        # holding the turn open for the rest is the endpointer's job, not a reason to guess a device
+        t = re.sub(r" (?:and|or|also)$", "", _strip_det(target))
         if (exact := self._exact(t)) is not None:
             return _Resolved(tuple(exact))
         parts = [p for p in re.split(r",? and (?:then |also )?|, ", t) if p]

@@ -501,6 +501,8 @@ def test_confirmation_phrases_cover_every_device_reply(matcher: RuleIntentMatche
         ("And then turn off the fan.", "turn_off", ["fan"]),
         ("Also, switch on the coffee machine.", "turn_on", ["coffee machine"]),
         ("Then turn the kitchen light on.", "turn_on", ["kitchen light"]),
+        # cut after "and": what was named so far (no fuzzy guess over "light and")
+        ("Turn on the kitchen light and", "turn_on", ["kitchen light"]),
     ],
 )
 def test_misheard_names_are_resolved(
