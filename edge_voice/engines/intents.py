@@ -3,14 +3,17 @@
 ``RuleIntentMatcher.match(text)`` normalises a transcript (whisper writes "Turn on the kitchen light."),
 tries the rules in order and returns an ``IntentResult`` (name, slots, short spoken reply) or None, in
 which case the text goes to the LLM. ``match`` never changes state, so it is safe on a speculative
-transcript; ``apply`` commits the side effects (timers) once the turn is final.
+transcript; ``apply`` commits the side effects (timers, a question asked back) once the turn is final.
 
 Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
   turn_on / turn_off        device, kind            "turn on the kitchen light", "lights off in the bedroom"
   set_brightness            device, brightness(0–100) "set the living room light to 40 percent"
   step_brightness           device, step(±25)       "dim the bedroom light", "turn the kitchen light up"
   set_color                 device, color, rgb      "make the bedroom light blue"
-  unknown_device            device                  "turn on the television" (no such device in config)
+  unknown_device            device, state           "turn on the television" (no such device in config)
+  clarify                   action, heard, candidate*, understood*, + the command's other slots
+                                                    "turn on the copy machine" → "Did you mean the coffee
+                                                    machine?"; the next turn's answer completes it
   timer_set                 seconds                 "set a timer for five minutes", "10 minute timer"
   timer_cancel              [seconds]               "cancel the timer"
   timer_status              —                       "how long is left on the timer"
@@ -21,7 +24,9 @@ Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
   stop                      —                       "stop", "never mind"     reply "" = say nothing
   repeat                    —                       "what did you say"       reply "" = replay the last reply
 
-Device names come from ``IntentsConfig.devices`` (with aliases). ``Timers`` is the pure timer book the
+Device names come from ``IntentsConfig.devices`` (with aliases); a name said or heard a little wrong is
+matched by edit distance, and asked about when unsure (design note 44). ``match(text, previous=…)``
+continues the previous device command ("and the fan"). ``Timers`` is the pure timer book the
 orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every fixed reply so TTS can
 pre-synthesise them; ``command_mentions_device`` guards LLM-derived commands.
 """
@@ -1084,6 +1089,8 @@ def confirmation_phrases(cfg: IntentsConfig) -> tuple[str, ...]:
         phrases += [f"Turning on {name}.", f"Turning off {name}."]
         if entry.kind == "light":
             phrases += [f"Dimming {name}.", f"Brightening {name}."]
+        phrases.append(f"Did you mean {name}?")  # a name heard a little wrong
+    phrases += ["Turn on which device?", "Turn off which device?", "Which light?"]
     if lights:
         phrases += ["Turning on all the lights.", "Turning off all the lights."]
     phrases += [f"Timer set for {duration_words(s)}." for s in COMMON_TIMER_SECONDS]
