@@ -10,7 +10,9 @@
   the previous utterance (a stale prompt makes whisper repeat the last command). A *fixed* prompt is
   another thing: with ``asr.bias_device_names`` the decoder starts from the configured device names
   ("Kitchen light, living room light, …, coffee machine."), the same for every utterance, so whisper
-  spells them as configured ("hallway", not "valeway"); measured by ``edge-voice bench names``.
+  spells them as configured ("hallway", not "valeway"); measured by ``edge-voice bench names``. With a
+  prompt, tiny.en sometimes decodes a short question twice ("What time is it? What time is it?"): a
+  transcript that is one sentence repeated is cut to one copy (``drop_echo``).
 - Every decode is bounded. ``asr.max_tokens`` ends a segment gracefully (a tiny.en repetition loop,
   "turn on the light turn on the light …", is then collapsed to one repeat). whisper.cpp calls our abort
   callback during the encoder and after every decoder step, which stops it on the turn's
@@ -138,6 +140,20 @@ def collapse_loop(text: str) -> str:
     return text
 
 
+def drop_echo(text: str) -> str:
+    """One copy of a transcript that is the same sentence (≥ 3 words) said twice or more: "What time is it?
+    What time is it?" → "What time is it?". With a prompt, whisper tiny sometimes decodes a short utterance
+    twice (bench names: 6 of 72 questions with the device-name prompt, none without). Only a whole
+    transcript made of copies is cut, so "turn on the light and turn on the fan" is left alone."""
+    words = text.split()
+    keys = [re.sub(r"[^\w']", "", w.lower()) for w in words]
+    n = len(keys)
+    for period in range(3, n // 2 + 1):
+        if n % period == 0 and all(keys[i] == keys[i % period] for i in range(period, n)):
+            return " ".join(words[:period])
+    return text
+
+
 def clean_transcript(raw: str) -> str:
     """Drop whisper's non-speech tags ("[BLANK_AUDIO]", "(water running)", "*sigh*", "♪") and the phrases it
     produces on silence; "" when nothing spoken is left."""
@@ -251,7 +267,7 @@ class WhisperCppTranscriber:
             max_steps = windows * (self.cfg.max_tokens + 1) + TOKEN_BACKSTOP
             raw, steps, aborted = self._run(to_float32(audio), ctx, cancel, max_steps)
             truncated = not aborted and steps > self.cfg.max_tokens
-            text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else raw)
+            text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else drop_echo(raw))
             result = DecodeResult(
                 text, raw, audio_ms, ctx, (time.perf_counter() - t0) * 1e3, steps, aborted, False, truncated
             )

@@ -15,6 +15,7 @@ from edge_voice.engines.asr import (
     clean_transcript,
     collapse_loop,
     device_prompt,
+    drop_echo,
     has_voice,
 )
 
@@ -146,3 +147,19 @@ def test_device_prompt_names_each_configured_device_once() -> None:
     assert device_prompt(devices) == "Garden pump, desk lamp."  # names, not aliases; each once
     assert asr_prompt(Config(asr=AsrConfig(bias_device_names=False))) == ""
     assert asr_prompt(Config(intents=IntentsConfig(devices=()))) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What time is it? What time is it?", "What time is it?"),
+        ("What is 2 plus d? What is 2 plus d? What is 2 plus d?", "What is 2 plus d?"),
+        ("turn on the light and turn on the fan", "turn on the light and turn on the fan"),
+        ("very very", "very very"),  # under three words: left alone
+        ("no no no no", "no no no no"),
+        ("Tell me a story. Tell me", "Tell me a story. Tell me"),  # not whole copies
+        ("", ""),
+    ],
+)
+def test_drop_echo(text: str, expected: str) -> None:
+    assert drop_echo(text) == expected
