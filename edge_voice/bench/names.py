@@ -10,7 +10,8 @@ and with the prompt, alternately (so load on the shared box hits both alike).
 - ``devices_right``: share of commands the fast path turns into the right action on exactly the devices said
   (ASR + the fuzzy matcher); ``asked`` = it asked back (clarify), ``wrong`` = it would act on other devices;
 - WER of commands and of questions; ``questions_changed`` = question transcripts the prompt changed,
-  ``leaks`` = a device name in a question's transcript that the question did not say;
+  ``leaks`` = a device name in a question's transcript that the question did not say, ``word_leaks`` =
+  words of the prompt there that were not said ("how many lights does a spider have");
 - ``asr_ms`` with and without, and the prompt's length in words (each costs decoder prompt tokens).
 """
 
@@ -29,6 +30,7 @@ from edge_voice.bench.asr import QUESTIONS, SNR_DB, VOICES, _speech, _stats, edi
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE
 
+ACTIONS = frozenset({"turn_on", "turn_off", "set_brightness", "step_brightness", "set_color"})
 # (spoken text, the configured devices it names, the action)
 COMMANDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Turn off the hallway light and the bedroom light.", ("hallway light", "bedroom light"), "turn_off"),
@@ -88,7 +90,7 @@ def _clips(cfg: Config) -> list[dict[str, Any]]:
     return out
 
 
-def _score(row: dict[str, Any], transcript: str, matcher: Any) -> dict[str, Any]:
+def _score(row: dict[str, Any], transcript: str, matcher: Any, prompt_words: set[str]) -> dict[str, Any]:
     norm = " ".join(normalize(transcript))
     said = row["devices"]
     heard = sum(1 for d in said if f" {d} " in f" {norm} ")
@@ -99,15 +101,19 @@ def _score(row: dict[str, Any], transcript: str, matcher: Any) -> dict[str, Any]
     names = [d.name for d in matcher.devices]
     ref = f" {' '.join(normalize(row['text']))} "
     leaks = [n for n in names if f" {n} " in f" {norm} " and f" {n} " not in ref]
+    ref_words = set(ref.split())
+    word_leaks = [w for w in norm.split() if w in prompt_words and w not in ref_words]
     return {
         "transcript": transcript,
         "names_heard": heard,
         "right": right,
         "asked": asked,
-        "wrong": bool(got) and not right and not asked,
+        # acted on other devices (or did another thing to them); unknown_device and clarify act on nothing
+        "wrong": result is not None and result.name in ACTIONS and not right,
         "intent": result.name if result is not None else None,
         "word_errors": edit_distance(normalize(row["text"]), normalize(transcript)),
         "leaks": leaks,
+        "word_leaks": word_leaks,  # words of the device names that the speaker did not say
     }
 
 
@@ -120,6 +126,7 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
     clip_set = _clips(cfg)
     gen_s = time.perf_counter() - t
     prompt = device_prompt(cfg.intents.devices)
+    prompt_words = set(normalize(prompt))
     # accuracy is the question here: a decode aborted at the daemon's time budget because another process
     # took the shared cores would count as a mishearing (the decode cost is compared pair by pair)
     asr_cfg = replace(cfg.asr, max_decode_ms=max(cfg.asr.max_decode_ms, 20000))
@@ -133,7 +140,7 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
         for asr, tag in order:
             r = asr.decode(c["pcm"])
             row[tag] = {
-                **_score(c, r.text, matcher),
+                **_score(c, r.text, matcher, prompt_words),
                 "asr_ms": round(r.decode_ms, 1),
                 "audio_ms": r.audio_ms,
                 "steps": r.steps,
@@ -164,6 +171,7 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
             "wer_commands": wer_of(cmds),
             "wer_questions": wer_of(qs),
             "question_leaks": sum(bool(r[tag]["leaks"]) for r in qs),
+            "question_word_leaks": sum(len(r[tag]["word_leaks"]) for r in qs),
             "aborted": sum(bool(r[tag]["aborted"]) for r in rs),
             "asr_ms": _stats([r[tag]["asr_ms"] for r in rs]),
         }
