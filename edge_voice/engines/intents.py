@@ -473,6 +473,12 @@ _ON_OFF = [
 ]
 # Without a verb a phrase is a command only with an exact name: "is the kitchen light on" is a question.
 _ON_OFF_BARE = [r"(?P<target>.+?) (?P<state>on|off)"]
+# whisper mishears the verb ("Pern on the kitchen light", "Twitch off the fan"): one word, then on/off and
+# an exact device name, is still that command (a fuzzy name on top of a misheard verb would be a guess)
+_ON_OFF_ANY_VERB = [r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)"]
+_NOT_VERBS = frozenset(
+    {"is", "was", "are", "were", "what", "who", "why", "how", "where", "when", "not", "left", "stay", "still"}
+)
 _UNKNOWN_DEVICE = [
     rf"{_ON_OFF_VERB} (?P<state>on|off) (?P<target>.+)",
     rf"{_ON_OFF_VERB} (?P<target>.+?) (?P<state>on|off)",
@@ -610,6 +616,7 @@ class RuleIntentMatcher:
             (_compile(_STEP_BRIGHTNESS), self._step_brightness),
             (_compile(_ON_OFF), self._on_off),
             (_compile(_ON_OFF_BARE), lambda m: self._on_off(m, fuzzy=False)),
+            (_compile(_ON_OFF_ANY_VERB), self._misheard_verb),
             (_compile(_UNKNOWN_DEVICE), self._unknown_device),
         )
         self._continuation = _compile(_CONTINUATION)[0]
@@ -947,6 +954,9 @@ class RuleIntentMatcher:
             target = groups["target"]
         name = "turn_on" if groups["state"] == "on" else "turn_off"
         return self._device_intent(name, self._resolve(target, fuzzy), ())
+
+    def _misheard_verb(self, m: re.Match[str]) -> IntentResult | None:
+        return None if m.group("verb") in _NOT_VERBS else self._on_off(m, fuzzy=False)
 
     def _unknown_device(self, m: re.Match[str]) -> IntentResult | None:
         target = re.sub(r"^(?:the |my |our )", "", m.group("target"))

@@ -501,6 +501,9 @@ def test_confirmation_phrases_cover_every_device_reply(matcher: RuleIntentMatche
         ("And then turn off the fan.", "turn_off", ["fan"]),
         ("Also, switch on the coffee machine.", "turn_on", ["coffee machine"]),
         ("Then turn the kitchen light on.", "turn_on", ["kitchen light"]),
+        # the verb misheard, the name exact (bench names: "Pern on", "Twitch on")
+        ("Pern on the kitchen light and the coffee machine.", "turn_on", ["kitchen light", "coffee machine"]),
+        ("Twitch off the living room light.", "turn_off", ["living room light"]),
         # cut after "and": what was named so far (no fuzzy guess over "light and")
         ("Turn on the kitchen light and", "turn_on", ["kitchen light"]),
     ],
@@ -572,6 +575,9 @@ def test_a_question_keeps_what_was_understood(matcher: RuleIntentMatcher) -> Non
         "Kill the spider.",
         "Shut down the computer.",
         "What is on TV?",
+        "Is on the kitchen light?",
+        "Pern on the kitchen lite.",  # a misheard verb and a misheard name: too much guessing
+        "Hold on the phone.",
         "How do I turn on the oven?",
         "And what about tomorrow?",
         "and the fan",  # a continuation, but no command to continue
