@@ -956,7 +956,10 @@ class RuleIntentMatcher:
         return self._device_intent(name, self._resolve(target, fuzzy), ())
 
     def _misheard_verb(self, m: re.Match[str]) -> IntentResult | None:
-        return None if m.group("verb") in _NOT_VERBS else self._on_off(m, fuzzy=False)
+        verb = m.group("verb")
+        # "pern" 0.5 from "turn", "twitch" 0.83 from "switch"; "right" (for "brighten") is 0.36: not on/off
+        like = max(SequenceMatcher(None, verb, v).ratio() for v in ("turn", "switch"))
+        return None if verb in _NOT_VERBS or like < 0.5 else self._on_off(m, fuzzy=False)
 
     def _unknown_device(self, m: re.Match[str]) -> IntentResult | None:
         target = re.sub(r"^(?:the |my |our )", "", m.group("target"))

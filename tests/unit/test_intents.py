@@ -578,6 +578,7 @@ def test_a_question_keeps_what_was_understood(matcher: RuleIntentMatcher) -> Non
         "Is on the kitchen light?",
         "Pern on the kitchen lite.",  # a misheard verb and a misheard name: too much guessing
         "Hold on the phone.",
+        "Right on the kitchen light.",  # whisper's "Brighten the kitchen light": not turn_on
         "How do I turn on the oven?",
         "And what about tomorrow?",
         "and the fan",  # a continuation, but no command to continue
