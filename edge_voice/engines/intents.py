@@ -506,6 +506,7 @@ ALL_LIGHTS = "all lights"
 FUZZY_ACCEPT = 0.84
 FUZZY_NEAR = 0.6
 FUZZY_MARGIN = 0.06
+FUZZY_ANSWER = 0.65  # an answer to "which device?": "coffee" 0.67, "fun" 0.67, "good night" 0.61 (no)
 CLARIFY_WINDOW_S = 15.0  # how long an open question ("Which light?") waits for its answer
 # Rooms and appliances a home has that are real words: heard in a name that is not configured, they were
 # said on purpose ("dining room light" is not a mishearing of "living room light", 0.88), so such a name is
@@ -798,8 +799,9 @@ class RuleIntentMatcher:
         elif (res := self._resolve(t, fuzzy=True)) is not None and res.heard is None:
             chosen = res.devices  # a device named outright (even one not offered)
         elif (
-            (ranked := self._scores(t, cands or None))
-            and ranked[0][0] >= FUZZY_NEAR
+            len(t.split()) <= 3  # a name, not a sentence about it ("the coffee machine is broken")
+            and (ranked := self._scores(t, cands or None))
+            and ranked[0][0] >= FUZZY_ANSWER
             and (len(ranked) == 1 or ranked[1][0] < ranked[0][0] - FUZZY_MARGIN)
         ):
             chosen = (ranked[0][1],)
@@ -820,9 +822,9 @@ class RuleIntentMatcher:
             state = it.group("s1") or it.group("s2")
             return self._command(f"turn_{state}", devs, ()) if devs else None
         res = self._resolve(m.group("target"), fuzzy=True)
-        if res is None or res.heard == "":
-            return None
-        return self._device_intent(previous.name, res, extras)
+        if res is None or res.heard is not None:
+            return None  # without a verb only a sure name continues: "good night" is not "bedroom light?"
+        return self._command(previous.name, res.devices, extras)
 
     def _device_intent(self, action: str, res: _Resolved | None, extras: Slots) -> IntentResult | None:
         """The command, or a question when a name is not sure."""

@@ -105,3 +105,32 @@ def test_a_misheard_device_is_resolved_or_asked_about_never_the_llm(
         assert sorted(slots["device"]) == sorted(devices), (transcript, intent.data)
     done = memory.of("response.done")[-1].data
     assert done["route"] == "intent" and done["reply"], done
+
+
+def test_the_answer_to_a_question_in_the_follow_up_window_completes_the_command(
+    engines: Engines, tmp_path: Path
+) -> None:
+    """ "Turn on." → "Turn on which device?" → (no wake word, in the follow-up window) "The coffee
+    machine." → turn_on coffee machine: the matcher keeps the question it asked (no orchestrator state)."""
+    clip = clips.compose(
+        [
+            ("lead", clips.silence(800)),
+            ("wake", clips.piper_speech("Hey Jarvis,")),
+            ("gap", clips.silence(150)),
+            ("cmd", clips.piper_speech("Turn on.")),
+            ("wait", clips.silence(2200)),  # the question is asked; the follow-up window opens after it
+            ("answer", clips.piper_speech("The coffee machine.")),
+            ("tail", clips.silence(6000)),
+        ]
+    )
+    rig = build(home_cfg(), engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
+    try:
+        rig.daemon.run()
+    finally:
+        rig.stop_home()
+    texts = [e.data["text"] for e in rig.memory.of("transcript.final")]
+    intents = [(e.data["name"], e.data["slots"]) for e in rig.memory.of("intent.recognized")]
+    assert [name for name, _ in intents] == ["clarify", "turn_on"], (texts, intents)
+    assert intents[1][1] == {"device": ["coffee machine"], "kind": ["switch"]}, (texts, intents)
+    assert [e.data["route"] for e in rig.memory.of("response.started")] == ["intent", "intent"]
+    assert "which device" in rig.heard(engines, 0)

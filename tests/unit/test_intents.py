@@ -606,6 +606,7 @@ def test_the_answer_to_a_question_completes_the_command(matcher: RuleIntentMatch
         assert result is not None and result.name == "turn_off", answer
         assert sorted(result.slot_values("device")) == ["bedroom light", "hallway light"], answer
     assert matcher.match("no") == matcher.match("stop")  # says nothing
+    assert matcher.match("The hallway light is broken.") is None  # a sentence about it is no answer
     assert matcher.match("What is the capital of France?") is None
     clock.t += 16  # the question expired
     assert matcher.match("the hallway") is None
@@ -671,7 +672,6 @@ def test_any_other_intent_closes_the_question(matcher: RuleIntentMatcher) -> Non
             ["bedroom light"],
         ),
         ("Make the bedroom light blue.", "and the kitchen", "set_color", ["kitchen light"]),
-        ("Turn on the kitchen light.", "and the fen", "clarify", []),
     ],
 )
 def test_continuation_of_the_previous_command(
@@ -688,7 +688,19 @@ def test_continuation_of_the_previous_command(
         )
 
 
-@pytest.mark.parametrize("text", ["and what about tomorrow", "thanks", "tell me a story", "and the", "yes"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "and what about tomorrow",
+        "thanks",
+        "tell me a story",
+        "and the",
+        "yes",
+        "good night",  # 0.6 from "bedroom light": a verbless fragment needs a sure name
+        "the kitchen is cold",
+        "and the fen",
+    ],
+)
 def test_continuation_needs_a_device(matcher: RuleIntentMatcher, text: str) -> None:
     previous = matcher.match("Turn on the kitchen light.")
     assert matcher.match(text, previous=previous) is None
