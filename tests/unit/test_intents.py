@@ -637,6 +637,7 @@ def test_which_device_is_answered_by_any_device(matcher: RuleIntentMatcher) -> N
             "turn_on",
             ["coffee machine"],
         )
+    assert matcher.match("Good night.") is None  # 0.61 from "bedroom light": not an answer
 
 
 def test_unknown_device_then_a_known_one(matcher: RuleIntentMatcher) -> None:
