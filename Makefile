@@ -69,6 +69,7 @@ unit: $(STAMP)
 bench: setup
 	$(PY) -m edge_voice bench listen
 	$(PY) -m edge_voice bench asr
+	$(PY) -m edge_voice bench names
 	$(PY) -m edge_voice bench turn
 	$(PY) -m edge_voice bench turn-taking
 	$(PY) -m edge_voice bench remote

@@ -127,10 +127,13 @@ class KitchenIntents:
     def __init__(self) -> None:
         self.applied: list[str] = []
         self.previous: list[str] = []  # the commands continuations were matched against
+        self.clarify = False  # every match is a question back
 
     def match(self, text: str, previous: IntentOutcome | None = None) -> IntentOutcome | None:
         if previous is not None:
             self.previous.append(previous.name)
+        if self.clarify:
+            return Outcome("clarify", (), "Turn off which device?")
         for device in ("kitchen light", "hallway light"):
             if device in text.lower():
                 return Outcome("light_on", (("device", device),), f"Turning on the {device}.")

@@ -111,10 +111,10 @@ def _listen_fields(ev: Any) -> dict[str, Any]:
 def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.audio.wavio import read_wav_16k
     from edge_voice.core.cancel import CancelToken
-    from edge_voice.engines.asr import WhisperCppTranscriber
+    from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
 
     t = time.perf_counter()
-    asr = WhisperCppTranscriber(cfg.asr, cfg.models_path)
+    asr = WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg))
     load_ms = (time.perf_counter() - t) * 1000
     for f in args.files:
         audio = read_wav_16k(f)
@@ -273,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmarks (JSON + PNG under bench-results/)")
-    b.add_argument("name", choices=["listen", "asr", "answer", "turn", "turn-taking", "soak", "remote"])
+    b.add_argument(
+        "name", choices=["listen", "asr", "names", "answer", "turn", "turn-taking", "soak", "remote"]
+    )
     b.add_argument("--out", default="bench-results")
     b.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE")
     b.set_defaults(fn=cmd_bench)

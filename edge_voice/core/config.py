@@ -187,6 +187,9 @@ class AsrConfig:
     backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, whisper.cpp as fallback
     uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-faster-whisper
     timeout_ms: int = 3000  # connect, and the transcript after the audio, each within this
+    # whisper's decoder starts from the configured device names ("Kitchen light, …, fan."): names heard
+    # right more often (bench names); local whisper.cpp only, devices as configured at start-up
+    bias_device_names: bool = True
 
     def __post_init__(self) -> None:
         _require("asr.model", bool(self.model), "a manifest model name or a file path")

@@ -8,6 +8,7 @@ names are the wire names; a field listed in ``OMIT_NONE`` is left out of ``data`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -116,13 +117,40 @@ class TranscriptInfo(EventPayload):
     speculative: bool
 
 
+# Slots a command may repeat, one per device: on the wire always a list (one device = a list of one), so
+# a subscriber iterates them the same way for one device or three (design note 49).
+LIST_SLOTS = frozenset({"device", "kind", "candidate", "understood"})
+
+
+def slots_json(pairs: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """An intent's (key, value) pairs as the JSON object MQTT and the events carry: ``LIST_SLOTS`` keys
+    are lists in the order said, every other key a string ("brightness": "40")."""
+    out: dict[str, str | list[str]] = {}
+    for key, value in pairs:
+        if key in LIST_SLOTS:
+            listed = out.setdefault(key, [])
+            assert isinstance(listed, list)
+            listed.append(value)
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class IntentInfo(EventPayload):
     TYPE = EventType.INTENT_RECOGNIZED
     name: str
-    slots: dict[str, str]
+    slots: tuple[tuple[str, str], ...]  # as matched; ``data`` carries ``slots_json`` of them
     text: str
     intent_ms: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "slots": slots_json(self.slots),
+            "text": self.text,
+            "intent_ms": self.intent_ms,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,11 @@ class IntentOutcome(Protocol):
 
 class IntentMatcher(Protocol):
     def match(self, text: str, previous: IntentOutcome | None = None) -> IntentOutcome | None:
-        """Pure: safe on a speculative transcript. ``previous``: the command this transcript goes on
-        from, when the user continued after a pause ("turn on the kitchen light" … "and the fan")."""
+        """Pure: safe on a speculative transcript. ``previous``: the intent of the turn just before,
+        when ``text`` may continue it (a follow-up, or the second half of a paused command): a verbless
+        "and the fan" after turn_on kitchen light is turn_on fan, "turn it off" acts on its devices.
+        Without it, such a fragment matches nothing. A question the matcher asks back (``clarify``) is
+        answered by the next ``match`` once ``apply`` committed it; no ``previous`` is needed for that."""
         ...
 
     def apply(self, result: IntentOutcome) -> None:

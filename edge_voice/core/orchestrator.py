@@ -133,6 +133,7 @@ class Orchestrator:
         self.exit_code, self.state = 0, State.IDLE
         self.turn: Turn | None = None
         self._next: _Continuation | None = None
+        self._window_previous: IntentOutcome | None = None  # the command the follow-up window may go on from
         self.muted = self.source_ended = False
         self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
 
@@ -328,6 +329,7 @@ class Orchestrator:
             if self.muted:
                 return
             turn = self.open_for_speech("follow_up")
+            turn.previous = self._window_previous  # "turn it off" / "and the fan" after a command
             self.set_state(State.LISTENING)
         elif turn.held is not None:  # the rest of an unfinished sentence: its first words are kept
             turn.held.cancel.cancel("speech_resumed")
@@ -515,6 +517,7 @@ class Orchestrator:
         does not stop mid-clause ("turn on the light and" waits for its end)."""
         return (
             a.intent is not None
+            and a.intent.name != "clarify"  # "Turn off." ⟨pause⟩ "the fan": a question back waits for the end
             and self.cfg.intents.early_commit
             and not (self.cfg.endpoint.unfinished_silence_ms and unfinished(a.transcript or ""))
         )
@@ -647,9 +650,10 @@ class Orchestrator:
             and not self.muted
             and self.cfg.conversation.follow_up_window_ms > 0
         )  # a reply was heard: the user may answer it without the wake word
+        done = turn.committed
+        self._window_previous = done.intent if follow and done is not None else None
         self._release(turn, close_listener=True, follow_up=follow, going_on=nxt is not None)
         if nxt is not None:
-            done = turn.committed
             self._begin_continuation(nxt, previous=done.intent if done is not None else None)
 
     def say(self, text: str, trigger: Trigger = "say") -> None:

@@ -114,7 +114,7 @@ class ReplyRouter:
         if outcome is not None:
             turn.reply_text = a.reply_text
             intent_ms = turn.latency()["intent_ms"]
-            self.publish(ev.IntentInfo(outcome.name, dict(outcome.slots), a.transcript, intent_ms), turn)
+            self.publish(ev.IntentInfo(outcome.name, tuple(outcome.slots), a.transcript, intent_ms), turn)
             if self.intents is not None:
                 self.intents.apply(outcome)
             if self.on_intent is not None:

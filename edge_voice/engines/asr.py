@@ -7,7 +7,12 @@
   next multiple of 256 without a mask, so any other size makes a transcript depend on what the previous
   decodes left in those rows (upstream PR ggml-org/whisper.cpp#3941).
 - Greedy, one pass (no temperature fallback), single segment, no timestamps, no context carried over from
-  the previous utterance (a stale prompt makes whisper repeat the last command).
+  the previous utterance (a stale prompt makes whisper repeat the last command). A *fixed* prompt is
+  another thing: with ``asr.bias_device_names`` the decoder starts from the configured device names
+  ("Kitchen light, living room light, …, coffee machine."), the same for every utterance, so whisper
+  spells them as configured ("hallway", not "valeway"); measured by ``edge-voice bench names``. With a
+  prompt, tiny.en sometimes decodes a short question twice ("What time is it? What time is it?"): a
+  transcript that is one sentence repeated is cut to one copy (``drop_echo``).
 - Every decode is bounded. ``asr.max_tokens`` ends a segment gracefully (a tiny.en repetition loop,
   "turn on the light turn on the light …", is then collapsed to one repeat). whisper.cpp calls our abort
   callback during the encoder and after every decoder step, which stops it on the turn's
@@ -26,6 +31,7 @@ import logging
 import re
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from edge_voice.core.cancel import NEVER, CancelToken
-from edge_voice.core.config import AsrConfig
+from edge_voice.core.config import AsrConfig, Config, DeviceEntry
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import AbortReason, Float32, Transcription, to_float32
 from edge_voice.models import registry
@@ -134,6 +140,20 @@ def collapse_loop(text: str) -> str:
     return text
 
 
+def drop_echo(text: str) -> str:
+    """One copy of a transcript that is the same sentence (≥ 3 words) said twice or more: "What time is it?
+    What time is it?" → "What time is it?". With a prompt, whisper tiny sometimes decodes a short utterance
+    twice (bench names: 6 of 72 questions with the device-name prompt, none without). Only a whole
+    transcript made of copies is cut, so "turn on the light and turn on the fan" is left alone."""
+    words = text.split()
+    keys = [re.sub(r"[^\w']", "", w.lower()) for w in words]
+    n = len(keys)
+    for period in range(3, n // 2 + 1):
+        if n % period == 0 and all(keys[i] == keys[i % period] for i in range(period, n)):
+            return " ".join(words[:period])
+    return text
+
+
 def clean_transcript(raw: str) -> str:
     """Drop whisper's non-speech tags ("[BLANK_AUDIO]", "(water running)", "*sigh*", "♪") and the phrases it
     produces on silence; "" when nothing spoken is left."""
@@ -145,6 +165,19 @@ def clean_transcript(raw: str) -> str:
     return text
 
 
+def device_prompt(devices: Sequence[DeviceEntry]) -> str:
+    """whisper's initial prompt naming the devices: "Kitchen light, living room light, fan." Names only,
+    not aliases: each word costs the decoder a prompt token on every decode."""
+    names = list(dict.fromkeys(" ".join(d.name.lower().split()) for d in devices if d.name.strip()))
+    text = ", ".join(names) + "."
+    return text[0].upper() + text[1:] if names else ""
+
+
+def asr_prompt(cfg: Config) -> str:
+    """The fixed prompt the config asks for ("" = none)."""
+    return device_prompt(cfg.intents.devices) if cfg.asr.bias_device_names else ""
+
+
 # ------------------------------------------------------------------------------------------------ engine
 
 
@@ -152,7 +185,10 @@ class WhisperCppTranscriber:
     """``Transcriber`` on whisper.cpp. Load once at start-up (the model file is verified against the
     manifest); call ``transcribe``/``decode`` from the ASR thread only."""
 
-    def __init__(self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True) -> None:
+    def __init__(
+        self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True, prompt: str = ""
+    ) -> None:
+        """``prompt``: a fixed initial prompt for every decode (``asr_prompt``; "" = none)."""
         from pywhispercpp.model import Model  # lazy: native library
 
         logging.getLogger("pywhispercpp.model").setLevel(logging.WARNING)  # it logs every decode at INFO
@@ -160,6 +196,7 @@ class WhisperCppTranscriber:
         self.cfg = cfg
         self.model_path = registry.resolve(cfg.model, models_dir)
         t0 = time.monotonic()
+        extra: dict[str, Any] = {"initial_prompt": prompt} if prompt else {}
         # Parameters given here persist on the model object; per-call we only change audio_ctx.
         self._model: Any = Model(
             str(self.model_path),
@@ -177,7 +214,9 @@ class WhisperCppTranscriber:
             print_progress=False,
             print_realtime=False,
             print_timestamps=False,
+            **extra,
         )
+        self.prompt = prompt
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
             magic, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))
         if magic != GGML_MAGIC:
@@ -228,7 +267,7 @@ class WhisperCppTranscriber:
             max_steps = windows * (self.cfg.max_tokens + 1) + TOKEN_BACKSTOP
             raw, steps, aborted = self._run(to_float32(audio), ctx, cancel, max_steps)
             truncated = not aborted and steps > self.cfg.max_tokens
-            text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else raw)
+            text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else drop_echo(raw))
             result = DecodeResult(
                 text, raw, audio_ms, ctx, (time.perf_counter() - t0) * 1e3, steps, aborted, False, truncated
             )

@@ -33,7 +33,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from edge_voice.core.config import Config
-from edge_voice.core.events import ErrorInfo, Event
+from edge_voice.core.events import ErrorInfo, Event, slots_json
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
@@ -318,7 +318,7 @@ def intent_payload(
         {
             "intent": name,
             "text": text,
-            "slots": dict(_slot_pairs(slots)),
+            "slots": slots_json(_slot_pairs(slots)),  # several devices: every one of them
             "turn_id": turn_id,
             "ts": round(epoch_ns / 1e9, 6),
             "ts_iso": iso_utc(epoch_ns),
@@ -333,6 +333,7 @@ def hermes_intent_payload(
     """Rhasspy/Hermes ``hermes/intent/<name>`` (NluIntent) shape."""
     hermes_slots: list[dict[str, object]] = []
     lower = text.lower()
+    after: dict[str, int] = {}  # a value said twice: its second slot points at the second mention
     for slot, value in _slot_pairs(slots):
         entry: dict[str, object] = {
             "entity": slot,
@@ -341,9 +342,10 @@ def hermes_intent_payload(
             "value": {"kind": "Unknown", "value": value},
             "confidence": confidence,
         }
-        start = lower.find(value.lower())
+        start = lower.find(value.lower(), after.get(value.lower(), 0))
         if start >= 0:
             end = start + len(value)
+            after[value.lower()] = end
             entry["range"] = {"start": start, "end": end, "rawStart": start, "rawEnd": end}
         hermes_slots.append(entry)
     return _dumps(

@@ -95,7 +95,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
 
     from edge_voice.core import chunker
     from edge_voice.engines import intents
-    from edge_voice.engines.asr import WhisperCppTranscriber
+    from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
     from edge_voice.engines.llm import LlamaGenerator
     from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
     from edge_voice.listen.listener import Listener
@@ -104,7 +104,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
 
     wake = timed("wake", lambda: OpenWakeWordDetector(cfg.wake))
     vad = timed("vad", lambda: SileroVad(cfg.vad))
-    asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path))
+    asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg)))
     if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
         from edge_voice.engines.remote.fallback import FallbackTranscriber
         from edge_voice.engines.remote.wyoming import WyomingTranscriber

@@ -73,7 +73,7 @@ def test_command_turn_replies_with_spoken_confirmation(engines: Engines, tmp_pat
     ]
     assert [t for t in types if t in expected] == expected
     intent = memory.of("intent.recognized")[0].data
-    assert intent["name"] == "turn_on" and intent["slots"]["device"] == "kitchen light"
+    assert intent["name"] == "turn_on" and intent["slots"]["device"] == ["kitchen light"]
     assert "kitchen light" in memory.of("transcript.final")[0].data["text"].lower()
     done = memory.of("response.done")[0].data
     assert done["route"] == "intent"

@@ -319,7 +319,7 @@ def assert_kitchen_light_turn(code: int, err: str, rows: list[dict[str, Any]]) -
     assert [t for t in types if t in order] == order, types
     assert "error" not in types
     intent = next(r for r in rows if r["type"] == "intent.recognized")
-    assert intent["name"] == "turn_on" and intent["slots"]["device"] == "kitchen light", intent
+    assert intent["name"] == "turn_on" and intent["slots"]["device"] == ["kitchen light"], intent
     transcript = next(r for r in rows if r["type"] == "transcript.final")["text"].lower()
     assert "kitchen light" in transcript
 

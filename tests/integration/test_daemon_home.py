@@ -124,7 +124,7 @@ def test_spoken_turn_reaches_a_home_automation_subscriber(
     assert bodies["input_audio.speech_stopped"]["reason"] in ("silence", "early_commit")
     assert "kitchen light" in bodies["transcript.final"]["text"].lower()
     assert bodies["intent.recognized"]["name"] == "turn_on"
-    assert bodies["intent.recognized"]["slots"]["device"] == "kitchen light"
+    assert bodies["intent.recognized"]["slots"]["device"] == ["kitchen light"]
     assert bodies["response.started"]["route"] == "intent"
     assert bodies["response.audio.started"]["output_ms"] > clip.part("cmd").start_sample * 1000 // 16000
     done = bodies["response.done"]
@@ -138,7 +138,7 @@ def test_spoken_turn_reaches_a_home_automation_subscriber(
     (intent,) = sub.on(f"{PREFIX}/intent/")
     assert intent.topic == f"{PREFIX}/intent/turn_on"
     body = intent.json()
-    assert body["intent"] == "turn_on" and body["slots"]["device"] == "kitchen light"
+    assert body["intent"] == "turn_on" and body["slots"]["device"] == ["kitchen light"]
     assert body["turn_id"] == turn_id and body["device_id"] == DEVICE
     assert "kitchen light" in body["text"].lower()
     at = index_of(sub, intent.topic)

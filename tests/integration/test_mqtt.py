@@ -354,7 +354,9 @@ def test_intents_on_own_and_hermes_topics(
     bridge, _ = bridges(make_cfg(mosquitto.port, hermes=True))
     bridge.publish_intent("turn_on", (("device", "kitchen light"),), "turn on the kitchen light", 4)
     own = sub.last(f"{PREFIX}/intent/turn_on").json()
-    assert own["intent"] == "turn_on" and own["slots"] == {"device": "kitchen light"} and own["turn_id"] == 4
+    assert (
+        own["intent"] == "turn_on" and own["slots"] == {"device": ["kitchen light"]} and own["turn_id"] == 4
+    )
     hermes = sub.last("hermes/intent/turn_on").json()
     assert hermes["input"] == "turn on the kitchen light"
     assert hermes["intent"] == {"intentName": "turn_on", "confidenceScore": 1.0}

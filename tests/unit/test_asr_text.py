@@ -8,7 +8,16 @@ import pytest
 
 from edge_voice.audio import clips
 from edge_voice.bench.asr import edit_distance, normalize, number_words, wer
-from edge_voice.engines.asr import audio_ctx_for, clean_transcript, collapse_loop, has_voice
+from edge_voice.core.config import AsrConfig, Config, DeviceEntry, IntentsConfig
+from edge_voice.engines.asr import (
+    asr_prompt,
+    audio_ctx_for,
+    clean_transcript,
+    collapse_loop,
+    device_prompt,
+    drop_echo,
+    has_voice,
+)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +132,34 @@ def test_edit_distance_and_wer() -> None:
         ["Turn on the light.", "Set a timer for five minutes."],
         ["turn on the lights", "set a timer for 5 minutes"],
     ) == pytest.approx(1 / 10)
+
+
+def test_device_prompt_names_each_configured_device_once() -> None:
+    assert (
+        asr_prompt(Config())
+        == "Kitchen light, living room light, bedroom light, hallway light, fan, coffee machine."
+    )
+    devices = (
+        DeviceEntry("Garden  Pump", "switch", ("water pump",)),
+        DeviceEntry("garden pump"),
+        DeviceEntry("desk lamp"),
+    )
+    assert device_prompt(devices) == "Garden pump, desk lamp."  # names, not aliases; each once
+    assert asr_prompt(Config(asr=AsrConfig(bias_device_names=False))) == ""
+    assert asr_prompt(Config(intents=IntentsConfig(devices=()))) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What time is it? What time is it?", "What time is it?"),
+        ("What is 2 plus d? What is 2 plus d? What is 2 plus d?", "What is 2 plus d?"),
+        ("turn on the light and turn on the fan", "turn on the light and turn on the fan"),
+        ("very very", "very very"),  # under three words: left alone
+        ("no no no no", "no no no no"),
+        ("Tell me a story. Tell me", "Tell me a story. Tell me"),  # not whole copies
+        ("", ""),
+    ],
+)
+def test_drop_echo(text: str, expected: str) -> None:
+    assert drop_echo(text) == expected

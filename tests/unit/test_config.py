@@ -34,6 +34,7 @@ def test_defaults_are_valid_and_frozen() -> None:
         ({"llm": {"backend": "openai"}}, "llm.base_url", "http"),
         ({"mqtt": {"port": 70000}}, "mqtt.port", "between 1 and 65535"),
         ({"mqtt": {"enabled": "yes"}}, "mqtt.enabled", "true or false"),
+        ({"asr": {"bias_device_names": "yes"}}, "asr.bias_device_names", "true or false"),
         ({"mqtt": {"prefix": "home/#"}}, "mqtt.prefix", "topic prefix"),
         ({"intents": {"devices": [{"name": "lamp", "kind": "lava"}]}}, "intents.devices[0].kind", "one of"),
         ({"intents": {"devices": [{"kind": "light"}]}}, "intents.devices", "name"),

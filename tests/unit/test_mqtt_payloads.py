@@ -220,7 +220,7 @@ def test_intent_payloads() -> None:
             epoch_ns=0,
         )
     )
-    assert own["slots"] == {"device": "lamp", "brightness": "40"}
+    assert own["slots"] == {"device": ["lamp"], "brightness": "40"}  # device: always a list
     assert (own["intent"], own["turn_id"], own["ts"]) == ("set_brightness", 2, 0.0)
     assert own["ts_iso"] == "1970-01-01T00:00:00.000Z"
     hermes = json.loads(
@@ -245,6 +245,64 @@ def test_intent_payloads() -> None:
     assert level["range"]["start"] == 16
     nowhere = json.loads(hermes_intent_payload("x", {"k": "zzz"}, "abc", None, site_id="d"))
     assert "range" not in nowhere["slots"][0] and nowhere["sessionId"] is None
+
+
+TWO_DEVICES = (
+    ("device", "kitchen light"),
+    ("kind", "light"),
+    ("device", "coffee machine"),
+    ("kind", "switch"),
+)
+SAID = "Turn on the kitchen light and the coffee machine."
+
+
+def test_two_devices_reach_the_intent_topic_both() -> None:
+    """Issue 23: dict() over the pairs kept the coffee machine only; a subscriber must get every device."""
+    own = json.loads(intent_payload("turn_on", TWO_DEVICES, SAID, 7, device_id="d", epoch_ns=0))
+    assert own["slots"] == {"device": ["kitchen light", "coffee machine"], "kind": ["light", "switch"]}
+    # a mapping (one value per key) gives the same shape
+    one = json.loads(
+        intent_payload("turn_on", {"device": "fan", "kind": "fan"}, "x", 1, device_id="d", epoch_ns=0)
+    )
+    assert one["slots"] == {"device": ["fan"], "kind": ["fan"]}
+
+
+def test_two_devices_in_hermes_each_with_its_range() -> None:
+    hermes = json.loads(hermes_intent_payload("turn_on", TWO_DEVICES, SAID, 7, site_id="d"))
+    devices = [s for s in hermes["slots"] if s["slotName"] == "device"]
+    assert [s["value"]["value"] for s in devices] == ["kitchen light", "coffee machine"]
+    assert [SAID[s["range"]["start"] : s["range"]["end"]] for s in devices] == [
+        "kitchen light",
+        "coffee machine",
+    ]
+    twice = json.loads(
+        hermes_intent_payload("x", [("k", "fan"), ("k", "fan")], "the fan and the fan", 1, site_id="d")
+    )
+    assert [s["range"]["start"] for s in twice["slots"]] == [4, 16]  # the second mention, not the first again
+
+
+def test_intent_event_carries_every_device() -> None:
+    from edge_voice.core.events import IntentInfo, slots_json
+
+    info = IntentInfo("turn_on", TWO_DEVICES, SAID, 1.5)
+    event = Event.of(info, 3, 0)
+    assert event.data["slots"] == {"device": ["kitchen light", "coffee machine"], "kind": ["light", "switch"]}
+    assert (event.data["name"], event.data["text"], event.data["intent_ms"]) == ("turn_on", SAID, 1.5)
+    body = json.loads(event_payload(event, device_id="d", seq=1, wall_offset_ns=0))
+    assert body["slots"]["device"] == ["kitchen light", "coffee machine"]
+    # scalar slots stay strings; a question asked back lists its candidates
+    assert slots_json([("device", "lamp"), ("brightness", "40")]) == {"device": ["lamp"], "brightness": "40"}
+    clarify = [
+        ("action", "turn_off"),
+        ("heard", "hollow light"),
+        ("candidate", "hallway light"),
+        ("candidate", "hall lamp"),
+    ]
+    assert slots_json(clarify) == {
+        "action": "turn_off",
+        "heard": "hollow light",
+        "candidate": ["hallway light", "hall lamp"],
+    }
 
 
 def test_discovery_configs() -> None:

@@ -669,3 +669,20 @@ def test_speech_during_an_answer_is_not_a_continuation_and_continuation_can_be_t
     assert r.listen.calls[-1] == ("close", None)
     r.send(started(r.clock, 60000), stopped(r.clock, 80000))
     assert len(r.asr.jobs) == 1  # the old behaviour: what follows a commit is not heard
+
+
+def test_a_question_back_never_commits_early_and_a_follow_up_knows_the_command_before() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    r.intents.clarify = True
+    c = r.decode("Turn off.")
+    assert r.orch.turn is not None and r.orch.turn.committed is None  # "which device?" waits for the end
+    r.intents.clarify = False
+    r.send(SpeechResumed(42000, r.clock()), stopped(r.clock, 60000))
+    assert c.cancel.cancelled
+    c = r.decode("Turn on the kitchen light.")
+    r.synthesize(c, ["Turning on the kitchen light."])
+    r.play(c, "Turning on the kitchen light.")
+    r.send(started(r.clock, 120000), stopped(r.clock, 150000))  # in the follow-up window
+    r.decode("and the hallway light")
+    assert r.intents.previous == ["light_on"]
