@@ -119,6 +119,7 @@ class Outcome:
     name: str
     slots: tuple[tuple[str, str], ...]
     reply: str
+    also: tuple[Outcome, ...] = ()
 
 
 class KitchenIntents:
@@ -134,6 +135,10 @@ class KitchenIntents:
             self.previous.append(previous.name)
         if self.clarify:
             return Outcome("clarify", (), "Turn off which device?")
+        found = [d for d in ("kitchen light", "hallway light") if d in text.lower()]
+        if len(found) == 2 and " and turn on " in text.lower():  # two commands in one sentence
+            first, second = (Outcome("light_on", (("device", d),), f"Turning on the {d}.") for d in found)
+            return Outcome("light_on", first.slots, "Turning on both.", (second,))
         for device in ("kitchen light", "hallway light"):
             if device in text.lower():
                 return Outcome("light_on", (("device", device),), f"Turning on the {device}.")

@@ -3,6 +3,7 @@ holds. The rule-based implementation is ``engines/intents.RuleIntentMatcher``.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -17,6 +18,11 @@ class IntentOutcome(Protocol):
 
     @property
     def reply(self) -> str: ...
+
+    @property
+    def also(self) -> Sequence[IntentOutcome]:
+        """The other commands of a sentence that gave several; ``reply`` confirms them all."""
+        ...
 
 
 class IntentMatcher(Protocol):

@@ -114,12 +114,13 @@ class ReplyRouter:
         if outcome is not None:
             turn.reply_text = a.reply_text
             intent_ms = turn.latency()["intent_ms"]
-            self.publish(ev.IntentInfo(outcome.name, tuple(outcome.slots), a.transcript, intent_ms), turn)
-            if self.intents is not None:
-                self.intents.apply(outcome)
-            if self.on_intent is not None:
-                try:
-                    self.on_intent(turn, outcome)
-                except Exception:
-                    log.exception("turn=%d intent handler failed", turn.id)
+            for part in (outcome, *outcome.also):  # each command of the sentence, on its own
+                self.publish(ev.IntentInfo(part.name, tuple(part.slots), a.transcript, intent_ms), turn)
+                if self.intents is not None:
+                    self.intents.apply(part)
+                if self.on_intent is not None:
+                    try:
+                        self.on_intent(turn, part)
+                    except Exception:
+                        log.exception("turn=%d intent handler failed", turn.id)
         self.publish(ev.ResponseStartedInfo(turn.route), turn)

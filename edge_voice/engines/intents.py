@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
@@ -51,6 +51,9 @@ class IntentResult:
     name: str
     slots: Slots
     reply: str  # short spoken confirmation; "" = nothing to say (stop) or replay the last reply (repeat)
+    # the other commands of a sentence that gave several ("turn on the light and turn off the fan"); then
+    # ``reply`` confirms them all, and each part is applied and published on its own
+    also: tuple[IntentResult, ...] = ()
 
     def slot(self, key: str) -> str | None:
         return next((v for k, v in self.slots if k == key), None)
@@ -640,6 +643,33 @@ class RuleIntentMatcher:
         norm = normalise(text)
         if not norm:
             return None
+        whole = self._match_one(norm, previous)
+        if whole is not None and whole.name not in ("unknown_device", "clarify"):
+            return whole
+        clauses = [c for c in _CLAUSE.split(norm) if c]
+        if len(clauses) < 2:
+            return whole
+        parts: list[IntentResult] = []
+        for i, clause in enumerate(clauses):  # "turn on the light and turn off the fan": one command each
+            part = self._match_one(clause, parts[-1] if parts else previous)
+            unsure = part is not None and part.name in ("unknown_device", "clarify")
+            if part is None or part.also or not part.reply or (unsure and (i == 0 or i < len(clauses) - 1)):
+                return whole
+            parts.append(part)
+        asked = parts.pop() if parts[-1].name in ("unknown_device", "clarify") else None
+        replies = [p.reply.rstrip(".") for p in parts if p.reply]
+        reply = (
+            ", ".join(replies[:-1]) + " and " + _lower_first(replies[-1])
+            if len(replies) > 1
+            else "".join(replies)
+        )
+        reply = f"{reply}." if reply else ""
+        if asked is not None:  # the commands it understood are done; the last part is asked about
+            parts.append(asked)
+            reply = f"{reply} {asked.reply}".strip()
+        return replace(parts[0], reply=reply, also=tuple(parts[1:]))
+
+    def _match_one(self, norm: str, previous: IntentOutcome | None) -> IntentResult | None:
         question: IntentResult | None = None
         for patterns, build in self._rules:
             for pattern in patterns:
@@ -1005,6 +1035,16 @@ def _clarify(action: str, res: _Resolved, extras: Slots) -> IntentResult:
         *extras,
     )
     return IntentResult("clarify", slots, reply)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:2] != "I " else text
+
+
+# a sentence of several commands splits before each command's verb ("…, and then switch off the fan")
+_CLAUSE = re.compile(
+    r",? (?:and then|and|then|also) (?=(?:please )?(?:turn|switch|set|dim|brighten|make|start|cancel)\b)"
+)
 
 
 def _device_slots(devs: Sequence[_Device]) -> Slots:

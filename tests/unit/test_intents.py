@@ -713,3 +713,53 @@ def test_continuation_of_a_non_device_intent_is_nothing(matcher: RuleIntentMatch
     # a full command needs no previous one, and ignores it
     result = matcher.match("Turn off the fan.", previous=previous)
     assert result is not None and result.name == "turn_off"
+
+
+# ------------------------------------------------------------------- several commands in one sentence
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "reply"),
+    [
+        (
+            "Turn on the kitchen light and turn off the fan.",
+            [("turn_on", ["kitchen light"]), ("turn_off", ["fan"])],
+            "Turning on the kitchen light and turning off the fan.",
+        ),
+        (
+            "turn on the kitchen light, and then switch off the fan and the coffee machine",
+            [("turn_on", ["kitchen light"]), ("turn_off", ["fan", "coffee machine"])],
+            "Turning on the kitchen light and turning off the fan and the coffee machine.",
+        ),
+        (
+            "set a timer for five minutes and turn off the fan",
+            [("timer_set", []), ("turn_off", ["fan"])],
+            "Timer set for five minutes and turning off the fan.",
+        ),
+        (
+            "Turn on the kitchen light and turn off the wombat",
+            [("turn_on", ["kitchen light"]), ("unknown_device", ["wombat"])],
+            "Turning on the kitchen light. Sorry, I don't know a device called wombat.",
+        ),
+    ],
+)
+def test_a_sentence_of_several_commands_gives_each_command(
+    matcher: RuleIntentMatcher, text: str, expected: list[tuple[str, list[str]]], reply: str
+) -> None:
+    r = matcher.match(text)
+    assert r is not None
+    got = [(p.name, p.slot_values("device")) for p in (r, *r.also)]
+    assert got == expected and r.reply == reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "turn on the kitchen light and the fan",
+        "what is the capital of France and Germany",
+        "stop and turn off the fan",
+    ],
+)
+def test_one_command_or_a_question_is_not_split(matcher: RuleIntentMatcher, text: str) -> None:
+    r = matcher.match(text)
+    assert r is None or not r.also

@@ -686,3 +686,13 @@ def test_a_question_back_never_commits_early_and_a_follow_up_knows_the_command_b
     r.send(started(r.clock, 120000), stopped(r.clock, 150000))  # in the follow-up window
     r.decode("and the hallway light")
     assert r.intents.previous == ["light_on"]
+
+
+def test_each_command_of_a_sentence_is_applied_and_published_on_its_own() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    c = r.decode("turn on the kitchen light and turn on the hallway light")
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+    got = [e.data["slots"] for e in r.memory.of("intent.recognized")]
+    assert got == [{"device": ["kitchen light"]}, {"device": ["hallway light"]}]
+    assert r.tts.jobs[0] == SpeakJob(c, 0, "Turning on both.")  # one confirmation for the sentence
