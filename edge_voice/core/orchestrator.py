@@ -445,24 +445,31 @@ class Orchestrator:
         turn.t0_ns = msg.voiced_captured_ns
         self.publish(ev.SpeechStoppedInfo.of(msg), turn)
         cur = turn.current
+        defer = self.cfg.endpoint.unfinished_silence_ms > 0  # decide when the words are known
         if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
-            if self._hold(turn, cur, msg):
-                return
             turn.speculative_used = True
-            self._commit(cur)
+            if cur.transcript is None and defer:
+                cur.stop, cur.stop_ns = msg, self.now_ns()  # still decoding: its words say if this is the end
+            elif not self._hold(turn, cur, msg):
+                self._commit(cur)
             return
         if cur is not None:
             cur.cancel.cancel("superseded")
         a = turn.new_attempt(msg.last_voiced_sample, None, msg.at_sample)
-        self._commit(a)
         self.router.hand(self.w.asr, AsrJob(turn.ctx(a), turn.audio_for(a, msg.audio, msg.start_sample)), a)
+        if defer:
+            a.stop, a.stop_ns = msg, self.now_ns()
+        else:
+            self._commit(a)
 
-    def _commit(self, a: Attempt, early: bool = False) -> None:
+    def _commit(self, a: Attempt, early: bool = False, endpoint_ns: int | None = None) -> None:
+        """``endpoint_ns``: when the endpoint that ends the turn came, if its words were awaited (the
+        latency breakdown keeps the wait for them under ``asr_ms``)."""
         turn = self.turn
         assert turn is not None
         a.committed = True
         a.gate.set()
-        turn.mark(Mark.COMMITTED, self.now_ns())
+        turn.mark(Mark.COMMITTED, self.now_ns() if endpoint_ns is None else endpoint_ns)
         if turn.t0_ns is None:
             turn.t0_ns = a.t0_ns
         if self.cfg.endpoint.continuation:
@@ -488,20 +495,29 @@ class Orchestrator:
             return
         text = msg.text
         a.transcript, a.asr_ms, a.audio_ms = text, msg.asr_ms, msg.audio_ms
-        speculative = a.number > 0 and not a.committed
+        speculative = not a.committed and a.stop is None
         self.router.publish_for(
             self.turn, a, ev.TranscriptInfo(text, msg.audio_ms, round(msg.asr_ms, 1), speculative)
         )
+        final = a.committed or a.stop is not None  # the endpoint was confirmed on this attempt's audio
         if not text:
-            if a.committed:
+            if final:
                 self._end_turn("no_transcript")
             return
         if turn.echo_of and is_echo(msg.text, turn.echo_of):
-            if a.committed:  # the device's own reply heard back, not the user: nothing to answer
+            if final:  # the device's own reply heard back, not the user: nothing to answer
                 self.publish(ev.TurnCancelledInfo("echo"), turn)
                 self._end_turn("echo", published=True)
             return
         outcome = self.router.match(a, text, turn.previous)
+        if a.stop is not None:  # the endpoint came before the words: now they say whether it is the end
+            stop, a.stop = a.stop, None
+            if self._hold(turn, a, stop):
+                self.router.route(turn, a, text, outcome)  # ready behind its gate if nothing more comes
+            else:
+                self._commit(a, endpoint_ns=a.stop_ns)
+                self._settle_continuation(turn)
+            return
         if not a.committed and a.settled and self._completes(a):
             self._commit(a, early=True)
             return

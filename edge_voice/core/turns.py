@@ -19,7 +19,7 @@ import numpy as np
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.jobs import Ctx
-from edge_voice.core.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.messages import SAMPLE_RATE, Pcm, SpeechStopped
 from edge_voice.core.vocabulary import Latency
 
 Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "continuation", "say", "timer", "announce"]
@@ -64,6 +64,8 @@ class Attempt:
     after_sample: int = 0  # where the pause it was decided in was seen (the listener carries on from here)
     audio: Pcm | None = None  # what it decodes (with the turn's held words before it)
     audio_end: int = 0  # stream sample after ``audio``
+    stop: SpeechStopped | None = None  # the endpoint came while it was decoding: committed on its words
+    stop_ns: int = 0  # when that endpoint came
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms

@@ -696,3 +696,16 @@ def test_each_command_of_a_sentence_is_applied_and_published_on_its_own() -> Non
     got = [e.data["slots"] for e in r.memory.of("intent.recognized")]
     assert got == [{"device": ["kitchen light"]}, {"device": ["hallway light"]}]
     assert r.tts.jobs[0] == SpeakJob(c, 0, "Turning on both.")  # one confirmation for the sentence
+
+
+def test_an_endpoint_before_the_words_waits_for_them_to_know_if_the_sentence_is_over() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock, 40000))
+    assert r.orch.turn is not None and r.orch.turn.committed is None  # decoding: not yet decided
+    r.decode("Set a timer for.")
+    assert r.orch.turn.committed is None and r.listen.calls[-1] == ("carry_on", 48000)
+    r.send(started(r.clock, 60000), said(r.clock, 58000))
+    r.decode("Set a timer for ten minutes.")
+    assert r.orch.turn.committed is not None
+    assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["Set a timer for ten minutes."]
+    assert r.memory.of("transcript.final")[0].data["speculative"] is False
