@@ -587,8 +587,8 @@ def test_an_unfinished_sentence_waits_for_its_end_and_is_answered_whole() -> Non
     assert r.orch.state == State.LISTENING
     r.send(started(r.clock, 60000), said(r.clock, 58000))
     asr = r.asr.jobs[-1]  # the held words are decoded again with the rest, as one sentence
-    assert isinstance(asr, AsrJob) and len(asr.audio) == 16000 + 4800 + 16000  # the pause: at most 300 ms
-    assert not asr.audio[:20800].any() and (asr.audio[20800:] == 7).all()
+    assert isinstance(asr, AsrJob) and len(asr.audio) == 16000 + 3200 + 16000  # the pause: at most 200 ms
+    assert not asr.audio[:19200].any() and (asr.audio[19200:] == 7).all()
     r.decode("What is the capital of France?")
     (job,) = [j for j in r.llm.of(LlmJob) if isinstance(j, LlmJob) and not j.ctx.cancel.cancelled]
     assert isinstance(job, LlmJob) and "What is the capital of France?" in job.messages[-1].content
