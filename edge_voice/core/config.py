@@ -175,6 +175,22 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnEndConfig:
+    """Acoustic end-of-turn model (Smart Turn v3.2, ONNX): from the utterance audio so far, the probability
+    that the user has finished their turn (edge_voice/engines/turn_end.py)."""
+
+    enabled: bool = False
+    model: str = "smart-turn-v3.2"  # a manifest model name or a path to a Smart Turn v3 .onnx
+    threshold: float = 0.5  # probability at or above which the turn counts as complete
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        _require("turn_end.model", bool(self.model), "a manifest model name or a file path")
+        _check_range("turn_end", "threshold", self.threshold, 0.01, 0.99)
+        _check_range("turn_end", "threads", self.threads, 1, 8)
+
+
+@dataclass(frozen=True, slots=True)
 class AsrConfig:
     """whisper.cpp through pywhispercpp."""
 
@@ -390,6 +406,7 @@ class Config:
     wake: WakeConfig = field(default_factory=WakeConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    turn_end: TurnEndConfig = field(default_factory=TurnEndConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     intents: IntentsConfig = field(default_factory=IntentsConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
