@@ -190,7 +190,7 @@ def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_bench(cfg: Config, args: argparse.Namespace) -> int:
     import importlib
 
-    mod = importlib.import_module(f"edge_voice.bench.{args.name}")
+    mod = importlib.import_module(f"edge_voice.bench.{args.name.replace('-', '_')}")
     opts = dict(kv.split("=", 1) for kv in args.opt)
     parsed: dict[str, Any] = {k: int(v) if v.isdigit() else v for k, v in opts.items()}
     summary = mod.run(cfg, Path(args.out), **parsed)
@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmarks (JSON + PNG under bench-results/)")
-    b.add_argument("name", choices=["listen", "asr", "answer", "turn", "soak", "remote"])
+    b.add_argument("name", choices=["listen", "asr", "answer", "turn", "soak", "remote", "turn-end"])
     b.add_argument("--out", default="bench-results")
     b.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE")
     b.set_defaults(fn=cmd_bench)
