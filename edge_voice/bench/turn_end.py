@@ -250,7 +250,7 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
                 for k in ("complete", *both)
             },
         }
-    per_text = {}
+    per_text: dict[str, list[float]] = {}
     for r in sel(silence_ms=160):
         per_text.setdefault(f"{r['kind']}: {r['text']}", []).append(r["p"])
     result: dict[str, Any] = {
