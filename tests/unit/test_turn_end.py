@@ -95,7 +95,7 @@ def test_log_mel_wants_exactly_8_seconds() -> None:
 
 
 def test_turn_end_config_keys_and_ranges() -> None:
-    cfg = from_mapping(tomllib.loads('[turn_end]\nenabled = true\nthreshold = 0.7\nthreads = 2\n'))
+    cfg = from_mapping(tomllib.loads("[turn_end]\nenabled = true\nthreshold = 0.7\nthreads = 2\n"))
     assert cfg.turn_end == TurnEndConfig(enabled=True, model="smart-turn-v3.2", threshold=0.7, threads=2)
     assert turn_end.load_turn_end(TurnEndConfig()) is None  # disabled by default: nothing loaded
     for key, value in (("threshold", 0.0), ("threshold", 1.0), ("threads", 0), ("threads", 9), ("model", "")):
