@@ -1,7 +1,9 @@
 """``edge-voice bench turn-end``: how well Smart Turn v3.2 (``edge_voice/engines/turn_end.py``) tells a
 finished utterance from one the user has paused in, on speech made by our own TTS, and what a call costs.
 
-Clips (each: 300 ms pre-roll, the speech, then the silence the daemon would have seen at decision time):
+Clips (each: 300 ms pre-roll, the speech down to its last sound above the -60 dBFS floor, then the silence
+the daemon would have seen at decision time — fewer ms than the daemon has, whose VAD lets go 50–85 ms after
+the last sound, so the figures are, if anything, pessimistic for the longer pauses):
 - **complete**: home commands and questions (the ASR bench's texts), synthesised whole;
 - **unfinished, cut**: a sentence synthesised with a comma at the user's pause ("what is the, capital of
   France") and cut where that pause starts: the words before it carry the prosody of a sentence that goes on;
@@ -14,8 +16,9 @@ Voices: Piper joe at length scales 1.0 and 1.2, espeak-ng en-us, en-gb, en-us+f3
 (``endpoint.silence_end_ms``) of silence after the last voiced sample.
 
 Reported per decision point and threshold: accuracy, false cut-offs (unfinished scored ≥ threshold) and
-complete held (complete scored < threshold); inference time per call (features + model) on
-``turn_end.threads`` threads.
+complete held (complete scored < threshold); the same for the words and the model together (the turn ends
+only if ``core.endofturn.unfinished`` passes the words too); inference time per call (features + model) on
+``turn_end.threads`` threads; and, as a sanity check on real speech, alsa-utils' recorded voice prompts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
@@ -77,6 +81,8 @@ GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SNR_DB = 10.0
 PRE_ROLL_MS = 300
 GAP_DBFS = -45.0  # below this (10 ms windows) the clean TTS output is a pause
+END_DBFS = -60.0  # the clips' noise floor: quieter than this is silence
+WIN = SAMPLE_RATE // 100
 
 
 def _tts(text: str, voice: str) -> Pcm:
@@ -88,18 +94,33 @@ def _tts(text: str, voice: str) -> Pcm:
     return clips.espeak_speech(text, arg)
 
 
-def _gaps(pcm: Pcm, win: int = 160) -> list[tuple[int, int]]:
-    """(start, end) samples of every run of 10 ms windows quieter than GAP_DBFS."""
+def _levels(pcm: Pcm, win: int = WIN) -> npt.NDArray[np.float64]:
+    """dBFS of each 10 ms window."""
     n = len(pcm) // win
     frames = pcm[: n * win].astype(np.float64).reshape(n, win)
-    quiet = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) / 32768.0 + 1e-12) < GAP_DBFS
-    out, i = [], 0
+    return np.asarray(20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) / 32768.0 + 1e-12))
+
+
+def trim(pcm: Pcm) -> Pcm:
+    """The speech without the TTS's leading and trailing silence, keeping every sound above the clip's
+    -60 dBFS floor: a word's quiet release (Piper's "light" decays for ~50 ms below -40 dBFS) is part of
+    how a finished word sounds, and cutting it makes any word sound cut off."""
+    loud = np.nonzero(_levels(pcm) > END_DBFS)[0]
+    if len(loud) == 0:
+        return pcm[:0]
+    return pcm[int(loud[0]) * WIN : (int(loud[-1]) + 1) * WIN]
+
+
+def _gaps(pcm: Pcm) -> list[tuple[int, int]]:
+    """(first, end) 10 ms windows of every run quieter than GAP_DBFS."""
+    quiet = _levels(pcm) < GAP_DBFS
+    out, i, n = [], 0, len(quiet)
     while i < n:
         if quiet[i]:
             j = i
             while j < n and quiet[j]:
                 j += 1
-            out.append((i * win, j * win))
+            out.append((i, j))
             i = j
         else:
             i += 1
@@ -107,44 +128,35 @@ def _gaps(pcm: Pcm, win: int = 160) -> list[tuple[int, int]]:
 
 
 def cut_at_pause(prefix: str, rest: str, voice: str) -> Pcm | None:
-    """``"prefix, rest"`` synthesised, cut at the start of the comma's pause (the longest pause ≥ 120 ms
-    starting within ±40 % of where ``prefix`` alone ends); None if there is no such pause."""
-    from edge_voice.audio import clips
-
+    """``"prefix, rest"`` synthesised, cut where the comma's pause goes quiet (the longest pause ≥ 120 ms
+    starting within ±40 % of where ``prefix`` alone ends; the cut keeps the last word's release down to
+    -60 dBFS). None if there is no such pause."""
     whole = _tts(f"{prefix}, {rest}", voice)
-    alone = _tts(prefix, voice)
-    expect = clips.voiced_bounds(alone)[1]
-    near = [
-        (s, e)
-        for s, e in _gaps(whole)
-        if e - s >= 120 * SAMPLE_RATE // 1000 and 0.6 * expect <= s <= 1.4 * expect
-    ]
+    expect = len(trim(_tts(prefix, voice))) / WIN  # windows
+    near = [(a, b) for a, b in _gaps(whole) if b - a >= 12 and 0.6 * expect <= a <= 1.4 * expect]
     if not near:
         return None
-    start = max(near, key=lambda g: g[1] - g[0])[0]
-    speech = whole[:start]
-    lo, hi = clips.voiced_bounds(speech)
-    return speech[lo:hi] if hi > lo else None
+    a, b = max(near, key=lambda g: g[1] - g[0])
+    levels = _levels(whole)
+    quiet = [k for k in range(a, b) if levels[k] <= END_DBFS]
+    end = quiet[0] if quiet else a + int(np.argmin(levels[a:b]))
+    return trim(whole[: end * WIN])
 
 
 def make_clips() -> tuple[list[dict[str, Any]], int]:
     """Every (text, voice) as trimmed speech: kind complete | cut | fragment. Also how many cuts had no
     pause to cut at (skipped)."""
-    from edge_voice.audio import clips
-
     out: list[dict[str, Any]] = []
     skipped = 0
     for voice in VOICES:
         for text in COMPLETE:
-            pcm = _tts(text, voice)
-            lo, hi = clips.voiced_bounds(pcm)
-            out.append({"kind": "complete", "text": text, "voice": voice, "speech": pcm[lo:hi]})
+            out.append({"kind": "complete", "text": text, "voice": voice, "speech": trim(_tts(text, voice))})
         for prefix, rest in UNFINISHED:
-            pcm = _tts(prefix, voice)
-            lo, hi = clips.voiced_bounds(pcm)
-            out.append({"kind": "fragment", "text": prefix, "voice": voice, "speech": pcm[lo:hi]})
+            out.append(
+                {"kind": "fragment", "text": prefix, "voice": voice, "speech": trim(_tts(prefix, voice))}
+            )
             cut = cut_at_pause(prefix, rest, voice)
-            if cut is None:
+            if cut is None or len(cut) == 0:
                 skipped += 1
                 continue
             out.append({"kind": "cut", "text": f"{prefix} | {rest}", "voice": voice, "speech": cut})
@@ -188,6 +200,46 @@ def score(rows: list[dict[str, Any]], threshold: float, unfinished: tuple[str, .
         "n_complete": len(comp),
         "n_unfinished": len(unf),
     }
+
+
+def with_words(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """The words and the model together: a turn ends iff its words are not unfinished
+    (``core.endofturn.unfinished`` on the words said so far, standing in for the transcript) and the model
+    says p ≥ ``threshold`` (0: the words alone). False cut-offs among the unfinished (cut + fragment),
+    complete held among the complete."""
+    from edge_voice.core.endofturn import unfinished
+
+    def ends(r: dict[str, Any]) -> bool:
+        return not unfinished(r["text"].split(" | ")[0]) and r["p"] >= threshold
+
+    comp = [r for r in rows if r["kind"] == "complete"]
+    unf = [r for r in rows if r["kind"] != "complete"]
+    return {
+        "threshold": threshold,
+        "false_cutoff": round(sum(map(ends, unf)) / max(1, len(unf)), 3),
+        "complete_held": round(sum(not ends(r) for r in comp) / max(1, len(comp)), 3),
+        "n_complete": len(comp),
+        "n_unfinished": len(unf),
+    }
+
+
+def human_speech(detector: Any) -> list[dict[str, Any]]:
+    """A sanity check on real speech: Debian's alsa-utils voice prompts ("Front Center", …), whole (a
+    finished phrase), at each decision point. Empty if the files are not installed."""
+    from edge_voice.audio.wavio import read_wav_16k
+
+    out = []
+    for path in sorted(Path("/usr/share/sounds/alsa").glob("*.wav")):
+        pcm = trim(read_wav_16k(path))
+        out.append(
+            {
+                "file": path.name,
+                "p": {
+                    str(s): round(detector.complete(utterance(pcm, s, None, seed=7)), 3) for s in SILENCES_MS
+                },
+            }
+        )
+    return out
 
 
 def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
@@ -250,13 +302,24 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
                 for k in ("complete", *both)
             },
         }
+    words_and_model = {
+        str(s): {
+            "words_only": with_words(sel(silence_ms=s), 0.0),
+            "grid": [with_words(sel(silence_ms=s), th) for th in GRID],
+        }
+        for s in SILENCES_MS
+    }
     per_text: dict[str, list[float]] = {}
     for r in sel(silence_ms=160):
         per_text.setdefault(f"{r['kind']}: {r['text']}", []).append(r["p"])
     result: dict[str, Any] = {
         "bench": "turn-end",
         "model": detector.path.name,
-        "machine": {"cores": os.cpu_count(), "threads": tcfg.threads},
+        "machine": {
+            "cores": os.cpu_count(),
+            "threads": tcfg.threads,
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],  # the box is shared: timing context
+        },
         "voices": list(VOICES),
         "snr_db": SNR_DB,
         "silences_ms": list(SILENCES_MS),
@@ -273,12 +336,15 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
         "features_ms": _stats(feat_ms),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "by_silence_ms": by_silence,
+        "words_and_model": words_and_model,
+        "human_speech_alsa": human_speech(detector),
         "mean_p_at_160ms_by_text": {k: round(float(np.mean(v)), 3) for k, v in sorted(per_text.items())},
         "rows": rows,
     }
     (out_dir / "turn-end.json").write_text(json.dumps(result, indent=2))
     _plot(result, out_dir / "turn-end.png")
-    return {k: v for k, v in result.items() if k not in ("rows", "mean_p_at_160ms_by_text")} | {
+    brief = ("rows", "mean_p_at_160ms_by_text", "words_and_model", "human_speech_alsa")
+    return {k: v for k, v in result.items() if k not in brief} | {
         "by_silence_ms": {s: {"all_unfinished": v["all_unfinished"]} for s, v in by_silence.items()}
     }
 
