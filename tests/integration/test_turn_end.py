@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_voice.audio import clips
-from edge_voice.bench.turn_end import cut_at_pause, utterance
+from edge_voice.bench.turn_end import cut_at_pause, trim, utterance
 from edge_voice.core.config import TurnEndConfig
 from edge_voice.core.messages import Pcm
 from edge_voice.engines.base import TurnEndDetector
@@ -34,8 +34,7 @@ def detector() -> Iterator[SmartTurnDetector]:
 def _speech(text: str, voice: str) -> Pcm:
     engine, arg = voice.split(":", 1)
     pcm = clips.piper_speech(text, float(arg)) if engine == "piper" else clips.espeak_speech(text, arg)
-    lo, hi = clips.voiced_bounds(pcm)
-    return pcm[lo:hi]
+    return trim(pcm)
 
 
 def _cut(prefix: str, rest: str, voice: str) -> Pcm:
@@ -53,7 +52,7 @@ def test_it_is_a_turn_end_detector(detector: SmartTurnDetector) -> None:
 
 
 def test_a_finished_command_is_complete(detector: SmartTurnDetector) -> None:
-    pcm = utterance(_speech("Turn on the kitchen light.", "piper:1.0"), SILENCE_MS, None, seed=1)
+    pcm = utterance(_speech("Turn off all the lights.", "piper:1.0"), SILENCE_MS, None, seed=1)
     assert detector.complete(pcm) >= 0.5
     assert detector.is_complete(pcm)
 
@@ -66,12 +65,17 @@ def test_a_command_stopped_at_and_is_unfinished(detector: SmartTurnDetector) -> 
 
 
 def test_complete_scores_above_unfinished_across_voices_and_noise(detector: SmartTurnDetector) -> None:
+    """One example is not the model's accuracy (see the bench: it varies a lot with the voice); what holds
+    on every voice is the ordering on average."""
     complete, unfinished = [], []
     for i, voice in enumerate(VOICES):
         for snr in (None, 10.0):
-            for text in ("Turn on the kitchen light.", "What is the capital of France?"):
+            for text in ("Turn off all the lights.", "Who wrote Romeo and Juliet?"):
                 complete.append(detector.complete(utterance(_speech(text, voice), SILENCE_MS, snr, seed=i)))
-            for prefix, rest in (("Turn on the kitchen light and", "turn off the fan."), ("What is the", "capital of France?")):
+            for prefix, rest in (
+                ("Turn on the kitchen light and", "turn off the fan."),
+                ("Turn on the hallway light and the", "fan."),
+            ):
                 pcm = utterance(_cut(prefix, rest, voice), SILENCE_MS, snr, seed=i)
                 unfinished.append(detector.complete(pcm))
     assert float(np.mean(complete)) - float(np.mean(unfinished)) > 0.3, (complete, unfinished)
