@@ -372,6 +372,14 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         th = [g["threshold"] for g in grid]
         ax2.plot(th, [100 * g["false_cutoff"] for g in grid], "r" + style, label=f"false cut-off, {s} ms")
         ax2.plot(th, [100 * g["complete_held"] for g in grid], "g" + style, label=f"complete held, {s} ms")
+    both = result["words_and_model"]["160"]["grid"]
+    th = [g["threshold"] for g in both]
+    ax2.plot(
+        th, [100 * g["false_cutoff"] for g in both], "m-", lw=2, label="false cut-off, words + model, 160 ms"
+    )
+    ax2.plot(
+        th, [100 * g["complete_held"] for g in both], "c-", lw=2, label="complete held, words + model, 160 ms"
+    )
     ax2.set(xlabel="threshold", ylabel="%", title="error rates vs threshold (cut + fragment)")
     ax2.legend(fontsize=7)
 
