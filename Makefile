@@ -73,6 +73,7 @@ bench: setup
 	$(PY) -m edge_voice bench turn
 	$(PY) -m edge_voice bench turn-taking
 	$(PY) -m edge_voice bench remote
+	$(PY) -m edge_voice bench turn-end
 	$(PY) -m edge_voice bench soak --opt turns=1000
 
 install: setup

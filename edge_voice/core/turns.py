@@ -26,7 +26,9 @@ Trigger = Literal["wake", "button", "mqtt", "cli", "follow_up", "continuation", 
 Route = Literal["", "intent", "llm", "say"]
 
 _ids = itertools.count(1)
-MAX_HELD_GAP = SAMPLE_RATE // 5  # longer: whisper hallucinates, or punctuates the pause ("capital of? France")
+MAX_HELD_GAP = (
+    SAMPLE_RATE // 5
+)  # longer: whisper hallucinates, or punctuates the pause ("capital of? France")
 
 
 def next_turn_id() -> int:

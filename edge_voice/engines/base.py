@@ -52,6 +52,15 @@ class VoiceActivityDetector(Protocol):
     def reset(self) -> None: ...
 
 
+class TurnEndDetector(Protocol):
+    """Acoustic end of turn (Smart Turn style). Called by one thread at a time."""
+
+    def complete(self, audio: Pcm) -> float:
+        """Probability 0–1 that the user has finished their turn, from 16 kHz int16 audio of the utterance
+        so far (its speech and the silence seen after it)."""
+        ...
+
+
 AbortReason = Literal["", "cancelled", "time", "tokens"]
 Stopped = Literal["eos", "max_tokens", "cancelled", "error"]
 
