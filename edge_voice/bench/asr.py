@@ -197,15 +197,16 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def _stats(xs: list[float]) -> dict[str, float | None]:
+def stats(xs: list[float], digits: int = 1) -> dict[str, float | None]:
+    """mean, p50, p95, max and n of ``xs`` (None when empty), rounded to ``digits``: the benches' summary."""
     if not xs:
         return {"mean": None, "p50": None, "p95": None, "max": None, "n": 0}
     a = np.asarray(xs, dtype=np.float64)
     return {
-        "mean": round(float(a.mean()), 1),
-        "p50": round(float(np.percentile(a, 50)), 1),
-        "p95": round(float(np.percentile(a, 95)), 1),
-        "max": round(float(a.max()), 1),
+        "mean": round(float(a.mean()), digits),
+        "p50": round(float(np.percentile(a, 50)), digits),
+        "p95": round(float(np.percentile(a, 95)), digits),
+        "max": round(float(a.max()), digits),
         "n": len(xs),
     }
 
@@ -278,19 +279,19 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
             e: wer_of([r for r in sel(SNR_DB) if r["voice"].startswith(e)]) for e in ENGINES
         },
         "wer_clean_by_voice": {v: wer_of([r for r in sel(None) if r["voice"] == v]) for v in VOICES},
-        "asr_ms": _stats([r["asr_ms"] for r in rows]),
-        "asr_ms_clean": _stats([r["asr_ms"] for r in sel(None)]),
-        "asr_ms_noisy": _stats([r["asr_ms"] for r in sel(SNR_DB)]),
-        "asr_ms_3s_audio": _stats(three_s),
-        "audio_ms": _stats([float(r["audio_ms"]) for r in rows]),
+        "asr_ms": stats([r["asr_ms"] for r in rows]),
+        "asr_ms_clean": stats([r["asr_ms"] for r in sel(None)]),
+        "asr_ms_noisy": stats([r["asr_ms"] for r in sel(SNR_DB)]),
+        "asr_ms_3s_audio": stats(three_s),
+        "audio_ms": stats([float(r["audio_ms"]) for r in rows]),
         "aborted": sum(1 for r in rows if r["aborted"]),
         "empty_transcripts": sum(1 for r in rows if not r["transcript"]),
         "speculative": {
             "speculative_silence_ms": spec_ms,
             "silence_end_ms": end_ms,
-            "eos_to_transcript_ms_without": _stats(without),
-            "eos_to_transcript_ms_with": _stats(with_spec),
-            "eos_to_transcript_ms_early_commit": _stats(
+            "eos_to_transcript_ms_without": stats(without),
+            "eos_to_transcript_ms_with": stats(with_spec),
+            "eos_to_transcript_ms_early_commit": stats(
                 [r["eos_to_transcript_ms_early_commit"] for r in rows]
             ),
             "saved_ms_mean": round(float(np.mean(without)) - float(np.mean(with_spec)), 1),

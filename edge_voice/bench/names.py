@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_voice.bench.asr import QUESTIONS, SNR_DB, VOICES, _speech, _stats, edit_distance, normalize
+from edge_voice.bench.asr import QUESTIONS, SNR_DB, VOICES, _speech, edit_distance, normalize, stats
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE
 
@@ -173,7 +173,7 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
             "question_leaks": sum(bool(r[tag]["leaks"]) for r in qs),
             "question_word_leaks": sum(len(r[tag]["word_leaks"]) for r in qs),
             "aborted": sum(bool(r[tag]["aborted"]) for r in rs),
-            "asr_ms": _stats([r[tag]["asr_ms"] for r in rs]),
+            "asr_ms": stats([r[tag]["asr_ms"] for r in rs]),
         }
 
     conditions = {

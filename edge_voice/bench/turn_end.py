@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge_voice.bench.asr import stats
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
@@ -171,17 +172,6 @@ def utterance(speech: Pcm, silence_ms: int, snr_db: float | None, seed: int) -> 
         seed=seed,
     )
     return clip.pcm if snr_db is None else clips.mix_at_snr(clip.pcm, snr_db, seed=1000 + seed)
-
-
-def _stats(xs: list[float]) -> dict[str, float | int]:
-    a = np.asarray(xs, dtype=np.float64)
-    return {
-        "mean": round(float(a.mean()), 2),
-        "p50": round(float(np.percentile(a, 50)), 2),
-        "p95": round(float(np.percentile(a, 95)), 2),
-        "max": round(float(a.max()), 2),
-        "n": len(xs),
-    }
 
 
 def score(rows: list[dict[str, Any]], threshold: float, unfinished: tuple[str, ...]) -> dict[str, Any]:
@@ -331,8 +321,8 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
         },
         "clip_generation_s": round(gen_s, 1),
         "load_ms": round(load_ms, 1),
-        "call_ms": _stats(call_ms),
-        "features_ms": _stats(feat_ms),
+        "call_ms": stats(call_ms, 2),
+        "features_ms": stats(feat_ms, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "by_silence_ms": by_silence,
         "words_and_model": words_and_model,
