@@ -614,12 +614,10 @@ class Orchestrator:
         self.turn = None
         if self.hooks.realtime is not None:
             self.hooks.realtime(False)
-        if going_on:
-            pass
-        elif follow_up:
+        if follow_up and not going_on:
             self.listen.open(self.cfg.conversation.follow_up_window_ms)
             self.set_state(State.LISTENING)  # the microphone is open without a wake word: say so
-        else:
+        elif not going_on:  # (going on: the listener is in that speech, the next turn sets the state)
             if close_listener:
                 self.listen.close()
             self.rest_state()
