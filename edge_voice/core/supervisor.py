@@ -107,10 +107,7 @@ class Supervisor:
                 return Hung(w.stage, f"{w.stage} engine stuck for {secs:.0f} s; exiting for a restart")
         if turn is None:
             return None
-        if turn.committed is None:
-            e = self.cfg.endpoint
-            limit_ns = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * 1_000_000
-            return ListenTimedOut() if now - turn.created_ns > limit_ns else None
+        # stages first: an uncommitted turn may already wait on its decode (the commit comes with the words)
         for w in self.stages:
             since, ctx = w.busy_since_ns, w.busy_ctx
             if since is None or ctx is None or ctx.turn_id != turn.id:
@@ -120,6 +117,10 @@ class Supervisor:
                 continue
             msg = f"{w.stage} did not finish within {budget:.0f} s"
             return StageFailed(turn.id, w.stage, ErrorCode.TIMEOUT, msg, ctx.attempt)
+        if turn.committed is None:
+            e = self.cfg.endpoint
+            limit_ns = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * 1_000_000
+            return ListenTimedOut() if now - turn.created_ns > limit_ns else None
         return None
 
     def _budget_s(self, stage: Stage) -> float:

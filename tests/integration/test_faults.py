@@ -291,7 +291,7 @@ def test_engine_fault_mid_turn(
     rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
     assert fault.fired.is_set()
-    assert len(errors(rig)) == 1, errors(rig)
+    assert len(errors(rig)) == 1, "\n".join(f"{e.ts_ns} {e.type} {e.data}" for e in rig.memory.events)
     (err,) = errors(rig)
     assert err["stage"] == stage
     assert err["code"] == (f"{stage}_failed" if mode == "raise" else "timeout"), err

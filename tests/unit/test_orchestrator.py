@@ -709,3 +709,22 @@ def test_an_endpoint_before_the_words_waits_for_them_to_know_if_the_sentence_is_
     assert r.orch.turn.committed is not None
     assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["Set a timer for ten minutes."]
     assert r.memory.of("transcript.final")[0].data["speculative"] is False
+
+
+def test_a_decode_that_hangs_before_the_commit_ends_the_turn_at_its_deadline() -> None:
+    """The commit waits for the words; a decode that never returns must still end the turn (ASR
+    deadline = max_decode_ms + 2 s), not leave it open until the listen timeout."""
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock, 40000))
+    job = r.asr.jobs[-1]
+    assert isinstance(job, AsrJob) and r.orch.turn is not None and r.orch.turn.committed is None
+    r.asr.busy_since_ns, r.asr.busy_ctx = r.clock(), job.ctx  # a native call that never returns
+    budget_ms = r.orch.cfg.asr.max_decode_ms + 2000
+    r.clock.advance(budget_ms - 100)
+    r.orch.tick()
+    assert "error" not in r.types()
+    r.clock.advance(200)
+    r.orch.tick()
+    assert r.data("error")["stage"] == "asr" and r.data("error")["code"] == "timeout"
+    assert r.data("response.done")["status"] == "error" and r.orch.turn is None
+    assert job.ctx.cancel.cancelled and r.orch.state == State.IDLE
