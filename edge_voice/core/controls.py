@@ -29,6 +29,20 @@ if TYPE_CHECKING:
     from edge_voice.core.orchestrator import Orchestrator
 
 Control = Command | SourceEvent | EngineFallback
+CONTROLS = (
+    ListenCommand,
+    CancelCommand,
+    SayCommand,
+    MuteCommand,
+    VolumeCommand,
+    BadCommand,
+    ReloadConfig,
+    Shutdown,
+    EngineFallback,
+    SourceFailed,
+    SourceRecovered,
+    SourceEnded,
+)  # the members of Control, for isinstance
 
 
 def handle_control(sm: Orchestrator, msg: Control) -> None:

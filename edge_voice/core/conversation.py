@@ -54,6 +54,7 @@ class Conversation:
         self.facts = facts or default_facts
         self.history = History(cfg.history_turns, cfg.history_window_s)
         self.last_reply = ""  # for the "repeat" intent
+        self._cut_off: dict[int, Turn] = {}  # replies cut off mid-word: waiting for what was heard
 
     def configure(self, cfg: LlmConfig) -> None:
         """A reloaded config (system prompt, memory size, prime)."""
@@ -104,6 +105,29 @@ class Conversation:
             self.remember(turn, complete=status == "done")
         if turn.reply_text and turn.heard_text:
             self.last_reply = turn.reply_text
+
+    def cut_off(self, turn: Turn) -> None:
+        """A reply was cut off mid-word: history waits for the playback thread to say what was heard."""
+        self._cut_off[turn.id] = turn
+
+    def heard(self, turn_id: int, heard_text: str) -> Turn | None:
+        """What was heard of a cut-off reply (an answer enters history with it); None if not cut off."""
+        turn = self._cut_off.pop(turn_id, None)
+        if turn is not None:
+            turn.heard_text = heard_text
+            if turn.route == "llm":
+                self.remember(turn)
+        return turn
+
+    @property
+    def awaiting_heard(self) -> bool:
+        """Replies cut off whose playback has not yet said what was heard."""
+        return bool(self._cut_off)
+
+    def give_up(self) -> list[Turn]:
+        """Shutdown: the cut-off replies the playback thread never answered for."""
+        turns, self._cut_off = list(self._cut_off.values()), {}
+        return turns
 
 
 def as_generated(generated: str, stopped: str) -> str:

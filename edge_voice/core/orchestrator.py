@@ -24,9 +24,9 @@ from typing import Any, assert_never
 from edge_voice.core import events as ev
 from edge_voice.core.announcements import Announcements
 from edge_voice.core.config import Config
-from edge_voice.core.controls import handle_control
+from edge_voice.core.controls import CONTROLS, handle_control
 from edge_voice.core.conversation import Conversation
-from edge_voice.core.endofturn import is_echo, unfinished
+from edge_voice.core.endofturn import is_echo
 from edge_voice.core.intent import IntentMatcher, IntentOutcome
 from edge_voice.core.jobs import (
     AsrJob,
@@ -39,23 +39,12 @@ from edge_voice.core.jobs import (
 from edge_voice.core.latency import LatencyRecorder
 from edge_voice.core.messages import (
     AudioChunk,
-    BadCommand,
-    CancelCommand,
-    EngineFallback,
     GenerationDone,
-    ListenCommand,
     Message,
-    MuteCommand,
     NoSpeech,
     PlaybackFinished,
     PlaybackStarted,
-    ReloadConfig,
-    SayCommand,
     SentenceReady,
-    Shutdown,
-    SourceEnded,
-    SourceFailed,
-    SourceRecovered,
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
@@ -64,12 +53,12 @@ from edge_voice.core.messages import (
     SynthesisDone,
     TextDelta,
     Transcript,
-    VolumeCommand,
     WakeDetected,
 )
 from edge_voice.core.publisher import EventSink, Publisher
 from edge_voice.core.replies import ReplyRouter, Workers
 from edge_voice.core.supervisor import Supervisor
+from edge_voice.core.turn_taking import Continuation, TurnTaking
 from edge_voice.core.turns import Attempt, Mark, Trigger, Turn, next_turn_id
 from edge_voice.core.vocabulary import ErrorCode, Stage, State
 
@@ -93,17 +82,6 @@ class Hooks:
     load_config: Callable[[], Config] | None = None  # SIGHUP re-read
 
 
-@dataclass(slots=True)
-class _Continuation:
-    """Speech the user went on with after their turn was committed ("turn on the kitchen light ⟨pause⟩
-    and turn off the fan"): the next turn's, once this one's reply is over."""
-
-    started: SpeechStarted
-    echo_of: str  # the reply was audible when it began: its words may be that reply, heard back
-    stopped: SpeechStopped | None = None
-    holding: bool = False  # the answer's playback is held until this speech ends (the question may go on)
-
-
 class Orchestrator:
     def __init__(
         self,
@@ -125,15 +103,13 @@ class Orchestrator:
         self.latency = LatencyRecorder()
         self.announcements = Announcements(cfg.conversation.say_max_wait_ms, now_ns)
         self._later: list[Message] = []  # raised while handling a message, handled right after it
-        self._interrupted: dict[int, Turn] = {}  # cancelled mid-reply: waiting for what was heard
         self.router = ReplyRouter(
             workers, intents, self.conversation, self.latency, self.publish, self._later.append, now_ns
         )
         self.router.on_intent, self.router.enabled = hooks.on_intent, cfg.intents.enabled
         self.exit_code, self.state = 0, State.IDLE
         self.turn: Turn | None = None
-        self._next: _Continuation | None = None
-        self._window_previous: IntentOutcome | None = None  # the command the follow-up window may go on from
+        self.taking = TurnTaking(cfg, listen)
         self.muted = self.source_ended = False
         self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
 
@@ -179,7 +155,7 @@ class Orchestrator:
         self.stopping = True
 
     def apply_config(self, cfg: Config) -> None:
-        self.cfg = cfg
+        self.cfg = self.taking.cfg = cfg
         self.conversation.configure(cfg.llm)
         self.router.enabled = cfg.intents.enabled
         if self.hooks.on_config is not None:
@@ -203,18 +179,15 @@ class Orchestrator:
             if not self._later and not self.stopping:
                 self._speak_due()  # the turn may just have ended: a waiting say speaks now
 
-    @property
-    def awaiting_heard(self) -> bool:
-        """Replies cut off mid-word whose playback has not yet said what was heard."""
-        return bool(self._interrupted)
-
     def give_up_heard(self) -> None:
-        """Shutdown: the playback thread never answered; publish those replies as interrupted."""
-        for turn in list(self._interrupted.values()):
+        """Shutdown: the playback thread never said what was heard of these; publish them as interrupted."""
+        for turn in self.conversation.give_up():
             self._publish_done(turn, "interrupted")
-        self._interrupted.clear()
 
     def _dispatch(self, msg: Message) -> None:
+        if isinstance(msg, CONTROLS):
+            handle_control(self, msg)
+            return
         match msg:
             case WakeDetected():
                 self._on_wake(msg)
@@ -230,37 +203,16 @@ class Orchestrator:
                 self._on_no_speech()
             case Transcript():
                 self._on_transcript(msg)
-            case TextDelta():
-                self._on_delta(msg)
-            case SentenceReady():
-                pass  # a latency mark only
-            case GenerationDone():
-                self._on_generated(msg)
-            case AudioChunk():
-                self._on_chunk(msg)
-            case SynthesisDone():
-                self._on_synthesized(msg)
+            case TextDelta() | SentenceReady() | GenerationDone() | AudioChunk() | SynthesisDone():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None and self.turn is not None and self.router.progress(self.turn, a, msg):
+                    self._end_if_silent(a)  # synthesis is over
             case PlaybackStarted():
                 self._on_playback_started(msg)
             case PlaybackFinished():
                 self._on_played(msg)
             case StageFailed():
                 self._on_failed(msg)
-            case (
-                ListenCommand()
-                | CancelCommand()
-                | SayCommand()
-                | MuteCommand()
-                | VolumeCommand()
-                | BadCommand()
-                | ReloadConfig()
-                | Shutdown()
-                | EngineFallback()
-                | SourceFailed()
-                | SourceRecovered()
-                | SourceEnded()
-            ):
-                handle_control(self, msg)
             case _:
                 assert_never(msg)
 
@@ -323,51 +275,28 @@ class Orchestrator:
     def _on_speech_started(self, msg: SpeechStarted) -> None:
         turn = self.turn
         if turn is not None and turn.committed is not None:
-            self._went_on(turn, msg)
+            self.taking.went_on(turn, msg)
             return
         if turn is None:
             if self.muted:
                 return
             turn = self.open_for_speech("follow_up")
-            turn.previous = self._window_previous  # "turn it off" / "and the fan" after a command
+            turn.previous = self.taking.window_previous
             self.set_state(State.LISTENING)
         elif turn.held is not None:  # the rest of an unfinished sentence: its first words are kept
             turn.held.cancel.cancel("speech_resumed")
             turn.held = None
         self.publish(ev.SpeechStartedInfo.of(msg), turn)
 
-    def _went_on(self, turn: Turn, msg: SpeechStarted) -> None:
-        """The user speaks on after their turn was committed (the listener carries on after a commit).
-        Nothing said is lost: it becomes the next turn — or, if it was a question whose answer nobody
-        has heard yet, the question was not finished and is asked again whole."""
-        if not self.cfg.endpoint.continuation or turn.route == "say" or self._next is not None:
-            return  # a wake word or the button interrupts a reply; say turns hear nobody
-        self._next = nxt = _Continuation(msg, turn.reply_text if turn.audible else "")
-        a = turn.committed
-        if a is not None and turn.route != "intent" and not turn.audible:
-            # Nothing of the answer exists yet: hold it until this speech ends. Then either the question
-            # went on (ask again, whole), or it was "Hey Jarvis" (the wake word's barge-in cancels it).
-            a.gate.clear()
-            nxt.holding = True
-
     def _settle_continuation(self, turn: Turn) -> None:
-        """Once the route is known and the held-over speech has ended: a command's confirmation plays
-        (the speech is the next turn); an unheard answer is dropped and the question asked again whole."""
-        nxt, a = self._next, turn.committed
-        if nxt is None or not nxt.holding or a is None:
-            return
-        if turn.route == "intent" or turn.audible:
-            nxt.holding = False
-            a.gate.set()  # (it may have started before the hold): the speech is the next turn
-            return
-        if turn.route != "llm" or nxt.stopped is None:
-            return
-        self._next = None
-        self._cancel_turn("continued", going_on=True)
-        self._begin_continuation(nxt, said=a)
+        said = turn.committed
+        nxt = self.taking.settle(turn)
+        if nxt is not None:  # the question went on before its answer was heard: ask it again, whole
+            self._cancel_turn("continued", going_on=True)
+            self._begin_continuation(nxt, said=said)
 
     def _begin_continuation(
-        self, nxt: _Continuation, said: Attempt | None = None, previous: IntentOutcome | None = None
+        self, nxt: Continuation, said: Attempt | None = None, previous: IntentOutcome | None = None
     ) -> None:
         """``said``: the unfinished question's attempt, decoded again with the rest; ``previous``: the
         command a new one goes on from."""
@@ -397,18 +326,6 @@ class Orchestrator:
         self.publish(ev.TurnCancelledInfo("no_speech"), turn)
         self._end_turn("no_speech", published=True)
 
-    def _hold(self, turn: Turn, a: Attempt, msg: SpeechStopped) -> bool:
-        """A transcript that stops mid-clause ("turn on the light and", "what is the"): wait
-        ``endpoint.unfinished_silence_ms`` from the last word for the rest, instead of answering half."""
-        wait = self.cfg.endpoint.unfinished_silence_ms
-        if not wait or a.transcript is None or msg.reason != "silence" or not unfinished(a.transcript):
-            return False
-        turn.held = a
-        turn.hold_words(a)
-        self.listen.carry_on(msg.at_sample, wait - self.cfg.endpoint.silence_end_ms)
-        log.debug("turn=%d unfinished %r: waiting for the rest", turn.id, a.transcript)
-        return True
-
     def _on_paused(self, msg: SpeechPaused) -> None:
         turn = self.turn
         if turn is None or turn.committed is not None or self.cfg.endpoint.speculative_silence_ms == 0:
@@ -417,7 +334,7 @@ class Orchestrator:
         if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
             if msg.settled and not cur.settled:
                 cur.settled = True
-                if self._completes(cur):
+                if self.taking.completes(cur):
                     self._commit(cur, early=True)  # its transcript came before the pause settled
             return
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // 16000
@@ -438,8 +355,8 @@ class Orchestrator:
         if turn is None:
             return
         if turn.committed is not None:
-            if self._next is not None and self._next.stopped is None:
-                self._next.stopped = msg  # the continuation ended while the reply still plays
+            if self.taking.next is not None and self.taking.next.stopped is None:
+                self.taking.next.stopped = msg  # the continuation ended while the reply still plays
                 self._settle_continuation(turn)
             return
         turn.t0_ns = msg.voiced_captured_ns
@@ -450,7 +367,7 @@ class Orchestrator:
             turn.speculative_used = True
             if cur.transcript is None and defer:
                 cur.stop, cur.stop_ns = msg, self.now_ns()  # still decoding: its words say if this is the end
-            elif not self._hold(turn, cur, msg):
+            elif not self.taking.hold(turn, cur, msg):
                 self._commit(cur)
             return
         if cur is not None:
@@ -512,13 +429,13 @@ class Orchestrator:
         outcome = self.router.match(a, text, turn.previous)
         if a.stop is not None:  # the endpoint came before the words: now they say whether it is the end
             stop, a.stop = a.stop, None
-            if self._hold(turn, a, stop):
+            if self.taking.hold(turn, a, stop):
                 self.router.route(turn, a, text, outcome)  # ready behind its gate if nothing more comes
             else:
                 self._commit(a, endpoint_ns=a.stop_ns)
                 self._settle_continuation(turn)
             return
-        if not a.committed and a.settled and self._completes(a):
+        if not a.committed and a.settled and self.taking.completes(a):
             self._commit(a, early=True)
             return
         # an unsettled complete command is routed now (its confirmation waits behind the gate) and
@@ -527,38 +444,6 @@ class Orchestrator:
         if a.committed:
             self.router.apply(turn, a)
             self._settle_continuation(turn)
-
-    def _completes(self, a: Attempt) -> bool:
-        """A speculative transcript that may end the turn at once: a complete fast-path command that
-        does not stop mid-clause ("turn on the light and" waits for its end)."""
-        return (
-            a.intent is not None
-            and a.intent.name != "clarify"  # "Turn off." ⟨pause⟩ "the fan": a question back waits for the end
-            and self.cfg.intents.early_commit
-            and not (self.cfg.endpoint.unfinished_silence_ms and unfinished(a.transcript or ""))
-        )
-
-    def _on_delta(self, msg: TextDelta) -> None:
-        a = self._attempt(msg.turn_id, msg.attempt)
-        if a is not None:
-            self.router.publish_for(self.turn, a, ev.TextDeltaInfo(msg.text))
-
-    def _on_generated(self, msg: GenerationDone) -> None:
-        a = self._attempt(msg.turn_id, msg.attempt)
-        if a is not None and self.turn is not None:
-            a.generated, a.stopped = msg.text, msg.stopped
-            self.turn.reply_text = msg.text.strip()
-
-    def _on_chunk(self, msg: AudioChunk) -> None:
-        a = self._attempt(msg.turn_id, msg.attempt)
-        if a is not None:
-            a.chunks += 1
-
-    def _on_synthesized(self, msg: SynthesisDone) -> None:
-        a = self._attempt(msg.turn_id, msg.attempt)
-        if a is not None:
-            a.synthesized = True
-            self._end_if_silent(a)
 
     def _end_if_silent(self, a: Attempt) -> None:
         """A committed attempt whose synthesis finished without any audio (stop intent, empty
@@ -570,17 +455,14 @@ class Orchestrator:
         if self.turn is not None and self.turn.id == msg.turn_id:
             self.publish(ev.AudioStartedInfo.of(msg), self.turn)
             self.set_state(State.SPEAKING)
-            if self.turn.route == "llm" and self._next is None:
+            if self.turn.route == "llm" and self.taking.next is None:
                 self.listen.close()  # an answer is heard out; a wake word interrupts it (no echo canceller)
 
     def _on_played(self, msg: PlaybackFinished) -> None:
-        old = self._interrupted.pop(msg.turn_id, None)
+        old = self.conversation.heard(msg.turn_id, msg.heard_text)
         if old is not None:  # the playback thread says how much of an interrupted reply was heard
-            old.heard_text = msg.heard_text
-            if old.route == "llm":
-                self.conversation.remember(old)
-                if self.turn is not None and self.turn.committed is None:
-                    self._prime()  # the barge-in turn's prime was built before this history entry
+            if old.route == "llm" and self.turn is not None and self.turn.committed is None:
+                self._prime()  # the barge-in turn's prime was built before this history entry
             self._publish_done(old, "interrupted")
             return
         turn = self.turn
@@ -630,12 +512,12 @@ class Orchestrator:
         turn = self.turn
         if turn is None:
             return
-        self._next = None  # a barge-in or cancel: what was said after the commit goes with the turn
+        self.taking.next = None  # a barge-in or cancel: what was said after the commit goes with the turn
         turn.cancel_all(reason)
         if publish:
             self.publish(ev.TurnCancelledInfo(reason), turn)
         if turn.committed is not None and turn.audible:
-            self._interrupted[turn.id] = turn  # history gets only the heard part, once playback says
+            self.conversation.cut_off(turn)  # history gets only the heard part, once playback says
         self._release(turn, close_listener, going_on=going_on)
 
     def cancel(self, source: str) -> None:
@@ -653,21 +535,10 @@ class Orchestrator:
             self._publish_done(turn, status)
         self.conversation.finished(turn, status)
         turn.cancel_all("turn_ended")  # release anything still queued
-        nxt, self._next = self._next, None
-        if self.muted:
-            nxt = None
-        follow = (
-            (
-                (status == "done" and turn.route in ("llm", "intent") and bool(turn.heard_text))
-                or status == "echo"
-            )
-            and not self.muted
-            and self.cfg.conversation.follow_up_window_ms > 0
-        )  # a reply was heard: the user may answer it without the wake word
-        done = turn.committed
-        self._window_previous = done.intent if follow and done is not None else None
+        follow, nxt = self.taking.ended(turn, status, self.muted)
         self._release(turn, close_listener=True, follow_up=follow, going_on=nxt is not None)
         if nxt is not None:
+            done = turn.committed
             self._begin_continuation(nxt, previous=done.intent if done is not None else None)
 
     def say(self, text: str, trigger: Trigger = "say") -> None:

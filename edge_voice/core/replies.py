@@ -11,18 +11,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from edge_voice.core import events as ev
 from edge_voice.core.conversation import Conversation
 from edge_voice.core.intent import IntentMatcher, IntentOutcome
 from edge_voice.core.jobs import AsrJob, EndOfReply, LlmJob, PlaybackPort, PrimeJob, SpeakJob, StagePort
 from edge_voice.core.latency import LatencyRecorder
-from edge_voice.core.messages import Message, StageFailed
+from edge_voice.core.messages import (
+    AudioChunk,
+    GenerationDone,
+    Message,
+    SentenceReady,
+    StageFailed,
+    SynthesisDone,
+    TextDelta,
+)
 from edge_voice.core.turns import Attempt, Mark, Turn
 from edge_voice.core.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
+
+Progress = TextDelta | SentenceReady | GenerationDone | AudioChunk | SynthesisDone
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,25 @@ class ReplyRouter:
             return
         a.prompt_user, msgs = self.conversation.request(text)
         self.hand(self.w.llm, LlmJob(ctx, msgs), a)
+
+    def progress(self, turn: Turn, a: Attempt, msg: Progress) -> bool:
+        """An engine's progress on a live attempt's reply; True once its synthesis is over."""
+        match msg:
+            case TextDelta():
+                self.publish_for(turn, a, ev.TextDeltaInfo(msg.text))
+            case SentenceReady():
+                pass  # a latency mark only
+            case GenerationDone():
+                a.generated, a.stopped = msg.text, msg.stopped
+                turn.reply_text = msg.text.strip()
+            case AudioChunk():
+                a.chunks += 1
+            case SynthesisDone():
+                a.synthesized = True
+                return True
+            case _:
+                assert_never(msg)
+        return False
 
     def publish_for(self, turn: Turn | None, a: Attempt, payload: ev.EventPayload) -> None:
         """Events of a speculative attempt are held until it is committed."""

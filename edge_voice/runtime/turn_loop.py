@@ -48,7 +48,7 @@ class TurnLoop:
         """A reply cut off mid-word still gets its ``response.done`` ("interrupted", with the heard
         text): the playback thread stops within one chunk, so this waits milliseconds, not seconds."""
         end = time.monotonic() + timeout_s
-        while self.orch.awaiting_heard and time.monotonic() < end:
+        while self.orch.conversation.awaiting_heard and time.monotonic() < end:
             try:
                 msg = await asyncio.wait_for(self.inbox.get(), max(0.01, end - time.monotonic()))
             except TimeoutError:

@@ -1,0 +1,112 @@
+"""Turn-taking decisions: when the user's turn is over, and what becomes of speech that comes after it.
+
+The orchestrator acts (commits, cancels, starts turns); this decides, from the words and the config:
+- a speculative transcript *completes* the turn at once (a complete fast-path command);
+- an unfinished transcript ("turn on the light and", "what is the") is *held*: the listener carries on
+  ``endpoint.unfinished_silence_ms`` from the last word for the rest;
+- speech after a commit is a *continuation*: the next turn once this one's reply is over, or — for a
+  question whose answer nobody has heard yet — the same question going on, asked again whole;
+- a reply that was heard opens the follow-up window, which knows the command it may go on from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from edge_voice.core.config import Config
+from edge_voice.core.endofturn import unfinished
+from edge_voice.core.intent import IntentOutcome
+from edge_voice.core.jobs import ListenControl
+from edge_voice.core.messages import SpeechStarted, SpeechStopped
+from edge_voice.core.turns import Attempt, Turn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Continuation:
+    """Speech the user went on with after their turn was committed ("turn on the kitchen light ⟨pause⟩
+    and turn off the fan"): the next turn's, once this one's reply is over."""
+
+    started: SpeechStarted
+    echo_of: str  # the reply was audible when it began: its words may be that reply, heard back
+    stopped: SpeechStopped | None = None
+    holding: bool = False  # the answer's playback is held until this speech ends (the question may go on)
+
+
+class TurnTaking:
+    """Holds what outlives one turn of turn-taking: the continuation waiting to be the next turn and the
+    command the follow-up window may go on from."""
+
+    def __init__(self, cfg: Config, listen: ListenControl) -> None:
+        self.cfg: Config = cfg  # (apply_config replaces it on a reload)
+        self.listen = listen
+        self.next: Continuation | None = None
+        self.window_previous: IntentOutcome | None = None  # "turn it off" / "and the fan" after a command
+
+    def completes(self, a: Attempt) -> bool:
+        """A speculative transcript that may end the turn at once: a complete fast-path command that
+        does not stop mid-clause ("turn on the light and" waits for its end)."""
+        return (
+            a.intent is not None
+            and a.intent.name != "clarify"  # "Turn off." ⟨pause⟩ "the fan": a question back waits for the end
+            and self.cfg.intents.early_commit
+            and not (self.cfg.endpoint.unfinished_silence_ms and unfinished(a.transcript or ""))
+        )
+
+    def hold(self, turn: Turn, a: Attempt, msg: SpeechStopped) -> bool:
+        """A transcript that stops mid-clause: wait for the rest instead of answering half (True)."""
+        wait = self.cfg.endpoint.unfinished_silence_ms
+        if not wait or a.transcript is None or msg.reason != "silence" or not unfinished(a.transcript):
+            return False
+        turn.held = a
+        turn.hold_words(a)
+        self.listen.carry_on(msg.at_sample, wait - self.cfg.endpoint.silence_end_ms)
+        log.debug("turn=%d unfinished %r: waiting for the rest", turn.id, a.transcript)
+        return True
+
+    def went_on(self, turn: Turn, msg: SpeechStarted) -> None:
+        """The user speaks on after their turn was committed (the listener carries on after a commit).
+        Nothing said is lost: it becomes the next turn — or, if it was a question whose answer nobody
+        has heard yet, the question was not finished and is asked again whole."""
+        if not self.cfg.endpoint.continuation or turn.route == "say" or self.next is not None:
+            return  # a wake word or the button interrupts a reply; say turns hear nobody
+        self.next = nxt = Continuation(msg, turn.reply_text if turn.audible else "")
+        a = turn.committed
+        if a is not None and turn.route != "intent" and not turn.audible:
+            # Nothing of the answer exists yet: hold it until this speech ends. Then either the question
+            # went on (ask again, whole), or it was "Hey Jarvis" (the wake word's barge-in cancels it).
+            a.gate.clear()
+            nxt.holding = True
+
+    def settle(self, turn: Turn) -> Continuation | None:
+        """Once the route is known and the held-over speech has ended: a command's confirmation plays
+        (the speech is the next turn); an unheard answer is dropped — the continuation returned is the
+        question going on, to be asked again whole with the committed attempt's words."""
+        nxt, a = self.next, turn.committed
+        if nxt is None or not nxt.holding or a is None:
+            return None
+        if turn.route == "intent" or turn.audible:
+            nxt.holding = False
+            a.gate.set()  # (it may have started before the hold): the speech is the next turn
+            return None
+        if turn.route != "llm" or nxt.stopped is None:
+            return None
+        self.next = None
+        return nxt
+
+    def ended(self, turn: Turn, status: str, muted: bool) -> tuple[bool, Continuation | None]:
+        """A turn ended: whether the follow-up window opens, and the continuation that is the next turn."""
+        nxt, self.next = self.next, None
+        follow = (
+            (
+                (status == "done" and turn.route in ("llm", "intent") and bool(turn.heard_text))
+                or status == "echo"
+            )
+            and not muted
+            and self.cfg.conversation.follow_up_window_ms > 0
+        )  # a reply was heard: the user may answer it without the wake word
+        done = turn.committed
+        self.window_previous = done.intent if follow and done is not None else None
+        return follow, None if muted else nxt
