@@ -7,8 +7,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from edge_voice.core import events as ev
+from edge_voice.core.jobs import ChimeJob
 from edge_voice.core.turns import Trigger
+from edge_voice.core.vocabulary import ErrorCode, Stage, State
+
+if TYPE_CHECKING:
+    from edge_voice.core.orchestrator import Orchestrator
 
 MAX_PENDING = 4
 
@@ -41,3 +48,24 @@ class Announcements:
         if turn_open and waited_ms < self.max_wait_ms:
             return None
         return self._queue.popleft()
+
+
+def say(sm: Orchestrator, text: str, trigger: Trigger = "say") -> None:
+    """Speak ``text`` as its own turn once the user's turn is over: never over the user (a timer rings at
+    once with a short tone while they speak)."""
+    if sm.turn is None:
+        return sm.speak(text, trigger)
+    if not sm.announcements.add(text, trigger):
+        msg = f"too many messages waiting: {text[:40]!r}"
+        sm.publish(ev.ErrorInfo(Stage.COMMAND, ErrorCode.OVERLOADED, msg), sm.turn)
+    elif trigger == "timer" and sm.cfg.conversation.chimes and sm.state == State.LISTENING:
+        sm.w.playback.submit_nowait(ChimeJob("timer"))
+
+
+def speak_due(sm: Orchestrator) -> None:
+    """The waiting message whose time has come (the turn ended, or it waited ``say_max_wait_ms``)."""
+    due = sm.announcements.next_due(turn_open=sm.turn is not None)
+    if due is not None:
+        if sm.turn is not None:
+            sm.abandon("superseded")  # waited say_max_wait_ms: a stuck turn yields
+        sm.speak(due.text, due.trigger)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, assert_never
 
 from edge_voice.core import events as ev
+from edge_voice.core.announcements import say
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
@@ -56,7 +57,7 @@ def handle_control(sm: Orchestrator, msg: Control) -> None:
         case CancelCommand():
             sm.cancel(msg.source)
         case SayCommand():
-            sm.say(msg.text, trigger="announce" if msg.announce else "mqtt")
+            say(sm, msg.text, trigger="announce" if msg.announce else "mqtt")
         case MuteCommand():
             _mute(sm, msg.on)
         case VolumeCommand():

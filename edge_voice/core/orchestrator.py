@@ -2,9 +2,10 @@
 
 It runs on one asyncio loop and never runs inference. Threads (capture, listen, ASR, LLM, TTS, playback)
 post messages into its inbox; ``handle`` dispatches each with ``match`` + ``assert_never``, one call per
-message type. Its collaborators hold everything that is not turn state: ``Conversation`` (history,
-prompts, priming), ``Supervisor`` (deadlines, hang exit, reload), ``LatencyRecorder`` (marks) and the
-event sinks. The clock is injected, so unit tests drive it synchronously with a fake one.
+message type. Its collaborators hold everything that is not turn state: ``TurnTaking`` (whether words
+end the turn, what becomes of speech after a commit), ``ReplyRouter`` (what a transcript becomes),
+``Conversation`` (history, prompts, priming), ``Supervisor`` (deadlines, hang exit, reload),
+``LatencyRecorder`` (marks) and the event sinks. The clock is injected, so unit tests drive it synchronously with a fake one.
 
 Speculation: when the user goes quiet for ``endpoint.speculative_silence_ms`` the orchestrator starts an
 *attempt* — ASR, then intent or LLM, then TTS — whose playback is held behind a gate. If the user speaks
@@ -19,10 +20,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import assert_never
 
 from edge_voice.core import events as ev
-from edge_voice.core.announcements import Announcements
+from edge_voice.core.announcements import Announcements, speak_due
 from edge_voice.core.config import Config
 from edge_voice.core.controls import CONTROLS, handle_control
 from edge_voice.core.conversation import Conversation
@@ -118,9 +119,6 @@ class Orchestrator:
     def publish(self, payload: ev.EventPayload, turn: Turn | None = None) -> None:
         self.out.event(payload, turn.id if turn else None)
 
-    def _error(self, stage: Stage, code: ErrorCode, message: str, **kw: Any) -> None:
-        self.publish(ev.ErrorInfo(stage, code, message, **kw), self.turn)
-
     def set_state(self, state: State) -> None:
         if state != self.state:
             self.state = state
@@ -139,7 +137,7 @@ class Orchestrator:
             log.exception("orchestrator housekeeping failed")
         if self._later:  # e.g. a timer's reply found the TTS queue full
             self.handle(self._later.pop(0))
-        self._speak_due()
+        speak_due(self)
 
     # ------------------------------------------------------------------ what the supervisor may do
 
@@ -174,10 +172,10 @@ class Orchestrator:
                 self.latency.after(msg, self.turn)
             except Exception as exc:
                 log.exception("orchestrator failed on %s", type(msg).__name__)
-                self._error(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc))
+                self.publish(ev.ErrorInfo(Stage.ORCHESTRATOR, ErrorCode.INTERNAL, str(exc)), self.turn)
                 self._end_turn("error")
             if not self._later and not self.stopping:
-                self._speak_due()  # the turn may just have ended: a waiting say speaks now
+                speak_due(self)  # the turn may just have ended: a waiting say speaks now
 
     def give_up_heard(self) -> None:
         """Shutdown: the playback thread never said what was heard of these; publish them as interrupted."""
@@ -224,16 +222,7 @@ class Orchestrator:
 
     def _start_turn(self, trigger: Trigger) -> Turn:
         t = self.turn
-        if (
-            t is not None
-            and trigger == "wake"
-            and t.trigger in ("follow_up", "continuation")
-            and t.committed is None
-        ):
-            # "Hey Jarvis" in the follow-up window (or right after a reply): that turn becomes the wake
-            # word's (no phantom barge-in: nothing was said to the device yet)
-            t.cancel_all("wake")
-            t.trigger, t.prefix_audio, t.previous, t.echo_of = "wake", None, None, ""
+        if t is not None and trigger == "wake" and t.becomes_wake():
             return t
         if t is not None:
             # a wake word opened the listener for the new turn itself: closing it would deafen the turn
@@ -301,10 +290,7 @@ class Orchestrator:
         """``said``: the unfinished question's attempt, decoded again with the rest; ``previous``: the
         command a new one goes on from."""
         turn = self._start_turn("continuation")
-        turn.previous, turn.echo_of = previous, nxt.echo_of
-        if said is not None:
-            turn.hold_words(said)
-            turn.prefix_after = 0  # (said was another turn's attempt) every attempt of this one
+        turn.continues(previous, nxt.echo_of, said)
         self._prime()
         self.set_state(State.LISTENING)
         self.publish(ev.SpeechStartedInfo.of(nxt.started), turn)
@@ -355,8 +341,7 @@ class Orchestrator:
         if turn is None:
             return
         if turn.committed is not None:
-            if self.taking.next is not None and self.taking.next.stopped is None:
-                self.taking.next.stopped = msg  # the continuation ended while the reply still plays
+            if self.taking.stopped(msg):  # the continuation ended while the reply still plays
                 self._settle_continuation(turn)
             return
         turn.t0_ns = msg.voiced_captured_ns
@@ -389,10 +374,7 @@ class Orchestrator:
         turn.mark(Mark.COMMITTED, self.now_ns() if endpoint_ns is None else endpoint_ns)
         if turn.t0_ns is None:
             turn.t0_ns = a.t0_ns
-        if self.cfg.endpoint.continuation:
-            self.listen.carry_on(a.after_sample)  # what the user says next is heard, not lost
-        else:
-            self.listen.close()
+        self.taking.committed(a)
         if early:
             self.publish(ev.SpeechStoppedInfo.early_commit(a.last_voiced_sample), turn)
         if early or a.t0_ns is not None:
@@ -506,16 +488,13 @@ class Orchestrator:
         if self.source_ended:
             self.stopping = True
 
-    def _cancel_turn(
-        self, reason: str, publish: bool = True, close_listener: bool = True, going_on: bool = False
-    ) -> None:
+    def _cancel_turn(self, reason: str, close_listener: bool = True, going_on: bool = False) -> None:
         turn = self.turn
         if turn is None:
             return
         self.taking.next = None  # a barge-in or cancel: what was said after the commit goes with the turn
         turn.cancel_all(reason)
-        if publish:
-            self.publish(ev.TurnCancelledInfo(reason), turn)
+        self.publish(ev.TurnCancelledInfo(reason), turn)
         if turn.committed is not None and turn.audible:
             self.conversation.cut_off(turn)  # history gets only the heard part, once playback says
         self._release(turn, close_listener, going_on=going_on)
@@ -541,24 +520,8 @@ class Orchestrator:
             done = turn.committed
             self._begin_continuation(nxt, previous=done.intent if done is not None else None)
 
-    def say(self, text: str, trigger: Trigger = "say") -> None:
-        """Speak ``text`` as its own turn (MQTT say/announce, timers, `edge-voice say`) — once the user's
-        turn is over: never over the user (a timer rings at once while they speak)."""
-        if self.turn is None:
-            return self._speak(text, trigger)
-        if not self.announcements.add(text, trigger):
-            self._error(Stage.COMMAND, ErrorCode.OVERLOADED, f"too many messages waiting: {text[:40]!r}")
-        elif trigger == "timer" and self.cfg.conversation.chimes and self.state == State.LISTENING:
-            self.w.playback.submit_nowait(ChimeJob("timer"))
-
-    def _speak_due(self) -> None:
-        due = self.announcements.next_due(turn_open=self.turn is not None)
-        if due is not None:
-            if self.turn is not None:
-                self._cancel_turn("superseded")  # waited say_max_wait_ms: a stuck turn yields
-            self._speak(due.text, due.trigger)
-
-    def _speak(self, text: str, trigger: Trigger) -> None:
+    def speak(self, text: str, trigger: Trigger) -> None:
+        """``text`` as its own turn (MQTT say/announce, timers, `edge-voice say`)."""
         turn = self._start_turn(trigger)
         a = turn.spoken(text, self.now_ns())
         ctx = turn.ctx(a)

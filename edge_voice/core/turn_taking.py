@@ -66,6 +66,13 @@ class TurnTaking:
         log.debug("turn=%d unfinished %r: waiting for the rest", turn.id, a.transcript)
         return True
 
+    def committed(self, a: Attempt) -> None:
+        """After a commit the listener carries on: what the user says next is heard, not lost."""
+        if self.cfg.endpoint.continuation:
+            self.listen.carry_on(a.after_sample)
+        else:
+            self.listen.close()
+
     def went_on(self, turn: Turn, msg: SpeechStarted) -> None:
         """The user speaks on after their turn was committed (the listener carries on after a commit).
         Nothing said is lost: it becomes the next turn — or, if it was a question whose answer nobody
@@ -79,6 +86,13 @@ class TurnTaking:
             # went on (ask again, whole), or it was "Hey Jarvis" (the wake word's barge-in cancels it).
             a.gate.clear()
             nxt.holding = True
+
+    def stopped(self, msg: SpeechStopped) -> bool:
+        """The continuation's speech ended (True), while the committed turn's reply is prepared or plays."""
+        if self.next is None or self.next.stopped is not None:
+            return False
+        self.next.stopped = msg
+        return True
 
     def settle(self, turn: Turn) -> Continuation | None:
         """Once the route is known and the held-over speech has ended: a command's confirmation plays

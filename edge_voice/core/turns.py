@@ -117,6 +117,23 @@ class Turn:
     previous: IntentOutcome | None = None  # the command a continuation turn goes on from ("… and the fan")
     echo_of: str = ""  # a continuation that began while this reply played: its words may be that reply
 
+    def becomes_wake(self) -> bool:
+        """ "Hey Jarvis" in the follow-up window (or right after a reply), before anything was committed:
+        this turn becomes the wake word's (no phantom barge-in: nothing was said to the device yet)."""
+        if self.trigger not in ("follow_up", "continuation") or self.committed is not None:
+            return False
+        self.cancel_all("wake")
+        self.trigger, self.prefix_audio, self.previous, self.echo_of = "wake", None, None, ""
+        return True
+
+    def continues(self, previous: IntentOutcome | None, echo_of: str, said: Attempt | None) -> None:
+        """A continuation turn: the command it may go on from, the reply its words may only echo, and the
+        words of an unfinished question it asks again (decoded with its own)."""
+        self.previous, self.echo_of = previous, echo_of
+        if said is not None:
+            self.hold_words(said)
+            self.prefix_after = 0  # (said was another turn's attempt) every attempt of this one
+
     def hold_words(self, a: Attempt) -> None:
         """Attempt ``a``'s words were not the end: later attempts decode them again, with the rest."""
         self.prefix_audio, self.prefix_end, self.prefix_after = a.audio, a.audio_end, a.number

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, InputClock
+from edge_voice.core.announcements import say
 from edge_voice.core.config import Config
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.messages import (
@@ -254,7 +255,7 @@ class Daemon:
         if self.engines.intents is None:
             return
         for timer in self.engines.intents.timers.due(time.monotonic()):
-            self.orch.say(timer.done_phrase(), trigger="timer")
+            say(self.orch, timer.done_phrase(), trigger="timer")
 
     def stop(self) -> None:
         self.turn_loop.post(Shutdown("stop"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pytest
 
+from edge_voice.core.announcements import say
 from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
 from edge_voice.core.conversation import as_generated
 from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
@@ -371,7 +372,7 @@ def test_a_stuck_engine_ends_the_turn_at_its_deadline_then_exits_for_a_restart()
 
 def test_a_timer_reply_that_finds_the_tts_queue_full_ends_its_turn_at_that_tick() -> None:
     due = ["Your timer is done."]
-    r = Rig(cfg(), on_tick=lambda: [r.orch.say(due.pop(), trigger="timer") for _ in list(due)] and None)
+    r = Rig(cfg(), on_tick=lambda: [say(r.orch, due.pop(), trigger="timer") for _ in list(due)] and None)
     r.tts.full = True
     r.orch.tick()  # the timer speaks from housekeeping, outside any message
     assert r.data("error") == {"stage": "tts", "code": "overloaded", "message": "tts queue full"}
@@ -438,7 +439,7 @@ def test_a_say_waits_for_the_users_turn_to_end_and_never_cancels_it() -> None:
 def test_a_timer_rings_at_once_while_the_user_speaks_and_a_long_turn_yields_after_the_max_wait() -> None:
     r = Rig(cfg())
     r.send(wake(r.clock), started(r.clock))
-    r.orch.say("Your timer is done.", trigger="timer")
+    say(r.orch, "Your timer is done.", trigger="timer")
     assert r.playback.of(ChimeJob)[-1] == ChimeJob("timer") and not r.tts.jobs
     r.clock.advance(r.orch.cfg.conversation.say_max_wait_ms - 1)
     r.orch.tick()
