@@ -5,7 +5,8 @@ post messages into its inbox; ``handle`` dispatches each with ``match`` + ``asse
 message type. Its collaborators hold everything that is not turn state: ``TurnTaking`` (whether words
 end the turn, what becomes of speech after a commit), ``ReplyRouter`` (what a transcript becomes),
 ``Conversation`` (history, prompts, priming), ``Supervisor`` (deadlines, hang exit, reload),
-``LatencyRecorder`` (marks) and the event sinks. The clock is injected, so unit tests drive it synchronously with a fake one.
+``LatencyRecorder`` (marks) and the event sinks. The clock is injected, so unit tests drive it
+synchronously with a fake one.
 
 Speculation: when the user goes quiet for ``endpoint.speculative_silence_ms`` the orchestrator starts an
 *attempt* — ASR, then intent or LLM, then TTS — whose playback is held behind a gate. If the user speaks

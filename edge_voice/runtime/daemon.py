@@ -38,13 +38,13 @@ from edge_voice.engines.intents import RuleIntentMatcher
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
 from edge_voice.runtime import heap
+from edge_voice.runtime.generation import SentenceSplitter
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import (
     AsrWorker,
     LlmWorker,
     PhraseStore,
     PlaybackWorker,
-    SentenceSplitter,
     TtsWorker,
 )
 

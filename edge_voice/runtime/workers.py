@@ -41,6 +41,7 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.vocabulary import ErrorCode, Stage
 from edge_voice.engines.base import Generator, Stopped, Synthesizer, Transcriber
+from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
 
 log = logging.getLogger(__name__)
 
@@ -144,16 +145,6 @@ class AsrWorker(Worker[AsrJob]):
             self.post(Transcript(c.turn_id, c.attempt, result.text.strip(), audio_ms, ms, aborted))
 
 
-class SentenceSplitter(Protocol):
-    """The slice of the chunker the LLM worker needs (engines/chunker.py implements it)."""
-
-    def push(self, text: str) -> list[str]: ...
-
-    def flush(self, drop_incomplete: bool = False) -> list[str]:
-        """The rest; ``drop_incomplete``: not a sentence cut off by the token limit (unless it is all)."""
-        ...
-
-
 class LlmWorker(Worker[LlmJob | PrimeJob]):
     """Streams tokens, splits them into sentences and hands each to TTS at once."""
 
@@ -176,41 +167,29 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
         c = job.ctx
         if c.cancel.cancelled:
             return
-        splitter = self.make_splitter()
         pieces: list[str] = []
         index = 0
-        stopped: Stopped = "eos"
 
-        def hand_out(sentences: Sequence[str]) -> None:
+        def piece(text: str, first: bool) -> None:
+            self.post(TextDelta(c.turn_id, c.attempt, text, first=first))
+            pieces.append(text)
+
+        def sentence(s: str) -> None:
             nonlocal index
-            for s in sentences:
-                if not s.strip() or c.cancel.cancelled:
-                    continue
-                self.post(SentenceReady(c.turn_id, c.attempt, index, s))
-                self.tts.submit(SpeakJob(c, index, s))
-                index += 1
+            self.post(SentenceReady(c.turn_id, c.attempt, index, s))
+            self.tts.submit(SpeakJob(c, index, s))
+            index += 1
 
+        stopped: Stopped
         try:
-            for piece in self.engine.stream(job.messages, c.cancel):
-                if c.cancel.cancelled:
-                    stopped = "cancelled"
-                    break
-                self.post(TextDelta(c.turn_id, c.attempt, piece, first=not pieces))
-                pieces.append(piece)
-                hand_out(splitter.push(piece))
-            else:
-                stats = self.engine.last
-                if stats is not None and stats.stopped == "max_tokens":
-                    stopped = "max_tokens"  # history then keeps only the sentences that were spoken
-                hand_out(splitter.flush(drop_incomplete=stopped == "max_tokens"))
+            stopped = generate_sentences(
+                self.engine, job.messages, c.cancel, self.make_splitter(), piece, sentence
+            ).stopped
         except Exception as exc:
             log.exception("turn=%d llm failed", c.turn_id)
             stopped = "error"
             self._fail(c, Stage.LLM, ErrorCode.LLM_FAILED, str(exc))
-        if c.cancel.cancelled and stopped == "eos":
-            stopped = "cancelled"
-        text = "".join(pieces)
-        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))
+        self.post(GenerationDone(c.turn_id, c.attempt, "".join(pieces), len(pieces), stopped))
         self.tts.submit(EndOfReply(c))
 
 
