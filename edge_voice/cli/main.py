@@ -18,6 +18,7 @@ from edge_voice.core.config import Config, ConfigError, load
 from edge_voice.runtime import heap
 
 EXIT_CONFIG = 78
+MAX_QUESTION_CHARS = 1000  # a typed question longer than any spoken one is cut, not refused
 log = logging.getLogger("edge_voice")
 
 
@@ -175,6 +176,22 @@ def cmd_say(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
+    """Answer typed questions through the spoken turn's answer path: one argument, or one per stdin line."""
+    from edge_voice.runtime.ask import load_asker
+
+    asker = load_asker(cfg, session=args.session, progress=None if args.quiet else _progress)
+    questions = [" ".join(args.text)] if args.text else None
+    as_json = args.json or questions is None
+    for line in questions if questions is not None else sys.stdin:
+        question = line.strip()[:MAX_QUESTION_CHARS]
+        if not question:
+            continue
+        answer = asker.ask(question)
+        print(json.dumps(answer.as_json()) if as_json else answer.reply, flush=True)
+    return 0
+
+
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.cli.run import run_daemon
 
@@ -267,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text")
     s.add_argument("--output", type=Path)
     s.set_defaults(fn=cmd_say)
+
+    a = sub.add_parser("ask", help="answer a typed question as a spoken turn would (rules, skills, LLM)")
+    a.add_argument(
+        "text", nargs="*", help="the question; none: one per line from standard input (JSON lines out)"
+    )
+    a.add_argument("--json", action="store_true", help="one JSON object: reply, route, intent, timings")
+    a.add_argument("--session", action="store_true", help="keep history from one question to the next")
+    a.add_argument("--quiet", action="store_true", help="no loading progress on standard error")
+    a.set_defaults(fn=cmd_ask)
 
     d = sub.add_parser("demo", help="a full spoken turn from a generated WAV, with the latency breakdown")
     d.add_argument("--out", default="out")

@@ -78,6 +78,24 @@ class Engines:
     fallbacks: list[ReportsFallback] = field(default_factory=list)  # remote engines' switch reports
 
 
+def load_llm(
+    cfg: Config, timed: Callable[[str, Callable[[], Any]], Any], fallbacks: list[ReportsFallback]
+) -> Generator:
+    """The configured LLM, loaded and warm (its system prefix evaluated). ``timed(name, fn)`` runs a step."""
+    from edge_voice.engines.llm import LlamaGenerator
+
+    llm: Generator = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
+    if cfg.llm.backend == "openai":  # the on-device model stays loaded and warm: it is the fallback
+        from edge_voice.engines.remote.fallback import FallbackGenerator
+        from edge_voice.engines.remote.openai import OpenAiGenerator
+
+        remote = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
+        fallbacks.append(remote)
+        llm = remote
+    timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
+    return llm
+
+
 def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> Engines:
     """Load, verify and warm every real engine (imports are lazy: only what the config chooses)."""
     say = progress or (lambda _m: None)
@@ -97,7 +115,6 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     from edge_voice.core import chunker
     from edge_voice.engines import intents
     from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
-    from edge_voice.engines.llm import LlamaGenerator
     from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
     from edge_voice.listen.listener import Listener
     from edge_voice.listen.vad import SileroVad
@@ -113,14 +130,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         asr = FallbackTranscriber(WyomingTranscriber(cfg.asr), asr, f"wyoming {cfg.asr.uri}")
         fallbacks.append(asr)
         timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
-    llm = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
-    if cfg.llm.backend == "openai":  # the on-device model stays loaded and warm: it is the fallback
-        from edge_voice.engines.remote.fallback import FallbackGenerator
-        from edge_voice.engines.remote.openai import OpenAiGenerator
-
-        llm = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
-        fallbacks.append(llm)
-    timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
+    llm = load_llm(cfg, timed, fallbacks)
     tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
     if cfg.tts.backend == "wyoming":  # Piper stays loaded and warm: it is the fallback (and sets the rate)
         from edge_voice.engines.remote.fallback import FallbackSynthesizer

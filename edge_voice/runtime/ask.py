@@ -1,0 +1,122 @@
+"""`edge-voice ask`: a typed question through the same answer path as a spoken turn — the fast-path rules
+and skills first, then the LLM with the daemon's own prompt (system prompt, history, facts line), its
+answer streamed into the same spoken sentences — without audio. Engines load and warm once; each
+question is timed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import Config
+from edge_voice.core.conversation import Conversation, as_generated
+from edge_voice.core.intent import IntentMatcher
+from edge_voice.engines.base import Generator
+from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    reply: str  # what would be spoken
+    route: str  # "intent" (fast path: rules and skills) or "llm"
+    intent: str | None = None  # the fast-path intent's name
+    sentences: tuple[str, ...] = ()
+    stopped: str = ""  # why the LLM stopped (eos, max_tokens, …); "" on the fast path
+    timings: dict[str, float | None] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "reply": self.reply,
+            "route": self.route,
+            "intent": self.intent,
+            "sentences": list(self.sentences),
+            "stopped": self.stopped,
+            **self.timings,
+        }
+
+
+class Asker:
+    """``session``: history carries from one question to the next (else each is asked fresh)."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        llm: Generator,
+        matcher: IntentMatcher | None,
+        make_splitter: Callable[[], SentenceSplitter],
+        facts: Callable[[], str] | None = None,
+        session: bool = False,
+    ) -> None:
+        self.cfg, self.llm, self.matcher, self.make_splitter = cfg, llm, matcher, make_splitter
+        self.conversation = Conversation(cfg.llm, time.monotonic, facts)
+        self.session = session
+
+    def ask(self, question: str) -> Answer:
+        text = question.strip()
+        t0 = time.perf_counter_ns()
+
+        def ms() -> float:
+            return round((time.perf_counter_ns() - t0) / 1e6, 1)
+
+        outcome = self.matcher.match(text) if self.matcher is not None and self.cfg.intents.enabled else None
+        intent_ms = ms()
+        if outcome is not None:
+            reply = self.conversation.intent_reply(outcome)
+            timings = {
+                "intent_ms": intent_ms,
+                "llm_ttft_ms": None,
+                "first_sentence_ms": None,
+                "total_ms": ms(),
+            }
+            return Answer(question, reply, "intent", outcome.name, (reply,) if reply else (), "", timings)
+        if not self.session:
+            self.conversation.history.items.clear()
+        user, messages = self.conversation.request(text)
+        first: list[float] = []
+        sentences: list[str] = []
+
+        def piece(_text: str, is_first: bool) -> None:
+            if is_first:
+                first.append(ms())
+
+        def sentence(s: str) -> None:
+            if not sentences:
+                first.append(ms())
+            sentences.append(s.strip())
+
+        done = generate_sentences(self.llm, messages, CancelToken(), self.make_splitter(), piece, sentence)
+        reply = " ".join(sentences)
+        if self.session and reply:
+            said = as_generated(done.text, done.stopped) or reply  # as generated: a prefix-stable prompt
+            self.conversation.history.add(time.monotonic(), user, said)
+        timings = {
+            "intent_ms": intent_ms,
+            "llm_ttft_ms": first[0] if first else None,
+            "first_sentence_ms": first[1] if len(first) > 1 else None,
+            "total_ms": ms(),
+        }
+        return Answer(question, reply, "llm", None, tuple(sentences), done.stopped, timings)
+
+
+def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], None] | None = None) -> Asker:
+    """Only what answering needs (no audio engines): the rules and the LLM, warm."""
+    from edge_voice.core import chunker
+    from edge_voice.engines.intents import RuleIntentMatcher
+    from edge_voice.runtime.daemon import ReportsFallback, load_llm
+
+    say = progress or (lambda _m: None)
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        say(f"loading {name}…")
+        return fn()
+
+    fallbacks: list[ReportsFallback] = []
+    llm = load_llm(cfg, timed, fallbacks)
+    matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
+    n = cfg.tts.first_chunk_min_words
+    return Asker(cfg, llm, matcher, lambda: chunker.SentenceChunker(n), session=session)
