@@ -7,6 +7,7 @@ transcribing it back with our own ASR.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -15,9 +16,9 @@ import numpy as np
 from edge_voice.core.config import Config
 from edge_voice.core.vocabulary import Latency
 
-DEMO_TURNS = (
-    ("Hey Jarvis,", "turn on the kitchen light."),
-    ("Hey Jarvis,", "what is the capital of France?"),
+DEMO_TURNS = (  # (wake word, what is said, words the reply must hold)
+    ("Hey Jarvis,", "turn on the kitchen light.", ("kitchen", "light")),
+    ("Hey Jarvis,", "what is the capital of France?", ("paris",)),
 )
 LATENCY_KEYS = tuple(k for k in Latency if k != Latency.WAKE_TO_ACK)  # the per-stage breakdown
 
@@ -27,7 +28,7 @@ def make_demo_input(path: Path) -> Path:
     from edge_voice.audio.wavio import write_wav
 
     segments: list[tuple[str, np.ndarray]] = [("lead", clips.silence(1000))]
-    for i, (wake, command) in enumerate(DEMO_TURNS):
+    for i, (wake, command, _) in enumerate(DEMO_TURNS):
         segments += [
             (f"wake{i}", clips.piper_speech(wake)),
             (f"gap{i}", clips.silence(150)),
@@ -89,4 +90,23 @@ def run_demo(cfg: Config, out: Path) -> int:
         text = engines.asr.transcribe(reply[start:end], CancelToken()).text
         print(f"  at {start / 16000:6.2f} s: {text!r}")
     print(f"\nwrote {out / 'reply.wav'}, {out / 'events.jsonl'}, {wav_in}")
-    return 0
+    problems = check_turns([ev.data for ev in memory.of("response.done")])
+    for problem in problems:
+        print(f"edge-voice demo FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def check_turns(done: list[dict[str, object]]) -> list[str]:
+    """What is wrong with the demo's turns (``response.done`` payloads): each must end ``done`` with a
+    reply holding its words. A demo that answers wrongly or not at all must not pass quietly."""
+    problems = [f"{len(DEMO_TURNS)} turns spoken, {len(done)} ended"] if len(done) != len(DEMO_TURNS) else []
+    for i, (d, (_, said, words)) in enumerate(zip(done, DEMO_TURNS, strict=False), start=1):
+        reply = str(d.get("reply") or "")
+        if d.get("status") != "done":
+            heard = d.get("transcript")
+            problems.append(f"turn {i} ({said!r}) ended {d.get('status')!r} (heard {heard!r}, reply {reply!r})")
+        elif not all(re.search(rf"\b{w}\b", reply.lower()) for w in words):
+            problems.append(
+                f"turn {i} ({said!r}) was answered {reply!r}, which does not say {' '.join(words)!r}"
+            )
+    return problems
