@@ -8,7 +8,7 @@ import re
 from edge_voice.engines.intents import normalise
 
 _DEGREES = re.compile(r"\s*[°º]\s*([fck])\b", re.IGNORECASE)
-_GLUED = re.compile(r"(\d)([a-zA-Z])")
+_GLUED = re.compile(r"(\d)(?!(?:st|nd|rd|th)\b)([a-zA-Z])")  # "5km", not "4th"
 _SCALE = {"f": " degrees fahrenheit", "c": " degrees celsius", "k": " kelvin"}
 
 
