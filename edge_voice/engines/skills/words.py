@@ -83,25 +83,22 @@ class WordsSkill:
         return f"{best.word.capitalize()} means {definition}."
 
     def synonyms(self, word: str) -> str | None:
-        out: list[str] = []
-        for lemma in self._lemmas(word)[:1]:  # the main part of speech only: "cold" the adjective
-            synsets = [self.wn.synset(o, lemma.pos) for o in lemma.offsets[:2]]
-            out += synsets[0].words
-            if lemma.pos == "a":  # adjectives: the satellites "similar to" the main sense
-                similar = [p for p in synsets[0].pointers if p.symbol == "&"]
+        """Only the main sense's words (and an adjective's "similar to" words): a rarer sense gives odd
+        answers ("house" → "firm"), so none is better."""
+        lemmas = sorted(self._lemmas(word), key=lambda lemma: lemma.pos != "a")  # "fast": the adjective
+        for lemma in lemmas:
+            first = self.wn.synset(lemma.offsets[0], lemma.pos)
+            out = list(first.words)
+            if lemma.pos == "a":
+                similar = [p for p in first.pointers if p.symbol == "&"]
                 out += [w for p in similar for w in self.wn.synset(p.offset, p.pos).words]
-            for s in synsets[1:]:
-                out += s.words
-            base = lemma.word
-        else:
-            base = word
-        names = [w for w in dict.fromkeys(out) if w.lower() not in (word, base) and w.islower()]
-        names = sorted(names[:8], key=lambda w: (" " in w, "-" in w))[:3]  # single words read best
-        if not names:
-            return None
-        if len(names) == 1:
-            return f"Another word for {word} is {names[0]}."
-        return f"Other words for {word} are {_join(names)}."
+            names = [w for w in dict.fromkeys(out) if w.lower() not in (word, lemma.word) and w.islower()]
+            names = sorted(names[:8], key=lambda w: (" " in w, "-" in w))[:3]  # single words read best
+            if len(names) == 1:
+                return f"Another word for {word} is {names[0]}."
+            if names:
+                return f"Other words for {word} are {_join(names)}."
+        return None
 
     def antonym(self, word: str) -> str | None:
         found: list[str] = []
