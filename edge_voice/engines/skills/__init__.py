@@ -84,7 +84,8 @@ def _build(name: str, *, country: str, today: Callable[[], date], wordnet_dir: P
 
         return CountriesSkill(today=today)
     if name == "words":
-        from edge_voice.engines.skills.words import WordsSkill, WordNet
+        from edge_voice.engines.skills.wordnet import WordNet
+        from edge_voice.engines.skills.words import WordsSkill
 
         return WordsSkill(WordNet(wordnet_dir) if wordnet_dir else WordNet())
     if name == "boundary":

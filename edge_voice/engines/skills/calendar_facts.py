@@ -14,7 +14,8 @@ from edge_voice.engines.skills.text import skill_text
 
 _YEAR = r"(?P<year>\d{4}|this year|next year|last year)"
 _DAYS_IN_MONTH = re.compile(
-    rf"^how many days (?:are )?(?:there )?(?:in|does) (?P<month>{MONTH_RE})(?: have)?(?: (?:in )?{_YEAR})?(?: have)?$"
+    rf"^how many days (?:are )?(?:there )?(?:in|does) (?P<month>{MONTH_RE})(?: have)?"
+    rf"(?: (?:in )?{_YEAR})?(?: have)?$"
 )
 _DAYS_IN_YEAR = re.compile(
     rf"^how many days (?:are )?(?:there )?(?:in|does) (?:(?P<a>a|one|the) year|(?:in )?{_YEAR})(?: have)?$"
@@ -30,10 +31,14 @@ _DAYS_LEFT = re.compile(
     r"^how many days (?:are )?(?:there )?(?:left|remaining) (?:in|of) (?:the|this) year$"
     r"|^how many days (?:are there )?(?:left )?(?:until|till|to|before) the end of (?:the|this) year$"
 )
-_WEEK_NUMBER = re.compile(r"^(?:what|which) week (?:number )?(?:of the year )?is (?:it|this)(?: today)?$"
-                          r"|^what is the (?:current )?week number$")
+_WEEK_NUMBER = re.compile(
+    r"^(?:what|which) week (?:number )?(?:of the year )?is (?:it|this)(?: today)?$"
+    r"|^what is the (?:current )?week number$"
+)
 _DAY_OF_YEAR = re.compile(r"^what day of the year is (?:it|today)$")
-_WEEKDAY_OF = re.compile(rf"^what day (?:of the week )?(?:is|was|will be|does) {DATE_RE}(?: (?:on|fall on|be))?$")
+_WEEKDAY_OF = re.compile(
+    rf"^what day (?:of the week )?(?:is|was|will be|does) {DATE_RE}(?: (?:on|fall on|be))?$"
+)
 _DAYS_UNTIL = re.compile(rf"^how many days (?:are there )?(?:left )?(?:until|till|til|to|before) {DATE_RE}$")
 
 
@@ -83,7 +88,7 @@ class CalendarSkill:
             return f"The last leap year was {year}."
         if _DAYS_LEFT.match(t):
             left = (date(today.year, 12, 31) - today).days
-            return f"There {'is' if left == 1 else 'are'} {left} day{'' if left == 1 else 's'} left in {today.year} after today."
+            return f"There {_are(left)} {_days(left)} left in {today.year} after today."
         if _WEEK_NUMBER.match(t):
             year, week, _ = today.isocalendar()
             return f"It is week {week} of {year}."
@@ -102,9 +107,19 @@ class CalendarSkill:
             days = (when - today).days
             if days == 0:
                 return f"{say_date(when, today, weekday=False)} is today."
-            return f"There {'is' if days == 1 else 'are'} {days} day{'' if days == 1 else 's'} until {say_date(when, today, weekday=False)}."
+            return f"There {_are(days)} {_days(days)} until {say_date(when, today, weekday=False)}."
         return None
 
 
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 def _year(raw: str, today: date) -> int:
-    return {"this year": today.year, "next year": today.year + 1, "last year": today.year - 1}.get(raw) or int(raw)
+    return {"this year": today.year, "next year": today.year + 1, "last year": today.year - 1}.get(
+        raw
+    ) or int(raw)

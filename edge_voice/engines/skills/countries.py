@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from edge_voice.engines.skills.base import SkillAnswer
 from edge_voice.engines.skills.text import skill_text
@@ -37,25 +37,87 @@ _SPOKEN = {
 }
 _THE = frozenset({"US", "GB", "NL", "PH", "BS", "GM", "AE", "CF", "DO", "CD", "CG", "MV", "KM", "SC"})
 _EXTRA_ALIASES = {
-    "america": "US", "usa": "US", "the usa": "US", "the us": "US", "the united states of america": "US",
-    "united states of america": "US", "uk": "GB", "the uk": "GB", "britain": "GB", "great britain": "GB",
-    "holland": "NL", "czech republic": "CZ", "the czech republic": "CZ", "burma": "MM", "uae": "AE",
-    "the uae": "AE", "south korea": "KR", "north korea": "KP", "russia": "RU", "vietnam": "VN",
-    "laos": "LA", "iran": "IR", "syria": "SY", "turkiye": "TR", "swaziland": "SZ", "eswatini": "SZ",
-    "macedonia": "MK", "north macedonia": "MK", "cape verde": "CV", "cabo verde": "CV", "east timor": "TL",
-    "timor leste": "TL", "drc": "CD", "dr congo": "CD", "ivory coast": "CI", "cote divoire": "CI",
-    "bolivia": "BO", "venezuela": "VE", "tanzania": "TZ", "moldova": "MD", "micronesia": "FM",
+    "america": "US",
+    "usa": "US",
+    "the usa": "US",
+    "the us": "US",
+    "the united states of america": "US",
+    "united states of america": "US",
+    "uk": "GB",
+    "the uk": "GB",
+    "britain": "GB",
+    "great britain": "GB",
+    "holland": "NL",
+    "czech republic": "CZ",
+    "the czech republic": "CZ",
+    "burma": "MM",
+    "uae": "AE",
+    "the uae": "AE",
+    "south korea": "KR",
+    "north korea": "KP",
+    "russia": "RU",
+    "vietnam": "VN",
+    "laos": "LA",
+    "iran": "IR",
+    "syria": "SY",
+    "turkiye": "TR",
+    "swaziland": "SZ",
+    "eswatini": "SZ",
+    "macedonia": "MK",
+    "north macedonia": "MK",
+    "cape verde": "CV",
+    "cabo verde": "CV",
+    "east timor": "TL",
+    "timor leste": "TL",
+    "drc": "CD",
+    "dr congo": "CD",
+    "ivory coast": "CI",
+    "cote divoire": "CI",
+    "bolivia": "BO",
+    "venezuela": "VE",
+    "tanzania": "TZ",
+    "moldova": "MD",
+    "micronesia": "FM",
 }
-_SOUTH_AMERICA = frozenset({"AR", "BO", "BR", "CL", "CO", "EC", "GY", "PY", "PE", "SR", "UY", "VE", "FK", "GF"})
+_SOUTH_AMERICA = frozenset(
+    {"AR", "BO", "BR", "CL", "CO", "EC", "GY", "PY", "PE", "SR", "UY", "VE", "FK", "GF"}
+)
 _CONTINENTS = {"Africa": "Africa", "Asia": "Asia", "Europe": "Europe", "Oceania": "Oceania"}
 # names that are everyday words too: only grounded when the question is plainly about the country
-_AMBIGUOUS = frozenset({"turkey", "chad", "jordan", "georgia", "china", "guinea", "niger", "jersey",
-                        "chile", "japan", "cuba", "iceland", "wales", "togo", "mali", "peru", "oman",
-                        "man", "israel", "panama", "monaco", "samoa", "tonga", "india", "malta"})
+_AMBIGUOUS = frozenset(
+    {
+        "turkey",
+        "chad",
+        "jordan",
+        "georgia",
+        "china",
+        "guinea",
+        "niger",
+        "jersey",
+        "chile",
+        "japan",
+        "cuba",
+        "iceland",
+        "wales",
+        "togo",
+        "mali",
+        "peru",
+        "oman",
+        "man",
+        "israel",
+        "panama",
+        "monaco",
+        "samoa",
+        "tonga",
+        "india",
+        "malta",
+    }
+)
 
 
 def fold(text: str) -> str:
-    """Lower case without accents or punctuation: "Brasília" → "brasilia", "Côte d’Ivoire" → "cote divoire"."""
+    """Lower case without accents or punctuation: "Brasília" → "brasilia", "Côte d’Ivoire" → "cote
+    divoire"."""
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).lower().replace("’", "").replace("'", "")
     t = t.replace("&", " and ").replace("st.", "saint")
@@ -84,7 +146,8 @@ class Country:
 
 _C = r"(?P<c>[a-z0-9 ]+?)"
 _CAPITAL = [
-    rf"^(?:what is |whats |what|tell me |do you know |which city is |name )?(?:the )?capital(?: city)? (?:of|for|in) {_C}$",
+    rf"^(?:what is |whats |what|tell me |do you know |which city is |name )?(?:the )?capital(?: city)? "
+    rf"(?:of|for|in) {_C}$",
     rf"^(?:what is |whats |what )?{_C}s capital(?: city)?$",
     rf"^(?:what is |whats |what )?the capital of {_C} called$",
     rf"^(?:what|which) city is the capital of {_C}$",
@@ -96,14 +159,16 @@ _REVERSE = [
     rf"^(?:what|which) country(?:s| is the)? capital is {_C}$",
 ]
 _CURRENCY = [
-    rf"^what (?:is the )?(?:currency|money) (?:do they|do people|does one|do you|is) (?:use|used|spend|have) in {_C}$",
+    rf"^what (?:is the )?(?:currency|money) (?:do they|do people|does one|do you|is) "
+    rf"(?:use|used|spend|have) in {_C}$",
     rf"^what (?:currency|money) (?:does|do) (?:the )?{_C} (?:use|have|spend)$",
     rf"^what is the (?:currency|money)(?: called)? (?:of|in|used in|for) {_C}$",
     rf"^(?:what is )?(?:the )?{_C}s? currency(?: called)?$",
     rf"^what currency is used in {_C}$",
 ]
 _LANGUAGE = [
-    rf"^what (?:language|languages) (?:do they|do people|do you|is|are) (?:speak|spoken|speaking|talk|use) in {_C}$",
+    rf"^what (?:language|languages) (?:do they|do people|do you|is|are) "
+    rf"(?:speak|spoken|speaking|talk|use) in {_C}$",
     rf"^what (?:language|languages) (?:is|are) (?:spoken|used) in {_C}$",
     rf"^what (?:language|languages) (?:does|do) (?:the )?{_C} speak$",
     rf"^what (?:is|are) the (?:official |main |national )?(?:language|languages) (?:of|in) {_C}$",
@@ -137,7 +202,7 @@ class CountriesSkill:
         self.by_code: dict[str, Country] = {}
         aliases: dict[str, str] = {}
         capitals: dict[str, str] = {}
-        for info in CountryInfo.all().values():
+        for info in cast("dict[str, dict[str, Any]]", CountryInfo.all()).values():
             code = _alpha2(info)
             capital = _CAPITAL_FIXES.get(code, info.get("capital"))
             if not code or code in _SKIP or code in self.by_code or not isinstance(capital, str):
@@ -147,7 +212,9 @@ class CountriesSkill:
             territory = self._en.territories.get(code)
             if not territory:
                 continue
-            name = _SPOKEN.get(code) or re.sub(r"\s*\(.*\)", "", territory.replace("&", "and").replace("St. ", "Saint "))
+            name = _SPOKEN.get(code) or re.sub(
+                r"\s*\(.*\)", "", territory.replace("&", "and").replace("St. ", "Saint ")
+            )
             self.by_code[code] = Country(code, name, capital, str(info.get("region") or ""))
             capitals.setdefault(fold(capital), code)
             for alias in (name, territory, info.get("name", ""), *info.get("altSpellings", [])):
@@ -247,7 +314,8 @@ class CountriesSkill:
             parts.append("currency " + " and ".join(x.removeprefix("the ") for x in cur))
         names, official = self.languages(c)
         if names:
-            parts.append(f"{'official' if official else 'main'} language{'s' if len(names) > 1 else ''} {', '.join(names)}")
+            kind = "official" if official else "main"
+            parts.append(f"{kind} language{'s' if len(names) > 1 else ''} {', '.join(names)}")
         if c.continent:
             parts.append(f"continent {c.continent}")
         return f"{c.name}: {'; '.join(parts)}."

@@ -8,15 +8,16 @@ from datetime import date
 
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS |= {"sept": 9, "jan": 1, "feb": 2, "aug": 8, "oct": 10, "nov": 11, "dec": 12}
-_ORDINAL_WORDS = {
-    w: i + 1
-    for i, w in enumerate(
-        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
-        "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split()
-    )
-} | {"thirtieth": 30}
+_ORDINALS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
+)
+_ORDINAL_WORDS = {w: i + 1 for i, w in enumerate(_ORDINALS.split())} | {"thirtieth": 30}
 MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
-_DAY = r"(?:\d{1,2}(?:st|nd|rd|th)?|(?:20 |30 )?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|[a-z]+(?:th|st))"
+_DAY = (
+    r"(?:\d{1,2}(?:st|nd|rd|th)?|(?:20 |30 )?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)"
+    r"|[a-z]+(?:th|st))"
+)
 # "july 4", "july the 4th", "the 4th of july", "4 july", with an optional year
 DATE_RE = (
     rf"(?:(?P<m1>{MONTH_RE}) (?:the )?(?P<d1>{_DAY})|(?:the )?(?P<d2>{_DAY}) (?:of )?(?P<m2>{MONTH_RE}))"
@@ -25,7 +26,7 @@ DATE_RE = (
 
 
 def day_number(raw: str) -> int | None:
-    """"4th" → 4, "fourth" → 4, "20 first" (words_to_digits made "twenty first" so) → 21."""
+    """ "4th" → 4, "fourth" → 4, "20 first" (words_to_digits made "twenty first" so) → 21."""
     m = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", raw)
     if m:
         return int(m.group(1))

@@ -19,10 +19,14 @@ _WHEN = re.compile(
     r"(?: (?P<this>this year)| (?P<next>next year)|(?: in)? (?P<y>\d{4}))?(?: fall| be)?(?: on)?$"
 )
 _UNTIL = re.compile(
-    r"^(?:how many (?:days|sleeps) (?:are there |is it |are left |left )?(?:until|till|til|to|before|is it until)"
+    r"^(?:how many (?:days|sleeps) (?:are there |is it |are left |left )?"
+    r"(?:until|till|til|to|before|is it until)"
     r"|how long (?:is it |is left )?(?:until|till|before)) (?P<h>.+?)(?: (?:this year|from today|from now))?$"
 )
-_TODAY = re.compile(rf"^is (?P<day>today|tomorrow|it) {_KIND}(?: today| tomorrow)?$|^is there {_KIND} (?P<day2>today|tomorrow)$")
+_TODAY = re.compile(
+    rf"^is (?P<day>today|tomorrow|it) {_KIND}(?: today| tomorrow)?$"
+    rf"|^is there {_KIND} (?P<day2>today|tomorrow)$"
+)
 _NEXT = re.compile(rf"^(?:what|when) is the next {_KIND}$|^what {_KIND} is (?:next|coming up)$")
 
 # what people say → the package's name (normalised); the package's own names are indexed too
@@ -60,7 +64,9 @@ def _spoken(name: str) -> str:
 class HolidaysSkill:
     name = "holidays"
 
-    def __init__(self, country: str = "US", today: Callable[[], date] = date.today, subdiv: str | None = None) -> None:
+    def __init__(
+        self, country: str = "US", today: Callable[[], date] = date.today, subdiv: str | None = None
+    ) -> None:
         import holidays  # lazy: ~0.2 s and ~17 MB
 
         self._holidays = holidays
@@ -69,7 +75,9 @@ class HolidaysSkill:
         self._today = today
         self._years: dict[tuple[int, bool], dict[date, str]] = {}
         self._indexes: dict[int, dict[str, tuple[str, date]]] = {}
-        holidays.country_holidays(country, subdiv=subdiv)  # an unknown country fails at start-up, not mid-turn
+        holidays.country_holidays(
+            country, subdiv=subdiv
+        )  # an unknown country fails at start-up, not mid-turn
 
     def _year(self, year: int, public_only: bool) -> Mapping[date, str]:
         key = (year, public_only)
@@ -82,12 +90,14 @@ class HolidaysSkill:
         if public_only:
             return dict(h.country_holidays(self.country, subdiv=self.subdiv, years=year))
         try:
-            got = h.country_holidays(self.country, subdiv=self.subdiv, years=year, categories=("public", "unofficial"))
+            got = h.country_holidays(
+                self.country, subdiv=self.subdiv, years=year, categories=("public", "unofficial")
+            )
         except (ValueError, NotImplementedError):  # no unofficial category for this country
             got = h.country_holidays(self.country, subdiv=self.subdiv, years=year)
         out = dict(got)
         if not any("Easter" in n for n in out.values()):
-            from dateutil.easter import easter  # holidays' own dependency
+            from dateutil.easter import easter  # type: ignore[import-untyped]  # holidays' own dependency
 
             out[easter(year)] = "Easter Sunday"
         return out
@@ -150,12 +160,12 @@ class HolidaysSkill:
             if found is None:
                 return None
             name, when = found
-            days = (when - today).days
-            if days == 0:
+            left = (when - today).days
+            if left == 0:
                 return f"{name} is today."
-            if days == 1:
+            if left == 1:
                 return f"{name} is tomorrow."
-            return f"There are {days} days until {name}."
+            return f"There are {left} days until {name}."
         if m := _WHEN.match(t):
             said = m.group("h")
             if m.group("y") or m.group("this") or m.group("next"):

@@ -72,15 +72,43 @@ _TABLE = (
     _u("fortnight", "fortnight"),
     # speed
     _u("mile / hour", "mile per hour", "miles per hour", "mph", "miles an hour"),
-    _u("kilometer / hour", "kilometer per hour", "kilometers per hour", "kph", "kmh", "km per hour",
-       "kilometres per hour", "kilometers an hour", "kilometres an hour", "km an hour"),
+    _u(
+        "kilometer / hour",
+        "kilometer per hour",
+        "kilometers per hour",
+        "kph",
+        "kmh",
+        "km per hour",
+        "kilometres per hour",
+        "kilometers an hour",
+        "kilometres an hour",
+        "km an hour",
+    ),
     _u("meter / second", "meter per second", "meters per second", "metres per second"),
     _u("knot", "knot"),
     # temperature
-    _u("degC", "degree Celsius", "degrees Celsius", "celsius", "degrees celsius", "degree celsius",
-       "centigrade", "degrees centigrade", "c", "degrees c"),
-    _u("degF", "degree Fahrenheit", "degrees Fahrenheit", "fahrenheit", "degrees fahrenheit",
-       "degree fahrenheit", "f", "degrees f"),
+    _u(
+        "degC",
+        "degree Celsius",
+        "degrees Celsius",
+        "celsius",
+        "degrees celsius",
+        "degree celsius",
+        "centigrade",
+        "degrees centigrade",
+        "c",
+        "degrees c",
+    ),
+    _u(
+        "degF",
+        "degree Fahrenheit",
+        "degrees Fahrenheit",
+        "fahrenheit",
+        "degrees fahrenheit",
+        "degree fahrenheit",
+        "f",
+        "degrees f",
+    ),
     _u("kelvin", "kelvin", "kelvin", "kelvins"),
     # area
     _u("centimeter ** 2", "square centimeter", "", "square centimetre", "square centimetres"),
@@ -117,7 +145,8 @@ _LETTERS = frozenset({"c", "f"})
 _U = "|".join(sorted((re.escape(w) for w in _BY_WORD), key=len, reverse=True))
 _NUM = r"(?P<n>-?\d+(?:\.\d+)?|an?|half an?|a half|a quarter of an?|a quarter|quarter of an?)"
 _HOW_MANY = re.compile(
-    rf"^(?:how many|how much) (?P<to>{_U}) (?:are )?(?:there )?(?:is |are |in |make |makes |make up |to |equals? )"
+    rf"^(?:how many|how much) (?P<to>{_U}) (?:are )?(?:there )?"
+    rf"(?:is |are |in |make |makes |make up |to |equals? )"
     rf"(?:(?:in |to )?(?:a |an |one |1 )|{_NUM} )?(?P<from>{_U})$"
 )
 _CONVERT = re.compile(
@@ -150,7 +179,7 @@ class UnitsSkill:
     def __init__(self) -> None:
         import pint  # lazy: ~0.35 s import and ~30 MB, paid once at start-up
 
-        self._ureg: pint.UnitRegistry = pint.UnitRegistry()
+        self._ureg: pint.UnitRegistry[float] = pint.UnitRegistry()
         self._errors: tuple[type[Exception], ...] = (pint.DimensionalityError, pint.UndefinedUnitError)
 
     def answer(self, text: str) -> SkillAnswer | None:
@@ -187,7 +216,9 @@ class UnitsSkill:
                 else:
                     raise
         except self._errors:
-            return f"{src.plural.capitalize()} and {dst.plural} measure different things, so I can't convert them."
+            return (
+                f"{src.plural.capitalize()} and {dst.plural} measure different things: I can't convert them."
+            )
         except (ValueError, ArithmeticError):
             return None
         about = "" if is_exact(value) else "about "

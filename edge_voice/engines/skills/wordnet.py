@@ -13,9 +13,26 @@ from pathlib import Path
 DEFAULT_DIR = Path("/usr/share/wordnet")
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 _MORPH_RULES = {
-    "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-          ("men", "man"), ("ies", "y")),
-    "v": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", "")),
+    "n": (
+        ("s", ""),
+        ("ses", "s"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+    ),
+    "v": (
+        ("s", ""),
+        ("ies", "y"),
+        ("es", "e"),
+        ("es", ""),
+        ("ed", "e"),
+        ("ed", ""),
+        ("ing", "e"),
+        ("ing", ""),
+    ),
     "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
     "r": (),
 }
@@ -83,7 +100,11 @@ class WordNet:
         forms = [word]
         if exc := self._exc[pos].get(word):
             forms.append(exc)
-        forms += [word[: -len(suf)] + rep for suf, rep in _MORPH_RULES[pos] if word.endswith(suf) and len(word) > len(suf) + 1]
+        forms += [
+            word[: -len(suf)] + rep
+            for suf, rep in _MORPH_RULES[pos]
+            if word.endswith(suf) and len(word) > len(suf) + 1
+        ]
         return list(dict.fromkeys(forms))
 
     def lookup(self, word: str, pos: str) -> Lemma | None:

@@ -20,7 +20,8 @@ _MEANING = [
     rf"^what is the word {_W} mean$",
 ]
 _SYNONYM = [
-    rf"^(?:what is |whats |give me |tell me |what are |say )?(?:another|a different|other|some other|a) words? "
+    rf"^(?:what is |whats |give me |tell me |what are |say )?"
+    rf"(?:another|a different|other|some other|a) words? "
     rf"(?:for|that means) {_W}$",
     rf"^(?:what is |what are |give me |tell me )?(?:a |some |the )?synonyms? (?:for|of|to) {_W}$",
     rf"^(?:what is )?another way (?:to|of) say(?:ing)? {_W}$",
@@ -127,4 +128,3 @@ class WordsSkill:
                 target = self.wn.synset(p.offset, p.pos)
                 out.append(target.words[p.target - 1] if p.target else target.words[0])
         return out
-
