@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from edge_voice.engines.skills import Skills, SkillAnswer, load_skills
+from edge_voice.engines.skills import SkillAnswer, Skills, load_skills
 from edge_voice.engines.skills.calendar_facts import CalendarSkill
 from edge_voice.engines.skills.countries import CountriesSkill
 from edge_voice.engines.skills.holidays import HolidaysSkill
