@@ -95,6 +95,7 @@ def test_declined(skill: BoundarySkill, text: str, name: str) -> None:
         "Turn off the traffic light",
         "What is the capital of France?",
         "What is the temperature in the oven?",
+        "What's the temperature in the living room?",
         "What temperature should I cook chicken at?",
         "How hot is the sun?",
         "What is 100 Fahrenheit in Celsius?",

@@ -397,6 +397,10 @@ def test_countries_fall_through(countries: CountriesSkill, text: str) -> None:
 
 
 def test_country_facts_for_grounding(countries: CountriesSkill) -> None:
+    assert countries.answer("What is the population of Japan?") == SkillAnswer(
+        "countries",
+        facts="Japan: capital Tokyo; currency Japanese yen; official language Japanese; continent Asia.",
+    )
     got = countries.answer("What's the weather in France?")
     assert got == SkillAnswer(
         "countries", facts="France: capital Paris; currency euro; official language French; continent Europe."
@@ -442,6 +446,8 @@ def test_words(words: WordsSkill, text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "What is the meaning of life?",
+        "What does that mean?",
         "What does zxqv mean?",
         "Another word for house",
         "What is a black hole?",

@@ -32,6 +32,8 @@ _ANTONYM = [
     rf"^what is opposite (?:of|to) {_W}$",
 ]
 _ORDER = ("n", "v", "a", "r")
+# "what is the meaning of life" asks for philosophy, not a dictionary: left to the LLM
+_NOT_DICTIONARY = frozenset({"life", "life the universe and everything", "it all", "this", "that", "it"})
 
 
 def _compile(patterns: list[str]) -> tuple[re.Pattern[str], ...]:
@@ -62,6 +64,8 @@ class WordsSkill:
                 m = p.match(t)
                 if m:
                     word = re.sub(r"^(?:a|an|the) ", "", m.group("w").strip())
+                    if word in _NOT_DICTIONARY:
+                        return None
                     reply = make(word) if len(word.split()) <= 3 else None
                     return SkillAnswer(self.name, reply=reply) if reply else None
         return None
