@@ -85,5 +85,5 @@ def engines(session_engines: Engines) -> Engines:
     the next test."""
     from edge_voice.engines.intents import RuleIntentMatcher
 
-    matcher = RuleIntentMatcher(ENGINES_CFG.intents)
+    matcher = RuleIntentMatcher(ENGINES_CFG.intents, skills=session_engines.skills)
     return dataclasses.replace(session_engines, intents=matcher, clock_phrases=matcher.clock_phrases)

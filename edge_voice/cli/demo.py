@@ -104,7 +104,9 @@ def check_turns(done: list[dict[str, object]]) -> list[str]:
         reply = str(d.get("reply") or "")
         if d.get("status") != "done":
             heard = d.get("transcript")
-            problems.append(f"turn {i} ({said!r}) ended {d.get('status')!r} (heard {heard!r}, reply {reply!r})")
+            problems.append(
+                f"turn {i} ({said!r}) ended {d.get('status')!r} (heard {heard!r}, reply {reply!r})"
+            )
         elif not all(re.search(rf"\b{w}\b", reply.lower()) for w in words):
             problems.append(
                 f"turn {i} ({said!r}) was answered {reply!r}, which does not say {' '.join(words)!r}"

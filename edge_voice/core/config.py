@@ -231,6 +231,24 @@ class IntentsConfig:
     early_commit: bool = True  # a speculative transcript that is a complete command ends the turn early
 
 
+SKILL_NAMES = ("units", "calendar", "holidays", "countries", "words", "boundary")
+
+
+@dataclass(frozen=True, slots=True)
+class SkillsConfig:
+    """Answers before the LLM (engines/skills): offline knowledge and honest boundaries, in this order."""
+
+    enabled: tuple[str, ...] = SKILL_NAMES
+    country: str = "US"  # whose public holidays ("when is Thanksgiving")
+
+    def __post_init__(self) -> None:
+        for i, name in enumerate(self.enabled):
+            _require(f"skills.enabled[{i}]", name in SKILL_NAMES, f"one of {', '.join(SKILL_NAMES)}")
+        _require(
+            "skills.country", len(self.country) == 2 and self.country.isalpha(), "an ISO 3166 code, e.g. US"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class LlmConfig:
     """On-device llama.cpp (xllamacpp) or a remote OpenAI-compatible server."""
@@ -395,6 +413,7 @@ class Config:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     intents: IntentsConfig = field(default_factory=IntentsConfig)
+    skills: SkillsConfig = field(default_factory=SkillsConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)

@@ -48,10 +48,17 @@ class History:
 class Conversation:
     """Builds each LLM request and keeps the history; ``now_s`` is the injected monotonic clock."""
 
-    def __init__(self, cfg: LlmConfig, now_s: Callable[[], float], facts: Callable[[], str] | None = None):
+    def __init__(
+        self,
+        cfg: LlmConfig,
+        now_s: Callable[[], float],
+        facts: Callable[[], str] | None = None,
+        ground: Callable[[str], str] | None = None,
+    ):
         self.cfg = cfg
         self.now_s = now_s
         self.facts = facts or default_facts
+        self.ground = ground  # what the offline skills know about the words (not an answer): no guessing
         self.history = History(cfg.history_turns, cfg.history_window_s)
         self.last_reply = ""  # for the "repeat" intent
         self._cut_off: dict[int, Turn] = {}  # replies cut off mid-word: waiting for what was heard
@@ -66,6 +73,8 @@ class Conversation:
         """(user message, whole request) for ``text``: the fixed system prompt first (its KV cache is
         reused), then history, then the changing facts just before the words."""
         facts = self.facts()
+        known = self.ground(text) if self.ground is not None and text else ""
+        facts = f"{facts} {known}".strip()
         user = f"({facts})\n{text}" if facts else text
         msgs = (
             ChatMessage("system", self.cfg.system_prompt),

@@ -81,6 +81,7 @@ class Hooks:
     on_turn_end: Callable[[], None] = _nothing  # release engine buffers (malloc trim)
     realtime: Callable[[bool], None] | None = None  # a turn is live: WAV sources pace in real time
     facts: Callable[[], str] | None = None  # the LLM's facts line (clock)
+    ground: Callable[[str], str] | None = None  # facts about the words (skills), after the facts line
     load_config: Callable[[], Config] | None = None  # SIGHUP re-read
 
 
@@ -99,7 +100,7 @@ class Orchestrator:
         self.cfg, self.listen, self.w, self.now_ns = cfg, listen, workers, now_ns
         self.hooks = hooks = hooks or Hooks()
         self.out = Publisher(sinks, now_ns)
-        self.conversation = Conversation(cfg.llm, lambda: now_ns() / 1e9, hooks.facts)
+        self.conversation = Conversation(cfg.llm, lambda: now_ns() / 1e9, hooks.facts, hooks.ground)
         stages = (workers.asr, workers.llm, workers.tts, workers.playback)
         self.supervisor = Supervisor(cfg, stages, now_ns, hooks.load_config)
         self.latency = LatencyRecorder()

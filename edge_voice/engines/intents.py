@@ -23,6 +23,9 @@ Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
   arithmetic                a, op, b, result        "what is seven times eight" (the 135M LLM fumbles these)
   stop                      —                       "stop", "never mind"     reply "" = say nothing
   repeat                    —                       "what did you say"       reply "" = replay the last reply
+  answer                    skill                   "how many ounces in a pound", "when is Thanksgiving",
+                                                    "what is the capital of Australia", "define ephemeral"
+  decline                   skill (= boundary)      "what's the weather tomorrow": what needs the internet
 
 Device names come from ``IntentsConfig.devices`` (with aliases); a name said or heard a little wrong is
 matched by edit distance, and asked about when unsure (design note 50). ``match(text, previous=…)``
@@ -39,9 +42,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from edge_voice.core.config import DeviceEntry, IntentsConfig
 from edge_voice.core.intent import IntentOutcome
+
+if TYPE_CHECKING:
+    from edge_voice.engines.skills import Skills
 
 Slots = tuple[tuple[str, str], ...]
 
@@ -575,8 +582,10 @@ class RuleIntentMatcher:
         timers: Timers | None = None,
         clock: Callable[[], datetime] = datetime.now,
         mono: Callable[[], float] = time.monotonic,
+        skills: Skills | None = None,
     ) -> None:
         self.enabled = cfg.enabled
+        self.skills = skills  # asked when no rule matches, before the LLM
         self.devices = cfg.devices
         self.timers = timers if timers is not None else Timers()
         self._clock = clock
@@ -637,9 +646,23 @@ class RuleIntentMatcher:
         the hallway or the bedroom?"); its answer, said within ``CLARIFY_WINDOW_S`` of ``apply``-ing the
         question, completes the command ("the hallway" → turn_off hallway light). ``previous``: the
         intent of the turn just before, when this transcript may continue it: a verbless "and the fan"
-        after "turn on the kitchen light" → turn_on fan; "turn it off" → its devices."""
+        after "turn on the kitchen light" → turn_on fan; "turn it off" → its devices.
+
+        No rule: the skills answer offline knowledge (``answer``) or say honestly what the device cannot
+        do (``decline``), the ``skill`` slot naming which."""
         if not self.enabled:
             return None
+        result = self._match_rules(text, previous)
+        if result is not None or self.skills is None:
+            return result
+        got = self.skills.answer(text)
+        if got is None or not got.reply:
+            return None
+        return IntentResult(
+            "decline" if got.skill == "boundary" else "answer", (("skill", got.skill),), got.reply
+        )
+
+    def _match_rules(self, text: str, previous: IntentOutcome | None) -> IntentResult | None:
         norm = normalise(text)
         if not norm:
             return None

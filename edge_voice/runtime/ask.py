@@ -51,9 +51,10 @@ class Asker:
         make_splitter: Callable[[], SentenceSplitter],
         facts: Callable[[], str] | None = None,
         session: bool = False,
+        ground: Callable[[str], str] | None = None,
     ) -> None:
         self.cfg, self.llm, self.matcher, self.make_splitter = cfg, llm, matcher, make_splitter
-        self.conversation = Conversation(cfg.llm, time.monotonic, facts)
+        self.conversation = Conversation(cfg.llm, time.monotonic, facts, ground)
         self.session = session
 
     def ask(self, question: str) -> Answer:
@@ -107,6 +108,7 @@ def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], Non
     """Only what answering needs (no audio engines): the rules and the LLM, warm."""
     from edge_voice.core import chunker
     from edge_voice.engines.intents import RuleIntentMatcher
+    from edge_voice.engines.skills import load_skills
     from edge_voice.runtime.daemon import ReportsFallback, load_llm
 
     say = progress or (lambda _m: None)
@@ -117,6 +119,8 @@ def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], Non
 
     fallbacks: list[ReportsFallback] = []
     llm = load_llm(cfg, timed, fallbacks)
-    matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
+    skills = timed("skills", lambda: load_skills(cfg.skills.enabled, country=cfg.skills.country))
+    matcher = RuleIntentMatcher(cfg.intents, skills=skills) if cfg.intents.enabled else None
     n = cfg.tts.first_chunk_min_words
-    return Asker(cfg, llm, matcher, lambda: chunker.SentenceChunker(n), session=session)
+    splitter = lambda: chunker.SentenceChunker(n)  # noqa: E731
+    return Asker(cfg, llm, matcher, splitter, session=session, ground=skills.facts)

@@ -35,6 +35,7 @@ from edge_voice.core.replies import Workers
 from edge_voice.core.turns import Turn
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
 from edge_voice.engines.intents import RuleIntentMatcher
+from edge_voice.engines.skills import Skills, load_skills
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
 from edge_voice.runtime import heap
@@ -76,6 +77,7 @@ class Engines:
     clock_phrases: Callable[[], Sequence[str]] | None = None  # replies that change with the clock
     load_ms: dict[str, float] = field(default_factory=dict)
     fallbacks: list[ReportsFallback] = field(default_factory=list)  # remote engines' switch reports
+    skills: Skills | None = None  # offline answers and boundaries, asked when no rule matches
 
 
 def load_llm(
@@ -140,7 +142,8 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         tts = FallbackSynthesizer(remote_tts, tts, f"wyoming {cfg.tts.uri}")
         fallbacks.append(tts)
     timed("tts_warm", tts.warm)
-    matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
+    skills = timed("skills", lambda: load_skills(cfg.skills.enabled, country=cfg.skills.country))
+    matcher = RuleIntentMatcher(cfg.intents, skills=skills) if cfg.intents.enabled else None
     n = cfg.tts.first_chunk_min_words
     return Engines(
         wake=wake,
@@ -156,6 +159,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         clock_phrases=matcher.clock_phrases if matcher is not None else None,
         load_ms=times,
         fallbacks=fallbacks,
+        skills=skills,
     )
 
 
@@ -219,6 +223,7 @@ class Daemon:
             on_turn_end=heap.trim,
             realtime=lambda on: clock.realtime.set() if on else clock.realtime.clear(),
             facts=facts,
+            ground=engines.skills.facts if engines.skills is not None else None,
             load_config=load_config,
         )
         workers = Workers(self.asr, self.llm, self.tts, self.playback)
@@ -256,7 +261,7 @@ class Daemon:
         old = self.engines.intents
         if cfg.intents.enabled:
             timers = old.timers if old is not None else None  # running timers survive a reload
-            self.engines.intents = RuleIntentMatcher(cfg.intents, timers=timers)
+            self.engines.intents = RuleIntentMatcher(cfg.intents, timers=timers, skills=self.engines.skills)
         else:
             self.engines.intents = None
         self.orch.router.intents = self.engines.intents

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
+from edge_voice.core.config import SKILL_NAMES
 from edge_voice.engines.skills.base import Skill, SkillAnswer
 
 __all__ = ["Skill", "SkillAnswer", "Skills", "load_skills"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SKILLS = ("units", "calendar", "holidays", "countries", "words", "boundary")
+DEFAULT_SKILLS = SKILL_NAMES  # the order they are asked in
 
 
 class Skills:
@@ -46,6 +47,11 @@ class Skills:
             if got.facts and facts is None:
                 facts = got
         return facts
+
+    def facts(self, text: str) -> str:
+        """What the skills know that bears on ``text`` without answering it: grounding for the LLM."""
+        got = self.answer(text)
+        return got.facts if got is not None and not got.reply else ""
 
 
 def load_skills(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date
 
+from edge_voice.core.config import ConfigError
 from edge_voice.engines.skills.base import SkillAnswer
 from edge_voice.engines.skills.dates import say_date
 from edge_voice.engines.skills.text import skill_text
@@ -75,9 +76,10 @@ class HolidaysSkill:
         self._today = today
         self._years: dict[tuple[int, bool], dict[date, str]] = {}
         self._indexes: dict[int, dict[str, tuple[str, date]]] = {}
-        holidays.country_holidays(
-            country, subdiv=subdiv
-        )  # an unknown country fails at start-up, not mid-turn
+        try:  # an unknown country fails at start-up, naming the key, not mid-turn
+            holidays.country_holidays(country, subdiv=subdiv)
+        except NotImplementedError:
+            raise ConfigError("skills.country", f"the holidays package has no country {country!r}") from None
 
     def _year(self, year: int, public_only: bool) -> Mapping[date, str]:
         key = (year, public_only)
