@@ -37,7 +37,8 @@ def speech(text: str, voice: str) -> Pcm:
 def cfg() -> Config:
     cfg = Config()
     models_build.build_all(cfg.models_path, progress=False)  # cached: instant once built
-    return cfg
+    # accuracy, not speed: on a loaded box the 3 s decode budget aborted decodes (an empty transcript)
+    return dataclasses.replace(cfg, asr=dataclasses.replace(cfg.asr, max_decode_ms=20000))
 
 
 @pytest.fixture(scope="module")
