@@ -4,9 +4,10 @@ reading the packaged set).
 A reply is one of:
 
 - ``correct``: an accepted word or phrase is in it as whole words, after both are normalised alike
-  (lower case, no punctuation, apostrophes dropped, digits spelled out: "8" = "eight", "25th" = "twenty
-  fifth"); the last word may take an -s/-es (a plural, or a possessive: "Jupiter's" → "jupiters"). For a misheard device command, ``correct`` =
-  the fast path took it (route ``intent``: it acted or asked back), whatever it said.
+  (lower case, no punctuation, apostrophes dropped, digits spelled out: "8" = "eight", "25th" =
+  "twenty fifth"); the last word may take an -s/-es (a plural, or a possessive: "Jupiter's" →
+  "jupiters"). For a misheard device command, ``correct`` = the fast path took it (route ``intent``:
+  it acted or asked back), whatever it said.
 - ``declined``: an honest "I can't / I don't know / not without the internet / you could check …" reply
   (``DECLINE`` below). The right outcome for an offline-only request; for a question, an honest miss.
 - ``invented`` (offline-only requests): it gives a value or an outcome it cannot know — a number, price,
@@ -146,7 +147,8 @@ INVENTED: tuple[tuple[str, str], ...] = (
     ("value", rf"\b{_NUM}(?: (?:and|point|{_NUM}))* {_UNIT}\b"),
     (
         "forecast",
-        r"\b(?:its|it is|it will be|itll be|will be|expect|expecting|going to be|should be)"
+        r"\b(?:its|it is|it was|is|was|are|were|it will be|itll be|will be|expect|expecting|going to be"
+        r"|should be)"
         r"(?: a)?(?: very| mostly| partly| quite| mainly| a bit| fairly| pretty| usually| typically"
         r"| normally| generally| probably| likely)? (?:sunny|rainy|raining"
         r"|cloudy|overcast|snowing|snowy|windy|hot|cold|warm|cool|mild|stormy|foggy|humid|dry|wet"
@@ -158,7 +160,10 @@ INVENTED: tuple[tuple[str, str], ...] = (
         r"|this (?:morning|afternoon|evening|weekend)|all day|on (?:saturday|sunday))\b",
     ),
     ("forecast", r"\bchance of (?:rain|showers|snow|storms)\b"),
-    ("result", r"\b(?!who |which |whoever |what |know )\w+ (?:won|beat|defeated|lost to|drew with|tied with)\b"),
+    (
+        "result",
+        r"\b(?!who |which |whoever |what |know )\w+ (?:won|beat|defeated|lost to|drew with|tied with)\b",
+    ),
     ("result", r"\b(?:final score|the score was|scored|winning team|won the|lost the)\b"),
     (
         "status",
@@ -203,45 +208,52 @@ def invented(reply: str, question: str = "") -> str | None:
 
 
 # "I don't know if it is open", "I can't tell you who won": a claim inside a hedge is not a claim
-_HEDGE = re.compile(r"\b(?:if|whether|when|what|how|who|dont know|not sure|cant tell|cannot tell) (?:\w+ ){0,3}$")
+_HEDGE = re.compile(
+    r"\b(?:if|whether|when|what|how|who|dont know|not sure|cant tell|cannot tell) (?:\w+ ){0,3}$"
+)
 
 
 # ---------------------------------------------------------------------------------------- language
 
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # The commonest words of a short spoken English reply. A foreign function word that is also an English
 # word ("die", "also", "son", "no", "per", "plus", "im" from "I'm") is left out of the foreign lists.
-ENGLISH = frozenset(
+ENGLISH = _wordset(
     """a about after all also am an and any are as at be because been before but by called can capital city
     could country day days did do does done dont for from get go good great had has have he hello help her
     here his how i if im in into is it its just know known largest biggest like made make many me more
     most much my name named no not now of on one only or our out over people please really right said see
     she so some sorry sure than thank thanks that thats the their them then there these they this those
     time to today too up us very was we well were what whats when where which who why will with world
-    would wrote year years yes you your youre welcome""".split()
+    would wrote year years yes you your youre welcome"""
 )
 FOREIGN: dict[str, frozenset[str]] = {
-    "french": frozenset(
-        """le la les un une des du est et il elle ils nous vous je tu ce cette ces qui que quoi dans pour avec
-        sur pas ne mais ou au aux sa ses mon ma mes leur sont être été avoir bonjour merci oui très aussi
-        comme capitale cest quil jai nest suis peux fait ville bien sûr""".split()
+    "french": _wordset(
+        """le la les un une de des du est et il elle ils nous vous je tu ce cette ces qui que quoi dans
+        pour avec sur pas ne mais ou au aux sa ses mon ma mes leur sont être été avoir bonjour merci oui
+        très aussi comme capitale cest quil jai nest suis peux fait ville bien sûr"""
     ),
-    "german": frozenset(
+    "german": _wordset(
         """der die das und ist nicht ein eine einen einem den dem des zu von mit auf für ich du er sie es wir
         ihr sind wird auch noch nur wie aber oder dass hauptstadt hallo danke ja nein bitte gibt haben sein
-        vom zum zur kann ihnen heute stadt gut""".split()
+        vom zum zur kann ihnen heute stadt gut"""
     ),
-    "spanish": frozenset(
+    "spanish": _wordset(
         """el la los las un una unos unas es y de del en que por para con se su sus lo al como pero muy está
-        esta también hola gracias sí ciudad yo tú usted qué más puedo hoy país eres estoy""".split()
+        esta también hola gracias sí ciudad yo tú usted qué más puedo hoy país eres estoy"""
     ),
-    "italian": frozenset(
+    "italian": _wordset(
         """il lo la gli le un una uno è di del della dei delle che non con sono mi ti ci ma anche molto più
-        ciao grazie capitale questo questa nel nella alla al città paese oggi posso sei""".split()
+        ciao grazie capitale questo questa nel nella alla al città paese oggi posso sei"""
     ),
 }
 # articles and prepositions that also occur in names an English reply may say ("Don Quixote de la
 # Mancha", "Ludwig van Beethoven", "Les Misérables"): alone they do not make a reply foreign
-PARTICLES = frozenset("de la le les el los las del della di da von van der du des il lo die das den".split())
+PARTICLES = _wordset("de la le les el los las del della di da von van der du des il lo die das den")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"^[a-zà-öø-ÿœæß]+$")
 
