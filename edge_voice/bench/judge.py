@@ -81,13 +81,41 @@ def _joined(text: str) -> str:
 
 def accepted_in(reply: str, accept: Iterable[str]) -> str | None:
     """The first accepted word or phrase found in ``reply`` as whole words (its last word may take a plural
-    -s/-es: a plural or a possessive); None if none is."""
-    said = _joined(reply)
+    -s/-es: a plural or a possessive); a number only as a whole number ("eight" is not in "eighty eight"
+    or "eight hundred"). None if none is."""
+    said = words(reply)
     for a in accept:
-        phrase = " ".join(words(a))
-        if phrase and re.search(rf" {re.escape(phrase)}(?:s|es)? ", said):
+        phrase = words(a)
+        n = len(phrase)
+        if not n:
+            continue
+        for k in range(len(said) - n + 1):
+            got = said[k : k + n]
+            last = got[-1]
+            if got[:-1] != phrase[:-1] or last not in (phrase[-1], phrase[-1] + "s", phrase[-1] + "es"):
+                continue
+            if phrase[0] in NUMBER_WORDS and _inside_a_number(said, k, k + n):
+                continue
             return a
     return None
+
+
+NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion".split()
+)
+_SCALES = frozenset({"hundred", "thousand", "million", "billion"})
+
+
+def _inside_a_number(said: Sequence[str], start: int, end: int) -> bool:
+    """Whether said[start:end] is only part of a longer spoken number."""
+    if end < len(said) and said[end] in NUMBER_WORDS:
+        return True
+    before = start - 1
+    if before >= 1 and said[before] == "and" and said[before - 1] in _SCALES:
+        return True
+    return before >= 0 and said[before] in NUMBER_WORDS
 
 
 # ---------------------------------------------------------------------------------------- declines
