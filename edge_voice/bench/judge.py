@@ -69,6 +69,10 @@ def load_items(text: str | None = None) -> list[Item]:
 # ------------------------------------------------------------------------------------------ words
 
 
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 def words(text: str) -> list[str]:
     """Lower-case words for matching: digits spelled out (``bench.asr.normalize``), apostrophes dropped
     ("can't" → "cant", "I'm" → "im", "it's" → "its", "Jupiter's" → "jupiters")."""
@@ -100,10 +104,10 @@ def accepted_in(reply: str, accept: Iterable[str]) -> str | None:
     return None
 
 
-NUMBER_WORDS = frozenset(
+NUMBER_WORDS = _wordset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
-    "million billion".split()
+    "million billion"
 )
 _SCALES = frozenset({"hundred", "thousand", "million", "billion"})
 
@@ -242,10 +246,6 @@ _HEDGE = re.compile(
 
 
 # ---------------------------------------------------------------------------------------- language
-
-
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 # The commonest words of a short spoken English reply. A foreign function word that is also an English
