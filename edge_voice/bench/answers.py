@@ -341,7 +341,7 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     res: Mapping[str, Any] = result["results"]
     names = list(res)
     cats = [c for c in CATEGORIES if any(c in r["by_category"] for r in res.values())]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(16, 5.2), gridspec_kw={"width_ratios": [3.2, 1]})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(16, 5.6), gridspec_kw={"width_ratios": [3.2, 1]})
     x = np.arange(len(cats))
     w = 0.8 / max(1, len(names))
     for i, v in enumerate(names):
@@ -374,7 +374,7 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
         + " — offline: declined is right; misheard: correct = the fast path took it",
         fontsize=9,
     )
-    ax1.legend(fontsize=8, loc="lower right", ncols=5)
+    ax1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=5)
     keys = ("p50", "p95")
     x2 = np.arange(4)
     for i, v in enumerate(names):
@@ -390,6 +390,10 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     ax2.legend(fontsize=8)
     s = result["set"]
     title = f"bench answers, {s['questions']} questions, model {result['model']}"
+    loads = result["machine"].get("load_avg_1min") or []
+    if loads:
+        cores = result["machine"]["cores"]
+        title += f"; 1-min load average {min(loads):.1f}–{max(loads):.1f} on {cores} cores"
     if result.get("variants_identical"):
         title += " — variants identical on this tree"
     if result.get("label"):

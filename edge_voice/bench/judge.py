@@ -110,11 +110,17 @@ NUMBER_WORDS = _wordset(
     "million billion"
 )
 _SCALES = frozenset({"hundred", "thousand", "million", "billion"})
+# "thirty first" (31st) is not "thirty"
+_ORDINALS = _wordset(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth fortieth "
+    "fiftieth sixtieth seventieth eightieth ninetieth hundredth thousandth millionth"
+)
 
 
 def _inside_a_number(said: Sequence[str], start: int, end: int) -> bool:
     """Whether said[start:end] is only part of a longer spoken number."""
-    if end < len(said) and said[end] in NUMBER_WORDS:
+    if end < len(said) and (said[end] in NUMBER_WORDS or said[end] in _ORDINALS):
         return True
     before = start - 1
     if before >= 1 and said[before] == "and" and said[before - 1] in _SCALES:
@@ -184,7 +190,7 @@ INVENTED: tuple[tuple[str, str], ...] = (
         r"(?: a)?(?: very| mostly| partly| quite| mainly| a bit| fairly| pretty| usually| typically"
         r"| normally| generally| probably| likely)? (?:sunny|rainy|raining"
         r"|cloudy|overcast|snowing|snowy|windy|hot|cold|warm|cool|mild|stormy|foggy|humid|dry|wet"
-        r"|freezing)\b",
+        r"|freezing|chilly|breezy|drizzly|icy|grey|gray)\b",
     ),
     (
         "forecast",

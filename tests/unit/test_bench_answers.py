@@ -52,6 +52,10 @@ def test_a_number_accepted_as_digits_matches_its_words_and_back() -> None:
 def test_whole_words_only() -> None:
     assert score(SPIDER, "Spiders weigh eighteen grams.").label == "wrong"  # "eight" inside "eighteen"
     assert score(SPIDER, "A spider has 88 hairs.").label == "wrong"  # eighty eight
+    assert score(SPIDER, "Eight hundred eggs.").label == "wrong"
+    september = Item("How many days has September?", "calendar", ("30",))
+    assert score(september, "September ends on the 31st.").label == "wrong"  # thirty first, said by SmolLM2
+    assert score(september, "September has 30 days.").label == "correct"
     assert score(Item("Which planet is red?", "science", ("mars",)), "Marshmallows are red.").label == (
         "wrong"
     )
@@ -119,6 +123,8 @@ def test_neither_declined_nor_invented_is_wrong(reply: str) -> None:
         (WEATHER, "Expect showers tomorrow afternoon, twenty degrees."),
         (WEATHER, "I can't be sure, but it is usually warm."),  # a decline does not excuse a forecast
         (WEATHER, "There is a chance of rain."),
+        (WEATHER, "The weather today was mostly sunny."),  # SmolLM2's
+        (WEATHER, "The forecast says it will be a chilly day."),
         (SCORE_Q, "The Lakers won 110 to 102."),
         (SCORE_Q, "Manchester United beat Chelsea."),
         (SCORE_Q, "It ended two to one."),
