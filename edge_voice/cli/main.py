@@ -299,7 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmarks (JSON + PNG under bench-results/)")
-    bench_names = ["listen", "asr", "names", "answer", "turn", "turn-taking", "turn-end", "soak", "remote"]
+    bench_names = [
+        "listen",
+        "asr",
+        "names",
+        "answer",
+        "answers",
+        "turn",
+        "turn-taking",
+        "turn-end",
+        "soak",
+        "remote",
+    ]
     b.add_argument("name", choices=bench_names)
     b.add_argument("--out", default="bench-results")
     b.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE")
