@@ -334,13 +334,37 @@ class ConversationConfig:
         _check_range("conversation", "say_max_wait_ms", self.say_max_wait_ms, 0, 300000)
 
 
+MQTT_COMMAND_NAMES = ("listen", "unmute", "say", "announce", "cancel", "volume", "mute")
+# safe defaults: a broker client may speak, stop or quieten a reply and mute, but never open the mic
+DEFAULT_MQTT_COMMANDS = ("say", "announce", "cancel", "volume", "mute")
+MAX_TOPIC_PART_BYTES = 1024  # MQTT allows 65535 bytes per topic; the prefix leaves room for the rest
+
+
+def _topic_part(key: str, value: str, *, empty_ok: bool) -> None:
+    """A prefix MQTT topics are built on: no wildcard, NUL, '$' start (broker topics) or edge '/'."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        size = -1
+    _require(
+        key,
+        (empty_ok or bool(value))
+        and 0 <= size <= MAX_TOPIC_PART_BYTES
+        and not any(c in value for c in "#+\0")
+        and not value.startswith(("$", "/"))
+        and not value.endswith("/"),
+        f"an MQTT topic prefix{'' if empty_ok else ', not empty'}, at most {MAX_TOPIC_PART_BYTES} bytes"
+        " of UTF-8, without '#', '+', NUL, a leading '$' or '/' or a trailing '/'",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
     enabled: bool = False
     host: str = "localhost"
     port: int = 1883
     prefix: str = ""  # "" = edge-voice/<device_id>
-    client_id: str = ""
+    client_id: str = ""  # "" = edge-voice-<device_id>-<random>: a guessable id can be taken over
     username: str = ""
     password_env: str = "EDGE_VOICE_MQTT_PASSWORD"  # the secret stays out of the file and the logs
     tls: bool = False
@@ -348,19 +372,39 @@ class MqttConfig:
     keepalive_s: int = 30
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    discovery_debounce_ms: int = 2000  # a burst of Home Assistant births republishes discovery once
     hermes: bool = False
     buffer_max: int = 1000  # QoS1 events kept while disconnected; overflow drops the oldest and counts it
     max_payload_bytes: int = 4096
+    # what a broker client may do: listen (open the mic), unmute, say, announce, cancel, volume, mute (on)
+    allow_commands: tuple[str, ...] = DEFAULT_MQTT_COMMANDS
+    commands_per_s: float = 5.0  # command rate over MQTT (token bucket); beyond it refused and counted
+    command_burst: int = 20
+    publish_transcripts: bool = True  # what was said, in transcript.final, intents and response.done
+    retain_transcript: bool = False  # keep the last transcript retained on the broker (the HA sensor)
+    intent_max_age_ms: int = 5000  # an intent buffered longer (broker away) is dropped, not acted on late
 
     def __post_init__(self) -> None:
         _check_range("mqtt", "port", self.port, 1, 65535)
         _check_range("mqtt", "keepalive_s", self.keepalive_s, 5, 3600)
         _check_range("mqtt", "buffer_max", self.buffer_max, 10, 1_000_000)
         _check_range("mqtt", "max_payload_bytes", self.max_payload_bytes, 64, 1_000_000)
+        _check_range("mqtt", "discovery_debounce_ms", self.discovery_debounce_ms, 0, 60000)
+        _check_range("mqtt", "commands_per_s", self.commands_per_s, 0.1, 1000)
+        _check_range("mqtt", "command_burst", self.command_burst, 1, 10000)
+        _check_range("mqtt", "intent_max_age_ms", self.intent_max_age_ms, 100, 3_600_000)
+        _topic_part("mqtt.prefix", self.prefix, empty_ok=True)
+        _topic_part("mqtt.discovery_prefix", self.discovery_prefix, empty_ok=False)
         _require(
-            "mqtt.prefix",
-            not self.prefix.endswith("/") and not any(c in self.prefix for c in "#+\0"),
-            "a topic prefix without a trailing '/', '#', '+' or NUL",
+            "mqtt.client_id",
+            len(self.client_id.encode("utf-8", "replace")) <= 128 and "\0" not in self.client_id,
+            "at most 128 bytes without NUL",
+        )
+        unknown = [c for c in self.allow_commands if c not in MQTT_COMMAND_NAMES]
+        _require(
+            "mqtt.allow_commands",
+            not unknown,
+            f"a list of {', '.join(MQTT_COMMAND_NAMES)} (unknown: {', '.join(map(repr, unknown))})",
         )
 
 
@@ -373,6 +417,7 @@ class GpioConfig:
     pwm: bool = True
     button_pin: int = -1  # -1 = no button
     hold_ms: int = 1500  # holding the button this long toggles mute
+    mute_switch_pin: int = -1  # a hardware mute switch (to ground = muted); -1 = none
 
     def __post_init__(self) -> None:
         _require(

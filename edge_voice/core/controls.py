@@ -59,7 +59,7 @@ def handle_control(sm: Orchestrator, msg: Control) -> None:
         case SayCommand():
             say(sm, msg.text, trigger="announce" if msg.announce else "mqtt")
         case MuteCommand():
-            _mute(sm, msg.on)
+            _mute(sm, msg)
         case VolumeCommand():
             sm.w.playback.volume = max(0.0, min(1.0, msg.level))
             sm.publish(ev.VolumeInfo(sm.w.playback.volume))
@@ -90,8 +90,26 @@ def handle_control(sm: Orchestrator, msg: Control) -> None:
             assert_never(msg)
 
 
-def _mute(sm: Orchestrator, on: bool) -> None:
+PHYSICAL = ("button", "switch")
+
+
+def _rank(source: str) -> int:
+    """How firmly a mute holds: a remote one < the button's < the switch's."""
+    return PHYSICAL.index(source) + 1 if source in PHYSICAL else 0
+
+
+def _mute(sm: Orchestrator, msg: MuteCommand) -> None:
+    """A physical mute (button hold, mute switch) is undone only physically: a switch's only by the
+    switch. Over MQTT an unmute of it is refused with an ``error`` event and the mic stays closed."""
+    on = msg.on
+    if not on and sm.muted and _rank(msg.source) < _rank(sm.mute_source):
+        text = f"unmute from {msg.source} refused: muted at the device ({sm.mute_source})"
+        sm.publish(ev.ErrorInfo(Stage.COMMAND, ErrorCode.REFUSED, text, command="unmute"))
+        return
+    if on and sm.muted and _rank(msg.source) <= _rank(sm.mute_source):
+        return  # muted already, as firmly: a remote mute must not weaken a physical one
     sm.muted = on
+    sm.mute_source = msg.source if on else ""
     if on:
         sm.cancel("mute")
         sm.listen.close()

@@ -225,7 +225,11 @@ class SayCommand:
 
 @dataclass(frozen=True, slots=True)
 class MuteCommand:
+    """``source``: a physical mute (``button`` hold, ``switch``) is undone only physically (never over
+    MQTT); the switch's only by the switch."""
+
     on: bool
+    source: Literal["mqtt", "button", "switch", "cli"] = "mqtt"
 
 
 @dataclass(frozen=True, slots=True)

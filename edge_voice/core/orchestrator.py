@@ -114,6 +114,7 @@ class Orchestrator:
         self.turn: Turn | None = None
         self.taking = TurnTaking(cfg, listen)
         self.muted = self.source_ended = False
+        self.mute_source = ""  # who muted: a physical mute (button, switch) is undone only physically
         self.stopping = False  # Shutdown, the end of a file source, a fatal failure or a hang
 
     # ------------------------------------------------------------------ plumbing

@@ -77,6 +77,9 @@ class ErrorCode(StrEnum):
     LISTEN_TIMEOUT = "listen_timeout"  # a turn listened far longer than any utterance
     BAD_COMMAND = "bad_command"  # an MQTT payload failed validation
     MUTED = "muted"  # a command ignored while muted
+    REFUSED = "refused"  # an MQTT command not in mqtt.allow_commands, or an unmute of a physical mute
+    RATE_LIMITED = "rate_limited"  # MQTT commands beyond mqtt.commands_per_s: refused and counted
+    EVENTS_DROPPED = "events_dropped"  # MQTT events lost (buffer full) or intents expired: counted
     RELOAD_FAILED = "reload_failed"  # SIGHUP with an invalid config: the old one is kept
 
 

@@ -76,3 +76,28 @@ class TalkButton:
 
     def close(self) -> None:
         self._button.close()
+
+
+class MuteSwitch:
+    """A hardware mute switch (``gpio.mute_switch_pin``, closed to ground = muted). ``on_change(muted)``
+    runs on gpiozero's thread at start-up (the switch's position) and on every change; hand it over
+    thread-safely. A mute set by the switch is undone only by the switch (never over MQTT)."""
+
+    def __init__(self, cfg: GpioConfig, factory: Any, on_change: Callable[[bool], None]) -> None:
+        if cfg.mute_switch_pin < 0:
+            raise ValueError("gpio.mute_switch_pin is not set (-1 = no switch)")
+        from gpiozero import Button
+
+        self._switch = Button(cfg.mute_switch_pin, pull_up=True, bounce_time=BOUNCE_S, pin_factory=factory)
+        self._switch.when_pressed = lambda: on_change(True)
+        self._switch.when_released = lambda: on_change(False)
+        log.info("gpio: mute switch on pin %d", cfg.mute_switch_pin)
+        if self._switch.is_pressed:
+            on_change(True)  # muted at power-on: the mic never opens
+
+    @property
+    def muted(self) -> bool:
+        return bool(self._switch.is_pressed)
+
+    def close(self) -> None:
+        self._switch.close()

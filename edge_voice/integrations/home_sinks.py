@@ -7,11 +7,12 @@ the bridge queues, gpiozero patterns run on their own threads) and hand commands
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import Config
-from edge_voice.core.events import ErrorInfo, Event, IntentInfo, ResponseDoneInfo
+from edge_voice.core.events import ErrorInfo, Event, IntentInfo, ResponseDoneInfo, TranscriptInfo
 from edge_voice.core.messages import ListenCommand, MuteCommand
 from edge_voice.core.vocabulary import ErrorCode, Latency
 
@@ -22,9 +23,15 @@ log = logging.getLogger(__name__)
 
 
 class MqttEventSink:
+    """``mqtt.publish_transcripts = false``: what the user said never goes to the broker (no
+    ``transcript.final``, empty ``text``/``transcript`` in intents and ``response.done``); the retained last
+    transcript only with ``mqtt.retain_transcript``."""
+
     def __init__(self, cfg: Config, daemon: Daemon) -> None:
         from edge_voice.integrations.mqtt import MqttBridge
 
+        self._words = cfg.mqtt.publish_transcripts
+        self._retain_words = cfg.mqtt.publish_transcripts and cfg.mqtt.retain_transcript
         self.bridge = MqttBridge(cfg, daemon.turn_loop.post)
         self.bridge.start()
         # the orchestrator reports changes only: publish the starting state, else the retained state
@@ -35,15 +42,26 @@ class MqttEventSink:
         match event.payload:
             case ErrorInfo(code=ErrorCode.BAD_COMMAND):
                 return  # the bridge published it already, with the offending topic and field
+            case TranscriptInfo():
+                if self._words:
+                    self.bridge.publish_event(event)
             case IntentInfo() as intent:
-                self.bridge.publish_event(event)
-                self.bridge.publish_intent(intent.name, intent.slots, intent.text, event.turn_id)
+                self.bridge.publish_event(self._private(event, "text"))
+                text = intent.text if self._words else ""
+                self.bridge.publish_intent(intent.name, intent.slots, text, event.turn_id)
             case ResponseDoneInfo() as done:
-                self.bridge.publish_event(event)
+                self.bridge.publish_event(self._private(event, "transcript"))
                 v2v = done.latency.get(Latency.VOICE_TO_VOICE)
-                self.bridge.publish_retained_info(transcript=done.transcript or None, latency_ms=v2v)
+                said = done.transcript if self._retain_words else ""
+                self.bridge.publish_retained_info(transcript=said or None, latency_ms=v2v)
             case _:
                 self.bridge.publish_event(event)
+
+    def _private(self, event: Event, key: str) -> Event:
+        """``event`` with what the user said blanked, unless transcripts are published."""
+        if self._words or key not in event.data:
+            return event
+        return dataclasses.replace(event, data={**event.data, key: ""})
 
     def state(self, state: str) -> None:
         self.bridge.publish_state(state)
@@ -53,10 +71,10 @@ class MqttEventSink:
 
 
 class GpioSink:
-    """LEDs follow the state; the button talks (press) or toggles mute (hold)."""
+    """LEDs follow the state; the button talks (press) or toggles mute (hold); a mute switch mutes."""
 
     def __init__(self, cfg: Config, daemon: Daemon) -> None:
-        from edge_voice.hw.button import TalkButton
+        from edge_voice.hw.button import MuteSwitch, TalkButton
         from edge_voice.hw.leds import StatusLeds
         from edge_voice.hw.pins import make_pin_factory
 
@@ -68,6 +86,9 @@ class GpioSink:
             if cfg.gpio.button_pin >= 0
             else None
         )
+        self.switch = (
+            MuteSwitch(cfg.gpio, factory, on_change=self._switched) if cfg.gpio.mute_switch_pin >= 0 else None
+        )
 
     def _press(self) -> None:
         """Push-to-talk; while a reply plays this is a barge-in (the orchestrator cancels it first)."""
@@ -75,7 +96,10 @@ class GpioSink:
 
     def _hold(self) -> None:
         orch = self._daemon.orch
-        self._daemon.turn_loop.post(MuteCommand(not orch.muted))
+        self._daemon.turn_loop.post(MuteCommand(not orch.muted, "button"))
+
+    def _switched(self, muted: bool) -> None:
+        self._daemon.turn_loop.post(MuteCommand(muted, "switch"))
 
     def emit(self, event: Event) -> None:
         pass
@@ -89,3 +113,5 @@ class GpioSink:
             self.leds.close()
         if self.button is not None:
             self.button.close()
+        if self.switch is not None:
+            self.switch.close()

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -373,8 +374,29 @@ def _version() -> str:
         return "0"
 
 
-def discovery_configs(topics: Topics, sw_version: str | None = None) -> list[tuple[str, bytes]]:
-    """Home Assistant MQTT discovery: (config topic, JSON) for every entity; publish retained."""
+def command_permission(command: Command) -> str:
+    """The ``mqtt.allow_commands`` name a parsed command needs (``mute`` off is ``unmute``)."""
+    match command:
+        case ListenCommand():
+            return "listen"
+        case MuteCommand(on=on):
+            return "mute" if on else "unmute"
+        case SayCommand(announce=announce):
+            return "announce" if announce else "say"
+        case CancelCommand():
+            return "cancel"
+        case VolumeCommand():
+            return "volume"
+        case _:
+            return "bad"
+
+
+def discovery_configs(
+    topics: Topics, sw_version: str | None = None, *, listen: bool = True, transcript: bool = True
+) -> list[tuple[str, bytes]]:
+    """Home Assistant MQTT discovery: (config topic, JSON) for every entity; publish retained. An entity
+    switched off (the listen button when remote ``listen`` is not allowed, the last transcript when it is
+    not retained) gets an empty payload: Home Assistant removes it."""
     dev_id = topics.device_id
     device = {
         "identifiers": [dev_id],
@@ -431,10 +453,13 @@ def discovery_configs(topics: Topics, sw_version: str | None = None) -> list[tup
             },
         ),
     ]
+    off = {"listen"} if not listen else set()
+    off |= {"last_transcript"} if not transcript else set()
     out = []
     for component, object_id, extra in entities:
         cfg = {**extra, "unique_id": f"{dev_id}_{object_id}", **common}
-        out.append((topics.discovery(component, object_id), _dumps(cfg)))
+        body = b"" if object_id in off else _dumps(cfg)
+        out.append((topics.discovery(component, object_id), body))
     return out
 
 
@@ -463,6 +488,9 @@ class BridgeStats:
     pending: int  # waiting in the buffer or unacknowledged now (retained values included)
     bad_commands: int
     connected: bool
+    refused: int = 0  # commands not allowed (mqtt.allow_commands) or beyond mqtt.commands_per_s
+    expired: int = 0  # intents older than mqtt.intent_max_age_ms when the broker came back: not sent
+    discovery_bursts: int = 0  # discovery publications (one per Home Assistant birth burst)
 
 
 class _Kind(enum.Enum):
@@ -473,6 +501,7 @@ class _Kind(enum.Enum):
     CONNECTED = 5  # connection epoch
     BAD_COMMAND = 6
     STOP = 7
+    INTENT = 8  # (topic, bytes, expires at monotonic ns): QoS 1, buffered, dropped once stale
 
 
 @dataclass(slots=True)
@@ -480,6 +509,24 @@ class _Record:
     seq: int
     topic: str
     payload: bytes
+    expires_ns: int = 0  # intents: not sent after this (monotonic ns); 0 = never expires
+
+
+class _Bucket:
+    """Token bucket for incoming commands (paho's thread only). ``take`` is False beyond the rate."""
+
+    def __init__(self, rate_per_s: float, burst: int) -> None:
+        self.rate, self.burst = rate_per_s, float(burst)
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class MqttBridge:
@@ -504,7 +551,14 @@ class MqttBridge:
         self._stopping = False
         self._idle = threading.Condition()
         # counters are written by the sender thread only
-        self._sent = self._buffered = self._dropped = self._pending = self._bad = 0
+        self._sent = self._buffered = self._dropped = self._pending = self._bad = self._expired = 0
+        # paho's thread (commands, Home Assistant births) and timers: under _lock
+        self._lock = threading.Lock()
+        self._bucket = _Bucket(self._mcfg.commands_per_s, self._mcfg.command_burst)
+        self._refused = self._refused_unreported = self._discoveries = 0
+        self._refused_names: collections.Counter[str] = collections.Counter()
+        self._timers: dict[str, threading.Timer] = {}  # "refused" report, "discovery" debounce
+        self.client_id = self._mcfg.client_id or f"edge-voice-{cfg.device_id}-{secrets.token_hex(6)}"
 
     # ------------------------------------------------------------------------------------ public API
 
@@ -514,9 +568,13 @@ class MqttBridge:
         from paho.mqtt.enums import CallbackAPIVersion
 
         m = self._mcfg
+        if m.client_id:
+            log.warning(
+                "mqtt: fixed client id %r: any broker client using it takes the session over", m.client_id
+            )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=m.client_id or f"edge-voice-{self._cfg.device_id}",
+            client_id=self.client_id,
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
@@ -560,6 +618,10 @@ class MqttBridge:
             except (RuntimeError, ValueError) as exc:  # lost the connection meanwhile
                 log.warning("mqtt: could not publish offline: %s", exc)
         self._stopping = True
+        with self._lock:
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
         client.disconnect()
         client.loop_stop()
         self._inbox.put((_Kind.STOP, None))
@@ -574,6 +636,8 @@ class MqttBridge:
             s.dropped,
             s.pending,
         )
+        if s.pending:  # the broker is away (or too slow) at shutdown: say what is lost, loudly
+            log.warning("mqtt: %d buffered events were never sent and are lost at shutdown", s.pending)
 
     def publish_event(self, event: Event) -> None:
         """``…/event/<type>``, QoS 1, not retained. Buffered while disconnected. Any thread."""
@@ -588,10 +652,12 @@ class MqttBridge:
         pairs = _slot_pairs(slots)
         epoch = time.time_ns()
         payload = intent_payload(name, pairs, text, turn_id, device_id=self._cfg.device_id, epoch_ns=epoch)
-        self._inbox.put((_Kind.MESSAGE, (self.topics.intent(name), payload)))
+        # an automation must not switch a light on long after it was asked (the broker was away)
+        expires = time.monotonic_ns() + self._mcfg.intent_max_age_ms * 1_000_000
+        self._inbox.put((_Kind.INTENT, (self.topics.intent(name), payload, expires)))
         if self._mcfg.hermes:
             hermes = hermes_intent_payload(name, pairs, text, turn_id, site_id=self._cfg.device_id)
-            self._inbox.put((_Kind.MESSAGE, (Topics.hermes_intent(name), hermes)))
+            self._inbox.put((_Kind.INTENT, (Topics.hermes_intent(name), hermes, expires)))
 
     def publish_retained_info(self, transcript: str | None = None, latency_ms: float | None = None) -> None:
         """Retained last transcript / last voice-to-voice latency (the Home Assistant sensors)."""
@@ -618,7 +684,15 @@ class MqttBridge:
 
     def stats(self) -> BridgeStats:
         return BridgeStats(
-            self._sent, self._buffered, self._dropped, self._pending, self._bad, self.connected
+            self._sent,
+            self._buffered,
+            self._dropped,
+            self._pending,
+            self._bad,
+            self.connected,
+            self._refused,
+            self._expired,
+            self._discoveries,
         )
 
     # -------------------------------------------------------------------------- paho thread callbacks
@@ -637,6 +711,8 @@ class MqttBridge:
         if self._mcfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
         client.publish(self.topics.availability, b"online", qos=1, retain=True)
+        if not (self._mcfg.retain_transcript and self._mcfg.publish_transcripts):
+            client.publish(self.topics.last_transcript, b"", qos=1, retain=True)  # clear a retained one
         self._publish_discovery(client)
         self._epoch += 1
         self._online.set()
@@ -655,11 +731,16 @@ class MqttBridge:
 
     def _on_message(self, client: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         if msg.topic == self.topics.ha_status:
-            if msg.payload == b"online":  # Home Assistant restarted: announce ourselves again
-                self._publish_discovery(client)
+            if msg.payload == b"online":  # Home Assistant restarted: announce ourselves again, once a burst
+                self._later("discovery", self._mcfg.discovery_debounce_ms / 1000, self._discovery_due)
             return
         name = self.topics.command_name(msg.topic)
         if name is None:
+            return
+        with self._lock:
+            allowed_now = self._bucket.take()
+        if not allowed_now:  # a flood: refused, counted, and reported in one event per second
+            self._refuse(name, None)
             return
         try:
             if msg.retain:
@@ -670,6 +751,11 @@ class MqttBridge:
             self.publish_event(bad_command_event(exc, name, msg.topic))
             self._inbox.put((_Kind.BAD_COMMAND, None))  # counted on the sender thread
             command = BadCommand(name, str(exc))
+        else:
+            need = command_permission(command)
+            if need not in self._mcfg.allow_commands:
+                self._refuse(need, msg.topic)
+                return
         log.debug("mqtt: command %s", type(command).__name__)
         try:
             self._on_command(command)
@@ -678,26 +764,94 @@ class MqttBridge:
 
     def _publish_discovery(self, client: paho.Client) -> None:
         if self._mcfg.discovery:
-            for topic, payload in discovery_configs(self.topics):
+            m = self._mcfg
+            configs = discovery_configs(
+                self.topics,
+                listen="listen" in m.allow_commands,
+                transcript=m.retain_transcript and m.publish_transcripts,
+            )
+            for topic, payload in configs:
                 client.publish(topic, payload, qos=1, retain=True)
+            with self._lock:
+                self._discoveries += 1
+
+    def _discovery_due(self) -> None:
+        client = self._client
+        if client is not None and self._online.is_set():
+            self._publish_discovery(client)
+
+    def _later(self, name: str, delay_s: float, action: Callable[[], None]) -> None:
+        """``action`` once, ``delay_s`` from the first call of a burst; calls meanwhile join it."""
+
+        def run() -> None:
+            with self._lock:
+                self._timers.pop(name, None)
+            try:
+                action()
+            except Exception:  # a timer thread must not die silently
+                log.exception("mqtt: %s failed", name)
+
+        with self._lock:
+            if name in self._timers or self._stopping:
+                return
+            timer = self._timers[name] = threading.Timer(delay_s, run)
+            timer.daemon = True
+        timer.start()
+
+    def _refuse(self, command: str, topic: str | None) -> None:
+        """A command not allowed (``topic`` given: reported at once) or over the rate (``topic`` None:
+        counted, reported in one ``error`` event a second). The daemon keeps serving either way."""
+        with self._lock:
+            self._refused += 1
+            if topic is None:
+                self._refused_unreported += 1
+                self._refused_names[command[:_BRIEF_CHARS]] += 1
+        if topic is not None:
+            log.warning("mqtt: command %r refused: not in mqtt.allow_commands", command)
+            info = ErrorInfo(
+                Stage.COMMAND,
+                ErrorCode.REFUSED,
+                f"command {command!r} is not allowed over MQTT (mqtt.allow_commands)",
+                command=command,
+                topic=topic,
+            )
+            self.publish_event(Event.of(info, None, time.monotonic_ns()))
+            return
+        self._later("refused", 1.0, self._report_refused)
+
+    def _report_refused(self) -> None:
+        with self._lock:
+            count, self._refused_unreported = self._refused_unreported, 0
+            names, self._refused_names = self._refused_names, collections.Counter()
+        if count:
+            log.warning("mqtt: %d commands refused over mqtt.commands_per_s: %s", count, dict(names))
+            text = f"{count} commands refused: more than {self._mcfg.commands_per_s:g} a second"
+            info = ErrorInfo(Stage.COMMAND, ErrorCode.RATE_LIMITED, text)
+            data = {**info.as_dict(), "refused": count, "commands": dict(names)}
+            self.publish_event(Event(info.TYPE, None, time.monotonic_ns(), data, info))
 
     # ------------------------------------------------------------------------------------ sender thread
 
     def _run_sender(self) -> None:
+        """Events in order; retained values coalesced: per topic at most one in flight and the latest
+        waiting, all counted against ``MAX_INFLIGHT`` (a state flood cannot grow paho's queue)."""
         buffer: collections.deque[_Record] = collections.deque()
         inflight: dict[int, _Record] = {}
         retained: dict[str, bytes] = {}  # latest value per topic, republished on every connect
-        retained_inflight: set[int] = set()  # so flush() also waits for them
+        retained_due: dict[str, None] = {}  # topics whose latest value is not sent yet (ordered set)
+        retained_inflight: dict[int, str] = {}  # mid → topic, so flush() also waits for them
         seq = 0
         acked_epoch = -1  # the connection epoch whose CONNECTED this thread has handled
         wall_offset = time.time_ns() - time.monotonic_ns()
         cap = self._mcfg.buffer_max
+        lost = 0  # dropped or expired since the last report
+        reported_ns = 0  # when the last loss report was queued: at most one a second
         while True:
             kind, value = self._inbox.get()
             if kind is _Kind.STOP:
                 break
-            if kind is _Kind.MESSAGE:
-                topic, body = value
+            if kind is _Kind.MESSAGE or kind is _Kind.INTENT:
+                topic, body, *rest = value
                 seq += 1
                 if isinstance(body, Event):
                     try:
@@ -710,18 +864,18 @@ class MqttBridge:
                 if len(buffer) >= cap:
                     buffer.popleft()
                     self._dropped += 1
-                buffer.append(_Record(seq, topic, body))
+                    lost += 1
+                buffer.append(_Record(seq, topic, body, rest[0] if rest else 0))
                 if acked_epoch != self._epoch:
                     self._buffered += 1
             elif kind is _Kind.RETAINED:
                 topic, body = value
                 retained[topic] = body
-                if acked_epoch == self._epoch:
-                    self._publish_retained(topic, body, retained_inflight)
+                retained_due[topic] = None
             elif kind is _Kind.ACK:
                 if inflight.pop(value, None) is not None:
                     self._sent += 1
-                retained_inflight.discard(value)
+                retained_inflight.pop(value, None)
             elif kind is _Kind.BAD_COMMAND:
                 self._bad += 1
             elif kind is _Kind.REQUEUE:
@@ -732,13 +886,36 @@ class MqttBridge:
                 while len(buffer) > cap:
                     buffer.popleft()
                     self._dropped += 1
+                    lost += 1
             elif kind is _Kind.CONNECTED and value == self._epoch:  # else already stale
                 acked_epoch = value
-                for topic, body in retained.items():
-                    self._publish_retained(topic, body, retained_inflight)
+                retained_due.update(dict.fromkeys(retained))
             wall_offset = time.time_ns() - time.monotonic_ns()
-            while buffer and len(inflight) < MAX_INFLIGHT and acked_epoch == self._epoch:
+            now = time.monotonic_ns()
+            while buffer and buffer[0].expires_ns and buffer[0].expires_ns < now:
+                stale = buffer.popleft()  # an intent too old to act on: never sent
+                self._expired += 1
+                lost += 1
+                log.warning("mqtt: intent %s expired (mqtt.intent_max_age_ms) while waiting", stale.topic)
+            if lost and acked_epoch == self._epoch and now - reported_ns >= 1_000_000_000:
+                seq += 1
+                buffer.append(self._loss_record(seq, lost, wall_offset))
+                lost, reported_ns = 0, now
+            while acked_epoch == self._epoch and len(inflight) + len(retained_inflight) < MAX_INFLIGHT:
+                busy = set(retained_inflight.values())
+                topic = next((t for t in retained_due if t not in busy), None)
+                if topic is not None:
+                    del retained_due[topic]
+                    self._publish_retained(topic, retained[topic], retained_inflight)
+                    continue
+                if not buffer:
+                    break
                 record = buffer[0]
+                if record.expires_ns and record.expires_ns < now:
+                    buffer.popleft()
+                    self._expired += 1
+                    log.warning("mqtt: intent %s expired (mqtt.intent_max_age_ms)", record.topic)
+                    continue
                 try:
                     mid = self._publish(record.topic, record.payload, retain=False)
                 except Exception:  # never let the one sender thread die; the record stays first in line
@@ -748,12 +925,24 @@ class MqttBridge:
                 # Even on NO_CONN paho keeps a QoS 1 message; REQUEUE takes it back on reconnect.
                 inflight[mid] = record
             with self._idle:
-                self._pending = len(buffer) + len(inflight) + len(retained_inflight)
+                self._pending = len(buffer) + len(inflight) + len(retained_inflight) + len(retained_due)
                 self._idle.notify_all()
 
-    def _publish_retained(self, topic: str, payload: bytes, inflight: set[int]) -> None:
+    def _loss_record(self, seq: int, lost: int, wall_offset: int) -> _Record:
+        """An ``error`` event saying how many events were dropped (buffer full) or intents expired."""
+        text = (
+            f"{lost} events lost: buffer full (mqtt.buffer_max) or intents expired (mqtt.intent_max_age_ms)"
+        )
+        info = ErrorInfo(Stage.MQTT, ErrorCode.EVENTS_DROPPED, text)
+        data = {**info.as_dict(), "lost": lost, "dropped": self._dropped, "expired": self._expired}
+        event = Event(info.TYPE, None, time.monotonic_ns(), data, info)
+        payload = event_payload(event, device_id=self._cfg.device_id, seq=seq, wall_offset_ns=wall_offset)
+        log.warning("mqtt: %s", text)
+        return _Record(seq, self.topics.event(info.TYPE), payload)
+
+    def _publish_retained(self, topic: str, payload: bytes, inflight: dict[int, str]) -> None:
         try:  # the latest value is republished on the next connect anyway
-            inflight.add(self._publish(topic, payload, retain=True))
+            inflight[self._publish(topic, payload, retain=True)] = topic
         except Exception:
             log.exception("mqtt: publish to %s failed", topic)
 
