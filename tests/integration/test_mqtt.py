@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from edge_voice.cli.doctor import run_doctor
-from edge_voice.core.config import Config, MqttConfig
+from edge_voice.core.config import DEFAULT_MQTT_COMMANDS, MQTT_COMMAND_NAMES, Config, MqttConfig
 from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     BadCommand,
@@ -199,7 +199,7 @@ def test_every_command_reaches_on_command(
     subscriber: Callable[..., Subscriber],
     bridges: Callable[..., tuple[MqttBridge, Commands]],
 ) -> None:
-    bridge, commands = bridges(make_cfg(mosquitto.port))
+    bridge, commands = bridges(make_cfg(mosquitto.port, allow_commands=MQTT_COMMAND_NAMES))
     pub = subscriber(mosquitto.port, ["unused/#"])
     sent = [
         ("listen", b""),
@@ -338,8 +338,10 @@ def test_full_buffer_drops_the_oldest_and_counts_them(
     mosquitto.start()
     wait_until(lambda: bridge.connected, 30, "bridge reconnected")
     assert bridge.flush(20)
-    got = [m.json()["turn_id"] for m in sub.wait_for(f"{PREFIX}/event/", 10)]
-    assert got == list(range(16, 26))  # the newest ten, in order
+    got = [m.json() for m in sub.wait_for(f"{PREFIX}/event/", 11)]
+    assert [b["turn_id"] for b in got[:10]] == list(range(16, 26))  # the newest ten, in order
+    # and the loss is said, not silent
+    assert got[10]["type"] == "error" and got[10]["code"] == "events_dropped" and got[10]["lost"] == 15
 
 
 # ------------------------------------------------------------------------------ intents and discovery
@@ -372,7 +374,8 @@ def test_home_assistant_discovery(
     bridges: Callable[..., tuple[MqttBridge, Commands]],
 ) -> None:
     sub = subscriber(mosquitto.port, ["homeassistant/#"])
-    _, commands = bridges(make_cfg(mosquitto.port))
+    allow = (*DEFAULT_MQTT_COMMANDS, "listen")
+    _, commands = bridges(make_cfg(mosquitto.port, allow_commands=allow, retain_transcript=True))
     configs = {m.topic: m.json() for m in sub.wait_for("homeassistant/", 5)}
     assert set(configs) == {
         f"homeassistant/sensor/{DEVICE}/state/config",

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from edge_voice.core.config import Config
+from edge_voice.core.config import MQTT_COMMAND_NAMES, Config, MqttConfig
 from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     BadCommand,
@@ -257,7 +257,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.commands: list[Command] = []
-        self.bridge = MqttBridge(Config(device_id="fuzz"), self.commands.append)
+        # every command allowed and no rate limit: what is fuzzed here is the parser
+        mqtt = MqttConfig(allow_commands=MQTT_COMMAND_NAMES, commands_per_s=1000, command_burst=10000)
+        self.bridge = MqttBridge(Config(device_id="fuzz", mqtt=mqtt), self.commands.append)
 
     def deliver(self, name: str, payload: bytes, retain: bool = False) -> tuple[Command, list[Event]]:
         self.commands.clear()
