@@ -432,3 +432,18 @@ def test_doctor_reports_gpio_factory_and_pins(factory: Any) -> None:
     bad = Config(gpio=GpioConfig(enabled=True, pin_factory="mock", button_pin=99))
     lines = {line.name: line for line in run_doctor(bad, verify_models=False)}
     assert lines["gpio button pin"].ok is False and "GPIO99" in lines["gpio button pin"].detail
+
+
+def test_the_mute_switch_reports_every_change(factory: Any) -> None:
+    from edge_voice.hw.button import MuteSwitch
+
+    seen: list[bool] = []
+    switch = MuteSwitch(GpioConfig(mute_switch_pin=22), factory, seen.append)
+    assert seen == [] and not switch.muted  # open at start (a closed switch reports True at once)
+    pin = factory.pin(22)
+    pin.drive_low()
+    wait_until(lambda: seen == [True], 2, "switch closed")
+    assert switch.muted
+    pin.drive_high()
+    wait_until(lambda: seen == [True, False], 2, "switch opened")
+    switch.close()
