@@ -22,10 +22,12 @@ from edge_voice.integrations.home_sinks import MqttEventSink
 from edge_voice.integrations.mqtt import MqttBridge
 from tests.conftest import wait_until
 from tests.integration.conftest import Broker, Subscriber
-from tests.integration.test_mqtt import DEVICE, PREFIX, Commands, bridges, ev, make_cfg  # noqa: F401
+from tests.integration import test_mqtt
+from tests.integration.test_mqtt import DEVICE, PREFIX, Commands, ev, make_cfg
 
 log = logging.getLogger(__name__)
 Bridges = Callable[..., tuple[MqttBridge, Commands]]
+bridges = test_mqtt.bridges  # the fixture: bridges started and connected, stopped after the test
 
 
 def rss_mb() -> float:
@@ -193,7 +195,8 @@ def test_a_command_flood_is_rate_limited_and_counted_and_no_event_is_lost_silent
         )
         events = sub.on(f"{PREFIX}/event/response.")
         log.info(
-            "command flood: %d accepted, %d refused (%d events), %d events delivered, dropped %d, RSS %+.1f MB",
+            "command flood: %d accepted, %d refused (%d events), %d events delivered, dropped %d, "
+            "RSS %+.1f MB",
             accepted,
             s.refused,
             len(limited),
@@ -232,7 +235,7 @@ def test_intents_buffered_during_an_outage_expire(
 
 
 def test_shutdown_during_an_outage_warns_with_the_count(
-    mosquitto: Broker, bridges: Bridges, caplog: pytest.LogCaptureFixture
+    mosquitto: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Before: SIGTERM during an outage dropped 10 buffered events, logged at INFO."""
     bridge = MqttBridge(make_cfg(mosquitto.port), lambda _c: None)
