@@ -21,8 +21,8 @@ from edge_voice.core.vocabulary import State
 from edge_voice.integrations.home_sinks import MqttEventSink
 from edge_voice.integrations.mqtt import MqttBridge
 from tests.conftest import wait_until
-from tests.integration.conftest import Broker, Subscriber
 from tests.integration import test_mqtt
+from tests.integration.conftest import Broker, Subscriber
 from tests.integration.test_mqtt import DEVICE, PREFIX, Commands, ev, make_cfg
 
 log = logging.getLogger(__name__)
