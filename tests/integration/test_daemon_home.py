@@ -89,7 +89,9 @@ def test_spoken_turn_reaches_a_home_automation_subscriber(
             ("tail", clips.silence(8000)),
         ]
     )
-    rig = build(home_cfg(mosquitto.port), engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
+    cfg = home_cfg(mosquitto.port)
+    cfg = replace(cfg, mqtt=replace(cfg.mqtt, retain_transcript=True))  # the HA sensor, opted in
+    rig = build(cfg, engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
     bridge = rig.home(MqttEventSink).bridge
     try:
         wait_until(lambda: bridge.connected, 15, "bridge connected")
