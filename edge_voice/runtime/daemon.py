@@ -91,7 +91,8 @@ def load_llm(
         from edge_voice.engines.remote.fallback import FallbackGenerator
         from edge_voice.engines.remote.openai import OpenAiGenerator
 
-        remote = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
+        client = OpenAiGenerator(cfg.llm)
+        remote = FallbackGenerator(client, llm, f"openai {client.url}")  # url: credentials redacted
         fallbacks.append(remote)
         llm = remote
     timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
