@@ -13,6 +13,7 @@ import pytest
 
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback
+from edge_voice.engines.base import RemoteError
 from edge_voice.engines.remote.fallback import FallbackGenerator
 from edge_voice.engines.remote.openai import (
     MAX_LINE_BYTES,
@@ -20,7 +21,6 @@ from edge_voice.engines.remote.openai import (
     OpenAiGenerator,
     max_pieces,
 )
-from edge_voice.engines.base import RemoteError
 from tests.integration.test_remote_llm import LLM, QUESTION, SSE_HEAD, RawServer, _chunk, remote_cfg
 
 MB = 1 << 20

@@ -24,11 +24,11 @@ servers that reject unknown fields accept the request; sampling extras such as l
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
 import logging
-import base64
 import os
 import queue
 import socket
