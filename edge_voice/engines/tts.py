@@ -95,10 +95,20 @@ class PiperSynthesizer:
         # long sentence and never came down. Plain malloc/free plus the turn-end trim keeps it flat.
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
-        session = onnxruntime.InferenceSession(
-            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        try:  # a corrupt or foreign file: one clear line and exit 78, not a traceback and a restart loop
+            session = onnxruntime.InferenceSession(
+                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise registry.ModelError(
+                f"tts voice {self.model_path}: not a usable ONNX model ({registry.first_line(exc)})"
+            ) from None
+        try:
+            config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise registry.ModelError(
+                f"tts voice config {self.config_path}: not a Piper voice config ({registry.first_line(exc)})"
+            ) from None
         self._voice: Any = PiperVoice(session=session, config=config)
         self.sample_rate: int = int(config.sample_rate)
         noise, noise_w = (0.0, 0.0) if cfg.deterministic else (cfg.noise_scale, cfg.noise_w_scale)
