@@ -171,4 +171,6 @@ def test_one_reply_speaks_at_most_max_reply_s() -> None:
         worker.join(5)
     first = [p for p in played if p.ctx is ctx]
     assert sum(len(p.chunk.samples) for p in first) == 5 * tone.sample_rate
-    assert first[-1].chunk.last_of_sentence and len(tone.texts) == 3  # no synthesis after the budget was spent
+    assert (
+        first[-1].chunk.last_of_sentence and len(tone.texts) == 3
+    )  # no synthesis after the budget was spent
