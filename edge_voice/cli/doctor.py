@@ -56,6 +56,7 @@ def run_doctor(cfg: Config, *, verify_models: bool = True) -> list[DoctorLine]:
         ("audio", _audio),
         ("gpio", _gpio),
         ("mqtt", _mqtt),
+        ("remote", _remote),
         ("service", _service),
     ]
     if verify_models:
@@ -148,11 +149,49 @@ def _system(_cfg: Config) -> list[DoctorLine]:
     return lines
 
 
+def custom_model_paths(cfg: Config) -> list[tuple[str, str]]:
+    """``(config key, path)`` of every model the config names by path (not a manifest entry): the
+    user's to pin, so ``doctor`` and ``models verify`` print their sha256."""
+
+    def is_path(v: str) -> bool:
+        return "/" in v or v.endswith((".tflite", ".onnx", ".gguf", ".bin"))
+
+    out = [(f"wake.words[{i}]", w) for i, w in enumerate(cfg.wake.words) if is_path(w)]
+    out += [(f"wake.custom_models[{i}]", p) for i, p in enumerate(cfg.wake.custom_models)]
+    for key, value in (
+        ("asr.model", cfg.asr.model),
+        ("llm.model", cfg.llm.model),
+        ("tts.voice", cfg.tts.voice),
+    ):
+        if is_path(value):
+            out.append((key, value))
+    if is_path(cfg.tts.voice):
+        out.append(("tts.voice config", f"{cfg.tts.voice}.json"))
+    return out
+
+
 def _models(cfg: Config) -> list[DoctorLine]:
     results = registry.verify_all(models_dir=cfg.models_path)
     if not results:
         return [DoctorLine("models", False, "the manifest lists no models")]
-    return [DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message) for r in results]
+    lines = [DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message) for r in results]
+    for r in registry.custom_results(custom_model_paths(cfg)):
+        lines.append(DoctorLine(f"model {r.name}", r.ok, f"{r.path} {r.message}" if r.ok else r.message))
+    return lines
+
+
+def _remote(cfg: Config) -> list[DoctorLine]:
+    """Credentials that would travel in clear text (llm.base_url over http:// to another host)."""
+    if cfg.llm.backend != "openai":
+        return []
+    from edge_voice.engines.remote.openai import OpenAiGenerator
+
+    gen = OpenAiGenerator(cfg.llm)  # builds no connection
+    if gen.credentials_in_clear():
+        return [
+            DoctorLine("llm remote", False, f"credentials sent over plain http:// to {gen.url}; use https://")
+        ]
+    return [DoctorLine("llm remote", True, gen.url)]
 
 
 def _audio(cfg: Config) -> list[DoctorLine]:

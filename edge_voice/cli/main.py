@@ -225,11 +225,16 @@ def cmd_models(cfg: Config, args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(p)
         return 0
+    from edge_voice.cli.doctor import custom_model_paths
+
     results = registry.verify_all(models_dir=cfg.models_path)
-    bad = [r for r in results if not r.ok]
+    custom = registry.custom_results(custom_model_paths(cfg))  # the user's own files: hashed, to pin
+    bad = [r for r in results + custom if not r.ok]
     if args.action == "list" or not args.quiet:
         for r in results:
             print(f"{'ok ' if r.ok else 'BAD'} {r.name:32s} {r.path if r.ok else r.message}")
+        for r in custom:
+            print(f"{'ok ' if r.ok else 'BAD'} {r.name:32s} {f'{r.path} {r.message}' if r.ok else r.message}")
     if bad:
         for r in bad:
             print(f"edge-voice: {r.message}", file=sys.stderr)

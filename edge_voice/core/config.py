@@ -307,8 +307,12 @@ class TtsConfig:
     uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-piper
     remote_voice: str = ""  # the server's voice name ("" = its default voice)
     timeout_ms: int = 3000  # connect, and each audio event of the reply, each within this
+    # the most audio one reply (an answer, a say/announce) may speak; the rest is not synthesised. A
+    # remote reply is also held to 0.5 s per character of its text (+ 2 s)
+    max_reply_s: float = 30.0
 
     def __post_init__(self) -> None:
+        _check_range("tts", "max_reply_s", self.max_reply_s, 1.0, 600.0)
         _check_range("tts", "length_scale", self.length_scale, 0.3, 3.0)
         _check_range("tts", "noise_scale", self.noise_scale, 0.0, 2.0)
         _check_range("tts", "noise_w_scale", self.noise_w_scale, 0.0, 2.0)

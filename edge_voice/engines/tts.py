@@ -27,6 +27,38 @@ from edge_voice.models import registry
 log = logging.getLogger(__name__)
 
 WARM_TEXT = "Ready."
+MAX_PIECE_CHARS = 80  # Piper runs one sentence per ONNX call: a longer text is cut into pieces this long
+_BREAKS = (".!?", ";:,", " ")  # where a piece may end, best first
+
+
+def _spoken_len(text: str) -> int:
+    return len(text) + 2 * sum(c.isdigit() for c in text)
+
+
+def split_for_synthesis(text: str, max_chars: int = MAX_PIECE_CHARS) -> list[str]:
+    """``text`` in pieces of at most ``max_chars`` characters, cut after a sentence end, else a clause
+    mark, else a space, else anywhere (500 digits in a row). A digit counts as three characters: it is
+    spoken as a word. Text that fits is one piece, unchanged, so
+    ordinary replies keep Piper's own sentence prosody; cancel is checked between pieces, so no single
+    synthesis runs longer than one piece (~80 characters ≈ 5–12 s of speech ≈ 1–3 s of CPU here)."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while _spoken_len(rest) > max_chars:
+        n = max_chars
+        while _spoken_len(rest[:n]) > max_chars:
+            n -= 1
+        head = rest[:n]
+        cut = -1
+        for marks in _BREAKS:
+            cut = max(head.rfind(m) for m in marks)
+            if cut >= n // 4:  # not a stub of a few characters
+                break
+        cut = cut + 1 if cut >= n // 4 else n
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return [p for p in pieces if p]
 
 
 def voice_paths(voice: str, models_dir: Path | None = None) -> tuple[Path, Path]:
@@ -63,10 +95,20 @@ class PiperSynthesizer:
         # long sentence and never came down. Plain malloc/free plus the turn-end trim keeps it flat.
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
-        session = onnxruntime.InferenceSession(
-            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        try:  # a corrupt or foreign file: one clear line and exit 78, not a traceback and a restart loop
+            session = onnxruntime.InferenceSession(
+                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise registry.ModelError(
+                f"tts voice {self.model_path}: not a usable ONNX model ({registry.first_line(exc)})"
+            ) from None
+        try:
+            config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise registry.ModelError(
+                f"tts voice config {self.config_path}: not a Piper voice config ({registry.first_line(exc)})"
+            ) from None
         self._voice: Any = PiperVoice(session=session, config=config)
         self.sample_rate: int = int(config.sample_rate)
         noise, noise_w = (0.0, 0.0) if cfg.deterministic else (cfg.noise_scale, cfg.noise_w_scale)
@@ -83,24 +125,32 @@ class PiperSynthesizer:
         )
 
     def synthesize(self, text: str, cancel: CancelToken) -> Generator[Pcm, None, None]:
-        """Yield one int16 chunk per sentence of ``text`` at ``sample_rate``. ``cancel`` is checked
-        before each sentence; on cancel (or when the caller closes the iterator) Piper's generator is
-        closed, so no further sentence is synthesised."""
+        """Yield one int16 chunk per sentence of ``text`` at ``sample_rate`` (a sentence longer than
+        ``MAX_PIECE_CHARS`` in pieces, see ``split_for_synthesis``). ``cancel`` is checked before each
+        sentence; on cancel (or when the caller closes the iterator) Piper's generator is closed, so no
+        further sentence is synthesised. At most ``tts.max_reply_s`` of audio is yielded."""
         if cancel.cancelled or not text.strip():
             return
-        chunks = iter(self._voice.synthesize(text, syn_config=self._syn_config))
-        try:
-            for chunk in chunks:
-                pcm: Pcm = np.ascontiguousarray(chunk.audio_int16_array, dtype=np.int16)
-                if cancel.cancelled:
-                    return
-                yield pcm
-                if cancel.cancelled:
-                    return
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        left = round(self.cfg.max_reply_s * self.sample_rate)
+        for piece in split_for_synthesis(text):
+            chunks = iter(self._voice.synthesize(piece, syn_config=self._syn_config))
+            try:
+                for chunk in chunks:
+                    pcm: Pcm = np.ascontiguousarray(chunk.audio_int16_array, dtype=np.int16)
+                    if cancel.cancelled:
+                        return
+                    if len(pcm) >= left:
+                        log.warning("tts: text cut at tts.max_reply_s = %.0f s", self.cfg.max_reply_s)
+                        yield pcm[:left]
+                        return
+                    left -= len(pcm)
+                    yield pcm
+                    if cancel.cancelled:
+                        return
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
 
     def synthesize_all(self, text: str, cancel: CancelToken = NEVER) -> Pcm:
         """All sentences of ``text`` as one array (phrase cache, ``edge-voice say``)."""
@@ -121,18 +171,30 @@ def _key(text: str) -> str:
     return " ".join(text.split())
 
 
+CACHE_MAX_BYTES = 16 << 20  # ~190 s of 22 kHz speech: 128 confirmations of ~1 s take ~6 MB
+
+
 class PhraseCache:
     """Pre-synthesised replies keyed by their exact text (whitespace-normalised), at the voice's rate.
-    Bounded: beyond ``max_phrases`` the least recently used phrase is dropped (~60 KB per second of
-    speech at 22 kHz). Thread-safe: filled by the TTS thread, read by whoever answers a fast-path turn."""
+    Bounded in count and in bytes: beyond ``max_phrases`` or ``max_bytes`` the least recently used phrases
+    are dropped (~44 KB per second of speech at 22 kHz); a phrase above an eighth of ``max_bytes`` is
+    never kept. ``synth`` is the on-device voice: the cache is filled locally, never through a remote
+    server (whose replies are not ours to keep). Thread-safe: filled by the TTS thread, read by whoever
+    answers a fast-path turn."""
 
-    def __init__(self, synth: PiperSynthesizer, max_phrases: int = 128) -> None:
+    def __init__(
+        self, synth: PiperSynthesizer, max_phrases: int = 128, max_bytes: int = CACHE_MAX_BYTES
+    ) -> None:
         if max_phrases < 1:
             raise ValueError("max_phrases must be at least 1")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
         self.synth = synth
         self.sample_rate = synth.sample_rate
         self.max_phrases = max_phrases
+        self.max_bytes = max_bytes
         self._pcm: OrderedDict[str, Pcm] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -155,11 +217,23 @@ class PhraseCache:
         return added
 
     def put(self, text: str, pcm: Pcm) -> None:
+        if pcm.nbytes > self.max_bytes // 8:
+            log.warning("tts: phrase %r not cached: %d bytes of audio", text[:40], pcm.nbytes)
+            return
+        key = _key(text)
         with self._lock:
-            self._pcm[_key(text)] = pcm
-            self._pcm.move_to_end(_key(text))
-            while len(self._pcm) > self.max_phrases:
-                self._pcm.popitem(last=False)
+            old = self._pcm.pop(key, None)
+            self._bytes -= old.nbytes if old is not None else 0
+            self._pcm[key] = pcm
+            self._bytes += pcm.nbytes
+            while len(self._pcm) > self.max_phrases or self._bytes > self.max_bytes:
+                self._bytes -= self._pcm.popitem(last=False)[1].nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of audio held."""
+        with self._lock:
+            return self._bytes
 
     def get(self, text: str) -> Pcm | None:
         with self._lock:

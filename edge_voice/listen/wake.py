@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_voice.core.config import WakeConfig
+from edge_voice.core.config import ConfigError, WakeConfig
 from edge_voice.core.messages import Pcm
 from edge_voice.models import registry
 
@@ -85,7 +85,9 @@ def _model_sources(cfg: WakeConfig) -> list[tuple[str, Path]]:
     names = [w for w, _ in out]
     dupes = sorted({w for w in names if names.count(w) > 1})
     if dupes:
-        raise ValueError(f"wake: duplicate wake word(s) {', '.join(dupes)} (words and custom_models)")
+        raise ConfigError(
+            "wake.custom_models", f"duplicate wake word(s) {', '.join(dupes)} (also in wake.words)"
+        )
     return out
 
 
@@ -96,7 +98,12 @@ class OpenWakeWordDetector:
         from ai_edge_litert.interpreter import Interpreter  # lazy: heavy native runtime
 
         def load(path: Path) -> Any:
-            return Interpreter(model_path=str(path), num_threads=cfg.threads)
+            try:  # a corrupt or foreign file: one clear line and exit 78, not a traceback
+                return Interpreter(model_path=str(path), num_threads=cfg.threads)
+            except Exception as exc:
+                raise registry.ModelError(
+                    f"wake model {path}: not a usable .tflite model ({registry.first_line(exc)})"
+                ) from None
 
         self._mel = load(registry.resolve("oww-melspectrogram"))
         mel_in = self._mel.get_input_details()[0]["index"]
@@ -116,10 +123,17 @@ class OpenWakeWordDetector:
         self._heads: list[_Head] = []
         for word, path in _model_sources(cfg):
             interp = load(path)
-            interp.allocate_tensors()
-            shape = tuple(interp.get_input_details()[0]["shape"])
+            try:
+                interp.allocate_tensors()
+                shape = tuple(interp.get_input_details()[0]["shape"])
+            except Exception as exc:
+                raise registry.ModelError(
+                    f"wake model {path}: not a usable .tflite model ({registry.first_line(exc)})"
+                ) from None
             if len(shape) != 3 or shape[0] != 1 or shape[2] != EMB_DIM:
-                raise ValueError(f"wake: {path} is not an openWakeWord head (input shape {shape})")
+                raise registry.ModelError(
+                    f"wake model {path}: not an openWakeWord head (input shape {shape})"
+                )
             self._heads.append(
                 _Head(
                     word,

@@ -111,6 +111,24 @@ def verify_file(path: Path, sha256: str, what: str) -> None:
     _verified[key] = digest
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line (native runtimes raise pages of text)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}".rstrip(": ")
+
+
+def custom_results(paths: Iterable[tuple[str, str]]) -> list[VerifyResult]:
+    """``(config key, path)`` of custom model files → their sha256 (to pin or compare), or why not."""
+    out = []
+    for key, raw in paths:
+        path = Path(raw).expanduser()
+        try:
+            out.append(VerifyResult(key, str(path), True, f"sha256 {sha256_file(path)}"))
+        except OSError as exc:
+            out.append(VerifyResult(key, str(path), False, f"model {key}: {path}: {exc.strerror or exc}"))
+    return out
+
+
 def resolve(name_or_path: str, models_dir: Path | None = None, verify: bool = True) -> Path:
     """A manifest name → its verified file path. A path (contains '/' or ends in a model suffix) is
     returned as is after an existence check: custom models are the user's to pin."""

@@ -91,7 +91,8 @@ def load_llm(
         from edge_voice.engines.remote.fallback import FallbackGenerator
         from edge_voice.engines.remote.openai import OpenAiGenerator
 
-        remote = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
+        client = OpenAiGenerator(cfg.llm)
+        remote = FallbackGenerator(client, llm, f"openai {client.url}")  # url: credentials redacted
         fallbacks.append(remote)
         llm = remote
     timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
@@ -134,6 +135,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
     llm = load_llm(cfg, timed, fallbacks)
     tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
+    phrase_cache = PhraseCache(tts)  # filled with the on-device voice, never through a remote server
     if cfg.tts.backend == "wyoming":  # Piper stays loaded and warm: it is the fallback (and sets the rate)
         from edge_voice.engines.remote.fallback import FallbackSynthesizer
         from edge_voice.engines.remote.wyoming import WyomingSynthesizer
@@ -154,7 +156,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         intents=matcher,
         make_splitter=lambda: chunker.SentenceChunker(n),
         make_listener=Listener,
-        phrase_cache=PhraseCache(tts),
+        phrase_cache=phrase_cache,
         prefill=intents.confirmation_phrases(cfg.intents) if matcher is not None else (),
         clock_phrases=matcher.clock_phrases if matcher is not None else None,
         load_ms=times,
@@ -200,6 +202,8 @@ class Daemon:
             engines.prefill,
             lambda: self.orch.turn is None,
             engines.clock_phrases,
+            fill_engine=getattr(engines.phrase_cache, "synth", None),  # the local voice (PhraseCache)
+            max_reply_s=cfg.tts.max_reply_s,
         )
         self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
         self.asr = AsrWorker(engines.asr, post)

@@ -15,7 +15,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -204,7 +204,11 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
     once. The cache is filled on this thread, one phrase at a time while no reply is waiting, so the
     engine stays single-threaded and start-up does not wait for it. ``clock_phrases`` (the time and date
     replies of this minute and the next) are kept synthesised the same way, beside the cache, so the
-    minute-by-minute phrases never evict a confirmation."""
+    minute-by-minute phrases never evict a confirmation. Both are synthesised by ``fill_engine`` (the
+    on-device voice when ``engine`` is a remote one: start-up never waits on, or stores, a server's audio).
+
+    One reply (a turn's attempt: an answer, a say/announce) speaks at most ``max_reply_s`` of audio: the
+    chunk that reaches it is cut there and the rest of the reply is not synthesised."""
 
     IDLE_POLL_S = 0.5  # how often an idle worker checks whether the clock phrases changed
 
@@ -217,9 +221,15 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         prefill: Sequence[str] = (),
         may_prefill: Callable[[], bool] = lambda: True,
         clock_phrases: Callable[[], Sequence[str]] | None = None,
+        fill_engine: Synthesizer | None = None,
+        max_reply_s: float = 30.0,
     ) -> None:
         super().__init__(Stage.TTS, post, maxsize=64)
         self.engine = engine
+        self.fill_engine = fill_engine or engine
+        self.max_reply_s = max_reply_s
+        self._reply: Ctx | None = None  # the reply whose audio is being counted
+        self._reply_left = 0  # samples it may still speak
         self.playback = playback
         self.cache = cache
         self._prefill = list(prefill) if cache is not None else []
@@ -277,7 +287,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
 
     def _synthesize_all(self, text: str) -> Pcm | None:
         try:
-            parts = list(self.engine.synthesize(text, CancelToken()))
+            parts = list(self.fill_engine.synthesize(text, CancelToken()))
         except Exception:
             log.exception("tts: could not cache %r", text)
             return None
@@ -299,15 +309,27 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         if c.cancel.cancelled:
             return
         rate = self.engine.sample_rate
+        if self._reply is not c:
+            self._reply, self._reply_left = c, round(self.max_reply_s * rate)
+        if self._reply_left <= 0:
+            log.debug("turn=%d tts: reply past tts.max_reply_s; %r not spoken", c.turn_id, job.text[:40])
+            return
         cached = self._cached(job.text)
+        parts: Iterable[Pcm] = [cached] if cached is not None else self.engine.synthesize(job.text, c.cancel)
         try:
-            parts = [cached] if cached is not None else self.engine.synthesize(job.text, c.cancel)
             last: Pcm | None = None
             for pcm in parts:  # hold one back so the last chunk can be flagged
                 if c.cancel.cancelled:
                     return
                 if last is not None:
                     self._emit(c, job, last, rate, False)
+                if len(pcm) >= self._reply_left:  # the reply's audio budget ends inside this chunk
+                    log.warning(
+                        "turn=%d tts: reply cut at tts.max_reply_s = %.0f s", c.turn_id, self.max_reply_s
+                    )
+                    last, self._reply_left = pcm[: self._reply_left], 0
+                    break
+                self._reply_left -= len(pcm)
                 last = pcm
             if last is not None and not c.cancel.cancelled:
                 self._emit(c, job, last, rate, True)

@@ -9,6 +9,8 @@
   error (its first words came from the remote; mixing engines mid-answer would garble it) and the next
   turn starts on the device.
 
+Backends and reasons are logged and published with credentials redacted (``core/redact.py``).
+
 Each wrapper is used by its stage's worker thread only; ``notify`` must be thread-safe (the Daemon sets it
 to the orchestrator's ``post``). Cancellation is never a failure: a cancelled request just ends.
 """
@@ -25,6 +27,7 @@ import numpy as np
 from edge_voice.audio.resample import StreamResampler
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
+from edge_voice.core.redact import redact_url
 from edge_voice.engines.base import GenerationStats, RemoteError, Synthesizer, Transcriber, Transcription
 from edge_voice.engines.base import Generator as LlmGenerator
 
@@ -43,7 +46,7 @@ class _Switch:
         if retry_after_s < 0:
             raise ValueError("retry_after_s must be >= 0")
         self.stage: Stage = stage
-        self.backend = backend
+        self.backend = redact_url(backend)  # logged and published: never a credential
         self.retry_after_s = retry_after_s
         self.clock = clock
         self.notify: Notify | None = None
@@ -60,6 +63,7 @@ class _Switch:
         return self.failed_at is None or self.clock() - self.failed_at >= self.retry_after_s
 
     def failed(self, reason: str) -> None:
+        reason = redact_url(reason)
         log.warning(
             "%s: remote %s failed (%s); on-device engine for the next %.0f s",
             self.stage,

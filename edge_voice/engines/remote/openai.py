@@ -10,6 +10,13 @@ refused connection, an HTTP error, an error event or malformed JSON, it raises `
 fallback wrapper then serves the turn on the device). Cancelling shuts the socket down, which unblocks
 the reader and tells the server to stop generating.
 
+Everything the server sends is bounded (a hostile or broken server must not exhaust memory): an SSE line
+longer than ``MAX_LINE_BYTES`` or a stream past ``MAX_REPLY_BYTES`` is a ``RemoteError`` (the reader stops
+at the limit, the line is never held whole); an answer stops, as if at ``max_tokens``, after
+``max_pieces(max_tokens)`` text pieces or ``max_chars(max_tokens)`` characters. Credentials in
+``base_url`` (``http://user:pass@host/v1``) are sent as HTTP Basic auth and never logged: every message
+quotes ``url``, which is redacted (``core/redact.py``).
+
 Only standard request fields are sent (model, messages, max_tokens, temperature, seed, stream), so
 servers that reject unknown fields accept the request; sampling extras such as llama.cpp's
 ``repeat_penalty`` belong in the server's own defaults.
@@ -17,6 +24,7 @@ servers that reject unknown fields accept the request; sampling extras such as l
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -34,6 +42,7 @@ from typing import Any
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import LlmConfig
 from edge_voice.core.messages import ChatMessage
+from edge_voice.core.redact import plain_http_to_remote, redact_url
 from edge_voice.engines.base import GenerationStats, RemoteError, Stopped
 from edge_voice.engines.llm import SEED
 
@@ -43,6 +52,18 @@ _POLL_S = 0.02  # how often the waiting caller re-checks the cancel token
 _SOCKET_MARGIN_S = 1.0  # the socket's own timeout outlasts the caller's token deadline by this much
 _JOIN_S = 2.0
 _ERROR_BODY_BYTES = 2000  # enough of an error body for the message, never a whole page
+MAX_LINE_BYTES = 64 << 10  # one SSE line: a token chunk is ~0.3 KB, llama-server's last (timings) ~1 KB
+MAX_REPLY_BYTES = 1 << 20  # one whole streamed answer, every byte counted (comments and padding too)
+
+
+def max_pieces(max_tokens: int) -> int:
+    """Text pieces accepted per answer: one per token, twice over for servers that split tokens."""
+    return 2 * max_tokens + 8
+
+
+def max_chars(max_tokens: int) -> int:
+    """Characters accepted per answer: 16 per token is far above any tokenizer's English average (~4)."""
+    return 16 * max_tokens + 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +74,19 @@ class Endpoint:
     host: str
     port: int
     prefix: str  # path before /chat/completions, no trailing slash ("/v1" or "")
+    basic_auth: str = ""  # "user:pass" from the URL, base64 (an Authorization: Basic value), or ""
 
     @classmethod
     def parse(cls, base_url: str) -> Endpoint:
         u = urllib.parse.urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError(f"llm.base_url: not an http(s) URL: {base_url!r}")
+            raise ValueError(f"llm.base_url: not an http(s) URL: {redact_url(base_url)!r}")
         https = u.scheme == "https"
-        return cls(https, u.hostname, u.port or (443 if https else 80), u.path.rstrip("/"))
+        auth = ""
+        if u.username is not None:
+            userinfo = f"{urllib.parse.unquote(u.username)}:{urllib.parse.unquote(u.password or '')}"
+            auth = base64.b64encode(userinfo.encode()).decode()
+        return cls(https, u.hostname, u.port or (443 if https else 80), u.path.rstrip("/"), auth)
 
 
 class SseParser:
@@ -123,10 +149,21 @@ class OpenAiGenerator:
         self.last: GenerationStats | None = None
         self.reachable: bool | None = None
         self.requests = 0  # chat requests sent (diagnostics, benches)
+        if self.credentials_in_clear():
+            log.warning(
+                "llm: credentials for %s go over plain http:// to another host: anyone on the network "
+                "can read them and the conversation; use https:// (or a tunnel)",
+                self.url,
+            )
 
     @property
     def url(self) -> str:
-        return self.cfg.base_url.rstrip("/")
+        """``base_url`` as it may be logged or published: credentials redacted."""
+        return redact_url(self.cfg.base_url.rstrip("/"))
+
+    def credentials_in_clear(self) -> bool:
+        """An API key or URL credentials would be sent over plain http:// to a non-loopback host."""
+        return bool(self._api_key() or self.endpoint.basic_auth) and plain_http_to_remote(self.cfg.base_url)
 
     def warm(self, system_prompt: str) -> None:
         """Check that the server answers (GET /models), then ask for one token with the system prompt so
@@ -172,10 +209,15 @@ class OpenAiGenerator:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        key = os.environ.get(self.cfg.api_key_env, "") if self.cfg.api_key_env else ""
+        key = self._api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        elif self.endpoint.basic_auth:
+            headers["Authorization"] = f"Basic {self.endpoint.basic_auth}"
         return headers
+
+    def _api_key(self) -> str:
+        return os.environ.get(self.cfg.api_key_env, "") if self.cfg.api_key_env else ""
 
     def _request(self, messages: Sequence[ChatMessage], max_tokens: int) -> bytes:
         body: dict[str, Any] = {
@@ -221,8 +263,16 @@ class OpenAiGenerator:
                     events.put(("error", f"HTTP {resp.status}: {msg}"))
                     return
                 parser = SseParser()
+                total = 0
                 while not abandon.is_set():
-                    raw = resp.readline()
+                    raw = resp.readline(MAX_LINE_BYTES + 1)  # never more than the limit in memory
+                    total += len(raw)
+                    if len(raw) > MAX_LINE_BYTES:
+                        events.put(("error", f"an event line longer than {MAX_LINE_BYTES} bytes"))
+                        return
+                    if total > MAX_REPLY_BYTES:
+                        events.put(("error", f"the answer went past {MAX_REPLY_BYTES} bytes"))
+                        return
                     data = parser.feed(raw.decode("utf-8", "replace")) if raw else parser.flush()
                     if data is not None:
                         if data.strip() == "[DONE]":
@@ -246,6 +296,7 @@ class OpenAiGenerator:
         deadline = t0 + self.timeout_s
         first_s = -1.0
         pieces: list[str] = []
+        pieces_left, chars_left = max_pieces(max_tokens), max_chars(max_tokens)
         stopped: Stopped = "eos"
         timings: dict[str, Any] = {}
         bridge = threading.Thread(target=read, name="llm-remote", daemon=True)
@@ -282,10 +333,16 @@ class OpenAiGenerator:
                     if first_s < 0:
                         first_s = time.monotonic() - t0
                     deadline = time.monotonic() + self.timeout_s
+                    text = text[:chars_left]
+                    pieces_left, chars_left = pieces_left - 1, chars_left - len(text)
                     pieces.append(text)
                     yield text
                     if cancel.cancelled:
                         stopped = "cancelled"
+                        return
+                    if pieces_left <= 0 or chars_left <= 0:  # a server that does not stop: we do
+                        log.warning("llm: %s went on past max_tokens=%d; answer cut", self.url, max_tokens)
+                        stopped = "max_tokens"
                         return
         except GeneratorExit:
             stopped = "cancelled"  # the consumer closed the iterator

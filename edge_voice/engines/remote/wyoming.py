@@ -21,6 +21,11 @@
   the last audio, for TTS the ``audio-start`` and then each chunk after the previous one (events we do not
   use do not extend the wait). Refused/reset connections, timeouts, ``error`` events from the server and
   malformed events all raise ``RemoteError``; the fallback wrappers catch exactly that.
+- Bounds (a hostile or broken server must not exhaust memory or talk forever): an event's header line is
+  at most ``MAX_LINE_BYTES``, its body at most ``SMALL_BODY_BYTES`` until a reply's ``audio-start`` and then
+  what the rest of the reply's allowed audio needs in the declared format; a reply to ``text`` may last
+  ``max_audio_s(text, tts.max_reply_s)`` (0.5 s per character + 2 s, never above ``tts.max_reply_s``) and
+  have ``MAX_EVENTS`` events. Past any bound: ``RemoteError`` before the body is read.
 - Cancellation is not an error: with the turn's token set, the connection is closed within ~20 ms and
   ``transcribe`` returns "" / ``synthesize`` stops.
 
@@ -67,8 +72,12 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.02  # how often the cancel token is checked while waiting for the peer
 SEND_CHUNK_SAMPLES = SAMPLE_RATE  # 1 s of audio per audio-chunk event (servers buffer the whole utterance)
-MAX_LINE_BYTES = 1 << 20  # an event's JSON header line
-MAX_BODY_BYTES = 64 << 20  # an event's data or payload (a minute of 48 kHz stereo int32 is 23 MB)
+MAX_LINE_BYTES = 64 << 10  # an event's JSON header line (a real one is ~100 bytes)
+SMALL_BODY_BYTES = 64 << 10  # an event's data + payload outside reply audio (info, transcript, audio-start)
+INFO_BODY_BYTES = 4 << 20  # a server's ``info`` (wyoming-piper may list hundreds of voices)
+MAX_EVENTS = 20000  # per request (wyoming-piper sends ~22 audio-chunks per second of speech)
+SECONDS_PER_CHAR = 0.5  # speech is ~0.06-0.15 s per character; this allows length_scale 3 and more
+SLACK_S = 2.0
 MAX_YIELD_S = 2.0  # never hold back more than this much received reply audio
 BURST_GAP_S = 0.01  # no byte for this long after a chunk = the server finished a sentence
 WARM_TEXT = "Ready."
@@ -90,6 +99,8 @@ class _Connection:
         self._deadline = 0.0
         self._what = "an answer"
         self._buf = bytearray()
+        self.max_body = SMALL_BODY_BYTES  # raised by the TTS client once a reply's audio format is known
+        self._events = 0
         try:
             self._sock = _connect(host, port, timeout_s, cancel)
         except OSError as exc:  # refused, unreachable, DNS failure, or the connect timed out
@@ -130,6 +141,9 @@ class _Connection:
         self._deadline = time.monotonic() + self._timeout_s
         self._what = what
         while True:
+            self._events += 1
+            if self._events > MAX_EVENTS:
+                raise RemoteError(f"{self.label}: more than {MAX_EVENTS} events in one answer")
             try:
                 event = read_event(self)  # type: ignore[arg-type]
             except (KeyError, TypeError, AttributeError) as exc:  # JSON of the wrong shape
@@ -167,8 +181,8 @@ class _Connection:
         return self._take(end + 1)
 
     def read(self, n: int) -> bytes:
-        if n > MAX_BODY_BYTES:
-            raise RemoteError(f"{self.label}: event body of {n} bytes (limit {MAX_BODY_BYTES})")
+        if n > self.max_body:  # refused from the header, before a byte of it is read
+            raise RemoteError(f"{self.label}: event body of {n} bytes (limit {self.max_body})")
         while len(self._buf) < n and self._fill():
             pass
         return self._take(min(n, len(self._buf)))
@@ -235,12 +249,27 @@ def _connect(host: str, port: int, timeout_s: float, cancel: CancelToken) -> soc
 T = TypeVar("T")
 
 
+def max_audio_s(text: str, max_reply_s: float) -> float:
+    """The longest reply audio ``text`` may need: ``SECONDS_PER_CHAR`` per character + ``SLACK_S``,
+    never above ``max_reply_s`` ("Volume up." → 7 s, where one hostile 63 MB chunk was once 347 MB)."""
+    return min(max_reply_s, SECONDS_PER_CHAR * len(text) + SLACK_S)
+
+
 def _parse(from_event: Callable[[Event], T], event: Event, label: str) -> T:
     """wyoming's ``from_event`` with a missing/mistyped field → RemoteError."""
     try:
         return from_event(event)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RemoteError(f"{label}: malformed {event.type!r} event: {exc!r}") from None
+
+
+def _frame_bytes(width: object, channels: object, label: str) -> int:
+    """Bytes per sample frame of the format an ``audio-start`` declares (RemoteError if not PCM we read)."""
+    if width not in (1, 2, 4) or not isinstance(channels, int) or not 1 <= channels <= 8:
+        raise RemoteError(
+            f"{label}: audio-start with an unsupported format: width={width!r} channels={channels!r}"
+        )
+    return int(width) * channels
 
 
 def _address(uri: str, key: str) -> tuple[str, int]:
@@ -282,6 +311,7 @@ class WyomingTranscriber:
         """Start-up check: the server answers ``describe`` and offers speech-to-text (RemoteError if not).
         Servers load their model before listening, so there is nothing else to warm."""
         with self._connect(NEVER) as conn:
+            conn.max_body = INFO_BODY_BYTES
             conn.send(Describe().event())
             info = _parse(Info.from_event, conn.expect(Info.is_type, "info"), self.label)
         models = [m.name for p in info.asr if p.installed for m in p.models if m.installed]
@@ -369,12 +399,18 @@ class WyomingSynthesizer:
                 )
                 if AudioStop.is_type(first.type):
                     return  # nothing to say
-                rate = self._start(_parse(AudioStart.from_event, first, self.label).rate)
+                start = _parse(AudioStart.from_event, first, self.label)
+                rate = self._start(start.rate)
+                limit_s = max_audio_s(text, self.cfg.max_reply_s)
+                samples_left = round(limit_s * rate)
+                frame_bytes = _frame_bytes(start.width, start.channels, self.label)
                 held: list[Pcm] = []
                 held_samples = 0
                 event: Event | None = first if AudioChunk.is_type(first.type) else None
                 while True:
                     if event is None:
+                        # a chunk's body may hold what is left of the allowed audio, and no more
+                        conn.max_body = SMALL_BODY_BYTES + samples_left * frame_bytes
                         event = conn.expect(lambda t: AudioChunk.is_type(t) or AudioStop.is_type(t), "audio")
                     if AudioStop.is_type(event.type):
                         break
@@ -385,6 +421,11 @@ class WyomingSynthesizer:
                             f"{self.label}: audio-chunk at {chunk.rate} Hz after audio-start at {rate} Hz"
                         )
                     pcm = to_int16_mono(chunk.audio, chunk.width, chunk.channels)
+                    samples_left -= pcm.size
+                    if samples_left < 0:
+                        raise RemoteError(
+                            f"{self.label}: reply audio over {limit_s:.1f} s for {len(text)} characters"
+                        )
                     if pcm.size:
                         held.append(pcm)
                         held_samples += pcm.size
