@@ -152,7 +152,12 @@ def _models(cfg: Config) -> list[DoctorLine]:
     results = registry.verify_all(models_dir=cfg.models_path)
     if not results:
         return [DoctorLine("models", False, "the manifest lists no models")]
-    return [DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message) for r in results]
+    return [
+        DoctorLine(f"model {r.name}", None, r.message)  # optional, not installed: nothing is wrong
+        if r.skipped
+        else DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message)
+        for r in results
+    ]
 
 
 def _audio(cfg: Config) -> list[DoctorLine]:
