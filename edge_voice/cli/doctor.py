@@ -174,7 +174,12 @@ def _models(cfg: Config) -> list[DoctorLine]:
     results = registry.verify_all(models_dir=cfg.models_path)
     if not results:
         return [DoctorLine("models", False, "the manifest lists no models")]
-    lines = [DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message) for r in results]
+    lines = [
+        DoctorLine(f"model {r.name}", None, r.message)  # optional, not installed: nothing is wrong
+        if r.skipped
+        else DoctorLine(f"model {r.name}", r.ok, r.path if r.ok else r.message)
+        for r in results
+    ]
     for r in registry.custom_results(custom_model_paths(cfg)):
         lines.append(DoctorLine(f"model {r.name}", r.ok, f"{r.path} {r.message}" if r.ok else r.message))
     return lines

