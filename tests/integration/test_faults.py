@@ -255,7 +255,9 @@ def test_speaker_write_failure_ends_the_turn_and_the_next_turn_works(
     )
     rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
-    assert fault.fired.is_set()
+    assert fault.fired.is_set(), "\n".join(
+        f"{e.type} {e.data}" for e in rig.memory.events if e.type != "response.text.delta"
+    )
     (err,) = errors(rig)
     assert err["stage"] == "playback" and err["code"] == "sink_failed" and "unplugged" in err["message"]
     first, second = done(rig)
@@ -290,7 +292,9 @@ def test_engine_fault_mid_turn(
     )
     rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
-    assert fault.fired.is_set()
+    assert fault.fired.is_set(), "\n".join(
+        f"{e.type} {e.data}" for e in rig.memory.events if e.type != "response.text.delta"
+    )
     assert len(errors(rig)) == 1, "\n".join(f"{e.ts_ns} {e.type} {e.data}" for e in rig.memory.events)
     (err,) = errors(rig)
     assert err["stage"] == stage
