@@ -82,6 +82,7 @@ def load_llm(
     cfg: Config, timed: Callable[[str, Callable[[], Any]], Any], fallbacks: list[ReportsFallback]
 ) -> Generator:
     """The configured LLM, loaded and warm (its system prefix evaluated). ``timed(name, fn)`` runs a step."""
+    from edge_voice.core.conversation import prompt_prefix
     from edge_voice.engines.llm import LlamaGenerator
 
     llm: Generator = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
@@ -92,7 +93,7 @@ def load_llm(
         remote = FallbackGenerator(OpenAiGenerator(cfg.llm), llm, f"openai {cfg.llm.base_url}")
         fallbacks.append(remote)
         llm = remote
-    timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
+    timed("llm_warm", lambda: llm.warm(prompt_prefix(cfg.llm)))
     return llm
 
 
@@ -197,7 +198,7 @@ class Daemon:
             lambda: self.orch.turn is None,
             engines.clock_phrases,
         )
-        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
+        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences)
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.listen = ListenThread(listener, self.frames, post, on_frame)

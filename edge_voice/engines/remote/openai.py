@@ -10,7 +10,7 @@ refused connection, an HTTP error, an error event or malformed JSON, it raises `
 fallback wrapper then serves the turn on the device). Cancelling shuts the socket down, which unblocks
 the reader and tells the server to stop generating.
 
-Only standard request fields are sent (model, messages, max_tokens, temperature, seed, stream), so
+Only standard request fields are sent (model, messages, max_tokens, temperature, stop, seed, stream), so
 servers that reject unknown fields accept the request; sampling extras such as llama.cpp's
 ``repeat_penalty`` belong in the server's own defaults.
 """
@@ -128,15 +128,15 @@ class OpenAiGenerator:
     def url(self) -> str:
         return self.cfg.base_url.rstrip("/")
 
-    def warm(self, system_prompt: str) -> None:
-        """Check that the server answers (GET /models), then ask for one token with the system prompt so
-        a llama.cpp server has it in its prompt cache before the first turn. Logs, never raises: the
-        fallback wrapper covers an unreachable server."""
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        """Check that the server answers (GET /models), then ask for one token with the fixed prefix
+        (system prompt, examples) so a llama.cpp server has it in its prompt cache before the first turn.
+        Logs, never raises: the fallback wrapper covers an unreachable server."""
         try:
             status, body = self._get("/models")
             if status != 200:
                 raise RemoteError(f"GET {self.url}/models: HTTP {status}: {_error_message(body)}")
-            msgs = [ChatMessage("system", system_prompt), ChatMessage("user", "Hello.")]
+            msgs = [*prefix, ChatMessage("user", "Hello.")]
             for _ in self._generate(msgs, NEVER, max_tokens=1):
                 pass
         except RemoteError as exc:
@@ -147,7 +147,7 @@ class OpenAiGenerator:
             return
         self.reachable = True
         log.info(
-            "llm: remote %s reachable, system prompt sent (%.0f ms)",
+            "llm: remote %s reachable, prompt prefix sent (%.0f ms)",
             self.url,
             self.last.total_ms if self.last else -1.0,
         )
@@ -182,6 +182,7 @@ class OpenAiGenerator:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": max_tokens,
             "temperature": self.cfg.temperature,
+            "stop": list(self.cfg.stop),
             "seed": SEED,
             "stream": True,
         }
