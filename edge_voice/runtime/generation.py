@@ -3,7 +3,7 @@ checked by the reply guard and handed on at once. One function for the daemon's 
 `edge-voice ask`, so both give the same answer to the same request.
 
 The guard ends the answer early: after ``llm.max_sentences`` spoken sentences, at a question the model
-asks itself, or at a sentence it refuses (foreign, markup only, an invented live number; then
+asks itself, or at a sentence it refuses (foreign, markup only, an invented live fact; then
 ``reply_guard.FALLBACK`` is spoken if nothing was yet). The stream is closed at once, so llama.cpp drops
 the request and the LLM thread is free; the answer's text is then what was spoken, so history never
 holds what the listener did not hear.
@@ -39,7 +39,7 @@ class Generated:
     text: str
     pieces: int
     stopped: Stopped  # a guard-ended answer is complete as spoken: "eos"
-    cut: str = ""  # why the guard ended it: sentences, run-on, foreign:<lang>, invented-number, markup, empty
+    cut: str = ""  # why the guard ended it: sentences, run-on, foreign:<lang>, live-fact, markup, empty
 
 
 def generate_sentences(
