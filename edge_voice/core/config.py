@@ -244,14 +244,12 @@ class LlmExample:
 # 18 -> 27 of 31 on the held-out questions; foreign fragments 3 -> 0.
 DEFAULT_EXAMPLES: tuple[LlmExample, ...] = (
     LlmExample("What is the capital of Italy?", "Rome is the capital of Italy."),
-    LlmExample("Why is the sky blue?", "Air scatters the blue part of sunlight more than the other colours."),
-    LlmExample("What is a verb?", "A verb is a word for an action, like run or sing."),
+    LlmExample("Why is the sky blue?", "Air scatters blue sunlight more than other colours."),
+    LlmExample("What is a verb?", "A verb is an action word, like run."),
     LlmExample("How many legs does an insect have?", "An insect has six legs."),
-    LlmExample(
-        "What will the weather be tomorrow?", "Sorry, I can't check the weather because I work offline."
-    ),
+    LlmExample("Will it rain tomorrow?", "Sorry, I can't check the weather offline."),
     LlmExample("Call my sister.", "Sorry, I can't make phone calls."),
-    LlmExample("How are you?", "I'm doing well, thank you for asking."),
+    LlmExample("How are you?", "I'm well, thank you."),
 )
 DEFAULT_STOP: tuple[str, ...] = ("\n", "User:", "Assistant:", "<|im_end|>")
 EXAMPLE_MAX_CHARS = 400

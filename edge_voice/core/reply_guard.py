@@ -73,7 +73,7 @@ _FOREIGN: dict[str, frozenset[str]] = {
         estar tiene tienen hace días lo"""
     ),
     "italian": _words(
-        """il la lo gli della dello delle degli dei di da a è sono e ed ma con senza per tra fra nel nella
+        """il la lo gli della dello delle degli dei di da a è sono e ed ma con senza tra fra nel nella
         io tu lui lei noi voi loro mio tuo suo nostro molto bene grazie ciao buongiorno sì anche come più
         meno tutto tutti capitale città paese grande piccolo che chi dove quando perché ci sono ha hanno
         una uno un' l'acqua dell'"""
