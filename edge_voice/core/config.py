@@ -240,8 +240,8 @@ class LlmExample:
 
 
 # Few-shot examples in the warm prefix (design note 57): a 135M model copies their shape, so each answer
-# is one short, correct English sentence, and one of each kind it will be asked. Keyword-correct answers
-# 18 -> 27 of 31 on the held-out questions; foreign fragments 3 -> 0.
+# is one short, correct English sentence, one of each kind it will be asked. With greedy decoding:
+# keyword-correct 18-20 -> 23 of 31 questions, foreign replies 2-3 -> 0 of 39, the same answer every run.
 DEFAULT_EXAMPLES: tuple[LlmExample, ...] = (
     LlmExample("What is the capital of Italy?", "Rome is the capital of Italy."),
     LlmExample("Why is the sky blue?", "Air scatters blue sunlight more than other colours."),
