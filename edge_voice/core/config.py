@@ -241,7 +241,7 @@ class LlmExample:
 
 # Few-shot examples in the warm prefix (design note 57): a 135M model copies their shape, so each answer
 # is one short, correct English sentence, one of each kind it will be asked. With greedy decoding:
-# keyword-correct 18-20 -> 23 of 31 questions, foreign replies 2-3 -> 0 of 39, the same answer every run.
+# keyword-correct 18-20 -> 23-25 of 31 questions, foreign replies 2-3 -> 0 of 39, the same answer every run.
 DEFAULT_EXAMPLES: tuple[LlmExample, ...] = (
     LlmExample("What is the capital of Italy?", "Rome is the capital of Italy."),
     LlmExample("Why is the sky blue?", "Air scatters blue sunlight more than other colours."),
@@ -249,7 +249,7 @@ DEFAULT_EXAMPLES: tuple[LlmExample, ...] = (
     LlmExample("How many legs does an insect have?", "An insect has six legs."),
     LlmExample("Will it rain tomorrow?", "Sorry, I can't check the weather offline."),
     LlmExample("Call my sister.", "Sorry, I can't make phone calls."),
-    LlmExample("How are you?", "I'm well, thank you."),
+    LlmExample("How are you doing today?", "I'm doing well, thank you."),
 )
 DEFAULT_STOP: tuple[str, ...] = ("\n", "User:", "Assistant:", "<|im_end|>")
 EXAMPLE_MAX_CHARS = 400
