@@ -41,10 +41,11 @@ class ScriptedGenerator:
         self.delay_s = delay_s
         self.prompts: list[tuple[ChatMessage, ...]] = []
         self.primed: list[tuple[ChatMessage, ...]] = []
+        self.warmed: tuple[ChatMessage, ...] = ()
         self.last: GenerationStats | None = None
 
-    def warm(self, system_prompt: str) -> None:
-        pass
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        self.warmed = tuple(prefix)
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         self.primed.append(tuple(messages))

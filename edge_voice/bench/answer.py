@@ -13,11 +13,14 @@ import logging
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import Config, LlmConfig
+from edge_voice.core.conversation import prompt_prefix
+from edge_voice.core.messages import ChatMessage
 from edge_voice.engines.llm import LlamaGenerator, build_messages
 from edge_voice.engines.tts import PiperSynthesizer
 
@@ -48,20 +51,20 @@ def _p50(values: list[float]) -> float:
     return round(statistics.median(values), 1) if values else -1.0
 
 
-def _ttfts(llm: LlamaGenerator, system_prompt: str, questions: tuple[str, ...]) -> list[float]:
+def _ttfts(llm: LlamaGenerator, prefix: Sequence[ChatMessage], questions: tuple[str, ...]) -> list[float]:
     out = []
     for q in questions:
-        for _ in llm.stream(build_messages(system_prompt, [], q), NEVER):
+        for _ in llm.stream(build_messages(prefix, [], q), NEVER):
             pass
         if llm.last is not None and llm.last.ttft_ms >= 0:
             out.append(llm.last.ttft_ms)
     return out
 
 
-def _decode_rate(llm: LlamaGenerator, system_prompt: str, runs: int = 3) -> list[float]:
+def _decode_rate(llm: LlamaGenerator, prefix: Sequence[ChatMessage], runs: int = 3) -> list[float]:
     rates = []
     for _ in range(runs):
-        for _ in llm.stream(build_messages(system_prompt, [], LONG_PROMPT), NEVER):
+        for _ in llm.stream(build_messages(prefix, [], LONG_PROMPT), NEVER):
             pass
         if llm.last is not None and llm.last.decode_tok_s > 0:
             rates.append(llm.last.decode_tok_s)
@@ -69,7 +72,7 @@ def _decode_rate(llm: LlamaGenerator, system_prompt: str, runs: int = 3) -> list
 
 
 def bench_llm(cfg: LlmConfig) -> dict[str, Any]:
-    sys_prompt = cfg.system_prompt
+    sys_prompt = prompt_prefix(cfg)  # system prompt and examples, as the daemon sends them
     # Cold: a fresh model, no warm-up; the first turn evaluates the whole system prompt.
     cold = LlamaGenerator(cfg)
     cold_ttft = _ttfts(cold, sys_prompt, QUESTIONS[:1])
@@ -129,14 +132,14 @@ def _tts_run(tts: PiperSynthesizer) -> tuple[list[float], list[float]]:
 def _with_llm_decoding(tts: PiperSynthesizer, cfg: LlmConfig, threads: int, nice: int) -> dict[str, float]:
     """Run the TTS sentences while another thread keeps the LLM decoding a long answer."""
     llm = LlamaGenerator(dataclasses.replace(cfg, max_tokens=256, nice=nice), threads=threads)
-    llm.warm(cfg.system_prompt)
+    llm.warm(prompt_prefix(cfg))
     stop = CancelToken()
     decoding = threading.Event()
     piece_times: list[float] = []  # monotonic time of every token: the decode rate inside the TTS window
 
     def decode() -> None:
         while not stop.cancelled:
-            for _ in llm.stream(build_messages(cfg.system_prompt, [], LONG_PROMPT), stop):
+            for _ in llm.stream(build_messages(prompt_prefix(cfg), [], LONG_PROMPT), stop):
                 piece_times.append(time.monotonic())
                 decoding.set()
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from edge_voice.bench.turn import QUESTIONS, _pct, build_session
 from edge_voice.core.config import Config, LlmConfig
+from edge_voice.core.conversation import prompt_prefix
 from edge_voice.core.vocabulary import Latency as L
 
 SERVE_READY = "edge-voice llm server ready"
@@ -189,7 +190,7 @@ def run(
         remote = OpenAiGenerator(remote_cfg.llm)
         wrapper = FallbackGenerator(remote, local_llm, f"openai {server.base_url}")
         t = time.perf_counter()
-        wrapper.warm(cfg.llm.system_prompt)  # the local is warm already; this primes the server
+        wrapper.warm(prompt_prefix(cfg.llm))  # the local is warm already; this primes the server
         remote_warm_ms = (time.perf_counter() - t) * 1000
         remote_engines = replace(engines, llm=wrapper)
         before = server.metrics()
@@ -252,7 +253,7 @@ def _probe(cfg: Config, local: Any, remote: Any, texts: list[tuple[str, str]]) -
 
     out = []
     for i, (text, _kind) in enumerate(texts):
-        msgs = build_messages(cfg.llm.system_prompt, [], text[:1].upper() + text[1:])
+        msgs = build_messages(prompt_prefix(cfg.llm), [], text[:1].upper() + text[1:])
         for name in ("local", "remote") if i % 2 == 0 else ("remote", "local"):
             gen = local if name == "local" else remote
             reply = "".join(gen.stream(msgs, CancelToken()))

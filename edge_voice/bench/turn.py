@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_voice.core.config import Config
+from edge_voice.core.conversation import prompt_prefix
 from edge_voice.core.messages import ChatMessage
 from edge_voice.core.vocabulary import Latency
 
@@ -146,7 +147,7 @@ def _sequential(
     if outcome is not None:
         reply = outcome.reply
     else:
-        msgs = prompt or (ChatMessage("system", cfg.llm.system_prompt), ChatMessage("user", text))
+        msgs = prompt or (*prompt_prefix(cfg.llm), ChatMessage("user", text))
         reply = "".join(engines.llm.stream(msgs, CancelToken()))
     t_answer = time.perf_counter()
     samples = sum(len(c) for c in engines.tts.synthesize(reply, CancelToken()))

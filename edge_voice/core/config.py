@@ -250,6 +250,30 @@ class SkillsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LlmExample:
+    """One example exchange shown to the LLM before the conversation (a user/assistant chat turn)."""
+
+    user: str
+    assistant: str
+
+
+# Few-shot examples in the warm prefix (design note 57): a 135M model copies their shape, so each answer
+# is one short, correct English sentence, one of each kind it will be asked. With greedy decoding:
+# keyword-correct 18-20 -> 23-25 of 31 questions, foreign replies 2-3 -> 0 of 39, the same answer every run.
+DEFAULT_EXAMPLES: tuple[LlmExample, ...] = (
+    LlmExample("What is the capital of Italy?", "Rome is the capital of Italy."),
+    LlmExample("Why is the sky blue?", "Air scatters blue sunlight more than other colours."),
+    LlmExample("What is a verb?", "A verb is an action word, like run."),
+    LlmExample("How many legs does an insect have?", "An insect has six legs."),
+    LlmExample("Will it rain tomorrow?", "Sorry, I can't check the weather offline."),
+    LlmExample("Call my sister.", "Sorry, I can't make phone calls."),
+    LlmExample("How are you doing today?", "I'm doing well, thank you."),
+)
+DEFAULT_STOP: tuple[str, ...] = ("\n", "User:", "Assistant:", "<|im_end|>")
+EXAMPLE_MAX_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
 class LlmConfig:
     """On-device llama.cpp (xllamacpp) or a remote OpenAI-compatible server."""
 
@@ -259,11 +283,14 @@ class LlmConfig:
     batch_threads: int = 2  # prompt evaluation (TTFT), when nothing else runs; 0 = same as threads
     context_tokens: int = 2048
     max_tokens: int = 48
-    temperature: float = 0.2
+    temperature: float = 0.0  # 0 = greedy (top_k 1): the most likely answer, the same every time
     system_prompt: str = (
         "You are a helpful voice assistant in a home. Answer in one or two short sentences "
         "of plain spoken English, with no lists or markdown."
     )
+    examples: tuple[LlmExample, ...] = DEFAULT_EXAMPLES  # chat turns after the system prompt (KV-cached)
+    stop: tuple[str, ...] = DEFAULT_STOP  # generation ends at any of these (not spoken)
+    max_sentences: int = 2  # the answer ends after this many spoken sentences (0 = no limit)
     history_turns: int = 3
     history_window_s: int = 300  # conversation memory is forgotten after this much quiet
     base_url: str = ""  # backend = "openai"
@@ -285,6 +312,18 @@ class LlmConfig:
         _check_range("llm", "history_turns", self.history_turns, 0, 20)
         _check_range("llm", "history_window_s", self.history_window_s, 0, 86400)
         _check_range("llm", "timeout_ms", self.timeout_ms, 100, 120000)
+        _check_range("llm", "max_sentences", self.max_sentences, 0, 20)
+        for i, ex in enumerate(self.examples):
+            for name, text in (("user", ex.user), ("assistant", ex.assistant)):
+                _require(
+                    f"llm.examples[{i}].{name}",
+                    bool(text.strip()) and "\n" not in text and len(text) <= EXAMPLE_MAX_CHARS,
+                    f"one line of 1 to {EXAMPLE_MAX_CHARS} characters (got {_brief(text)})",
+                )
+        for i, s in enumerate(self.stop):
+            _require(f"llm.stop[{i}]", 0 < len(s) <= 32, f"a string of 1 to 32 characters (got {_brief(s)})")
+        # OpenAI-compatible servers take at most 4
+        _require("llm.stop", len(self.stop) <= 4, f"at most 4 strings (got {len(self.stop)})")
         _require(
             "llm.base_url",
             self.backend != "openai" or self.base_url.startswith(("http://", "https://")),

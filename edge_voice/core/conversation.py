@@ -2,10 +2,11 @@
 and pipecat's context aggregator hold it, apart from the turn state machine).
 
 Prefix-stable, because llama.cpp reuses the KV cache of the longest common prompt prefix: the system
-prompt comes first, then history, then the changing facts just before the user's words; the user message
-is stored exactly as it was sent and a fully heard answer exactly as generated; when memory is full it is
-cut back to the last exchange in one step rather than sliding (a slide changes the prefix on every turn:
-measured TTFT grew from 0.23 to 1.0 s over five questions).
+prompt comes first, then the example exchanges (``llm.examples``; the fixed prefix the LLM evaluates
+once at start-up, see ``prompt_prefix``), then history, then the changing facts just before the user's
+words; the user message is stored exactly as it was sent and a fully heard answer exactly as generated;
+when memory is full it is cut back to the last exchange in one step rather than sliding (a slide changes
+the prefix on every turn: measured TTFT grew from 0.23 to 1.0 s over five questions).
 """
 
 from __future__ import annotations
@@ -70,14 +71,14 @@ class Conversation:
         self.history.window_s = cfg.history_window_s
 
     def request(self, text: str) -> tuple[str, tuple[ChatMessage, ...]]:
-        """(user message, whole request) for ``text``: the fixed system prompt first (its KV cache is
-        reused), then history, then the changing facts just before the words."""
+        """(user message, whole request) for ``text``: the fixed prefix first (system prompt and examples:
+        its KV cache is reused), then history, then the changing facts just before the words."""
         facts = self.facts()
         known = self.ground(text) if self.ground is not None and text else ""
         facts = f"{facts} {known}".strip()
         user = f"({facts})\n{text}" if facts else text
         msgs = (
-            ChatMessage("system", self.cfg.system_prompt),
+            *prompt_prefix(self.cfg),
             *self.history.messages(self.now_s()),
             ChatMessage("user", user),
         )
@@ -137,6 +138,16 @@ class Conversation:
         """Shutdown: the cut-off replies the playback thread never answered for."""
         turns, self._cut_off = list(self._cut_off.values()), {}
         return turns
+
+
+def prompt_prefix(cfg: LlmConfig) -> tuple[ChatMessage, ...]:
+    """The start of every request, the same for every turn: the system prompt, then each example as a
+    user/assistant exchange (a small model copies their length, language and honesty). The daemon warms
+    exactly this at start-up (``Generator.warm``), so the examples cost no time per turn."""
+    msgs = [ChatMessage("system", cfg.system_prompt)]
+    for ex in cfg.examples:
+        msgs += [ChatMessage("user", ex.user), ChatMessage("assistant", ex.assistant)]
+    return tuple(msgs)
 
 
 def as_generated(generated: str, stopped: str) -> str:

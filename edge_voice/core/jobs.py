@@ -35,6 +35,7 @@ class AsrJob:
 class LlmJob:
     ctx: Ctx
     messages: tuple[ChatMessage, ...]
+    question: str = ""  # the user's words alone (the reply guard judges the answer against them)
 
 
 @dataclass(frozen=True, slots=True)

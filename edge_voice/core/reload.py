@@ -17,6 +17,7 @@ LIVE_KEYS = (
     "conversation.",
     "intents.",
     "llm.system_prompt",
+    "llm.examples",
     "llm.history_turns",
     "llm.history_window_s",
     "llm.prime",
@@ -53,6 +54,7 @@ def apply_live(old: Config, new: Config) -> Config:
         llm=dataclasses.replace(
             old.llm,
             system_prompt=new.llm.system_prompt,
+            examples=new.llm.examples,
             history_turns=new.llm.history_turns,
             history_window_s=new.llm.history_window_s,
             prime=new.llm.prime,

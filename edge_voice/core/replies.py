@@ -89,7 +89,7 @@ class ReplyRouter:
             self.hand(self.w.tts, EndOfReply(ctx), a)  # a silent intent (stop) ends through SynthesisDone
             return
         a.prompt_user, msgs = self.conversation.request(text)
-        self.hand(self.w.llm, LlmJob(ctx, msgs), a)
+        self.hand(self.w.llm, LlmJob(ctx, msgs, text), a)
 
     def progress(self, turn: Turn, a: Attempt, msg: Progress) -> bool:
         """An engine's progress on a live attempt's reply; True once its synthesis is over."""

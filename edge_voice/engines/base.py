@@ -118,8 +118,9 @@ class GenerationStats:
 class Generator(Protocol):
     """Chat LLM with streaming. Called from the LLM thread only."""
 
-    def warm(self, system_prompt: str) -> None:
-        """Fill the KV cache with the system prompt so the first turn is as fast as later ones."""
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        """Fill the KV cache with the fixed start of every request (system prompt and example exchanges,
+        ``conversation.prompt_prefix``) so the first turn is as fast as later ones."""
         ...
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:

@@ -8,9 +8,13 @@ slot loop on its own C++ thread; ``handle_chat_completions(request, callback)`` 
 bridge thread and a queue, so the caller (the LLM thread) can stop at any token.
 
 Latency: one long-lived Server with one slot; llama.cpp reuses the longest common prefix of the previous
-prompt that is still in the slot's KV cache. ``warm(system_prompt)`` fills it once at start-up, so the
-first turn is as fast as later ones — as long as every request starts with the same system prompt and
-anything that changes (clock time, device states) goes at the END (see ``build_messages``).
+prompt that is still in the slot's KV cache. ``warm(prefix)`` fills it once at start-up with the fixed
+start of every request (system prompt and example exchanges), so the first turn is as fast as later ones
+— as long as every request starts with that prefix and anything that changes (clock time, device
+states) goes at the END (see ``build_messages``).
+
+Decoding is greedy (``temperature`` 0 → top_k 1) and ends at the configured stop strings: a 135M model
+sampled at 0.2 wandered into French and Italian; greedy gives its most likely answer, the same each time.
 
 No open port: xllamacpp always starts llama.cpp's HTTP listener (even with port 0 it binds a random
 127.0.0.1 port that any local process could use; an empty ``hostnames`` crashes it). So the listener goes
@@ -53,12 +57,13 @@ class LlmError(RuntimeError):
 
 
 def build_messages(
-    system_prompt: str, history: Sequence[ChatMessage], user_text: str, facts: str = ""
+    prefix: Sequence[ChatMessage], history: Sequence[ChatMessage], user_text: str, facts: str = ""
 ) -> list[ChatMessage]:
-    """The request for one turn: fixed system prompt first (its KV cache is reused), then history, then the
-    user's words with today's changing facts just before them, so nothing early in the prompt changes."""
+    """The request for one turn: the fixed prefix first (system prompt and examples, see
+    ``conversation.prompt_prefix``; its KV cache is reused), then history, then the user's words with
+    today's changing facts just before them, so nothing early in the prompt changes."""
     content = f"({facts.strip()})\n{user_text}" if facts.strip() else user_text
-    return [ChatMessage("system", system_prompt), *history, ChatMessage("user", content)]
+    return [*prefix, *history, ChatMessage("user", content)]
 
 
 class LlamaGenerator:
@@ -103,14 +108,15 @@ class LlamaGenerator:
         self.primed: GenerationStats | None = None  # stats of the last ``prime``
         log.info("llm: loaded %s in %.0f ms (%d threads)", self.model_path.name, self.load_ms, self.threads)
 
-    def warm(self, system_prompt: str) -> None:
-        """Evaluate the system prompt once so its KV cache is in the slot before the first turn."""
-        msgs = [ChatMessage("system", system_prompt), ChatMessage("user", "Hello.")]
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        """Evaluate the fixed prefix (system prompt, examples) once so its KV cache is in the slot before
+        the first turn."""
+        msgs = [*prefix, ChatMessage("user", "Hello.")]
         for _ in self._generate(msgs, NEVER, max_tokens=1):
             pass
         self.warm_stats = self.last
         log.info(
-            "llm: warmed system prompt (%d tokens) in %.0f ms",
+            "llm: warmed the prompt prefix (%d tokens) in %.0f ms",
             self.last.prompt_tokens if self.last else -1,
             self.last.total_ms if self.last else -1.0,
         )
@@ -146,7 +152,9 @@ class LlamaGenerator:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": max_tokens,
             "temperature": self.cfg.temperature,
+            **({"top_k": 1} if self.cfg.temperature == 0 else {}),  # greedy
             "repeat_penalty": REPEAT_PENALTY,
+            "stop": list(self.cfg.stop),
             "seed": SEED,
             "stream": True,
             "cache_prompt": True,

@@ -14,6 +14,7 @@ from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import Config
 from edge_voice.core.conversation import Conversation, as_generated
 from edge_voice.core.intent import IntentMatcher
+from edge_voice.core.reply_guard import ReplyGuard
 from edge_voice.engines.base import Generator
 from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
 
@@ -27,6 +28,7 @@ class Answer:
     sentences: tuple[str, ...] = ()
     stopped: str = ""  # why the LLM stopped (eos, max_tokens, …); "" on the fast path
     timings: dict[str, float | None] = field(default_factory=dict)
+    cut: str = ""  # why the reply guard ended the answer (sentences, foreign:<lang>, …); "" if it did not
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +38,7 @@ class Answer:
             "intent": self.intent,
             "sentences": list(self.sentences),
             "stopped": self.stopped,
+            "cut": self.cut,
             **self.timings,
         }
 
@@ -90,7 +93,10 @@ class Asker:
                 first.append(ms())
             sentences.append(s.strip())
 
-        done = generate_sentences(self.llm, messages, CancelToken(), self.make_splitter(), piece, sentence)
+        guard = ReplyGuard(text, self.cfg.llm.max_sentences)
+        done = generate_sentences(
+            self.llm, messages, CancelToken(), self.make_splitter(), piece, sentence, guard
+        )
         reply = " ".join(sentences)
         if self.session and reply:
             said = as_generated(done.text, done.stopped) or reply  # as generated: a prefix-stable prompt
@@ -100,8 +106,22 @@ class Asker:
             "llm_ttft_ms": first[0] if first else None,
             "first_sentence_ms": first[1] if len(first) > 1 else None,
             "total_ms": ms(),
+            **_llm_stats(self.llm),
         }
-        return Answer(question, reply, "llm", None, tuple(sentences), done.stopped, timings)
+        return Answer(question, reply, "llm", None, tuple(sentences), done.stopped, timings, cut=done.cut)
+
+
+def _llm_stats(llm: Generator) -> dict[str, float | None]:
+    """The LLM's own account of the answer: prompt tokens evaluated (not served from the KV cache), reused
+    from the cache, and the time llama.cpp spent evaluating them."""
+    s = llm.last
+    if s is None:
+        return {}
+    return {
+        "llm_prompt_tokens": s.prompt_tokens,
+        "llm_cached_tokens": s.cached_tokens,
+        "llm_prompt_ms": round(s.prompt_ms, 1),
+    }
 
 
 def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], None] | None = None) -> Asker:

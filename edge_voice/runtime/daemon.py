@@ -84,6 +84,7 @@ def load_llm(
     cfg: Config, timed: Callable[[str, Callable[[], Any]], Any], fallbacks: list[ReportsFallback]
 ) -> Generator:
     """The configured LLM, loaded and warm (its system prefix evaluated). ``timed(name, fn)`` runs a step."""
+    from edge_voice.core.conversation import prompt_prefix
     from edge_voice.engines.llm import LlamaGenerator
 
     llm: Generator = timed("llm", lambda: LlamaGenerator(cfg.llm, cfg.models_path))
@@ -95,7 +96,7 @@ def load_llm(
         remote = FallbackGenerator(client, llm, f"openai {client.url}")  # url: credentials redacted
         fallbacks.append(remote)
         llm = remote
-    timed("llm_warm", lambda: llm.warm(cfg.llm.system_prompt))
+    timed("llm_warm", lambda: llm.warm(prompt_prefix(cfg.llm)))
     return llm
 
 
@@ -205,7 +206,7 @@ class Daemon:
             fill_engine=getattr(engines.phrase_cache, "synth", None),  # the local voice (PhraseCache)
             max_reply_s=cfg.tts.max_reply_s,
         )
-        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter)
+        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences)
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.listen = ListenThread(listener, self.frames, post, on_frame)

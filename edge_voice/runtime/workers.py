@@ -39,6 +39,7 @@ from edge_voice.core.messages import (
     TextDelta,
     Transcript,
 )
+from edge_voice.core.reply_guard import MAX_SENTENCES, ReplyGuard
 from edge_voice.core.vocabulary import ErrorCode, Stage
 from edge_voice.engines.base import Generator, Stopped, Synthesizer, Transcriber
 from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
@@ -146,15 +147,22 @@ class AsrWorker(Worker[AsrJob]):
 
 
 class LlmWorker(Worker[LlmJob | PrimeJob]):
-    """Streams tokens, splits them into sentences and hands each to TTS at once."""
+    """Streams tokens, splits them into sentences, checks each (``ReplyGuard``) and hands it to TTS at
+    once. ``max_sentences``: the answer ends after this many spoken sentences (0 = no limit)."""
 
     def __init__(
-        self, engine: Generator, post: Post, tts: TtsWorker, make_splitter: Callable[[], SentenceSplitter]
+        self,
+        engine: Generator,
+        post: Post,
+        tts: TtsWorker,
+        make_splitter: Callable[[], SentenceSplitter],
+        max_sentences: int = MAX_SENTENCES,
     ) -> None:
         super().__init__(Stage.LLM, post, maxsize=4)
         self.engine = engine
         self.tts = tts
         self.make_splitter = make_splitter
+        self.max_sentences = max_sentences
 
     def ctx_of(self, job: LlmJob | PrimeJob) -> Ctx | None:
         return job.ctx if isinstance(job, LlmJob) else None
@@ -181,15 +189,19 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
             index += 1
 
         stopped: Stopped
+        guard = ReplyGuard(job.question, self.max_sentences)
         try:
-            stopped = generate_sentences(
-                self.engine, job.messages, c.cancel, self.make_splitter(), piece, sentence
-            ).stopped
+            done = generate_sentences(
+                self.engine, job.messages, c.cancel, self.make_splitter(), piece, sentence, guard
+            )
+            text, stopped = done.text, done.stopped  # text: what was spoken when the guard ended it
+            if done.cut:
+                log.info("turn=%d llm: answer ended by the guard (%s)", c.turn_id, done.cut)
         except Exception as exc:
             log.exception("turn=%d llm failed", c.turn_id)
-            stopped = "error"
+            text, stopped = "".join(pieces), "error"
             self._fail(c, Stage.LLM, ErrorCode.LLM_FAILED, str(exc))
-        self.post(GenerationDone(c.turn_id, c.attempt, "".join(pieces), len(pieces), stopped))
+        self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))
         self.tts.submit(EndOfReply(c))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from edge_voice.audio.sinks import WavSink
 from edge_voice.audio.sources import InputClock
 from edge_voice.core.config import Config, ConversationConfig
-from edge_voice.core.conversation import default_facts
+from edge_voice.core.conversation import default_facts, prompt_prefix
 from edge_voice.core.messages import (
     CancelCommand,
     ChatMessage,
@@ -374,11 +374,13 @@ def test_history_is_prefix_stable_and_bounded(tmp_path: Path) -> None:
     # each prompt extends the previous one (llama.cpp reuses its KV cache) until memory is full…
     for k in range(n):
         assert p[k + 1][: len(p[k])] == p[k]
-    assert [len(x) for x in p] == [2, 4, 6, 8, 4]  # …then it is cut back to the last exchange at once
+    k = len(prompt_prefix(cfg.llm))  # system prompt and examples: the same at the start of every prompt
+    assert all(x[:k] == prompt_prefix(cfg.llm) for x in p)
+    assert [len(x) - k for x in p] == [1, 3, 5, 7, 3]  # …then it is cut back to the last exchange at once
     assert len(h.orch.conversation.history.items) <= n
     # the answer is stored exactly as generated (spaces included), not as the cleaned heard text:
     # its tokens are then already in the KV cache and the next question re-evaluates only itself
-    assert p[1][2] == ChatMessage("assistant", "Sure. ")
+    assert p[1][k + 1] == ChatMessage("assistant", "Sure. ")
     # each wake word primed the LLM with that turn's request up to where the words go
     assert len(llm.primed) == len(p)
     for primed, request in zip(llm.primed, p, strict=True):

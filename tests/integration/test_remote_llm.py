@@ -25,6 +25,7 @@ from edge_voice.bench.remote import LlmServer, free_port
 from edge_voice.bench.turn import build_session
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import LlmConfig
+from edge_voice.core.conversation import prompt_prefix
 from edge_voice.core.events import Event
 from edge_voice.engines.base import RemoteError
 from edge_voice.engines.llm import build_messages
@@ -33,7 +34,7 @@ from tests.e2e.test_spoken_turn import _fixed_facts, _turn_clip
 from tests.integration.rig import BASE, heard_back
 
 LLM = LlmConfig()
-QUESTION = build_messages(LLM.system_prompt, [], "What is the capital of France?")
+QUESTION = build_messages(prompt_prefix(LLM), [], "What is the capital of France?")
 
 
 def remote_cfg(base_url: str, timeout_ms: int = 3000) -> LlmConfig:
@@ -52,7 +53,7 @@ def server() -> Iterator[LlmServer]:
 @pytest.mark.engines
 def test_streams_a_real_answer_from_the_server(server: LlmServer) -> None:
     gen = OpenAiGenerator(remote_cfg(server.base_url))
-    gen.warm(LLM.system_prompt)
+    gen.warm(prompt_prefix(LLM))
     assert gen.reachable is True
     before = server.metrics()["tokens_predicted_total"]
     pieces = list(gen.stream(QUESTION, CancelToken()))
@@ -60,7 +61,7 @@ def test_streams_a_real_answer_from_the_server(server: LlmServer) -> None:
     assert "paris" in "".join(pieces).lower()
     assert gen.last is not None and gen.last.stopped in ("eos", "max_tokens")
     assert gen.last.text == "".join(pieces) and gen.last.ttft_ms > 0
-    assert gen.last.cached_tokens > 20  # warm put the system prompt in the server's cache
+    assert gen.last.cached_tokens > 100  # warm put the system prompt and examples in the server's cache
     assert server.metrics()["tokens_predicted_total"] >= before + len(pieces) - 1
 
 
@@ -69,7 +70,7 @@ def test_cancel_stops_the_stream_and_the_server_stays_usable(server: LlmServer) 
     gen = OpenAiGenerator(remote_cfg(server.base_url))
     cancel = CancelToken()
     got = []
-    for piece in gen.stream(build_messages(LLM.system_prompt, [], "Tell me a long story."), cancel):
+    for piece in gen.stream(build_messages(prompt_prefix(LLM), [], "Tell me a long story."), cancel):
         got.append(piece)
         if len(got) == 2:
             cancel.cancel("barge_in")
@@ -203,7 +204,7 @@ def test_nothing_listening_raises_remote_error() -> None:
     gen = OpenAiGenerator(remote_cfg(f"http://127.0.0.1:{free_port()}/v1", timeout_ms=500))
     with pytest.raises(RemoteError, match="refused"):
         list(gen.stream(QUESTION, CancelToken()))
-    gen.warm(LLM.system_prompt)  # logs, never raises
+    gen.warm(prompt_prefix(LLM))  # logs, never raises
     assert gen.reachable is False
 
 

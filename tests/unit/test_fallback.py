@@ -36,14 +36,14 @@ class ScriptedLlm:
         self.words = words.split(" ")
         self.script = list(script)
         self.calls = 0
-        self.warmed: list[str] = []
+        self.warmed: list[tuple[ChatMessage, ...]] = []
         self.primes = 0
         self.reachable: bool | None = None
         self.last: object = None
         self.cancel_on_fail: CancelToken | None = None
 
-    def warm(self, system_prompt: str) -> None:
-        self.warmed.append(system_prompt)
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        self.warmed.append(tuple(prefix))
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         self.primes += 1
@@ -156,8 +156,9 @@ def test_warm_warms_both_and_an_unreachable_remote_starts_on_local() -> None:
     remote, local = ScriptedLlm("r"), ScriptedLlm("l")
     remote.reachable = False  # what OpenAiGenerator.warm sets when the server does not answer
     gen = FallbackGenerator(remote, local, BACKEND, clock=clock)
-    gen.warm("SYS")
-    assert remote.warmed == ["SYS"] and local.warmed == ["SYS"]
+    prefix = (ChatMessage("system", "SYS"), ChatMessage("user", "Q?"), ChatMessage("assistant", "A."))
+    gen.warm(prefix)
+    assert remote.warmed == [prefix] and local.warmed == [prefix]  # the whole prefix, examples included
     assert gen.using == "local"
     sent: list[EngineFallback] = []
     gen.notify = sent.append  # set later, as the Daemon does

@@ -14,7 +14,7 @@ import pytest
 
 from edge_voice.core.announcements import say
 from edge_voice.core.config import Config, ConfigError, ConversationConfig, EndpointConfig
-from edge_voice.core.conversation import as_generated
+from edge_voice.core.conversation import as_generated, prompt_prefix
 from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
 from edge_voice.core.messages import (
     AudioChunk,
@@ -483,8 +483,9 @@ def test_history_is_prefix_stable_and_bounded() -> None:
     p = [j.messages for j in r.llm.of(LlmJob) if isinstance(j, LlmJob)]
     for k in range(n):  # each prompt extends the previous one (llama.cpp reuses its KV cache)…
         assert p[k + 1][: len(p[k])] == p[k]
-    assert [len(x) for x in p] == [2, 4, 6, 8, 4]  # …until memory is full: cut back to the last exchange
-    assert p[1][2] == ChatMessage("assistant", "Sure. ")  # stored as generated, not as heard
+    k = len(prompt_prefix(r.orch.cfg.llm))  # system prompt and examples, the same in every prompt
+    assert [len(x) - k for x in p] == [1, 3, 5, 7, 3]  # …until memory is full: cut back to the last exchange
+    assert p[1][k + 1] == ChatMessage("assistant", "Sure. ")  # stored as generated, not as heard
     primed = [j.messages for j in r.llm.of(PrimeJob) if isinstance(j, PrimeJob)]
     for prime, request in zip(primed, p, strict=True):
         assert prime[:-1] == request[:-1] and prime[-1] == ChatMessage("user", "(It is 10:42.)\n")

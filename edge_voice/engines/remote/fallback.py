@@ -198,8 +198,8 @@ class FallbackGenerator(_Wrapper):
     def last(self) -> GenerationStats | None:
         return self._served.last
 
-    def warm(self, system_prompt: str) -> None:
-        self._warm(system_prompt)
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        self._warm(prefix)
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Only the engine about to serve is primed (the remote one does nothing)."""

@@ -17,7 +17,7 @@ at the limit, the line is never held whole); an answer stops, as if at ``max_tok
 ``base_url`` (``http://user:pass@host/v1``) are sent as HTTP Basic auth and never logged: every message
 quotes ``url``, which is redacted (``core/redact.py``).
 
-Only standard request fields are sent (model, messages, max_tokens, temperature, seed, stream), so
+Only standard request fields are sent (model, messages, max_tokens, temperature, stop, seed, stream), so
 servers that reject unknown fields accept the request; sampling extras such as llama.cpp's
 ``repeat_penalty`` belong in the server's own defaults.
 """
@@ -165,15 +165,15 @@ class OpenAiGenerator:
         """An API key or URL credentials would be sent over plain http:// to a non-loopback host."""
         return bool(self._api_key() or self.endpoint.basic_auth) and plain_http_to_remote(self.cfg.base_url)
 
-    def warm(self, system_prompt: str) -> None:
-        """Check that the server answers (GET /models), then ask for one token with the system prompt so
-        a llama.cpp server has it in its prompt cache before the first turn. Logs, never raises: the
-        fallback wrapper covers an unreachable server."""
+    def warm(self, prefix: Sequence[ChatMessage]) -> None:
+        """Check that the server answers (GET /models), then ask for one token with the fixed prefix
+        (system prompt, examples) so a llama.cpp server has it in its prompt cache before the first turn.
+        Logs, never raises: the fallback wrapper covers an unreachable server."""
         try:
             status, body = self._get("/models")
             if status != 200:
                 raise RemoteError(f"GET {self.url}/models: HTTP {status}: {_error_message(body)}")
-            msgs = [ChatMessage("system", system_prompt), ChatMessage("user", "Hello.")]
+            msgs = [*prefix, ChatMessage("user", "Hello.")]
             for _ in self._generate(msgs, NEVER, max_tokens=1):
                 pass
         except RemoteError as exc:
@@ -184,7 +184,7 @@ class OpenAiGenerator:
             return
         self.reachable = True
         log.info(
-            "llm: remote %s reachable, system prompt sent (%.0f ms)",
+            "llm: remote %s reachable, prompt prefix sent (%.0f ms)",
             self.url,
             self.last.total_ms if self.last else -1.0,
         )
@@ -224,6 +224,7 @@ class OpenAiGenerator:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": max_tokens,
             "temperature": self.cfg.temperature,
+            "stop": list(self.cfg.stop),
             "seed": SEED,
             "stream": True,
         }
