@@ -48,6 +48,9 @@ BASELINE_LLM: dict[str, Any] = {
         "of plain spoken English, with no lists or markdown."
     ),
     "temperature": 0.2,
+    "examples": (),  # before issue 17: no few-shot examples, no stop strings
+    "stop": (),
+    "max_sentences": 0,
     "max_tokens": 48,
     "context_tokens": 2048,
     "history_turns": 3,
@@ -75,7 +78,7 @@ def baseline_asker(cfg: Config, llm: Generator) -> Asker:
 
     matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
     n = cfg.tts.first_chunk_min_words
-    return Asker(cfg, llm, matcher, lambda: chunker.SentenceChunker(n))
+    return Asker(cfg, llm, matcher, lambda: chunker.SentenceChunker(n), guard=False)
 
 
 def make_askers(cfg: Config, names: Sequence[str] = VARIANTS) -> tuple[dict[str, Asker], dict[str, Any]]:
@@ -95,7 +98,11 @@ def make_askers(cfg: Config, names: Sequence[str] = VARIANTS) -> tuple[dict[str,
         name: {
             "path": "load_asker(cfg): the daemon's" if name == "new" else "baseline_asker: rules only",
             "matcher": type(a.matcher).__name__ if a.matcher is not None else None,
-            "llm": {k: getattr(a.cfg.llm, k) for k in ("model", *BASELINE_LLM)},
+            "llm": {
+                k: len(a.cfg.llm.examples) if k == "examples" else getattr(a.cfg.llm, k)
+                for k in ("model", *BASELINE_LLM)
+            },
+            "reply_guard": a.guard,
         }
         for name, a in askers.items()
     }

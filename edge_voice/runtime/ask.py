@@ -55,10 +55,12 @@ class Asker:
         facts: Callable[[], str] | None = None,
         session: bool = False,
         ground: Callable[[str], str] | None = None,
+        guard: bool = True,
     ) -> None:
         self.cfg, self.llm, self.matcher, self.make_splitter = cfg, llm, matcher, make_splitter
         self.conversation = Conversation(cfg.llm, time.monotonic, facts, ground)
         self.session = session
+        self.guard = guard  # the daemon's reply guard (off only for a benchmark's baseline)
 
     def ask(self, question: str) -> Answer:
         text = question.strip()
@@ -93,7 +95,7 @@ class Asker:
                 first.append(ms())
             sentences.append(s.strip())
 
-        guard = ReplyGuard(text, self.cfg.llm.max_sentences)
+        guard = ReplyGuard(text, self.cfg.llm.max_sentences) if self.guard else None
         done = generate_sentences(
             self.llm, messages, CancelToken(), self.make_splitter(), piece, sentence, guard
         )

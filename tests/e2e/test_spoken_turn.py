@@ -7,6 +7,7 @@ expected words", not "is not silent".
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -90,16 +91,16 @@ def test_command_turn_replies_with_spoken_confirmation(engines: Engines, tmp_pat
 
 
 def test_question_turn_streams_an_llm_answer(engines: Engines, tmp_path: Path) -> None:
-    clip = _turn_clip("what is the capital of France?")
+    clip = _turn_clip("how many legs does a spider have?")  # the LLM's (the skills answer capitals)
     memory, sink = _run(Config(), engines, clip.pcm, tmp_path / "reply.wav")
     types = memory.types()
     assert "intent.recognized" not in types
     assert types.index("response.started") < types.index("response.text.delta") < types.index("response.done")
     done = memory.of("response.done")[0].data
-    assert done["route"] == "llm" and "paris" in str(done["reply"]).lower()
+    assert done["route"] == "llm" and "eight" in str(done["reply"]).lower()
     lat = done["latency"]
     assert lat["llm_ttft_ms"] is not None and lat["voice_to_voice_ms"] is not None
-    assert "paris" in heard_back(engines, sink)
+    assert re.search(r"\b(eight|8)\b", heard_back(engines, sink))
 
 
 def test_barge_in_stops_playback_and_history_keeps_heard_part(engines: Engines, tmp_path: Path) -> None:

@@ -27,7 +27,9 @@ def asker() -> Iterator[Asker]:
 
 
 def test_questions_on_stdin_give_json_lines_with_route_and_timings() -> None:
-    questions = "What is the capital of France?\nturn on the kitchen light\n\nWhat is the capital of Japan?\n"
+    questions = (
+        "How many legs does a spider have?\nturn on the kitchen light\n\nWhat is the capital of Japan?\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-m", "edge_voice", "ask", "--quiet"],
@@ -41,16 +43,17 @@ def test_questions_on_stdin_give_json_lines_with_route_and_timings() -> None:
     ).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert [r["question"] for r in rows] == [
-        "What is the capital of France?",
+        "How many legs does a spider have?",
         "turn on the kitchen light",
         "What is the capital of Japan?",
     ]
-    france, light, japan = rows
-    assert france["route"] == "llm" and "Paris" in france["reply"]
-    assert language_of(france["reply"]) == "english" and france["cut"] in ("", "sentences")
-    assert france["llm_ttft_ms"] is not None and france["llm_cached_tokens"] > 100  # the warm prefix
+    spider, light, japan = rows
+    assert spider["route"] == "llm" and "eight" in spider["reply"].lower()
+    assert language_of(spider["reply"]) == "english" and spider["cut"] in ("", "sentences")
+    assert spider["llm_ttft_ms"] is not None and spider["llm_cached_tokens"] > 100  # the warm prefix
     assert light["route"] == "intent" and light["intent"] is not None and light["llm_ttft_ms"] is None
-    assert japan["route"] == "llm" and "Tokyo" in japan["reply"]
+    # a question the countries skill answers: the fast path, before the LLM
+    assert japan["route"] == "intent" and japan["intent"] == "answer" and "Tokyo" in japan["reply"]
 
 
 def test_the_demo_question_is_answered_the_same_correct_way_every_time(asker: Asker) -> None:
@@ -66,7 +69,7 @@ def test_an_answer_is_at_most_two_sentences_and_the_llm_is_free_after(asker: Ask
     ends = sum(s.rstrip("\"')").endswith((".", "!", "?")) for s in answer.sentences)
     assert ends <= 2
     # the slot is free: the next question is answered at once and correctly
-    assert "Tokyo" in asker.ask("What is the capital of Japan?").reply
+    assert "jupiter" in asker.ask("What is the largest planet?").reply.lower()
 
 
 def test_a_live_question_is_never_answered_with_an_invented_number(asker: Asker) -> None:
