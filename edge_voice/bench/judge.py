@@ -338,15 +338,9 @@ def score(item: Item, reply: str, route: str = "llm") -> Score:
     lang = foreign_language(reply)
     if lang is not None:
         return Score("foreign", lang)
-    if item.expect == "declined":
-        made_up = invented(reply, item.question)
-        if made_up is not None:
-            return Score("invented", made_up)
-        said = declines(reply)
-        return Score("declined", said) if said is not None else Score("wrong")
-    if item.expect == "answer":
-        hit = accepted_in(reply, item.accept)
-        if hit is not None:
-            return Score("correct", hit)
+    if item.expect == "declined" and (made_up := invented(reply, item.question)) is not None:
+        return Score("invented", made_up)
+    if item.expect == "answer" and (hit := accepted_in(reply, item.accept)) is not None:
+        return Score("correct", hit)
     said = declines(reply)
     return Score("declined", said) if said is not None else Score("wrong")
