@@ -231,7 +231,7 @@ class IntentsConfig:
     early_commit: bool = True  # a speculative transcript that is a complete command ends the turn early
 
 
-SKILL_NAMES = ("units", "calendar", "holidays", "countries", "words", "boundary")
+SKILL_NAMES = ("units", "calendar", "holidays", "countries", "words", "chat", "boundary")
 
 
 @dataclass(frozen=True, slots=True)

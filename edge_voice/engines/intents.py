@@ -274,6 +274,9 @@ def normalise(text: str) -> str:
     t = re.sub(r"[^\w\s.]", " ", t)
     t = " ".join(t.split())
     t = words_to_digits(t)
+    # whisper writes a clipped "off" as "of": "Turn of the kitchen light", "Turn the bedroom light of"
+    t = re.sub(r"^(turn|switch) of\b", r"\1 off", t)
+    t = re.sub(r"^((?:turn|switch) .+) of$", r"\1 off", t)
     while True:  # fillers can stack: "okay jarvis could you please ..."
         stripped = _TRAILING_FILLERS.sub("", _LEADING_FILLERS.sub("", t))
         if stripped == t:

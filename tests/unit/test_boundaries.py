@@ -103,6 +103,7 @@ def test_declined(skill: BoundarySkill, text: str, name: str) -> None:
         "What is two plus two?",
         "Tell me a joke.",
         "Who wrote Romeo and Juliet?",
+        "Who wrote the play Hamlet?",
         "Who won the World Cup in 1966?",
         "What do you call a baby cat?",
         "Call me Bob.",

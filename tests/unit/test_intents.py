@@ -763,3 +763,18 @@ def test_a_sentence_of_several_commands_gives_each_command(
 def test_one_command_or_a_question_is_not_split(matcher: RuleIntentMatcher, text: str) -> None:
     r = matcher.match(text)
     assert r is None or not r.also
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "device"),
+    [
+        ("Switch of the coffee machine.", "turn_off", "coffee machine"),
+        ("Turn the bedroom light of.", "turn_off", "bedroom light"),
+        ("Turn of the fan.", "turn_off", "fan"),
+    ],
+)
+def test_a_clipped_off_heard_as_of_is_still_off(
+    matcher: RuleIntentMatcher, text: str, name: str, device: str
+) -> None:
+    r = matcher.match(text)
+    assert r is not None and r.name == name and r.slot("device") == device, r

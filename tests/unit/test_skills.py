@@ -53,7 +53,7 @@ def reply(got: SkillAnswer | None) -> str | None:
 
 
 def test_default_skills_all_load(skills: Skills) -> None:
-    assert skills.names == ("units", "calendar", "holidays", "countries", "words", "boundary")
+    assert skills.names == ("units", "calendar", "holidays", "countries", "words", "chat", "boundary")
 
 
 COMMANDS = [
@@ -66,7 +66,7 @@ COMMANDS = [
     "Turn the volume down.",
     "Cancel the timer.",
     "What's the date today?",
-    "Tell me a joke.",
+    "Tell me a story about a dragon.",
     "Who wrote Romeo and Juliet?",
     "How do I cook a turkey?",
     "How many people live in London?",
@@ -471,3 +471,35 @@ def test_odd_input_never_raises(skills: Skills) -> None:
     for text in ("?!", "😀 what does 😀 mean", "a" * 3000, "how many " * 100, "what is the capital of " * 30):
         for skill in skills.skills:
             skill.answer(text)
+
+
+# ------------------------------------------------------------------------------------------ small talk
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Hello!", "hello"),
+        ("Good morning.", "morning"),
+        ("Good night.", "night"),
+        ("How are you?", "doing well"),
+        ("Hey Jarvis, how are you today?", "doing well"),
+        ("Who are you?", "voice assistant"),
+        ("Thank you.", "welcome"),
+        ("Tell me a joke.", "scarecrow"),
+        ("Do you know any jokes?", "scarecrow"),
+        ("What can you do?", "timers"),
+    ],
+)
+def test_small_talk_gets_a_fixed_friendly_reply(skills: Skills, text: str, words: str) -> None:
+    got = skills.answer(text)
+    assert got is not None and got.skill == "chat" and words in got.reply.lower(), got
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["How are you going to fix this?", "Hello kitty is a brand", "Who are you voting for?", "thanks to you"],
+)
+def test_small_talk_matches_only_the_whole_phrase(skills: Skills, text: str) -> None:
+    got = skills.answer(text)
+    assert got is None or got.skill != "chat", got

@@ -98,4 +98,8 @@ def _build(name: str, *, country: str, today: Callable[[], date], wordnet_dir: P
         from edge_voice.engines.skills.boundaries import BoundarySkill
 
         return BoundarySkill.load()
+    if name == "chat":
+        from edge_voice.engines.skills.boundaries import BoundarySkill
+
+        return BoundarySkill.small_talk()
     raise ValueError(f"unknown skill {name!r}; known: {', '.join(DEFAULT_SKILLS)}")

@@ -17,6 +17,7 @@ from edge_voice.engines.skills.base import SkillAnswer
 from edge_voice.engines.skills.text import skill_text
 
 BOUNDARIES_FILE: Traversable = resources.files("edge_voice").joinpath("data", "boundaries.toml")
+CHAT_FILE: Traversable = resources.files("edge_voice").joinpath("data", "chat.toml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,24 +41,25 @@ def _compile(key: str, raw: object) -> tuple[re.Pattern[str], ...]:
         raise ValueError(f"{key}: {exc}") from exc
 
 
-def parse_boundaries(toml_text: str) -> tuple[Boundary, ...]:
-    """Parse and check the table; a bad entry fails with its name (at start-up, not mid-turn)."""
+def parse_boundaries(toml_text: str, table: str = "boundary") -> tuple[Boundary, ...]:
+    """Parse and check the table (``[[boundary]]``, or the small talk's ``[[reply]]``): a bad entry fails
+    with its name (at start-up, not mid-turn)."""
     data = tomllib.loads(toml_text)
-    entries = data.get("boundary")
+    entries = data.get(table)
     if not isinstance(entries, list) or not entries:
-        raise ValueError("boundaries: expected [[boundary]] entries")
+        raise ValueError(f"{table}: expected [[{table}]] entries")
     out: list[Boundary] = []
     for i, entry in enumerate(entries):
         name = entry.get("name")
         reply = entry.get("reply")
         if not isinstance(name, str) or not name:
-            raise ValueError(f"boundary[{i}].name: a non-empty string")
+            raise ValueError(f"{table}[{i}].name: a non-empty string")
         if not isinstance(reply, str) or not reply.strip():
-            raise ValueError(f"boundary.{name}.reply: a non-empty sentence")
-        patterns = _compile(f"boundary.{name}.patterns", entry.get("patterns"))
+            raise ValueError(f"{table}.{name}.reply: a non-empty sentence")
+        patterns = _compile(f"{table}.{name}.patterns", entry.get("patterns"))
         if not patterns:
-            raise ValueError(f"boundary.{name}.patterns: at least one")
-        unless = _compile(f"boundary.{name}.unless", entry.get("unless", []))
+            raise ValueError(f"{table}.{name}.patterns: at least one")
+        unless = _compile(f"{table}.{name}.unless", entry.get("unless", []))
         out.append(Boundary(name, reply.strip(), patterns, unless))
     return tuple(out)
 
@@ -71,6 +73,13 @@ class BoundarySkill:
     @classmethod
     def load(cls) -> BoundarySkill:
         return cls(parse_boundaries(BOUNDARIES_FILE.read_text(encoding="utf-8")))
+
+    @classmethod
+    def small_talk(cls) -> BoundarySkill:
+        """Greetings, thanks, "how are you", a joke: the same table shape, fixed friendly replies."""
+        skill = cls(parse_boundaries(CHAT_FILE.read_text(encoding="utf-8"), table="reply"))
+        skill.name = "chat"
+        return skill
 
     def which(self, text: str) -> Boundary | None:
         t = skill_text(text)
