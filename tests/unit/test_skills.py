@@ -503,3 +503,20 @@ def test_small_talk_gets_a_fixed_friendly_reply(skills: Skills, text: str, words
 def test_small_talk_matches_only_the_whole_phrase(skills: Skills, text: str) -> None:
     got = skills.answer(text)
     assert got is None or got.skill != "chat", got
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("How many days has September?", "30"),
+        ("How many days are there in a leap year?", "366"),
+        ("What day comes after Friday?", "saturday"),
+        ("Which day is before Monday?", "sunday"),
+        ("What's the last month of the year?", "december"),
+        ("How often is there a leap year?", "four years"),
+        ("What is the opposite of empty?", "full"),
+    ],
+)
+def test_calendar_and_word_phrasings_users_say(skills: Skills, text: str, words: str) -> None:
+    got = skills.answer(text)
+    assert got is not None and words in got.reply.lower(), got

@@ -14,9 +14,18 @@ from edge_voice.engines.skills.text import skill_text
 
 _YEAR = r"(?P<year>\d{4}|this year|next year|last year)"
 _DAYS_IN_MONTH = re.compile(
-    rf"^how many days (?:are )?(?:there )?(?:in|does) (?P<month>{MONTH_RE})(?: have)?"
+    rf"^how many days (?:are )?(?:there )?(?:in|does|has) (?P<month>{MONTH_RE})(?: have| got)?"
     rf"(?: (?:in )?{_YEAR})?(?: have)?$"
 )
+_DAYS_IN_LEAP_YEAR = re.compile(
+    r"^how many days (?:are )?(?:there )?(?:in|does) (?:a|one) leap year(?: have)?$"
+)
+_LEAP_HOW_OFTEN = re.compile(
+    r"^how often (?:is there a|is a|do we have a|does a) leap year(?: happen| come| occur)?$"
+)
+_DAY_NAMES = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_DAY_NEXT = re.compile(rf"^(?:what|which) day (?:comes |is )?(?P<rel>after|before) (?P<day>{_DAY_NAMES})$")
+_MONTH_ORDINAL = re.compile(r"^(?:what|which) is the (?P<which>first|last) month of the year$")
 _DAYS_IN_YEAR = re.compile(
     rf"^how many days (?:are )?(?:there )?(?:in|does) (?:(?P<a>a|one|the) year|(?:in )?{_YEAR})(?: have)?$"
 )
@@ -68,6 +77,20 @@ class CalendarSkill:
                 return "A year has 365 days, or 366 in a leap year."
             year = _year(m.group("year"), today)
             return f"{year} has {366 if is_leap(year) else 365} days."
+        if _DAYS_IN_LEAP_YEAR.match(t):
+            return "A leap year has 366 days."
+        if _LEAP_HOW_OFTEN.match(t):
+            return "A leap year comes every four years, except most century years."
+        if m := _DAY_NEXT.match(t):
+            names = _DAY_NAMES.split("|")
+            i = names.index(m.group("day")) + (1 if m.group("rel") == "after" else -1)
+            return f"{names[i % 7].capitalize()} comes {m.group('rel')} {m.group('day').capitalize()}."
+        if m := _MONTH_ORDINAL.match(t):
+            return (
+                "January is the first month of the year."
+                if m.group("which") == "first"
+                else ("December is the last month of the year.")
+            )
         if _DAYS_IN_A_MONTH.match(t):
             return "A month has 28 to 31 days, depending on the month."
         if _WEEKS_IN_YEAR.match(t):

@@ -107,14 +107,15 @@ class WordsSkill:
 
     def antonym(self, word: str) -> str | None:
         found: list[str] = []
-        for lemma in self._lemmas(word):
+        lemmas = sorted(self._lemmas(word), key=lambda lemma: lemma.pos != "a")  # "empty": full, not fill
+        for lemma in lemmas:
             for offset in lemma.offsets:
                 s = self.wn.synset(offset, lemma.pos)
                 found += self._direct_antonyms(s, lemma.word if lemma.word in s.words else s.words[0])
             if found:
                 break
         if not found:  # a satellite adjective ("freezing"): the antonym of its head ("cold" → "hot")
-            for lemma in self._lemmas(word)[:1]:
+            for lemma in lemmas[:1]:
                 s = self.wn.synset(lemma.offsets[0], lemma.pos)
                 for p in s.pointers:
                     if p.symbol == "&":
