@@ -447,8 +447,12 @@ _VOLUME_SET = [
     r"volume (?:to |at )?(?P<n>\d+)(?P<pct> percent)?",
 ]
 _ARITHMETIC = [
-    r"(?:what is|whats|what|how much is|calculate) (?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
-    r"multiplied by|divided by|over|x) (?P<b>\d+(?:\.\d+)?)"
+    r"(?:what is|whats|what|how much is|calculate) (?:an? )?(?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
+    r"multiplied by|divided by|over|x) (?:an? )?(?P<b>\d+(?:\.\d+)?)"
+]
+_PART_OF = [
+    r"(?:what is|whats|how much is|calculate) (?P<part>half|a half|a third|a quarter|twice|double|"
+    r"(?P<pct>\d+(?:\.\d+)?) percent)(?: of)? (?:an? )?(?P<b>\d+(?:\.\d+)?)"
 ]
 _STOP = [
     r"stop|cancel|never ?mind|forget (?:it|about it)|be quiet|quiet|shut up|stop (?:it|talking|that)|"
@@ -625,6 +629,7 @@ class RuleIntentMatcher:
             (_compile(_VOLUME_DOWN), lambda m: IntentResult("volume_down", (), "Volume down.")),
             (_compile(_VOLUME_SET), self._volume_set),
             (_compile(_ARITHMETIC), self._arithmetic),
+            (_compile(_PART_OF), self._part_of),
             (_compile(_SET_COLOUR), self._set_colour),
             (_compile(_SET_COLOUR_BARE), lambda m: self._set_colour(m, fuzzy=False)),
             (_compile(_SET_BRIGHTNESS), self._set_brightness),
@@ -977,6 +982,27 @@ class RuleIntentMatcher:
         spoken_op = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}[symbol]
         reply = f"{_decimal_words(a)} {spoken_op} {_decimal_words(b)} is {_decimal_words(round(result, 2))}."
         slots: Slots = (("a", m.group("a")), ("op", symbol), ("b", m.group("b")), ("result", f"{result:g}"))
+        return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
+
+    def _part_of(self, m: re.Match[str]) -> IntentResult | None:
+        """ "half of 50", "a quarter of 200", "10 percent of 80", "twice 7"."""
+        b, part = float(m.group("b")), m.group("part")
+        factor = {
+            "half": 0.5,
+            "a half": 0.5,
+            "a third": 1 / 3,
+            "a quarter": 0.25,
+            "twice": 2.0,
+            "double": 2.0,
+        }.get(part)
+        if factor is None:
+            factor = float(m.group("pct")) / 100
+            said = f"{_decimal_words(float(m.group('pct')))} percent of"
+        else:
+            said = part if part in ("twice", "double") else f"{part} of"
+        result = round(b * factor, 2)
+        reply = f"{said} {_decimal_words(b)} is {_decimal_words(result)}."
+        slots: Slots = (("a", f"{factor:g}"), ("op", "*"), ("b", m.group("b")), ("result", f"{result:g}"))
         return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
 
     def _lights_only(self, target: str, fuzzy: bool) -> _Resolved | None:

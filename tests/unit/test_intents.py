@@ -778,3 +778,17 @@ def test_a_clipped_off_heard_as_of_is_still_off(
 ) -> None:
     r = matcher.match(text)
     assert r is not None and r.name == name and r.slot("device") == device, r
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        ("What is a hundred divided by four?", "One hundred divided by four is twenty five."),
+        ("What's half of fifty?", "Half of fifty is twenty five."),
+        ("What is ten percent of 200?", "Ten percent of two hundred is twenty."),
+        ("What is twice seven?", "Twice seven is fourteen."),
+    ],
+)
+def test_parts_and_spelt_numbers_are_arithmetic(matcher: RuleIntentMatcher, text: str, reply: str) -> None:
+    r = matcher.match(text)
+    assert r is not None and r.name == "arithmetic" and r.reply == reply, r
