@@ -77,6 +77,7 @@ def skill() -> BoundarySkill:
         ("Google the population of Peru.", "web_search"),
         ("Translate good morning into French.", "translation"),
         ("How do you say thank you in Spanish?", "translation"),
+        ("Is the bakery on Main Street open now?", "opening_hours"),
     ],
 )
 def test_declined(skill: BoundarySkill, text: str, name: str) -> None:
