@@ -78,6 +78,7 @@ def skill() -> BoundarySkill:
         ("Translate good morning into French.", "translation"),
         ("How do you say thank you in Spanish?", "translation"),
         ("Is the bakery on Main Street open now?", "opening_hours"),
+        ("Read my new emails.", "calls"),
     ],
 )
 def test_declined(skill: BoundarySkill, text: str, name: str) -> None:

@@ -515,6 +515,7 @@ def test_small_talk_matches_only_the_whole_phrase(skills: Skills, text: str) -> 
         ("What's the last month of the year?", "december"),
         ("How often is there a leap year?", "four years"),
         ("What is the opposite of empty?", "full"),
+        ("How many days does February have in a leap year?", "29"),
     ],
 )
 def test_calendar_and_word_phrasings_users_say(skills: Skills, text: str, words: str) -> None:

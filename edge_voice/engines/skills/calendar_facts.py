@@ -15,7 +15,7 @@ from edge_voice.engines.skills.text import skill_text
 _YEAR = r"(?P<year>\d{4}|this year|next year|last year)"
 _DAYS_IN_MONTH = re.compile(
     rf"^how many days (?:are )?(?:there )?(?:in|does|has) (?P<month>{MONTH_RE})(?: have| got)?"
-    rf"(?: (?:in )?{_YEAR})?(?: have)?$"
+    rf"(?: (?:in )?{_YEAR}| in a (?P<leap>leap) year)?(?: have)?$"
 )
 _DAYS_IN_LEAP_YEAR = re.compile(
     r"^how many days (?:are )?(?:there )?(?:in|does) (?:a|one) leap year(?: have)?$"
@@ -65,6 +65,8 @@ class CalendarSkill:
         if m := _DAYS_IN_MONTH.match(t):
             month = MONTHS[m.group("month")]
             name = calendar.month_name[month]
+            if m.group("leap"):
+                return f"{name} has {calendar.monthrange(2024, month)[1]} days in a leap year."
             if m.group("year") is None:
                 if month == 2:
                     days = calendar.monthrange(today.year, 2)[1]
