@@ -7,10 +7,6 @@ prefixes follow MQTT's rules at config load (exit 78 naming the key).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from edge_voice.core.config import ConfigError, MqttConfig
@@ -125,15 +121,3 @@ def test_unknown_allowed_command_is_named() -> None:
     with pytest.raises(ConfigError, match="'open_mic'") as err:
         MqttConfig(allow_commands=("say", "open_mic"))
     assert err.value.key == "mqtt.allow_commands"
-
-
-def test_a_wildcard_discovery_prefix_exits_78_naming_the_key(tmp_path: Path) -> None:
-    f = tmp_path / "c.toml"
-    f.write_text('[mqtt]\ndiscovery_prefix = "home/#"\n')
-    r = subprocess.run(
-        [sys.executable, "-m", "edge_voice", "--config", str(f), "models", "list"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert r.returncode == 78 and "mqtt.discovery_prefix" in r.stderr
