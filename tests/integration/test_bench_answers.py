@@ -31,7 +31,9 @@ def test_bench_answers_runs_three_questions_through_both_variants(tmp_path: Path
         res = result["results"][v]
         assert res["overall"]["n"] == 3
         assert set(res["targets"]) == {k for k, *_ in answers.TARGETS}
-        assert res["timings"]["llm"]["llm_ttft_ms"]["n"] >= 1
+    # the baseline asks the LLM; the new path answers these three before it (a skill, a boundary, the rules)
+    assert result["results"]["baseline"]["timings"]["llm"]["llm_ttft_ms"]["n"] >= 1
+    assert [r["new"]["route"] for r in result["rows"]] == ["intent", "intent", "intent"]
     assert result["variants"]["baseline"]["llm"]["system_prompt"] == answers.BASELINE_LLM["system_prompt"]
     assert result["rss_mb_after"] > 0
     # a rescore reads the same file back and keeps every reply
