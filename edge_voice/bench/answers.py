@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_voice.bench.asr import _rss_mb, stats
+from edge_voice.bench.asr import rss_mb, stats
 from edge_voice.bench.judge import CATEGORIES, FACTUAL, LABELS, Item, load_items, score
 from edge_voice.core.config import Config
 from edge_voice.engines.base import Generator
@@ -215,14 +215,6 @@ def check_targets(values: Mapping[str, float | None]) -> dict[str, dict[str, Any
     return out
 
 
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 # ------------------------------------------------------------------------------------------------ run
 
 
@@ -285,8 +277,8 @@ def run(
         "set": {"questions": len(items), "categories": dict(Counter(i.category for i in items))},
         "load_s": round(load_s, 1),
         "wall_s": round(wall_s, 1),
-        "rss_mb_after": round(_rss_mb(), 1),
-        "rss_mb_peak": round(_peak_rss_mb(), 1),
+        "rss_mb_after": round(rss_mb(), 1),
+        "rss_mb_peak": round(rss_mb("VmHWM"), 1),
         "results": results,
         "rows": rows,
     }

@@ -189,10 +189,11 @@ def make_clips(cfg: Config, n_commands: int) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------- bench
 
 
-def _rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident set size now (``VmHWM``: its high-water mark so far) in MB; 0 where /proc has none."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -216,11 +217,11 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
     from edge_voice.models import registry
 
     asr_cfg = replace(cfg.asr, model=model)
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     t = time.perf_counter()
     asr = WhisperCppTranscriber(asr_cfg, cfg.models_path)
     load_ms = (time.perf_counter() - t) * 1e3
-    rss_loaded = _rss_mb()
+    rss_loaded = rss_mb()
     spec_ms, end_ms = cfg.endpoint.speculative_silence_ms, cfg.endpoint.silence_end_ms
     rows = []
     for c in clip_set:
@@ -250,7 +251,7 @@ def _bench_model(cfg: Config, model: str, clip_set: list[dict[str, Any]]) -> dic
                 "ref_words": len(normalize(c["text"])),
             }
         )
-    rss_after = _rss_mb()
+    rss_after = rss_mb()
 
     def sel(snr: float | None) -> list[dict[str, Any]]:
         return [r for r in rows if r["snr_db"] == snr]

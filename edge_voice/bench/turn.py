@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_voice.bench.asr import rss_mb
 from edge_voice.core.config import Config
 from edge_voice.core.conversation import prompt_prefix
 from edge_voice.core.messages import ChatMessage
@@ -56,15 +57,6 @@ def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
     return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 1)
-
-
-def _rss_mb(field: str = "VmRSS") -> float:
-    """Resident set size now (``VmHWM``: its high-water mark so far) in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def build_session(
@@ -185,7 +177,7 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:  # "5": VmHWM restarts from now (not the clip making)
         f.write("5")
-    rss_before_engines = _rss_mb()
+    rss_before_engines = rss_mb()
     engines = load_engines(cfg)
     recorder = _RecordingLlm(engines.llm)
     engines.llm = recorder
@@ -196,8 +188,8 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
     t_run = time.perf_counter()
     Daemon(cfg, engines, source, sink, [memory], clock).run()
     wall_s = time.perf_counter() - t_run
-    rss_after_pipeline = _rss_mb()
-    peak_after_pipeline = _rss_mb("VmHWM")  # before the sequential pass synthesises whole answers
+    rss_after_pipeline = rss_mb()
+    peak_after_pipeline = rss_mb("VmHWM")  # before the sequential pass synthesises whole answers
 
     done = [e for e in memory.of("response.done") if e.data.get("status") == "done"]
     rows: list[dict[str, Any]] = []
@@ -279,7 +271,7 @@ def run(cfg: Config, out_dir: Path, gap_ms: int = 16000, **_: Any) -> dict[str, 
             "multi_sentence_same_prompt_p50": _pct([a / b for a, b in multi_pairs], 50),
             "multi_sentence_same_prompt_turns": len(multi_pairs),
         },
-        "rss_mb": round(max(rss_after_pipeline, _rss_mb()), 1),
+        "rss_mb": round(max(rss_after_pipeline, rss_mb()), 1),
         "rss_before_engines_mb": round(rss_before_engines, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_rss_pipelined_mb": round(peak_after_pipeline, 1),

@@ -24,18 +24,11 @@ from tests.conftest import wait_until
 from tests.integration import test_mqtt
 from tests.integration.conftest import Broker, Subscriber
 from tests.integration.test_mqtt import DEVICE, PREFIX, Commands, ev, make_cfg
+from tests.integration.test_security_remote_llm import rss_mb  # strict: no VmRSS is an error
 
 log = logging.getLogger(__name__)
 Bridges = Callable[..., tuple[MqttBridge, Commands]]
 bridges = test_mqtt.bridges  # the fixture: bridges started and connected, stopped after the test
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def errors(sub: Subscriber) -> list[dict[str, Any]]:
