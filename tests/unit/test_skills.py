@@ -521,3 +521,27 @@ def test_small_talk_matches_only_the_whole_phrase(skills: Skills, text: str) -> 
 def test_calendar_and_word_phrasings_users_say(skills: Skills, text: str, words: str) -> None:
     got = skills.answer(text)
     assert got is not None and words in got.reply.lower(), got
+
+
+def test_facts_after_an_answer_on_the_same_words_asks_the_skills_once() -> None:
+    """The matcher asks first, then the LLM prompt wants the facts: one pass over the skills per turn."""
+    from edge_voice.engines.skills import REUSE_S
+
+    class Counting:
+        name = "countries"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def answer(self, text: str) -> SkillAnswer | None:
+            self.calls += 1
+            return SkillAnswer(self.name, facts=f"facts about {text}")
+
+    now = [100.0]
+    skill = Counting()
+    skills = Skills([skill], now_s=lambda: now[0])
+    assert skills.answer("tell me about Japan") is not None and skill.calls == 1
+    assert skills.facts("tell me about Japan") == "facts about tell me about Japan" and skill.calls == 1
+    assert skills.facts("tell me about Peru") == "facts about tell me about Peru" and skill.calls == 2
+    now[0] += REUSE_S + 1  # later the same words are asked again: dates may have moved on
+    assert skills.facts("tell me about Peru") and skill.calls == 3

@@ -8,6 +8,7 @@ The caller asks ``Skills.answer(text)`` after the rule matcher misses and before
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
@@ -20,19 +21,29 @@ __all__ = ["Skill", "SkillAnswer", "Skills", "load_skills"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SKILLS = SKILL_NAMES  # the order they are asked in
+REUSE_S = 5.0  # facts() reuses answer() on the same words within this long (dates may change after)
 
 
 class Skills:
     """An ordered list of skills: the first direct answer wins, else the first facts-only answer."""
 
-    def __init__(self, skills: Iterable[Skill]) -> None:
+    def __init__(self, skills: Iterable[Skill], now_s: Callable[[], float] = time.monotonic) -> None:
         self.skills: tuple[Skill, ...] = tuple(skills)
+        self._now_s = now_s
+        # the last answer, for ``facts`` on the same words a moment later (the matcher asked first, then
+        # the LLM prompt is built): the skills are not asked twice per turn
+        self._last: tuple[str, float, SkillAnswer | None] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.skills)
 
     def answer(self, text: str) -> SkillAnswer | None:
+        got = self._ask(text)
+        self._last = (text, self._now_s(), got)
+        return got
+
+    def _ask(self, text: str) -> SkillAnswer | None:
         facts: SkillAnswer | None = None
         for skill in self.skills:
             try:
@@ -50,7 +61,9 @@ class Skills:
 
     def facts(self, text: str) -> str:
         """What the skills know that bears on ``text`` without answering it: grounding for the LLM."""
-        got = self.answer(text)
+        last = self._last
+        fresh = last is not None and last[0] == text and self._now_s() - last[1] < REUSE_S
+        got = last[2] if last is not None and fresh else self.answer(text)
         return got.facts if got is not None and not got.reply else ""
 
 
