@@ -83,16 +83,15 @@ class Asker:
         if not self.session:
             self.conversation.history.items.clear()
         user, messages = self.conversation.request(text)
-        first: list[float] = []
+        marks: dict[str, float] = {}  # llm_ttft_ms, first_sentence_ms
         sentences: list[str] = []
 
         def piece(_text: str, is_first: bool) -> None:
             if is_first:
-                first.append(ms())
+                marks["llm_ttft_ms"] = ms()
 
         def sentence(s: str) -> None:
-            if not sentences:
-                first.append(ms())
+            marks.setdefault("first_sentence_ms", ms())
             sentences.append(s.strip())
 
         guard = ReplyGuard(text, self.cfg.llm.max_sentences) if self.guard else None
@@ -105,8 +104,8 @@ class Asker:
             self.conversation.history.add(time.monotonic(), user, said)
         timings = {
             "intent_ms": intent_ms,
-            "llm_ttft_ms": first[0] if first else None,
-            "first_sentence_ms": first[1] if len(first) > 1 else None,
+            "llm_ttft_ms": marks.get("llm_ttft_ms"),
+            "first_sentence_ms": marks.get("first_sentence_ms"),
             "total_ms": ms(),
             **_llm_stats(self.llm),
         }
