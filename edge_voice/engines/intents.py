@@ -536,6 +536,8 @@ _OTHER_THINGS = (
 )
 OTHER_THINGS = frozenset(_OTHER_THINGS.split())
 _DEVICE_ACTIONS = frozenset({"turn_on", "turn_off", "set_brightness", "step_brightness", "set_color"})
+# words whisper inserts before a device name ("switch off from the fan"); never part of a name
+_STRAY_WORDS = frozenset({"from", "of", "to", "at", "for", "with", "by"})
 _PRONOUNS = frozenset({"it", "that", "this", "them", "those", "these", "everything"})
 
 
@@ -754,6 +756,22 @@ class RuleIntentMatcher:
             return [self._lights[0]]
         return None
 
+    def _run_together(self, t: str) -> tuple[_Device, ...] | None:
+        """Exact names whose separators were lost: normalising drops the commas of "the kitchen light,
+        the coffee machine and …" ("kitchen light the coffee machine"), and whisper puts a stray
+        preposition before a name ("switch off from the fan"). Only when every piece is a name for sure."""
+        pieces = re.split(r" (?=(?:the|my) )", t)
+        if len(pieces) < 2:
+            return None
+        if pieces[0] in _STRAY_WORDS:
+            pieces = pieces[1:]
+        found: list[_Device] = []
+        for piece in pieces:
+            if (exact := self._exact(_strip_det(piece))) is None:
+                return None
+            found += exact
+        return tuple(dict.fromkeys(found))
+
     def _scores(self, t: str, among: Iterable[_Device] | None = None) -> list[tuple[float, _Device]]:
         """Every device (or those ``among``) with its best alias similarity to ``t``, best first."""
         best: dict[_Device, float] = {}
@@ -774,6 +792,8 @@ class RuleIntentMatcher:
             return _Resolved((), "", ()) if fuzzy else None  # "turn off the": which device?
         if (exact := self._exact(t)) is not None:
             return _Resolved(tuple(exact))
+        if (listed := self._run_together(t)) is not None:
+            return _Resolved(listed)
         if not fuzzy or t in _PRONOUNS:
             return None
         if t in ("light", "lamp"):  # one of several lights: which?
@@ -1043,7 +1063,17 @@ class RuleIntentMatcher:
         verb = m.group("verb")
         # "pern" 0.5 from "turn", "twitch" 0.83 from "switch"; "right" (for "brighten") is 0.36: not on/off
         like = max(SequenceMatcher(None, verb, v).ratio() for v in ("turn", "switch"))
-        return None if verb in _NOT_VERBS or like < 0.5 else self._on_off(m, fuzzy=False)
+        if verb in _NOT_VERBS:
+            return None
+        if like >= 0.5:
+            return self._on_off(m, fuzzy=False)
+        # a verb heard too wrong to guess ("Sledge on the living room light"), before one device named
+        # exactly: ask "Turn on the living room light?" (a yes acts) rather than hand it to the LLM
+        res = self._resolve(m.group("target"), fuzzy=False)
+        if res is None or res.heard is not None or len(res.devices) != 1:
+            return None
+        action = "turn_on" if m.group("state") == "on" else "turn_off"
+        return _clarify(action, _Resolved((), verb, res.devices), (), confirm=True)
 
     def _unknown_device(self, m: re.Match[str]) -> IntentResult | None:
         target = re.sub(r"^(?:the |my |our )", "", m.group("target"))
@@ -1063,11 +1093,13 @@ class RuleIntentMatcher:
 _QUESTION_KEYS = frozenset({"action", "heard", "candidate", "understood", "state", "device", "kind"})
 
 
-def _clarify(action: str, res: _Resolved, extras: Slots) -> IntentResult:
+def _clarify(action: str, res: _Resolved, extras: Slots, confirm: bool = False) -> IntentResult:
     """Ask back, briefly: "Did you mean the coffee machine?", "Which light, the hallway or the bedroom?",
-    "Turn off which device?"."""
+    "Turn off which device?"; ``confirm``: the verb was not sure, "Turn on the fan?"."""
     cands = res.candidates
-    if not cands:
+    if confirm and len(cands) == 1 and action in ("turn_on", "turn_off"):
+        reply = f"Turn {'on' if action == 'turn_on' else 'off'} {_spoken(cands)}?"
+    elif not cands:
         verb = {"turn_on": "Turn on", "turn_off": "Turn off"}.get(action)
         reply = f"{verb} which device?" if verb else "Which light?"
     elif len(cands) == 1:
@@ -1197,6 +1229,7 @@ def confirmation_phrases(cfg: IntentsConfig) -> tuple[str, ...]:
         if entry.kind == "light":
             phrases += [f"Dimming {name}.", f"Brightening {name}."]
         phrases.append(f"Did you mean {name}?")  # a name heard a little wrong
+        phrases += [f"Turn on {name}?", f"Turn off {name}?"]  # a verb heard wrong
     phrases += ["Turn on which device?", "Turn off which device?", "Which light?"]
     if lights:
         phrases += ["Turning on all the lights.", "Turning off all the lights."]

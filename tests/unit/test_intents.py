@@ -506,6 +506,15 @@ def test_confirmation_phrases_cover_every_device_reply(matcher: RuleIntentMatche
         ("Twitch off the living room light.", "turn_off", ["living room light"]),
         # cut after "and": what was named so far (no fuzzy guess over "light and")
         ("Turn on the kitchen light and", "turn_on", ["kitchen light"]),
+        # a list's commas are gone after normalising: "kitchen light the coffee machine" (bench turn-taking)
+        (
+            "Switch on the kitchen light, the coffee machine and the living room light.",
+            "turn_on",
+            ["kitchen light", "coffee machine", "living room light"],
+        ),
+        ("Turn off the fan, the hallway light.", "turn_off", ["fan", "hallway light"]),
+        # a stray preposition whisper put before an exact name
+        ("Switch off from the fan.", "turn_off", ["fan"]),
     ],
 )
 def test_misheard_names_are_resolved(
@@ -544,6 +553,32 @@ def test_unsure_names_are_asked_about(
     assert (result.name, result.reply, result.slot_values("candidate")) == ("clarify", reply, candidates)
 
 
+@pytest.mark.parametrize(
+    "text,reply",
+    [
+        # a verb heard too wrong to take (bench turn-taking: "switch on" → "Sledge on"), one exact name
+        ("Sledge on the living room light.", "Turn on the living room light?"),
+        ("Right on the kitchen light.", "Turn on the kitchen light?"),  # "Brighten …": asked, not done
+    ],
+)
+def test_a_misheard_verb_is_confirmed_before_acting(
+    matcher: RuleIntentMatcher, clock: Clock, text: str, reply: str
+) -> None:
+    question = matcher.match(text)
+    assert question is not None
+    assert (question.name, question.reply, question.slot_values("device")) == ("clarify", reply, [])
+    matcher.apply(question)
+    yes = matcher.match("Yes.")
+    assert yes is not None and yes.name == "turn_on"
+    assert yes.slot_values("device") == question.slot_values("candidate")
+
+
+def test_a_stray_word_is_not_taken_for_a_list(matcher: RuleIntentMatcher) -> None:
+    # only when every piece is a name: "light from the kitchen" names no device
+    result = matcher.match("Turn on the light from the kitchen.")
+    assert result is not None and result.name == "unknown_device"
+
+
 def test_two_close_names_ask_which(clock: Clock) -> None:
     cfg = IntentsConfig(
         devices=(DeviceEntry("hall light"), DeviceEntry("wall light"), DeviceEntry("fan", "fan"))
@@ -578,7 +613,6 @@ def test_a_question_keeps_what_was_understood(matcher: RuleIntentMatcher) -> Non
         "Is on the kitchen light?",
         "Pern on the kitchen lite.",  # a misheard verb and a misheard name: too much guessing
         "Hold on the phone.",
-        "Right on the kitchen light.",  # whisper's "Brighten the kitchen light": not turn_on
         "How do I turn on the oven?",
         "And what about tomorrow?",
         "and the fan",  # a continuation, but no command to continue
