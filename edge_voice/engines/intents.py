@@ -902,6 +902,13 @@ class RuleIntentMatcher:
             devs = tuple(d for k, v in previous.slots if k == "device" and (d := self._device(v)) is not None)
             state = it.group("s1") or it.group("s2")
             return self._command(f"turn_{state}", devs, ()) if devs else None
+        room = re.fullmatch(r"in (?:the )?(?P<room>.+)", m.group("target"))
+        if room is not None and ("device", ALL_LIGHTS) in previous.slots:
+            # "turn off the lights" ⟨pause⟩ "in the bedroom": the room narrows what was just said; a room
+            # not heard for sure is asked about, not handed to the LLM
+            if (lit := self._exact(f"lights in {room.group('room')}")) is not None:
+                return self._command(previous.name, lit, extras)
+            return _clarify(previous.name, _Resolved((), room.group("room"), tuple(self._lights)), extras)
         res = self._resolve(m.group("target"), fuzzy=True)
         if res is None or res.heard is not None:
             return None  # without a verb only a sure name continues: "good night" is not "bedroom light?"

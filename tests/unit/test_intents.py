@@ -573,6 +573,25 @@ def test_a_misheard_verb_is_confirmed_before_acting(
     assert yes.slot_values("device") == question.slot_values("candidate")
 
 
+@pytest.mark.parametrize(
+    "rest,name,devices,reply",
+    [
+        ("in the bedroom.", "turn_off", ["bedroom light"], "Turning off the bedroom light."),
+        ("In the kitchen.", "turn_off", ["kitchen light"], "Turning off the kitchen light."),
+        ("in the bathroom.", "clarify", [], "Which light?"),  # a room not configured: asked, no LLM
+    ],
+)
+def test_a_room_after_a_pause_narrows_all_the_lights(
+    matcher: RuleIntentMatcher, rest: str, name: str, devices: list[str], reply: str
+) -> None:
+    # bench turn-taking: "turn off the lights ⟨pause⟩ in the bedroom" committed at the pause
+    first = matcher.match("Turn off the lights.")
+    assert first is not None and first.slot_values("device") == ["all lights"]
+    result = matcher.match(rest, first)
+    assert result is not None
+    assert (result.name, result.slot_values("device"), result.reply) == (name, devices, reply)
+
+
 def test_a_stray_word_is_not_taken_for_a_list(matcher: RuleIntentMatcher) -> None:
     # only when every piece is a name: "light from the kitchen" names no device
     result = matcher.match("Turn on the light from the kitchen.")
