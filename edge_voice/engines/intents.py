@@ -493,6 +493,8 @@ _ON_OFF_BARE = [r"(?P<target>.+?) (?P<state>on|off)"]
 # whisper mishears the verb ("Pern on the kitchen light", "Twitch off the fan"): one word, then on/off and
 # an exact device name, is still that command (a fuzzy name on top of a misheard verb would be a guess)
 _ON_OFF_ANY_VERB = [r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)"]
+# a device verb and an exact name, but on/off lost or misheard ("Switch the fan up."): ask which
+_ON_OFF_UNSAID = [rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?"]
 _NOT_VERBS = frozenset(
     {"is", "was", "are", "were", "what", "who", "why", "how", "where", "when", "not", "left", "stay", "still"}
 )
@@ -536,6 +538,7 @@ _OTHER_THINGS = (
 )
 OTHER_THINGS = frozenset(_OTHER_THINGS.split())
 _DEVICE_ACTIONS = frozenset({"turn_on", "turn_off", "set_brightness", "step_brightness", "set_color"})
+_ON_OR_OFF = "turn_on_or_off"  # a question's action when the device was sure and on/off was not
 # words whisper inserts before a device name ("switch off from the fan"); never part of a name
 _STRAY_WORDS = frozenset({"from", "of", "to", "at", "for", "with", "by"})
 _PRONOUNS = frozenset({"it", "that", "this", "them", "those", "these", "everything"})
@@ -641,6 +644,7 @@ class RuleIntentMatcher:
             (_compile(_ON_OFF_BARE), lambda m: self._on_off(m, fuzzy=False)),
             (_compile(_ON_OFF_ANY_VERB), self._misheard_verb),
             (_compile(_UNKNOWN_DEVICE), self._unknown_device),
+            (_compile(_ON_OFF_UNSAID), self._on_or_off),
         )
         self._continuation = _compile(_CONTINUATION)[0]
         self._it = re.compile(
@@ -852,7 +856,7 @@ class RuleIntentMatcher:
         if result.name == "unknown_device":  # "I don't know a device called television": "the fan" then
             action = next((v for k, v in slots if k == "state"), "")
             action = f"turn_{action}" if action in ("on", "off") else ""
-        if action not in _DEVICE_ACTIONS:
+        if action not in _DEVICE_ACTIONS and action != _ON_OR_OFF:
             return None
         return _Pending(
             action,
@@ -872,6 +876,9 @@ class RuleIntentMatcher:
             return None
         t = re.sub(r" (?:one|please)$", "", _strip_det(norm))
         cands = q.candidates
+        if q.action == _ON_OR_OFF:  # "Turn the fan on or off?" → "on", "off please", "turn it off"
+            said = re.fullmatch(rf"(?:{_ON_OFF_VERB} (?:it |them )?)?(?P<s>on|off)(?: it| them)?", t)
+            return self._command(f"turn_{said.group('s')}", cands, ()) if said else None
         chosen: tuple[_Device, ...] | None = None
         if t in _NO:
             return IntentResult("stop", (), "")
@@ -1081,6 +1088,22 @@ class RuleIntentMatcher:
             return None
         action = "turn_on" if m.group("state") == "on" else "turn_off"
         return _clarify(action, _Resolved((), verb, res.devices), (), confirm=True)
+
+    def _on_or_off(self, m: re.Match[str]) -> IntentResult | None:
+        target, rest = m.group("target"), m.group("rest")
+        if rest in ("on", "off"):
+            return None  # an on/off command whose device is unknown: _UNKNOWN_DEVICE's reply
+        # the whole phrase names the devices ("turn the fan"), or all but a misheard last word ("… up")
+        for said in (f"{target} {rest}", target) if rest else (target,):
+            res = self._resolve(said, fuzzy=False)
+            if res is not None and res.heard is None and res.devices:
+                break
+        else:
+            return None
+        reply = f"Turn {_spoken(res.devices)} on or off?"
+        return IntentResult(
+            "clarify", (("action", _ON_OR_OFF), *(("candidate", d.name) for d in res.devices)), reply
+        )
 
     def _unknown_device(self, m: re.Match[str]) -> IntentResult | None:
         target = re.sub(r"^(?:the |my |our )", "", m.group("target"))

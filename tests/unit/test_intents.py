@@ -592,6 +592,26 @@ def test_a_room_after_a_pause_narrows_all_the_lights(
     assert (result.name, result.slot_values("device"), result.reply) == (name, devices, reply)
 
 
+@pytest.mark.parametrize(
+    "text,reply,answer,action",
+    [
+        # bench turn-taking: "switch the fan off" heard as "Switch the fan up." went to the LLM
+        ("Switch the fan up.", "Turn the fan on or off?", "Off.", "turn_off"),
+        ("Turn the kitchen light.", "Turn the kitchen light on or off?", "turn it on please", "turn_on"),
+    ],
+)
+def test_a_lost_on_or_off_is_asked_about(
+    matcher: RuleIntentMatcher, text: str, reply: str, answer: str, action: str
+) -> None:
+    question = matcher.match(text)
+    assert question is not None
+    assert (question.name, question.reply, question.slot_values("device")) == ("clarify", reply, [])
+    matcher.apply(question)
+    done = matcher.match(answer)
+    assert done is not None and done.name == action
+    assert done.slot_values("device") == question.slot_values("candidate")
+
+
 def test_a_stray_word_is_not_taken_for_a_list(matcher: RuleIntentMatcher) -> None:
     # only when every piece is a name: "light from the kitchen" names no device
     result = matcher.match("Turn on the light from the kitchen.")
@@ -632,6 +652,8 @@ def test_a_question_keeps_what_was_understood(matcher: RuleIntentMatcher) -> Non
         "Is on the kitchen light?",
         "Pern on the kitchen lite.",  # a misheard verb and a misheard name: too much guessing
         "Hold on the phone.",
+        "Turn the page.",
+        "Switch the fan to high.",
         "How do I turn on the oven?",
         "And what about tomorrow?",
         "and the fan",  # a continuation, but no command to continue
