@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import reprlib
 import tomllib
 import types
@@ -207,11 +208,33 @@ class AsrConfig:
 
 @dataclass(frozen=True, slots=True)
 class DeviceEntry:
-    """A device the fast path can command. ``aliases`` are other names a user may say."""
+    """A device the fast path can command. ``aliases`` are other names a user may say. ``entity_id``: its
+    Home Assistant entity, carried in the MQTT intent payload (``ha_entity_id`` derives one when unset)."""
 
     name: str
     kind: Literal["light", "switch", "fan", "media"] = "light"
     aliases: tuple[str, ...] = ()
+    entity_id: str = ""
+
+    def __post_init__(self) -> None:
+        _require(
+            "intents.devices.entity_id",
+            not self.entity_id or _ENTITY_ID.fullmatch(self.entity_id) is not None,
+            'a Home Assistant entity id, e.g. "light.kitchen"',
+        )
+
+    @property
+    def ha_entity_id(self) -> str:
+        """``entity_id``, else what Home Assistant names an entity called ``name``: "kitchen light" (a
+        light) → light.kitchen_light."""
+        if self.entity_id:
+            return self.entity_id
+        slug = re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") or "unnamed"
+        return f"{HA_DOMAINS[self.kind]}.{slug}"
+
+
+HA_DOMAINS = {"light": "light", "switch": "switch", "fan": "fan", "media": "media_player"}
+_ENTITY_ID = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+")
 
 
 DEFAULT_DEVICES: tuple[DeviceEntry, ...] = (

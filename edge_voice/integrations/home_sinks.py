@@ -12,7 +12,16 @@ import logging
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import Config
-from edge_voice.core.events import ErrorInfo, Event, IntentInfo, ResponseDoneInfo, TranscriptInfo
+from edge_voice.core.events import (
+    ErrorInfo,
+    Event,
+    IntentInfo,
+    MuteInfo,
+    ResponseDoneInfo,
+    TranscriptInfo,
+    VolumeInfo,
+    WakeInfo,
+)
 from edge_voice.core.messages import ListenCommand, MuteCommand
 from edge_voice.core.vocabulary import ErrorCode, Latency
 
@@ -37,21 +46,35 @@ class MqttEventSink:
         # the orchestrator reports changes only: publish the starting state, else the retained state
         # stays unknown (or whatever a previous run left, e.g. "speaking") until the first turn
         self.bridge.publish_state(daemon.orch.state)
+        self.bridge.publish_switches(muted=daemon.orch.muted, volume=daemon.playback.volume)
 
     def emit(self, event: Event) -> None:
         match event.payload:
             case ErrorInfo(code=ErrorCode.BAD_COMMAND):
                 return  # the bridge published it already, with the offending topic and field
-            case TranscriptInfo():
+            case WakeInfo():
+                self.bridge.publish_event(event)
+                self.bridge.publish_voice("wake")
+            case TranscriptInfo() as heard:
                 if self._words:
                     self.bridge.publish_event(event)
+                self.bridge.publish_voice("transcript", heard.text if self._words else "")
+            case MuteInfo(on=on):
+                self.bridge.publish_event(event)
+                self.bridge.publish_switches(muted=on)
+            case VolumeInfo(level=level):
+                self.bridge.publish_event(event)
+                self.bridge.publish_switches(volume=level)
             case IntentInfo() as intent:
                 self.bridge.publish_event(self._private(event, "text"))
                 text = intent.text if self._words else ""
                 self.bridge.publish_intent(intent.name, intent.slots, text, event.turn_id)
             case ResponseDoneInfo() as done:
                 self.bridge.publish_event(self._private(event, "transcript"))
-                v2v = done.latency.get(Latency.VOICE_TO_VOICE)
+                # the "Last latency" sensor is the voice-to-voice time of a spoken turn answered: never
+                # a say, an announcement, a timer or a cancelled reply
+                spoken = done.status == "done" and done.route in ("intent", "llm")
+                v2v = done.latency.get(Latency.VOICE_TO_VOICE) if spoken else None
                 said = done.transcript if self._retain_words else ""
                 self.bridge.publish_retained_info(transcript=said or None, latency_ms=v2v)
             case _:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, InputClock
+from edge_voice.core import events as ev
 from edge_voice.core.announcements import say
 from edge_voice.core.config import Config
 from edge_voice.core.intent import IntentOutcome
@@ -255,6 +256,8 @@ class Daemon:
         elif outcome.name in ("volume_up", "volume_down"):
             step = 0.1 if outcome.name == "volume_up" else -0.1
             self.playback.volume = max(0.0, min(1.0, self.playback.volume + step))
+        if outcome.name in ("volume_set", "volume_up", "volume_down"):  # Home Assistant's volume follows
+            self.orch.publish(ev.VolumeInfo(self.playback.volume), turn)
         if self._user_on_intent is not None:
             self._user_on_intent(turn, outcome)
 
