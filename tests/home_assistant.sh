@@ -25,7 +25,12 @@ if [ -x "$VENV/bin/hass" ] && [ "$(cat "$STAMP" 2>/dev/null || true)" = "$PINS" 
     exit 0
 fi
 "${PYTHON:-python3}" -m venv "$VENV"
+PIP="$VENV/bin/python -m pip --disable-pip-version-check"
+# Core first, alone: its package_constraints.txt pins the whole tree (bluetooth, aiohttp, …). Without it
+# pip's resolver backtracks through hundreds of sdist builds (measured: >10 min, never finished).
+$PIP install --quiet --no-deps homeassistant==2024.3.3
+CONSTRAINTS="$("$VENV/bin/python" -c 'import homeassistant, os; print(os.path.join(os.path.dirname(homeassistant.__file__), "package_constraints.txt"))')"
 # shellcheck disable=SC2086  # PINS is a list of requirement specifiers
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PINS
+$PIP install --quiet --prefer-binary -c "$CONSTRAINTS" $PINS
 echo "$PINS" >"$STAMP"
 echo "home assistant installed in $VENV" >&2

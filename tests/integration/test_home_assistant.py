@@ -1,0 +1,153 @@
+"""Issue 18 against a real Home Assistant core 2024.3.3 (tests/home_assistant.sh), a real mosquitto and
+the real daemon: the discovered entities appear with valid states and follow the device, and a spoken
+"turn on the kitchen light" switches a Home Assistant light through the shipped blueprint — with no YAML
+written by the user (onboarding, the MQTT integration and the automation all go through HA's own API, as
+the UI does them)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from edge_voice.core.config import MQTT_COMMAND_NAMES, Config
+from edge_voice.core.messages import Command, MuteCommand, VolumeCommand
+from edge_voice.integrations.home_sinks import MqttEventSink
+from edge_voice.integrations.mqtt import MqttBridge
+from edge_voice.runtime.daemon import Engines
+from tests.conftest import wait_until
+from tests.integration.conftest import Broker, Subscriber, start_broker
+from tests.integration.home_assistant import KITCHEN_SET, HomeAssistant, start_home_assistant
+from tests.integration.rig import DEVICE, build, home_cfg
+from tests.integration.test_names import spoken
+
+ENTITY = f"edge_voice_{DEVICE.replace('-', '_')}"  # HA's entity ids: <domain>.<device name>_<entity name>
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = start_broker(tmp_path_factory.mktemp("ha-broker"))
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="module")
+def home_assistant(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeAssistant]:
+    ha = start_home_assistant(tmp_path_factory.mktemp("ha"), broker.port)
+    try:
+        yield ha
+    finally:
+        ha.stop()
+
+
+def ha_cfg(port: int) -> Config:
+    cfg = home_cfg(port)
+    return replace(cfg, mqtt=replace(cfg.mqtt, allow_commands=MQTT_COMMAND_NAMES))
+
+
+def event_type(ha: HomeAssistant, entity_id: str) -> str | None:
+    s = ha.state(entity_id)
+    return None if s is None else s["attributes"].get("event_type")
+
+
+def test_discovered_entities_have_valid_states_and_follow_the_device(home_assistant: HomeAssistant) -> None:
+    """A bridge whose command handler does what the daemon does with mute and volume (report them back):
+    HA's switch, number, enum sensor and event entities follow, and HA logs no error about them."""
+    ha = home_assistant
+    commands: list[Command] = []
+    lock = threading.Lock()
+    bridge: MqttBridge
+
+    def on_command(cmd: Command) -> None:
+        with lock:
+            commands.append(cmd)
+        if isinstance(cmd, MuteCommand):
+            bridge.publish_switches(muted=cmd.on)
+        elif isinstance(cmd, VolumeCommand):
+            bridge.publish_switches(volume=cmd.level)
+
+    bridge = MqttBridge(ha_cfg(ha.mqtt_port), on_command)
+    bridge.start()
+    try:
+        bridge.publish_state("idle")
+        bridge.publish_switches(muted=False, volume=0.8)
+        state = ha.wait_state(f"sensor.{ENTITY}_state", "idle", 60)
+        assert state["attributes"]["device_class"] == "enum"  # its options live in the entity registry
+        ha.wait_state(f"switch.{ENTITY}_mute", "off")
+        ha.wait_state(f"number.{ENTITY}_volume", "80")
+        assert ha.state(f"button.{ENTITY}_listen") is not None
+
+        ha.call("switch", "turn_on", {"entity_id": f"switch.{ENTITY}_mute"})
+        ha.wait_state(f"switch.{ENTITY}_mute", "on")
+        bridge.publish_state("speaking")  # a say while muted: the switch must stay on (the issue's bug)
+        ha.wait_state(f"sensor.{ENTITY}_state", "speaking")
+        assert ha.wait_state(f"switch.{ENTITY}_mute", "on")["state"] == "on"
+        ha.call("switch", "turn_off", {"entity_id": f"switch.{ENTITY}_mute"})
+        ha.wait_state(f"switch.{ENTITY}_mute", "off")
+
+        ha.call("number", "set_value", {"entity_id": f"number.{ENTITY}_volume", "value": 40})
+        ha.wait_state(f"number.{ENTITY}_volume", "40")
+        with lock:
+            assert [MuteCommand(True), MuteCommand(False), VolumeCommand(0.4)] == [
+                c for c in commands if isinstance(c, MuteCommand | VolumeCommand)
+            ]
+
+        bridge.publish_intent("time", (), "what time is it", 7)
+        wait_until(lambda: event_type(ha, f"event.{ENTITY}_intent") == "time", 30, "the intent event", 0.2)
+        bridge.publish_voice("wake")
+        wait_until(lambda: event_type(ha, f"event.{ENTITY}_voice") == "wake", 30, "the wake event", 0.2)
+    finally:
+        bridge.stop()
+    ha.wait_state(f"sensor.{ENTITY}_state", "unavailable")  # the bridge said offline
+    errors = [
+        line
+        for line in ha.log_text().splitlines()
+        if ("ERROR" in line or "WARNING" in line) and ("mqtt" in line.lower() or "edge_voice" in line)
+    ]
+    assert not errors, "\n".join(errors[-20:])
+
+
+@pytest.mark.engines
+def test_a_spoken_command_switches_a_home_assistant_light_through_the_blueprint(
+    home_assistant: HomeAssistant,
+    broker: Broker,
+    engines: Engines,
+    subscriber: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    """The issue's "Done means": a WAV of "Hey Jarvis, turn on the kitchen light" through the real daemon
+    (wake word, VAD, whisper.cpp, the fast path) → MQTT intent with light.kitchen_light → the blueprint's
+    automation → HA commands its MQTT light. Nothing per-intent, no YAML."""
+    ha = home_assistant
+    ha.add_blueprint_automation()
+    ha.call("light", "turn_off", {"entity_id": "light.kitchen_light"})
+    ha.wait_state("light.kitchen_light", "off")
+    sub = subscriber(broker.port, [KITCHEN_SET])
+    rig = build(
+        ha_cfg(broker.port),
+        engines,
+        spoken("Turn on the kitchen light.").pcm,
+        "adaptive",
+        tmp_path / "reply.wav",
+    )
+    bridge = rig.home(MqttEventSink).bridge
+    try:
+        wait_until(lambda: bridge.connected, 15, "bridge connected")
+        rig.daemon.run()
+        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+        ha.wait_state("light.kitchen_light", "on")
+    finally:
+        rig.stop_home()
+    (intent,) = rig.memory.of("intent.recognized")
+    assert intent.data["name"] == "turn_on", intent.data
+    assert sub.last(KITCHEN_SET).payload == b"ON"  # HA itself switched the light, over MQTT
+    assert event_type(ha, f"event.{ENTITY}_intent") == "turn_on"
+    attributes = ha.state(f"event.{ENTITY}_intent")["attributes"]  # type: ignore[index]
+    assert attributes["entity_ids"] == ["light.kitchen_light"], attributes
+    voice = ha.state(f"event.{ENTITY}_voice")
+    assert voice is not None and voice["attributes"]["event_type"] in ("wake", "transcript")
