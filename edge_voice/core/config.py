@@ -252,6 +252,28 @@ class IntentsConfig:
     enabled: bool = True
     devices: tuple[DeviceEntry, ...] = DEFAULT_DEVICES
     early_commit: bool = True  # a speculative transcript that is a complete command ends the turn early
+    # "home_assistant": a device command goes to Home Assistant's conversation API ([home_assistant]),
+    # the fast path serving when it is unreachable or slow
+    backend: Literal["local", "home_assistant"] = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantConfig:
+    """Home Assistant's conversation API (``intents.backend = "home_assistant"``). The long-lived access
+    token is read from the environment variable ``token_env``, never from the file."""
+
+    url: str = "http://homeassistant.local:8123"
+    token_env: str = "EDGE_VOICE_HA_TOKEN"
+    timeout_ms: int = 2000  # connect and the whole answer within this, else the fast path answers
+    language: str = "en"
+    agent_id: str = ""  # "" = Home Assistant's default agent
+    retry_after_s: int = 30  # after a failure the fast path serves this long before HA is tried again
+
+    def __post_init__(self) -> None:
+        _require("home_assistant.url", self.url.startswith(("http://", "https://")), "an http(s):// URL")
+        _check_range("home_assistant", "timeout_ms", self.timeout_ms, 100, 60000)
+        _check_range("home_assistant", "retry_after_s", self.retry_after_s, 0, 3600)
+        _require("home_assistant.token_env", bool(self.token_env), "an environment variable's name")
 
 
 SKILL_NAMES = ("units", "calendar", "holidays", "countries", "words", "chat", "boundary")
@@ -529,6 +551,7 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    home_assistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
 

@@ -43,6 +43,7 @@ from edge_voice.runtime import heap
 from edge_voice.runtime.generation import SentenceSplitter
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import (
+    Agent,
     AsrWorker,
     LlmWorker,
     PhraseStore,
@@ -167,6 +168,20 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     )
 
 
+def home_assistant_agent(cfg: Config, post: Callable[[Message], None]) -> Agent | None:
+    """Home Assistant's conversation agent when ``intents.backend = "home_assistant"`` (else None), its
+    failures and recoveries posted as ``engine.fallback`` (stage ``intent``)."""
+    if cfg.intents.backend != "home_assistant" or not cfg.intents.enabled:
+        return None
+    from edge_voice.engines.remote.fallback import _Switch
+    from edge_voice.engines.remote.home_assistant import HomeAssistantAgent
+
+    client = HomeAssistantAgent(cfg.home_assistant)
+    switch = _Switch("intent", client.backend, cfg.home_assistant.retry_after_s)
+    switch.notify = post
+    return Agent(client, switch)
+
+
 class Daemon:
     """One running assistant: threads + orchestrator around a source and a sink."""
 
@@ -207,7 +222,10 @@ class Daemon:
             fill_engine=getattr(engines.phrase_cache, "synth", None),  # the local voice (PhraseCache)
             max_reply_s=cfg.tts.max_reply_s,
         )
-        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences)
+        self.agent = home_assistant_agent(cfg, post)
+        self.llm = LlmWorker(
+            engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
+        )
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.listen = ListenThread(listener, self.frames, post, on_frame)
@@ -243,6 +261,8 @@ class Daemon:
             hooks=hooks,
         )
         self.turn_loop = TurnLoop(self.orch)
+        if self.agent is not None:
+            self.orch.router.agent_ready = self.agent.switch.use_remote
         for engine in engines.fallbacks:  # remote engines report their local/remote switches to the loop
             engine.notify = post
 
