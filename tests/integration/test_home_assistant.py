@@ -154,3 +154,65 @@ def test_a_spoken_command_switches_a_home_assistant_light_through_the_blueprint(
     assert intent_event["attributes"]["entity_ids"] == ["light.kitchen_light"], intent_event
     assert voice_event["attributes"]["event_type"] == "transcript", voice_event
     assert "kitchen light" in voice_event["attributes"]["text"].lower(), voice_event
+
+
+def agent_cfg(url: str, timeout_ms: int = 5000) -> Config:
+    """No MQTT at all: only Home Assistant's conversation agent can switch the light."""
+    cfg = home_cfg()
+    return replace(
+        cfg,
+        intents=replace(cfg.intents, backend="home_assistant"),
+        home_assistant=replace(cfg.home_assistant, url=url, timeout_ms=timeout_ms),
+    )
+
+
+@pytest.mark.engines
+def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
+    home_assistant: HomeAssistant, engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ha = home_assistant
+    monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token)
+    ha.call("light", "turn_off", {"entity_id": "light.kitchen_light"})
+    ha.wait_state("light.kitchen_light", "off")
+    rig = build(
+        agent_cfg(ha.url), engines, spoken("Turn on the kitchen light.").pcm, "adaptive", tmp_path / "r.wav"
+    )
+    try:
+        rig.daemon.run()
+    finally:
+        rig.stop_home()
+    ha.wait_state("light.kitchen_light", "on")
+    assert not rig.memory.of("intent.recognized")  # HA acted: the fast path published nothing
+    assert not rig.memory.of("engine.fallback")
+    done = rig.memory.of("response.done")[-1].data
+    assert done["status"] == "done", done
+    assert "kitchen light" in done["transcript"].lower(), done
+    assert done["reply"].lower().startswith("turned on"), done  # HA's own answer, said by our Piper
+    assert "turned on" in rig.heard(engines, 0), rig.heard(engines, 0)
+    assert ha.token not in ha.log_text()
+
+
+@pytest.mark.engines
+def test_with_home_assistant_stopped_the_device_falls_back_to_the_fast_path(
+    home_assistant: HomeAssistant, engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Last in the module: stops Home Assistant. The command is still understood and confirmed on the
+    device, its intent applied locally, and the switch is reported once as ``engine.fallback``."""
+    ha = home_assistant
+    monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token)
+    url = ha.url
+    ha.stop()
+    rig = build(
+        agent_cfg(url), engines, spoken("Turn on the kitchen light.").pcm, "adaptive", tmp_path / "r.wav"
+    )
+    try:
+        rig.daemon.run()
+    finally:
+        rig.stop_home()
+    (fallback,) = rig.memory.of("engine.fallback")
+    assert (fallback.data["stage"], fallback.data["using"]) == ("intent", "local"), fallback.data
+    assert "refused" in fallback.data["reason"], fallback.data
+    (intent,) = rig.memory.of("intent.recognized")
+    assert intent.data["name"] == "turn_on" and intent.data["slots"]["device"] == ["kitchen light"]
+    done = rig.memory.of("response.done")[-1].data
+    assert done["status"] == "done" and done["reply"] == "Turning on the kitchen light.", done
