@@ -71,13 +71,14 @@ test: setup servers home-assistant check
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: setup
+bench: setup home-assistant
 	$(PY) -m edge_voice bench listen
 	$(PY) -m edge_voice bench asr
 	$(PY) -m edge_voice bench names
 	$(PY) -m edge_voice bench turn
 	$(PY) -m edge_voice bench turn-taking
 	$(PY) -m edge_voice bench remote
+	$(PY) -m edge_voice bench home
 	$(PY) -m edge_voice bench turn-end
 	$(PY) -m edge_voice bench soak --opt turns=1000
 

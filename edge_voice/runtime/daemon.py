@@ -211,18 +211,23 @@ class Daemon:
         post: Callable[[Message], None] = self._post
         self.playback = PlaybackWorker(sink, post, cfg.audio.output_chunk_ms)
         self.playback.volume = cfg.audio.volume
+        self.agent = home_assistant_agent(cfg, post)
+        prefill = engines.prefill
+        if self.agent is not None:  # HA's usual replies, synthesised ahead like our confirmations
+            from edge_voice.engines.remote.home_assistant import AGENT_PHRASES
+
+            prefill = (*prefill, *AGENT_PHRASES)
         self.tts = TtsWorker(
             engines.tts,
             post,
             self.playback,
             engines.phrase_cache,
-            engines.prefill,
+            prefill,
             lambda: self.orch.turn is None,
             engines.clock_phrases,
             fill_engine=getattr(engines.phrase_cache, "synth", None),  # the local voice (PhraseCache)
             max_reply_s=cfg.tts.max_reply_s,
         )
-        self.agent = home_assistant_agent(cfg, post)
         self.llm = LlmWorker(
             engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
         )
