@@ -126,6 +126,7 @@ def run(cfg: Config, out_dir: Path, rounds: int = 40, **_: Any) -> dict[str, Any
                 chunks.close()
         finally:
             ha.stop()
+    hassil = _hassil(cfg, venv)
     match, hop, chunk = _pct(match_ms), _pct(hop_ms), _pct(first_chunk_ms)
     result: dict[str, Any] = {
         "bench": "home",
@@ -141,11 +142,65 @@ def run(cfg: Config, out_dir: Path, rounds: int = 40, **_: Any) -> dict[str, Any
         "replies_cached": f"{cached}/{rounds}",
         "replies": replies,
         "light_followed": f"{states_ok}/{rounds}",
+        "hassil": hassil,
         "note": "a shared 2-core box under load from other work; compare within this run only",
     }
     (out_dir / "home.json").write_text(json.dumps(result, indent=2) + "\n")
     _plot(match_ms, hop_ms, first_chunk_ms, out_dir / "home.png")
     return result
+
+
+def speculative_texts() -> list[str]:
+    """What the fast path is asked on every speculative transcript: each command of ``bench names``
+    word by word as it grows ("turn", "turn off", "turn off the", …), and the ASR bench's questions."""
+    from edge_voice.bench.asr import QUESTIONS
+    from edge_voice.bench.names import COMMANDS
+
+    texts: list[str] = []
+    for said, _devices, _action in COMMANDS:
+        words = said.rstrip(".").split()
+        texts += [" ".join(words[:n]) for n in range(1, len(words) + 1)]
+    texts += list(QUESTIONS)
+    return texts
+
+
+def _hassil(cfg: Config, venv: Path) -> dict[str, Any]:
+    """hassil's match time (HA's English templates) on the speculative transcripts, beside our matcher's,
+    both on this box in this run; the hassil side runs in HA's venv (it is not our dependency)."""
+    import subprocess
+
+    from edge_voice.bench.names import COMMANDS
+    from edge_voice.engines.intents import RuleIntentMatcher
+
+    texts = speculative_texts()
+    devices = [[d.name, d.ha_entity_id] for d in cfg.intents.devices]
+    areas = sorted({d.name.rsplit(" ", 1)[0] for d in cfg.intents.devices if " " in d.name})
+    probe = Path(__file__).with_name("hassil_probe.py")
+    r = subprocess.run(
+        [str(venv / "bin" / "python"), str(probe)],
+        input=json.dumps({"devices": devices, "areas": areas, "texts": texts}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    rows = json.loads(r.stdout)
+    matcher = RuleIntentMatcher(cfg.intents)
+    ours: list[float] = []
+    for text in texts:
+        t0 = time.perf_counter()
+        matcher.match(text)
+        ours.append((time.perf_counter() - t0) * 1000)
+    full = {said.rstrip(".") for said, _d, _a in COMMANDS}
+    matched_full = [row for row in rows if row["text"] in full and row["intent"]]
+    return {
+        "texts": len(texts),
+        "hassil_ms": _pct([row["ms"] for row in rows]),
+        "hassil_ms_no_match": _pct([row["ms"] for row in rows if not row["intent"]] or [0.0]),
+        "rule_matcher_ms": _pct(ours),
+        "hassil_commands_matched": f"{len(matched_full)}/{len(full)}",
+        "examples": rows[:3],
+    }
 
 
 def _plot(match_ms: list[float], hop_ms: list[float], chunk_ms: list[float], path: Path) -> None:
