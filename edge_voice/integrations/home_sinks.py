@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import Config
@@ -18,6 +19,8 @@ from edge_voice.core.events import (
     IntentInfo,
     MuteInfo,
     ResponseDoneInfo,
+    ResponseStartedInfo,
+    TimerFinishedInfo,
     TranscriptInfo,
     VolumeInfo,
     WakeInfo,
@@ -47,6 +50,9 @@ class MqttEventSink:
         # stays unknown (or whatever a previous run left, e.g. "speaking") until the first turn
         self.bridge.publish_state(daemon.orch.state)
         self.bridge.publish_switches(muted=daemon.orch.muted, volume=daemon.playback.volume)
+        self._daemon = daemon
+        self._timer_due: float | None = None
+        self._publish_timer(force=True)
 
     def emit(self, event: Event) -> None:
         match event.payload:
@@ -59,6 +65,13 @@ class MqttEventSink:
                 if self._words:
                     self.bridge.publish_event(event)
                 self.bridge.publish_voice("transcript", heard.text if self._words else "")
+            case TimerFinishedInfo(name=name):
+                self.bridge.publish_event(event)
+                self.bridge.publish_voice("timer_finished", name)
+                self._publish_timer()
+            case ResponseStartedInfo():  # a timer set or cancelled is applied by now
+                self.bridge.publish_event(event)
+                self._publish_timer()
             case MuteInfo(on=on):
                 self.bridge.publish_event(event)
                 self.bridge.publish_switches(muted=on)
@@ -79,6 +92,16 @@ class MqttEventSink:
                 self.bridge.publish_retained_info(transcript=said or None, latency_ms=v2v)
             case _:
                 self.bridge.publish_event(event)
+
+    def _publish_timer(self, force: bool = False) -> None:
+        """The next timer's wall-clock due time, when it changed (timers live in the fast path)."""
+        intents = self._daemon.engines.intents
+        next_due = intents.timers.next_due_s() if intents is not None else None
+        if next_due == self._timer_due and not force:
+            return
+        self._timer_due = next_due
+        wall = None if next_due is None else time.time() + next_due - time.monotonic()
+        self.bridge.publish_timer(wall)
 
     def _private(self, event: Event, key: str) -> Event:
         """``event`` with what the user said blanked, unless transcripts are published."""

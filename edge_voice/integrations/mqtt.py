@@ -60,7 +60,11 @@ HA_STATE_MAX_CHARS = 255  # Home Assistant rejects longer sensor states
 EPOCH_NS_FLOOR = 10**18  # 2001-09-09 in epoch ns; a monotonic clock (uptime) never gets there
 MAX_INFLIGHT = 20  # unacknowledged QoS 1 messages handed to paho at once (paho's own default)
 # events the ``voice`` event entity fires, by the name Home Assistant shows
-VOICE_EVENTS = {EventType.WAKE_DETECTED: "wake", EventType.TRANSCRIPT_FINAL: "transcript"}
+VOICE_EVENTS = {
+    EventType.WAKE_DETECTED: "wake",
+    EventType.TRANSCRIPT_FINAL: "transcript",
+    EventType.TIMER_FINISHED: "timer_finished",
+}
 
 
 # ----------------------------------------------------------------------------------------------- topics
@@ -113,6 +117,11 @@ class Topics:
     def voice(self) -> str:
         """``{"event_type": "wake" | "transcript", "text": …}``: the ``voice`` event entity's topic."""
         return f"{self.prefix}/voice"
+
+    @property
+    def timer(self) -> str:
+        """Retained: when the next timer rings (ISO 8601 UTC), or ``None`` (Home Assistant's "no value")."""
+        return f"{self.prefix}/timer"
 
     @property
     def intent_filter(self) -> str:
@@ -494,6 +503,16 @@ def discovery_configs(
             },
         ),
         (
+            "sensor",
+            "timer",
+            {
+                "name": "Next timer",  # a timestamp: HA shows it counting down ("in 4 minutes")
+                "state_topic": topics.timer,
+                "device_class": "timestamp",
+                "icon": "mdi:timer-outline",
+            },
+        ),
+        (
             "switch",
             "mute",
             {
@@ -766,6 +785,11 @@ class MqttBridge:
         if volume is not None:
             level = f"{max(0.0, min(1.0, volume)) * 100:.0f}".encode()
             self._inbox.put((_Kind.RETAINED, (self.topics.volume, level)))
+
+    def publish_timer(self, due_epoch_s: float | None) -> None:
+        """Retained next timer (the ``Next timer`` sensor); None = no timer running."""
+        body = b"None" if due_epoch_s is None else iso_utc(int(due_epoch_s * 1e9)).encode()
+        self._inbox.put((_Kind.RETAINED, (self.topics.timer, body)))
 
     def publish_intent(self, name: str, slots: SlotsArg, text: str, turn_id: int | None) -> None:
         """``…/intent/<name>`` and, if ``mqtt.hermes``, ``hermes/intent/<name>``. QoS 1, buffered."""

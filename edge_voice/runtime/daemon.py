@@ -303,6 +303,7 @@ class Daemon:
         if self.engines.intents is None:
             return
         for timer in self.engines.intents.timers.due(time.monotonic()):
+            self.orch.publish(ev.TimerFinishedInfo(timer.name, timer.duration_s))
             say(self.orch, timer.done_phrase(), trigger="timer")
 
     def stop(self) -> None:

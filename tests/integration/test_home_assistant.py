@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_voice.audio import clips
 from edge_voice.core.config import MQTT_COMMAND_NAMES, Config
 from edge_voice.core.messages import Command, MuteCommand, VolumeCommand
 from edge_voice.integrations.home_sinks import MqttEventSink
@@ -101,6 +102,10 @@ def test_discovered_entities_have_valid_states_and_follow_the_device(home_assist
         wait_until(lambda: event_type(ha, f"event.{ENTITY}_intent") == "time", 30, "the intent event", 0.2)
         bridge.publish_voice("wake")
         wait_until(lambda: event_type(ha, f"event.{ENTITY}_voice") == "wake", 30, "the wake event", 0.2)
+        assert (
+            ha.wait_state(f"sensor.{ENTITY}_next_timer", "unknown")["attributes"]["device_class"]
+            == "timestamp"
+        )
     finally:
         bridge.stop()
     ha.wait_state(f"sensor.{ENTITY}_state", "unavailable")  # the bridge said offline
@@ -110,6 +115,47 @@ def test_discovered_entities_have_valid_states_and_follow_the_device(home_assist
         if ("ERROR" in line or "WARNING" in line) and ("mqtt" in line.lower() or "edge_voice" in line)
     ]
     assert not errors, "\n".join(errors[-20:])
+
+
+@pytest.mark.engines
+def test_a_spoken_timer_is_an_entity_and_its_end_an_event(
+    home_assistant: HomeAssistant, broker: Broker, engines: Engines, tmp_path: Path
+) -> None:
+    """ "Set a timer for three seconds": the Next timer sensor shows when it rings; when it rings the
+    voice event entity fires ``timer_finished`` and the sensor has no value again."""
+    ha = home_assistant
+    clip = clips.compose(
+        [
+            ("lead", clips.silence(800)),
+            ("wake", clips.piper_speech("Hey Jarvis,")),
+            ("gap", clips.silence(150)),
+            ("cmd", clips.piper_speech("Set a timer for three seconds.")),
+            ("tail", clips.silence(9000)),  # the timer rings while the file still plays
+        ]
+    )
+    rig = build(ha_cfg(broker.port), engines, clip.pcm, "adaptive", tmp_path / "r.wav")
+    bridge = rig.home(MqttEventSink).bridge
+    seen: list[str] = []
+    try:
+        wait_until(lambda: bridge.connected, 15, "bridge connected")
+        runner = threading.Thread(target=rig.daemon.run, daemon=True)
+        runner.start()
+
+        def timer_shown() -> bool:
+            s = ha.state(f"sensor.{ENTITY}_next_timer")
+            if s is not None and s["state"] not in ("unknown", "unavailable"):
+                seen.append(s["state"])
+            return bool(seen) or not runner.is_alive()
+
+        wait_until(timer_shown, 120, "the timer sensor", 0.1)
+        wait_until(lambda: event_type(ha, f"event.{ENTITY}_voice") == "timer_finished", 60, "ring", 0.2)
+        ha.wait_state(f"sensor.{ENTITY}_next_timer", "unknown")
+        runner.join(120)
+    finally:
+        rig.stop_home()
+    assert seen and seen[0].endswith("+00:00"), seen  # an ISO timestamp HA counts down to
+    (finished,) = rig.memory.of("timer.finished")
+    assert finished.data["duration_s"] == 3
 
 
 @pytest.mark.engines

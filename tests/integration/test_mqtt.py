@@ -376,11 +376,12 @@ def test_home_assistant_discovery(
     sub = subscriber(mosquitto.port, ["homeassistant/#"])
     allow = (*DEFAULT_MQTT_COMMANDS, "listen")
     _, commands = bridges(make_cfg(mosquitto.port, allow_commands=allow, retain_transcript=True))
-    configs = {m.topic: m.json() for m in sub.wait_for("homeassistant/", 8)}
+    configs = {m.topic: m.json() for m in sub.wait_for("homeassistant/", 9)}
     assert set(configs) == {
         f"homeassistant/sensor/{DEVICE}/state/config",
         f"homeassistant/sensor/{DEVICE}/last_transcript/config",
         f"homeassistant/sensor/{DEVICE}/last_latency/config",
+        f"homeassistant/sensor/{DEVICE}/timer/config",
         f"homeassistant/switch/{DEVICE}/mute/config",
         f"homeassistant/number/{DEVICE}/volume/config",
         f"homeassistant/button/{DEVICE}/listen/config",
@@ -403,7 +404,7 @@ def test_home_assistant_discovery(
     # Home Assistant restarting (homeassistant/status = online) makes the bridge announce itself again
     before = len(sub.on("homeassistant/"))
     sub.client.publish("homeassistant/status", b"online", qos=1).wait_for_publish(5)
-    sub.wait_for("homeassistant/", before + 8)
+    sub.wait_for("homeassistant/", before + 9)
 
 
 # ---------------------------------------------------------------------------------------------- auth

@@ -69,6 +69,7 @@ class _Daemon:
         self.turn_loop = SimpleNamespace(post=lambda _c: None)
         self.orch = SimpleNamespace(state=State.IDLE, muted=False)
         self.playback = SimpleNamespace(volume=1.0)
+        self.engines = SimpleNamespace(intents=None)
 
 
 def _said(sink: MqttEventSink) -> None:

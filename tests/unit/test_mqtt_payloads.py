@@ -311,8 +311,8 @@ def test_intent_event_carries_every_device() -> None:
 def test_discovery_configs() -> None:
     topics = Topics.from_config(Config(device_id="den"))
     configs = {topic: json.loads(body) for topic, body in discovery_configs(topics, sw_version="1.2.3")}
-    assert len(configs) == 8
-    assert len({c["unique_id"] for c in configs.values()}) == 8
+    assert len(configs) == 9
+    assert len({c["unique_id"] for c in configs.values()}) == 9
     assert all(c["unique_id"].startswith("edge_voice_den_") for c in configs.values())
     for c in configs.values():
         assert c["device"] == {
@@ -345,7 +345,10 @@ def test_discovery_configs() -> None:
     assert intent["state_topic"] == "edge-voice/den/intent/+"
     assert set(intent["event_types"]) == set(INTENT_NAMES)
     voice = configs["homeassistant/event/den/voice/config"]
-    assert (voice["state_topic"], voice["event_types"]) == ("edge-voice/den/voice", ["wake", "transcript"])
+    assert voice["state_topic"] == "edge-voice/den/voice"
+    assert voice["event_types"] == ["wake", "transcript", "timer_finished"]
+    timer = configs["homeassistant/sensor/den/timer/config"]
+    assert (timer["state_topic"], timer["device_class"]) == ("edge-voice/den/timer", "timestamp")
 
 
 def test_intent_payload_carries_home_assistant_entity_ids() -> None:
