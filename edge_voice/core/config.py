@@ -268,6 +268,7 @@ class HomeAssistantConfig:
     language: str = "en"
     agent_id: str = ""  # "" = Home Assistant's default agent
     retry_after_s: int = 30  # after a failure the fast path serves this long before HA is tried again
+    learn_devices: bool = False  # HA's lights, switches, fans, media players become the fast path's devices
 
     def __post_init__(self) -> None:
         _require("home_assistant.url", self.url.startswith(("http://", "https://")), "an http(s):// URL")

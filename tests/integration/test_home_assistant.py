@@ -238,6 +238,34 @@ def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
     assert ha.token not in ha.log_text()
 
 
+def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
+    home_assistant: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_voice.engines.intents import RuleIntentMatcher
+    from edge_voice.integrations.ha_devices import cache_path, with_learned_devices
+    from edge_voice.integrations.mqtt import ha_entity_ids
+
+    ha = home_assistant
+    monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token)
+    base = home_cfg()
+    cfg = replace(
+        base,
+        models_dir=str(tmp_path / "models"),
+        intents=replace(base.intents, devices=()),  # no configured devices at all
+        home_assistant=replace(base.home_assistant, url=ha.url, learn_devices=True),
+    )
+    learned = with_learned_devices(cfg)
+    assert [(d.name, d.kind, d.entity_id) for d in learned.intents.devices] == [
+        ("kitchen light", "light", "light.kitchen_light")  # HA's own name; edge-voice's entities left out
+    ]
+    assert cache_path(cfg).exists()
+    result = RuleIntentMatcher(learned.intents).match("Turn on the kitchen light.")
+    assert result is not None and result.name == "turn_on"
+    assert ha_entity_ids(result.slots, learned.intents.devices) == ["light.kitchen_light"]
+    away = replace(cfg, home_assistant=replace(cfg.home_assistant, url="http://127.0.0.1:9"))
+    assert with_learned_devices(away).intents.devices == learned.intents.devices  # from the cache
+
+
 @pytest.mark.engines
 def test_with_home_assistant_stopped_the_device_falls_back_to_the_fast_path(
     home_assistant: HomeAssistant, engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
