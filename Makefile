@@ -15,7 +15,7 @@ STAMP := $(VENV)/.edge-voice-installed
 OUT ?= out
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup apt venv models servers demo test check lint typecheck unit bench install clean
+.PHONY: setup apt venv models servers home-assistant demo test check lint typecheck unit bench install clean
 
 setup: apt $(STAMP) models
 
@@ -47,6 +47,11 @@ models: $(STAMP)
 servers:
 	PYTHON=$(PYTHON) sh tests/wyoming_servers.sh
 
+# a real Home Assistant core 2024.3.3 for tests/integration/test_home_assistant.py, in its own venv under
+# ~/.cache (~60 exact pins of its own; ~3.5 min once, then a no-op); the tests run it offline on loopback
+home-assistant:
+	PYTHON=$(PYTHON) sh tests/home_assistant.sh
+
 demo: setup
 	$(PY) -m edge_voice demo --out $(OUT)
 
@@ -60,19 +65,20 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 # CI runs this target (.ci/run): every marker, and hypothesis at its full example count
-test: setup servers check
+test: setup servers home-assistant check
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: setup
+bench: setup home-assistant
 	$(PY) -m edge_voice bench listen
 	$(PY) -m edge_voice bench asr
 	$(PY) -m edge_voice bench names
 	$(PY) -m edge_voice bench turn
 	$(PY) -m edge_voice bench turn-taking
 	$(PY) -m edge_voice bench remote
+	$(PY) -m edge_voice bench home
 	$(PY) -m edge_voice bench turn-end
 	$(PY) -m edge_voice bench soak --opt turns=1000
 

@@ -64,6 +64,9 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     notifier.status("loading models")
     # read (and so check) the input before seconds of model loading; read once, played from memory
     audio = read_input(args.input) if args.input is not None else None
+    from edge_voice.integrations.ha_devices import with_learned_devices
+
+    cfg = with_learned_devices(cfg)  # before the engines: the matcher and whisper's prompt name them
     engines = load_engines(cfg, _progress)
     clock = InputClock()
     source, sink, reopen = make_io(cfg, engines, clock, audio, args.output, args.fast)
@@ -99,7 +102,8 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
             reopen_source=reopen,
             on_frame=on_frame,
             on_ready=on_ready,
-            load_config=lambda: load(getattr(args, "config", None)),
+            # a reload keeps the learned devices (from the cache: no network on the orchestrator's thread)
+            load_config=lambda: with_learned_devices(load(getattr(args, "config", None)), network=False),
         )
         extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
         daemon.run()

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import reprlib
 import tomllib
 import types
@@ -207,11 +208,33 @@ class AsrConfig:
 
 @dataclass(frozen=True, slots=True)
 class DeviceEntry:
-    """A device the fast path can command. ``aliases`` are other names a user may say."""
+    """A device the fast path can command. ``aliases`` are other names a user may say. ``entity_id``: its
+    Home Assistant entity, carried in the MQTT intent payload (``ha_entity_id`` derives one when unset)."""
 
     name: str
     kind: Literal["light", "switch", "fan", "media"] = "light"
     aliases: tuple[str, ...] = ()
+    entity_id: str = ""
+
+    def __post_init__(self) -> None:
+        _require(
+            "intents.devices.entity_id",
+            not self.entity_id or _ENTITY_ID.fullmatch(self.entity_id) is not None,
+            'a Home Assistant entity id, e.g. "light.kitchen"',
+        )
+
+    @property
+    def ha_entity_id(self) -> str:
+        """``entity_id``, else what Home Assistant names an entity called ``name``: "kitchen light" (a
+        light) → light.kitchen_light."""
+        if self.entity_id:
+            return self.entity_id
+        slug = re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") or "unnamed"
+        return f"{HA_DOMAINS[self.kind]}.{slug}"
+
+
+HA_DOMAINS = {"light": "light", "switch": "switch", "fan": "fan", "media": "media_player"}
+_ENTITY_ID = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+")
 
 
 DEFAULT_DEVICES: tuple[DeviceEntry, ...] = (
@@ -229,6 +252,29 @@ class IntentsConfig:
     enabled: bool = True
     devices: tuple[DeviceEntry, ...] = DEFAULT_DEVICES
     early_commit: bool = True  # a speculative transcript that is a complete command ends the turn early
+    # "home_assistant": a device command goes to Home Assistant's conversation API ([home_assistant]),
+    # the fast path serving when it is unreachable or slow
+    backend: Literal["local", "home_assistant"] = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantConfig:
+    """Home Assistant's conversation API (``intents.backend = "home_assistant"``). The long-lived access
+    token is read from the environment variable ``token_env``, never from the file."""
+
+    url: str = "http://homeassistant.local:8123"
+    token_env: str = "EDGE_VOICE_HA_TOKEN"
+    timeout_ms: int = 2000  # connect and the whole answer within this, else the fast path answers
+    language: str = "en"
+    agent_id: str = ""  # "" = Home Assistant's default agent
+    retry_after_s: int = 30  # after a failure the fast path serves this long before HA is tried again
+    learn_devices: bool = False  # HA's lights, switches, fans, media players become the fast path's devices
+
+    def __post_init__(self) -> None:
+        _require("home_assistant.url", self.url.startswith(("http://", "https://")), "an http(s):// URL")
+        _check_range("home_assistant", "timeout_ms", self.timeout_ms, 100, 60000)
+        _check_range("home_assistant", "retry_after_s", self.retry_after_s, 0, 3600)
+        _require("home_assistant.token_env", bool(self.token_env), "an environment variable's name")
 
 
 SKILL_NAMES = ("units", "calendar", "holidays", "countries", "words", "chat", "boundary")
@@ -506,6 +552,7 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    home_assistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
 

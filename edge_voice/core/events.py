@@ -240,6 +240,13 @@ class MuteInfo(EventPayload):
 
 
 @dataclass(frozen=True, slots=True)
+class TimerFinishedInfo(EventPayload):
+    TYPE = EventType.TIMER_FINISHED
+    name: str  # "five minute timer"
+    duration_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class FallbackInfo(EventPayload):
     TYPE = EventType.ENGINE_FALLBACK
     stage: str

@@ -3,8 +3,37 @@ holds. The rule-based implementation is ``engines/intents.RuleIntentMatcher``.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
+
+# Every intent the fast path gives (engines/intents): Home Assistant's ``event`` entity lists them.
+DEVICE_INTENTS = ("turn_on", "turn_off", "set_brightness", "step_brightness", "set_color")
+INTENT_NAMES = (
+    *DEVICE_INTENTS,
+    "unknown_device",
+    "clarify",
+    "timer_set",
+    "timer_cancel",
+    "timer_status",
+    "time",
+    "date",
+    "volume_up",
+    "volume_down",
+    "volume_set",
+    "arithmetic",
+    "stop",
+    "repeat",
+    "answer",
+    "decline",
+)
+ALL_LIGHTS = "all lights"  # the ``device`` slot of "turn off all the lights"
+
+
+def norm_device_name(name: str) -> str:
+    """A device name as the ``device`` slot carries it: lower case, words only ("Kitchen-light" →
+    "kitchen light")."""
+    return " ".join(re.sub(r"[^\w\s]", " ", name.lower().replace("-", " ")).split())
 
 
 class IntentOutcome(Protocol):

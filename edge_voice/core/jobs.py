@@ -36,6 +36,9 @@ class LlmJob:
     ctx: Ctx
     messages: tuple[ChatMessage, ...]
     question: str = ""  # the user's words alone (the reply guard judges the answer against them)
+    # not None: a device command for Home Assistant's conversation agent (intents.backend); this is the
+    # fast path's confirmation, spoken if HA fails
+    agent_fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,10 +272,19 @@ class EngineFallback:
     """A remote engine failed or timed out and the on-device one took over (or the remote came back).
     Posted by the fallback wrappers in ``engines/fallback.py`` from the engine's own thread."""
 
-    stage: Literal["asr", "llm", "tts"]
+    stage: Literal["asr", "llm", "tts", "intent"]  # intent: Home Assistant's conversation agent
     backend: str  # the remote that failed, e.g. "openai http://10.0.0.5:8080/v1"
     reason: str
     using: Literal["local", "remote"] = "local"  # which engine serves from now on
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFallback:
+    """Home Assistant's conversation agent failed on a committed device command: the fast path's intent
+    applies instead (its confirmation is being spoken). Posted by the LLM thread."""
+
+    turn_id: int
+    attempt: int
 
 
 EngineResult = (
@@ -289,6 +298,7 @@ EngineResult = (
     | PlaybackFinished
     | StageFailed
     | EngineFallback
+    | AgentFallback
 )
 
 SourceEvent = SourceFailed | SourceEnded | SourceRecovered

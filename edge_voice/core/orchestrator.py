@@ -40,6 +40,7 @@ from edge_voice.core.jobs import (
 )
 from edge_voice.core.latency import LatencyRecorder
 from edge_voice.core.messages import (
+    AgentFallback,
     AudioChunk,
     GenerationDone,
     Message,
@@ -214,6 +215,10 @@ class Orchestrator:
                 self._on_played(msg)
             case StageFailed():
                 self._on_failed(msg)
+            case AgentFallback():
+                a = self._attempt(msg.turn_id, msg.attempt)
+                if a is not None and self.turn is not None:
+                    self.router.agent_failed(self.turn, a)
             case _:
                 assert_never(msg)
 

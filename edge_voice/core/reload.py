@@ -41,7 +41,13 @@ def changed_keys(old: Config, new: Config) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
+# under a live prefix, but built once at start-up (the Home Assistant agent and its phrases)
+RESTART_KEYS = ("intents.backend",)
+
+
 def is_live(key: str) -> bool:
+    if key in RESTART_KEYS:
+        return False
     return any(key == k or (k.endswith(".") and key.startswith(k)) for k in LIVE_KEYS)
 
 
@@ -50,7 +56,7 @@ def apply_live(old: Config, new: Config) -> Config:
     return dataclasses.replace(
         old,
         conversation=new.conversation,
-        intents=new.intents,
+        intents=dataclasses.replace(new.intents, backend=old.intents.backend),
         llm=dataclasses.replace(
             old.llm,
             system_prompt=new.llm.system_prompt,

@@ -15,7 +15,7 @@ from typing import Any, assert_never
 
 from edge_voice.core import events as ev
 from edge_voice.core.conversation import Conversation
-from edge_voice.core.intent import IntentMatcher, IntentOutcome
+from edge_voice.core.intent import DEVICE_INTENTS, IntentMatcher, IntentOutcome
 from edge_voice.core.jobs import AsrJob, EndOfReply, LlmJob, PlaybackPort, PrimeJob, SpeakJob, StagePort
 from edge_voice.core.latency import LatencyRecorder
 from edge_voice.core.messages import (
@@ -31,6 +31,10 @@ from edge_voice.core.turns import Attempt, Mark, Turn
 from edge_voice.core.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
+
+# what Home Assistant's agent answers instead of the fast path (intents.backend = "home_assistant"): device
+# commands, and names the fast path does not know (HA may: its own entities, aliases and areas)
+AGENT_INTENTS = frozenset({*DEVICE_INTENTS, "unknown_device"})
 
 Progress = TextDelta | SentenceReady | GenerationDone | AudioChunk | SynthesisDone
 
@@ -59,6 +63,8 @@ class ReplyRouter:
         self.latency, self.publish, self.later, self.now_ns = latency, publish, later, now_ns
         self.on_intent = on_intent
         self.enabled = True  # intents.enabled (live on reload)
+        # Home Assistant's conversation agent is configured and not cooling down after a failure
+        self.agent_ready: Callable[[], bool] | None = None
 
     def hand(self, worker: StagePort[Any], job: AsrJob | LlmJob | SpeakJob | EndOfReply, a: Attempt) -> None:
         """Give a worker a job without ever blocking the loop; a full queue fails the turn (bounded)."""
@@ -82,6 +88,14 @@ class ReplyRouter:
         a.reply_started = True
         ctx = turn.ctx(a)
         a.marks[Mark.REPLY_START] = self.now_ns()
+        if outcome is not None and outcome.name in AGENT_INTENTS and self.agent_ready and self.agent_ready():
+            # HA acts and answers; the LLM thread asks it once the attempt is committed (never on a
+            # speculation) and speaks this confirmation, and applies the intent, if HA fails
+            a.diverted, a.intent = outcome, None
+            a.prompt_user, msgs = self.conversation.request(text)
+            fallback = self.conversation.intent_reply(outcome)
+            self.hand(self.w.llm, LlmJob(ctx, msgs, text, agent_fallback=fallback), a)
+            return
         if outcome is not None:
             a.reply_text = self.conversation.intent_reply(outcome)  # the turn's only once committed
             if a.reply_text:
@@ -143,13 +157,25 @@ class ReplyRouter:
         if outcome is not None:
             turn.reply_text = a.reply_text
             intent_ms = turn.latency()["intent_ms"]
-            for part in (outcome, *outcome.also):  # each command of the sentence, on its own
-                self.publish(ev.IntentInfo(part.name, tuple(part.slots), a.transcript, intent_ms), turn)
-                if self.intents is not None:
-                    self.intents.apply(part)
-                if self.on_intent is not None:
-                    try:
-                        self.on_intent(turn, part)
-                    except Exception:
-                        log.exception("turn=%d intent handler failed", turn.id)
+            self._apply_intent(turn, outcome, a.transcript, intent_ms)
         self.publish(ev.ResponseStartedInfo(turn.route), turn)
+
+    def agent_failed(self, turn: Turn, a: Attempt) -> None:
+        """Home Assistant's agent failed on this committed attempt: the fast path's intent applies (its
+        events and MQTT intent, so an automation can still act); its confirmation is already spoken."""
+        outcome, a.diverted = a.diverted, None
+        if outcome is not None and a.committed:
+            self._apply_intent(turn, outcome, a.transcript or "", turn.latency()["intent_ms"])
+
+    def _apply_intent(
+        self, turn: Turn, outcome: IntentOutcome, transcript: str, intent_ms: float | None
+    ) -> None:
+        for part in (outcome, *outcome.also):  # each command of the sentence, on its own
+            self.publish(ev.IntentInfo(part.name, tuple(part.slots), transcript, intent_ms), turn)
+            if self.intents is not None:
+                self.intents.apply(part)
+            if self.on_intent is not None:
+                try:
+                    self.on_intent(turn, part)
+                except Exception:
+                    log.exception("turn=%d intent handler failed", turn.id)

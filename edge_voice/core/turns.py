@@ -76,6 +76,7 @@ class Attempt:
     audio_ms: int = 0
     matched: bool = False  # the intent matcher has seen the transcript (``intent`` is its answer)
     intent: IntentOutcome | None = None
+    diverted: IntentOutcome | None = None  # the fast path's intent, handed to Home Assistant's agent instead
     reply_started: bool = False  # intent/LLM work handed out
     reply_text: str = ""  # a fast-path reply, the turn's once this attempt is committed
     prompt_user: str = ""  # the user message sent to the LLM (facts included), for prefix-stable history

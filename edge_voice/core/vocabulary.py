@@ -28,6 +28,7 @@ class EventType(StrEnum):
     VOLUME_CHANGED = "volume.changed"
     MUTE_CHANGED = "mute.changed"
     ENGINE_FALLBACK = "engine.fallback"
+    TIMER_FINISHED = "timer.finished"
     CONFIG_RELOADED = "config.reloaded"
     AUDIO_RECOVERED = "audio.recovered"
 

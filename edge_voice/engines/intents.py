@@ -45,7 +45,8 @@ from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import DeviceEntry, IntentsConfig
-from edge_voice.core.intent import IntentOutcome
+from edge_voice.core.intent import ALL_LIGHTS, DEVICE_INTENTS, IntentOutcome
+from edge_voice.core.intent import norm_device_name as _norm_name
 
 if TYPE_CHECKING:
     from edge_voice.engines.skills import Skills
@@ -515,8 +516,6 @@ def _compile(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
 
 # ---------------------------------------------------------------------------------------- the matcher
 
-ALL_LIGHTS = "all lights"
-
 # Fuzzy names (difflib's ratio on the normalised strings: 1.0 = identical). Measured on whisper's
 # mishearings of the default devices: "valeway light" → hallway light 0.85, "kitchen lite" 0.88, "bed room
 # light" 0.96, "copy machine" → coffee machine 0.77, "van" → fan 0.67; unrelated words ("television", "some
@@ -537,7 +536,7 @@ _OTHER_THINGS = (
     "printer speaker music door window blinds curtains heating thermostat air conditioner aircon"
 )
 OTHER_THINGS = frozenset(_OTHER_THINGS.split())
-_DEVICE_ACTIONS = frozenset({"turn_on", "turn_off", "set_brightness", "step_brightness", "set_color"})
+_DEVICE_ACTIONS = frozenset(DEVICE_INTENTS)
 _ON_OR_OFF = "turn_on_or_off"  # a question's action when the device was sure and on/off was not
 # words whisper inserts before a device name ("switch off from the fan"); never part of a name
 _STRAY_WORDS = frozenset({"from", "of", "to", "at", "for", "with", "by"})
@@ -569,10 +568,6 @@ class _Pending:
     candidates: tuple[_Device, ...]
     extras: Slots  # the command's other slots (brightness, colour, step)
     until_s: float
-
-
-def _norm_name(name: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", name.lower().replace("-", " ")).split())
 
 
 def _strip_det(text: str) -> str:

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from edge_voice.core.config import Config
-from edge_voice.core.events import ErrorInfo, Event, IntentInfo, ResponseDoneInfo, TranscriptInfo
+from edge_voice.core.events import (
+    ErrorInfo,
+    Event,
+    IntentInfo,
+    MuteInfo,
+    ResponseDoneInfo,
+    ResponseStartedInfo,
+    TimerFinishedInfo,
+    TranscriptInfo,
+    VolumeInfo,
+    WakeInfo,
+)
 from edge_voice.core.messages import ListenCommand, MuteCommand
 from edge_voice.core.vocabulary import ErrorCode, Latency
 
@@ -37,25 +49,59 @@ class MqttEventSink:
         # the orchestrator reports changes only: publish the starting state, else the retained state
         # stays unknown (or whatever a previous run left, e.g. "speaking") until the first turn
         self.bridge.publish_state(daemon.orch.state)
+        self.bridge.publish_switches(muted=daemon.orch.muted, volume=daemon.playback.volume)
+        self._daemon = daemon
+        self._timer_due: float | None = None
+        self._publish_timer(force=True)
 
     def emit(self, event: Event) -> None:
         match event.payload:
             case ErrorInfo(code=ErrorCode.BAD_COMMAND):
                 return  # the bridge published it already, with the offending topic and field
-            case TranscriptInfo():
+            case WakeInfo():
+                self.bridge.publish_event(event)
+                self.bridge.publish_voice("wake")
+            case TranscriptInfo() as heard:
                 if self._words:
                     self.bridge.publish_event(event)
+                self.bridge.publish_voice("transcript", heard.text if self._words else "")
+            case TimerFinishedInfo(name=name):
+                self.bridge.publish_event(event)
+                self.bridge.publish_voice("timer_finished", name)
+                self._publish_timer()
+            case ResponseStartedInfo():  # a timer set or cancelled is applied by now
+                self.bridge.publish_event(event)
+                self._publish_timer()
+            case MuteInfo(on=on):
+                self.bridge.publish_event(event)
+                self.bridge.publish_switches(muted=on)
+            case VolumeInfo(level=level):
+                self.bridge.publish_event(event)
+                self.bridge.publish_switches(volume=level)
             case IntentInfo() as intent:
                 self.bridge.publish_event(self._private(event, "text"))
                 text = intent.text if self._words else ""
                 self.bridge.publish_intent(intent.name, intent.slots, text, event.turn_id)
             case ResponseDoneInfo() as done:
                 self.bridge.publish_event(self._private(event, "transcript"))
-                v2v = done.latency.get(Latency.VOICE_TO_VOICE)
+                # the "Last latency" sensor is the voice-to-voice time of a spoken turn answered: never
+                # a say, an announcement, a timer or a cancelled reply
+                spoken = done.status == "done" and done.route in ("intent", "llm")
+                v2v = done.latency.get(Latency.VOICE_TO_VOICE) if spoken else None
                 said = done.transcript if self._retain_words else ""
                 self.bridge.publish_retained_info(transcript=said or None, latency_ms=v2v)
             case _:
                 self.bridge.publish_event(event)
+
+    def _publish_timer(self, force: bool = False) -> None:
+        """The next timer's wall-clock due time, when it changed (timers live in the fast path)."""
+        intents = self._daemon.engines.intents
+        next_due = intents.timers.next_due_s() if intents is not None else None
+        if next_due == self._timer_due and not force:
+            return
+        self._timer_due = next_due
+        wall = None if next_due is None else time.time() + next_due - time.monotonic()
+        self.bridge.publish_timer(wall)
 
     def _private(self, event: Event, key: str) -> Event:
         """``event`` with what the user said blanked, unless transcripts are published."""

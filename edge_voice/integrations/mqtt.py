@@ -28,13 +28,15 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from edge_voice.core.config import Config
+from edge_voice.core.config import Config, DeviceEntry
 from edge_voice.core.events import ErrorInfo, Event, slots_json
+from edge_voice.core.intent import ALL_LIGHTS, INTENT_NAMES
+from edge_voice.core.intent import norm_device_name as _norm_name
 from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
@@ -44,7 +46,7 @@ from edge_voice.core.messages import (
     SayCommand,
     VolumeCommand,
 )
-from edge_voice.core.vocabulary import ErrorCode, Stage, State
+from edge_voice.core.vocabulary import ErrorCode, EventType, Stage, State
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -57,6 +59,12 @@ MAX_SAY_CHARS = 500  # ~30 s of speech; a longer text is rejected, not silently 
 HA_STATE_MAX_CHARS = 255  # Home Assistant rejects longer sensor states
 EPOCH_NS_FLOOR = 10**18  # 2001-09-09 in epoch ns; a monotonic clock (uptime) never gets there
 MAX_INFLIGHT = 20  # unacknowledged QoS 1 messages handed to paho at once (paho's own default)
+# events the ``voice`` event entity fires, by the name Home Assistant shows
+VOICE_EVENTS = {
+    EventType.WAKE_DETECTED: "wake",
+    EventType.TRANSCRIPT_FINAL: "transcript",
+    EventType.TIMER_FINISHED: "timer_finished",
+}
 
 
 # ----------------------------------------------------------------------------------------------- topics
@@ -93,6 +101,31 @@ class Topics:
     @property
     def last_latency(self) -> str:
         return f"{self.prefix}/last/latency_ms"
+
+    @property
+    def muted(self) -> str:
+        """Retained ``ON``/``OFF``: the mute switch's own state (the ``state`` topic says ``speaking`` while
+        a ``say`` plays muted)."""
+        return f"{self.prefix}/muted"
+
+    @property
+    def volume(self) -> str:
+        """Retained playback volume, 0–100."""
+        return f"{self.prefix}/volume"
+
+    @property
+    def voice(self) -> str:
+        """``{"event_type": "wake" | "transcript", "text": …}``: the ``voice`` event entity's topic."""
+        return f"{self.prefix}/voice"
+
+    @property
+    def timer(self) -> str:
+        """Retained: when the next timer rings (ISO 8601 UTC), or ``None`` (Home Assistant's "no value")."""
+        return f"{self.prefix}/timer"
+
+    @property
+    def intent_filter(self) -> str:
+        return f"{self.prefix}/intent/+"
 
     @property
     def cmd_filter(self) -> str:
@@ -313,19 +346,43 @@ def _slot_pairs(slots: SlotsArg) -> list[tuple[str, str]]:
 
 
 def intent_payload(
-    name: str, slots: SlotsArg, text: str, turn_id: int | None, *, device_id: str, epoch_ns: int
+    name: str,
+    slots: SlotsArg,
+    text: str,
+    turn_id: int | None,
+    *,
+    device_id: str,
+    epoch_ns: int,
+    entity_ids: Sequence[str] = (),
 ) -> bytes:
+    """``entity_ids``: the Home Assistant entities of the ``device`` slots, for the shipped blueprint."""
     return _dumps(
         {
             "intent": name,
             "text": text,
             "slots": slots_json(_slot_pairs(slots)),  # several devices: every one of them
+            "entity_ids": list(entity_ids),
             "turn_id": turn_id,
             "ts": round(epoch_ns / 1e9, 6),
             "ts_iso": iso_utc(epoch_ns),
             "device_id": device_id,
         }
     )
+
+
+def ha_entity_ids(slots: SlotsArg, devices: Sequence[DeviceEntry]) -> list[str]:
+    """The Home Assistant entity ids of an intent's ``device`` slots, in the order said: a configured
+    device's ``entity_id`` (or the one derived from its name); "all lights" → every configured light."""
+    by_name = {_norm_name(d.name): d for d in devices}
+    out: list[str] = []
+    for key, value in _slot_pairs(slots):
+        if key != "device":
+            continue
+        if value == ALL_LIGHTS:
+            out += [d.ha_entity_id for d in devices if d.kind == "light"]
+        elif (entry := by_name.get(value)) is not None:
+            out.append(entry.ha_entity_id)
+    return list(dict.fromkeys(out))
 
 
 def hermes_intent_payload(
@@ -396,10 +453,15 @@ def discovery_configs(
 ) -> list[tuple[str, bytes]]:
     """Home Assistant MQTT discovery: (config topic, JSON) for every entity; publish retained. An entity
     switched off (the listen button when remote ``listen`` is not allowed, the last transcript when it is
-    not retained) gets an empty payload: Home Assistant removes it."""
+    not retained) gets an empty payload: Home Assistant removes it.
+
+    Identifiers are namespaced (``edge_voice_<device_id>``): a device id like ``kitchen`` must not clash
+    with another integration's. The ``intent`` event entity fires on every intent (a UI automation
+    triggers on it, no YAML); the ``voice`` one on the wake word and each final transcript."""
     dev_id = topics.device_id
+    uid = f"edge_voice_{dev_id}"
     device = {
-        "identifiers": [dev_id],
+        "identifiers": [uid],
         "name": f"edge-voice {dev_id}",
         "manufacturer": "edge-voice",
         "model": "offline voice assistant",
@@ -412,7 +474,17 @@ def discovery_configs(
         "device": device,
     }
     entities: list[tuple[str, str, dict[str, object]]] = [
-        ("sensor", "state", {"name": "State", "state_topic": topics.state, "icon": "mdi:microphone-message"}),
+        (
+            "sensor",
+            "state",
+            {
+                "name": "State",
+                "state_topic": topics.state,
+                "device_class": "enum",
+                "options": list(STATES),
+                "icon": "mdi:microphone-message",
+            },
+        ),
         (
             "sensor",
             "last_transcript",
@@ -427,6 +499,17 @@ def discovery_configs(
                 "unit_of_measurement": "ms",
                 "device_class": "duration",
                 "state_class": "measurement",
+                "entity_category": "diagnostic",
+            },
+        ),
+        (
+            "sensor",
+            "timer",
+            {
+                "name": "Next timer",  # a timestamp: HA shows it counting down ("in 4 minutes")
+                "state_topic": topics.timer,
+                "device_class": "timestamp",
+                "icon": "mdi:timer-outline",
             },
         ),
         (
@@ -437,9 +520,26 @@ def discovery_configs(
                 "command_topic": topics.cmd("mute"),
                 "payload_on": '{"on": true}',
                 "payload_off": '{"on": false}',
-                "state_topic": topics.state,
-                "value_template": "{{ 'ON' if value == 'muted' else 'OFF' }}",
+                "state_topic": topics.muted,
+                "state_on": "ON",  # else HA compares the state with payload_on and it stays unknown
+                "state_off": "OFF",
                 "icon": "mdi:microphone-off",
+            },
+        ),
+        (
+            "number",
+            "volume",
+            {
+                "name": "Volume",
+                "command_topic": topics.cmd("volume"),
+                "command_template": '{"level": {{ (value | float(0) / 100) | round(2) }}}',
+                "state_topic": topics.volume,
+                "min": 0,
+                "max": 100,
+                "step": 1,
+                "unit_of_measurement": "%",
+                "mode": "slider",
+                "icon": "mdi:volume-high",
             },
         ),
         (
@@ -452,12 +552,37 @@ def discovery_configs(
                 "icon": "mdi:microphone",
             },
         ),
+        (
+            "event",
+            "intent",
+            {
+                "name": "Intent",
+                "state_topic": topics.intent_filter,
+                "event_types": list(INTENT_NAMES),
+                # HA wants {"event_type": …}; the rest of the object become the event's attributes
+                "value_template": (
+                    "{{ {'event_type': value_json.intent, 'slots': value_json.slots, "
+                    "'entity_ids': value_json.entity_ids, 'text': value_json.text} | tojson }}"
+                ),
+                "icon": "mdi:account-voice",
+            },
+        ),
+        (
+            "event",
+            "voice",
+            {
+                "name": "Voice",
+                "state_topic": topics.voice,
+                "event_types": list(VOICE_EVENTS.values()),
+                "icon": "mdi:waveform",
+            },
+        ),
     ]
     off = {"listen"} if not listen else set()
     off |= {"last_transcript"} if not transcript else set()
     out = []
     for component, object_id, extra in entities:
-        cfg = {**extra, "unique_id": f"{dev_id}_{object_id}", **common}
+        cfg = {**extra, "unique_id": f"{uid}_{object_id}", **common}
         body = b"" if object_id in off else _dumps(cfg)
         out.append((topics.discovery(component, object_id), body))
     return out
@@ -647,11 +772,39 @@ class MqttBridge:
         """Retained ``…/state`` (idle | listening | thinking | speaking | muted | error). Any thread."""
         self._inbox.put((_Kind.RETAINED, (self.topics.state, state_payload(state))))
 
+    def publish_voice(self, event_type: str, text: str = "") -> None:
+        """``…/voice``: the ``voice`` event entity (``event_type`` one of ``VOICE_EVENTS``' values)."""
+        body = _dumps({"event_type": event_type, "text": text[:HA_STATE_MAX_CHARS]})
+        self._inbox.put((_Kind.MESSAGE, (self.topics.voice, body)))
+
+    def publish_switches(self, *, muted: bool | None = None, volume: float | None = None) -> None:
+        """Retained mute switch state (``ON``/``OFF``) and volume (0–100): Home Assistant's switch and
+        number follow them."""
+        if muted is not None:
+            self._inbox.put((_Kind.RETAINED, (self.topics.muted, b"ON" if muted else b"OFF")))
+        if volume is not None:
+            level = f"{max(0.0, min(1.0, volume)) * 100:.0f}".encode()
+            self._inbox.put((_Kind.RETAINED, (self.topics.volume, level)))
+
+    def publish_timer(self, due_epoch_s: float | None) -> None:
+        """Retained next timer (the ``Next timer`` sensor); None = no timer running."""
+        body = b"None" if due_epoch_s is None else iso_utc(int(due_epoch_s * 1e9)).encode()
+        self._inbox.put((_Kind.RETAINED, (self.topics.timer, body)))
+
     def publish_intent(self, name: str, slots: SlotsArg, text: str, turn_id: int | None) -> None:
         """``…/intent/<name>`` and, if ``mqtt.hermes``, ``hermes/intent/<name>``. QoS 1, buffered."""
         pairs = _slot_pairs(slots)
         epoch = time.time_ns()
-        payload = intent_payload(name, pairs, text, turn_id, device_id=self._cfg.device_id, epoch_ns=epoch)
+        entities = ha_entity_ids(pairs, self._cfg.intents.devices)
+        payload = intent_payload(
+            name,
+            pairs,
+            text,
+            turn_id,
+            device_id=self._cfg.device_id,
+            epoch_ns=epoch,
+            entity_ids=entities,
+        )
         # an automation must not switch a light on long after it was asked (the broker was away)
         expires = time.monotonic_ns() + self._mcfg.intent_max_age_ms * 1_000_000
         self._inbox.put((_Kind.INTENT, (self.topics.intent(name), payload, expires)))

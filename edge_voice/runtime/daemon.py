@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource, CaptureThread, FrameQueue, InputClock
+from edge_voice.core import events as ev
 from edge_voice.core.announcements import say
 from edge_voice.core.config import Config
 from edge_voice.core.intent import IntentOutcome
@@ -42,6 +43,7 @@ from edge_voice.runtime import heap
 from edge_voice.runtime.generation import SentenceSplitter
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import (
+    Agent,
     AsrWorker,
     LlmWorker,
     PhraseStore,
@@ -166,6 +168,20 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     )
 
 
+def home_assistant_agent(cfg: Config, post: Callable[[Message], None]) -> Agent | None:
+    """Home Assistant's conversation agent when ``intents.backend = "home_assistant"`` (else None), its
+    failures and recoveries posted as ``engine.fallback`` (stage ``intent``)."""
+    if cfg.intents.backend != "home_assistant" or not cfg.intents.enabled:
+        return None
+    from edge_voice.engines.remote.fallback import _Switch
+    from edge_voice.engines.remote.home_assistant import HomeAssistantAgent
+
+    client = HomeAssistantAgent(cfg.home_assistant)
+    switch = _Switch("intent", client.backend, cfg.home_assistant.retry_after_s)
+    switch.notify = post
+    return Agent(client, switch)
+
+
 class Daemon:
     """One running assistant: threads + orchestrator around a source and a sink."""
 
@@ -195,18 +211,26 @@ class Daemon:
         post: Callable[[Message], None] = self._post
         self.playback = PlaybackWorker(sink, post, cfg.audio.output_chunk_ms)
         self.playback.volume = cfg.audio.volume
+        self.agent = home_assistant_agent(cfg, post)
+        prefill = engines.prefill
+        if self.agent is not None:  # HA's usual replies, synthesised ahead like our confirmations
+            from edge_voice.engines.remote.home_assistant import AGENT_PHRASES
+
+            prefill = (*prefill, *AGENT_PHRASES)
         self.tts = TtsWorker(
             engines.tts,
             post,
             self.playback,
             engines.phrase_cache,
-            engines.prefill,
+            prefill,
             lambda: self.orch.turn is None,
             engines.clock_phrases,
             fill_engine=getattr(engines.phrase_cache, "synth", None),  # the local voice (PhraseCache)
             max_reply_s=cfg.tts.max_reply_s,
         )
-        self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences)
+        self.llm = LlmWorker(
+            engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
+        )
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.listen = ListenThread(listener, self.frames, post, on_frame)
@@ -242,6 +266,8 @@ class Daemon:
             hooks=hooks,
         )
         self.turn_loop = TurnLoop(self.orch)
+        if self.agent is not None:
+            self.orch.router.agent_ready = self.agent.switch.use_remote
         for engine in engines.fallbacks:  # remote engines report their local/remote switches to the loop
             engine.notify = post
 
@@ -255,6 +281,8 @@ class Daemon:
         elif outcome.name in ("volume_up", "volume_down"):
             step = 0.1 if outcome.name == "volume_up" else -0.1
             self.playback.volume = max(0.0, min(1.0, self.playback.volume + step))
+        if outcome.name in ("volume_set", "volume_up", "volume_down"):  # Home Assistant's volume follows
+            self.orch.publish(ev.VolumeInfo(self.playback.volume), turn)
         if self._user_on_intent is not None:
             self._user_on_intent(turn, outcome)
 
@@ -275,6 +303,7 @@ class Daemon:
         if self.engines.intents is None:
             return
         for timer in self.engines.intents.timers.due(time.monotonic()):
+            self.orch.publish(ev.TimerFinishedInfo(timer.name, timer.duration_s))
             say(self.orch, timer.done_phrase(), trigger="timer")
 
     def stop(self) -> None:

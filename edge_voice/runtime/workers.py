@@ -27,6 +27,7 @@ from edge_voice.audio.sinks import AudioSink
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
 from edge_voice.core.messages import (
+    AgentFallback,
     AudioChunk,
     GenerationDone,
     Message,
@@ -41,7 +42,7 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.reply_guard import MAX_SENTENCES, ReplyGuard
 from edge_voice.core.vocabulary import ErrorCode, Stage
-from edge_voice.engines.base import Generator, Stopped, Synthesizer, Transcriber
+from edge_voice.engines.base import Generator, RemoteError, Stopped, Synthesizer, Transcriber
 from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
 
 log = logging.getLogger(__name__)
@@ -157,12 +158,14 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
         tts: TtsWorker,
         make_splitter: Callable[[], SentenceSplitter],
         max_sentences: int = MAX_SENTENCES,
+        agent: Agent | None = None,
     ) -> None:
         super().__init__(Stage.LLM, post, maxsize=4)
         self.engine = engine
         self.tts = tts
         self.make_splitter = make_splitter
         self.max_sentences = max_sentences
+        self.agent = agent  # Home Assistant's conversation agent (intents.backend), with its cool-down
 
     def ctx_of(self, job: LlmJob | PrimeJob) -> Ctx | None:
         return job.ctx if isinstance(job, LlmJob) else None
@@ -175,6 +178,47 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
         c = job.ctx
         if c.cancel.cancelled:
             return
+        if job.agent_fallback is not None and self.agent is not None:
+            self._ask_agent(job, self.agent)
+            return
+        self._generate(job)
+
+    def _ask_agent(self, job: LlmJob, agent: Agent) -> None:
+        """A device command for Home Assistant: asked only once the attempt is committed (HA acts, so a
+        speculation the user talks over must never reach it). Its reply is spoken; if it did not
+        understand, the local LLM answers; if it failed, the fast path's confirmation is spoken and its
+        intent applied (``AgentFallback``), and the switch keeps HA out for its cool-down."""
+        c = job.ctx
+        while not c.gate.wait(0.05):
+            if c.cancel.cancelled:
+                return
+        try:
+            reply = agent.client.ask(job.question, c.cancel)
+        except RemoteError as exc:
+            if c.cancel.cancelled:
+                return
+            agent.switch.failed(str(exc))
+            self.post(AgentFallback(c.turn_id, c.attempt))
+            self._speak_whole(c, job.agent_fallback or "")
+            return
+        agent.switch.succeeded()
+        if not reply.understood:
+            log.info("turn=%d home assistant did not understand; the local LLM answers", c.turn_id)
+            self._generate(job)
+            return
+        self._speak_whole(c, reply.speech)
+
+    def _speak_whole(self, c: Ctx, text: str) -> None:
+        """One finished reply (not streamed) through the usual progress messages."""
+        if text:
+            self.post(TextDelta(c.turn_id, c.attempt, text, first=True))
+            self.post(SentenceReady(c.turn_id, c.attempt, 0, text))
+            self.tts.submit(SpeakJob(c, 0, text))
+        self.post(GenerationDone(c.turn_id, c.attempt, text, 1 if text else 0, "eos"))
+        self.tts.submit(EndOfReply(c))
+
+    def _generate(self, job: LlmJob) -> None:
+        c = job.ctx
         pieces: list[str] = []
         index = 0
 
@@ -203,6 +247,34 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
             self._fail(c, Stage.LLM, ErrorCode.LLM_FAILED, str(exc))
         self.post(GenerationDone(c.turn_id, c.attempt, text, len(pieces), stopped))
         self.tts.submit(EndOfReply(c))
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Home Assistant's conversation agent and the switch that rests it after a failure."""
+
+    client: AgentClient
+    switch: AgentSwitch
+
+
+class AgentClient(Protocol):
+    def ask(self, text: str, cancel: CancelToken) -> AgentReplyLike: ...
+
+
+class AgentReplyLike(Protocol):
+    @property
+    def speech(self) -> str: ...
+
+    @property
+    def understood(self) -> bool: ...
+
+
+class AgentSwitch(Protocol):
+    def use_remote(self) -> bool: ...
+
+    def failed(self, reason: str) -> None: ...
+
+    def succeeded(self) -> None: ...
 
 
 class PhraseStore(Protocol):

@@ -192,3 +192,96 @@ def test_an_answer_cut_by_the_token_limit_is_reported_as_such_and_its_tail_is_no
     assert done.stopped == "max_tokens"  # so history keeps only what was spoken (as_generated)
     spoken = [j.text for j in list(tts.jobs.queue) if isinstance(j, SpeakJob)]
     assert spoken == ["Paris is the capital."]
+
+
+class _AgentSwitch:
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+        self.successes = 0
+
+    def use_remote(self) -> bool:
+        return not self.failures
+
+    def failed(self, reason: str) -> None:
+        self.failures.append(reason)
+
+    def succeeded(self) -> None:
+        self.successes += 1
+
+
+class _Agent:
+    """Home Assistant's agent as the LLM thread sees it: records when it is asked."""
+
+    def __init__(
+        self, speech: str = "Turned on the light", fail: bool = False, understood: bool = True
+    ) -> None:
+        self.asked: list[str] = []
+        self.speech, self.fail, self.understood = speech, fail, understood
+
+    def ask(self, text: str, cancel: CancelToken) -> _Agent:
+        from edge_voice.engines.base import RemoteError
+
+        self.asked.append(text)
+        if self.fail:
+            raise RemoteError("home assistant: connection refused (is it running?)")
+        return self
+
+
+def _agent_worker(agent: _Agent) -> tuple[LlmWorker, TtsWorker, list[object], _AgentSwitch]:
+    from edge_voice.runtime.workers import Agent
+
+    switch = _AgentSwitch()
+    posted: list[object] = []
+    tts = TtsWorker(ToneSynthesizer(), lambda _m: None, RecordingPlayback())  # type: ignore[arg-type]
+    llm = ScriptedGenerator("The local LLM answers.")
+    worker = LlmWorker(llm, posted.append, tts, SimpleSplitter, agent=Agent(agent, switch))
+    return worker, tts, posted, switch
+
+
+def _spoken(tts: TtsWorker) -> list[str]:
+    return [j.text for j in list(tts.jobs.queue) if isinstance(j, SpeakJob)]
+
+
+def test_home_assistant_is_asked_only_once_the_attempt_is_committed() -> None:
+    """HA acts: a speculative attempt (gate not set) must never reach it; a cancelled one never does."""
+    agent = _Agent()
+    worker, tts, _posted, switch = _agent_worker(agent)
+    gate, cancel = threading.Event(), CancelToken()
+    job = LlmJob(Ctx(1, 1, cancel, gate), (ChatMessage("user", "x"),), "turn on the light", "Turning on.")
+    runner = threading.Thread(target=worker._run_one, args=(job,))
+    runner.start()
+    time.sleep(0.3)  # the LLM thread waits; nothing may be asked meanwhile
+    assert agent.asked == []
+    gate.set()  # committed
+    runner.join(5)
+    assert agent.asked == ["turn on the light"] and switch.successes == 1
+    assert _spoken(tts) == ["Turned on the light"]
+    cancelled = CancelToken()
+    cancelled_job = LlmJob(Ctx(1, 2, cancelled, threading.Event()), (), "turn off the light", "Turning off.")
+    runner = threading.Thread(target=worker._run_one, args=(cancelled_job,))
+    runner.start()
+    cancelled.cancel()  # the user spoke on: the speculation is dropped
+    runner.join(5)
+    assert agent.asked == ["turn on the light"]
+
+
+def test_when_home_assistant_fails_the_fast_path_answers_and_applies_its_intent() -> None:
+    from edge_voice.core.messages import AgentFallback
+
+    agent = _Agent(fail=True)
+    worker, tts, posted, switch = _agent_worker(agent)
+    gate = threading.Event()
+    gate.set()
+    worker._run_one(LlmJob(Ctx(3, 1, CancelToken(), gate), (), "turn on the light", "Turning on the light."))
+    assert switch.failures and "refused" in switch.failures[0]
+    assert [m for m in posted if isinstance(m, AgentFallback)] == [AgentFallback(3, 1)]
+    assert _spoken(tts) == ["Turning on the light."]
+
+
+def test_what_home_assistant_does_not_understand_the_local_llm_answers() -> None:
+    agent = _Agent(understood=False)
+    worker, tts, _posted, _switch = _agent_worker(agent)
+    gate = threading.Event()
+    gate.set()
+    worker._run_one(LlmJob(Ctx(4, 1, CancelToken(), gate), (ChatMessage("user", "x"),), "hm", "Turning on."))
+    assert agent.asked == ["hm"] and _spoken(tts) == ["The local LLM answers."]

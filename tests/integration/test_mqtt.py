@@ -376,18 +376,22 @@ def test_home_assistant_discovery(
     sub = subscriber(mosquitto.port, ["homeassistant/#"])
     allow = (*DEFAULT_MQTT_COMMANDS, "listen")
     _, commands = bridges(make_cfg(mosquitto.port, allow_commands=allow, retain_transcript=True))
-    configs = {m.topic: m.json() for m in sub.wait_for("homeassistant/", 5)}
+    configs = {m.topic: m.json() for m in sub.wait_for("homeassistant/", 9)}
     assert set(configs) == {
         f"homeassistant/sensor/{DEVICE}/state/config",
         f"homeassistant/sensor/{DEVICE}/last_transcript/config",
         f"homeassistant/sensor/{DEVICE}/last_latency/config",
+        f"homeassistant/sensor/{DEVICE}/timer/config",
         f"homeassistant/switch/{DEVICE}/mute/config",
+        f"homeassistant/number/{DEVICE}/volume/config",
         f"homeassistant/button/{DEVICE}/listen/config",
+        f"homeassistant/event/{DEVICE}/intent/config",
+        f"homeassistant/event/{DEVICE}/voice/config",
     }
     for body in configs.values():
-        assert body["device"]["identifiers"] == [DEVICE]
+        assert body["device"]["identifiers"] == [f"edge_voice_{DEVICE}"]  # namespaced (issue 18)
         assert body["availability_topic"] == f"{PREFIX}/availability"
-        assert body["unique_id"].startswith(DEVICE)
+        assert body["unique_id"].startswith(f"edge_voice_{DEVICE}_")
     assert configs[f"homeassistant/sensor/{DEVICE}/state/config"]["state_topic"] == f"{PREFIX}/state"
     assert configs[f"homeassistant/sensor/{DEVICE}/last_latency/config"]["unit_of_measurement"] == "ms"
     switch = configs[f"homeassistant/switch/{DEVICE}/mute/config"]
@@ -400,7 +404,7 @@ def test_home_assistant_discovery(
     # Home Assistant restarting (homeassistant/status = online) makes the bridge announce itself again
     before = len(sub.on("homeassistant/"))
     sub.client.publish("homeassistant/status", b"online", qos=1).wait_for_publish(5)
-    sub.wait_for("homeassistant/", before + 5)
+    sub.wait_for("homeassistant/", before + 9)
 
 
 # ---------------------------------------------------------------------------------------------- auth

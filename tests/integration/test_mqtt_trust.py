@@ -67,7 +67,9 @@ def test_allowed_remote_listen_reaches_the_daemon(
 class _Daemon:
     def __init__(self) -> None:
         self.turn_loop = SimpleNamespace(post=lambda _c: None)
-        self.orch = SimpleNamespace(state=State.IDLE)
+        self.orch = SimpleNamespace(state=State.IDLE, muted=False)
+        self.playback = SimpleNamespace(volume=1.0)
+        self.engines = SimpleNamespace(intents=None)
 
 
 def _said(sink: MqttEventSink) -> None:
@@ -99,6 +101,7 @@ def test_transcripts_on_mqtt_are_a_choice_and_never_retained_by_default(
         words = json.dumps(
             [m.json() for m in sub.on(f"{PREFIX}/event/")] + [m.json() for m in sub.on(f"{PREFIX}/intent/")]
         )
+        words += json.dumps([m.json() for m in sub.on(f"{PREFIX}/voice")])  # Home Assistant's voice event
         assert ("4 4 7 1" in words) is publish_transcripts
         assert bool(sub.on(f"{PREFIX}/event/transcript.final")) is publish_transcripts
     finally:

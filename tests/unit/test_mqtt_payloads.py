@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_voice.core.config import Config, MqttConfig
+from edge_voice.core.config import Config, ConfigError, DeviceEntry, MqttConfig
 from edge_voice.core.events import Event
+from edge_voice.core.intent import INTENT_NAMES
 from edge_voice.core.messages import (
     CancelCommand,
     ListenCommand,
@@ -19,6 +20,7 @@ from edge_voice.core.messages import (
     SayCommand,
     VolumeCommand,
 )
+from edge_voice.core.vocabulary import State
 from edge_voice.integrations.mqtt import (
     COMMANDS,
     MAX_SAY_CHARS,
@@ -26,6 +28,7 @@ from edge_voice.integrations.mqtt import (
     Topics,
     discovery_configs,
     event_payload,
+    ha_entity_ids,
     hermes_intent_payload,
     intent_payload,
     iso_utc,
@@ -308,11 +311,12 @@ def test_intent_event_carries_every_device() -> None:
 def test_discovery_configs() -> None:
     topics = Topics.from_config(Config(device_id="den"))
     configs = {topic: json.loads(body) for topic, body in discovery_configs(topics, sw_version="1.2.3")}
-    assert len(configs) == 5
-    assert len({c["unique_id"] for c in configs.values()}) == 5
+    assert len(configs) == 9
+    assert len({c["unique_id"] for c in configs.values()}) == 9
+    assert all(c["unique_id"].startswith("edge_voice_den_") for c in configs.values())
     for c in configs.values():
         assert c["device"] == {
-            "identifiers": ["den"],
+            "identifiers": ["edge_voice_den"],  # namespaced: "den" alone may clash
             "name": "edge-voice den",
             "manufacturer": "edge-voice",
             "model": "offline voice assistant",
@@ -329,3 +333,38 @@ def test_discovery_configs() -> None:
     listen = configs["homeassistant/button/den/listen/config"]
     assert parse_command("listen", listen["payload_press"].encode(), MAX) == ListenCommand("mqtt")
     assert configs["homeassistant/sensor/den/last_transcript/config"]["state_topic"] == topics.last_transcript
+    # the issue: the switch followed the shared state topic and compared with payload_on: always unknown
+    assert (mute["state_topic"], mute["state_on"], mute["state_off"]) == ("edge-voice/den/muted", "ON", "OFF")
+    state = configs["homeassistant/sensor/den/state/config"]
+    assert state["device_class"] == "enum" and set(state["options"]) == {s.value for s in State}
+    latency = configs["homeassistant/sensor/den/last_latency/config"]
+    assert latency["entity_category"] == "diagnostic"
+    volume = configs["homeassistant/number/den/volume/config"]
+    assert (volume["state_topic"], volume["min"], volume["max"]) == ("edge-voice/den/volume", 0, 100)
+    intent = configs["homeassistant/event/den/intent/config"]
+    assert intent["state_topic"] == "edge-voice/den/intent/+"
+    assert set(intent["event_types"]) == set(INTENT_NAMES)
+    voice = configs["homeassistant/event/den/voice/config"]
+    assert voice["state_topic"] == "edge-voice/den/voice"
+    assert voice["event_types"] == ["wake", "transcript", "timer_finished"]
+    timer = configs["homeassistant/sensor/den/timer/config"]
+    assert (timer["state_topic"], timer["device_class"]) == ("edge-voice/den/timer", "timestamp")
+
+
+def test_intent_payload_carries_home_assistant_entity_ids() -> None:
+    devices = (
+        DeviceEntry("Kitchen light", "light"),
+        DeviceEntry("coffee machine", "switch", entity_id="switch.espresso"),
+        DeviceEntry("Hall lamp", "light"),
+        DeviceEntry("TV", "media"),
+    )
+    ids = ha_entity_ids(TWO_DEVICES, devices)
+    assert ids == ["light.kitchen_light", "switch.espresso"]
+    assert ha_entity_ids([("device", "all lights")], devices) == ["light.kitchen_light", "light.hall_lamp"]
+    assert ha_entity_ids([("device", "tv"), ("device", "unknown thing")], devices) == ["media_player.tv"]
+    own = json.loads(
+        intent_payload("turn_on", TWO_DEVICES, SAID, 1, device_id="d", epoch_ns=0, entity_ids=ids)
+    )
+    assert own["entity_ids"] == ids
+    with pytest.raises(ConfigError, match=r"intents\.devices\.entity_id"):
+        DeviceEntry("x", entity_id="kitchen")

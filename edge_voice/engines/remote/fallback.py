@@ -33,7 +33,7 @@ from edge_voice.engines.base import Generator as LlmGenerator
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["asr", "llm", "tts"]
+Stage = Literal["asr", "llm", "tts", "intent"]
 Notify = Callable[[EngineFallback], None]
 
 

@@ -1,0 +1,220 @@
+"""``edge-voice bench home``: what ``intents.backend = "home_assistant"`` costs a spoken command, against a
+real local Home Assistant core (``make home-assistant``; started here on loopback with a template light).
+
+Interleaved in one run, per command ("turn on/off the kitchen light"):
+- ``local_match_ms``: the fast path's ``RuleIntentMatcher.match`` (what the local backend pays);
+- ``ha_hop_ms``: ``POST /api/conversation/process`` round trip, HA matching *and* switching the light
+  (what the HA backend pays instead, after the commit: HA is never asked on a speculation);
+- ``tts_first_chunk_ms``: Piper's first chunk of HA's reply ("Turned on the light"): the local
+  confirmations are synthesised ahead (phrase cache), HA's reply is not known before it arrives.
+``v2v_added_ms_p50`` = hop − local match: the voice-to-voice time the HA backend adds when HA's reply is one
+of its usual ones (``AGENT_PHRASES``, synthesised ahead like our confirmations; ``replies_cached`` counts
+them); ``…_uncached`` adds Piper's first chunk, for any other reply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_voice.core.config import Config, HomeAssistantConfig
+
+CONFIG = """\
+homeassistant:
+  name: edge-voice bench
+  latitude: 0
+  longitude: 0
+  elevation: 0
+  unit_system: metric
+  time_zone: UTC
+  country: US
+  language: en
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+config:
+onboarding:
+conversation:
+logger:
+  default: warning
+input_boolean:
+  kitchen:
+    name: Kitchen power
+light:
+  - platform: template
+    lights:
+      kitchen_light:
+        friendly_name: Kitchen light
+        value_template: "{{ is_state('input_boolean.kitchen', 'on') }}"
+        turn_on:
+          service: input_boolean.turn_on
+          target: {entity_id: input_boolean.kitchen}
+        turn_off:
+          service: input_boolean.turn_off
+          target: {entity_id: input_boolean.kitchen}
+"""
+TOKEN_ENV = "EDGE_VOICE_BENCH_HA_TOKEN"
+COMMANDS = ("turn on the kitchen light", "turn off the kitchen light")
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    a = np.asarray(xs, dtype=float)
+    return {
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p95": round(float(np.percentile(a, 95)), 3),
+        "mean": round(float(a.mean()), 3),
+        "n": len(xs),
+    }
+
+
+def run(cfg: Config, out_dir: Path, rounds: int = 40, **_: Any) -> dict[str, Any]:
+    from edge_voice.bench.ha_server import HomeAssistant, ha_venv
+    from edge_voice.core.cancel import CancelToken
+    from edge_voice.engines.intents import RuleIntentMatcher
+    from edge_voice.engines.remote.home_assistant import AGENT_PHRASES, HomeAssistantAgent
+    from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
+
+    venv = ha_venv()
+    if not (venv / "bin" / "hass").exists():
+        raise SystemExit(f"no Home Assistant in {venv}: run `make home-assistant` first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    matcher = RuleIntentMatcher(cfg.intents)
+    tts = PiperSynthesizer(cfg.tts, cfg.models_path)
+    cache = PhraseCache(tts)  # what the daemon fills ahead when intents.backend = "home_assistant"
+    for phrase in AGENT_PHRASES:
+        cache.put(phrase, tts.synthesize_all(phrase))
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as tmp:
+        ha = HomeAssistant(venv, Path(tmp) / "config", CONFIG)
+        t = time.perf_counter()
+        ha.start()
+        try:
+            ha.ready()
+            start_s = time.perf_counter() - t
+            os.environ[TOKEN_ENV] = ha.token
+            agent = HomeAssistantAgent(HomeAssistantConfig(url=ha.url, token_env=TOKEN_ENV, timeout_ms=10000))
+            for text in COMMANDS:  # warm: HA loads its sentence templates on the first request
+                agent.ask(text, CancelToken())
+            match_ms: list[float] = []
+            hop_ms: list[float] = []
+            first_chunk_ms: list[float] = []
+            replies: dict[str, int] = {}
+            cached = 0
+            states_ok = 0
+            for i in range(rounds):
+                text = COMMANDS[i % 2]
+                t0 = time.perf_counter()
+                outcome = matcher.match(text)
+                match_ms.append((time.perf_counter() - t0) * 1000)
+                assert outcome is not None and outcome.name in ("turn_on", "turn_off"), outcome
+                t0 = time.perf_counter()
+                reply = agent.ask(text, CancelToken())
+                hop_ms.append((time.perf_counter() - t0) * 1000)
+                replies[reply.speech] = replies.get(reply.speech, 0) + 1
+                state = ha.state("light.kitchen_light")
+                states_ok += state is not None and state["state"] == ("on" if i % 2 == 0 else "off")
+                cached += cache.get(reply.speech) is not None
+                t0 = time.perf_counter()
+                chunks = tts.synthesize(reply.speech, CancelToken())
+                next(chunks)
+                first_chunk_ms.append((time.perf_counter() - t0) * 1000)
+                chunks.close()
+        finally:
+            ha.stop()
+    hassil = _hassil(cfg, venv)
+    match, hop, chunk = _pct(match_ms), _pct(hop_ms), _pct(first_chunk_ms)
+    result: dict[str, Any] = {
+        "bench": "home",
+        "home_assistant": "2024.3.3 core, loopback, template light",
+        "rounds": rounds,
+        "ha_start_and_onboard_s": round(start_s, 1),
+        "local_match_ms": match,
+        "ha_hop_ms": hop,
+        "tts_first_chunk_ms": chunk,
+        # HA's reply synthesised when it arrives, or (its usual replies, AGENT_PHRASES) from the cache
+        "v2v_added_ms_p50_uncached": round(hop["p50"] + chunk["p50"] - match["p50"], 1),
+        "v2v_added_ms_p50": round(hop["p50"] - match["p50"], 1),
+        "replies_cached": f"{cached}/{rounds}",
+        "replies": replies,
+        "light_followed": f"{states_ok}/{rounds}",
+        "hassil": hassil,
+        "note": "a shared 2-core box under load from other work; compare within this run only",
+    }
+    (out_dir / "home.json").write_text(json.dumps(result, indent=2) + "\n")
+    _plot(match_ms, hop_ms, first_chunk_ms, out_dir / "home.png")
+    return result
+
+
+def speculative_texts() -> list[str]:
+    """What the fast path is asked on every speculative transcript: each command of ``bench names``
+    word by word as it grows ("turn", "turn off", "turn off the", …), and the ASR bench's questions."""
+    from edge_voice.bench.asr import QUESTIONS
+    from edge_voice.bench.names import COMMANDS
+
+    texts: list[str] = []
+    for said, _devices, _action in COMMANDS:
+        words = said.rstrip(".").split()
+        texts += [" ".join(words[:n]) for n in range(1, len(words) + 1)]
+    texts += list(QUESTIONS)
+    return texts
+
+
+def _hassil(cfg: Config, venv: Path) -> dict[str, Any]:
+    """hassil's match time (HA's English templates) on the speculative transcripts, beside our matcher's,
+    both on this box in this run; the hassil side runs in HA's venv (it is not our dependency)."""
+    import subprocess
+
+    from edge_voice.bench.names import COMMANDS
+    from edge_voice.engines.intents import RuleIntentMatcher
+
+    texts = speculative_texts()
+    devices = [[d.name, d.ha_entity_id] for d in cfg.intents.devices]
+    areas = sorted({d.name.rsplit(" ", 1)[0] for d in cfg.intents.devices if " " in d.name})
+    probe = Path(__file__).with_name("hassil_probe.py")
+    r = subprocess.run(
+        [str(venv / "bin" / "python"), str(probe)],
+        input=json.dumps({"devices": devices, "areas": areas, "texts": texts}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    rows = json.loads(r.stdout)
+    matcher = RuleIntentMatcher(cfg.intents)
+    ours: list[float] = []
+    for text in texts:
+        t0 = time.perf_counter()
+        matcher.match(text)
+        ours.append((time.perf_counter() - t0) * 1000)
+    full = {said.rstrip(".") for said, _d, _a in COMMANDS}
+    matched_full = [row for row in rows if row["text"] in full and row["intent"]]
+    return {
+        "texts": len(texts),
+        "hassil_ms": _pct([row["ms"] for row in rows]),
+        "hassil_ms_no_match": _pct([row["ms"] for row in rows if not row["intent"]] or [0.0]),
+        "rule_matcher_ms": _pct(ours),
+        "hassil_commands_matched": f"{len(matched_full)}/{len(full)}",
+        "examples": rows[:3],
+    }
+
+
+def _plot(match_ms: list[float], hop_ms: list[float], chunk_ms: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.boxplot([match_ms, hop_ms, chunk_ms], showfliers=True)
+    ax.set_xticks([1, 2, 3], ["local matcher", "HA conversation hop", "Piper first chunk\nof HA's reply"])
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (log)")
+    ax.set_title("A device command: fast path vs Home Assistant's conversation agent")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
