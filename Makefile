@@ -47,7 +47,6 @@ $(STAMP): $(LOCKS) pyproject.toml
 	# optional on headless CI boxes
 	$(PIP) install -q --require-hashes --no-deps --no-build-isolation -r requirements/audio.lock \
 	  || echo "pyaudio not installed: microphone/speaker mode unavailable"
-	$(PIP) check
 	@touch $(STAMP)
 
 # the dev tools (pytest, ruff, mypy, hypothesis, matplotlib for the bench plots), locked at the runtime
