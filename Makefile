@@ -85,7 +85,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
-check: lint typecheck
+# every installed package's licence, against requirements/licences.toml (fails on an unreviewed one)
+licences: $(STAMP)
+	$(PY) requirements/licences.py --quiet
+
+check: lint typecheck licences
 
 # CI runs this target (.ci/run): every marker, and hypothesis at its full example count
 test: setup dev servers check

@@ -17,6 +17,8 @@ umask 022
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DESTDIR="${DESTDIR:-}"
 PREFIX="${EDGE_VOICE_PREFIX:-/opt/edge-voice}"
+# edge-voice refuses EDGE_VOICE_* variables it does not know (exit 78): `make setup` must not see this one
+unset EDGE_VOICE_PREFIX
 TARGET="$DESTDIR$PREFIX"
 SERVICE_USER=edge-voice
 CACHE="$DESTDIR/var/cache/edge-voice"
