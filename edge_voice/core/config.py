@@ -412,6 +412,9 @@ class MqttConfig:
     password_env: str = "EDGE_VOICE_MQTT_PASSWORD"  # the secret stays out of the file and the logs
     tls: bool = False
     ca_file: str = ""
+    # a client certificate (PEM) and its unencrypted key, for a broker with require_certificate
+    cert_file: str = ""
+    key_file: str = ""
     keepalive_s: int = 30
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
@@ -443,6 +446,10 @@ class MqttConfig:
             len(self.client_id.encode("utf-8", "replace")) <= 128 and "\0" not in self.client_id,
             "at most 128 bytes without NUL",
         )
+        _require(
+            "mqtt.cert_file", bool(self.cert_file) == bool(self.key_file), "set together with mqtt.key_file"
+        )
+        _require("mqtt.cert_file", not self.cert_file or self.tls, "used only with mqtt.tls = true")
         unknown = [c for c in self.allow_commands if c not in MQTT_COMMAND_NAMES]
         _require(
             "mqtt.allow_commands",

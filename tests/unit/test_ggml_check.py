@@ -74,5 +74,5 @@ def test_trailing_bytes_and_damaged_headers_fail(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("data", [b"", b"GGUF" + b"\0" * 100, b"not a model" * 10])
 def test_no_magic_is_not_ggml(tmp_path: Path, data: bytes) -> None:
-    with pytest.raises(NotGgml, match="^not a whisper.cpp ggml file"):
+    with pytest.raises(NotGgml, match=r"^not a whisper\.cpp ggml file"):
         check(tmp_path, data)
