@@ -3,6 +3,7 @@
 #   make test   — install everything, then lint, type-check and run the whole test suite
 # Both are idempotent: a second run only re-checks stamps (pip's wheel cache and the model cache make
 # a re-install fast).
+# After changing a pin in requirements/*.txt: `make lock` regenerates requirements/*.lock (README, set-up).
 
 SHELL := /bin/bash
 PYTHON ?= python3

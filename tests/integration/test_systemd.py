@@ -144,7 +144,7 @@ def test_security_exposure_is_low(runnable_unit: Path) -> None:
 
 SANDBOX = REPO / "tests" / "sandbox.py"
 PROBE = """
-import mmap, os, socket, sys, threading
+import ctypes, mmap, os, socket, sys, threading
 def outcome(f):
     try:
         f()
@@ -160,6 +160,7 @@ print({
     "write+exec": outcome(lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)),
     "exec": outcome(lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC)),
     "nice": outcome(lambda: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)),
+    "ctypes callback": outcome(lambda: ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 0)()),
 })
 """
 needs_seccomp = pytest.mark.skipif(
@@ -197,6 +198,7 @@ def test_the_units_filters_refuse_what_they_should_and_allow_what_the_daemon_use
         "write+exec": errno.EPERM,  # MemoryDenyWriteExecute=
         "exec": "ok",
         "nice": "ok",  # llm.nice: setpriority is allowed back
+        "ctypes callback": "ok",  # libffi's static trampolines: no W+X page
     }
 
 
