@@ -345,6 +345,9 @@ class TtsConfig:
     backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, Piper as fallback
     uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-piper
     remote_voice: str = ""  # the server's voice name ("" = its default voice)
+    # backend = "wyoming" only: false = Piper is never loaded (nor imported: no GPL code in the process);
+    # no voice while the server is down (an engine.fallback event), no phrase cache
+    local_fallback: bool = True
     timeout_ms: int = 3000  # connect, and each audio event of the reply, each within this
     # the most audio one reply (an answer, a say/announce) may speak; the rest is not synthesised. A
     # remote reply is also held to 0.5 s per character of its text (+ 2 s)
@@ -362,6 +365,11 @@ class TtsConfig:
             "tts.uri",
             self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
             f'tcp://host:port when tts.backend = "wyoming" (got {self.uri!r})',
+        )
+        _require(
+            "tts.local_fallback",
+            self.local_fallback or self.backend == "wyoming",
+            'true unless tts.backend = "wyoming" (the local backend is Piper)',
         )
 
 
