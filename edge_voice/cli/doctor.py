@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edge_voice.core.config import Config
+from edge_voice.core.config import Config, ConfigError
 from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
@@ -285,6 +285,13 @@ def _mqtt(cfg: Config) -> list[DoctorLine]:
     if not m.enabled:
         return [DoctorLine("mqtt", None, "mqtt.enabled = false")]
     where = f"{m.host}:{m.port}"
+    if m.tls:
+        from edge_voice.integrations.mqtt import tls_context
+
+        try:  # the files first: a bad key is this box's problem, whatever the broker does
+            tls_context(m)
+        except ConfigError as exc:
+            return [DoctorLine("mqtt broker", False, str(exc))]
     try:
         with socket.create_connection((m.host, m.port), timeout=BROKER_TIMEOUT_S):
             pass
@@ -307,6 +314,8 @@ def broker_login(cfg: Config, timeout_s: float) -> str | None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from edge_voice.integrations.mqtt import tls_context
+
     m = cfg.mqtt
     done = threading.Event()
     result: list[str | None] = ["no CONNACK within the timeout"]
@@ -317,8 +326,11 @@ def broker_login(cfg: Config, timeout_s: float) -> str | None:
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-voice-doctor-{os.getpid()}")
     client.on_connect = on_connect
-    if m.tls:
-        client.tls_set(ca_certs=m.ca_file or None)
+    try:
+        if m.tls:
+            client.tls_set_context(tls_context(m))
+    except ConfigError as exc:
+        return str(exc)
     if m.username:
         client.username_pw_set(m.username, os.environ.get(m.password_env))
     try:

@@ -64,6 +64,11 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     notifier.status("loading models")
     # read (and so check) the input before seconds of model loading; read once, played from memory
     audio = read_input(args.input) if args.input is not None else None
+    if cfg.mqtt.enabled and cfg.mqtt.tls and not getattr(args, "no_mqtt", False):
+        from edge_voice.integrations.mqtt import tls_context
+
+        tls_context(cfg.mqtt)  # unusable certificate files: exit 78 now, not after the models load
+
     from edge_voice.integrations.ha_devices import with_learned_devices
 
     cfg = with_learned_devices(cfg)  # before the engines: the matcher and whisper's prompt name them

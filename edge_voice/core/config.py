@@ -391,6 +391,9 @@ class TtsConfig:
     backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, Piper as fallback
     uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-piper
     remote_voice: str = ""  # the server's voice name ("" = its default voice)
+    # backend = "wyoming" only: false = Piper is never loaded (nor imported: no GPL code in the process);
+    # no voice while the server is down (an engine.fallback event), no phrase cache
+    local_fallback: bool = True
     timeout_ms: int = 3000  # connect, and each audio event of the reply, each within this
     # the most audio one reply (an answer, a say/announce) may speak; the rest is not synthesised. A
     # remote reply is also held to 0.5 s per character of its text (+ 2 s)
@@ -408,6 +411,11 @@ class TtsConfig:
             "tts.uri",
             self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
             f'tcp://host:port when tts.backend = "wyoming" (got {self.uri!r})',
+        )
+        _require(
+            "tts.local_fallback",
+            self.local_fallback or self.backend == "wyoming",
+            'true unless tts.backend = "wyoming" (the local backend is Piper)',
         )
 
 
@@ -458,6 +466,9 @@ class MqttConfig:
     password_env: str = "EDGE_VOICE_MQTT_PASSWORD"  # the secret stays out of the file and the logs
     tls: bool = False
     ca_file: str = ""
+    # a client certificate (PEM) and its unencrypted key, for a broker with require_certificate
+    cert_file: str = ""
+    key_file: str = ""
     keepalive_s: int = 30
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
@@ -489,6 +500,10 @@ class MqttConfig:
             len(self.client_id.encode("utf-8", "replace")) <= 128 and "\0" not in self.client_id,
             "at most 128 bytes without NUL",
         )
+        _require(
+            "mqtt.cert_file", bool(self.cert_file) == bool(self.key_file), "set together with mqtt.key_file"
+        )
+        _require("mqtt.cert_file", not self.cert_file or self.tls, "used only with mqtt.tls = true")
         unknown = [c for c in self.allow_commands if c not in MQTT_COMMAND_NAMES]
         _require(
             "mqtt.allow_commands",

@@ -43,7 +43,7 @@ from edge_voice.core.config import AsrConfig, Config, DeviceEntry
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import AbortReason, Float32, Transcription, to_float32
 from edge_voice.models import registry
-from edge_voice.models.ggml_convert import GGML_MAGIC
+from edge_voice.models.ggml_check import NotGgml, check_whisper_ggml
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,10 @@ class WhisperCppTranscriber:
 
         self.cfg = cfg
         self.model_path = registry.resolve(cfg.model, models_dir)
+        try:  # whisper.cpp trusts the file: a truncated one loads, then SIGSEGVs at the first decode
+            check_whisper_ggml(self.model_path)
+        except (NotGgml, OSError) as exc:
+            raise registry.ModelError(f"asr.model: {self.model_path}: {exc}") from None
         t0 = time.monotonic()
         extra: dict[str, Any] = {"initial_prompt": prompt} if prompt else {}
         # Parameters given here persist on the model object; per-call we only change audio_ctx.
@@ -218,9 +222,7 @@ class WhisperCppTranscriber:
         )
         self.prompt = prompt
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
-            magic, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))
-        if magic != GGML_MAGIC:
-            raise registry.ModelError(f"asr.model: {self.model_path} is not a whisper.cpp ggml file")
+            _, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))  # checked whole above
         self.last: DecodeResult | None = None
         log.info(
             "asr: loaded %s in %.0f ms (%d threads)",

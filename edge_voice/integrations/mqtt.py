@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from edge_voice.core.config import Config, DeviceEntry
+from edge_voice.core.config import Config, ConfigError, DeviceEntry, MqttConfig
 from edge_voice.core.events import ErrorInfo, Event, slots_json
 from edge_voice.core.intent import ALL_LIGHTS, INTENT_NAMES
 from edge_voice.core.intent import norm_device_name as _norm_name
@@ -654,6 +655,29 @@ class _Bucket:
         return True
 
 
+def tls_context(m: MqttConfig) -> ssl.SSLContext:
+    """The TLS settings as one context: the broker verified against ``ca_file`` (or the system store), host
+    name checked; with ``cert_file``/``key_file``, the client certificate the broker may require. A file
+    that cannot be read or used is a ConfigError naming its key (exit 78 at start-up, a doctor line)."""
+    try:
+        context = ssl.create_default_context(cafile=m.ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("mqtt.ca_file", f"cannot use {m.ca_file!r}: {exc}") from None
+    if m.cert_file:
+        try:
+            context.load_cert_chain(m.cert_file, m.key_file, password=_no_passphrase)
+        except (OSError, ssl.SSLError) as exc:  # missing, unreadable, not PEM, key not the cert's
+            raise ConfigError(
+                "mqtt.cert_file", f"cannot use {m.cert_file!r} with mqtt.key_file {m.key_file!r}: {exc}"
+            ) from None
+    return context
+
+
+def _no_passphrase() -> str:
+    # an encrypted key would otherwise make OpenSSL prompt on the terminal (and hang under systemd)
+    raise ssl.SSLError("the key is encrypted: mqtt.key_file must be an unencrypted PEM key (mode 0640)")
+
+
 class MqttBridge:
     """paho-mqtt 2.x client for one device.
 
@@ -706,7 +730,7 @@ class MqttBridge:
         client.will_set(self.topics.availability, b"offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         if m.tls:
-            client.tls_set(ca_certs=m.ca_file or None)
+            client.tls_set_context(tls_context(m))
         if m.username:
             password = os.environ.get(m.password_env)
             if password is None:
@@ -723,7 +747,7 @@ class MqttBridge:
             "mqtt: connecting to %s:%d%s%s, prefix %s",
             m.host,
             m.port,
-            " (TLS)" if m.tls else "",
+            (" (TLS, client certificate)" if m.cert_file else " (TLS)") if m.tls else "",
             f" as {m.username}" if m.username else "",
             self.topics.prefix,
         )

@@ -52,6 +52,8 @@ from edge_voice.runtime.workers import (
 )
 
 log = logging.getLogger(__name__)
+# tts.local_fallback = false: no local voice sets the output rate; Piper voices (wyoming-piper) use it
+REMOTE_ONLY_RATE_HZ = 22050
 
 
 class ReportsFallback(Protocol):
@@ -137,9 +139,23 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         fallbacks.append(asr)
         timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
     llm = load_llm(cfg, timed, fallbacks)
-    tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
-    phrase_cache = PhraseCache(tts)  # filled with the on-device voice, never through a remote server
-    if cfg.tts.backend == "wyoming":  # Piper stays loaded and warm: it is the fallback (and sets the rate)
+    tts: Any
+    phrase_cache: PhraseCache | None
+    if cfg.tts.backend == "wyoming" and not cfg.tts.local_fallback:
+        # Piper is never imported: the server's voice, resampled to a fixed output rate; silence (and an
+        # engine.fallback event) while it is down; no phrase cache (the server's audio is not ours to keep)
+        from edge_voice.engines.remote.fallback import FallbackSynthesizer, NoVoice
+        from edge_voice.engines.remote.wyoming import WyomingSynthesizer
+
+        rate = cfg.audio.output_rate_hz or REMOTE_ONLY_RATE_HZ
+        tts = FallbackSynthesizer(WyomingSynthesizer(cfg.tts, rate), NoVoice(rate), f"wyoming {cfg.tts.uri}")
+        fallbacks.append(tts)
+        phrase_cache = None
+    else:
+        tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
+        phrase_cache = PhraseCache(tts)  # filled with the on-device voice, never through a remote server
+    if cfg.tts.backend == "wyoming" and cfg.tts.local_fallback:
+        # Piper stays loaded and warm: it is the fallback (and sets the rate)
         from edge_voice.engines.remote.fallback import FallbackSynthesizer
         from edge_voice.engines.remote.wyoming import WyomingSynthesizer
 

@@ -36,6 +36,8 @@ class Broker:
     port: int
     users: dict[str, str] = field(default_factory=dict)
     tls: bool = False  # TLS listener with a throw-away CA: ``ca_file`` is what a client must trust
+    # TLS that also requires a client certificate signed by the CA (``client_cert()`` makes one)
+    client_certs: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,6 +93,35 @@ class Broker:
             str(d / "san.ext"),
         )
 
+    def client_cert(self, name: str, ca: str = "ca") -> tuple[Path, Path]:
+        """A client certificate and key for CN ``name``, signed by this broker's CA (``ca="ca"``) or by a
+        throw-away CA of its own (any other name): (cert_file, key_file)."""
+        d, ec = self.workdir, ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+        def run(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+        ca_crt, ca_key = (self.ca_file, d / "ca.key") if ca == "ca" else (d / f"{ca}.crt", d / f"{ca}.key")
+        if not ca_crt.exists():
+            run(
+                "req",
+                "-x509",
+                *ec,
+                "-keyout",
+                str(ca_key),
+                "-out",
+                str(ca_crt),
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={ca}",
+            )
+        key, csr, crt = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt"
+        run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(crt), "-days", "2")  # fmt: skip
+        return crt, key
+
     @property
     def conf(self) -> Path:
         return self.workdir / "mosquitto.conf"
@@ -116,6 +147,8 @@ class Broker:
                 f"certfile {self.workdir / 'server.crt'}",
                 f"keyfile {self.workdir / 'server.key'}",
             ]
+            if self.client_certs:  # the certificate's CN is the user name (ACLs can name it)
+                lines += ["require_certificate true", "use_identity_as_username true"]
         if self.users:
             pwfile = self.workdir / "passwd"
             pwfile.unlink(missing_ok=True)
@@ -155,14 +188,16 @@ class Broker:
         self.start()
 
 
-def start_broker(tmp_path: Path, users: dict[str, str] | None = None, tls: bool = False) -> Broker:
+def start_broker(
+    tmp_path: Path, users: dict[str, str] | None = None, tls: bool = False, client_certs: bool = False
+) -> Broker:
     if not MOSQUITTO:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     if tls and not shutil.which("openssl"):
         pytest.skip("openssl is not installed (needed to make test certificates)")
     workdir = tmp_path / f"mosquitto-{free_port()}"
     workdir.mkdir()
-    broker = Broker(workdir, free_port(), dict(users or {}), tls)
+    broker = Broker(workdir, free_port(), dict(users or {}), tls or client_certs, client_certs)
     broker.start()
     return broker
 
@@ -179,11 +214,11 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
     """``broker_factory(users={"name": "password"}, tls=True)`` → a broker with a mosquitto_passwd file
-    and/or a TLS listener."""
+    and/or a TLS listener (``client_certs=True``: one that requires a client certificate)."""
     started: list[Broker] = []
 
-    def make(users: dict[str, str] | None = None, tls: bool = False) -> Broker:
-        broker = start_broker(tmp_path, users, tls)
+    def make(users: dict[str, str] | None = None, tls: bool = False, client_certs: bool = False) -> Broker:
+        broker = start_broker(tmp_path, users, tls, client_certs)
         started.append(broker)
         return broker
 

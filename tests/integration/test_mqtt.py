@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from edge_voice.audio import clips
+from edge_voice.audio.wavio import write_wav
 from edge_voice.cli.doctor import run_doctor
-from edge_voice.core.config import DEFAULT_MQTT_COMMANDS, MQTT_COMMAND_NAMES, Config, MqttConfig
+from edge_voice.core.config import DEFAULT_MQTT_COMMANDS, MQTT_COMMAND_NAMES, Config, ConfigError, MqttConfig
 from edge_voice.core.events import Event
 from edge_voice.core.messages import (
     BadCommand,
@@ -29,7 +31,7 @@ from edge_voice.core.messages import (
     SayCommand,
     VolumeCommand,
 )
-from edge_voice.integrations.mqtt import MqttBridge
+from edge_voice.integrations.mqtt import MqttBridge, tls_context
 from tests.conftest import wait_until
 from tests.integration.conftest import Broker, Subscriber
 
@@ -161,7 +163,7 @@ def test_last_will_when_the_process_is_killed(
     code = textwrap.dedent(f"""
         import time
         from edge_voice.core.config import Config, MqttConfig
-        from edge_voice.integrations.mqtt import MqttBridge
+        from edge_voice.integrations.mqtt import MqttBridge, tls_context
         mqtt = MqttConfig(enabled=True, host="127.0.0.1", port={mosquitto.port}, keepalive_s=5)
         cfg = Config(device_id="lwtdev", mqtt=mqtt)
         bridge = MqttBridge(cfg, lambda cmd: None)
@@ -477,6 +479,79 @@ def test_tls_with_a_private_ca(
     lines = {line.name: line for line in run_doctor(make_cfg(broker.port, tls=True), verify_models=False)}
     assert lines["mqtt broker"].ok is False and "CERTIFICATE_VERIFY_FAILED" in lines["mqtt broker"].detail
     assert not untrusted.connected
+
+
+def test_tls_with_a_client_certificate(
+    broker_factory: Callable[..., Broker],
+    bridges: Callable[..., tuple[MqttBridge, Commands]],
+) -> None:
+    """A broker with ``require_certificate``: the daemon's certificate signed by the broker's CA is let in
+    (its CN is the user name, for the ACL); no certificate, or one from another CA, is not."""
+    broker = broker_factory(client_certs=True)
+    cert, key = broker.client_cert("edge-voice")
+    tls = {"tls": True, "ca_file": str(broker.ca_file)}
+    bridge, _ = bridges(make_cfg(broker.port, cert_file=str(cert), key_file=str(key), **tls))
+    bridge.publish_event(ev("wake.detected", 1, word="hey_jarvis"))
+    assert bridge.flush(10)
+    assert bridge.stats().sent == 1  # acknowledged over mutually authenticated TLS
+    log = broker.workdir / "mosquitto.log"
+    wait_until(lambda: "u'edge-voice')" in log.read_text(errors="replace"), 5, "the CN as the user name")
+    doctor = {line.name: line for line in run_doctor(
+        make_cfg(broker.port, cert_file=str(cert), key_file=str(key), **tls), verify_models=False
+    )}  # fmt: skip
+    assert doctor["mqtt broker"].ok is True, doctor["mqtt broker"].detail
+
+    rogue_cert, rogue_key = broker.client_cert("intruder", ca="rogue-ca")
+    for extra in ({}, {"cert_file": str(rogue_cert), "key_file": str(rogue_key)}):
+        refused, _ = bridges(make_cfg(broker.port, client_id=f"edge-voice-x{len(extra)}", **tls, **extra),
+                             wait_connected=False)  # fmt: skip
+        lines = {
+            line.name: line for line in run_doctor(make_cfg(broker.port, **tls, **extra), verify_models=False)
+        }
+        assert lines["mqtt broker"].ok is False, (extra, lines["mqtt broker"].detail)
+        time.sleep(1.0)  # a few connection attempts
+        assert not refused.connected
+
+
+def test_an_unusable_client_certificate_exits_78_naming_the_key(tmp_path: Path) -> None:
+    """A missing key, a key that is not the certificate's, an encrypted key (which would make OpenSSL
+    prompt on a terminal systemd does not have): exit 78 at start-up with one line naming the key."""
+    broker = Broker(tmp_path, 1)  # only its certificate helpers: nothing is started
+    broker.make_certificates()
+    cert, _ = broker.client_cert("edge-voice")
+    _, other_key = broker.client_cert("someone-else")
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", "ec", "-in", str(other_key), "-out", str(encrypted), "-aes256", "-passout", "pass:x"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    wav = tmp_path / "in.wav"
+    write_wav(wav, clips.silence(500))
+    for key in (tmp_path / "missing.key", other_key, encrypted):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_VOICE_")}
+        env |= {
+            "EDGE_VOICE_MQTT__ENABLED": "true",
+            "EDGE_VOICE_MQTT__PORT": "1",
+            "EDGE_VOICE_MQTT__TLS": "true",
+            "EDGE_VOICE_MQTT__CA_FILE": str(broker.ca_file),
+            "EDGE_VOICE_MQTT__CERT_FILE": str(cert),
+            "EDGE_VOICE_MQTT__KEY_FILE": str(key),
+        }
+        argv = ["run", "--input", str(wav), "--output", str(tmp_path / "o.wav")]
+        r = subprocess.run(
+            [sys.executable, "-m", "edge_voice", *argv],
+            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert r.returncode == 78, r.stderr[-2000:]
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith("edge-voice: config: mqtt.cert_file: cannot use ") and str(key) in last, last
+        assert "Traceback" not in r.stderr
+    with pytest.raises(ConfigError, match=r"mqtt\.cert_file"):
+        tls_context(MqttConfig(tls=True, cert_file=str(cert), key_file=str(other_key)))
+    with pytest.raises(ConfigError, match=r"mqtt\.cert_file: must be set together"):
+        MqttConfig(tls=True, cert_file=str(cert))
+    with pytest.raises(ConfigError, match=r"mqtt\.cert_file: must be used only with mqtt\.tls"):
+        MqttConfig(cert_file=str(cert), key_file=str(other_key))
 
 
 def test_doctor_reports_an_unreachable_broker(mosquitto: Broker) -> None:

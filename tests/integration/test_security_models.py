@@ -92,3 +92,43 @@ def test_doctor_hashes_custom_models(tmp_path: Path) -> None:
     lines = {line.name: line for line in _models(cfg)}
     digest = hashlib.sha256(voice.read_bytes()).hexdigest()
     assert lines["model tts.voice"].ok and digest in lines["model tts.voice"].detail
+
+
+def _truncated(name: str, keep: int, tmp_path: Path, suffix: str) -> Path:
+    """The first ``keep`` bytes of a real model: a half-copied download."""
+    path = tmp_path / f"custom{suffix}"
+    with registry.resolve(name).open("rb") as f:
+        path.write_bytes(f.read(keep))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["garbage", "empty", "truncated"])
+def test_a_corrupt_custom_whisper_model_exits_78_with_one_line(kind: str, tmp_path: Path) -> None:
+    """A truncated ggml .bin used to load and then kill the daemon with SIGSEGV (exit 139, a systemd
+    restart loop) at the warm-up decode; now it is refused before whisper.cpp opens it."""
+    if kind == "truncated":
+        model = _truncated("whisper-tiny.en-q8_0", 1_000_000, tmp_path, ".bin")
+    else:
+        model = tmp_path / "custom.bin"
+        model.write_bytes(CORRUPT if kind == "garbage" else b"")
+    wav = tmp_path / "in.wav"
+    write_wav(wav, clips.silence(500))
+    r = edge_voice(
+        ["run", "--no-mqtt", "--input", str(wav), "--output", str(tmp_path / "o.wav")],
+        {"EDGE_VOICE_ASR__MODEL": str(model)},
+        tmp_path,
+    )
+    assert_one_line_78(r, model, "whisper.cpp ggml file")
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated"])
+def test_a_corrupt_custom_llm_model_exits_78_with_one_line(kind: str, tmp_path: Path) -> None:
+    if kind == "truncated":
+        model = _truncated("smollm2-135m", 2_000_000, tmp_path, ".gguf")
+    else:
+        model = tmp_path / "custom.gguf"
+        model.write_bytes(CORRUPT)
+    r = edge_voice(
+        ["ask", "--quiet", "What is the largest planet?"], {"EDGE_VOICE_LLM__MODEL": str(model)}, tmp_path
+    )
+    assert_one_line_78(r, model, "llama.cpp could not load")

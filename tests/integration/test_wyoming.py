@@ -522,3 +522,45 @@ def test_servers_killed_while_running_the_turn_uses_the_device(
         for server in servers.values():
             server.start()
         engines.asr.local.close()  # type: ignore[attr-defined]
+
+
+REMOTE_ONLY = """
+import json, sys
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import from_mapping
+from edge_voice.runtime.daemon import load_engines
+
+def voice(uri):
+    tts = {"backend": "wyoming", "uri": uri, "local_fallback": False, "timeout_ms": 30000}
+    engines = load_engines(from_mapping({"tts": tts}))
+    text = "Hello there, this is the remote voice."
+    samples = sum(len(c) for c in engines.tts.synthesize(text, CancelToken()))
+    return {"rate": engines.tts.sample_rate, "samples": samples, "cache": engines.phrase_cache is not None,
+            "using": engines.tts.switch.using}
+
+up, down = voice(sys.argv[1]), voice(sys.argv[2])
+piper = sorted(m for m in sys.modules if m == "piper" or m.startswith("piper."))
+print(json.dumps({"up": up, "down": down, "piper": piper}))
+"""
+
+
+@pytest.mark.engines
+def test_a_remote_only_voice_never_loads_piper(servers: dict[str, Server]) -> None:
+    """``tts.local_fallback = false``: the whole daemon's engines load and speak through wyoming-piper
+    with no ``piper`` module in the process (so no GPL-3.0 code in it); with the server down they still
+    load, and a reply is silence, not a Piper fallback."""
+    r = subprocess.run(
+        [sys.executable, "-c", REMOTE_ONLY, servers["tts"].uri, f"tcp://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["piper"] == []
+    assert got["up"]["rate"] == 22050 and got["up"]["samples"] > 22050  # over a second of speech
+    assert got["up"]["cache"] is False and got["down"]["cache"] is False
+    assert got["up"]["using"] == "remote"
+    assert got["down"]["samples"] == 0 and got["down"]["using"] == "local"  # NoVoice: silence
+    assert "this is the remote voice" in servers["tts"].logged().lower()  # the server spoke it

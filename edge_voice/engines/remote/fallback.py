@@ -306,3 +306,18 @@ class FallbackSynthesizer(_Wrapper):
         """The whole utterance at ``sample_rate`` (the phrase cache fills itself with this)."""
         chunks = list(self.synthesize(text, cancel or NEVER))
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+class NoVoice:
+    """``Synthesizer`` that says nothing, at ``sample_rate``: the fallback of a remote-only voice
+    (``tts.local_fallback = false``), so a server that is down gives an ``engine.fallback`` event and
+    silence, never a Piper import."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+
+    def warm(self) -> None:
+        pass
+
+    def synthesize(self, text: str, cancel: CancelToken) -> Iterator[Pcm]:
+        return iter(())
