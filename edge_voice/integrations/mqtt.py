@@ -697,6 +697,8 @@ class MqttBridge:
         # the epoch it last acknowledged is current, so nothing new overtakes requeued messages.
         self._epoch = 0
         self._online = threading.Event()
+        self._subscribed = threading.Event()  # the broker acknowledged the command subscription
+        self._cmd_sub_mid: int | None = None
         self._stopping = False
         self._idle = threading.Condition()
         # counters are written by the sender thread only
@@ -739,6 +741,7 @@ class MqttBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.on_publish = self._on_publish
         self._client = client
         self._sender = threading.Thread(target=self._run_sender, name="edge-voice-mqtt-send", daemon=True)
@@ -859,6 +862,11 @@ class MqttBridge:
     def connected(self) -> bool:
         return self._online.is_set()
 
+    @property
+    def subscribed(self) -> bool:
+        """Commands published from now on reach the daemon (connected only says the session is up)."""
+        return self._online.is_set() and self._subscribed.is_set()
+
     def stats(self) -> BridgeStats:
         return BridgeStats(
             self._sent,
@@ -884,7 +892,8 @@ class MqttBridge:
         # newer (paho would otherwise resend it itself, racing the sender's new messages).
         client.drop_out_messages()
         self._inbox.put((_Kind.REQUEUE, None))
-        client.subscribe(self.topics.cmd_filter, qos=1)
+        self._subscribed.clear()
+        self._cmd_sub_mid = client.subscribe(self.topics.cmd_filter, qos=1)[1]
         if self._mcfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
         client.publish(self.topics.availability, b"online", qos=1, retain=True)
@@ -895,6 +904,10 @@ class MqttBridge:
         self._online.set()
         self._inbox.put((_Kind.CONNECTED, self._epoch))
         log.info("mqtt: connected to %s:%d", self._mcfg.host, self._mcfg.port)
+
+    def _on_subscribe(self, _c: object, _u: object, mid: int, _codes: object, _p: object) -> None:
+        if mid == self._cmd_sub_mid:
+            self._subscribed.set()
 
     def _on_disconnect(self, _c: object, _u: object, _f: object, reason: Any, _p: object) -> None:
         self._epoch += 1

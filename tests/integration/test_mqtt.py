@@ -74,7 +74,8 @@ def bridges() -> Iterator[Callable[..., tuple[MqttBridge, Commands]]]:
         bridge.start()
         made.append(bridge)
         if wait_connected:
-            wait_until(lambda: bridge.connected, 15, "bridge connected")
+            # subscribed, not just connected: a command published before the SUBACK is lost (a flaky race)
+            wait_until(lambda: bridge.subscribed, 15, "bridge subscribed")
         return bridge, commands
 
     yield make
