@@ -30,6 +30,7 @@ class EventType(StrEnum):
     ENGINE_FALLBACK = "engine.fallback"
     CONFIG_RELOADED = "config.reloaded"
     AUDIO_RECOVERED = "audio.recovered"
+    ECHO_PATH = "echo.path"  # echo cancellation degraded (missing/misaligned reference) or restored
 
 
 class State(StrEnum):

@@ -39,6 +39,7 @@ from edge_voice.engines.skills import Skills, load_skills
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
 from edge_voice.runtime import heap
+from edge_voice.runtime.echo_path import EchoPath
 from edge_voice.runtime.generation import SentenceSplitter
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import (
@@ -183,6 +184,7 @@ class Daemon:
         on_ready: Callable[[], None] | None = None,
         load_config: Callable[[], Config] | None = None,
         facts: Callable[[], str] | None = None,
+        echo: EchoPath | None = None,
     ) -> None:
         self.cfg = cfg
         self.on_ready = on_ready
@@ -209,7 +211,10 @@ class Daemon:
         self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences)
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
-        self.listen = ListenThread(listener, self.frames, post, on_frame)
+        self.echo = echo
+        # the self-wake guard sits between the listener and the loop; echo status events go to the loop
+        listen_post = echo.connect(post) if echo is not None else post
+        self.listen = ListenThread(listener, self.frames, listen_post, on_frame)
         self.capture = CaptureThread(
             source,
             self.frames,
