@@ -308,6 +308,52 @@ class WebRtcCanceller:
         return np.asarray(self._ap.process(near, far), np.int16)
 
 
+class LinearCanceller:
+    """A partitioned-block frequency-domain NLMS filter (overlap-save, 10 ms blocks) in numpy: it only
+    subtracts its estimate of the echo, it never suppresses. AEC3 (``WebRtcCanceller``) removes far more
+    echo, but its residual-echo suppressor also removes the user's own voice while the device talks
+    (design note 100); this filter keeps the user whole and leaves the leaking wake words to the guard.
+
+    ``taps_ms``: the longest echo path it models (delay + reverberation)."""
+
+    def __init__(self, taps_ms: int = 300, step: float = 1.0) -> None:
+        n = AEC_FRAME
+        self._parts = -(-taps_ms * SAMPLE_RATE // 1000 // n)
+        self._w = np.zeros((self._parts, n + 1), np.complex128)
+        self._x = np.zeros((self._parts, n + 1), np.complex128)
+        self._prev = np.zeros(n)
+        self._power = np.zeros(n + 1)
+        self._step = step
+
+    def process(self, near: Pcm, far: Pcm) -> Pcm:
+        n = AEC_FRAME
+        x = far.astype(np.float64)
+        spec = np.fft.rfft(np.concatenate([self._prev, x]))
+        self._prev = x
+        self._x[1:] = self._x[:-1]
+        self._x[0] = spec
+        y = np.fft.irfft((self._x * self._w).sum(axis=0))[n:]
+        e = near.astype(np.float64) - y
+        self._power = 0.95 * self._power + 0.05 * np.abs(spec) ** 2
+        if float(np.dot(x, x)) > 1e4 * n:  # adapt only while something plays
+            err = np.fft.rfft(np.concatenate([np.zeros(n), e]))
+            grad = self._step * np.conj(self._x) * err / (self._parts * self._power + 1e8)
+            g = np.fft.irfft(grad, axis=1)
+            g[:, n:] = 0.0  # the gradient constraint: a linear, not circular, convolution
+            self._w += np.fft.rfft(g, axis=1)
+        return _int16(e)
+
+
+CANCELLERS = ("webrtc", "linear")
+
+
+def make_canceller(kind: str, delay_hint_ms: int = 0) -> EchoCanceller:
+    """``audio.echo_canceller``: "webrtc" (AEC3, pywebrtc-audio) or "linear" (numpy NLMS)."""
+    if kind == "linear":
+        return LinearCanceller()
+    return WebRtcCanceller(delay_hint_ms)
+
+
 def canceller_available() -> str | None:
     """None if the canceller can be loaded, else why not."""
     try:

@@ -32,13 +32,12 @@ from typing import Any
 import numpy as np
 
 from edge_voice.audio.echo import (
-    AEC_FRAME,
     CancelledSource,
     PlaybackReference,
     Room,
-    RoomEcho,
     RoomSource,
-    WebRtcCanceller,
+    add_room,
+    make_canceller,
 )
 from edge_voice.audio.sources import SourceExhausted, WavSource
 from edge_voice.core.config import Config
@@ -82,6 +81,7 @@ WAKE_REPLIES = (
     "Hey Jarvis. That is what you say to talk to me.",
 )
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
+VARIANTS = ("linear", "webrtc", "none")  # the two cancellers and none, each with the self-wake guard
 
 
 def _speech(text: str, voice: str) -> Pcm:
@@ -118,18 +118,25 @@ class _Engines:
 
 
 def stream_scene(
-    eng: _Engines, near: Pcm, reply: Pcm, room: Room, aec: bool, guard: bool, barge_in: bool = True
+    eng: _Engines,
+    near: Pcm,
+    reply: Pcm,
+    room: Room,
+    canceller: str,
+    guard: bool,
+    barge_in: bool = True,
 ) -> dict[str, Any]:
-    """One scene through the echo path and the listener. ``reply`` (16 kHz) starts at ``REPLY_AT``."""
+    """One scene through the echo path and the listener. ``reply`` (16 kHz) starts at ``REPLY_AT``;
+    ``canceller``: "linear", "webrtc" or "none"."""
     from edge_voice.listen.echo_guard import EchoGuard
     from edge_voice.listen.listener import Listener
 
     ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
-    canceller = WebRtcCanceller(eng.cfg.audio.echo_delay_ms) if aec else None
+    aec = None if canceller == "none" else make_canceller(canceller, eng.cfg.audio.echo_delay_ms)
     eng.guard_wake.reset()
     g = EchoGuard(eng.guard_wake, eng.cfg.wake.threshold) if guard else None
     src = CancelledSource(
-        RoomSource(WavSource(near, pace="fast"), ref, room), ref, canceller, tap=g.hear if g else None
+        RoomSource(WavSource(near, pace="fast"), ref, room), ref, aec, tap=g.hear if g else None
     )
     eng.wake.reset()
     eng.vad.reset()
@@ -216,37 +223,27 @@ def run_barge_in(eng: _Engines, scene: dict[str, Any], replies: list[Pcm]) -> di
     total = REPLY_AT + len(reply) + 3 * SAMPLE_RATE
     room = Room(delay_ms=scene["delay_ms"], seed=scene["seed"])
     # the echo over the user's span (full reply, no user) sets the user's level for the ratio
-    echo = RoomEcho(replace(room, noise_dbfs=-120))
     far = np.zeros(total, np.int16)
     far[REPLY_AT : REPLY_AT + len(reply)] = reply
-
-    def reference(s: int, n: int) -> Pcm:
-        out = np.zeros(n, np.int16)
-        lo, hi = max(0, s), min(total, s + n)
-        if hi > lo:
-            out[lo - s : hi - s] = far[lo:hi]
-        return out
-
-    e = echo.echo(reference, at, len(user))
+    e = add_room(np.zeros(total, np.int16), far, replace(room, noise_dbfs=-120))[at : at + len(user)]
     voiced = np.abs(user) > 300
     gain = _rms(e[voiced]) / _rms(user[voiced]) * 10 ** (-scene["ratio_db"] / 20)
     near = np.zeros(total, np.int16)
     near[at : at + len(user)] = _scale(user, gain)
     cmd_at = at + len(wake_pcm)
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
-    for name, aec in (("aec", True), ("no_aec", False)):
-        res = stream_scene(eng, near, reply, room, aec=aec, guard=aec)
+    for v in VARIANTS:
+        res = stream_scene(eng, near, reply, room, v, guard=True)
         hit = [w for w in res["wakes"] if at <= w <= at + len(wake_pcm) + SAMPLE_RATE]
-        row[f"barge_in_{name}"] = bool(hit)
-        row[f"stop_ms_{name}"] = res["stop_ms"] if hit else None
+        row[f"barge_in_{v}"] = bool(hit)
+        row[f"stop_ms_{v}"] = res["stop_ms"] if hit else None
         text = _transcribe(eng, res["utterances"], cmd_at) if hit else ""
-        row[f"transcript_{name}"] = text
-        row[f"wer_{name}"] = wer([scene["command"]], [text]) if hit else None
-        row[f"false_wakes_{name}"] = len([w for w in res["wakes"] if not at <= w <= cmd_at + SAMPLE_RATE])
-        if aec:
-            row["cpu_ns"], row["frames"] = res["cpu_ns"], res["frames"]
+        row[f"transcript_{v}"] = text
+        row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
+        row[f"false_wakes_{v}"] = len([w for w in res["wakes"] if not at <= w <= cmd_at + SAMPLE_RATE])
+        row[f"cpu_ns_{v}"], row[f"frames_{v}"] = res["cpu_ns"], res["frames"]
     # the same command, same level, in a silent room: what "as well as in silence" means
-    quiet = stream_scene(eng, near, np.zeros(0, np.int16), Room(seed=scene["seed"]), aec=False, guard=False)
+    quiet = stream_scene(eng, near, np.zeros(0, np.int16), Room(seed=scene["seed"]), "none", guard=False)
     text = _transcribe(eng, quiet["utterances"], cmd_at) if quiet["wakes"] else ""
     row["wer_silence"] = wer([scene["command"]], [text])
     row["transcript_silence"] = text
@@ -258,88 +255,131 @@ def run_self_wake(eng: _Engines, i: int, text: str) -> dict[str, Any]:
     total = REPLY_AT + len(reply) + 2 * SAMPLE_RATE
     near = np.zeros(total, np.int16)
     room = Room(delay_ms=DELAYS[i % len(DELAYS)], echo_gain_db=WAKE_GAINS[i % len(WAKE_GAINS)], seed=200 + i)
-    row: dict[str, Any] = {"id": i, "text": text, "echo_gain_db": room.echo_gain_db, "delay_ms": room.delay_ms}
-    for name, aec, guard in (("aec", True, True), ("aec_no_guard", True, False), ("no_aec", False, False)):
-        res = stream_scene(eng, near, reply, room, aec=aec, guard=guard, barge_in=False)
-        row[f"self_wakes_{name}"] = len(res["wakes"])
-        row[f"guard_suppressed_{name}"] = len(res["suppressed"])
-        if name == "aec_no_guard":
-            raw = stream_scene(eng, near, reply, room, aec=False, guard=False, barge_in=False)["out"]
-            span = slice(REPLY_AT + SAMPLE_RATE // 2, REPLY_AT + len(reply))  # after 0.5 s to converge
-            row["erle_db"] = round(20 * math.log10(_rms(raw[span]) / _rms(res["out"][span])), 1)
-            row["cpu_ns"], row["frames"] = res["cpu_ns"], res["frames"]
+    row: dict[str, Any] = {
+        "id": i,
+        "text": text,
+        "echo_gain_db": room.echo_gain_db,
+        "delay_ms": room.delay_ms,
+    }
+    span = slice(REPLY_AT + SAMPLE_RATE // 2, REPLY_AT + len(reply))  # after 0.5 s to converge
+    raw: Pcm | None = None
+    for v in ("none", "linear", "webrtc"):
+        for guard in (True, False):
+            res = stream_scene(eng, near, reply, room, v, guard=guard, barge_in=False)
+            key = v if guard else f"{v}_no_guard"
+            row[f"self_wakes_{key}"] = len(res["wakes"])
+            row[f"guard_suppressed_{key}"] = len(res["suppressed"])
+            if v == "none" and not guard:
+                raw = res["out"]
+            if v != "none" and not guard and raw is not None:
+                row[f"erle_db_{v}"] = round(20 * math.log10(_rms(raw[span]) / _rms(res["out"][span])), 1)
+                row[f"cpu_ns_{v}"], row[f"frames_{v}"] = res["cpu_ns"], res["frames"]
     return row
 
 
-def _mean(xs: list[float]) -> float | None:
-    return round(float(np.mean(xs)), 4) if xs else None
+def _rate(rows: list[dict[str, Any]], key: str) -> float:
+    return round(sum(bool(r[key]) for r in rows) / max(1, len(rows)), 3)
 
 
-def summarize(bi: list[dict[str, Any]], sw: list[dict[str, Any]]) -> dict[str, Any]:
+def _cwer(rows: list[dict[str, Any]], v: str) -> float | None:
     from edge_voice.bench.asr import wer
 
-    def rate(rows: list[dict[str, Any]], key: str) -> float:
-        return round(sum(bool(r[key]) for r in rows) / max(1, len(rows)), 3)
+    hit = [r for r in rows if r[f"barge_in_{v}"]]
+    if not hit:
+        return None
+    return round(wer([r["command"] for r in hit], [r[f"transcript_{v}"] for r in hit]), 3)
 
-    def cwer(rows: list[dict[str, Any]], name: str) -> float | None:
-        hit = [r for r in rows if r[f"barge_in_{name}"]]
-        if not hit:
-            return None
-        return round(wer([r["command"] for r in hit], [r[f"transcript_{name}"] for r in hit]), 3)
 
-    per_ratio: dict[str, Any] = {}
+def _variant(bi: list[dict[str, Any]], sw: list[dict[str, Any]], v: str) -> dict[str, Any]:
+    """One canceller's figures ("none": no cancellation, the guard alone)."""
+    from edge_voice.bench.asr import wer
+
+    out: dict[str, Any] = {"per_ratio": {}}
     for ratio in RATIOS:
         rows = [r for r in bi if r["ratio_db"] == ratio]
-        per_ratio[f"{ratio:+d}dB" if ratio else "0dB"] = {
+        stops = [r[f"stop_ms_{v}"] for r in rows if r[f"stop_ms_{v}"] is not None]
+        out["per_ratio"][_ratio_key(ratio)] = {
             "scenes": len(rows),
-            "barge_in_rate_aec": rate(rows, "barge_in_aec"),
-            "barge_in_rate_no_aec": rate(rows, "barge_in_no_aec"),
-            "command_wer_aec": cwer(rows, "aec"),
-            "command_wer_no_aec": cwer(rows, "no_aec"),
+            "barge_in_rate": _rate(rows, f"barge_in_{v}"),
+            "command_wer": _cwer(rows, v),
             "command_wer_silence": round(
                 wer([r["command"] for r in rows], [r["transcript_silence"] for r in rows]), 3
             ),
-            "stop_ms_max_aec": max([r["stop_ms_aec"] for r in rows if r["stop_ms_aec"] is not None], default=None),
+            "stop_ms_max": max(stops, default=None),
         }
-    cpu_ns = sum(r["cpu_ns"] for r in bi + sw)
-    frames = sum(r["frames"] for r in bi + sw)
-    per_frame_ms = cpu_ns / max(1, frames) / 1e6
-    zero = per_ratio["0dB"]
+    out["barge_in_rate_all"] = _rate(bi, f"barge_in_{v}")
+    out["command_wer_all"] = _cwer(bi, v)
+    out["false_wakes_in_barge_in_scenes"] = sum(r[f"false_wakes_{v}"] for r in bi)
+    out["self_wakes"] = sum(r[f"self_wakes_{v}"] for r in sw)
+    out["self_wakes_no_guard"] = sum(r[f"self_wakes_{v}_no_guard"] for r in sw)
+    out["guard_suppressed"] = sum(r[f"guard_suppressed_{v}"] for r in sw)
+    if v != "none":
+        erle = [r[f"erle_db_{v}"] for r in sw]
+        out["erle_db_mean"] = round(float(np.mean(erle)), 1) if erle else None
+        out["erle_db_min"] = min(erle, default=None)
+        cpu = sum(r[f"cpu_ns_{v}"] for r in bi + sw)
+        frames = sum(r[f"frames_{v}"] for r in bi + sw)
+        out["cpu_ms_per_10ms_frame"] = round(cpu / max(1, frames) / 1e6, 4)
+        out["core_pct"] = round(cpu / max(1, frames) / 1e6 / 10 * 100, 2)
+    return out
+
+
+def _ratio_key(ratio: int) -> str:
+    return f"{ratio:+d}dB" if ratio else "0dB"
+
+
+def summarize(bi: list[dict[str, Any]], sw: list[dict[str, Any]], chosen: str) -> dict[str, Any]:
+    per = {v: _variant(bi, sw, v) for v in VARIANTS}
+    c, none = per[chosen], per["none"]
+    zero = _ratio_key(0)
     return {
-        "barge_in_rate_aec": zero["barge_in_rate_aec"],
-        "barge_in_rate_no_aec": zero["barge_in_rate_no_aec"],
-        "self_wakes_aec": sum(r["self_wakes_aec"] for r in sw),
-        "command_wer_aec": zero["command_wer_aec"],
-        "command_wer_no_aec": zero["command_wer_no_aec"],
-        "command_wer_silence": zero["command_wer_silence"],
-        "self_wakes_aec_no_guard": sum(r["self_wakes_aec_no_guard"] for r in sw),
-        "self_wakes_no_aec": sum(r["self_wakes_no_aec"] for r in sw),
-        "self_wake_replies": len(sw),
-        "guard_suppressed_aec": sum(r["guard_suppressed_aec"] for r in sw),
-        "erle_db_mean": _mean([r["erle_db"] for r in sw]),
-        "erle_db_min": min(r["erle_db"] for r in sw) if sw else None,
-        "aec_cpu_ms_per_10ms_frame": round(per_frame_ms, 4),
-        "aec_core_pct": round(per_frame_ms / 10 * 100, 2),
-        "stop_ms_max_aec": max([r["stop_ms_aec"] for r in bi if r["stop_ms_aec"] is not None], default=None),
-        "false_wakes_aec": sum(r["false_wakes_aec"] for r in bi),
-        "false_wakes_no_aec": sum(r["false_wakes_no_aec"] for r in bi),
+        "canceller": chosen,
+        "barge_in_rate_aec": c["per_ratio"][zero]["barge_in_rate"],
+        "barge_in_rate_no_aec": none["per_ratio"][zero]["barge_in_rate"],
+        "self_wakes_aec": c["self_wakes"],
+        "command_wer_aec": c["per_ratio"][zero]["command_wer"],
+        "command_wer_no_aec": none["per_ratio"][zero]["command_wer"],
+        "command_wer_silence": c["per_ratio"][zero]["command_wer_silence"],
+        "erle_db": c.get("erle_db_mean"),
+        "aec_cpu_ms_per_10ms_frame": c.get("cpu_ms_per_10ms_frame"),
+        "aec_core_pct": c.get("core_pct"),
+        "stop_ms_max_aec": max(
+            [p["stop_ms_max"] for p in c["per_ratio"].values() if p["stop_ms_max"] is not None], default=None
+        ),
+        "per_ratio": {
+            k: {
+                "barge_in_rate_aec": c["per_ratio"][k]["barge_in_rate"],
+                "barge_in_rate_no_aec": none["per_ratio"][k]["barge_in_rate"],
+                "command_wer_aec": c["per_ratio"][k]["command_wer"],
+                "command_wer_no_aec": none["per_ratio"][k]["command_wer"],
+                "command_wer_silence": c["per_ratio"][k]["command_wer_silence"],
+            }
+            for k in c["per_ratio"]
+        },
         "barge_in_scenes": len(bi),
-        "per_ratio": per_ratio,
+        "self_wake_replies": len(sw),
+        "cancellers": per,
     }
 
 
-def _plot(summary: dict[str, Any], sw: list[dict[str, Any]], path: Path) -> None:
+def _plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4.2))
-    labels = list(summary["per_ratio"])
+    per = summary["cancellers"]
+    names = {"linear": "linear NLMS", "webrtc": "WebRTC AEC3", "none": "no cancellation"}
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
+    labels = list(per["none"]["per_ratio"])
     x = np.arange(len(labels))
-    pr = summary["per_ratio"]
-    ax1.bar(x - 0.2, [pr[k]["barge_in_rate_aec"] for k in labels], 0.4, label="with cancellation")
-    ax1.bar(x + 0.2, [pr[k]["barge_in_rate_no_aec"] for k in labels], 0.4, label="without")
+    for j, v in enumerate(VARIANTS):
+        ax1.bar(
+            x + (j - 1) * 0.27,
+            [per[v]["per_ratio"][k]["barge_in_rate"] for k in labels],
+            0.27,
+            label=names[v],
+        )
     ax1.set_xticks(x, labels)
     ax1.set_xlabel("echo-to-speech ratio")
     ax1.set_ylabel("barge-ins detected")
@@ -348,26 +388,29 @@ def _plot(summary: dict[str, Any], sw: list[dict[str, Any]], path: Path) -> None
     ax1.legend(fontsize=8)
     ax1.set_title("wake word over the device's reply")
 
-    def w(v: float | None) -> float:
-        return float("nan") if v is None else v
+    def w(val: float | None) -> float:
+        return float("nan") if val is None else val
 
-    ax2.plot(x, [w(pr[k]["command_wer_aec"]) for k in labels], "o-", label="after barge-in, cancelled")
-    ax2.plot(x, [w(pr[k]["command_wer_no_aec"]) for k in labels], "s--", label="after barge-in, raw")
-    ax2.plot(x, [w(pr[k]["command_wer_silence"]) for k in labels], "^:", label="same command in silence")
+    for v, m in zip(VARIANTS, "os^", strict=True):
+        ax2.plot(x, [w(per[v]["per_ratio"][k]["command_wer"]) for k in labels], m + "-", label=names[v])
+    ax2.plot(
+        x, [w(per["none"]["per_ratio"][k]["command_wer_silence"]) for k in labels], "k:", label="in silence"
+    )
     ax2.set_xticks(x, labels)
     ax2.set_xlabel("echo-to-speech ratio")
-    ax2.set_ylabel("command WER")
+    ax2.set_ylabel("command WER (detected barge-ins)")
     ax2.axhline(0.10, color="grey", ls=":", lw=1)
     ax2.legend(fontsize=8)
     ax2.set_title("the command after the wake word")
 
-    names = ["no_aec", "aec_no_guard", "aec"]
-    ax3.bar(range(3), [sum(r[f"self_wakes_{n}"] for r in sw) for n in names], color=["C3", "C1", "C2"])
-    ax3.set_xticks(range(3), ["no cancellation", "cancellation", "cancellation\n+ guard"])
-    ax3.set_ylabel(f"self-wakes over {len(sw)} replies saying the wake word")
-    ax3.set_title(
-        f"ERLE {summary['erle_db_mean']} dB, AEC {summary['aec_cpu_ms_per_10ms_frame']} ms CPU / 10 ms"
-    )
+    xs = np.arange(len(VARIANTS))
+    ax3.bar(xs - 0.2, [per[v]["self_wakes_no_guard"] for v in VARIANTS], 0.4, label="without guard")
+    ax3.bar(xs + 0.2, [per[v]["self_wakes"] for v in VARIANTS], 0.4, label="with guard")
+    ax3.set_xticks(xs, [names[v] for v in VARIANTS])
+    ax3.set_ylabel(f"self-wakes, {summary['self_wake_replies']} replies saying the wake word")
+    erle = ", ".join(f"{names[v]} {per[v].get('erle_db_mean')} dB" for v in ("linear", "webrtc"))
+    ax3.set_title(f"ERLE: {erle}", fontsize=9)
+    ax3.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -385,21 +428,24 @@ def run(
         row = run_barge_in(eng, scene, replies)
         log.info("barge-in %s", row)
         bi.append(row)
-    sw = [run_self_wake(eng, i, text) for i, text in enumerate(WAKE_REPLIES[:wake_replies])]
-    summary = summarize(bi, sw)
+    sw = []
+    for i, text in enumerate(WAKE_REPLIES[:wake_replies]):
+        row = run_self_wake(eng, i, text)
+        log.info("self-wake %s", row)
+        sw.append(row)
+    summary = summarize(bi, sw, cfg.audio.echo_canceller)
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",
         "command_wer_aec": "<= 0.10",
         "aec_core_pct": "<= 10",
     }
-    summary["canceller"] = "webrtc-aec3 (pywebrtc-audio 0.2.0)"
-    summary["note"] = "CPU is thread CPU time on a shared 2-core x86_64 box under load from other jobs"
+    summary["note"] = (
+        "CPU is thread CPU time on a shared 2-core x86_64 box loaded by other jobs; whisper's decode limit "
+        "raised to 60 s so load does not turn into word errors; webrtc = pywebrtc-audio 0.2.0 (AEC3)"
+    )
     summary["seconds"] = round(time.perf_counter() - t, 1)
     result = {"summary": summary, "barge_in": bi, "self_wake": sw}
     (out_dir / "echo.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    _plot(summary, sw, out_dir / "echo.png")
+    _plot(summary, out_dir / "echo.png")
     return summary
-
-
-__all__ = ["AEC_FRAME", "run", "stream_scene"]

@@ -18,9 +18,11 @@ from edge_voice.audio.echo import (
     ReferencedSink,
     Room,
     RoomSource,
-    WebRtcCanceller,
     canceller_available,
+    make_canceller,
 )
+
+__all__ = ["EchoPath", "EchoSetupError", "build", "canceller_available", "choose_mode", "system_cancels"]
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource
 from edge_voice.core.config import Config
@@ -49,7 +51,7 @@ class EchoPath:
 
     source: AudioSource
     sink: AudioSink
-    mode: str  # "webrtc" (cancelling in process), "system" (the sound server does it), "off"
+    mode: str  # "process" (cancelling in process), "system" (the sound server does it), "off"
     cancelled: CancelledSource | None = None
     guard: EchoGuard | None = None
 
@@ -70,22 +72,22 @@ class EchoPath:
 
 
 def choose_mode(cfg: Config) -> str:
-    """ "webrtc", "system" or "off" for this config; raises ``EchoSetupError`` for "on" without it."""
+    """``process``, ``system`` or ``off`` for this config; raises ``EchoSetupError`` for "on" without it."""
     want = cfg.audio.echo_cancel
     if want == "off":
         return "off"
-    missing = canceller_available()
+    missing = canceller_available() if cfg.audio.echo_canceller == "webrtc" else None
     if want == "on":
         if missing is not None:
-            raise EchoSetupError(f'audio.echo_cancel = "on": {missing}')
-        return "webrtc"
+            raise EchoSetupError(f'audio.echo_cancel = "on" with echo_canceller = "webrtc": {missing}')
+        return "process"
     if system_cancels(cfg.audio.input_device):
         log.info("echo: the input %r is already echo-cancelled by the sound server", cfg.audio.input_device)
         return "system"
     if missing is not None:
         log.warning("echo: no cancellation (%s)", missing)
         return "off"
-    return "webrtc"
+    return "process"
 
 
 def build(
@@ -98,7 +100,7 @@ def build(
     """Wrap ``source`` and ``sink``. The room (WAV mode) echoes the reference into the source; the
     canceller and the guard read the same reference."""
     mode = choose_mode(cfg)
-    if mode != "webrtc" and room is None and not (cfg.audio.echo_guard and mode == "off"):
+    if mode != "process" and room is None and not (cfg.audio.echo_guard and mode == "off"):
         return EchoPath(source, sink, mode)
     reference = PlaybackReference()
     rsink = ReferencedSink(sink, reference)
@@ -106,7 +108,8 @@ def build(
     guard = None
     if cfg.audio.echo_guard and guard_wake is not None:
         guard = EchoGuard(guard_wake(), cfg.wake.threshold)
-    canceller = WebRtcCanceller(cfg.audio.echo_delay_ms) if mode == "webrtc" else None
+    kind = cfg.audio.echo_canceller
+    canceller = make_canceller(kind, cfg.audio.echo_delay_ms) if mode == "process" else None
     cancelled = CancelledSource(src, reference, canceller, tap=guard.hear if guard else None)
     log.info("echo: %s%s%s", mode, ", simulated room" if room else "", ", self-wake guard" if guard else "")
     return EchoPath(cancelled, rsink, mode, cancelled, guard)

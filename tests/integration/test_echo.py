@@ -1,0 +1,102 @@
+"""A real daemon in a simulated room: its own voice comes back into the microphone (issue 21).
+
+Real engines, the real echo path (``ReferencedSink`` → ``RoomSource`` → WebRTC AEC3 → listener, with
+the self-wake guard), as ``edge-voice run --input X.wav --room R.toml`` wires it. A reply is spoken with
+a ``SayCommand`` (a long announcement that starts before the user speaks)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_voice.audio import clips
+from edge_voice.audio.echo import Room
+from edge_voice.audio.sinks import WavSink
+from edge_voice.audio.sources import InputClock, WavSource
+from edge_voice.core.messages import SAMPLE_RATE, SayCommand
+from edge_voice.core.vocabulary import EventType
+from edge_voice.integrations.sinks import MemorySink
+from edge_voice.runtime import echo_path
+from edge_voice.runtime.daemon import Daemon, Engines
+from tests.conftest import ENGINES_CFG, wait_until
+from tests.integration.rig import Rig, running
+
+pytestmark = pytest.mark.engines
+
+LONG_REPLY = (
+    "Here is a short story. Once upon a time a small robot lived in a lighthouse by the sea. Every night "
+    "it counted the ships, and every morning it wrote their names in a large blue book. One winter a storm "
+    "came, and the robot kept the light burning all night long."
+)
+WAKE_REPLY = (
+    "My name is Jarvis. To wake me, say hey Jarvis, and then your question. Hey Jarvis, hey Jarvis. "
+    "When you say hey Jarvis I stop talking and listen to you."
+)
+
+
+def _rig(engines: Engines, pcm: np.ndarray, out: Path, room: Room, cancel: str = "on") -> Rig:
+    import threading
+
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    cfg = replace(ENGINES_CFG, audio=replace(ENGINES_CFG.audio, echo_cancel=cancel))
+    clock = InputClock()
+    wav = WavSink(out, clock, engines.tts.sample_rate)
+    echo = echo_path.build(
+        cfg, WavSource(pcm, pace="realtime", clock=clock), wav, room, lambda: OpenWakeWordDetector(cfg.wake)
+    )
+    ready = threading.Event()
+    daemon = Daemon(cfg, engines, echo.source, echo.sink, [], clock, on_ready=ready.set, echo=echo)
+    memory = MemorySink()
+    daemon.orch.out.sinks.append(memory)
+    return Rig(daemon, wav, memory, [], ready)
+
+
+def _types(memory: MemorySink) -> list[str]:
+    return [str(e.type) for e in memory.events]
+
+
+def test_barge_in_over_a_loud_reply_stops_it_and_the_command_is_answered(
+    engines: Engines, tmp_path: Path
+) -> None:
+    # The reply is asked for at start; it plays from ~1–3 s on. The user speaks at 7 s, at the echo's level
+    # (room gain +6 dB: the speaker is louder in the microphone than what it plays).
+    user = np.concatenate(
+        [clips.espeak_speech("hey jarvis"), clips.silence(300), clips.espeak_speech("what time is it")]
+    )
+    at = 7 * SAMPLE_RATE
+    pcm = np.zeros(at + len(user) + 6 * SAMPLE_RATE, np.int16)
+    pcm[at : at + len(user)] = (user.astype(np.float32) * 1.4).astype(np.int16)
+    rig = _rig(engines, pcm, tmp_path / "out.wav", Room(delay_ms=60, echo_gain_db=6.0, seed=3))
+    with running(rig):
+        rig.daemon.turn_loop.post(SayCommand(LONG_REPLY))
+        wait_until(
+            lambda: any(
+                e.type == EventType.RESPONSE_DONE and "time" in str(e.data.get("transcript", "")).lower()
+                for e in rig.memory.events
+            ),
+            60,
+            "the command answered",
+        )
+    wakes = rig.memory.of(EventType.WAKE_DETECTED)
+    assert wakes, _types(rig.memory)
+    wake_at = int(wakes[0].data["at_sample"])
+    assert at <= wake_at <= at + 2 * SAMPLE_RATE  # the user's wake word, not the reply
+    done = rig.memory.of(EventType.RESPONSE_DONE)
+    assert done[0].data.get("status") == "interrupted", [e.data for e in done]
+    start, end = rig.sink.replies[0]
+    assert start < wake_at  # the reply was playing when the user spoke
+    assert (end - wake_at) * 1000 / SAMPLE_RATE <= 200  # and stopped within 200 ms of the wake word
+
+
+def test_a_reply_that_says_the_wake_word_does_not_wake_the_device(engines: Engines, tmp_path: Path) -> None:
+    pcm = np.zeros(16 * SAMPLE_RATE, np.int16)
+    rig = _rig(engines, pcm, tmp_path / "out.wav", Room(delay_ms=40, echo_gain_db=6.0, seed=4))
+    with running(rig):
+        rig.daemon.turn_loop.post(SayCommand(WAKE_REPLY))
+        wait_until(lambda: bool(rig.memory.of(EventType.RESPONSE_DONE)), 60, "the reply played")
+    assert not rig.memory.of(EventType.WAKE_DETECTED), _types(rig.memory)
+    assert rig.memory.of(EventType.RESPONSE_DONE)[0].data.get("status") != "interrupted"
