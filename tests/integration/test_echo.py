@@ -56,31 +56,40 @@ def _rig(engines: Engines, pcm: np.ndarray, out: Path, room: Room, cancel: str =
 
 
 def _types(memory: MemorySink) -> list[str]:
-    return [str(e.type) for e in memory.events]
+    return [f"{e.type} {dict(e.data)}"[:160] for e in memory.events]
 
 
 def test_barge_in_over_a_loud_reply_stops_it_and_the_command_is_answered(
     engines: Engines, tmp_path: Path
 ) -> None:
-    # The reply is asked for at start; it plays from ~1–3 s on. The user speaks at 7 s, at the echo's level
-    # (room gain +6 dB: the speaker is louder in the microphone than what it plays).
+    # The reply is asked for at start and plays from ~1–5 s on (TTS on a loaded box). The user speaks at
+    # 10 s, 5 dB above the echo (Piper's reply is about -22 dBFS; the room returns it at 0 dB).
     user = np.concatenate(
-        [clips.espeak_speech("hey jarvis"), clips.silence(300), clips.espeak_speech("what time is it")]
+        [
+            clips.espeak_speech("hey jarvis", "en-gb"),
+            clips.silence(300),
+            clips.espeak_speech("what time is it", "en-gb"),
+        ]
     )
-    at = 7 * SAMPLE_RATE
+    voiced = np.abs(user) > 300
+    gain = 10 ** (-17 / 20) * 32768 / float(np.sqrt(np.mean(user[voiced].astype(np.float64) ** 2)))
+    at = 10 * SAMPLE_RATE
     pcm = np.zeros(at + len(user) + 6 * SAMPLE_RATE, np.int16)
-    pcm[at : at + len(user)] = (user.astype(np.float32) * 1.4).astype(np.int16)
-    rig = _rig(engines, pcm, tmp_path / "out.wav", Room(delay_ms=60, echo_gain_db=6.0, seed=3))
+    pcm[at : at + len(user)] = np.clip(user * gain, -32768, 32767).astype(np.int16)
+    rig = _rig(engines, pcm, tmp_path / "out.wav", Room(delay_ms=45, echo_gain_db=0.0, seed=3))
     with running(rig):
         rig.daemon.turn_loop.post(SayCommand(LONG_REPLY))
-        wait_until(
-            lambda: any(
-                e.type == EventType.RESPONSE_DONE and "time" in str(e.data.get("transcript", "")).lower()
-                for e in rig.memory.events
-            ),
-            60,
-            "the command answered",
-        )
+        try:
+            wait_until(
+                lambda: any(
+                    e.type == EventType.RESPONSE_DONE and "time" in str(e.data.get("transcript", "")).lower()
+                    for e in rig.memory.events
+                ),
+                60,
+                "the command answered",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {_types(rig.memory)}") from None
     wakes = rig.memory.of(EventType.WAKE_DETECTED)
     assert wakes, _types(rig.memory)
     wake_at = int(wakes[0].data["at_sample"])
