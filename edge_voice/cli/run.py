@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge_voice.audio.echo import Room, load_room
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
 from edge_voice.core.config import Config, load
@@ -52,15 +53,8 @@ def make_io(
     return source, sink, reopen
 
 
-def make_echo(
-    cfg: Config, source: AudioSource, sink: AudioSink, room_file: Path | None
-) -> echo_path.EchoPath:
+def make_echo(cfg: Config, source: AudioSource, sink: AudioSink, room: Room | None) -> echo_path.EchoPath:
     """The echo path around ``source``/``sink``: simulated room (``--room``), canceller, guard."""
-    from edge_voice.audio.echo import load_room
-
-    if room_file is not None and source.live:
-        raise StartupError("--room simulates a room for a WAV input: use it with --input FILE.wav")
-    room = load_room(room_file) if room_file is not None else None
 
     def guard_wake() -> Any:
         from edge_voice.listen.wake import OpenWakeWordDetector
@@ -87,10 +81,14 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     notifier.status("loading models")
     # read (and so check) the input before seconds of model loading; read once, played from memory
     audio = read_input(args.input) if args.input is not None else None
+    room_file = getattr(args, "room", None)
+    if room_file is not None and audio is None:
+        raise StartupError("--room simulates a room for a WAV input: use it with --input FILE.wav")
+    room = load_room(room_file) if room_file is not None else None  # a bad file: exit 78 before loading
     engines = load_engines(cfg, _progress)
     clock = InputClock()
     source, sink, reopen = make_io(cfg, engines, clock, audio, args.output, args.fast)
-    echo = make_echo(cfg, source, sink, getattr(args, "room", None))
+    echo = make_echo(cfg, source, sink, room)
     source, sink = echo.source, echo.sink
     sinks: list[EventSink] = []
     jsonl = JsonlSink(args.events) if args.events else None

@@ -276,3 +276,19 @@ def test_auto_leaves_a_sound_servers_echo_cancelled_input_alone(monkeypatch: pyt
     assert echo_path.choose_mode(system) == "system"
     assert echo_path.choose_mode(Config()) == "process"
     assert echo_path.choose_mode(Config(audio=AudioConfig(echo_cancel="off"))) == "off"
+
+
+def test_run_with_a_bad_room_file_exits_78_before_loading_models(tmp_path: Path) -> None:
+    from edge_voice.audio.wavio import write_wav
+    from edge_voice.cli.main import EXIT_CONFIG, main
+
+    wav = tmp_path / "in.wav"
+    write_wav(wav, _tone(SAMPLE_RATE), SAMPLE_RATE)
+    room = tmp_path / "room.toml"
+    room.write_text("[room]\ndelay_ms = 5\n")  # below 10 ms
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    assert (
+        main(["--config", str(cfg), "run", "--input", str(wav), "--room", str(room), "--no-mqtt"])
+        == EXIT_CONFIG
+    )
