@@ -74,6 +74,7 @@ bench: setup
 	$(PY) -m edge_voice bench turn-taking
 	$(PY) -m edge_voice bench remote
 	$(PY) -m edge_voice bench turn-end
+	$(PY) -m edge_voice bench echo
 	$(PY) -m edge_voice bench soak --opt turns=1000
 
 install: setup
