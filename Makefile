@@ -113,6 +113,7 @@ bench: setup dev home-assistant
 	$(PY) -m edge_voice bench remote
 	$(PY) -m edge_voice bench home
 	$(PY) -m edge_voice bench turn-end
+	$(PY) -m edge_voice bench echo
 	$(PY) -m edge_voice bench soak --opt turns=1000
 
 install: setup

@@ -34,6 +34,7 @@ RUNTIME_PACKAGES = (
     "gpiozero",
     "soxr",
     "soundfile",
+    "pywebrtc-audio",
 )
 OPTIONAL_PACKAGES = ("pyaudio", "lgpio", "Jetson.GPIO")
 MIN_RAM_MB = 600  # whisper tiny (~150 MB) + SmolLM2 (~300 MB) + Piper (~90 MB) + Python
@@ -54,6 +55,7 @@ def run_doctor(cfg: Config, *, verify_models: bool = True) -> list[DoctorLine]:
         ("packages", _packages),
         ("system", _system),
         ("audio", _audio),
+        ("echo", _echo),
         ("gpio", _gpio),
         ("mqtt", _mqtt),
         ("remote", _remote),
@@ -223,6 +225,83 @@ def _audio(cfg: Config) -> list[DoctorLine]:
         _device_line("audio input", inputs, cfg.audio.input_device, "microphone"),
         _device_line("audio output", outputs, cfg.audio.output_device, "speaker"),
     ]
+    return lines
+
+
+SERVER_AEC_PROBES = (
+    (("pactl", "list", "modules", "short"), "module-echo-cancel", "PulseAudio module-echo-cancel"),
+    (("pw-cli", "ls", "Module"), "libpipewire-module-echo-cancel", "PipeWire libpipewire-module-echo-cancel"),
+)
+
+
+def system_echo_cancel() -> list[str]:
+    """The sound server's echo-cancel modules that are loaded (PulseAudio, PipeWire), by asking it."""
+    import shutil
+    import subprocess
+
+    found = []
+    for cmd, needle, what in SERVER_AEC_PROBES:
+        if shutil.which(cmd[0]) is None:
+            continue
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=3, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if needle in out[:200_000]:
+            found.append(what)
+    return found
+
+
+def _echo(cfg: Config) -> list[DoctorLine]:
+    """Which echo path this device uses: in-process cancellation, the sound server's, or none."""
+    from edge_voice.runtime import echo_path
+
+    server = system_echo_cancel()
+    board = ""
+    if cfg.gpio.board:
+        from edge_voice.core.boards import BoardError, board_notes
+
+        try:
+            board = str(board_notes(cfg.gpio.board).get("echo", ""))
+        except BoardError:
+            board = ""
+    try:
+        mode = echo_path.choose_mode(cfg)
+    except echo_path.EchoSetupError as exc:
+        return [DoctorLine("echo path", False, str(exc))]
+    guard = "on" if cfg.audio.echo_guard else "off"
+    if mode == "process":
+        what = (
+            "WebRTC AEC3 (pywebrtc-audio)" if cfg.audio.echo_canceller == "webrtc" else "linear NLMS filter"
+        )
+        detail = (
+            f"in-process {what}, the device's own playback as the sample-aligned "
+            f"reference (chimes included); self-wake guard {guard}"
+        )
+        ok: bool | None = True
+        if server:
+            ok = None
+            detail += (
+                f"; the sound server also loads {', '.join(server)} but audio.input_device is not its "
+                "source: point audio.input_device at the echo-cancelled source, or unload the module "
+                "(not both)"
+            )
+    elif mode == "system":
+        detail = f"the sound server cancels ({cfg.audio.input_device!r}); in-process cancellation off"
+        detail += f"; modules: {', '.join(server)}" if server else ""
+        ok = True
+    else:
+        ok = None
+        why = "audio.echo_cancel = off" if cfg.audio.echo_cancel == "off" else echo_path.canceller_available()
+        detail = f"no echo cancellation ({why}): the device hears itself; barge-in over a reply is unreliable"
+        detail += (
+            f"; the sound server has {', '.join(server)}: use its source as audio.input_device"
+            if server
+            else ""
+        )
+    lines = [DoctorLine("echo path", ok, detail)]
+    if board:
+        lines.append(DoctorLine("echo board", None, f"{cfg.gpio.board}: {board}"))
     return lines
 
 

@@ -273,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="WAV input: skip idle stretches (real time during turns)"
     )
     r.add_argument("--no-mqtt", action="store_true", help="do not connect to MQTT even if configured")
+    r.add_argument(
+        "--room",
+        type=Path,
+        help="with --input: add the device's own playback back into the input through this simulated room "
+        "(TOML [room] table: delay_ms, drift_ms_per_min, echo_gain_db, rt60_ms, noise_dbfs, seed)",
+    )
     r.set_defaults(fn=cmd_run)
 
     li = sub.add_parser("listen", help="print wake/speech events as JSON lines")
@@ -317,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         "soak",
         "remote",
         "home",
+        "echo",
     ]
     b.add_argument("name", choices=bench_names)
     b.add_argument("--out", default="bench-results")

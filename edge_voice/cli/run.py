@@ -9,13 +9,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from edge_voice.audio.echo import Room, load_room
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
 from edge_voice.core.config import Config, load
 from edge_voice.core.messages import Pcm
 from edge_voice.core.publisher import EventSink
 from edge_voice.integrations.sinks import JsonlSink, MemorySink
+from edge_voice.runtime import echo_path
 from edge_voice.runtime.daemon import Daemon, Engines, StartupError, load_engines
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,20 @@ def make_io(
     return source, sink, reopen
 
 
+def make_echo(cfg: Config, source: AudioSource, sink: AudioSink, room: Room | None) -> echo_path.EchoPath:
+    """The echo path around ``source``/``sink``: simulated room (``--room``), canceller, guard."""
+
+    def guard_wake() -> Any:
+        from edge_voice.listen.wake import OpenWakeWordDetector
+
+        return OpenWakeWordDetector(cfg.wake)
+
+    try:
+        return echo_path.build(cfg, source, sink, room, guard_wake)
+    except echo_path.EchoSetupError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.integrations.sd_notify import Notifier
 
@@ -64,6 +81,11 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     notifier.status("loading models")
     # read (and so check) the input before seconds of model loading; read once, played from memory
     audio = read_input(args.input) if args.input is not None else None
+    room_file = getattr(args, "room", None)
+    if room_file is not None and audio is None:
+        raise StartupError("--room simulates a room for a WAV input: use it with --input FILE.wav")
+    room = load_room(room_file) if room_file is not None else None  # a bad file: exit 78 before loading
+
     if cfg.mqtt.enabled and cfg.mqtt.tls and not getattr(args, "no_mqtt", False):
         from edge_voice.integrations.mqtt import tls_context
 
@@ -75,6 +97,8 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     engines = load_engines(cfg, _progress)
     clock = InputClock()
     source, sink, reopen = make_io(cfg, engines, clock, audio, args.output, args.fast)
+    echo = make_echo(cfg, source, sink, room)
+    source, sink = echo.source, echo.sink
     sinks: list[EventSink] = []
     jsonl = JsonlSink(args.events) if args.events else None
     if jsonl is not None:
@@ -109,6 +133,7 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
             on_ready=on_ready,
             # a reload keeps the learned devices (from the cache: no network on the orchestrator's thread)
             load_config=lambda: with_learned_devices(load(getattr(args, "config", None)), network=False),
+            echo=echo,
         )
         extras = attach_home(cfg, daemon, no_mqtt=getattr(args, "no_mqtt", False))
         daemon.run()
@@ -116,10 +141,11 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
         notifier.stopping()
         for stop in extras:
             stop()
-        if isinstance(sink, WavSink):
+        wav = getattr(sink, "inner", sink)  # the echo path's ReferencedSink wraps the WavSink
+        if isinstance(wav, WavSink):
             n_in = getattr(source, "duration_samples", 0)
-            sink.save(n_in)
-            _progress(f"reply audio written to {sink.path}")
+            wav.save(n_in)
+            _progress(f"reply audio written to {wav.path}")
         sink.close()
         if jsonl is not None:
             jsonl.close()

@@ -75,8 +75,17 @@ class AudioConfig:
     # made every endpoint decision wait 0–80 ms, ~40 ms on average, for the rest of the block)
     frame_ms: int = 32
     capture_queue_frames: int = 125  # 4 s of 32 ms frames; overflow drops the oldest frame and counts it
+    # cancel the device's own voice in the microphone (WebRTC AEC3, the played audio as reference):
+    # "auto" = on unless the input is a sound server's echo-cancelled source or the package is missing
+    echo_cancel: str = "auto"
+    echo_canceller: str = "linear"  # "linear" (numpy NLMS: keeps the user's voice) | "webrtc" (AEC3)
+    echo_delay_ms: int = 0  # speaker → microphone delay hint for the webrtc canceller; 0 = estimate it
+    echo_guard: bool = True  # drop a wake word that the device itself is playing (what cancellation leaks)
 
     def __post_init__(self) -> None:
+        _require("audio.echo_cancel", self.echo_cancel in ("auto", "on", "off"), '"auto", "on" or "off"')
+        _require("audio.echo_canceller", self.echo_canceller in ("linear", "webrtc"), '"linear" or "webrtc"')
+        _check_range("audio", "echo_delay_ms", self.echo_delay_ms, 0, 500)
         _check_range("audio", "output_rate_hz", self.output_rate_hz, 0, 192000)
         _require(
             "audio.output_rate_hz",

@@ -12,6 +12,7 @@ from edge_voice.core.messages import (
     BadCommand,
     CancelCommand,
     Command,
+    EchoPathChanged,
     EngineFallback,
     ListenCommand,
     MuteCommand,
@@ -43,6 +44,7 @@ CONTROLS = (
     SourceFailed,
     SourceRecovered,
     SourceEnded,
+    EchoPathChanged,
 )  # the members of Control, for isinstance
 
 
@@ -81,6 +83,8 @@ def handle_control(sm: Orchestrator, msg: Control) -> None:
             sm.publish(ev.RecoveredInfo(msg.at_sample))
             if sm.turn is None:
                 sm.rest_state()
+        case EchoPathChanged():
+            sm.publish(ev.EchoInfo(msg.cancelling, msg.reason, msg.erle_db))
         case SourceEnded():
             sm.source_ended = True
             if sm.turn is not None and sm.turn.committed is None:

@@ -267,6 +267,14 @@ class ReloadedInfo(EventPayload):
 
 
 @dataclass(frozen=True, slots=True)
+class EchoInfo(EventPayload):
+    TYPE = EventType.ECHO_PATH
+    cancelling: bool
+    reason: str
+    erle_db: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RecoveredInfo(EventPayload):
     TYPE = EventType.AUDIO_RECOVERED
     at_sample: int

@@ -116,6 +116,15 @@ class SourceRecovered:
     at_sample: int
 
 
+@dataclass(frozen=True, slots=True)
+class EchoPathChanged:
+    """The echo canceller started or stopped removing the device's own voice (capture thread → loop)."""
+
+    cancelling: bool
+    reason: str
+    erle_db: float | None = None  # echo return loss enhancement over the last check, if measured
+
+
 # ------------------------------------------------------------------------------------------ engines out
 
 
@@ -301,7 +310,7 @@ EngineResult = (
     | AgentFallback
 )
 
-SourceEvent = SourceFailed | SourceEnded | SourceRecovered
+SourceEvent = SourceFailed | SourceEnded | SourceRecovered | EchoPathChanged
 
 Message = ListenEvent | EngineResult | Command | SourceEvent
 

@@ -31,6 +31,7 @@ class EventType(StrEnum):
     TIMER_FINISHED = "timer.finished"
     CONFIG_RELOADED = "config.reloaded"
     AUDIO_RECOVERED = "audio.recovered"
+    ECHO_PATH = "echo.path"  # echo cancellation degraded (missing/misaligned reference) or restored
 
 
 class State(StrEnum):

@@ -40,6 +40,7 @@ from edge_voice.engines.skills import Skills, load_skills
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
 from edge_voice.runtime import heap
+from edge_voice.runtime.echo_path import EchoPath
 from edge_voice.runtime.generation import SentenceSplitter
 from edge_voice.runtime.turn_loop import TurnLoop
 from edge_voice.runtime.workers import (
@@ -215,6 +216,7 @@ class Daemon:
         on_ready: Callable[[], None] | None = None,
         load_config: Callable[[], Config] | None = None,
         facts: Callable[[], str] | None = None,
+        echo: EchoPath | None = None,
     ) -> None:
         self.cfg = cfg
         self.on_ready = on_ready
@@ -249,7 +251,10 @@ class Daemon:
         )
         self.asr = AsrWorker(engines.asr, post)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
-        self.listen = ListenThread(listener, self.frames, post, on_frame)
+        self.echo = echo
+        # the self-wake guard sits between the listener and the loop; echo status events go to the loop
+        listen_post = echo.connect(post) if echo is not None else post
+        self.listen = ListenThread(listener, self.frames, listen_post, on_frame)
         self.capture = CaptureThread(
             source,
             self.frames,

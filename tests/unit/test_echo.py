@@ -1,0 +1,294 @@
+"""The echo path's pure parts: reference, simulated room, cancelling source, self-wake guard, config."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_voice.audio.echo import (
+    AEC_FRAME,
+    CancelledSource,
+    PlaybackReference,
+    ReferencedSink,
+    Room,
+    RoomSource,
+    add_room,
+    load_room,
+)
+from edge_voice.audio.sources import SourceExhausted, WavSource
+from edge_voice.core.config import AudioConfig, Config, ConfigError
+from edge_voice.core.messages import SAMPLE_RATE, EchoPathChanged, Pcm, WakeDetected
+from edge_voice.listen.echo_guard import EchoGuard
+from edge_voice.runtime import echo_path
+
+
+def _tone(n: int, hz: float = 440.0, amp: float = 8000.0, phase: int = 0) -> Pcm:
+    t = (np.arange(n) + phase) / SAMPLE_RATE
+    return (amp * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+
+
+def _speechlike(n: int, seed: int = 0) -> Pcm:
+    rng = np.random.default_rng(seed)
+    env = 0.5 + 0.5 * np.sin(np.arange(n) / 800.0)
+    return (rng.standard_normal(n) * 4000 * env).astype(np.int16)
+
+
+def _drain(src: CancelledSource | RoomSource, block: int) -> Pcm:
+    out = []
+    while True:
+        try:
+            out.append(src.read(block))
+        except SourceExhausted:
+            return np.concatenate(out)
+
+
+# ------------------------------------------------------------------------------------- the room
+
+
+def test_room_is_deterministic_and_independent_of_block_size() -> None:
+    far = _speechlike(3 * SAMPLE_RATE, seed=1)
+    near = _speechlike(3 * SAMPLE_RATE, seed=2) // 4
+    room = Room(delay_ms=37, echo_gain_db=3.0, rt60_ms=300, noise_dbfs=-60, seed=7)
+    a = add_room(near, far, room)
+    assert np.array_equal(a, add_room(near, far, room))
+    outs = []
+    for block in (512, 160, 1000):
+        ref = PlaybackReference()
+        ref.write(0, far)  # all played up front: 3 s is within the ring's write window
+        outs.append(_drain(RoomSource(WavSource(near, pace="fast"), ref, room), block)[: len(near)])
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+    assert np.array_equal(outs[0], a)  # streaming == offline
+    other = add_room(near, far, replace(room, seed=8))
+    assert not np.array_equal(a, other)  # the seed is the room
+
+
+def test_room_delays_and_scales_the_echo() -> None:
+    far = np.zeros(SAMPLE_RATE, np.int16)
+    far[1000] = 10000
+    room = Room(delay_ms=50, echo_gain_db=-6.0, rt60_ms=0, noise_dbfs=-120)
+    echo = add_room(np.zeros(SAMPLE_RATE, np.int16), far, room)
+    assert int(np.argmax(np.abs(echo))) == 1000 + 50 * SAMPLE_RATE // 1000
+    assert abs(int(echo.max()) - round(10000 * 10 ** (-6 / 20))) <= 1
+
+
+def test_room_drift_moves_the_delay_within_bounds() -> None:
+    room = Room(delay_ms=100, drift_ms_per_min=60)
+    assert room.delay_samples(0) == 1600
+    assert room.delay_samples(30 * SAMPLE_RATE) == 2080  # +30 ms after 30 s
+    assert room.delay_samples(600 * SAMPLE_RATE) == 2400  # clamped at 150 ms
+
+
+def test_room_file_rejects_bad_keys_and_values(tmp_path: Path) -> None:
+    good = tmp_path / "room.toml"
+    good.write_text("[room]\ndelay_ms = 80\necho_gain_db = 5.0\nseed = 3\n")
+    assert load_room(good) == Room(delay_ms=80, echo_gain_db=5.0, seed=3)
+    bad_key = tmp_path / "k.toml"
+    bad_key.write_text("[room]\ndelay = 80\n")
+    with pytest.raises(ConfigError, match=r"room\.delay"):
+        load_room(bad_key)
+    bad_value = tmp_path / "v.toml"
+    bad_value.write_text("[room]\ndelay_ms = 500\n")
+    with pytest.raises(ConfigError, match=r"room\.delay_ms"):
+        load_room(bad_value)
+    with pytest.raises(ConfigError, match="room"):
+        load_room(tmp_path / "missing.toml")
+
+
+# -------------------------------------------------------------------------------- the reference
+
+
+def test_reference_moves_late_audio_to_the_present_and_forgets_old_audio() -> None:
+    ref = PlaybackReference(capacity_s=4.0)
+    ref.write(100, np.full(50, 1000, np.int16))
+    assert np.array_equal(ref.read(100, 50), np.full(50, 1000, np.int16))
+    assert ref.committed == 150
+    ref.write(120, np.full(40, 2000, np.int16))  # too late for 120..149: played from 150 on
+    assert ref.moved == 30
+    assert np.array_equal(ref.read(150, 40), np.full(40, 2000, np.int16))
+    # a long way on, the ring has been reused: old positions read as silence, new ones as written
+    for pos in range(190, 20 * SAMPLE_RATE, 512):
+        ref.read(pos, 512)
+    assert not ref.read(100, 50).any()
+    here = ref.committed
+    ref.write(here, np.full(10, 7, np.int16))
+    assert np.array_equal(ref.read(here, 10), np.full(10, 7, np.int16))
+
+
+class _Sink:
+    """An inner sink: records what it was given (a fake for orchestration of the wrapper)."""
+
+    rate_hz = 16000
+
+    def __init__(self) -> None:
+        self.written: list[Pcm] = []
+        self.at = 3200
+
+    def begin(self, chime: bool = False) -> int:
+        return self.at
+
+    def write(self, pcm: Pcm) -> None:
+        self.written.append(pcm)
+
+    def end(self, interrupted: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_referenced_sink_puts_every_sound_where_the_sink_plays_it() -> None:
+    ref = PlaybackReference()
+    inner = _Sink()
+    sink = ReferencedSink(inner, ref)
+    assert sink.begin(chime=True) == 3200
+    tone = _tone(800)
+    sink.write(tone[:400])
+    sink.write(tone[400:])
+    sink.end(False)
+    assert len(inner.written) == 2
+    assert np.array_equal(ref.read(3200, 800), tone)  # the chime is in the reference, sample-aligned
+    assert not ref.read(0, 3200).any()
+
+
+# ----------------------------------------------------------------------- the cancelling source
+
+
+class _Subtract:
+    """A perfect canceller for a zero-delay, unit-gain echo (the contract, not an algorithm)."""
+
+    def process(self, near: Pcm, far: Pcm) -> Pcm:
+        assert len(near) == len(far) == AEC_FRAME
+        return (near.astype(np.int32) - far).astype(np.int16)
+
+
+class _Broken:
+    def process(self, near: Pcm, far: Pcm) -> Pcm:
+        raise RuntimeError("boom")
+
+
+def test_cancelled_source_is_one_frame_late_and_uses_the_same_reference() -> None:
+    far = _tone(2 * SAMPLE_RATE)
+    ref = PlaybackReference()
+    ref.write(0, far)
+    src = CancelledSource(WavSource(far, pace="fast"), ref, _Subtract())  # the mic hears exactly `far`
+    out = _drain(src, 512)
+    assert len(out) % 512 == 0
+    assert not out[: len(far)].any()  # all of it cancelled
+    assert src.frames == len(out) // AEC_FRAME  # every complete 10 ms frame (the file is padded to a block)
+
+
+def test_a_failing_canceller_passes_raw_audio_and_reports_it() -> None:
+    mic = _tone(SAMPLE_RATE)
+    seen: list[EchoPathChanged] = []
+    src = CancelledSource(WavSource(mic, pace="fast"), PlaybackReference(), _Broken(), on_status=seen.append)
+    out = _drain(src, 512)
+    assert [s.cancelling for s in seen] == [False]
+    assert "canceller failed" in seen[0].reason
+    assert np.array_equal(out[AEC_FRAME : len(mic)], mic[: len(mic) - AEC_FRAME])  # raw, one frame late
+
+
+def test_a_misaligned_reference_is_reported_not_fatal_and_restored() -> None:
+    n = 8 * SAMPLE_RATE
+    far = _speechlike(n, seed=3)
+    mic = np.concatenate([np.zeros(4000, np.int16), far[:-4000]])  # 250 ms later than the reference
+    ref = PlaybackReference(capacity_s=20)
+    ref.write(0, far[: 4 * SAMPLE_RATE])
+    seen: list[EchoPathChanged] = []
+    src = CancelledSource(WavSource(mic, pace="fast"), ref, _Subtract(), on_status=seen.append)
+    for _ in range(4 * SAMPLE_RATE // 512):
+        src.read(512)
+    assert seen and not seen[0].cancelling and "misaligned" in seen[0].reason
+    assert seen[0].erle_db is not None and seen[0].erle_db < 3
+
+
+def test_guard_hears_the_reference_through_the_tap() -> None:
+    taps: list[tuple[int, int]] = []
+    far = _tone(SAMPLE_RATE)
+    ref = PlaybackReference()
+    ref.write(0, far)
+    src = CancelledSource(WavSource(far, pace="fast"), ref, None, tap=lambda s, x: taps.append((s, len(x))))
+    src.read(512)
+    src.read(512)
+    assert taps == [(0, 512), (512, 512)]
+
+
+# --------------------------------------------------------------------------------------- guard
+
+
+class _Wake:
+    """Scores 0.9 for 'hey_jarvis' on any 80 ms hop louder than 1000 (a fake detector)."""
+
+    words = ("hey_jarvis",)
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def process(self, samples: Pcm) -> dict[str, float]:
+        return {"hey_jarvis": 0.9} if np.abs(samples).max() > 1000 else {"hey_jarvis": 0.0}
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_guard_drops_a_wake_word_the_device_just_played_and_keeps_the_users() -> None:
+    wake = _Wake()
+    guard = EchoGuard(wake, threshold=0.5, window_ms=1500)
+    guard.hear(0, np.zeros(16000, np.int16))
+    guard.hear(16000, _tone(1280))  # the device says the word, ending at 17280
+    own = WakeDetected("hey_jarvis", 0.8, 17280 + 1600, 0)  # its echo, 100 ms later
+    user = WakeDetected("hey_jarvis", 0.8, 17280 + 3 * SAMPLE_RATE, 0)  # long after: a person
+    assert guard.is_echo(own)
+    assert not guard.is_echo(user)
+    assert not guard.is_echo(WakeDetected("alexa", 0.8, 17280 + 1600, 0))
+    assert guard.suppressed == 1
+    guard.hear(17280, np.zeros(2 * SAMPLE_RATE, np.int16))  # a long silence rests the detector
+    assert wake.resets == 1
+
+
+# --------------------------------------------------------------------------------------- config
+
+
+def test_echo_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"audio\.echo_cancel"):
+        AudioConfig(echo_cancel="maybe")
+    with pytest.raises(ConfigError, match=r"audio\.echo_canceller"):
+        AudioConfig(echo_canceller="speex")
+    with pytest.raises(ConfigError, match=r"audio\.echo_delay_ms"):
+        AudioConfig(echo_delay_ms=900)
+
+
+def test_mode_on_without_the_canceller_fails_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(echo_path, "canceller_available", lambda: "not installed")
+    assert echo_path.choose_mode(Config(audio=AudioConfig(echo_cancel="on"))) == "process"  # linear
+    on = Config(audio=AudioConfig(echo_cancel="on", echo_canceller="webrtc"))
+    with pytest.raises(echo_path.EchoSetupError, match="echo_cancel"):
+        echo_path.choose_mode(on)
+    auto = Config(audio=AudioConfig(echo_cancel="auto", echo_canceller="webrtc"))
+    assert echo_path.choose_mode(auto) == "off"
+
+
+def test_auto_leaves_a_sound_servers_echo_cancelled_input_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(echo_path, "canceller_available", lambda: None)
+    system = Config(audio=AudioConfig(input_device="echo-cancel-source"))
+    assert echo_path.choose_mode(system) == "system"
+    assert echo_path.choose_mode(Config()) == "process"
+    assert echo_path.choose_mode(Config(audio=AudioConfig(echo_cancel="off"))) == "off"
+
+
+def test_run_with_a_bad_room_file_exits_78_before_loading_models(tmp_path: Path) -> None:
+    from edge_voice.audio.wavio import write_wav
+    from edge_voice.cli.main import EXIT_CONFIG, main
+
+    wav = tmp_path / "in.wav"
+    write_wav(wav, _tone(SAMPLE_RATE), SAMPLE_RATE)
+    room = tmp_path / "room.toml"
+    room.write_text("[room]\ndelay_ms = 5\n")  # below 10 ms
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    assert (
+        main(["--config", str(cfg), "run", "--input", str(wav), "--room", str(room), "--no-mqtt"])
+        == EXIT_CONFIG
+    )
