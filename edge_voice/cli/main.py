@@ -316,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         "turn-end",
         "soak",
         "remote",
+        "wake",
+        "stop",
     ]
     b.add_argument("name", choices=bench_names)
     b.add_argument("--out", default="bench-results")

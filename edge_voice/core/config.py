@@ -101,6 +101,7 @@ class WakeConfig:
     threshold: float = 0.5
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word override
     refractory_ms: int = 2000  # no second detection of the same word within this time
+    patience: int = 1  # 80 ms hops in a row at or above the threshold before a word fires
     warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
     custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem
     threads: int = 1
@@ -111,6 +112,7 @@ class WakeConfig:
         for word, thr in self.thresholds.items():
             _check_range("wake.thresholds", word, thr, 0.01, 0.999)
         _check_range("wake", "refractory_ms", self.refractory_ms, 0, 60000)
+        _check_range("wake", "patience", self.patience, 1, 10)
         _check_range("wake", "warmup_ms", self.warmup_ms, 0, 10000)
         _check_range("wake", "threads", self.threads, 1, 8)
 
