@@ -35,6 +35,10 @@ from edge_voice.core.messages import SAMPLE_RATE, Pcm
 log = logging.getLogger(__name__)
 
 VERSION = 2  # bump when a recipe's meaning changes: old cached segments are then not reused
+# Per-kind recipe revisions (part of the segment's cache key). 3: mixes are espeak-ng only — Piper ran at
+# 2× real time on the shared, loaded box, so it reads only its own ("piper") segments.
+KIND_VERSION = {"conversation": 3, "tv": 3, "confusable": 3}
+PIPER_IN_MIXES = 0.0
 SEGMENT_S = 30.0
 # Debian packages whose music/effects feed the negatives (small: ≈ 45 MB of .debs in all).
 AUDIO_DEBS = ("extremetuxracer-data", "chromium-bsu-data", "lbreakout2-data", "sound-theme-freedesktop")
@@ -373,7 +377,8 @@ class Segment:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(f"v{VERSION}:{self.kind}:{self.seed}".encode()).hexdigest()[:16]
+        rev = KIND_VERSION.get(self.kind, VERSION)
+        return hashlib.sha256(f"v{rev}:{self.kind}:{self.seed}".encode()).hexdigest()[:16]
 
     @property
     def path(self) -> Path:
@@ -429,7 +434,7 @@ def render(seg: Segment) -> Pcm:
     if seg.kind == "confusable":
         parts = []
         for _ in range(8):
-            parts.append(_speech(rng, rng.choice(CONFUSABLES), 0.5))
+            parts.append(_speech(rng, rng.choice(CONFUSABLES), PIPER_IN_MIXES))
             parts.append(np.zeros(int(rng.uniform(0.3, 1.5) * SAMPLE_RATE), np.int16))
         return _condition(rng, _fit(np.concatenate(parts), SEGMENT_S))
     if seg.kind == "conversation":  # two voices taking turns, sometimes overlapping a little
@@ -440,7 +445,7 @@ def render(seg: Segment) -> Pcm:
         while pos < SEGMENT_S * SAMPLE_RATE:
             sub = random.Random(f"{seg.seed}:{turn % 2}:{speakers[turn % 2]}")
             text = _read_text(rng, rng.randrange(4, 25), confusable_every=rng.choice((0, 0, 3)))
-            sp = _f(set_level(_speech(sub, text, 0.15), rng.uniform(-30, -18)))
+            sp = _f(set_level(_speech(sub, text, PIPER_IN_MIXES), rng.uniform(-30, -18)))
             sp = sp[: len(out) - pos]
             out[pos : pos + len(sp)] += sp
             pos += len(sp) + int(rng.uniform(-0.3, 0.8) * SAMPLE_RATE)
@@ -449,7 +454,7 @@ def render(seg: Segment) -> Pcm:
         return _condition(rng, _fit(_i16(out), SEGMENT_S))
     if seg.kind == "tv":  # speech over music (a programme, an advert): 0–15 dB speech-to-music
         text = _read_text(rng, words, confusable_every=rng.choice((0, 8)))
-        sp = _fit(_speech(rng, text, 0.15), SEGMENT_S)
+        sp = _fit(_speech(rng, text, PIPER_IN_MIXES), SEGMENT_S)
         mixed = mix_under(sp, _music(rng, SEGMENT_S), rng.uniform(0, 15))
         if rng.random() < 0.5:
             mixed = reverb(mixed, rng.uniform(0.2, 0.6), 0.4, rng.randrange(1 << 30))

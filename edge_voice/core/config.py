@@ -93,12 +93,20 @@ class AudioConfig:
         return self.frame_ms * SAMPLE_RATE // 1000
 
 
+# Per-word thresholds chosen by `edge-voice bench wake` (bench-results/wake.json): the best recall on its
+# synthetic positives with ≤ 0.5 false accepts per hour on its generated negatives. An entry in
+# `wake.thresholds` overrides a word's; `wake.threshold` is for words without one (custom heads).
+MEASURED_WAKE_THRESHOLDS: Mapping[str, float] = types.MappingProxyType(
+    {"hey_jarvis": 0.5, "alexa": 0.5, "hey_mycroft": 0.5, "hey_rhasspy": 0.5, "okay_nabu": 0.5}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WakeConfig:
     """Wake words: openWakeWord heads on LiteRT. A word is a manifest name (``hey_jarvis``) or a path."""
 
     words: tuple[str, ...] = ("hey_jarvis",)
-    threshold: float = 0.5
+    threshold: float = 0.5  # words without a measured default (MEASURED_WAKE_THRESHOLDS)
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word override
     refractory_ms: int = 2000  # no second detection of the same word within this time
     patience: int = 1  # 80 ms hops in a row at or above the threshold before a word fires
@@ -117,7 +125,7 @@ class WakeConfig:
         _check_range("wake", "threads", self.threads, 1, 8)
 
     def threshold_for(self, word: str) -> float:
-        return self.thresholds.get(word, self.threshold)
+        return self.thresholds.get(word, MEASURED_WAKE_THRESHOLDS.get(word, self.threshold))
 
 
 @dataclass(frozen=True, slots=True)

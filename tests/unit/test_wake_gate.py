@@ -92,3 +92,65 @@ def test_text_pool_has_confusables_inserted() -> None:
     text = corpus._read_text(random.Random(1), 200, confusable_every=2)
     assert any(c in text for c in corpus.CONFUSABLES)
     assert len(text.split()) >= 200
+
+
+def test_thresholds_user_then_measured_then_global() -> None:
+    from edge_voice.core.config import MEASURED_WAKE_THRESHOLDS
+
+    cfg = WakeConfig(threshold=0.7, thresholds={"alexa": 0.9})
+    assert cfg.threshold_for("alexa") == 0.9
+    assert cfg.threshold_for("hey_jarvis") == MEASURED_WAKE_THRESHOLDS["hey_jarvis"]
+    assert cfg.threshold_for("my_custom_word") == 0.7
+
+
+class _ScriptedWake:
+    """Scores per completed 80 ms hop from a script (a fake of the detector: orchestration only)."""
+
+    words = ("w",)
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores, self.hop, self.fill = scores, 0, 0
+
+    def process(self, samples: np.ndarray) -> dict[str, float]:
+        self.fill += len(samples)
+        out: dict[str, float] = {}
+        while self.fill >= HOP_SAMPLES:
+            self.fill -= HOP_SAMPLES
+            out = {"w": self.scores[self.hop] if self.hop < len(self.scores) else 0.0}
+            self.hop += 1
+        return out
+
+    def reset(self) -> None:
+        self.fill = 0
+
+
+class _Quiet:
+    frame_samples = 512
+
+    def process(self, frame: np.ndarray) -> float:
+        return 0.0
+
+    def reset(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("patience", "fires_at_hop"), [(1, 3), (2, 4), (3, None)])
+def test_listener_applies_patience(patience: int, fires_at_hop: int | None) -> None:
+    import dataclasses
+
+    from edge_voice.core.config import Config
+    from edge_voice.core.messages import AudioFrame, WakeDetected
+    from edge_voice.listen.listener import Listener
+
+    base = Config()
+    cfg = dataclasses.replace(
+        base, wake=dataclasses.replace(base.wake, warmup_ms=0, patience=patience, thresholds={"w": 0.5})
+    )
+    listener = Listener(cfg, _ScriptedWake([0.1, 0.2, 0.3, 0.9, 0.8, 0.2, 0.1, 0.1]), _Quiet())
+    events = []
+    for k in range(20):  # 32 ms capture blocks, as the daemon delivers them
+        events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))
+    wakes = [e for e in events if isinstance(e, WakeDetected)]
+    assert [e.at_sample for e in wakes] == (
+        [] if fires_at_hop is None else [(fires_at_hop + 1) * HOP_SAMPLES]
+    )
