@@ -42,6 +42,9 @@ THRESHOLDS = tuple(
     round(float(t), 3) for t in np.concatenate([np.arange(0.02, 0.1, 0.01), np.arange(0.1, 0.975, 0.025)])
 )
 PATIENCES = (1, 2, 3, 4)
+# Thresholds below this are not chosen: there the heads' output is their noise floor, and a few hours
+# of generated negatives cannot vouch for it (shown on the curve all the same).
+MIN_THRESHOLD = 0.1
 HIT_AFTER = SAMPLE_RATE  # a detection up to 1 s after the phrase ends counts for it
 CLIP_GAP = 3 * SAMPLE_RATE  # between positive clips: longer than the refractory time
 SCORES_VERSION = 1  # cached per-segment scores: bump when the detector's output changes
@@ -71,6 +74,28 @@ class _Scorer:
         return np.asarray(self.rows, np.float32).reshape(-1, len(self.words))
 
 
+def _cpu(cfg: Config, wcfg: Any, block: int, segments: list[corpus.Segment]) -> dict[str, Any]:
+    """Thread CPU time per hop of a detector with ``wcfg``'s words, fed the first 2 min of negatives
+    in the daemon's capture blocks (scores are cached, so this is timed on its own, in every run)."""
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    det = OpenWakeWordDetector(wcfg)
+    sc = _Scorer(det, block)
+    for seg in segments[:4]:
+        sc.feed(corpus.read_segment(seg))
+    ms = np.asarray(sc.hop_ns, np.float64) / 1e6
+    return {
+        "words": list(det.words),
+        "hops": len(ms),
+        "wake_ms_per_hop": {
+            "mean": round(float(ms.mean()), 4),
+            "p50": round(float(np.percentile(ms, 50)), 4),
+            "p95": round(float(np.percentile(ms, 95)), 4),
+        },
+        "core_pct_realtime": round(100 * float(ms.mean()) / (HOP_SAMPLES * 1000 / SAMPLE_RATE), 2),
+    }
+
+
 def _wait_or_build(seg: corpus.Segment, wait: bool) -> None:
     """``wait``: another process (``python -m edge_voice.bench.wake_corpus``) is building the corpus;
     score each segment as it lands instead of building it here."""
@@ -96,10 +121,31 @@ def _recall(fires: np.ndarray, spans: list[tuple[int, int]]) -> float:
     return hit / len(spans)
 
 
+def _global_patience(det_points: dict[str, list[dict[str, Any]]], words: tuple[str, ...]) -> int:
+    """One patience for every word (``wake.patience``): the one where the most words meet the FA/hour
+    target, then the best recall for the default word (the first), then the best mean recall."""
+
+    def key(p: int) -> tuple[int, float, float]:
+        picks = [_choose([q for q in det_points[w] if q["patience"] == p]) for w in words]
+        met = sum(c["fa_per_hour"] <= TARGET_FA_PER_HOUR for c in picks)
+        rec = [c["recall"] for c in picks]
+        return met, rec[0], sum(rec) / len(rec)
+
+    return max(PATIENCES, key=key)
+
+
 def _choose(points: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best recall with FA/hour ≤ the target; ties → fewer false accepts, then the higher threshold
-    (margin), then the smaller patience (sooner)."""
-    ok = [p for p in points if p["fa_per_hour"] <= TARGET_FA_PER_HOUR]
+    """Best recall with FA/hour ≤ the target, also one threshold step lower at the same patience (a
+    margin: a few hours of negatives are a sample, and a point at the edge of the FA cliff is luck);
+    ties → fewer false accepts, then the higher threshold, then the smaller patience (sooner)."""
+    ok = []
+    for p in points:
+        if p["threshold"] < MIN_THRESHOLD:
+            continue
+        same = sorted((q for q in points if q["patience"] == p["patience"]), key=lambda q: q["threshold"])
+        i = next(i for i, q in enumerate(same) if q is p)
+        if i > 0 and max(p["fa_per_hour"], same[i - 1]["fa_per_hour"]) <= TARGET_FA_PER_HOUR:
+            ok.append(p)
     if not ok:
         return min(points, key=lambda p: (p["fa_per_hour"], -p["recall"]))
     return max(ok, key=lambda p: (p["recall"], -p["fa_per_hour"], p["threshold"], -p["patience"]))
@@ -172,7 +218,6 @@ def run(
     tag = hashlib.sha256(f"{word_list}:{block}:{warm}:{SCORES_VERSION}".encode()).hexdigest()[:12]
     parts: list[np.ndarray] = []
     seg_hops: list[tuple[str, int, int]] = []
-    hop_ns: list[int] = []
     n = 0
     for i, seg in enumerate(segments):
         f = corpus.cache_dir() / "scores" / f"{seg.key}-{tag}.npy"
@@ -185,7 +230,6 @@ def run(
             scorer = _Scorer(det, block)
             scorer.feed(pcm)
             sc = scorer.scores()[warm:]
-            hop_ns += scorer.hop_ns[warm:]
             f.parent.mkdir(parents=True, exist_ok=True)
             np.save(f, sc)
         parts.append(sc)
@@ -198,9 +242,10 @@ def run(
     neg_hours = len(neg_scores) * HOP_SAMPLES / SAMPLE_RATE / 3600
 
     per_word: dict[str, Any] = {}
+    det_points: dict[str, list[dict[str, Any]]] = {}
     for wi, word in enumerate(word_list):
         ns, ps = neg_scores[:, wi], pos_scores[:, wi]
-        points: list[dict[str, Any]] = []
+        points = det_points[word] = []
         for patience in PATIENCES:
             for thr in THRESHOLDS:
                 fa = _fires(ns, thr, patience, refractory)
@@ -213,8 +258,12 @@ def run(
                         "recall": round(_recall(_fires(ps, thr, patience, refractory), spans[word]), 4),
                     }
                 )
+    patience = _global_patience(det_points, word_list)
+    for wi, word in enumerate(word_list):
+        ns, ps = neg_scores[:, wi], pos_scores[:, wi]
+        points = det_points[word]
         before_pt = next(p for p in points if p["threshold"] == 0.5 and p["patience"] == 1)
-        chosen = _choose(points)
+        chosen = _choose([p for p in points if p["patience"] == patience])
         fa_after = _fires(ns, chosen["threshold"], chosen["patience"], refractory)
         fa_before = _fires(ns, 0.5, 1, refractory)
 
@@ -255,7 +304,10 @@ def run(
             "meets_target": chosen["fa_per_hour"] <= TARGET_FA_PER_HOUR and chosen["recall"] >= TARGET_RECALL,
         }
 
-    hop_ms = np.asarray(hop_ns or pos_sc.hop_ns, np.float64) / 1e6
+    cpu = {
+        "all_heads": _cpu(cfg, wcfg, block, segments),
+        "daemon_default": _cpu(cfg, cfg.wake, block, segments),
+    }
     result: dict[str, Any] = {
         "negatives": {
             **corpus.describe(segments),
@@ -274,23 +326,14 @@ def run(
             "block_samples": block,
             "thresholds": list(THRESHOLDS),
             "patiences": list(PATIENCES),
+            "chosen_patience": patience,
+            "rule": "per word, the best recall with FA/hour <= target at the threshold and one step below, "
+            f"threshold >= {MIN_THRESHOLD}; one patience for all words (best recall for the first word)",
         },
         "target": {"fa_per_hour": TARGET_FA_PER_HOUR, "recall": TARGET_RECALL},
         "words": per_word,
-        # thread CPU time of the detector per 80 ms hop, over what this run scored (none if all cached);
-        # one detector with every benched head, where the daemon loads only the enabled words
-        "cpu": {
-            "heads": len(word_list),
-            "hops_timed": len(hop_ms),
-            "wake_ms_per_hop": {
-                "mean": round(float(hop_ms.mean()), 4),
-                "p50": round(float(np.percentile(hop_ms, 50)), 4),
-                "p95": round(float(np.percentile(hop_ms, 95)), 4),
-            },
-            "core_pct_realtime": round(100 * float(hop_ms.mean()) / (HOP_SAMPLES * 1000 / SAMPLE_RATE), 2),
-        }
-        if len(hop_ms)
-        else None,
+        # the detector's thread CPU time per 80 ms hop on the first 2 min of negatives, in this run
+        "cpu": cpu,
         "timing_s": {"generate": round(gen_s, 1), "negatives": round(neg_s, 1), "positives": round(pos_s, 1)},
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }
@@ -355,6 +398,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         ax.axvline(TARGET_FA_PER_HOUR, color="red", ls="--", lw=0.8)
         ax.axhline(100 * (1 - TARGET_RECALL), color="grey", ls=":", lw=0.8)
         ax.set_xscale("log")
+        ax.set_xlim(floor * 0.7, 100)  # the same axis for every word
         ax.set_title(f"{word} ({r['positives']} positives)")
         ax.set_xlabel(
             f"false accepts per hour ({result['negatives']['hours_scored']:.2f} h; 0 drawn at {floor:.2f})"

@@ -520,8 +520,8 @@ def _build_one(seg: Segment) -> tuple[str, float]:
 
 
 def _nice_worker() -> None:
-    with contextlib.suppress(OSError):  # already niced, or not allowed: run as is
-        os.nice(10)
+    with contextlib.suppress(OSError):  # to nice +10 (not +10 more when started with `nice -n 10`)
+        os.nice(max(0, 10 - os.nice(0)))
 
 
 def build(

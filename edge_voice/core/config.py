@@ -93,11 +93,12 @@ class AudioConfig:
         return self.frame_ms * SAMPLE_RATE // 1000
 
 
-# Per-word thresholds chosen by `edge-voice bench wake` (bench-results/wake.json): the best recall on its
-# synthetic positives with ≤ 0.5 false accepts per hour on its generated negatives. An entry in
-# `wake.thresholds` overrides a word's; `wake.threshold` is for words without one (custom heads).
+# Per-word thresholds chosen by `edge-voice bench wake` (bench-results/wake.json) with patience 3: the
+# best recall on its synthetic positives with ≤ 0.5 false accepts per hour (here and one threshold step
+# lower) on 3.1 h of generated negatives. An entry in `wake.thresholds` overrides a word's;
+# `wake.threshold` is for words without one (custom heads).
 MEASURED_WAKE_THRESHOLDS: Mapping[str, float] = types.MappingProxyType(
-    {"hey_jarvis": 0.5, "alexa": 0.5, "hey_mycroft": 0.5, "hey_rhasspy": 0.5, "okay_nabu": 0.5}
+    {"hey_jarvis": 0.475, "alexa": 0.15, "hey_mycroft": 0.175, "hey_rhasspy": 0.7, "okay_nabu": 0.1}
 )
 
 
@@ -109,7 +110,7 @@ class WakeConfig:
     threshold: float = 0.5  # words without a measured default (MEASURED_WAKE_THRESHOLDS)
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word override
     refractory_ms: int = 2000  # no second detection of the same word within this time
-    patience: int = 1  # 80 ms hops in a row at or above the threshold before a word fires
+    patience: int = 3  # 80 ms hops in a row at or above the threshold before a word fires (bench wake)
     warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
     custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem
     threads: int = 1
