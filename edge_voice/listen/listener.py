@@ -104,6 +104,8 @@ class Listener:
         # threshold moved t0 (the last voiced sample) another frame past the real end of speech.
         self._vad_threshold = cfg.vad.threshold
         self._ep = EndpointSamples.from_config(cfg.endpoint)
+        self._patience = cfg.wake.patience
+        self._origin = 0  # where the detectors' grids (re)started
         self._gate = WakeGate(
             cfg.wake.threshold_for,
             cfg.wake.patience,
@@ -177,6 +179,8 @@ class Listener:
         self._wake_ready_at = position + self._warmup
         self._gate.reset()
         self._voiced = False
+        self._voiced_since = position  # where the current voiced run began (valid while _voiced)
+        self._origin = position
         self._ring.reset(position)
         was_open = self._endpointer.is_open
         self._endpointer = Endpointer(self._ep, position)
@@ -245,7 +249,10 @@ class Listener:
     # ----------------------------------------------------------------------------------- decisions
 
     def _on_vad(self, prob: float, end: int) -> list[ListenEvent]:
-        self._voiced = prob >= self._vad_threshold
+        voiced = prob >= self._vad_threshold
+        if voiced and not self._voiced:
+            self._voiced_since = end - self._frame
+        self._voiced = voiced
         return self._convert(self._endpointer.feed(self._voiced, self._frame))
 
     def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
@@ -255,9 +262,13 @@ class Listener:
         if not fired:
             return []
         score, word = max(fired)
-        log.info("wake: %s %.3f at sample %d", word, score, at)
-        self._endpointer.open(at, at if self._voiced else None)
-        return [WakeDetected(word, score, at, self._ns(at))]
+        # With patience the decision comes (patience - 1) hops after the phrase was recognised; the wake
+        # sample is where it was, so a command said straight after is not clipped by the late decision.
+        wake = max(self._origin, at - (self._patience - 1) * HOP_SAMPLES)
+        log.info("wake: %s %.3f at sample %d (decided at %d)", word, score, wake, at)
+        since = max(wake, self._voiced_since) if self._voiced else None
+        self._endpointer.open(wake, since)
+        return [WakeDetected(word, score, wake, self._ns(wake))]
 
     def _convert(self, evs: list[EndpointEvent]) -> list[ListenEvent]:
         out: list[ListenEvent] = []

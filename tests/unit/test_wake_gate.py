@@ -151,6 +151,6 @@ def test_listener_applies_patience(patience: int, fires_at_hop: int | None) -> N
     for k in range(20):  # 32 ms capture blocks, as the daemon delivers them
         events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))
     wakes = [e for e in events if isinstance(e, WakeDetected)]
-    assert [e.at_sample for e in wakes] == (
-        [] if fires_at_hop is None else [(fires_at_hop + 1) * HOP_SAMPLES]
-    )
+    # decided at the end of hop ``fires_at_hop``; the wake sample is where the run above threshold began
+    wake_hop = None if fires_at_hop is None else fires_at_hop - (patience - 1)
+    assert [e.at_sample for e in wakes] == ([] if wake_hop is None else [(wake_hop + 1) * HOP_SAMPLES])
