@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         "remote",
         "home",
         "echo",
+        "wake",
+        "stop",
     ]
     b.add_argument("name", choices=bench_names)
     b.add_argument("--out", default="bench-results")

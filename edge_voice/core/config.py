@@ -103,14 +103,24 @@ class AudioConfig:
         return self.frame_ms * SAMPLE_RATE // 1000
 
 
+# Per-word thresholds chosen by `edge-voice bench wake` (bench-results/wake.json) with patience 3: the
+# best recall on its synthetic positives with ≤ 0.5 false accepts per hour (here and one threshold step
+# lower) on 3.1 h of generated negatives. An entry in `wake.thresholds` overrides a word's;
+# `wake.threshold` is for words without one (custom heads).
+MEASURED_WAKE_THRESHOLDS: Mapping[str, float] = types.MappingProxyType(
+    {"hey_jarvis": 0.475, "alexa": 0.15, "hey_mycroft": 0.175, "hey_rhasspy": 0.7, "okay_nabu": 0.1}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WakeConfig:
     """Wake words: openWakeWord heads on LiteRT. A word is a manifest name (``hey_jarvis``) or a path."""
 
     words: tuple[str, ...] = ("hey_jarvis",)
-    threshold: float = 0.5
+    threshold: float = 0.5  # words without a measured default (MEASURED_WAKE_THRESHOLDS)
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word override
     refractory_ms: int = 2000  # no second detection of the same word within this time
+    patience: int = 3  # 80 ms hops in a row at or above the threshold before a word fires (bench wake)
     warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
     custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem
     threads: int = 1
@@ -121,11 +131,12 @@ class WakeConfig:
         for word, thr in self.thresholds.items():
             _check_range("wake.thresholds", word, thr, 0.01, 0.999)
         _check_range("wake", "refractory_ms", self.refractory_ms, 0, 60000)
+        _check_range("wake", "patience", self.patience, 1, 10)
         _check_range("wake", "warmup_ms", self.warmup_ms, 0, 10000)
         _check_range("wake", "threads", self.threads, 1, 8)
 
     def threshold_for(self, word: str) -> float:
-        return self.thresholds.get(word, self.threshold)
+        return self.thresholds.get(word, MEASURED_WAKE_THRESHOLDS.get(word, self.threshold))
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from edge_voice.listen.endpoint import (
     Stopped,
     TimedOut,
 )
-from edge_voice.listen.wake import HOP_SAMPLES
+from edge_voice.listen.wake import HOP_SAMPLES, WakeGate
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,17 @@ class Listener:
     def __init__(self, cfg: Config, wake: WakeDetector, vad: VoiceActivityDetector) -> None:
         self._wake = wake
         self._vad = vad
-        self._wake_cfg = cfg.wake
         # One threshold, no hysteresis: silero already trails speech by 1–2 frames, and a lower "off"
         # threshold moved t0 (the last voiced sample) another frame past the real end of speech.
         self._vad_threshold = cfg.vad.threshold
         self._ep = EndpointSamples.from_config(cfg.endpoint)
-        self._refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
+        self._patience = cfg.wake.patience
+        self._origin = 0  # where the detectors' grids (re)started
+        self._gate = WakeGate(
+            cfg.wake.threshold_for,
+            cfg.wake.patience,
+            cfg.wake.refractory_ms * SAMPLE_RATE // 1000,
+        )
         self._warmup = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
         self._frame = vad.frame_samples
         ep = self._ep
@@ -172,8 +177,10 @@ class Listener:
         self._vad_next = position + self._frame  # end of the VAD frame being filled
         self._wake_next = position + HOP_SAMPLES  # end of the wake hop being filled
         self._wake_ready_at = position + self._warmup
-        self._last_fire: dict[str, int] = {}
+        self._gate.reset()
         self._voiced = False
+        self._voiced_since = position  # where the current voiced run began (valid while _voiced)
+        self._origin = position
         self._ring.reset(position)
         was_open = self._endpointer.is_open
         self._endpointer = Endpointer(self._ep, position)
@@ -242,26 +249,26 @@ class Listener:
     # ----------------------------------------------------------------------------------- decisions
 
     def _on_vad(self, prob: float, end: int) -> list[ListenEvent]:
-        self._voiced = prob >= self._vad_threshold
+        voiced = prob >= self._vad_threshold
+        if voiced and not self._voiced:
+            self._voiced_since = end - self._frame
+        self._voiced = voiced
         return self._convert(self._endpointer.feed(self._voiced, self._frame))
 
     def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
         if at < self._wake_ready_at or not scores:
             return []
-        never = -(1 << 62)
-        fired = [
-            (s, w)
-            for w, s in scores.items()
-            if s >= self._wake_cfg.threshold_for(w) and at - self._last_fire.get(w, never) >= self._refractory
-        ]
+        fired = self._gate.update(scores, at)
         if not fired:
             return []
-        for _, w in fired:
-            self._last_fire[w] = at
         score, word = max(fired)
-        log.info("wake: %s %.3f at sample %d", word, score, at)
-        self._endpointer.open(at, at if self._voiced else None)
-        return [WakeDetected(word, score, at, self._ns(at))]
+        # With patience the decision comes (patience - 1) hops after the phrase was recognised; the wake
+        # sample is where it was, so a command said straight after is not clipped by the late decision.
+        wake = max(self._origin, at - (self._patience - 1) * HOP_SAMPLES)
+        log.info("wake: %s %.3f at sample %d (decided at %d)", word, score, wake, at)
+        since = max(wake, self._voiced_since) if self._voiced else None
+        self._endpointer.open(wake, since)
+        return [WakeDetected(word, score, wake, self._ns(wake))]
 
     def _convert(self, evs: list[EndpointEvent]) -> list[ListenEvent]:
         out: list[ListenEvent] = []

@@ -10,6 +10,7 @@ no deque copies per hop (6.6 → 1.8 ms per frame in the measurements in DEPENDE
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,53 @@ class _Head:
     in_index: int
     out_index: int
     windows: int  # embeddings the head looks at (16 for the stock heads)
+
+
+class WakeGate:
+    """The wake decision on the detector's per-hop scores, on sample positions only: a word fires when its
+    score has been ≥ its threshold for ``patience`` hops in a row and it has not fired within
+    ``refractory`` samples. The listener and ``bench wake`` both use this class (the bench replays the
+    recorded scores through ``fire_hops``, its vectorised twin, checked against it in the unit tests)."""
+
+    def __init__(self, threshold_for: Callable[[str], float], patience: int, refractory_samples: int) -> None:
+        self._thr = threshold_for
+        self._patience = patience
+        self._refractory = refractory_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._run: dict[str, int] = {}
+        self._last_fire: dict[str, int] = {}
+
+    def update(self, scores: Mapping[str, float], at: int) -> list[tuple[float, str]]:
+        """(score, word) for each word firing at hop end ``at`` (a sample position)."""
+        never = -(1 << 62)
+        fired: list[tuple[float, str]] = []
+        for w, s in scores.items():
+            run = self._run[w] = self._run.get(w, 0) + 1 if s >= self._thr(w) else 0
+            if run >= self._patience and at - self._last_fire.get(w, never) >= self._refractory:
+                self._last_fire[w] = at
+                fired.append((s, w))
+        return fired
+
+
+def fire_hops(
+    scores: npt.NDArray[Any], threshold: float, patience: int, refractory_samples: int
+) -> list[int]:
+    """The hops at which ``WakeGate`` fires for one word, given that word's score at every hop of a
+    contiguous stream (hop k ends at sample (k + 1) * HOP_SAMPLES). Vectorised for threshold sweeps."""
+    above = np.asarray(scores) >= threshold
+    idx = np.arange(len(above))
+    last_below = np.maximum.accumulate(np.where(above, -1, idx))
+    candidates = np.nonzero(idx - last_below >= patience)[0]
+    gap = -(-refractory_samples // HOP_SAMPLES)  # hops: (k - k_last) * HOP >= refractory
+    out: list[int] = []
+    i = 0
+    while i < len(candidates):
+        k = int(candidates[i])
+        out.append(k)
+        i = int(np.searchsorted(candidates, k + max(gap, 1)))
+    return out
 
 
 def _model_sources(cfg: WakeConfig) -> list[tuple[str, Path]]:

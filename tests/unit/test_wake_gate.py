@@ -1,0 +1,156 @@
+"""The wake decision (threshold, patience, refractory on sample positions) and its vectorised twin used by
+``bench wake``; the bench's corpus generator on a few seconds of audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_voice.bench import wake_corpus as corpus
+from edge_voice.core.config import ConfigError, WakeConfig
+from edge_voice.core.messages import SAMPLE_RATE
+from edge_voice.listen.wake import HOP_SAMPLES, WakeGate, fire_hops
+
+
+def gate_fires(scores: np.ndarray, thr: float, patience: int, refractory: int) -> list[int]:
+    gate = WakeGate(lambda _w: thr, patience, refractory)
+    return [k for k, s in enumerate(scores) if gate.update({"w": float(s)}, (k + 1) * HOP_SAMPLES)]
+
+
+def test_patience_needs_consecutive_hops() -> None:
+    s = np.array([0.9, 0.1, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9])
+    assert gate_fires(s, 0.5, 1, 0) == [0, 2, 3, 5, 6, 7]
+    assert gate_fires(s, 0.5, 2, 0) == [3, 6, 7]
+    assert gate_fires(s, 0.5, 3, 0) == [7]
+
+
+def test_refractory_counts_samples() -> None:
+    s = np.full(20, 0.9)
+    # 2 s = 25 hops of 80 ms: one fire; 0.4 s = 5 hops: every fifth hop
+    assert gate_fires(s, 0.5, 1, 2 * SAMPLE_RATE) == [0]
+    assert gate_fires(s, 0.5, 1, 2 * SAMPLE_RATE // 5) == [0, 5, 10, 15]
+
+
+def test_threshold_is_inclusive_and_per_word() -> None:
+    gate = WakeGate({"a": 0.5, "b": 0.8}.__getitem__, 1, 0)
+    assert gate.update({"a": 0.5, "b": 0.79}, HOP_SAMPLES) == [(0.5, "a")]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_twin_matches_the_gate(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # bursts of high scores in low noise, like a detector's output
+    s = np.clip(rng.normal(0.05, 0.05, 3000) + (rng.random(3000) < 0.03) * rng.random(3000), 0, 1)
+    s = np.convolve(s, np.ones(3) / 2, "same")
+    for thr in (0.05, 0.2, 0.5):
+        for patience in (1, 2, 3):
+            for refractory in (0, 1280, 2000, 32000):
+                assert fire_hops(s, thr, patience, refractory) == gate_fires(s, thr, patience, refractory)
+
+
+def test_patience_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"wake\.patience"):
+        WakeConfig(patience=0)
+
+
+def test_corpus_plan_keeps_the_mix_in_any_prefix() -> None:
+    small, big = corpus.plan(0.5), corpus.plan(3.0)
+    assert big[: len(small)] == small  # a longer corpus extends a shorter one: cached segments reused
+    assert len(big) * corpus.SEGMENT_S >= 3 * 3600
+    kinds = [s.kind for s in big]
+    for kind, share in corpus.MIX:
+        assert abs(kinds.count(kind) / len(kinds) - share) < 0.01, kind
+    assert len({s.key for s in big}) == len(big)
+
+
+def test_corpus_audio_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no packages there: synthetic music, no apt
+    corpus._sound_files.cache_clear()
+    try:
+        for kind in ("music", "effects"):
+            a, b = corpus.render(corpus.Segment(kind, 3)), corpus.render(corpus.Segment(kind, 3))
+            assert len(a) == int(corpus.SEGMENT_S * SAMPLE_RATE) and a.dtype == np.int16
+            assert np.array_equal(a, b)  # deterministic recipe
+            level = corpus._rms(corpus.set_level(a, -20.0).astype(np.float64))
+            assert abs(20 * np.log10(level / 32768) + 20) < 2.0  # "loud" part moves with the gain
+    finally:
+        corpus._sound_files.cache_clear()
+    tone = (np.sin(np.arange(SAMPLE_RATE) * 0.05) * 8000).astype(np.int16)
+    wet = corpus.reverb(tone, 0.5, 0.6, seed=1)
+    assert len(wet) == len(tone) and not np.array_equal(wet, tone)
+    noisy = corpus.add_noise(tone, 10.0, "pink", seed=2)
+    err = noisy.astype(float) - tone
+    snr = 10 * np.log10(np.mean(tone.astype(float) ** 2) / np.mean(err**2))
+    assert 8.5 < snr < 11.5
+
+
+def test_text_pool_has_confusables_inserted() -> None:
+    import random
+
+    text = corpus._read_text(random.Random(1), 200, confusable_every=2)
+    assert any(c in text for c in corpus.CONFUSABLES)
+    assert len(text.split()) >= 200
+
+
+def test_thresholds_user_then_measured_then_global() -> None:
+    from edge_voice.core.config import MEASURED_WAKE_THRESHOLDS
+
+    cfg = WakeConfig(threshold=0.7, thresholds={"alexa": 0.9})
+    assert cfg.threshold_for("alexa") == 0.9
+    assert cfg.threshold_for("hey_jarvis") == MEASURED_WAKE_THRESHOLDS["hey_jarvis"]
+    assert cfg.threshold_for("my_custom_word") == 0.7
+
+
+class _ScriptedWake:
+    """Scores per completed 80 ms hop from a script (a fake of the detector: orchestration only)."""
+
+    words = ("w",)
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores, self.hop, self.fill = scores, 0, 0
+
+    def process(self, samples: np.ndarray) -> dict[str, float]:
+        self.fill += len(samples)
+        out: dict[str, float] = {}
+        while self.fill >= HOP_SAMPLES:
+            self.fill -= HOP_SAMPLES
+            out = {"w": self.scores[self.hop] if self.hop < len(self.scores) else 0.0}
+            self.hop += 1
+        return out
+
+    def reset(self) -> None:
+        self.fill = 0
+
+
+class _Quiet:
+    frame_samples = 512
+
+    def process(self, frame: np.ndarray) -> float:
+        return 0.0
+
+    def reset(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("patience", "fires_at_hop"), [(1, 3), (2, 4), (3, None)])
+def test_listener_applies_patience(patience: int, fires_at_hop: int | None) -> None:
+    import dataclasses
+
+    from edge_voice.core.config import Config
+    from edge_voice.core.messages import AudioFrame, WakeDetected
+    from edge_voice.listen.listener import Listener
+
+    base = Config()
+    cfg = dataclasses.replace(
+        base, wake=dataclasses.replace(base.wake, warmup_ms=0, patience=patience, thresholds={"w": 0.5})
+    )
+    listener = Listener(cfg, _ScriptedWake([0.1, 0.2, 0.3, 0.9, 0.8, 0.2, 0.1, 0.1]), _Quiet())
+    events = []
+    for k in range(20):  # 32 ms capture blocks, as the daemon delivers them
+        events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))
+    wakes = [e for e in events if isinstance(e, WakeDetected)]
+    # decided at the end of hop ``fires_at_hop``; the wake sample is where the run above threshold began
+    wake_hop = None if fires_at_hop is None else fires_at_hop - (patience - 1)
+    assert [e.at_sample for e in wakes] == ([] if wake_hop is None else [(wake_hop + 1) * HOP_SAMPLES])
