@@ -413,11 +413,14 @@ def test_respeaker_profile_says_what_is_supported() -> None:
 def test_unknown_board_lists_the_known_ones() -> None:
     assert board_names() == [
         "jetson-orin-nano",
+        "pi-usb-speakerphone",
         "pi4",
         "pi5",
         "respeaker-2mic",
     ]
-    with pytest.raises(BoardError, match="known: jetson-orin-nano, pi4, pi5, respeaker-2mic"):
+    with pytest.raises(
+        BoardError, match="known: jetson-orin-nano, pi-usb-speakerphone, pi4, pi5, respeaker-2mic"
+    ):
         load_board_profile("pi3")
 
 
