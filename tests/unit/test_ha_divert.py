@@ -34,7 +34,9 @@ from tests.unit.test_orchestrator import Rig, cfg, paused, said, started, stoppe
         ("turn on the kitchen light", True, False),  # said in the follow-up window: stays local
     ],
 )
-def test_only_what_home_assistant_parses_as_said_is_diverted(text: str, previous: bool, diverted: bool) -> None:
+def test_only_what_home_assistant_parses_as_said_is_diverted(
+    text: str, previous: bool, diverted: bool
+) -> None:
     m = RuleIntentMatcher(IntentsConfig())
     before = m.match("turn on the kitchen light") if previous else None
     outcome = m.match(text, before)
@@ -87,7 +89,9 @@ def test_a_diverted_command_commits_early_and_closes_the_matchers_question() -> 
     assert turn is not None and turn.committed is not None  # committed at the settled pause
     assert turn.route == "intent" and c.committed is not None and c.committed.is_set()
     (job,) = agent_jobs(r)
-    assert job.question == "turn on the kitchen light" and job.agent_fallback == "Turning on the kitchen light."
+    assert (
+        job.question == "turn on the kitchen light" and job.agent_fallback == "Turning on the kitchen light."
+    )
     assert r.intents.applied == ["turn_on:kitchen light"]
     assert "intent.recognized" not in r.types()  # the blueprint must not act too
     assert r.data("response.started")["route"] == "intent"
