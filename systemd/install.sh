@@ -85,7 +85,7 @@ else
 fi
 if [ ! -e "$CONF_DIR/environment" ]; then
   install -m 0600 -o root -g root /dev/null "$CONF_DIR/environment"
-  printf '# Secrets for edge-voice (read by systemd, mode 0600).\n# EDGE_VOICE_MQTT_PASSWORD=\n# EDGE_VOICE_LLM_API_KEY=\n' \
+  printf '# Secrets for edge-voice (read by systemd, mode 0600).\n# EDGE_VOICE_MQTT_PASSWORD=\n# EDGE_VOICE_LLM_API_KEY=\n# EDGE_VOICE_HA_TOKEN=\n' \
     > "$CONF_DIR/environment"
 fi
 

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,14 +162,17 @@ class HomeAssistant:
         )
         assert step.get("type") == "create_entry", step
 
-    def add_blueprint_automation(self, automation_id: str = "edge_voice_intents") -> None:
-        """Automations → Create → from the blueprint: the UI saves this (into automations.yaml)."""
+    def add_blueprint_automation(
+        self, automation_id: str = "edge_voice_intents", allowed: Sequence[str] = ()
+    ) -> None:
+        """Automations → Create → from the blueprint: the UI saves this (into automations.yaml).
+        ``allowed``: the entities it may switch (empty: any light, switch, fan or media player)."""
         body = {
             "alias": "edge-voice intents",
             "description": "",
             "use_blueprint": {
                 "path": f"edge_voice/{BLUEPRINT.name}",
-                "input": {"intent_topic": "edge-voice/+/intent/+"},
+                "input": {"intent_topic": "edge-voice/+/intent/+", "allowed_entities": list(allowed)},
             },
         }
         self.request("POST", f"/api/config/automation/config/{automation_id}", body)

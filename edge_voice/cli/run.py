@@ -91,6 +91,10 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
 
         tls_context(cfg.mqtt)  # unusable certificate files: exit 78 now, not after the models load
 
+    if cfg.intents.backend == "home_assistant" or cfg.home_assistant.learn_devices:
+        from edge_voice.engines.remote.home_assistant import check_token
+
+        check_token(cfg.home_assistant.token_env)  # a malformed token: exit 78 naming the variable, not it
     from edge_voice.integrations.ha_devices import with_learned_devices
 
     cfg = with_learned_devices(cfg)  # before the engines: the matcher and whisper's prompt name them

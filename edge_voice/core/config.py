@@ -291,7 +291,14 @@ class HomeAssistantConfig:
     learn_devices: bool = False  # HA's lights, switches, fans, media players become the fast path's devices
 
     def __post_init__(self) -> None:
-        _require("home_assistant.url", self.url.startswith(("http://", "https://")), "an http(s):// URL")
+        from urllib.parse import urlsplit
+
+        try:  # .port raises on "ha:abc" and on a port out of range
+            u = urlsplit(self.url)
+            ok = u.scheme in ("http", "https") and bool(u.hostname) and (u.port is None or u.port > 0)
+        except ValueError:
+            ok = False
+        _require("home_assistant.url", ok, "an http(s):// URL with a host and a valid port")
         _check_range("home_assistant", "timeout_ms", self.timeout_ms, 100, 60000)
         _check_range("home_assistant", "retry_after_s", self.retry_after_s, 0, 3600)
         _require("home_assistant.token_env", bool(self.token_env), "an environment variable's name")
@@ -594,6 +601,13 @@ class Config:
     def __post_init__(self) -> None:
         ok = bool(self.device_id) and all(c.isalnum() or c in "-_" for c in self.device_id)
         _require("device_id", ok, "letters, digits, '-' or '_' (it is used in MQTT topics)")
+        if self.intents.backend == "home_assistant":
+            _require("intents.backend", self.intents.enabled, '"local" when intents.enabled = false')
+        if self.intents.backend == "home_assistant" or self.home_assistant.learn_devices:
+            # HA's request must end (and the fast path answer) before the stage deadline fails the turn
+            timeout, stage = self.home_assistant.timeout_ms, self.service.stage_timeout_ms
+            below = f"below service.stage_timeout_ms ({stage})"
+            _require("home_assistant.timeout_ms", timeout < stage, below)
 
     @property
     def topic_prefix(self) -> str:

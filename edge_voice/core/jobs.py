@@ -23,6 +23,9 @@ class Ctx:
     attempt: int
     cancel: CancelToken
     gate: threading.Event  # set = this attempt may be heard
+    # set once the attempt is committed (never cleared, unlike ``gate``, which a continuation may hold):
+    # what Home Assistant's agent waits for before acting; None: the gate
+    committed: threading.Event | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

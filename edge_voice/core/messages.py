@@ -294,6 +294,9 @@ class AgentFallback:
 
     turn_id: int
     attempt: int
+    # False: HA timed out and may have acted; the intent's MQTT event is not published (the blueprint
+    # would act a second time)
+    publish: bool = True
 
 
 EngineResult = (

@@ -218,7 +218,7 @@ class Orchestrator:
             case AgentFallback():
                 a = self._attempt(msg.turn_id, msg.attempt)
                 if a is not None and self.turn is not None:
-                    self.router.agent_failed(self.turn, a)
+                    self.router.agent_failed(self.turn, a, msg.publish)
             case _:
                 assert_never(msg)
 
@@ -379,6 +379,7 @@ class Orchestrator:
         assert turn is not None
         a.committed = True
         a.gate.set()
+        a.commit_event.set()
         turn.mark(Mark.COMMITTED, self.now_ns() if endpoint_ns is None else endpoint_ns)
         if turn.t0_ns is None:
             turn.t0_ns = a.t0_ns

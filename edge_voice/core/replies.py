@@ -9,13 +9,14 @@ for an uncommitted attempt is prepared behind its gate and its events are held (
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, assert_never
 
 from edge_voice.core import events as ev
 from edge_voice.core.conversation import Conversation
-from edge_voice.core.intent import DEVICE_INTENTS, IntentMatcher, IntentOutcome
+from edge_voice.core.intent import IntentMatcher, IntentOutcome, norm_device_name
 from edge_voice.core.jobs import AsrJob, EndOfReply, LlmJob, PlaybackPort, PrimeJob, SpeakJob, StagePort
 from edge_voice.core.latency import LatencyRecorder
 from edge_voice.core.messages import (
@@ -33,8 +34,24 @@ from edge_voice.core.vocabulary import ErrorCode
 log = logging.getLogger(__name__)
 
 # what Home Assistant's agent answers instead of the fast path (intents.backend = "home_assistant"): device
-# commands, and names the fast path does not know (HA may: its own entities, aliases and areas)
-AGENT_INTENTS = frozenset({*DEVICE_INTENTS, "unknown_device"})
+# commands HA 2024.3's sentences parse (not step_brightness: "dim"/"brighten" are not in them), and names
+# the fast path does not know (HA may: its own entities, aliases and areas)
+AGENT_INTENTS = frozenset({"turn_on", "turn_off", "set_brightness", "set_color", "unknown_device"})
+# a command HA can parse on its own words has a verb; "the kitchen" (an answer to our question back) has not
+_AGENT_VERB = re.compile(r"\b(?:turn|switch|set|make|change|put|power)\b")
+
+
+def agent_parses(outcome: IntentOutcome, text: str, previous: IntentOutcome | None) -> bool:
+    """Whether Home Assistant's agent understands ``text`` as the fast path did: one target named as said,
+    with a verb — not a sentence of several commands (``also``, two devices), not a follow-up or
+    continuation (``previous``: "turn it off", "and the fan"), not an answer to our question back, not a
+    name the fast path resolved fuzzily ("kitchen lite"). HA 2024.3 answers those no_intent_match."""
+    if outcome.name not in AGENT_INTENTS or outcome.also or previous is not None:
+        return False
+    names = [v for k, v in outcome.slots if k == "device"]
+    said = f" {norm_device_name(text)} "
+    return len(names) == 1 and f" {norm_device_name(names[0])} " in said and bool(_AGENT_VERB.search(said))
+
 
 Progress = TextDelta | SentenceReady | GenerationDone | AudioChunk | SynthesisDone
 
@@ -88,13 +105,19 @@ class ReplyRouter:
         a.reply_started = True
         ctx = turn.ctx(a)
         a.marks[Mark.REPLY_START] = self.now_ns()
-        if outcome is not None and outcome.name in AGENT_INTENTS and self.agent_ready and self.agent_ready():
+        if (
+            outcome is not None
+            and self.agent_ready is not None
+            and agent_parses(outcome, text, turn.previous)
+            and self.agent_ready()
+        ):
             # HA acts and answers; the LLM thread asks it once the attempt is committed (never on a
-            # speculation) and speaks this confirmation, and applies the intent, if HA fails
-            a.diverted, a.intent = outcome, None
-            a.prompt_user, msgs = self.conversation.request(text)
+            # speculation) and speaks this confirmation, and applies the intent, if HA fails or does not
+            # understand. The intent stays the attempt's (early commit, continuations, follow-ups see a
+            # command); ``diverted`` only keeps its MQTT intent and handlers back while HA acts.
+            a.diverted = outcome
             fallback = self.conversation.intent_reply(outcome)
-            self.hand(self.w.llm, LlmJob(ctx, msgs, text, agent_fallback=fallback), a)
+            self.hand(self.w.llm, LlmJob(ctx, (), text, agent_fallback=fallback), a)
             return
         if outcome is not None:
             a.reply_text = self.conversation.intent_reply(outcome)  # the turn's only once committed
@@ -154,25 +177,41 @@ class ReplyRouter:
             self.route(turn, a, a.transcript, a.intent if a.matched else self.match(a, a.transcript))
         outcome = a.intent
         turn.route = "intent" if outcome is not None else "llm"
-        if outcome is not None:
+        if outcome is not None and a.diverted is not None:
+            # HA acts: only the matcher's own state (the question back it answered is closed; timers)
+            for part in (outcome, *outcome.also):
+                if self.intents is not None:
+                    self.intents.apply(part)
+        elif outcome is not None:
             turn.reply_text = a.reply_text
             intent_ms = turn.latency()["intent_ms"]
             self._apply_intent(turn, outcome, a.transcript, intent_ms)
         self.publish(ev.ResponseStartedInfo(turn.route), turn)
 
-    def agent_failed(self, turn: Turn, a: Attempt) -> None:
-        """Home Assistant's agent failed on this committed attempt: the fast path's intent applies (its
-        events and MQTT intent, so an automation can still act); its confirmation is already spoken."""
+    def agent_failed(self, turn: Turn, a: Attempt, publish: bool = True) -> None:
+        """Home Assistant's agent failed on (or did not understand) this committed attempt: the fast
+        path's intent applies once (its events and MQTT intent, so an automation can still act); its
+        confirmation is already spoken; the matcher applied it at the commit. ``publish`` False (HA
+        timed out, so it may have acted): the intent's handlers run, its events are not published — the
+        blueprint would act a second time on them."""
         outcome, a.diverted = a.diverted, None
         if outcome is not None and a.committed:
-            self._apply_intent(turn, outcome, a.transcript or "", turn.latency()["intent_ms"])
+            ms = turn.latency()["intent_ms"]
+            self._apply_intent(turn, outcome, a.transcript or "", ms, matcher=False, publish=publish)
 
     def _apply_intent(
-        self, turn: Turn, outcome: IntentOutcome, transcript: str, intent_ms: float | None
+        self,
+        turn: Turn,
+        outcome: IntentOutcome,
+        transcript: str,
+        intent_ms: float | None,
+        matcher: bool = True,
+        publish: bool = True,
     ) -> None:
         for part in (outcome, *outcome.also):  # each command of the sentence, on its own
-            self.publish(ev.IntentInfo(part.name, tuple(part.slots), transcript, intent_ms), turn)
-            if self.intents is not None:
+            if publish:
+                self.publish(ev.IntentInfo(part.name, tuple(part.slots), transcript, intent_ms), turn)
+            if matcher and self.intents is not None:
                 self.intents.apply(part)
             if self.on_intent is not None:
                 try:

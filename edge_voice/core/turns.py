@@ -86,6 +86,7 @@ class Attempt:
     chunks: int = 0  # audio chunks synthesised (0 at SynthesisDone = a silent reply)
     applied: bool = False  # committed side effects (intent events, routing) done
     gate: threading.Event = field(default_factory=threading.Event)  # set = playback may be heard
+    commit_event: threading.Event = field(default_factory=threading.Event)  # set once (Ctx.committed)
     marks: dict[str, int] = field(default_factory=dict)
     held: list[object] = field(default_factory=list)  # event payloads held until commit
 
@@ -169,7 +170,7 @@ class Turn:
 
     def ctx(self, a: Attempt) -> Ctx:
         """What every job of attempt ``a`` carries to the engine threads."""
-        return Ctx(self.id, a.number, a.cancel, a.gate)
+        return Ctx(self.id, a.number, a.cancel, a.gate, a.commit_event)
 
     def spoken(self, text: str, now_ns: int) -> Attempt:
         """Make this a ``say`` turn: nothing to hear from the user, one committed attempt speaking
@@ -179,6 +180,7 @@ class Turn:
         a.transcript = ""
         a.committed = a.reply_started = True
         a.gate.set()
+        a.commit_event.set()
         self.mark(Mark.COMMITTED, now_ns)
         a.marks[Mark.REPLY_START] = now_ns
         return a

@@ -165,10 +165,19 @@ def clean_transcript(raw: str) -> str:
     return text
 
 
+# whisper's prompt costs a decoder token per word on every decode, and whisper keeps at most ~224 prompt
+# tokens: a home with 200 learned entities must not fill it (≈ 60 tokens)
+MAX_PROMPT_CHARS = 240
+
+
 def device_prompt(devices: Sequence[DeviceEntry]) -> str:
     """whisper's initial prompt naming the devices: "Kitchen light, living room light, fan." Names only,
     not aliases: each word costs the decoder a prompt token on every decode."""
-    names = list(dict.fromkeys(" ".join(d.name.lower().split()) for d in devices if d.name.strip()))
+    names: list[str] = []
+    for name in dict.fromkeys(" ".join(d.name.lower().split()) for d in devices if d.name.strip()):
+        if sum(len(n) + 2 for n in names) + len(name) > MAX_PROMPT_CHARS:
+            break  # devices learned from HA come after the configured ones: those are kept
+        names.append(name)
     text = ", ".join(names) + "."
     return text[0].upper() + text[1:] if names else ""
 

@@ -25,6 +25,10 @@ class RemoteError(RuntimeError):
     nonsense. The fallback wrappers catch exactly this and switch to the on-device engine."""
 
 
+class RemoteTimeout(RemoteError):
+    """No (whole) answer within the deadline: the request may still have been acted on (HA's agent)."""
+
+
 class WakeDetector(Protocol):
     """openWakeWord-style streaming detector. Called from the listen thread."""
 

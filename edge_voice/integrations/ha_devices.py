@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,23 +43,29 @@ def cache_path(cfg: Config) -> Path:
 
 
 def fetch_states(cfg: HomeAssistantConfig) -> list[Any]:
-    token = os.environ.get(cfg.token_env, "")
-    if not token:
-        raise RemoteError(f"home assistant: no token (${cfg.token_env} is not set)")
+    from edge_voice.engines.remote.home_assistant import bounded_request, read_token
+
+    token = read_token(cfg.token_env)
     u = urllib.parse.urlsplit(cfg.url)
     https = u.scheme == "https"
     cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
     conn = cls(u.hostname or "", u.port or (443 if https else 80), timeout=cfg.timeout_ms / 1000)
+    deadline = time.monotonic() + cfg.timeout_ms / 1000
+    path = u.path.rstrip("/") + "/api/states"
     try:
-        conn.request("GET", u.path.rstrip("/") + "/api/states", headers={"Authorization": f"Bearer {token}"})
-        resp = conn.getresponse()
-        body = resp.read(MAX_STATES_BYTES + 1)
+        status, body = bounded_request(
+            conn, "GET", path, None, {"Authorization": f"Bearer {token}"}, deadline, MAX_STATES_BYTES
+        )
+    except TimeoutError:
+        raise RemoteError(f"home assistant: /api/states not within {cfg.timeout_ms} ms") from None
     except (OSError, http.client.HTTPException) as exc:
         raise RemoteError(f"home assistant {redact_url(cfg.url)}: {type(exc).__name__}: {exc}") from None
+    except ValueError:  # http.client refusing a header value would echo it (the token): never the message
+        raise RemoteError("home assistant: the request could not be sent (a header value)") from None
     finally:
         conn.close()
-    if resp.status != 200:
-        raise RemoteError(f"home assistant: GET /api/states: HTTP {resp.status}")
+    if status != 200:
+        raise RemoteError(f"home assistant: GET /api/states: HTTP {status}")
     if len(body) > MAX_STATES_BYTES:
         raise RemoteError(f"home assistant: /api/states larger than {MAX_STATES_BYTES} bytes")
     try:
@@ -128,10 +135,14 @@ def with_learned_devices(cfg: Config, *, network: bool = True) -> Config:
     if network:
         try:
             learned = devices_from_states(fetch_states(cfg.home_assistant))
-            _save(path, learned)
-            log.info("home assistant: learned %d devices (cached in %s)", len(learned), path)
         except RemoteError as exc:
             log.warning("home assistant: devices not learned (%s); using the cache", exc)
+        else:
+            try:
+                _save(path, learned)
+                log.info("home assistant: learned %d devices (cached in %s)", len(learned), path)
+            except OSError as exc:  # a read-only cache: the devices still serve this run
+                log.warning("home assistant: learned %d devices, not cached (%s)", len(learned), exc)
     if not learned:
         learned = _load(path)
     devices = merge(cfg.intents.devices, learned)

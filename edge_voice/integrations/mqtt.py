@@ -121,8 +121,15 @@ class Topics:
 
     @property
     def timer(self) -> str:
-        """Retained: when the next timer rings (ISO 8601 UTC), or ``None`` (Home Assistant's "no value")."""
+        """Retained: when the next timer rings (ISO 8601 UTC); only ever a timestamp (HA 2024.3 logs
+        "Invalid state message" for anything else on a timestamp sensor, "None" included)."""
         return f"{self.prefix}/timer"
+
+    @property
+    def timer_running(self) -> str:
+        """Retained ``ON``/``OFF``: a timer is running. The ``Next timer`` sensor's own availability
+        (with the device's): no timer running = unavailable, as HA cannot clear a timestamp sensor."""
+        return f"{self.prefix}/timer/running"
 
     @property
     def intent_filter(self) -> str:
@@ -511,6 +518,21 @@ def discovery_configs(
                 "state_topic": topics.timer,
                 "device_class": "timestamp",
                 "icon": "mdi:timer-outline",
+                # available while the device is and a timer runs (HA 2024.3 has no "no value" payload
+                # for a timestamp sensor)
+                "availability": [
+                    {
+                        "topic": topics.availability,
+                        "payload_available": "online",
+                        "payload_not_available": "offline",
+                    },
+                    {
+                        "topic": topics.timer_running,
+                        "payload_available": "ON",
+                        "payload_not_available": "OFF",
+                    },
+                ],
+                "availability_mode": "all",
             },
         ),
         (
@@ -583,7 +605,8 @@ def discovery_configs(
     off |= {"last_transcript"} if not transcript else set()
     out = []
     for component, object_id, extra in entities:
-        cfg = {**extra, "unique_id": f"{uid}_{object_id}", **common}
+        own = common if "availability" not in extra else {"device": device}  # (exclusive in HA)
+        cfg = {**extra, "unique_id": f"{uid}_{object_id}", **own}
         body = b"" if object_id in off else _dumps(cfg)
         out.append((topics.discovery(component, object_id), body))
     return out
@@ -814,9 +837,13 @@ class MqttBridge:
             self._inbox.put((_Kind.RETAINED, (self.topics.volume, level)))
 
     def publish_timer(self, due_epoch_s: float | None) -> None:
-        """Retained next timer (the ``Next timer`` sensor); None = no timer running."""
-        body = b"None" if due_epoch_s is None else iso_utc(int(due_epoch_s * 1e9)).encode()
-        self._inbox.put((_Kind.RETAINED, (self.topics.timer, body)))
+        """Retained next timer (the ``Next timer`` sensor); None = no timer running: the sensor becomes
+        unavailable, its topic keeps the last timestamp (never "None": see ``Topics.timer``)."""
+        if due_epoch_s is not None:
+            body = iso_utc(int(due_epoch_s * 1e9)).encode()
+            self._inbox.put((_Kind.RETAINED, (self.topics.timer, body)))
+        running = b"OFF" if due_epoch_s is None else b"ON"
+        self._inbox.put((_Kind.RETAINED, (self.topics.timer_running, running)))
 
     def publish_intent(self, name: str, slots: SlotsArg, text: str, turn_id: int | None) -> None:
         """``…/intent/<name>`` and, if ``mqtt.hermes``, ``hermes/intent/<name>``. QoS 1, buffered."""

@@ -42,7 +42,14 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.reply_guard import MAX_SENTENCES, ReplyGuard
 from edge_voice.core.vocabulary import ErrorCode, Stage
-from edge_voice.engines.base import Generator, RemoteError, Stopped, Synthesizer, Transcriber
+from edge_voice.engines.base import (
+    Generator,
+    RemoteError,
+    RemoteTimeout,
+    Stopped,
+    Synthesizer,
+    Transcriber,
+)
 from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
 
 log = logging.getLogger(__name__)
@@ -185,26 +192,31 @@ class LlmWorker(Worker[LlmJob | PrimeJob]):
 
     def _ask_agent(self, job: LlmJob, agent: Agent) -> None:
         """A device command for Home Assistant: asked only once the attempt is committed (HA acts, so a
-        speculation the user talks over must never reach it). Its reply is spoken; if it did not
-        understand, the local LLM answers; if it failed, the fast path's confirmation is spoken and its
-        intent applied (``AgentFallback``), and the switch keeps HA out for its cool-down."""
+        speculation the user talks over must never reach it) — on the commit event, not the playback
+        gate, which a continuation may hold. Its reply is spoken. If it failed, or did not understand,
+        the fast path's confirmation is spoken and its intent applied (``AgentFallback``); only a
+        failure keeps HA out for the switch's cool-down."""
         c = job.ctx
-        while not c.gate.wait(0.05):
+        committed = c.committed or c.gate
+        while not committed.wait(0.05):
             if c.cancel.cancelled:
                 return
+        if c.cancel.cancelled:
+            return
         try:
             reply = agent.client.ask(job.question, c.cancel)
         except RemoteError as exc:
             if c.cancel.cancelled:
                 return
             agent.switch.failed(str(exc))
-            self.post(AgentFallback(c.turn_id, c.attempt))
+            self.post(AgentFallback(c.turn_id, c.attempt, publish=not isinstance(exc, RemoteTimeout)))
             self._speak_whole(c, job.agent_fallback or "")
             return
         agent.switch.succeeded()
         if not reply.understood:
-            log.info("turn=%d home assistant did not understand; the local LLM answers", c.turn_id)
-            self._generate(job)
+            log.info("turn=%d home assistant did not understand; the fast path acts", c.turn_id)
+            self.post(AgentFallback(c.turn_id, c.attempt))
+            self._speak_whole(c, job.agent_fallback or "")
             return
         self._speak_whole(c, reply.speech)
 

@@ -278,10 +278,50 @@ def test_when_home_assistant_fails_the_fast_path_answers_and_applies_its_intent(
     assert _spoken(tts) == ["Turning on the light."]
 
 
-def test_what_home_assistant_does_not_understand_the_local_llm_answers() -> None:
+def test_what_home_assistant_does_not_understand_the_fast_path_does_without_a_cool_down() -> None:
+    """HA answers no_intent_match to a command the fast path understood: our confirmation is spoken and
+    the local intent applied once (AgentFallback) — never the local LLM, and HA is not rested."""
+    from edge_voice.core.messages import AgentFallback
+
     agent = _Agent(understood=False)
-    worker, tts, _posted, _switch = _agent_worker(agent)
+    worker, tts, posted, switch = _agent_worker(agent)
     gate = threading.Event()
     gate.set()
-    worker._run_one(LlmJob(Ctx(4, 1, CancelToken(), gate), (ChatMessage("user", "x"),), "hm", "Turning on."))
-    assert agent.asked == ["hm"] and _spoken(tts) == ["The local LLM answers."]
+    job = LlmJob(Ctx(4, 1, CancelToken(), gate), (), "turn on the kitchen light", "Turning on.")
+    worker._run_one(job)
+    assert agent.asked == ["turn on the kitchen light"] and _spoken(tts) == ["Turning on."]
+    assert [m for m in posted if isinstance(m, AgentFallback)] == [AgentFallback(4, 1)]
+    assert not switch.failures
+
+
+def test_home_assistant_is_asked_on_the_commit_even_while_a_continuation_holds_the_gate() -> None:
+    """The playback gate may be held (the user goes on); the commit event is what HA waits for."""
+    agent = _Agent()
+    worker, _tts, _posted, _switch = _agent_worker(agent)
+    gate, committed = threading.Event(), threading.Event()
+    committed.set()  # committed, but the gate is held
+    cancel = CancelToken()
+    job = LlmJob(Ctx(5, 1, cancel, gate, committed), (), "turn on the fan", "Turning on.")
+    runner = threading.Thread(target=worker._run_one, args=(job,))
+    runner.start()
+    runner.join(3)
+    cancel.cancel()  # (before the fix the thread would wait on the gate for ever)
+    runner.join(3)
+    assert agent.asked == ["turn on the fan"]
+
+
+def test_a_timed_out_home_assistant_may_have_acted_so_its_intent_is_not_published_again() -> None:
+    from edge_voice.core.messages import AgentFallback
+    from edge_voice.engines.base import RemoteTimeout
+
+    class _Slow(_Agent):
+        def ask(self, text: str, cancel: CancelToken) -> _Agent:
+            self.asked.append(text)
+            raise RemoteTimeout("home assistant: no answer within 2000 ms")
+
+    worker, tts, posted, switch = _agent_worker(_Slow())
+    gate = threading.Event()
+    gate.set()
+    worker._run_one(LlmJob(Ctx(6, 1, CancelToken(), gate), (), "turn on the fan", "Turning on."))
+    assert [m for m in posted if isinstance(m, AgentFallback)] == [AgentFallback(6, 1, publish=False)]
+    assert switch.failures and _spoken(tts) == ["Turning on."]

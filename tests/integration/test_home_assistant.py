@@ -6,6 +6,8 @@ the UI does them)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -102,19 +104,12 @@ def test_discovered_entities_have_valid_states_and_follow_the_device(home_assist
         wait_until(lambda: event_type(ha, f"event.{ENTITY}_intent") == "time", 30, "the intent event", 0.2)
         bridge.publish_voice("wake")
         wait_until(lambda: event_type(ha, f"event.{ENTITY}_voice") == "wake", 30, "the wake event", 0.2)
-        assert (
-            ha.wait_state(f"sensor.{ENTITY}_next_timer", "unknown")["attributes"]["device_class"]
-            == "timestamp"
-        )
+        bridge.publish_timer(None)  # no timer: the sensor is unavailable (never "None": HA logs it)
+        timer = ha.wait_state(f"sensor.{ENTITY}_next_timer", "unavailable")
+        assert timer["attributes"]["device_class"] == "timestamp"
     finally:
         bridge.stop()
     ha.wait_state(f"sensor.{ENTITY}_state", "unavailable")  # the bridge said offline
-    errors = [
-        line
-        for line in ha.log_text().splitlines()
-        if ("ERROR" in line or "WARNING" in line) and ("mqtt" in line.lower() or "edge_voice" in line)
-    ]
-    assert not errors, "\n".join(errors[-20:])
 
 
 @pytest.mark.engines
@@ -122,7 +117,7 @@ def test_a_spoken_timer_is_an_entity_and_its_end_an_event(
     home_assistant: HomeAssistant, broker: Broker, engines: Engines, tmp_path: Path
 ) -> None:
     """ "Set a timer for three seconds": the Next timer sensor shows when it rings; when it rings the
-    voice event entity fires ``timer_finished`` and the sensor has no value again."""
+    voice event entity fires ``timer_finished`` and the sensor is unavailable again (no timer)."""
     ha = home_assistant
     clip = clips.compose(
         [
@@ -133,7 +128,9 @@ def test_a_spoken_timer_is_an_entity_and_its_end_an_event(
             ("tail", clips.silence(9000)),  # the timer rings while the file still plays
         ]
     )
-    rig = build(ha_cfg(broker.port), engines, clip.pcm, "adaptive", tmp_path / "r.wav")
+    # real time throughout: "adaptive" plays the silence after the turn as fast as it can, and the daemon
+    # ended with the file before the 3 s timer could ring
+    rig = build(ha_cfg(broker.port), engines, clip.pcm, "realtime", tmp_path / "r.wav")
     bridge = rig.home(MqttEventSink).bridge
     seen: list[str] = []
     try:
@@ -149,7 +146,7 @@ def test_a_spoken_timer_is_an_entity_and_its_end_an_event(
 
         wait_until(timer_shown, 120, "the timer sensor", 0.1)
         wait_until(lambda: event_type(ha, f"event.{ENTITY}_voice") == "timer_finished", 60, "ring", 0.2)
-        ha.wait_state(f"sensor.{ENTITY}_next_timer", "unknown")
+        ha.wait_state(f"sensor.{ENTITY}_next_timer", "unavailable")  # no timer running
         runner.join(120)
     finally:
         rig.stop_home()
@@ -170,7 +167,11 @@ def test_a_spoken_command_switches_a_home_assistant_light_through_the_blueprint(
     (wake word, VAD, whisper.cpp, the fast path) → MQTT intent with light.kitchen_light → the blueprint's
     automation → HA commands its MQTT light. Nothing per-intent, no YAML."""
     ha = home_assistant
-    ha.add_blueprint_automation()
+    ha.add_blueprint_automation(allowed=["light.kitchen_light"])
+    # any client of the broker may publish an intent: one naming the automation itself must not switch
+    # it off (before the entity filter it did, and the spoken command below then switched nothing)
+    forged = {"intent": "turn_off", "entity_ids": ["automation.edge_voice_intents"]}
+    ha.call("mqtt", "publish", {"topic": "edge-voice/forged/intent/turn_off", "payload": json.dumps(forged)})
     ha.call("light", "turn_off", {"entity_id": "light.kitchen_light"})
     ha.wait_state("light.kitchen_light", "off")
     sub = subscriber(broker.port, [KITCHEN_SET])
@@ -199,6 +200,7 @@ def test_a_spoken_command_switches_a_home_assistant_light_through_the_blueprint(
     assert intent_event["attributes"]["event_type"] == "turn_on", intent_event
     assert intent_event["attributes"]["entity_ids"] == ["light.kitchen_light"], intent_event
     assert voice_event["attributes"]["event_type"] == "transcript", voice_event
+    assert ha.wait_state("automation.edge_voice_intents", "on")["state"] == "on"
     assert "kitchen light" in voice_event["attributes"]["text"].lower(), voice_event
 
 
@@ -214,10 +216,16 @@ def agent_cfg(url: str, timeout_ms: int = 5000) -> Config:
 
 @pytest.mark.engines
 def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
-    home_assistant: HomeAssistant, engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home_assistant: HomeAssistant,
+    engines: Engines,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     ha = home_assistant
-    monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token)
+    # as `echo "$TOKEN" > file` leaves it: stripped (http.client refused it, quoting it, in the logs)
+    monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token + "\n")
+    caplog.set_level(logging.DEBUG)
     ha.call("light", "turn_off", {"entity_id": "light.kitchen_light"})
     ha.wait_state("light.kitchen_light", "off")
     rig = build(
@@ -235,7 +243,9 @@ def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
     assert "kitchen light" in done["transcript"].lower(), done
     assert done["reply"].lower().startswith("turned on"), done  # HA's own answer, said by our Piper
     assert "turned on" in rig.heard(engines, 0), rig.heard(engines, 0)
-    assert ha.token not in ha.log_text()
+    # the token is ours to keep: never in the daemon's log nor in an event it published
+    assert ha.token not in caplog.text
+    assert all(ha.token not in json.dumps(e.data, default=str) for e in rig.memory.events)
 
 
 def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
@@ -264,6 +274,17 @@ def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
     assert ha_entity_ids(result.slots, learned.intents.devices) == ["light.kitchen_light"]
     away = replace(cfg, home_assistant=replace(cfg.home_assistant, url="http://127.0.0.1:9"))
     assert with_learned_devices(away).intents.devices == learned.intents.devices  # from the cache
+
+
+def test_home_assistant_logged_no_error_about_our_entities(home_assistant: HomeAssistant) -> None:
+    """After the daemon-driven tests (timers set and rung, intents, the conversation agent): HA's log has
+    no error or warning from MQTT or about our entities ("Invalid state message 'None'" was one)."""
+    errors = [
+        line
+        for line in home_assistant.log_text().splitlines()
+        if ("ERROR" in line or "WARNING" in line) and ("mqtt" in line.lower() or "edge_voice" in line)
+    ]
+    assert not errors, "\n".join(errors[-20:])
 
 
 @pytest.mark.engines

@@ -113,3 +113,22 @@ def test_cli_exits_78_naming_the_key(tmp_path: Path, toml: str, said: tuple[str,
     )
     assert r.returncode == 78
     assert all(s in r.stderr for s in said), r.stderr
+
+
+def test_a_malformed_home_assistant_token_stops_the_start_naming_the_variable_only(tmp_path: Path) -> None:
+    """A token with a space inside (or control/non-ASCII characters): exit 78 before any model loads,
+    the variable named, the value nowhere (http.client used to quote it in a traceback)."""
+    import os
+
+    f = tmp_path / "c.toml"
+    f.write_text('[intents]\nbackend = "home_assistant"\n')
+    env = {**os.environ, "EDGE_VOICE_HA_TOKEN": "secret tok3n\n"}
+    r = subprocess.run(
+        [sys.executable, "-m", "edge_voice", "--config", str(f), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert r.returncode == 78, r.stderr
+    assert "EDGE_VOICE_HA_TOKEN" in r.stderr and "tok3n" not in r.stderr + r.stdout

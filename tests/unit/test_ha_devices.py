@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from edge_voice.core.config import DeviceEntry
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from edge_voice.core.config import Config, DeviceEntry, HomeAssistantConfig
 from edge_voice.integrations.ha_devices import MAX_DEVICES, devices_from_states, merge
 
 
@@ -35,3 +40,34 @@ def test_configured_devices_win() -> None:
     learned = (DeviceEntry("kitchen light", "light", (), "light.kitchen"), DeviceEntry("kitchen lamp"))
     learned += (DeviceEntry("fan", "fan", (), "fan.fan"),)
     assert [d.entity_id for d in merge(configured, learned)] == ["light.main", "fan.fan"]
+
+
+def test_a_read_only_cache_does_not_stop_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge_voice.integrations import ha_devices
+
+    cfg = replace(
+        Config(models_dir=str(tmp_path / "models")),
+        home_assistant=HomeAssistantConfig(learn_devices=True),
+    )
+    states = [{"entity_id": "light.porch", "attributes": {"friendly_name": "Porch light"}}]
+    monkeypatch.setattr(ha_devices, "fetch_states", lambda _cfg: states)
+
+    def read_only(_path: Path, _devices: object) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(ha_devices, "_save", read_only)
+    got = ha_devices.with_learned_devices(cfg)
+    assert "porch light" in [d.name for d in got.intents.devices]
+    assert "not cached" in caplog.text
+
+
+def test_learned_names_never_crowd_the_configured_ones_out_of_whispers_prompt() -> None:
+    from edge_voice.engines.asr import MAX_PROMPT_CHARS, device_prompt
+
+    configured = (DeviceEntry("kitchen light"), DeviceEntry("fan", "fan"))
+    learned = tuple(DeviceEntry(f"lamp number {i}") for i in range(200))
+    prompt = device_prompt(merge(configured, learned))
+    assert prompt.startswith("Kitchen light, fan, lamp number 0")
+    assert len(prompt) <= MAX_PROMPT_CHARS + 1

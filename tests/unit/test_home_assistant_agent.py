@@ -148,3 +148,84 @@ def test_config_is_checked_at_start_up() -> None:
         HomeAssistantConfig(url="homeassistant.local:8123")
     with pytest.raises(ConfigError, match=r"home_assistant\.timeout_ms"):
         HomeAssistantConfig(timeout_ms=10)
+
+
+def test_a_token_with_a_newline_is_stripped_and_a_malformed_one_never_echoed(
+    server: Callable[[Serve], int], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``echo $TOKEN > file`` leaves a "\\n": http.client refused the header with a ValueError quoting
+    it, which reached the logs and the MQTT error event."""
+    from edge_voice.engines.remote.home_assistant import check_token
+    from edge_voice.integrations.ha_devices import fetch_states
+
+    seen: list[bytes] = []
+
+    def record(conn: socket.socket) -> None:
+        seen.append(conn.recv(65536))
+        respond("200 OK", json.dumps(DONE).encode())(conn)
+
+    monkeypatch.setenv("TEST_HA_TOKEN", "tok\n")
+    assert agent(server(record), 5000).ask("x", CancelToken()).speech == "Turned on the light"
+    assert b"Authorization: Bearer tok\r\n" in seen[0]
+    for bad in ("to\nk", "tök", "to k", "tok\x7f"):
+        monkeypatch.setenv("TEST_HA_TOKEN", bad)
+        with pytest.raises(RemoteError, match=r"\$TEST_HA_TOKEN is not a token") as err:
+            agent(1).ask("x", CancelToken())
+        assert bad.strip() not in str(err.value)
+        cfg = HomeAssistantConfig(url="http://127.0.0.1:1", token_env="TEST_HA_TOKEN")
+        with pytest.raises(RemoteError, match="is not a token") as err:
+            fetch_states(cfg)
+        assert bad.strip() not in str(err.value)
+        with pytest.raises(ConfigError, match=r"home_assistant\.token_env: \$TEST_HA_TOKEN") as cerr:
+            check_token("TEST_HA_TOKEN")  # at start-up: exit 78
+        assert bad.strip() not in str(cerr.value)
+    monkeypatch.setenv("TEST_HA_TOKEN", "tok\n")
+    check_token("TEST_HA_TOKEN")  # stripped: fine
+    assert "tok" not in caplog.text
+
+
+def test_a_dripping_home_assistant_ends_at_the_requests_deadline(
+    server: Callable[[Serve], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline is the request's, not each read's: a byte every 50 ms never resets it."""
+    from edge_voice.engines.base import RemoteTimeout
+
+    monkeypatch.setenv("TEST_HA_TOKEN", "t")
+    done = threading.Event()
+
+    def drip(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n")
+        try:
+            for _ in range(400):  # 20 s if nothing stops it
+                conn.sendall(b" ")
+                time.sleep(0.05)
+        except OSError:
+            pass
+        done.set()
+
+    t0 = time.monotonic()
+    with pytest.raises(RemoteTimeout, match="no answer within 300 ms"):
+        agent(server(drip)).ask("x", CancelToken())
+    assert time.monotonic() - t0 < 5  # (not a timing assert: the server would drip for 20 s)
+
+
+def test_the_url_is_checked_whole_and_the_timeout_fits_the_stage_deadline() -> None:
+    from dataclasses import replace
+
+    from edge_voice.core.config import Config, IntentsConfig, ServiceConfig
+
+    for bad in ("http://", "http://ha:abc", "http://ha:99999", "ftp://ha", "http://:8123"):
+        with pytest.raises(ConfigError, match=r"home_assistant\.url"):
+            HomeAssistantConfig(url=bad)
+    HomeAssistantConfig(url="https://ha.lan:8123/base")
+    ha = IntentsConfig(backend="home_assistant")
+    with pytest.raises(ConfigError, match=r"home_assistant\.timeout_ms.*stage_timeout_ms"):
+        Config(
+            intents=ha,
+            home_assistant=HomeAssistantConfig(timeout_ms=5000),
+            service=ServiceConfig(stage_timeout_ms=5000),
+        )
+    with pytest.raises(ConfigError, match=r"intents\.backend"):
+        Config(intents=replace(ha, enabled=False))
+    Config(home_assistant=HomeAssistantConfig(timeout_ms=5000), service=ServiceConfig(stage_timeout_ms=5000))

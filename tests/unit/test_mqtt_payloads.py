@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -322,6 +323,13 @@ def test_discovery_configs() -> None:
             "model": "offline voice assistant",
             "sw_version": "1.2.3",
         }
+        if "availability" in c:  # the next timer: its own availability too (below)
+            assert c["availability"][0] == {
+                "topic": "edge-voice/den/availability",
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            }
+            continue
         assert (c["availability_topic"], c["payload_available"], c["payload_not_available"]) == (
             "edge-voice/den/availability",
             "online",
@@ -368,3 +376,30 @@ def test_intent_payload_carries_home_assistant_entity_ids() -> None:
     assert own["entity_ids"] == ids
     with pytest.raises(ConfigError, match=r"intents\.devices\.entity_id"):
         DeviceEntry("x", entity_id="kitchen")
+
+
+def test_the_next_timer_sensor_is_never_sent_none_and_is_unavailable_without_a_timer() -> None:
+    """HA 2024.3 logs "Invalid state message 'None'" for a timestamp sensor: no timer is the sensor's
+    own availability instead (with the device's)."""
+    import queue
+
+    from edge_voice.integrations.mqtt import MqttBridge
+
+    topics = Topics.from_config(Config(device_id="den"))
+    configs = {topic: json.loads(body) for topic, body in discovery_configs(topics, sw_version="1")}
+    timer = configs["homeassistant/sensor/den/timer/config"]
+    assert "availability_topic" not in timer and timer["availability_mode"] == "all"
+    assert [a["topic"] for a in timer["availability"]] == [topics.availability, topics.timer_running]
+    bridge = MqttBridge(Config(device_id="den"), lambda _c: None)  # not started: what it would publish
+    bridge.publish_timer(None)
+    bridge.publish_timer(1_800_000_000.0)
+    sent: list[tuple[str, bytes]] = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            _kind, item = bridge._inbox.get_nowait()
+            sent.append(item)
+    assert sent == [
+        (topics.timer_running, b"OFF"),
+        (topics.timer, b"2027-01-15T08:00:00.000Z"),
+        (topics.timer_running, b"ON"),
+    ]

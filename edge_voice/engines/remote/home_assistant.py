@@ -3,17 +3,22 @@
 entities (names, aliases, areas; its LLM agent if one is configured) and its spoken reply comes back to
 be said by our Piper.
 
-Bounded like every remote: one deadline (``home_assistant.timeout_ms``) for connect and the whole answer,
-at most ``MAX_RESPONSE_BYTES`` read, the spoken reply cut at ``MAX_SPEECH_CHARS``. The token is read from
-the environment at each request (never logged, never in an event). A failure raises ``RemoteError``; the
+Bounded like every remote: one deadline (``home_assistant.timeout_ms``) for connect and the whole answer
+(per request, not per read: a server dripping bytes ends at it), at most ``MAX_RESPONSE_BYTES`` read, the
+spoken reply cut at ``MAX_SPEECH_CHARS``. The token is read from the environment at each request, stripped
+and checked (never logged, never in an event, never in an error: http.client echoes a header value it
+refuses). A failure raises ``RemoteError`` (``RemoteTimeout`` at the deadline: HA may have acted); the
 caller (``LlmWorker``) then speaks the fast path's confirmation and applies its intent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import socket
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -22,7 +27,7 @@ from typing import Any
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import HomeAssistantConfig
 from edge_voice.core.redact import redact_url
-from edge_voice.engines.base import RemoteError
+from edge_voice.engines.base import RemoteError, RemoteTimeout
 
 MAX_RESPONSE_BYTES = 64 * 1024  # HA's answer is ~1 KB; a larger body is a wrong server, not an answer
 MAX_SPEECH_CHARS = 500  # as mqtt's say: ~30 s of speech
@@ -35,7 +40,7 @@ AGENT_PHRASES = (
     "Brightness set",
     "Color set",
 )
-# HA's "I could not understand": the local LLM answers instead (a question, not a command)
+# HA's "I could not understand": the fast path's intent applies instead (only what HA parses is sent)
 NO_MATCH_CODES = frozenset({"no_intent_match"})
 
 
@@ -67,6 +72,81 @@ def parse_reply(body: bytes) -> AgentReply:
     return AgentReply(" ".join(speech.split())[:MAX_SPEECH_CHARS], kind, code, conversation_id)
 
 
+READ_CHUNK = 16 * 1024
+
+
+def read_token(token_env: str) -> str:
+    """The long-lived token from ``$token_env``, stripped (a trailing newline from ``echo >`` is common);
+    ``RemoteError`` if unset or not a token — the message never contains the value."""
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        raise RemoteError(f"home assistant: no token (${token_env} is not set)")
+    if not all(33 <= ord(ch) <= 126 for ch in token):
+        raise RemoteError(
+            f"home assistant: ${token_env} is not a token (spaces, control or non-ASCII characters; "
+            "the value is not shown)"
+        )
+    return token
+
+
+def check_token(token_env: str) -> None:
+    """At start-up: a set but malformed token is a configuration error (exit 78), naming the variable
+    only. Unset is not: the fast path serves and each request says why."""
+    from edge_voice.core.config import ConfigError
+
+    if not os.environ.get(token_env, "").strip():
+        return
+    try:
+        read_token(token_env)
+    except RemoteError as exc:
+        raise ConfigError("home_assistant.token_env", str(exc).removeprefix("home assistant: ")) from None
+
+
+def bounded_request(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    deadline: float,
+    limit: int,
+) -> tuple[int, bytes]:
+    """One request against an absolute ``deadline`` (monotonic): a watchdog shuts the socket down at it,
+    so neither slow headers nor a body dripping a byte at a time outlive it. ``limit + 1`` bytes at most."""
+
+    def expire() -> None:
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = bytearray()
+        while len(data) <= limit:
+            if conn.sock is not None:
+                conn.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = resp.read(min(READ_CHUNK, limit + 1 - len(data)))
+            if not chunk:
+                break
+            data += chunk
+            if time.monotonic() > deadline:
+                raise TimeoutError
+    except (OSError, http.client.HTTPException):
+        if time.monotonic() >= deadline:  # the watchdog's shutdown surfaces as whatever the read saw
+            raise TimeoutError from None
+        raise
+    finally:
+        watchdog.cancel()
+    if time.monotonic() > deadline:
+        raise TimeoutError
+    return resp.status, bytes(data)
+
+
 class HomeAssistantAgent:
     """One HA instance's conversation API. Used by the LLM thread only."""
 
@@ -82,9 +162,7 @@ class HomeAssistantAgent:
         self.last_ms: float | None = None  # the last request's round trip (the bench reads it)
 
     def ask(self, text: str, cancel: CancelToken) -> AgentReply:
-        token = os.environ.get(self.cfg.token_env, "")
-        if not token:
-            raise RemoteError(f"home assistant: no token (${self.cfg.token_env} is not set)")
+        token = read_token(self.cfg.token_env)
         body: dict[str, Any] = {"text": text, "language": self.cfg.language}
         if self.cfg.agent_id:
             body["agent_id"] = self.cfg.agent_id
@@ -92,32 +170,26 @@ class HomeAssistantAgent:
         deadline = time.monotonic() + timeout_s
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         conn = cls(self._host, self._port, timeout=timeout_s)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         t0 = time.perf_counter()
         try:
-            conn.request(
-                "POST",
-                self._path,
-                body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            status, data = bounded_request(
+                conn, "POST", self._path, json.dumps(body).encode(), headers, deadline, MAX_RESPONSE_BYTES
             )
-            if conn.sock is not None:  # what is left of the one deadline, for the answer
-                conn.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            resp = conn.getresponse()
-            data = resp.read(MAX_RESPONSE_BYTES + 1)
         except TimeoutError:
-            raise RemoteError(f"home assistant: no answer within {self.cfg.timeout_ms} ms") from None
+            raise RemoteTimeout(f"home assistant: no answer within {self.cfg.timeout_ms} ms") from None
         except ConnectionRefusedError:
             raise RemoteError("home assistant: connection refused (is it running?)") from None
         except (OSError, http.client.HTTPException) as exc:
             raise RemoteError(f"home assistant: {type(exc).__name__}: {exc}") from None
+        except ValueError:  # http.client refusing a header value would echo it: never the message
+            raise RemoteError("home assistant: the request could not be sent (a header value)") from None
         finally:
             conn.close()
         self.last_ms = (time.perf_counter() - t0) * 1000
-        if time.monotonic() > deadline:
-            raise RemoteError(f"home assistant: no answer within {self.cfg.timeout_ms} ms")
-        if resp.status != 200:
-            hint = " (check the token)" if resp.status in (401, 403) else ""
-            raise RemoteError(f"home assistant: HTTP {resp.status}{hint}")
+        if status != 200:
+            hint = " (check the token)" if status in (401, 403) else ""
+            raise RemoteError(f"home assistant: HTTP {status}{hint}")
         if len(data) > MAX_RESPONSE_BYTES:
             raise RemoteError(f"home assistant: answer larger than {MAX_RESPONSE_BYTES} bytes")
         if cancel.cancelled:
