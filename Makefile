@@ -9,13 +9,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-APT_PACKAGES := mosquitto espeak-ng sox portaudio19-dev libportaudio2 alsa-utils wordnet-base
+# python3-venv/python3-dev/build-essential: a bare Debian image has no `python3 -m venv` and cannot compile
+# pyaudio (the only package built from source)
+APT_PACKAGES := python3-venv python3-dev build-essential mosquitto espeak-ng sox portaudio19-dev libportaudio2 \
+	alsa-utils wordnet-base
 REQS := requirements/runtime.txt requirements/models.txt requirements/dev.txt pyproject.toml
 STAMP := $(VENV)/.edge-voice-installed
 OUT ?= out
+CONFIG ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup apt venv models servers demo test check lint typecheck unit bench install clean
+.PHONY: setup apt venv models servers demo test check lint typecheck unit bench install clean target-check
 
 setup: apt $(STAMP) models
 
@@ -48,7 +52,7 @@ servers:
 	PYTHON=$(PYTHON) sh tests/wyoming_servers.sh
 
 demo: setup
-	$(PY) -m edge_voice demo --out $(OUT)
+	$(PY) -m edge_voice $(if $(CONFIG),--config $(CONFIG)) demo --out $(OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check edge_voice tests
@@ -75,6 +79,12 @@ bench: setup
 	$(PY) -m edge_voice bench remote
 	$(PY) -m edge_voice bench turn-end
 	$(PY) -m edge_voice bench soak --opt turns=1000
+
+# the demo and the unit tests in emulated arm64 Debian roots (debootstrap + qemu-user-static), as root;
+# slow (~20 min to install, ~5 min per demo per release), not part of CI -> bench-results/aarch64.json
+RELEASES ?= bookworm trixie
+target-check:
+	nice -n 15 python3 tests/target/target_check.py $(RELEASES)
 
 install: setup
 	$(SUDO) ./systemd/install.sh
