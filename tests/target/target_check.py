@@ -280,6 +280,9 @@ def main(argv: list[str]) -> int:
     ok = True
     for release in releases:
         res = check_release(release)
+        # re-read: another release may have been checked alongside this one meanwhile
+        if REPORT.exists():
+            report["releases"] = json.loads(REPORT.read_text()).get("releases", {})
         report["releases"][release] = res
         REPORT.parent.mkdir(exist_ok=True)
         REPORT.write_text(json.dumps(report, indent=2) + "\n")
