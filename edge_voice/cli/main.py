@@ -341,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge-voice: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _setup_logging(args.log_level or cfg.service.log_level)
+    if cfg.service.adapt_to_load:  # before any engine loads libgomp
+        from edge_voice.runtime.cpu import passive_openmp_waits
+
+        passive_openmp_waits()
     from edge_voice.audio.sources import AudioDeviceError
     from edge_voice.audio.wavio import AudioFormatError
     from edge_voice.models.registry import ModelError

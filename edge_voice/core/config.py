@@ -174,6 +174,9 @@ class EndpointConfig:
         _check_range("endpoint", "no_speech_timeout_ms", self.no_speech_timeout_ms, 500, 60000)
 
 
+RETRY_MS_PER_AUDIO_S = 1000  # the decode retry's extra time per second of audio (real time on one thread)
+
+
 @dataclass(frozen=True, slots=True)
 class AsrConfig:
     """whisper.cpp through pywhispercpp."""
@@ -203,6 +206,11 @@ class AsrConfig:
             self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
             f'tcp://host:port when asr.backend = "wyoming" (got {self.uri!r})',
         )
+
+    def retry_limit_ms(self, audio_ms: int) -> int:
+        """The limit of the one retry (on one thread) of a decode that ran out of ``max_decode_ms`` beside
+        a busy process: scaled to the utterance, so a slow box gives a late transcript, not an empty one."""
+        return self.max_decode_ms + audio_ms * RETRY_MS_PER_AUDIO_S // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,6 +488,9 @@ class ServiceConfig:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stage_timeout_ms: int = 20000  # an LLM/TTS/playback job busy this long ends its turn with an error
     hung_exit_ms: int = 90000  # an engine thread stuck this long: exit 70 so systemd restarts us
+    # threads follow the cores other processes leave free (start-up; ASR per decode), OpenMP workers sleep
+    # instead of spinning, a decode out of time is retried once on one thread; false = fixed thread counts
+    adapt_to_load: bool = True
 
     def __post_init__(self) -> None:
         _check_range("service", "stage_timeout_ms", self.stage_timeout_ms, 1000, 600000)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from edge_voice.audio.sinks import AudioSink
@@ -100,6 +101,28 @@ def load_llm(
     return llm
 
 
+def threads_for_free_cores(cfg: Config, free: int) -> Config:
+    """LLM and Piper thread counts (fixed once loaded) capped at the cores other processes left free at
+    start-up: a thread on a core another process holds stalls ggml's barriers and onnxruntime's pool. The
+    ASR keeps ``asr.threads`` as its ceiling and follows the free cores per decode."""
+    llm, tts = cfg.llm, cfg.tts
+    batch = min(llm.batch_threads, free) if llm.batch_threads else 0
+    capped = replace(
+        cfg,
+        llm=replace(llm, threads=min(llm.threads, free), batch_threads=batch),
+        tts=replace(tts, threads=min(tts.threads, free)),
+    )
+    log.info(
+        "cpu: %d core(s) free of %d at start-up; llm %d/%d threads, tts %d",
+        free,
+        os.cpu_count() or 1,
+        capped.llm.threads,
+        capped.llm.batch_threads or capped.llm.threads,
+        capped.tts.threads,
+    )
+    return capped
+
+
 def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> Engines:
     """Load, verify and warm every real engine (imports are lazy: only what the config chooses)."""
     say = progress or (lambda _m: None)
@@ -124,9 +147,17 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     from edge_voice.listen.vad import SileroVad
     from edge_voice.listen.wake import OpenWakeWordDetector
 
+    meter = None
+    if cfg.service.adapt_to_load:
+        from edge_voice.runtime.cpu import CpuMeter, measure_free_cores
+
+        cfg = threads_for_free_cores(cfg, measure_free_cores())
+        meter = CpuMeter().start()  # the ASR re-checks before every decode
     wake = timed("wake", lambda: OpenWakeWordDetector(cfg.wake))
     vad = timed("vad", lambda: SileroVad(cfg.vad))
-    asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg)))
+    asr = timed(
+        "asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=meter)
+    )
     if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
         from edge_voice.engines.remote.fallback import FallbackTranscriber
         from edge_voice.engines.remote.wyoming import WyomingTranscriber
