@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "turn-end",
         "soak",
         "remote",
+        "load",
     ]
     b.add_argument("name", choices=bench_names)
     b.add_argument("--out", default="bench-results")
