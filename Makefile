@@ -19,7 +19,7 @@ OUT ?= out
 CONFIG ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the board, from the device tree ("" off ARM boards); a Raspberry Pi gets its GPIO library (lgpio)
-BOARD_MODEL ?= $(shell tr -d '\0' < /proc/device-tree/model 2>/dev/null)
+BOARD_MODEL ?= $(shell cat /proc/device-tree/model 2>/dev/null | tr -d '\0')
 GPIO_REQS := $(if $(findstring Raspberry Pi,$(BOARD_MODEL)),requirements/gpio-pi.txt)
 
 .PHONY: setup apt venv models servers demo test check lint typecheck unit bench install clean target-check
