@@ -74,6 +74,7 @@ class AudioConfig:
     # made every endpoint decision wait 0–80 ms, ~40 ms on average, for the rest of the block)
     frame_ms: int = 32
     capture_queue_frames: int = 125  # 4 s of 32 ms frames; overflow drops the oldest frame and counts it
+    realtime_priority: int = 10  # SCHED_FIFO for the capture and playback threads where allowed; 0 = off
 
     def __post_init__(self) -> None:
         _check_range("audio", "output_rate_hz", self.output_rate_hz, 0, 192000)
@@ -86,6 +87,7 @@ class AudioConfig:
         _check_range("audio", "volume", self.volume, 0.0, 2.0)
         _check_range("audio", "frame_ms", self.frame_ms, 10, 80)
         _check_range("audio", "capture_queue_frames", self.capture_queue_frames, 2, 1000)
+        _check_range("audio", "realtime_priority", self.realtime_priority, 0, 99)
 
     @property
     def frame_samples(self) -> int:

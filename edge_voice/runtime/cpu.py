@@ -145,3 +145,18 @@ def passive_openmp_waits(environ: dict[str, str] | None = None) -> bool:
         return False
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     return True
+
+
+def realtime_thread(native_id: int, priority: int) -> str:
+    """SCHED_FIFO at ``priority`` for one thread (by its native id), so a busy neighbour cannot delay a
+    microphone read or a speaker write past the device's buffer. Allowed without privileges up to
+    RLIMIT_RTPRIO (the unit's LimitRTPRIO=); refused where the unit or a cgroup forbids realtime. The
+    threads only move audio between the device and bounded queues (no inference), so they cannot starve
+    the engines. Returns what happened, for the log."""
+    if priority <= 0:
+        return "off (audio.realtime_priority = 0)"
+    try:
+        os.sched_setscheduler(native_id, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as exc:  # EPERM: no LimitRTPRIO / RestrictRealtime=; not Linux
+        return f"not allowed here ({exc}); running at normal priority"
+    return f"SCHED_FIFO {priority}"

@@ -242,6 +242,7 @@ class Daemon:
         self.asr = AsrWorker(engines.asr, post, retry)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.listen = ListenThread(listener, self.frames, post, on_frame)
+        self.source_live = source.live
         self.capture = CaptureThread(
             source,
             self.frames,
@@ -331,6 +332,12 @@ class Daemon:
             self.on_ready()
         self.listen.start()
         self.capture.start()
+        if self.source_live:  # a WAV read ahead at full speed must never run at realtime priority
+            from edge_voice.runtime.cpu import realtime_thread
+
+            for audio_thread in (self.capture, self.playback):
+                how = realtime_thread(audio_thread.native_id or 0, self.cfg.audio.realtime_priority)
+                log.info("%s thread: %s", audio_thread.name, how)
         try:
             await self.turn_loop.run()
         finally:

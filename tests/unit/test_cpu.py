@@ -77,3 +77,21 @@ def test_openmp_waits_are_made_passive_unless_the_user_chose() -> None:
     env = {"GOMP_SPINCOUNT": "10000"}
     assert not passive_openmp_waits(env) and "OMP_WAIT_POLICY" not in env
     assert cpu.usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_realtime_priority_is_what_the_log_says() -> None:
+    """SCHED_FIFO where allowed (root, or LimitRTPRIO), a readable refusal elsewhere; 0 leaves it alone."""
+    import threading
+
+    done = threading.Event()
+    t = threading.Thread(target=done.wait, daemon=True)
+    t.start()
+    try:
+        tid = t.native_id or 0
+        assert cpu.realtime_thread(tid, 0).startswith("off") and os.sched_getscheduler(tid) == os.SCHED_OTHER
+        said = cpu.realtime_thread(tid, 1)
+        fifo = os.sched_getscheduler(tid) == os.SCHED_FIFO
+        assert (said == "SCHED_FIFO 1") == fifo and (fifo or said.startswith("not allowed here"))
+    finally:
+        done.set()
+        t.join()
