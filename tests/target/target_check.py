@@ -32,8 +32,10 @@ CACHE = Path(os.environ.get("EDGE_VOICE_TARGET_CACHE", Path.home() / ".cache/edg
 REPORT = REPO / "bench-results/aarch64.json"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}
-# what a new user has before `make`: the Makefile installs everything else (APT_PACKAGES)
-BASE_PACKAGES = "make,ca-certificates"
+# what a new user has before `make`: the Makefile installs everything else (APT_PACKAGES). Not
+# ca-certificates: pip carries its own CA bundle, and its postinst (a rehash per certificate) alone took
+# over 15 min under emulation.
+BASE_PACKAGES = "make"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLONE = "/root/edge-voice"
 PI4_MODEL = "Raspberry Pi 4 Model B Rev 1.2"
