@@ -499,3 +499,13 @@ def test_every_gpio_error_is_reported_before_the_models_load(
     assert said in str(err.value)
     if gpio.pin_factory == "lgpio":  # not installed on this (x86) box: the message says how to get it
         assert "fix: " in str(err.value)
+
+
+@pytest.mark.parametrize(("name", "asr_threads"), [("pi4", 3), ("pi5", 3), ("jetson-orin-nano", 4)])
+def test_board_profiles_carry_engine_settings_the_user_can_override(name: str, asr_threads: int) -> None:
+    cfg = config.from_mapping(merge_board_profile({"gpio": {"board": name}}, environ={}))
+    assert cfg.asr.threads == asr_threads and cfg.llm.batch_threads >= cfg.llm.threads >= 2
+    mine = config.from_mapping(
+        merge_board_profile({"gpio": {"board": name}, "asr": {"threads": 1}}, environ={})
+    )
+    assert mine.asr.threads == 1 and mine.tts.threads == cfg.tts.threads
