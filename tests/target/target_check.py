@@ -82,6 +82,7 @@ class Steps:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.record: list[dict[str, object]] = []
+        self.after: list[object] = []  # called after each step (the report is written as it goes)
         logs.mkdir(parents=True, exist_ok=True)
 
     def run(
@@ -107,6 +108,8 @@ class Steps:
             entry["log_tail"] = text.splitlines()[-40:]
         self.record.append(entry)
         print(f"  -> {status} in {secs:.0f} s (log {log})", flush=True)
+        for fn in self.after:
+            fn()  # type: ignore[operator]
         return text if status == "ok" else None
 
     def note(self, name: str, status: str, secs: float = 0.0, **extra: object) -> None:
@@ -223,6 +226,7 @@ def check_release(release: str) -> dict[str, object]:
     steps = Steps(CACHE / release / "logs")
     result: dict[str, object] = {"python": PYTHONS.get(release), "started": f"{datetime.now(UTC):%FT%TZ}"}
     t0 = time.monotonic()
+    steps.after.append(lambda: write_release(release, {**result, "steps": steps.record, "finished": False}))
     try:
         root = fresh_root(release, base_root(release, steps), steps)
         with Mounts(root, CACHE / release):
@@ -269,29 +273,61 @@ def check_release(release: str) -> dict[str, object]:
     return result
 
 
+HEADER = {
+    "what": "make demo + make unit from a clean clone in arm64 Debian roots under qemu-user-static "
+    "(QEMU_CPU=cortex-a72, Pi 4 cpuinfo); durations are emulated on a shared 2-core x86_64 box "
+    "(30-150x slower than a Pi) and only the demo's time limits are widened (tests/target/emulation.toml)",
+}
+
+
+def write_release(release: str, res: dict[str, object], host: dict[str, str] | None = None) -> None:
+    """Merge one release's entry into the report (re-read first: releases may be checked side by side)."""
+    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    report.update(HEADER)
+    if host is not None:
+        report["host"] = host
+    report.setdefault("releases", {})[release] = res
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def collect(release: str, harness_log: Path) -> dict[str, object]:
+    """A release's entry from a run that was stopped (a deadline) before it wrote one: each step's status
+    and seconds from the harness's own output, a step still running marked "stopped" with its time so
+    far, and the demo/unit results as far as their logs and the root got."""
+    record: list[dict[str, object]] = []
+    started: tuple[str, datetime] | None = None
+    for line in harness_log.read_text().splitlines():
+        if m := re.match(r"^\[(\d\d:\d\d:\d\d)\] ([\w-]+): ", line):
+            hms = datetime.strptime(m[1], "%H:%M:%S").time()
+            started = (m[2], datetime.combine(datetime.now(UTC).date(), hms, UTC))
+        elif (m := re.match(r"^  -> (\w+) in (\d+) s", line)) and started:
+            record.append({"step": started[0], "status": m[1], "seconds": float(m[2])})
+            started = None
+    if started:
+        secs = (datetime.now(UTC) - started[1]).total_seconds()
+        record.append({"step": started[0], "status": "stopped", "seconds": round(secs, 1)})
+    res: dict[str, object] = {"python": PYTHONS.get(release), "steps": record, "passed": False}
+    root, logs = CACHE / release / "root", CACHE / release / "logs"
+    if (logs / "demo.log").exists():
+        res["demo"] = demo_results(root, (logs / "demo.log").read_text(errors="replace"))
+    if (logs / "unit.log").exists():
+        res["unit"] = unit_results((logs / "unit.log").read_text(errors="replace"))
+    res["wheels_built_from_source"] = built_wheels(release)
+    res["note"] = "collected from the harness output: the run was stopped before it finished"
+    return res
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--collect"]:  # --collect RELEASE HARNESS_LOG
+        write_release(argv[1], collect(argv[1], Path(argv[2])))
+        return 0
     releases = argv or ["bookworm", "trixie"]
     host = ensure_host()
-    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    report.update(
-        {
-            "what": "make demo + make unit from a clean clone in arm64 Debian roots under qemu-user-static "
-            "(QEMU_CPU=cortex-a72, Pi 4 cpuinfo); durations are emulated on a shared 2-core x86_64 box "
-            "(30-150x slower than a Pi) and only the demo's time limits are widened "
-            "(tests/target/emulation.toml)",
-            "host": host,
-        }
-    )
-    report.setdefault("releases", {})
     ok = True
     for release in releases:
         res = check_release(release)
-        # re-read: another release may have been checked alongside this one meanwhile
-        if REPORT.exists():
-            report["releases"] = json.loads(REPORT.read_text()).get("releases", {})
-        report["releases"][release] = res
-        REPORT.parent.mkdir(exist_ok=True)
-        REPORT.write_text(json.dumps(report, indent=2) + "\n")
+        write_release(release, res, host)
         print(f"{release}: {'passed' if res['passed'] else 'FAILED'} in {res['total_s']:.0f} s", flush=True)
         ok = ok and bool(res["passed"])
     return 0 if ok else 1
