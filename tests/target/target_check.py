@@ -39,6 +39,8 @@ BASE_PACKAGES = "make"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLONE = "/root/edge-voice"
 PI4_MODEL = "Raspberry Pi 4 Model B Rev 1.2"
+HOST_CA = os.environ.get("PIP_CERT", "")
+GUEST_CA = "/etc/ssl/host-pip-ca.crt"
 STEP_TIMEOUT_S = {"apt": 1800, "install": 5400, "models": 1800, "demo": 2700, "unit": 5400}
 
 
@@ -159,6 +161,8 @@ class Mounts:
 def chroot_cmd(root: Path, script: str) -> list[str]:
     env = [f"PATH={CHROOT_PATH}", "HOME=/root", "LANG=C.UTF-8", "QEMU_CPU=cortex-a72", "TERM=dumb"]
     env.append(f"BOARD_MODEL={PI4_MODEL}")  # no device tree in a chroot: the Makefile's board, as a Pi 4
+    if HOST_CA:  # a host behind a TLS-inspecting proxy: pip inside must trust the same CA (a Pi would not)
+        env.append(f"PIP_CERT={GUEST_CA}")
     return ["chroot", str(root), "/usr/bin/env", "-i", *env, "bash", "-c", f"cd {CLONE} && {script}"]
 
 
@@ -185,6 +189,8 @@ def fresh_root(release: str, base: Path, steps: Steps) -> Path:
         shutil.rmtree(root)
     sh(["cp", "-a", str(base), str(root)])
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    if HOST_CA and Path(HOST_CA).is_file():  # this network's TLS proxy CA (PIP_CERT), not the project's
+        shutil.copy(HOST_CA, root / GUEST_CA.lstrip("/"))
     # the commit, not the working tree: what a user cloning the repository gets
     sh(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(root / CLONE.lstrip("/"))])
     head = sh(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True).stdout.strip()
