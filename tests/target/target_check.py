@@ -185,6 +185,14 @@ def base_root(release: str, steps: Steps) -> Path:
 def fresh_root(release: str, base: Path, steps: Steps) -> Path:
     root = CACHE / release / "root"
     t0 = time.monotonic()
+    # a run killed without its clean-up leaves binds of /dev and /sys inside: never rmtree through them
+    for target in sorted(
+        (ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()), reverse=True
+    ):
+        if target.startswith(f"{root}/"):
+            subprocess.run(["umount", "-l", target], check=False)
+    if any(ln.split()[1].startswith(f"{root}/") for ln in Path("/proc/mounts").read_text().splitlines()):
+        raise RuntimeError(f"{root}: still has mounts inside; not removing it")
     if root.exists():
         shutil.rmtree(root)
     sh(["cp", "-a", str(base), str(root)])
