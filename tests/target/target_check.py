@@ -40,7 +40,7 @@ CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLONE = "/root/edge-voice"
 PI4_MODEL = "Raspberry Pi 4 Model B Rev 1.2"
 HOST_CA = os.environ.get("PIP_CERT", "")
-GUEST_CA = "/etc/ssl/host-pip-ca.crt"
+GUEST_CA = "/etc/host-pip-ca.crt"  # /etc/ssl does not exist in a minbase root
 STEP_TIMEOUT_S = {"apt": 1800, "install": 5400, "models": 1800, "demo": 2700, "unit": 5400}
 
 
