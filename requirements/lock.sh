@@ -19,6 +19,8 @@ compile runtime
 # model-only packages: installed --no-deps, so their dependencies are not resolved (nor installed)
 compile models --no-deps
 compile audio --no-deps
+# GPIO on a Raspberry Pi (make setup installs it only there): environment markers pick lgpio by Python
+compile gpio-pi
 # shared packages (numpy, packaging, ...) at the runtime lock's versions, so the locks install together
 compile build -c "$R/runtime.lock"
 compile dev -c "$R/runtime.lock"
@@ -32,7 +34,11 @@ for arch in x86_64 aarch64; do
     platforms="$platforms --platform manylinux_2_${glibc}_$arch"
   done
   for python in 3.11 3.13; do
-    for name in build runtime models; do
+    names="build runtime models"
+    # a Raspberry Pi's GPIO: aarch64 wheels only; checked for 3.11 alone, since pip evaluates the markers
+    # that pick lgpio or adafruit-lgpio against the interpreter running it, not --python-version
+    [ "$arch" = aarch64 ] && [ "$python" = 3.11 ] && names="$names gpio-pi"
+    for name in $names; do
       # shellcheck disable=SC2086
       "$PY" -m pip install --quiet --dry-run --ignore-installed --no-deps --only-binary=:all: \
         --require-hashes $platforms --platform "manylinux2014_$arch" --platform "linux_$arch" \

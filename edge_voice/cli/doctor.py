@@ -320,7 +320,7 @@ def _device_line(name: str, devices: list[dict[str, Any]], wanted: str, what: st
 
 def _gpio(cfg: Config) -> list[DoctorLine]:
     from edge_voice.core.boards import BoardError, board_notes
-    from edge_voice.hw.pins import GpioError, describe_factory, make_pin_factory
+    from edge_voice.hw.pins import PI_GPIO_FIX, board_model, check_gpio, detect_board, gpio_pins
 
     g = cfg.gpio
     if not g.enabled:
@@ -339,24 +339,20 @@ def _gpio(cfg: Config) -> list[DoctorLine]:
             )
         except BoardError as exc:
             lines.append(DoctorLine("gpio board", False, str(exc)))
-    try:
-        factory = make_pin_factory(g.pin_factory)
-    except GpioError as exc:
-        return [*lines, DoctorLine("gpio factory", False, str(exc))]
-    try:
-        lines.append(DoctorLine("gpio factory", True, f"{g.pin_factory}: {describe_factory(factory)}"))
-        pins = [("led", p) for p in g.led_pins] + ([("button", g.button_pin)] if g.button_pin >= 0 else [])
-        if not pins:
-            lines.append(DoctorLine("gpio pins", None, "no led_pins and no button_pin configured"))
-        for role, number in pins:
-            try:
-                pin = factory.pin(number)
-                lines.append(DoctorLine(f"gpio {role} pin", True, f"GPIO{number}: {pin!r} usable"))
-            except Exception as exc:  # PinInvalidPin, permission errors, …
-                lines.append(DoctorLine(f"gpio {role} pin", False, f"GPIO{number}: {exc}"))
-    finally:
-        factory.close()
-    return lines
+    model = board_model()
+    profile = detect_board(model)
+    if model:
+        hint = f" (profile: gpio.board = {profile!r})" if profile and profile != g.board else ""
+        lines.append(DoctorLine("board", True, f"{model}{hint}"))
+    if "Raspberry Pi" in model and g.pin_factory in ("auto", "lgpio"):
+        try:
+            import lgpio  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            lines.append(DoctorLine("gpio library", False, f"lgpio is not installed; fix: {PI_GPIO_FIX}"))
+    pins = gpio_pins(g)
+    if not pins:
+        lines.append(DoctorLine("gpio pins", None, "no led_pins and no button_pin configured"))
+    return [*lines, *(DoctorLine(what, ok, msg) for what, ok, msg in check_gpio(g.pin_factory, pins))]
 
 
 def _mqtt(cfg: Config) -> list[DoctorLine]:

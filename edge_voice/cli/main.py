@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "echo",
         "wake",
         "stop",
+        "load",
     ]
     b.add_argument("name", choices=bench_names)
     b.add_argument("--out", default="bench-results")
@@ -351,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge-voice: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _setup_logging(args.log_level or cfg.service.log_level)
+    if cfg.service.adapt_to_load:  # before any engine loads libgomp
+        from edge_voice.runtime.cpu import passive_openmp_waits
+
+        passive_openmp_waits()
     from edge_voice.audio.sources import AudioDeviceError
     from edge_voice.audio.wavio import AudioFormatError
     from edge_voice.models.registry import ModelError

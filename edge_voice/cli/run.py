@@ -78,6 +78,7 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
         notifier.disable_watchdog()
         log.info("service.watchdog = false: systemd's watchdog is switched off for this run")
         interval = None
+    preflight_gpio(cfg)  # a GPIO mistake is reported now, not after a minute of model loading
     notifier.status("loading models")
     # read (and so check) the input before seconds of model loading; read once, played from memory
     audio = read_input(args.input) if args.input is not None else None
@@ -157,6 +158,18 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
         d = ev.data
         _progress(f"turn {ev.turn_id}: {d.get('transcript')!r} → {d.get('reply')!r} {d.get('latency')}")
     return daemon.orch.exit_code
+
+
+def preflight_gpio(cfg: Config) -> None:
+    """Every GPIO problem (no library, a pin that is not there or is taken), before any model loads.
+    Raises ``StartupError`` naming each, with the fix."""
+    if not cfg.gpio.enabled:
+        return
+    from edge_voice.hw.pins import check_gpio, gpio_pins
+
+    bad = [msg for _, ok, msg in check_gpio(cfg.gpio.pin_factory, gpio_pins(cfg.gpio)) if not ok]
+    if bad:
+        raise StartupError("gpio: " + "; ".join(bad))
 
 
 def attach_home(cfg: Config, daemon: Daemon, no_mqtt: bool = False) -> list[Callable[[], None]]:

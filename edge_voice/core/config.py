@@ -81,6 +81,7 @@ class AudioConfig:
     echo_canceller: str = "linear"  # "linear" (numpy NLMS: keeps the user's voice) | "webrtc" (AEC3)
     echo_delay_ms: int = 0  # speaker → microphone delay hint for the webrtc canceller; 0 = estimate it
     echo_guard: bool = True  # drop a wake word that the device itself is playing (what cancellation leaks)
+    realtime_priority: int = 10  # SCHED_FIFO for the capture and playback threads where allowed; 0 = off
 
     def __post_init__(self) -> None:
         _require("audio.echo_cancel", self.echo_cancel in ("auto", "on", "off"), '"auto", "on" or "off"')
@@ -96,6 +97,7 @@ class AudioConfig:
         _check_range("audio", "volume", self.volume, 0.0, 2.0)
         _check_range("audio", "frame_ms", self.frame_ms, 10, 80)
         _check_range("audio", "capture_queue_frames", self.capture_queue_frames, 2, 1000)
+        _check_range("audio", "realtime_priority", self.realtime_priority, 0, 99)
 
     @property
     def frame_samples(self) -> int:
@@ -195,6 +197,9 @@ class EndpointConfig:
         _check_range("endpoint", "no_speech_timeout_ms", self.no_speech_timeout_ms, 500, 60000)
 
 
+RETRY_MS_PER_AUDIO_S = 1000  # the decode retry's extra time per second of audio (real time on one thread)
+
+
 @dataclass(frozen=True, slots=True)
 class AsrConfig:
     """whisper.cpp through pywhispercpp."""
@@ -224,6 +229,11 @@ class AsrConfig:
             self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
             f'tcp://host:port when asr.backend = "wyoming" (got {self.uri!r})',
         )
+
+    def retry_limit_ms(self, audio_ms: int) -> int:
+        """The limit of the one retry (on one thread) of a decode that ran out of ``max_decode_ms`` beside
+        a busy process: scaled to the utterance, so a slow box gives a late transcript, not an empty one."""
+        return self.max_decode_ms + audio_ms * RETRY_MS_PER_AUDIO_S // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,6 +578,11 @@ class ServiceConfig:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stage_timeout_ms: int = 20000  # an LLM/TTS/playback job busy this long ends its turn with an error
     hung_exit_ms: int = 90000  # an engine thread stuck this long: exit 70 so systemd restarts us
+    # threads follow the cores other processes leave free (start-up; ASR per decode), OpenMP workers sleep
+    # instead of spinning, a decode out of time is retried once on one thread; false = fixed thread counts.
+    # Opt-in: on this loaded dev box it made turns slower (bench load, design note 117); to be measured on
+    # a board with one busy neighbour before it becomes the default
+    adapt_to_load: bool = False
 
     def __post_init__(self) -> None:
         _check_range("service", "stage_timeout_ms", self.stage_timeout_ms, 1000, 600000)

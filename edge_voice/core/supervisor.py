@@ -125,7 +125,7 @@ class Supervisor:
 
     def _budget_s(self, stage: Stage) -> float:
         if stage == Stage.ASR:  # a decode is bounded by its own abort callback
-            return self.cfg.asr.max_decode_ms / 1000 + 2.0
+            return self.cfg.asr.max_decode_ms / 1000 + 2.0  # the worker adds its retry (busy_extra_s)
         return self.cfg.service.stage_timeout_ms / 1000  # playback: one sentence's audio on top
 
     def reload(self, sm: Supervised) -> None:

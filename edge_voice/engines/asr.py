@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,6 +55,12 @@ WINDOW_S = 30  # whisper decodes longer audio in 30 s windows, each with its own
 TOKEN_BACKSTOP = 8  # abort this many decoder steps past the graceful limit (it should never trigger)
 
 
+class FreeCores(Protocol):
+    """How many cores other processes leave free now (``runtime.cpu.CpuMeter``)."""
+
+    def free(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeResult:
     """What one ``decode`` did. ``text`` is what the pipeline gets; ``raw`` is whisper's own output."""
@@ -68,6 +74,8 @@ class DecodeResult:
     aborted: AbortReason
     skipped: bool  # no voiced audio: whisper was not run
     truncated: bool = False  # stopped at asr.max_tokens (a repetition loop is collapsed to one repeat)
+    threads: int = 0  # whisper.cpp threads of the (last) pass
+    retried: bool = False  # the first pass ran out of time; this is the one-thread retry's result
 
 
 def audio_ctx_for(n_samples: int, floor: int, max_ctx: int = 1500) -> int:
@@ -195,9 +203,16 @@ class WhisperCppTranscriber:
     manifest); call ``transcribe``/``decode`` from the ASR thread only."""
 
     def __init__(
-        self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True, prompt: str = ""
+        self,
+        cfg: AsrConfig,
+        models_dir: Path | None = None,
+        warm: bool = True,
+        prompt: str = "",
+        cores: FreeCores | None = None,
     ) -> None:
-        """``prompt``: a fixed initial prompt for every decode (``asr_prompt``; "" = none)."""
+        """``prompt``: a fixed initial prompt for every decode (``asr_prompt``; "" = none). ``cores``: when
+        given, each decode uses at most the cores other processes leave free (else ``asr.threads``), and a
+        decode that runs out of time is retried once on one thread (``AsrConfig.retry_limit_ms``)."""
         from pywhispercpp.model import Model  # lazy: native library
 
         logging.getLogger("pywhispercpp.model").setLevel(logging.WARNING)  # it logs every decode at INFO
@@ -230,6 +245,7 @@ class WhisperCppTranscriber:
             **extra,
         )
         self.prompt = prompt
+        self.cores = cores
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
             _, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))  # checked whole above
         self.last: DecodeResult | None = None
@@ -241,7 +257,8 @@ class WhisperCppTranscriber:
         )
         if warm:  # the first whisper_full allocates its compute buffers: pay that at start-up
             try:
-                self._run(np.zeros(SAMPLE_RATE, np.float32), audio_ctx_for(0, cfg.audio_ctx_floor), NEVER, 64)
+                silence, ctx = np.zeros(SAMPLE_RATE, np.float32), audio_ctx_for(0, cfg.audio_ctx_floor)
+                self._run(silence, ctx, NEVER, 64, cfg.max_decode_ms, cfg.threads)
             except Exception as exc:  # pywhispercpp does not report a failed load; a decode does
                 raise registry.ModelError(
                     f"asr.model: whisper.cpp cannot use {self.model_path}: {exc!r}"
@@ -276,15 +293,28 @@ class WhisperCppTranscriber:
             ctx = audio_ctx_for(len(audio), self.cfg.audio_ctx_floor, self.max_audio_ctx)
             windows = -(-len(audio) // (WINDOW_S * SAMPLE_RATE))
             max_steps = windows * (self.cfg.max_tokens + 1) + TOKEN_BACKSTOP
-            raw, steps, aborted = self._run(to_float32(audio), ctx, cancel, max_steps)
+            x = to_float32(audio)
+            threads = (
+                self.cfg.threads if self.cores is None else max(1, min(self.cfg.threads, self.cores.free()))
+            )
+            raw, steps, aborted = self._run(x, ctx, cancel, max_steps, self.cfg.max_decode_ms, threads)
+            retried = aborted == "time" and self.cores is not None
+            if retried:  # on one thread no barrier waits on a core someone else holds
+                log.warning(
+                    "asr: decode of %d ms audio ran out of time on %d threads; retrying", audio_ms, threads
+                )
+                threads = 1
+                limit = self.cfg.retry_limit_ms(audio_ms)
+                raw, steps, aborted = self._run(x, ctx, cancel, max_steps, limit, threads)
             truncated = not aborted and steps > self.cfg.max_tokens
             text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else drop_echo(raw))
+            ms = (time.perf_counter() - t0) * 1e3
             result = DecodeResult(
-                text, raw, audio_ms, ctx, (time.perf_counter() - t0) * 1e3, steps, aborted, False, truncated
+                text, raw, audio_ms, ctx, ms, steps, aborted, False, truncated, threads, retried
             )
         self.last = result
         log.debug(
-            "asr: %r (raw %r) audio=%d ms ctx=%d steps=%d aborted=%s %.0f ms",
+            "asr: %r (raw %r) audio=%d ms ctx=%d steps=%d aborted=%s %.0f ms threads=%d retried=%s",
             result.text,
             result.raw,
             result.audio_ms,
@@ -292,6 +322,8 @@ class WhisperCppTranscriber:
             result.steps,
             result.aborted or "no",
             result.decode_ms,
+            result.threads,
+            result.retried,
         )
         return result
 
@@ -302,8 +334,10 @@ class WhisperCppTranscriber:
             model.__del__()
             model._ctx = None
 
-    def _run(self, x: Float32, ctx: int, cancel: CancelToken, max_steps: int) -> tuple[str, int, AbortReason]:
-        deadline = time.monotonic() + self.cfg.max_decode_ms / 1e3
+    def _run(
+        self, x: Float32, ctx: int, cancel: CancelToken, max_steps: int, limit_ms: int, threads: int
+    ) -> tuple[str, int, AbortReason]:
+        deadline = time.monotonic() + limit_ms / 1e3
         calls = 0
         reason: AbortReason = ""
 
@@ -319,6 +353,6 @@ class WhisperCppTranscriber:
                 reason = "time"
             return bool(reason)
 
-        segments = self._model.transcribe(x, audio_ctx=ctx, abort_callback=abort)
+        segments = self._model.transcribe(x, audio_ctx=ctx, abort_callback=abort, n_threads=threads)
         raw = " ".join(s.text.strip() for s in segments).strip()
         return ("" if reason else raw), max(0, calls - 1), reason

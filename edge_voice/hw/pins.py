@@ -21,12 +21,34 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_voice.core.config import GpioConfig
 
 log = logging.getLogger(__name__)
 
 FACTORY_NAMES = ("auto", "mock", "lgpio", "rpigpio", "pigpio", "jetson")
 _JETSON_COMPATIBLE = Path("/proc/device-tree/compatible")
+_MODEL = Path("/proc/device-tree/model")
+# the board's model string -> its profile (edge_voice/data/boards); Pi 400 and CM4 are Pi 4 inside
+_BOARD_PROFILES = (
+    ("Raspberry Pi 5", "pi5"),
+    ("Raspberry Pi Compute Module 5", "pi5"),
+    ("Raspberry Pi 4", "pi4"),
+    ("Raspberry Pi 400", "pi4"),
+    ("Raspberry Pi Compute Module 4", "pi4"),
+    ("Orin Nano", "jetson-orin-nano"),
+)
+PI_GPIO_FIX = (
+    "install lgpio into the venv: `make setup` does it on a Raspberry Pi, or "
+    "`.venv/bin/pip install -r requirements/gpio-pi.txt`; the user needs the 'gpio' group (/dev/gpiochip*)"
+)
+JETSON_GPIO_FIX = (
+    "install Jetson.GPIO into the venv (`.venv/bin/pip install Jetson.GPIO`) and add the user to the 'gpio' "
+    "group (its udev rules)"
+)
+NO_GPIO_FIX = 'this machine has no GPIO header: set gpio.enabled = false (or gpio.pin_factory = "mock")'
 
 
 class GpioError(RuntimeError):
@@ -38,6 +60,56 @@ def is_jetson(compatible: Path | None = None) -> bool:
         return b"nvidia,tegra" in (compatible or _JETSON_COMPATIBLE).read_bytes()
     except OSError:
         return False
+
+
+def board_model(model: Path | None = None) -> str:
+    """The device tree's model string ("Raspberry Pi 4 Model B Rev 1.2"); "" off an ARM board."""
+    try:
+        return (model or _MODEL).read_bytes().rstrip(b"\0").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def detect_board(model: str) -> str:
+    """The packaged profile for a board model string ("" when none fits)."""
+    return next((profile for prefix, profile in _BOARD_PROFILES if prefix in model), "")
+
+
+def gpio_fix(model: str) -> str:
+    """What to install (or set) for GPIO on this board."""
+    if "Raspberry Pi" in model:
+        return PI_GPIO_FIX
+    if "NVIDIA" in model or "Jetson" in model or "Orin" in model:
+        return JETSON_GPIO_FIX
+    return NO_GPIO_FIX
+
+
+def gpio_pins(g: GpioConfig) -> list[tuple[str, int]]:
+    """(role, BCM number) of every configured pin."""
+    pins = [("led", p) for p in g.led_pins]
+    pins += [("button", g.button_pin)] if g.button_pin >= 0 else []
+    return pins + ([("mute switch", g.mute_switch_pin)] if g.mute_switch_pin >= 0 else [])
+
+
+def check_gpio(pin_factory: str, pins: list[tuple[str, int]]) -> list[tuple[str, bool, str]]:
+    """(what, ok, message) for the factory and each (role, BCM number) pin, claimed and released again.
+    The daemon runs this before any model loads and ``doctor`` prints it."""
+    try:
+        factory = make_pin_factory(pin_factory)
+    except GpioError as exc:
+        return [("gpio factory", False, str(exc))]
+    out = [("gpio factory", True, f"{pin_factory}: {describe_factory(factory)}")]
+    try:
+        for role, number in pins:
+            try:
+                pin = factory.pin(number)
+                out.append((f"gpio {role} pin", True, f"GPIO{number}: {pin!r} usable"))
+                pin.close()
+            except Exception as exc:  # PinInvalidPin, a pin another process holds, permissions
+                out.append((f"gpio {role} pin", False, f"GPIO{number}: {exc}"))
+    finally:
+        factory.close()
+    return out
 
 
 def make_pin_factory(name: str) -> Any:
@@ -62,7 +134,8 @@ def make_pin_factory(name: str) -> Any:
                 except Exception as exc:
                     reasons = "; ".join(str(w.message) for w in tried)
                     raise GpioError(
-                        f"gpio.pin_factory 'auto': no usable GPIO library ({reasons}): {exc}"
+                        f"gpio.pin_factory 'auto': no usable GPIO library ({reasons}): {exc}; "
+                        f"fix: {gpio_fix(board_model())}"
                     ) from exc
         from importlib.metadata import entry_points
 
@@ -71,7 +144,10 @@ def make_pin_factory(name: str) -> Any:
     except GpioError:
         raise
     except Exception as exc:  # every backend fails differently (ImportError, OSError, BadPinFactory)
-        raise GpioError(f"gpio.pin_factory {name!r} is not usable here: {exc}") from exc
+        fix = gpio_fix(board_model())
+        if name == "lgpio" and isinstance(exc, ImportError):
+            fix = PI_GPIO_FIX
+        raise GpioError(f"gpio.pin_factory {name!r} is not usable here: {exc}; fix: {fix}") from exc
 
 
 # ------------------------------------------------------------------------------------ Jetson adapter

@@ -179,6 +179,9 @@ class CommandError(ValueError):
 
 MAX_FIELD_NAME_CHARS = 64  # an unknown key longer than this (or unprintable) is reported as "payload"
 _BRIEF_CHARS = 40  # bad values are quoted up to this length in error messages
+# Commands are flat objects. Our own limit, checked before json.loads: the interpreter's differs (3.11's
+# C scanner raises RecursionError near 1000 levels, 3.12+ parses far deeper), so the error must not.
+MAX_JSON_DEPTH = 32
 
 
 def _brief(text: str) -> str:
@@ -210,6 +213,28 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _json_depth(text: str, limit: int) -> bool:
+    """Whether ``text`` nests arrays/objects deeper than ``limit`` (brackets inside strings skipped)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def _field_name(key: str) -> bool:
     return 0 < len(key) <= MAX_FIELD_NAME_CHARS and key.isprintable()
 
@@ -223,13 +248,15 @@ def _json_object(payload: bytes, allowed: tuple[str, ...], empty_ok: bool) -> di
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CommandError("payload", f"not UTF-8 (bad byte at {exc.start})") from None
+    if _json_depth(text, MAX_JSON_DEPTH):
+        raise CommandError("payload", f"nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     try:
         obj = json.loads(text, object_pairs_hook=_unique_keys)
     except CommandError:
         raise
     except json.JSONDecodeError as exc:
         raise CommandError("payload", f"not JSON ({exc.msg} at char {exc.pos})") from None
-    except RecursionError:  # the C scanner recurses per level: "[[[[…" must not take the bridge down
+    except RecursionError:  # not reached below MAX_JSON_DEPTH; kept so no interpreter can take us down
         raise CommandError("payload", "nested too deeply") from None
     except ValueError:  # an integer literal beyond Python's int digit limit (4300)
         raise CommandError("payload", "a number has too many digits") from None

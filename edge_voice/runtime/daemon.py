@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from edge_voice.audio.sinks import AudioSink
@@ -105,6 +106,30 @@ def load_llm(
     return llm
 
 
+def threads_for_free_cores(cfg: Config, free: int) -> Config:
+    """LLM and Piper thread counts (fixed once loaded) capped at the cores other processes left free at
+    start-up: a thread on a core another process holds stalls ggml's barriers and onnxruntime's pool. The
+    ASR keeps ``asr.threads`` as its ceiling and follows the free cores per decode. Prompt evaluation keeps
+    its configured count: it is short, runs while Piper is idle, and capping it to one thread doubled
+    TTFT in the load bench (run 2: 218 -> 476 ms idle, 374 -> 1088 ms busy)."""
+    llm, tts = cfg.llm, cfg.tts
+    batch = llm.batch_threads or llm.threads
+    capped = replace(
+        cfg,
+        llm=replace(llm, threads=min(llm.threads, free), batch_threads=batch),
+        tts=replace(tts, threads=min(tts.threads, free)),
+    )
+    log.info(
+        "cpu: %d core(s) free of %d at start-up; llm %d/%d threads, tts %d",
+        free,
+        os.cpu_count() or 1,
+        capped.llm.threads,
+        capped.llm.batch_threads or capped.llm.threads,
+        capped.tts.threads,
+    )
+    return capped
+
+
 def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> Engines:
     """Load, verify and warm every real engine (imports are lazy: only what the config chooses)."""
     say = progress or (lambda _m: None)
@@ -129,9 +154,17 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     from edge_voice.listen.vad import SileroVad
     from edge_voice.listen.wake import OpenWakeWordDetector
 
+    meter = None
+    if cfg.service.adapt_to_load:
+        from edge_voice.runtime.cpu import CpuMeter, measure_free_cores
+
+        cfg = threads_for_free_cores(cfg, measure_free_cores())
+        meter = CpuMeter().start()  # the ASR re-checks before every decode
     wake = timed("wake", lambda: OpenWakeWordDetector(cfg.wake))
     vad = timed("vad", lambda: SileroVad(cfg.vad))
-    asr = timed("asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg)))
+    asr = timed(
+        "asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=meter)
+    )
     if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
         from edge_voice.engines.remote.fallback import FallbackTranscriber
         from edge_voice.engines.remote.wyoming import WyomingTranscriber
@@ -249,12 +282,14 @@ class Daemon:
         self.llm = LlmWorker(
             engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
         )
-        self.asr = AsrWorker(engines.asr, post)
+        retry = cfg.asr.retry_limit_ms if cfg.service.adapt_to_load else None  # the decode retry's time
+        self.asr = AsrWorker(engines.asr, post, retry)
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop
         listen_post = echo.connect(post) if echo is not None else post
         self.listen = ListenThread(listener, self.frames, listen_post, on_frame)
+        self.source_live = source.live
         self.capture = CaptureThread(
             source,
             self.frames,
@@ -349,6 +384,12 @@ class Daemon:
             self.on_ready()
         self.listen.start()
         self.capture.start()
+        if self.source_live:  # a WAV read ahead at full speed must never run at realtime priority
+            from edge_voice.runtime.cpu import realtime_thread
+
+            for audio_thread in (self.capture, self.playback):
+                how = realtime_thread(audio_thread.native_id or 0, self.cfg.audio.realtime_priority)
+                log.info("%s thread: %s", audio_thread.name, how)
         try:
             await self.turn_loop.run()
         finally:

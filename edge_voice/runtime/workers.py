@@ -129,9 +129,13 @@ class Worker(threading.Thread, Generic[J]):
 
 
 class AsrWorker(Worker[AsrJob]):
-    def __init__(self, engine: Transcriber, post: Post) -> None:
+    """``retry_ms(audio_ms)``: the time a decode's one retry may add (``AsrConfig.retry_limit_ms``; 0 =
+    the engine does not retry), added to this job's deadline."""
+
+    def __init__(self, engine: Transcriber, post: Post, retry_ms: Callable[[int], int] | None = None) -> None:
         super().__init__(Stage.ASR, post, maxsize=8)
         self.engine = engine
+        self.retry_ms = retry_ms
 
     def ctx_of(self, job: AsrJob) -> Ctx | None:
         return job.ctx
@@ -141,6 +145,8 @@ class AsrWorker(Worker[AsrJob]):
         if c.cancel.cancelled:
             return
         t = time.monotonic_ns()
+        if self.retry_ms is not None:
+            self.busy_extra_s = self.retry_ms(len(job.audio) * 1000 // 16000) / 1000
         try:
             result = self.engine.transcribe(job.audio, c.cancel)
         except Exception as exc:

@@ -450,3 +450,65 @@ def test_the_mute_switch_reports_every_change(factory: Any) -> None:
     pin.drive_high()
     wait_until(lambda: seen == [True, False], 2, "switch opened")
     switch.close()
+
+
+# ------------------------------------------------------------------------------- board and start-up order
+
+
+@pytest.mark.parametrize(
+    ("model", "profile", "fix"),
+    [
+        ("Raspberry Pi 4 Model B Rev 1.5", "pi4", "requirements/gpio-pi.txt"),
+        ("Raspberry Pi 400 Rev 1.0", "pi4", "requirements/gpio-pi.txt"),
+        ("Raspberry Pi 5 Model B Rev 1.0", "pi5", "requirements/gpio-pi.txt"),
+        ("NVIDIA Jetson Orin Nano Developer Kit", "jetson-orin-nano", "Jetson.GPIO"),
+        ("", "", "gpio.enabled = false"),
+    ],
+)
+def test_board_detection_names_the_profile_and_the_fix(model: str, profile: str, fix: str) -> None:
+    from edge_voice.hw.pins import detect_board, gpio_fix
+
+    assert detect_board(model) == profile and fix in gpio_fix(model)
+
+
+def test_board_model_reads_the_device_tree(tmp_path: Path) -> None:
+    from edge_voice.hw.pins import board_model
+
+    (tmp_path / "model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\0")
+    assert board_model(tmp_path / "model") == "Raspberry Pi 5 Model B Rev 1.0"
+    assert board_model(tmp_path / "absent") == ""
+
+
+@pytest.mark.parametrize(
+    ("gpio", "said"),
+    [
+        (GpioConfig(enabled=True, pin_factory="lgpio", led_pins=(12,)), "gpio.pin_factory 'lgpio'"),
+        (GpioConfig(enabled=True, pin_factory="mock", led_pins=(12,), button_pin=99), "GPIO99"),
+        (GpioConfig(enabled=True, pin_factory="mock", mute_switch_pin=77), "GPIO77"),
+    ],
+)
+def test_every_gpio_error_is_reported_before_the_models_load(
+    gpio: GpioConfig, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_voice.cli import run
+    from edge_voice.runtime.daemon import StartupError
+
+    def no_models(*_: Any) -> Any:
+        raise AssertionError("models were loaded before the GPIO check")
+
+    monkeypatch.setattr(run, "load_engines", no_models)
+    with pytest.raises(StartupError, match=r"^gpio: ") as err:
+        run.run_daemon(Config(gpio=gpio), types.SimpleNamespace(input=None))
+    assert said in str(err.value)
+    if gpio.pin_factory == "lgpio":  # not installed on this (x86) box: the message says how to get it
+        assert "fix: " in str(err.value)
+
+
+@pytest.mark.parametrize(("name", "asr_threads"), [("pi4", 3), ("pi5", 3), ("jetson-orin-nano", 4)])
+def test_board_profiles_carry_engine_settings_the_user_can_override(name: str, asr_threads: int) -> None:
+    cfg = config.from_mapping(merge_board_profile({"gpio": {"board": name}}, environ={}))
+    assert cfg.asr.threads == asr_threads and cfg.llm.batch_threads >= cfg.llm.threads >= 2
+    mine = config.from_mapping(
+        merge_board_profile({"gpio": {"board": name}, "asr": {"threads": 1}}, environ={})
+    )
+    assert mine.asr.threads == 1 and mine.tts.threads == cfg.tts.threads

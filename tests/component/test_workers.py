@@ -325,3 +325,26 @@ def test_a_timed_out_home_assistant_may_have_acted_so_its_intent_is_not_publishe
     worker._run_one(LlmJob(Ctx(6, 1, CancelToken(), gate), (), "turn on the fan", "Turning on."))
     assert [m for m in posted if isinstance(m, AgentFallback)] == [AgentFallback(6, 1, publish=False)]
     assert switch.failures and _spoken(tts) == ["Turning on."]
+
+
+def test_an_asr_job_deadline_includes_the_retry_its_utterance_may_need() -> None:
+    """The supervisor's ASR deadline gets the decode retry's time for this utterance, and only while the
+    job runs: a slow neighbour's retried decode is not mistaken for a hung one."""
+    from edge_voice.core.config import AsrConfig
+    from edge_voice.core.jobs import AsrJob
+    from edge_voice.engines.base import Transcription
+    from edge_voice.runtime.workers import AsrWorker
+
+    seen: list[float] = []
+
+    class Recording:
+        def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+            seen.append(worker.busy_extra_s)
+            return Transcription("turn on the fan", "")
+
+    posted: list[object] = []
+    worker = AsrWorker(Recording(), posted.append, AsrConfig(max_decode_ms=3000).retry_limit_ms)
+    ctx = Ctx(1, 0, CancelToken(), threading.Event())
+    worker._run_one(AsrJob(ctx, np.zeros(32000, np.int16)))  # 2 s of audio
+    assert seen == [5.0] and worker.busy_extra_s == 0.0  # 3 s + 2 s of audio at 1 s per s
+    assert len(posted) == 1

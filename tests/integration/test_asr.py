@@ -189,6 +189,25 @@ def test_time_limit_aborts_a_long_decode(cfg: Config, long_speech: Pcm) -> None:
     assert not full.aborted and result.steps < full.steps
 
 
+class OneCoreFree:
+    """``FreeCores`` as a box with one core held by another process reports it."""
+
+    def free(self) -> int:
+        return 1
+
+
+def test_a_decode_out_of_time_is_retried_once_on_one_thread(cfg: Config, long_speech: Pcm) -> None:
+    # the first pass gets 100 ms (it aborts, as above); the retry gets 100 ms + the audio's length
+    limited = dataclasses.replace(cfg.asr, max_decode_ms=100, threads=2)
+    engine = WhisperCppTranscriber(limited, cfg.models_path, warm=False, cores=OneCoreFree())
+    try:
+        result = engine.decode(long_speech)
+    finally:
+        engine.close()
+    assert result.retried and result.threads == 1 and not result.aborted
+    assert "quick brown fox" in " ".join(normalize(result.text))
+
+
 def test_token_limit_ends_a_runaway_decode(cfg: Config, long_speech: Pcm) -> None:
     engine = WhisperCppTranscriber(dataclasses.replace(cfg.asr, max_tokens=8), cfg.models_path, warm=False)
     try:

@@ -399,3 +399,15 @@ def test_install_script_is_valid_bash() -> None:
     text = script.read_text()
     for needle in ("useradd --system", "make -C", "config.example.toml", "daemon-reload", "enable"):
         assert needle in text
+
+
+def test_unit_lets_the_audio_threads_run_realtime_and_favours_the_assistant() -> None:
+    """audio.realtime_priority (SCHED_FIFO) is allowed by LimitRTPRIO without a capability; the last
+    RestrictRealtime= wins over the hardening block's; CPUWeight/Nice favour a turn over a batch job."""
+    from edge_voice.core.config import AudioConfig
+
+    svc = parse_unit(UNIT.read_text())["Service"]
+    assert int(svc["LimitRTPRIO"][-1]) >= AudioConfig().realtime_priority > 0
+    assert svc["RestrictRealtime"][-1] == "false"
+    assert int(svc["CPUWeight"][-1]) > 100 and int(svc["Nice"][-1]) < 0
+    assert svc["CPUSchedulingPolicy"][-1] == "other"  # only the two audio threads are realtime

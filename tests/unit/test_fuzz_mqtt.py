@@ -30,9 +30,11 @@ from edge_voice.core.messages import (
 from edge_voice.integrations.mqtt import (
     COMMANDS,
     MAX_FIELD_NAME_CHARS,
+    MAX_JSON_DEPTH,
     MAX_SAY_CHARS,
     CommandError,
     MqttBridge,
+    _json_depth,
     event_payload,
     parse_command,
 )
@@ -291,7 +293,8 @@ def check_error_event(events: list[Event], cmd: Command, name: str) -> dict[str,
     [
         ("volume", b'{"level": ' + b"9" * 400 + b"}", "level", "between 0 and 1"),
         ("volume", b'{"level": ' + b"9" * 5000 + b"}", "payload", "exceeds the limit"),  # default 4096 B
-        ("say", b"[" * 4000, "payload", "nested too deeply"),
+        ("say", b"[" * 4000, "payload", "nested too deeply"),  # the same error on 3.11 and 3.12+
+        ("say", b'{"text": ' + b"[" * 33 + b"]" * 33 + b"}", "payload", "nested too deeply"),
         ("say", b'{"text": "\\ud800"}', "text", "unpaired surrogate"),
         ("say", b'{"text": "a", "text": "b"}', "payload", "duplicate field 'text'"),
         ("say", b'{"\\u0000": 1}', "payload", "unknown field '\\x00'"),
@@ -330,3 +333,12 @@ def test_bridge_survives_any_message(name: str, payload: bytes) -> None:
     else:
         check_valid(cmd)
         assert events == []
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = '"a \\" ' + "[" * 100 + '"'
+    cmd, events = Recorder().deliver("say", json.dumps({"text": text}).encode())
+    assert events == [] and cmd == SayCommand(text)
+    # 32 levels are still JSON (the limit is ours, not the parser's)
+    assert not _json_depth("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, MAX_JSON_DEPTH)
+    assert _json_depth("[" * (MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH)

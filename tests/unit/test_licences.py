@@ -12,7 +12,7 @@ from types import ModuleType
 
 from tests.unit.test_locks import LOCKED, REQ, locked
 
-VENV_OF = {"build": "service", "runtime": "service", "models": "service", "audio": "service", "dev": "dev",
+VENV_OF = {"build": "service", "runtime": "service", "models": "service", "audio": "service", "gpio-pi": "service", "dev": "dev",
            "tools": "lock"}  # fmt: skip
 
 

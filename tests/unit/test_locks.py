@@ -12,8 +12,8 @@ import pytest
 REQ = Path(__file__).resolve().parents[2] / "requirements"
 MAKEFILE = REQ.parent / "Makefile"
 # each lock: the service venv installs build, runtime, models, audio; `make test` adds dev; `make lock`, tools
-LOCKED = ("build", "runtime", "models", "audio", "dev", "tools")
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+LOCKED = ("build", "runtime", "models", "audio", "gpio-pi", "dev", "tools")
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)")
 
 
 def canonical(name: str) -> str:
@@ -82,6 +82,6 @@ def test_makefile_installs_every_lock_with_hashes_required() -> None:
     assert locked_pip and "--require-hashes" in locked_pip.group(1) and "--no-deps" in locked_pip.group(1)
     installs = [line.strip() for line in text.splitlines() if re.search(r"-r requirements/\S+", line)]
     for line in installs:
-        assert re.search(r"-r requirements/\w+\.lock", line), f"installs an unlocked file: {line}"
+        assert re.search(r"-r requirements/[\w-]+\.lock", line), f"installs an unlocked file: {line}"
         assert "PIP_LOCKED" in line or "--require-hashes" in line, f"no hash checking: {line}"
-    assert {m for line in installs for m in re.findall(r"requirements/(\w+)\.lock", line)} == set(LOCKED)
+    assert {m for line in installs for m in re.findall(r"requirements/([\w-]+)\.lock", line)} == set(LOCKED)

@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""``make target-check``: a clean clone's ``make demo`` and unit tests in emulated arm64 Debian roots.
+
+For each release (bookworm = Python 3.11, trixie = Python 3.13): a ``debootstrap --arch=arm64`` root from
+Debian's arm64 packages (cached under ~/.cache/edge-voice/target/), copied fresh for every run, run under
+qemu-user-static as a Pi 4 (``QEMU_CPU=cortex-a72`` and a Pi 4 ``/proc/cpuinfo`` bind-mounted over the
+x86 one: qemu 7.2 passes the host's through and onnxruntime's cpuinfo parser segfaults on it). A clean
+clone of this repository's HEAD goes in; inside, as a new user would: ``make apt``, the Python install,
+``make models``, ``make demo CONFIG=tests/target/emulation.toml`` (only the time limits are widened),
+``make unit``. Each step's status and duration, the demo's transcripts and replies and every wheel pip
+built from source go to ``bench-results/aarch64.json`` (one entry per release, merged).
+
+Needs root (debootstrap, chroot, mounts). Stdlib only: it runs on the host's python3, outside any venv.
+Not part of CI: ~20 min to install and ~5 min per demo per release on a 2-core x86_64 box.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("EDGE_VOICE_TARGET_CACHE", Path.home() / ".cache/edge-voice/target"))
+REPORT = REPO / "bench-results/aarch64.json"
+MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}
+# what a new user has before `make`: the Makefile installs everything else (APT_PACKAGES). Not
+# ca-certificates: pip carries its own CA bundle, and its postinst (a rehash per certificate) alone took
+# over 15 min under emulation.
+BASE_PACKAGES = "make"
+CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CLONE = "/root/edge-voice"
+PI4_MODEL = "Raspberry Pi 4 Model B Rev 1.2"
+HOST_CA = os.environ.get("PIP_CERT", "")
+GUEST_CA = "/etc/host-pip-ca.crt"  # /etc/ssl does not exist in a minbase root
+STEP_TIMEOUT_S = {"apt": 1800, "install": 5400, "models": 1800, "demo": 2700, "unit": 5400}
+
+
+def pi4_cpuinfo(ncpu: int) -> str:
+    """/proc/cpuinfo as a Raspberry Pi 4 (BCM2711, Cortex-A72 r0p3) shows it, one block per host CPU
+    (qemu-user threads run on the host's cores, so that is how many the guest can use)."""
+    block = (
+        "processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+        "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
+        "CPU revision\t: 3\n\n"
+    )
+    tail = f"Hardware\t: BCM2835\nRevision\t: c03112\nModel\t\t: {PI4_MODEL}\n"
+    return "".join(block.format(i=i) for i in range(ncpu)) + tail
+
+
+def sh(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, **kw)  # type: ignore[call-overload, no-any-return]
+
+
+def ensure_host() -> dict[str, str]:
+    """qemu-user-static, binfmt_misc and debootstrap on the host."""
+    if os.geteuid() != 0:
+        sys.exit("target-check: needs root (debootstrap, chroot and bind mounts)")
+    if not (shutil.which("debootstrap") and shutil.which("qemu-aarch64-static")):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        sh(["apt-get", "update", "-qq"], env=env)
+        pkgs = ["qemu-user-static", "binfmt-support", "debootstrap"]
+        sh(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs], env=env)
+    binfmt = Path("/proc/sys/fs/binfmt_misc")
+    if not (binfmt / "register").exists():
+        sh(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)])
+    if not (binfmt / "qemu-aarch64").exists():
+        sh(["update-binfmts", "--enable", "qemu-aarch64"])
+    qemu = sh(["qemu-aarch64-static", "--version"], capture_output=True).stdout.splitlines()[0]
+    return {"qemu": qemu, "kernel": platform.release(), "host_cpus": str(os.cpu_count())}
+
+
+class Steps:
+    """Each step timed, logged to a file, and recorded (status, seconds, exit code, tail on failure)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.record: list[dict[str, object]] = []
+        self.after: list[object] = []  # called after each step (the report is written as it goes)
+        logs.mkdir(parents=True, exist_ok=True)
+
+    def run(
+        self, name: str, cmd: list[str], timeout_s: float, env: dict[str, str] | None = None
+    ) -> str | None:
+        log = self.logs / f"{name}.log"
+        print(f"[{datetime.now(UTC):%H:%M:%S}] {name}: {' '.join(cmd)[-160:]}", flush=True)
+        t0 = time.monotonic()
+        status, code = "ok", 0
+        with log.open("w") as f:
+            try:
+                proc = subprocess.run(
+                    cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s, env=env, text=True
+                )
+                code = proc.returncode
+                status = "ok" if code == 0 else "failed"
+            except subprocess.TimeoutExpired:
+                status, code = "timeout", -1
+        secs = round(time.monotonic() - t0, 1)
+        text = log.read_text(errors="replace")
+        entry: dict[str, object] = {"step": name, "status": status, "seconds": secs, "exit_code": code}
+        if status != "ok":
+            entry["log_tail"] = text.splitlines()[-40:]
+        self.record.append(entry)
+        print(f"  -> {status} in {secs:.0f} s (log {log})", flush=True)
+        for fn in self.after:
+            fn()  # type: ignore[operator]
+        return text if status == "ok" else None
+
+    def note(self, name: str, status: str, secs: float = 0.0, **extra: object) -> None:
+        self.record.append({"step": name, "status": status, "seconds": round(secs, 1), **extra})
+
+
+class Mounts:
+    """proc (with the Pi 4 cpuinfo over it), sys, dev, and the download caches, undone in reverse."""
+
+    def __init__(self, root: Path, cache: Path) -> None:
+        self.root, self.cache = root, cache
+        self.done: list[Path] = []
+
+    def _mount(self, args: list[str], target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.mkdir()
+        sh(["mount", *args, str(target)])
+        self.done.append(target)
+
+    def __enter__(self) -> Mounts:
+        r = self.root
+        try:
+            self._mount(["-t", "proc", "proc"], r / "proc")
+            cpuinfo = self.cache / "cpuinfo-pi4"
+            cpuinfo.write_text(pi4_cpuinfo(os.cpu_count() or 1))
+            sh(["mount", "--bind", str(cpuinfo), str(r / "proc/cpuinfo")])
+            self.done.append(r / "proc/cpuinfo")
+            self._mount(["--rbind", "/sys"], r / "sys")
+            self._mount(["--bind", "/dev"], r / "dev")
+            self._mount(["-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts"], r / "dev/pts")
+            self._mount(["-t", "tmpfs", "tmpfs"], r / "dev/shm")
+            for host, inside in (("pip", "root/.cache/pip"), ("apt-archives", "var/cache/apt/archives")):
+                (self.cache / host).mkdir(parents=True, exist_ok=True)
+                self._mount(["--bind", str(self.cache / host)], r / inside)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for target in reversed(self.done):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+        self.done.clear()
+
+
+def chroot_cmd(root: Path, script: str) -> list[str]:
+    env = [f"PATH={CHROOT_PATH}", "HOME=/root", "LANG=C.UTF-8", "QEMU_CPU=cortex-a72", "TERM=dumb"]
+    env.append(f"BOARD_MODEL={PI4_MODEL}")  # no device tree in a chroot: the Makefile's board, as a Pi 4
+    if HOST_CA:  # a host behind a TLS-inspecting proxy: pip inside must trust the same CA (a Pi would not)
+        env.append(f"PIP_CERT={GUEST_CA}")
+    return ["chroot", str(root), "/usr/bin/env", "-i", *env, "bash", "-c", f"cd {CLONE} && {script}"]
+
+
+def base_root(release: str, steps: Steps) -> Path:
+    """The pristine debootstrapped root, made once per release and cached."""
+    cache = CACHE / release
+    base = cache / "base"
+    if (base / ".complete").exists():
+        steps.note("debootstrap", "cached")
+        return base
+    if base.exists():
+        shutil.rmtree(base)
+    cmd = ["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={BASE_PACKAGES}", release]
+    if steps.run("debootstrap", [*cmd, str(base), MIRROR], timeout_s=3600) is None:
+        raise RuntimeError("debootstrap failed")
+    (base / ".complete").touch()
+    return base
+
+
+def fresh_root(release: str, base: Path, steps: Steps) -> Path:
+    root = CACHE / release / "root"
+    t0 = time.monotonic()
+    # a run killed without its clean-up leaves binds of /dev and /sys inside: never rmtree through them
+    for target in sorted(
+        (ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()), reverse=True
+    ):
+        if target.startswith(f"{root}/"):
+            subprocess.run(["umount", "-l", target], check=False)
+    if any(ln.split()[1].startswith(f"{root}/") for ln in Path("/proc/mounts").read_text().splitlines()):
+        raise RuntimeError(f"{root}: still has mounts inside; not removing it")
+    if root.exists():
+        shutil.rmtree(root)
+    sh(["cp", "-a", str(base), str(root)])
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    if HOST_CA and Path(HOST_CA).is_file():  # this network's TLS proxy CA (PIP_CERT), not the project's
+        shutil.copy(HOST_CA, root / GUEST_CA.lstrip("/"))
+    # the commit, not the working tree: what a user cloning the repository gets
+    sh(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(root / CLONE.lstrip("/"))])
+    head = sh(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True).stdout.strip()
+    sh(["git", "-C", str(root / CLONE.lstrip("/")), "checkout", "--quiet", head])
+    steps.note("fresh-root-and-clone", "ok", time.monotonic() - t0, commit=head)
+    return root
+
+
+def demo_results(root: Path, stdout: str) -> dict[str, object]:
+    events = root / CLONE.lstrip("/") / "out/events.jsonl"
+    turns = []
+    if events.exists():
+        for line in events.read_text().splitlines():
+            ev = json.loads(line)
+            if ev.get("type") == "response.done":
+                keep = ("status", "route", "transcript", "reply", "latency")
+                turns.append({k: ev.get(k, ev.get("data", {}).get(k)) for k in keep})
+    back = re.findall(r"^\s+at\s+([\d.]+) s: (.*)$", stdout, re.M)
+    return {"turns": turns, "replies_transcribed_back": [{"at_s": float(a), "text": t} for a, t in back]}
+
+
+def unit_results(text: str) -> dict[str, object]:
+    summary = [ln for ln in text.splitlines() if re.search(r"\d+ (passed|failed)", ln)]
+    last = summary[-1] if summary else ""
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", last)}
+    return {
+        "summary": last.strip("= "),
+        "counts": counts,
+        "failed": re.findall(r"^FAILED (\S+)", text, re.M),
+    }
+
+
+def built_wheels(release: str) -> list[str]:
+    """Wheels pip built from source (pip keeps them in its cache's wheels/ tree; downloads are not)."""
+    return sorted({p.name for p in (CACHE / release / "pip/wheels").rglob("*.whl")})
+
+
+def check_release(release: str) -> dict[str, object]:
+    steps = Steps(CACHE / release / "logs")
+    result: dict[str, object] = {"python": PYTHONS.get(release), "started": f"{datetime.now(UTC):%FT%TZ}"}
+    t0 = time.monotonic()
+    steps.after.append(lambda: write_release(release, {**result, "steps": steps.record, "finished": False}))
+    try:
+        root = fresh_root(release, base_root(release, steps), steps)
+        with Mounts(root, CACHE / release):
+            ver = subprocess.run(
+                chroot_cmd(root, "uname -m; cat /etc/debian_version"),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            result["guest"] = ver.stdout.split()
+            ok = True
+            for name, script in (
+                ("apt", "make apt"),
+                ("install", "make .venv/.edge-voice-installed"),
+                ("models", "make models"),
+            ):
+                if steps.run(name, chroot_cmd(root, script), STEP_TIMEOUT_S[name]) is None:
+                    ok = False
+                    break
+            if ok:
+                pyver = subprocess.run(
+                    chroot_cmd(root, ".venv/bin/python -VV"), capture_output=True, text=True, check=False
+                )
+                result["venv_python"] = pyver.stdout.strip()
+                lg = ".venv/bin/python -c 'import lgpio, gpiozero; print(lgpio.__file__)'"
+                steps.run("gpio-library", chroot_cmd(root, lg), 600)
+                out = steps.run(
+                    "demo",
+                    chroot_cmd(root, "make demo CONFIG=tests/target/emulation.toml"),
+                    STEP_TIMEOUT_S["demo"],
+                )
+                log = (CACHE / release / "logs/demo.log").read_text(errors="replace")
+                result["demo"] = demo_results(root, out or log)
+                steps.run("unit", chroot_cmd(root, "make unit"), STEP_TIMEOUT_S["unit"])
+                result["unit"] = unit_results((CACHE / release / "logs/unit.log").read_text(errors="replace"))
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        steps.note("harness", "failed", error=str(exc))
+    result["steps"] = steps.record
+    result["wheels_built_from_source"] = built_wheels(release)
+    result["total_s"] = round(time.monotonic() - t0, 1)
+    result["passed"] = all(s["status"] in ("ok", "cached") for s in steps.record) and any(
+        s["step"] == "unit" for s in steps.record
+    )
+    return result
+
+
+HEADER = {
+    "what": "make demo + make unit from a clean clone in arm64 Debian roots under qemu-user-static "
+    "(QEMU_CPU=cortex-a72, Pi 4 cpuinfo); durations are emulated on a shared 2-core x86_64 box "
+    "(30-150x slower than a Pi) and only the demo's time limits are widened (tests/target/emulation.toml)",
+}
+
+
+def write_release(release: str, res: dict[str, object], host: dict[str, str] | None = None) -> None:
+    """Merge one release's entry into the report (re-read first: releases may be checked side by side)."""
+    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    report.update(HEADER)
+    if host is not None:
+        report["host"] = host
+    report.setdefault("releases", {})[release] = res
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def collect(release: str, harness_log: Path) -> dict[str, object]:
+    """A release's entry from a run that was stopped (a deadline) before it wrote one: each step's status
+    and seconds from the harness's own output, a step still running marked "stopped" with its time so
+    far, and the demo/unit results as far as their logs and the root got."""
+    record: list[dict[str, object]] = []
+    started: tuple[str, datetime] | None = None
+    for line in harness_log.read_text().splitlines():
+        if m := re.match(r"^\[(\d\d:\d\d:\d\d)\] ([\w-]+): ", line):
+            hms = datetime.strptime(m[1], "%H:%M:%S").time()
+            started = (m[2], datetime.combine(datetime.now(UTC).date(), hms, UTC))
+        elif (m := re.match(r"^  -> (\w+) in (\d+) s", line)) and started:
+            record.append({"step": started[0], "status": m[1], "seconds": float(m[2])})
+            started = None
+    if started:
+        secs = (datetime.now(UTC) - started[1]).total_seconds()
+        record.append({"step": started[0], "status": "stopped", "seconds": round(secs, 1)})
+    res: dict[str, object] = {"python": PYTHONS.get(release), "steps": record, "passed": False}
+    root, logs = CACHE / release / "root", CACHE / release / "logs"
+    if (logs / "demo.log").exists():
+        res["demo"] = demo_results(root, (logs / "demo.log").read_text(errors="replace"))
+    if (logs / "unit.log").exists():
+        res["unit"] = unit_results((logs / "unit.log").read_text(errors="replace"))
+    res["wheels_built_from_source"] = built_wheels(release)
+    res["note"] = "collected from the harness output: the run was stopped before it finished"
+    return res
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--collect"]:  # --collect RELEASE HARNESS_LOG
+        write_release(argv[1], collect(argv[1], Path(argv[2])))
+        return 0
+    releases = argv or ["bookworm", "trixie"]
+    host = ensure_host()
+    ok = True
+    for release in releases:
+        res = check_release(release)
+        write_release(release, res, host)
+        print(f"{release}: {'passed' if res['passed'] else 'FAILED'} in {res['total_s']:.0f} s", flush=True)
+        ok = ok and bool(res["passed"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

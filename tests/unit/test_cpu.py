@@ -1,0 +1,97 @@
+"""The free-core meter (``runtime.cpu``): other processes' load from /proc, never our own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edge_voice.runtime import cpu
+from edge_voice.runtime.cpu import CpuSample, free_cores, others_busy, passive_openmp_waits, read_sample
+
+
+def sample(total: int, idle: int, own: int, ncpu: int = 2, t: float = 0.0) -> CpuSample:
+    return CpuSample(t, total, idle, own, ncpu)
+
+
+def test_our_own_threads_do_not_count_as_load() -> None:
+    # 2 CPUs, 200 jiffies: 100 idle, 100 busy, all of it ours -> nobody else is busy
+    assert others_busy(sample(0, 0, 0), sample(200, 100, 100)) == 0.0
+    # the same, but the busy 100 jiffies are another process's: one core's worth
+    assert others_busy(sample(0, 0, 0), sample(200, 100, 0)) == pytest.approx(1.0)
+    assert others_busy(sample(5, 5, 5), sample(5, 5, 5)) == 0.0  # no time passed
+
+
+@pytest.mark.parametrize(
+    ("busy", "usable", "free"),
+    [(0.0, 2, 2), (0.3, 2, 2), (0.4, 2, 1), (1.0, 2, 1), (1.9, 2, 1), (3.0, 2, 1), (1.0, 4, 3), (2.5, 4, 1)],
+)
+def test_free_cores_counts_a_core_taken_above_a_share_and_never_below_one(
+    busy: float, usable: int, free: int
+) -> None:
+    assert free_cores(busy, usable) == free
+
+
+def test_read_sample_parses_proc(tmp_path: Path) -> None:
+    (tmp_path / "self").mkdir()
+    (tmp_path / "stat").write_text(
+        "cpu  10 1 5 100 4 0 0 0 0 0\ncpu0 5 0 2 50 2 0 0 0 0 0\ncpu1 5 1 3 50 2 0 0 0 0 0\nintr 1\n"
+    )
+    # a command name with spaces and parentheses must not shift the fields
+    fields = ["S"] + ["0"] * 10 + ["7", "3"] + ["0"] * 30
+    (tmp_path / "self/stat").write_text("42 (a b) c) " + " ".join(fields) + "\n")
+    s = read_sample(tmp_path)
+    assert s is not None and (s.total, s.idle, s.own, s.ncpu) == (120, 104, 10, 2)
+    assert read_sample(tmp_path / "missing") is None
+
+
+def test_read_sample_on_this_machine() -> None:
+    s = read_sample()
+    assert s is not None and s.ncpu >= 1 and s.total > s.idle >= 0 and s.own >= 0
+
+
+def test_meter_judges_the_recent_window_only() -> None:
+    """A process that started 1 s ago shows as a full busy core, not diluted by the quiet minute before."""
+    readings = iter(
+        [
+            sample(0, 0, 0, t=0.0),  # quiet minute: both cores idle
+            sample(12000, 12000, 0, t=60.0),
+            sample(12200, 12100, 0, t=60.5),  # then another process holds one core
+            sample(12400, 12200, 0, t=61.0),
+            sample(12600, 12300, 0, t=61.5),  # read by busy()
+        ]
+    )
+    meter = cpu.CpuMeter(sample_s=0.5, window_s=1.0, read=lambda: next(readings))
+    meter.usable = 2
+    for _ in range(4):
+        meter.sample()
+    assert meter.free() == 1  # the window is 60.5 .. 61.5: one core busy
+
+
+def test_openmp_waits_are_made_passive_unless_the_user_chose() -> None:
+    env: dict[str, str] = {}
+    assert passive_openmp_waits(env) and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert not passive_openmp_waits(env) and env == {"OMP_WAIT_POLICY": "ACTIVE"}
+    env = {"GOMP_SPINCOUNT": "10000"}
+    assert not passive_openmp_waits(env) and "OMP_WAIT_POLICY" not in env
+    assert cpu.usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_realtime_priority_is_what_the_log_says() -> None:
+    """SCHED_FIFO where allowed (root, or LimitRTPRIO), a readable refusal elsewhere; 0 leaves it alone."""
+    import threading
+
+    done = threading.Event()
+    t = threading.Thread(target=done.wait, daemon=True)
+    t.start()
+    try:
+        tid = t.native_id or 0
+        assert cpu.realtime_thread(tid, 0).startswith("off") and os.sched_getscheduler(tid) == os.SCHED_OTHER
+        said = cpu.realtime_thread(tid, 1)
+        fifo = os.sched_getscheduler(tid) == os.SCHED_FIFO
+        assert (said == "SCHED_FIFO 1") == fifo and (fifo or said.startswith("not allowed here"))
+    finally:
+        done.set()
+        t.join()
