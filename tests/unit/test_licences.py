@@ -12,8 +12,8 @@ from types import ModuleType
 
 from tests.unit.test_locks import LOCKED, REQ, locked
 
-VENV_OF = {"build": "service", "runtime": "service", "models": "service", "audio": "service", "gpio-pi": "service", "dev": "dev",
-           "tools": "lock"}  # fmt: skip
+VENV_OF = {"build": "service", "runtime": "service", "models": "service", "audio": "service",
+           "gpio-pi": "service", "dev": "dev", "tools": "lock"}  # fmt: skip
 
 
 def _script() -> ModuleType:
