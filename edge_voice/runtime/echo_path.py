@@ -100,6 +100,10 @@ def build(
     """Wrap ``source`` and ``sink``. The room (WAV mode) echoes the reference into the source; the
     canceller and the guard read the same reference."""
     mode = choose_mode(cfg)
+    if mode == "process" and room is None and not source.live:
+        # a WAV input with no simulated room holds no echo: nothing to cancel, and with fast pacing the
+        # reference is not aligned with the input, so the filter would learn from the user's own speech
+        mode = "off"
     if mode != "process" and room is None and not (cfg.audio.echo_guard and mode == "off"):
         return EchoPath(source, sink, mode)
     reference = PlaybackReference()

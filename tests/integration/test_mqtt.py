@@ -393,7 +393,9 @@ def test_home_assistant_discovery(
     }
     for body in configs.values():
         assert body["device"]["identifiers"] == [f"edge_voice_{DEVICE}"]  # namespaced (issue 18)
-        assert body["availability_topic"] == f"{PREFIX}/availability"
+        # the timer sensor has its own availability beside the device's (HA cannot clear a timestamp)
+        topics = [a["topic"] for a in body.get("availability", [])] or [body["availability_topic"]]
+        assert f"{PREFIX}/availability" in topics
         assert body["unique_id"].startswith(f"edge_voice_{DEVICE}_")
     assert configs[f"homeassistant/sensor/{DEVICE}/state/config"]["state_topic"] == f"{PREFIX}/state"
     assert configs[f"homeassistant/sensor/{DEVICE}/last_latency/config"]["unit_of_measurement"] == "ms"
