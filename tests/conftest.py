@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -35,6 +38,19 @@ def scaled(ci_count: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- polling
+
+
+def install_venv(script: Path, venv: Path) -> Path:
+    """Run a test server's install script (idempotent: a no-op once installed) into ``venv``."""
+    r = subprocess.run(
+        ["sh", str(script), str(venv)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    if r.returncode != 0:
+        pytest.fail(f"{script.name} failed (needs the package index once):\n{r.stderr[-3000:]}")
+    return venv
 
 
 def wait_until(

@@ -20,16 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_voice.cache import tool_venv
+
 BLUEPRINT = Path(__file__).resolve().parents[1] / "data" / "home_assistant" / "edge_voice_intents.yaml"
 START_TIMEOUT_S = 180  # a loaded two-core box: HA 2024.3 starts in ~10 s alone
 
 
 def ha_venv() -> Path:
-    env = os.environ.get("EDGE_VOICE_HA_VENV")
-    if env:
-        return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "edge-voice" / "ha-venv"
+    return tool_venv("EDGE_VOICE_HA_VENV", "ha-venv")
 
 
 def free_port() -> int:

@@ -101,8 +101,9 @@ ESPEAK_VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "
 
 
 def cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "edge-voice" / "wake-corpus"
+    from edge_voice import cache
+
+    return cache.cache_dir("wake-corpus")
 
 
 # ------------------------------------------------------------------------------------------- text

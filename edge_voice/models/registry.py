@@ -104,8 +104,9 @@ def package_dir(package: str) -> Path:
 
 
 def default_models_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(os.environ.get("EDGE_VOICE_MODELS_DIR", str(Path(cache) / "edge-voice" / "models")))
+    from edge_voice.cache import cache_dir
+
+    return Path(os.environ.get("EDGE_VOICE_MODELS_DIR", str(cache_dir("models"))))
 
 
 def entry_path(entry: ModelEntry, models_dir: Path | None = None) -> Path:

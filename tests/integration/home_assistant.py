@@ -5,16 +5,11 @@ automations.yaml``) plus one MQTT light standing in for the user's kitchen light
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from edge_voice.bench.ha_server import HomeAssistant, ha_venv
-from tests.conftest import wait_until
+from tests.conftest import install_venv, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "tests" / "home_assistant.sh"
@@ -50,16 +45,7 @@ mqtt:
 
 
 def install() -> Path:
-    venv = ha_venv()
-    r = subprocess.run(
-        ["sh", str(INSTALL_SCRIPT), str(venv)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
-    if r.returncode != 0:
-        pytest.fail(f"tests/home_assistant.sh failed (needs the package index once):\n{r.stderr[-3000:]}")
-    return venv
+    return install_venv(INSTALL_SCRIPT, ha_venv())
 
 
 def start_home_assistant(root: Path, mqtt_port: int) -> HomeAssistant:

@@ -28,13 +28,14 @@ from wyoming.event import Event, read_event, write_event
 from edge_voice.audio import clips
 from edge_voice.audio.resample import resample
 from edge_voice.audio.wavio import read_wav_16k, write_wav
+from edge_voice.cache import tool_venv
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import AsrConfig, Config, TtsConfig
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.base import RemoteError, Transcription
 from edge_voice.engines.remote.wyoming import WyomingSynthesizer, WyomingTranscriber, to_int16_mono
 from edge_voice.models import registry
-from tests.conftest import wait_until
+from tests.conftest import install_venv, wait_until
 from tests.e2e.test_spoken_turn import _run, _turn_clip
 from tests.integration.conftest import free_port
 from tests.integration.rig import heard_back
@@ -47,11 +48,7 @@ SLOW_MS = 20000
 
 
 def wyoming_venv() -> Path:
-    env = os.environ.get("EDGE_VOICE_WYOMING_VENV")
-    if env:
-        return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "edge-voice" / "wyoming-venv"
+    return tool_venv("EDGE_VOICE_WYOMING_VENV", "wyoming-venv")
 
 
 def voiced(seconds: float = 1.0) -> Pcm:
@@ -347,15 +344,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
-    venv = wyoming_venv()
-    r = subprocess.run(
-        ["sh", str(INSTALL_SCRIPT), str(venv)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
-    if r.returncode != 0:
-        pytest.fail(f"tests/wyoming_servers.sh failed (needs the package index once):\n{r.stderr[-3000:]}")
+    venv = install_venv(INSTALL_SCRIPT, wyoming_venv())
     python = venv / "bin" / "python"
     root = tmp_path_factory.mktemp("wyoming")
     voices = root / "piper"
