@@ -740,7 +740,9 @@ class MqttBridge:
         self._mcfg = cfg.mqtt
         self._on_command = on_command
         self.topics = Topics.from_config(cfg)
-        self._inbox: queue.SimpleQueue[tuple[_Kind, Any]] = queue.SimpleQueue()
+        # A Queue, not a SimpleQueue: its unfinished-task count lets flush() see an item the sender has
+        # taken but not yet accounted for in _pending.
+        self._inbox: queue.Queue[tuple[_Kind, Any]] = queue.Queue()
         self._client: paho.Client | None = None
         self._sender: threading.Thread | None = None
         # Connection epoch: bumped by every connect/disconnect callback. The sender only publishes when
@@ -905,7 +907,7 @@ class MqttBridge:
         """Wait until nothing is buffered or unacknowledged. True if that happened in time."""
         deadline = time.monotonic() + timeout_s
         with self._idle:
-            while self._pending or not self._inbox.empty():
+            while self._pending or self._inbox.unfinished_tasks:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -1104,14 +1106,15 @@ class MqttBridge:
                         )
                     except (TypeError, ValueError) as exc:  # e.g. a circular structure in data
                         log.error("mqtt: cannot encode event %s: %s", topic, exc)
-                        continue
-                if len(buffer) >= cap:
-                    buffer.popleft()
-                    self._dropped += 1
-                    lost += 1
-                buffer.append(_Record(seq, topic, body, rest[0] if rest else 0))
-                if acked_epoch != self._epoch:
-                    self._buffered += 1
+                        body = None
+                if body is not None:
+                    if len(buffer) >= cap:
+                        buffer.popleft()
+                        self._dropped += 1
+                        lost += 1
+                    buffer.append(_Record(seq, topic, body, rest[0] if rest else 0))
+                    if acked_epoch != self._epoch:
+                        self._buffered += 1
             elif kind is _Kind.RETAINED:
                 topic, body = value
                 retained[topic] = body
@@ -1170,6 +1173,7 @@ class MqttBridge:
                 inflight[mid] = record
             with self._idle:
                 self._pending = len(buffer) + len(inflight) + len(retained_inflight) + len(retained_due)
+                self._inbox.task_done()  # after _pending is set, so flush() never sees neither
                 self._idle.notify_all()
 
     def _loss_record(self, seq: int, lost: int, wall_offset: int) -> _Record:
