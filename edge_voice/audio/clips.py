@@ -52,17 +52,26 @@ def piper_speech(
 ESPEAK_VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb+m3")
 
 
-def espeak_speech(text: str, voice: str = "en-us", words_per_minute: int = 165) -> Pcm:
-    """espeak-ng speech at 16 kHz (Debian package ``espeak-ng``)."""
+def espeak_speech(
+    text: str, voice: str = "en-us", words_per_minute: int = 165, pitch: int | None = None
+) -> Pcm:
+    """espeak-ng speech at 16 kHz (Debian package ``espeak-ng``); ``pitch`` 0–99 (espeak's default 50).
+    The text goes through stdin: a text starting with "-" is never read as an option, and a long one
+    is not limited by the command line."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng; `make setup` does it)")
+    args = [exe, "-v", voice, "-s", str(words_per_minute)]
+    if pitch is not None:
+        args += ["-p", str(pitch)]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "s.wav"
         subprocess.run(
-            [exe, "-v", voice, "-s", str(words_per_minute), "-w", str(out), text],
+            [*args, "-w", str(out), "--stdin"],
+            input=text.encode(),
             check=True,
             capture_output=True,
+            timeout=300,
         )
         pcm, rate = read_wav(out)
     return resample(pcm, rate, SAMPLE_RATE)

@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,23 +203,9 @@ def _read_text(rng: random.Random, words: int, confusable_every: int) -> str:
 
 
 def espeak(text: str, voice: str, wpm: int, pitch: int) -> Pcm:
-    from edge_voice.audio.resample import resample
-    from edge_voice.audio.wavio import read_wav
+    from edge_voice.audio.clips import espeak_speech
 
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "s.wav"
-        subprocess.run(
-            [exe, "-v", voice, "-s", str(wpm), "-p", str(pitch), "-w", str(out), "--stdin"],
-            input=text.encode(),
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        pcm, rate = read_wav(out)
-    return resample(pcm, rate, SAMPLE_RATE)
+    return espeak_speech(text, voice, wpm, pitch)
 
 
 def piper(text: str, length_scale: float, pitch: float, seed: int) -> Pcm:
