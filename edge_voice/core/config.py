@@ -632,8 +632,9 @@ class Config:
     def models_path(self) -> Path:
         if self.models_dir:
             return Path(self.models_dir).expanduser()
-        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(cache) / "edge-voice" / "models"
+        from edge_voice.cache import cache_dir
+
+        return cache_dir("models")
 
 
 # --------------------------------------------------------------------------------------------- loading
