@@ -251,11 +251,33 @@ def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
 def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
     home_assistant: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from edge_voice.engines.intents import RuleIntentMatcher
+    """Names, entity ids, HA's aliases and areas (its registries, over the websocket API) become the fast
+    path's devices; a command naming the alias or the area acts on the HA entity, through our rules and
+    through HA's own sentence templates (hassil); with HA away the cache gives the same devices."""
+    from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
     from edge_voice.integrations.ha_devices import cache_path, with_learned_devices
-    from edge_voice.integrations.mqtt import ha_entity_ids
+    from edge_voice.integrations.ha_ws import commands
+    from edge_voice.integrations.mqtt import ha_entity_ids, ha_intent
 
     ha = home_assistant
+    # what a user does in HA's UI: an area "Study" for the light, and an alias for it
+    (area,) = commands(
+        ha.url, ha.token, [{"type": "config/area_registry/create", "name": "Study"}], 10000, 1 << 20
+    )
+    commands(
+        ha.url,
+        ha.token,
+        [
+            {
+                "type": "config/entity_registry/update",
+                "entity_id": "light.kitchen_light",
+                "aliases": ["big lamp"],
+                "area_id": area["area_id"],
+            }
+        ],
+        10000,
+        1 << 20,
+    )
     monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token)
     base = home_cfg()
     cfg = replace(
@@ -265,13 +287,28 @@ def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
         home_assistant=replace(base.home_assistant, url=ha.url, learn_devices=True),
     )
     learned = with_learned_devices(cfg)
-    assert [(d.name, d.kind, d.entity_id) for d in learned.intents.devices] == [
-        ("kitchen light", "light", "light.kitchen_light")  # HA's own name; edge-voice's entities left out
+    assert [(d.name, d.kind, d.entity_id, d.aliases, d.area) for d in learned.intents.devices] == [
+        # HA's own name, alias and area; edge-voice's entities left out
+        ("kitchen light", "light", "light.kitchen_light", ("big lamp",), "study")
     ]
     assert cache_path(cfg).exists()
-    result = RuleIntentMatcher(learned.intents).match("Turn on the kitchen light.")
-    assert result is not None and result.name == "turn_on"
-    assert ha_entity_ids(result.slots, learned.intents.devices) == ["light.kitchen_light"]
+    matcher = RuleIntentMatcher(learned.intents, sentences=ha_sentences(learned.intents))
+    for said, name in (
+        ("Turn on the kitchen light.", "turn_on"),
+        ("Switch off the big lamp.", "turn_off"),  # HA's alias
+        ("Turn on the lights in the study.", "turn_on"),  # HA's area
+        ("Deactivate the big lamp.", "turn_off"),  # HA's sentence template (hassil), not our rules
+    ):
+        result = matcher.match(said)
+        assert result is not None and result.name == name, (said, result)
+        assert ha_entity_ids(result.slots, learned.intents.devices) == ["light.kitchen_light"], said
+    assert RuleIntentMatcher(learned.intents).match("Deactivate the big lamp.") is None  # rules alone
+    said = matcher.match("Turn off the lights in the study.")
+    assert said is not None
+    assert ha_intent(said.name, said.slots, learned.intents.devices) == {
+        "intent": "HassTurnOff",
+        "slots": {"name": "kitchen light", "domain": "light"},
+    }
     away = replace(cfg, home_assistant=replace(cfg.home_assistant, url="http://127.0.0.1:9"))
     assert with_learned_devices(away).intents.devices == learned.intents.devices  # from the cache
 
