@@ -27,19 +27,22 @@ class _Conn:
     def __init__(self, sock: socket.socket, deadline: float, max_bytes: int) -> None:
         self.sock, self.deadline, self.left, self.buf = sock, deadline, max_bytes, b""
 
+    def _fill(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self.sock.settimeout(remaining)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise RemoteError("home assistant websocket: connection closed")
+        self.left -= len(chunk)
+        if self.left < 0:
+            raise RemoteError("home assistant websocket: answer too large")
+        self.buf += chunk
+
     def _recv(self, n: int) -> bytes:
         while len(self.buf) < n:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            self.sock.settimeout(remaining)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise RemoteError("home assistant websocket: connection closed")
-            self.left -= len(chunk)
-            if self.left < 0:
-                raise RemoteError("home assistant websocket: answer too large")
-            self.buf += chunk
+            self._fill()
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
@@ -47,7 +50,7 @@ class _Conn:
         while b"\r\n\r\n" not in self.buf:
             if len(self.buf) > 16384:
                 raise RemoteError("home assistant websocket: handshake headers too large")
-            self.buf += self._recv(1)
+            self._fill()
         head, _, self.buf = self.buf.partition(b"\r\n\r\n")
         return head
 
