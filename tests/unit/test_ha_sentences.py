@@ -186,3 +186,37 @@ def test_only_english_is_served() -> None:
     with pytest.raises(ConfigError, match=r"intents\.language"):
         load(None, environ={"EDGE_VOICE_INTENTS__LANGUAGE": "de"})
     assert ha_sentences(IntentsConfig(ha_sentences=False)) is None
+
+
+def test_every_served_sentence_naming_no_device_has_an_anchor_word() -> None:
+    """The gate (``ANCHORS``) skips texts with no anchor word and no device named: it must never skip a
+    sentence of the served templates. hassil's own sampler expands them (a few thousand sentences)."""
+    import itertools
+    import re
+
+    import yaml
+    from hassil import Intents
+    from hassil.intents import TextSlotList
+    from hassil.sample import sample_intents
+    from home_assistant_intents import get_intents
+
+    from edge_voice.engines.ha_sentences import ANCHORS, SERVED, sentence_file
+
+    device_intents = {"HassTurnOn", "HassTurnOff", "HassLightSet", "EdgeVoiceStepBrightness"}
+    data = get_intents("en")
+    ours = yaml.safe_load(sentence_file("en"))["intents"]
+    served = {k: v for k, v in data["intents"].items() if k in SERVED} | ours
+    intents = Intents.from_dict(
+        {**data, "intents": {k: v for k, v in served.items() if k not in device_intents}}
+    )
+    slots = {n: TextSlotList.from_strings([n.upper()]) for n in ("name", "area", "floor")}
+    samples = list(
+        itertools.islice(sample_intents(intents, slot_lists=slots, max_sentences_per_intent=3000), 50000)
+    )
+    assert len(samples) > 1000
+    skipped = [
+        (name, text)
+        for name, text in samples
+        if len(words := re.findall(r"[\w']+", text.lower())) > 1 and ANCHORS.isdisjoint(words)
+    ]
+    assert not skipped, skipped[:10]
