@@ -669,7 +669,8 @@ def discovery_configs(
                 # HA wants {"event_type": …}; the rest of the object become the event's attributes
                 "value_template": (
                     "{{ {'event_type': value_json.intent, 'slots': value_json.slots, "
-                    "'entity_ids': value_json.entity_ids, 'text': value_json.text} | tojson }}"
+                    "'entity_ids': value_json.entity_ids, 'text': value_json.text, "
+                    "'ha': value_json.ha} | tojson }}"
                 ),
                 "icon": "mdi:account-voice",
             },

@@ -6,6 +6,7 @@ the UI does them)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -248,12 +249,18 @@ def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
     assert all(ha.token not in json.dumps(e.data, default=str) for e in rig.memory.events)
 
 
+@pytest.mark.engines
 def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
-    home_assistant: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home_assistant: HomeAssistant,
+    broker: Broker,
+    engines: Engines,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Names, entity ids, HA's aliases and areas (its registries, over the websocket API) become the fast
     path's devices; a command naming the alias or the area acts on the HA entity, through our rules and
-    through HA's own sentence templates (hassil); with HA away the cache gives the same devices."""
+    through HA's own sentence templates (hassil); a spoken "turn off the lights in the study" (an area
+    only HA knows) switches the light through the blueprint; with HA away the cache gives the same."""
     from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
     from edge_voice.integrations.ha_devices import cache_path, with_learned_devices
     from edge_voice.integrations.ha_ws import commands
@@ -311,6 +318,35 @@ def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
     }
     away = replace(cfg, home_assistant=replace(cfg.home_assistant, url="http://127.0.0.1:9"))
     assert with_learned_devices(away).intents.devices == learned.intents.devices  # from the cache
+
+    # spoken, through the daemon with the learned devices, to the blueprint's automation (created by the
+    # blueprint test above, allowed light.kitchen_light)
+    ha.call("light", "turn_on", {"entity_id": "light.kitchen_light"})
+    ha.wait_state("light.kitchen_light", "on")
+    daemon_cfg = replace(ha_cfg(broker.port), intents=learned.intents)
+    with_learned = copy.copy(engines)  # the session's engines, with a matcher of the learned devices
+    with_learned.intents = RuleIntentMatcher(learned.intents, sentences=ha_sentences(learned.intents))
+    rig = build(
+        daemon_cfg,
+        with_learned,
+        spoken("Turn off the lights in the study.").pcm,
+        "adaptive",
+        tmp_path / "r.wav",
+    )
+    bridge = rig.home(MqttEventSink).bridge
+    try:
+        wait_until(lambda: bridge.connected, 15, "bridge connected")
+        rig.daemon.run()
+        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+        ha.wait_state("light.kitchen_light", "off")
+        intent_event = ha.state(f"event.{ENTITY}_intent")
+    finally:
+        rig.stop_home()
+    (intent,) = rig.memory.of("intent.recognized")
+    assert intent.data["name"] == "turn_off", intent.data
+    assert intent_event is not None, "no intent event"
+    assert intent_event["attributes"]["entity_ids"] == ["light.kitchen_light"], intent_event
+    assert intent_event["attributes"]["ha"]["intent"] == "HassTurnOff", intent_event  # HA's language
 
 
 def test_home_assistant_logged_no_error_about_our_entities(home_assistant: HomeAssistant) -> None:
