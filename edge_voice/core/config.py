@@ -239,12 +239,14 @@ class AsrConfig:
 @dataclass(frozen=True, slots=True)
 class DeviceEntry:
     """A device the fast path can command. ``aliases`` are other names a user may say. ``entity_id``: its
-    Home Assistant entity, carried in the MQTT intent payload (``ha_entity_id`` derives one when unset)."""
+    Home Assistant entity, carried in the MQTT intent payload (``ha_entity_id`` derives one when unset).
+    ``area``: the room it is in ("turn off the lights in the kitchen"); learned devices carry HA's area."""
 
     name: str
     kind: Literal["light", "switch", "fan", "media"] = "light"
     aliases: tuple[str, ...] = ()
     entity_id: str = ""
+    area: str = ""
 
     def __post_init__(self) -> None:
         _require(
@@ -285,6 +287,11 @@ class IntentsConfig:
     # "home_assistant": a device command goes to Home Assistant's conversation API ([home_assistant]),
     # the fast path serving when it is unreachable or slow
     backend: Literal["local", "home_assistant"] = "local"
+    # Home Assistant's sentence templates (hassil + home-assistant-intents) after the rule matcher, with
+    # HA's intent and slot names in the MQTT payload; "en" only: our rules, replies and sentence file
+    # are English (engines/ha_sentences)
+    language: Literal["en"] = "en"
+    ha_sentences: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ def changed_keys(old: Config, new: Config) -> list[str]:
 
 
 # under a live prefix, but built once at start-up (the Home Assistant agent and its phrases)
-RESTART_KEYS = ("intents.backend",)
+RESTART_KEYS = ("intents.backend", "intents.ha_sentences", "intents.language")
 
 
 def is_live(key: str) -> bool:
@@ -56,7 +56,12 @@ def apply_live(old: Config, new: Config) -> Config:
     return dataclasses.replace(
         old,
         conversation=new.conversation,
-        intents=dataclasses.replace(new.intents, backend=old.intents.backend),
+        intents=dataclasses.replace(
+            new.intents,
+            backend=old.intents.backend,
+            ha_sentences=old.intents.ha_sentences,
+            language=old.intents.language,
+        ),
         llm=dataclasses.replace(
             old.llm,
             system_prompt=new.llm.system_prompt,

@@ -44,11 +44,12 @@ from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
-from edge_voice.core.config import DeviceEntry, IntentsConfig
+from edge_voice.core.config import HA_DOMAINS, DeviceEntry, IntentsConfig
 from edge_voice.core.intent import ALL_LIGHTS, DEVICE_INTENTS, IntentOutcome
 from edge_voice.core.intent import norm_device_name as _norm_name
 
 if TYPE_CHECKING:
+    from edge_voice.engines.ha_sentences import HaMatch, HaSentences
     from edge_voice.engines.skills import Skills
 
 Slots = tuple[tuple[str, str], ...]
@@ -590,9 +591,11 @@ class RuleIntentMatcher:
         clock: Callable[[], datetime] = datetime.now,
         mono: Callable[[], float] = time.monotonic,
         skills: Skills | None = None,
+        sentences: HaSentences | None = None,
     ) -> None:
         self.enabled = cfg.enabled
         self.skills = skills  # asked when no rule matches, before the LLM
+        self.sentences = sentences  # Home Assistant's sentence templates: after the rules, before skills
         self.devices = cfg.devices
         self.timers = timers if timers is not None else Timers()
         self._clock = clock
@@ -613,6 +616,14 @@ class RuleIntentMatcher:
                 ):
                     self._light_rooms.setdefault(" ".join(words[:-1]), dev)
         self._by_name = {d.name: d for d in self._by_alias.values()}
+        # HA's areas (learned, or ``area`` in the config): "the lights in the kitchen" → every light there
+        self._by_entity: dict[str, _Device] = {}
+        self._areas: dict[str, list[_Device]] = {}
+        for entry in cfg.devices:
+            dev = self._by_alias[_norm_name(entry.name)]
+            self._by_entity.setdefault(entry.ha_entity_id, dev)
+            if entry.area and dev not in self._areas.setdefault(_norm_name(entry.area), []):
+                self._areas[_norm_name(entry.area)].append(dev)
         self._vocabulary = {w for key in self._by_alias for w in key.split()}
         self._lights = [d for d in dict.fromkeys(self._by_alias.values()) if d.kind == "light"]
         self._rules: tuple[
@@ -662,6 +673,8 @@ class RuleIntentMatcher:
         if not self.enabled:
             return None
         result = self._match_rules(text, previous)
+        if result is None and self.sentences is not None:
+            result = self._from_ha(text)
         if result is not None or self.skills is None:
             return result
         got = self.skills.answer(text)
@@ -741,12 +754,23 @@ class RuleIntentMatcher:
 
     # ----------------------------------------------------------------------------------- device names
 
+    def _area_lights(self, area: str) -> list[_Device] | None:
+        lights = [d for d in self._areas.get(area, ()) if d.kind == "light"]
+        return lights or None
+
     def _exact(self, t: str) -> list[_Device] | None:
         if t in self._by_alias:
             return [self._by_alias[t]]
         m = re.fullmatch(r"(?:lights?|lamps?) in (?:the )?(?P<room>.+)", t)
+        if m and (lit := self._area_lights(m.group("room"))) is not None:
+            return lit  # HA's area: every light in it
         if m and m.group("room") in self._light_rooms:
             return [self._light_rooms[m.group("room")]]
+        m = re.fullmatch(r"(?P<room>.+) (?:lights|lamps)", t)
+        if m and (lit := self._area_lights(m.group("room"))) is not None:
+            return lit  # "the kitchen lights", when no device is called that
+        if (lit := self._area_lights(t)) is not None:  # "turn off the kitchen" → the lights there
+            return lit
         if t in self._light_rooms:  # "turn on the kitchen" → its light
             return [self._light_rooms[t]]
         if t in ("lights", "lamps", "all lights", "every light", "all lamps"):
@@ -936,6 +960,77 @@ class RuleIntentMatcher:
             reply = f"Turning {'on' if action == 'turn_on' else 'off'} {spoken}."
         return IntentResult(action, (*_device_slots(devs), *extras), reply)
 
+    # ----------------------------------------------------------------- Home Assistant's sentences
+
+    def _from_ha(self, text: str) -> IntentResult | None:
+        """What HA's templates (and our sentence file) make of a transcript the rules did not match,
+        as our intent: HassTurnOn → turn_on, HassLightSet → set_brightness / set_color, HassStartTimer →
+        timer_set, … (README "With Home Assistant" has the table). None when it names nothing we know."""
+        assert self.sentences is not None
+        got = self.sentences.recognize(text)
+        if got is None:
+            return None
+        name = got.intent
+        if name in ("HassTurnOn", "HassTurnOff"):
+            devs = self._ha_targets(got)
+            return (
+                self._command("turn_on" if name == "HassTurnOn" else "turn_off", devs, ()) if devs else None
+            )
+        if name in ("HassLightSet", "EdgeVoiceStepBrightness"):
+            devs = self._ha_targets(got, lights=True)
+            if not devs:
+                return None
+            if name == "EdgeVoiceStepBrightness":
+                return self._command("step_brightness", devs, (("step", got.slot("step") or "+25"),))
+            if (level := got.slot("brightness")) is not None and level.isdigit():
+                return self._command("set_brightness", devs, (("brightness", str(min(int(level), 100))),))
+            if (colour := (got.slot("color") or "").lower()) in COLOURS:
+                rgb = ",".join(str(c) for c in COLOURS[colour])
+                return self._command("set_color", devs, (("color", colour), ("rgb", rgb)))
+            return None
+        if name == "HassStartTimer":
+            try:
+                seconds = sum(int(float(got.slot(k) or 0)) * f for k, f in _HA_DURATION)
+            except ValueError:
+                return None
+            if not 0 < seconds <= 24 * 3600:
+                return None
+            return IntentResult(
+                "timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}."
+            )
+        if name in ("HassCancelTimer", "HassCancelAllTimers"):
+            return self._timer_cancel_for(None)
+        if name == "HassTimerStatus":
+            return self._timer_status()
+        if name == "HassGetCurrentTime":
+            return self._time()
+        if name == "HassGetCurrentDate":
+            return self._date()
+        if name == "HassNevermind":
+            return IntentResult("stop", (), "")
+        if name == "EdgeVoiceVolumeUp":
+            return IntentResult("volume_up", (), "Volume up.")
+        if name == "EdgeVoiceVolumeDown":
+            return IntentResult("volume_down", (), "Volume down.")
+        if name == "EdgeVoiceRepeat":
+            return IntentResult("repeat", (), "")
+        return None
+
+    def _ha_targets(self, got: HaMatch, lights: bool = False) -> tuple[_Device, ...]:
+        """HA's ``name`` (an entity id) or ``area`` (+ ``domain``) slots → our devices; () if none."""
+        if (entity := got.slot("name")) is not None:
+            dev = self._by_entity.get(entity)
+            return (dev,) if dev is not None and (not lights or dev.kind == "light") else ()
+        domain = got.slot("domain") or "light"
+        kind = next((k for k, d in HA_DOMAINS.items() if d == domain), None)
+        if lights and kind != "light":
+            return ()
+        if (area := got.slot("area")) is not None:
+            return tuple(d for d in self._areas.get(_norm_name(area), ()) if d.kind == kind)
+        if kind == "light" and self._lights:  # "turn off all the lights"
+            return (_Device(ALL_LIGHTS, "light"),)
+        return ()
+
     # -------------------------------------------------------------------------------------- builders
     def _timer_set(self, m: re.Match[str]) -> IntentResult | None:
         seconds = parse_duration(m.group("dur"))
@@ -946,7 +1041,9 @@ class RuleIntentMatcher:
         )
 
     def _timer_cancel(self, m: re.Match[str]) -> IntentResult:
-        seconds = parse_duration(m.group("dur")) if m.group("dur") else None
+        return self._timer_cancel_for(parse_duration(m.group("dur")) if m.group("dur") else None)
+
+    def _timer_cancel_for(self, seconds: int | None) -> IntentResult:
         slots: Slots = (("seconds", str(seconds)),) if seconds else ()
         running = [
             t for t, _ in self.timers.remaining(self._mono()) if seconds is None or t.duration_s == seconds
@@ -963,7 +1060,7 @@ class RuleIntentMatcher:
             "timer_cancel", slots, "Timer cancelled." if len(running) == 1 else "Timers cancelled."
         )
 
-    def _timer_status(self, m: re.Match[str]) -> IntentResult:
+    def _timer_status(self, m: re.Match[str] | None = None) -> IntentResult:
         left = self.timers.remaining(self._mono())
         if not left:
             return IntentResult("timer_status", (), "You have no timers.")
@@ -971,11 +1068,11 @@ class RuleIntentMatcher:
         text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
         return IntentResult("timer_status", (), text[0].upper() + text[1:] + ".")
 
-    def _time(self, m: re.Match[str]) -> IntentResult:
+    def _time(self, m: re.Match[str] | None = None) -> IntentResult:
         now = self._clock()
         return IntentResult("time", (("time", now.strftime("%H:%M")),), time_reply(now))
 
-    def _date(self, m: re.Match[str]) -> IntentResult:
+    def _date(self, m: re.Match[str] | None = None) -> IntentResult:
         now = self._clock()
         return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), date_reply(now))
 
@@ -1115,6 +1212,7 @@ class RuleIntentMatcher:
         )
 
 
+_HA_DURATION = (("hours", 3600), ("minutes", 60), ("seconds", 1))  # HassStartTimer's slots
 _QUESTION_KEYS = frozenset({"action", "heard", "candidate", "understood", "state", "device", "kind"})
 
 
@@ -1261,3 +1359,19 @@ def confirmation_phrases(cfg: IntentsConfig) -> tuple[str, ...]:
     phrases += [f"Timer set for {duration_words(s)}." for s in COMMON_TIMER_SECONDS]
     phrases += [f"Your {_duration_adjective(s)} timer is done." for s in COMMON_TIMER_SECONDS]
     return tuple(dict.fromkeys(phrases))
+
+
+def ha_sentences(cfg: IntentsConfig) -> HaSentences | None:
+    """HA's sentence templates for the matcher when ``intents.ha_sentences`` is on (imports hassil)."""
+    if not (cfg.enabled and cfg.ha_sentences):
+        return None
+    from edge_voice.models.registry import ModelError
+
+    try:
+        from edge_voice.engines.ha_sentences import HaSentences
+
+        return HaSentences(cfg.devices, cfg.language)
+    except ImportError as exc:  # a start-up failure (exit 78), not a crash
+        raise ModelError(
+            f"intents.ha_sentences: {exc.name or exc} is not installed (requirements/runtime.txt)"
+        ) from None

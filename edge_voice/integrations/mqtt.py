@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from edge_voice.core.config import Config, ConfigError, DeviceEntry, MqttConfig
+from edge_voice.core.config import HA_DOMAINS, Config, ConfigError, DeviceEntry, MqttConfig
 from edge_voice.core.events import ErrorInfo, Event, slots_json
 from edge_voice.core.intent import ALL_LIGHTS, INTENT_NAMES
 from edge_voice.core.intent import norm_device_name as _norm_name
@@ -389,14 +389,17 @@ def intent_payload(
     device_id: str,
     epoch_ns: int,
     entity_ids: Sequence[str] = (),
+    ha: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """``entity_ids``: the Home Assistant entities of the ``device`` slots, for the shipped blueprint."""
+    """``entity_ids``: the Home Assistant entities of the ``device`` slots, for the shipped blueprint.
+    ``ha``: the same intent in Home Assistant's language (``ha_intent``)."""
     return _dumps(
         {
             "intent": name,
             "text": text,
             "slots": slots_json(_slot_pairs(slots)),  # several devices: every one of them
             "entity_ids": list(entity_ids),
+            "ha": dict(ha) if ha is not None else ha_intent(name, slots, ()),
             "turn_id": turn_id,
             "ts": round(epoch_ns / 1e9, 6),
             "ts_iso": iso_utc(epoch_ns),
@@ -418,6 +421,60 @@ def ha_entity_ids(slots: SlotsArg, devices: Sequence[DeviceEntry]) -> list[str]:
         elif (entry := by_name.get(value)) is not None:
             out.append(entry.ha_entity_id)
     return list(dict.fromkeys(out))
+
+
+# Our intent → Home Assistant's intent name (home-assistant-intents; ``EdgeVoice…`` where HA has none)
+HA_INTENTS = {
+    "turn_on": "HassTurnOn",
+    "turn_off": "HassTurnOff",
+    "set_brightness": "HassLightSet",
+    "set_color": "HassLightSet",
+    "step_brightness": "EdgeVoiceStepBrightness",
+    "timer_set": "HassStartTimer",
+    "timer_status": "HassTimerStatus",
+    "time": "HassGetCurrentTime",
+    "date": "HassGetCurrentDate",
+    "stop": "HassNevermind",
+    "volume_set": "HassSetVolume",
+    "volume_up": "EdgeVoiceVolumeUp",
+    "volume_down": "EdgeVoiceVolumeDown",
+    "repeat": "EdgeVoiceRepeat",
+}
+
+
+def ha_intent(name: str, slots: SlotsArg, devices: Sequence[DeviceEntry]) -> dict[str, Any]:
+    """The intent in Home Assistant's language: ``{"intent": "HassTurnOn", "slots": {...}}`` with HA's
+    slot names: ``name`` (the device's name; a list when several), ``area``, ``domain``, ``brightness``
+    (0–100), ``color``, ``hours``/``minutes``/``seconds`` (a timer), ``volume_level`` (0–100); ``step``
+    for ours. Devices named by an area ("the lights in the kitchen") give ``area`` + ``domain``."""
+    pairs = _slot_pairs(slots)
+    get = dict(pairs).get
+    intent = HA_INTENTS.get(name) or "EdgeVoice" + "".join(w.capitalize() for w in name.split("_"))
+    if name == "timer_cancel":
+        intent = "HassCancelTimer" if get("seconds") else "HassCancelAllTimers"
+    out: dict[str, Any] = {}
+    named = [v for k, v in pairs if k == "device"]
+    by_name = {_norm_name(d.name): d for d in devices}
+    entries = [by_name[n] for n in named if n in by_name]
+    areas = {e.area for e in entries}
+    if named == [ALL_LIGHTS]:
+        out["domain"] = "light"
+    elif len(entries) > 1 and len(areas) == 1 and "" not in areas and all(e.kind == "light" for e in entries):
+        out["area"], out["domain"] = areas.pop(), "light"
+    elif named:
+        out["name"] = named[0] if len(named) == 1 else named
+        if len(entries) == 1:
+            out["domain"] = HA_DOMAINS[entries[0].kind]
+    for ours, theirs in (("brightness", "brightness"), ("color", "color"), ("step", "step")):
+        if (v := get(ours)) is not None:
+            out[theirs] = v
+    if name == "volume_set" and (level := get("level")) is not None:
+        out["volume_level"] = level
+    if name in ("timer_set", "timer_cancel") and (sec := get("seconds")) and sec.isdigit():
+        h, m, s = int(sec) // 3600, int(sec) % 3600 // 60, int(sec) % 60
+        prefix = "start_" if name == "timer_cancel" else ""  # HassCancelTimer names a timer by its start
+        out |= {f"{prefix}{k}": v for k, v in (("hours", h), ("minutes", m), ("seconds", s)) if v}
+    return {"intent": intent, "slots": out}
 
 
 def hermes_intent_payload(
@@ -612,7 +669,8 @@ def discovery_configs(
                 # HA wants {"event_type": …}; the rest of the object become the event's attributes
                 "value_template": (
                     "{{ {'event_type': value_json.intent, 'slots': value_json.slots, "
-                    "'entity_ids': value_json.entity_ids, 'text': value_json.text} | tojson }}"
+                    "'entity_ids': value_json.entity_ids, 'text': value_json.text, "
+                    "'ha': value_json.ha} | tojson }}"
                 ),
                 "icon": "mdi:account-voice",
             },
@@ -887,6 +945,7 @@ class MqttBridge:
             device_id=self._cfg.device_id,
             epoch_ns=epoch,
             entity_ids=entities,
+            ha=ha_intent(name, pairs, self._cfg.intents.devices),
         )
         # an automation must not switch a light on long after it was asked (the broker was away)
         expires = time.monotonic_ns() + self._mcfg.intent_max_age_ms * 1_000_000

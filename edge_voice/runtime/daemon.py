@@ -36,7 +36,7 @@ from edge_voice.core.publisher import EventSink
 from edge_voice.core.replies import Workers
 from edge_voice.core.turns import Turn
 from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
-from edge_voice.engines.intents import RuleIntentMatcher
+from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
 from edge_voice.engines.skills import Skills, load_skills
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
@@ -198,7 +198,10 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         fallbacks.append(tts)
     timed("tts_warm", tts.warm)
     skills = timed("skills", lambda: load_skills(cfg.skills.enabled, country=cfg.skills.country))
-    matcher = RuleIntentMatcher(cfg.intents, skills=skills) if cfg.intents.enabled else None
+    sentences = timed("ha_sentences", lambda: ha_sentences(cfg.intents))
+    matcher = (
+        RuleIntentMatcher(cfg.intents, skills=skills, sentences=sentences) if cfg.intents.enabled else None
+    )
     n = cfg.tts.first_chunk_min_words
     return Engines(
         wake=wake,
@@ -350,7 +353,12 @@ class Daemon:
         old = self.engines.intents
         if cfg.intents.enabled:
             timers = old.timers if old is not None else None  # running timers survive a reload
-            self.engines.intents = RuleIntentMatcher(cfg.intents, timers=timers, skills=self.engines.skills)
+            # HA's templates are rebuilt (~0.2 s) only when the devices changed
+            same = old is not None and old.devices == cfg.intents.devices
+            sentences = old.sentences if same and old is not None else ha_sentences(cfg.intents)
+            self.engines.intents = RuleIntentMatcher(
+                cfg.intents, timers=timers, skills=self.engines.skills, sentences=sentences
+            )
         else:
             self.engines.intents = None
         self.orch.router.intents = self.engines.intents

@@ -6,6 +6,7 @@ the UI does them)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -248,14 +249,42 @@ def test_the_conversation_backend_lets_home_assistant_act_and_speaks_its_reply(
     assert all(ha.token not in json.dumps(e.data, default=str) for e in rig.memory.events)
 
 
+@pytest.mark.engines
 def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
-    home_assistant: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home_assistant: HomeAssistant,
+    broker: Broker,
+    engines: Engines,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from edge_voice.engines.intents import RuleIntentMatcher
+    """Names, entity ids, HA's aliases and areas (its registries, over the websocket API) become the fast
+    path's devices; a command naming the alias or the area acts on the HA entity, through our rules and
+    through HA's own sentence templates (hassil); a spoken "turn off the lights in the study" (an area
+    only HA knows) switches the light through the blueprint; with HA away the cache gives the same."""
+    from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
     from edge_voice.integrations.ha_devices import cache_path, with_learned_devices
-    from edge_voice.integrations.mqtt import ha_entity_ids
+    from edge_voice.integrations.ha_ws import commands
+    from edge_voice.integrations.mqtt import ha_entity_ids, ha_intent
 
     ha = home_assistant
+    # what a user does in HA's UI: an area "Study" for the light, and an alias for it
+    (area,) = commands(
+        ha.url, ha.token, [{"type": "config/area_registry/create", "name": "Study"}], 10000, 1 << 20
+    )
+    commands(
+        ha.url,
+        ha.token,
+        [
+            {
+                "type": "config/entity_registry/update",
+                "entity_id": "light.kitchen_light",
+                "aliases": ["big lamp"],
+                "area_id": area["area_id"],
+            }
+        ],
+        10000,
+        1 << 20,
+    )
     monkeypatch.setenv("EDGE_VOICE_HA_TOKEN", ha.token)
     base = home_cfg()
     cfg = replace(
@@ -265,15 +294,59 @@ def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
         home_assistant=replace(base.home_assistant, url=ha.url, learn_devices=True),
     )
     learned = with_learned_devices(cfg)
-    assert [(d.name, d.kind, d.entity_id) for d in learned.intents.devices] == [
-        ("kitchen light", "light", "light.kitchen_light")  # HA's own name; edge-voice's entities left out
+    assert [(d.name, d.kind, d.entity_id, d.aliases, d.area) for d in learned.intents.devices] == [
+        # HA's own name, alias and area; edge-voice's entities left out
+        ("kitchen light", "light", "light.kitchen_light", ("big lamp",), "study")
     ]
     assert cache_path(cfg).exists()
-    result = RuleIntentMatcher(learned.intents).match("Turn on the kitchen light.")
-    assert result is not None and result.name == "turn_on"
-    assert ha_entity_ids(result.slots, learned.intents.devices) == ["light.kitchen_light"]
+    matcher = RuleIntentMatcher(learned.intents, sentences=ha_sentences(learned.intents))
+    for said, name in (
+        ("Turn on the kitchen light.", "turn_on"),
+        ("Switch off the big lamp.", "turn_off"),  # HA's alias
+        ("Turn on the lights in the study.", "turn_on"),  # HA's area
+        ("Deactivate the big lamp.", "turn_off"),  # HA's sentence template (hassil), not our rules
+    ):
+        result = matcher.match(said)
+        assert result is not None and result.name == name, (said, result)
+        assert ha_entity_ids(result.slots, learned.intents.devices) == ["light.kitchen_light"], said
+    assert RuleIntentMatcher(learned.intents).match("Deactivate the big lamp.") is None  # rules alone
+    said = matcher.match("Turn off the lights in the study.")
+    assert said is not None
+    assert ha_intent(said.name, said.slots, learned.intents.devices) == {
+        "intent": "HassTurnOff",
+        "slots": {"name": "kitchen light", "domain": "light"},
+    }
     away = replace(cfg, home_assistant=replace(cfg.home_assistant, url="http://127.0.0.1:9"))
     assert with_learned_devices(away).intents.devices == learned.intents.devices  # from the cache
+
+    # spoken, through the daemon with the learned devices, to the blueprint's automation (created by the
+    # blueprint test above, allowed light.kitchen_light)
+    ha.call("light", "turn_on", {"entity_id": "light.kitchen_light"})
+    ha.wait_state("light.kitchen_light", "on")
+    daemon_cfg = replace(ha_cfg(broker.port), intents=learned.intents)
+    with_learned = copy.copy(engines)  # the session's engines, with a matcher of the learned devices
+    with_learned.intents = RuleIntentMatcher(learned.intents, sentences=ha_sentences(learned.intents))
+    rig = build(
+        daemon_cfg,
+        with_learned,
+        spoken("Turn off the lights in the study.").pcm,
+        "adaptive",
+        tmp_path / "r.wav",
+    )
+    bridge = rig.home(MqttEventSink).bridge
+    try:
+        wait_until(lambda: bridge.connected, 15, "bridge connected")
+        rig.daemon.run()
+        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+        ha.wait_state("light.kitchen_light", "off")
+        intent_event = ha.state(f"event.{ENTITY}_intent")
+    finally:
+        rig.stop_home()
+    (intent,) = rig.memory.of("intent.recognized")
+    assert intent.data["name"] == "turn_off", intent.data
+    assert intent_event is not None, "no intent event"
+    assert intent_event["attributes"]["entity_ids"] == ["light.kitchen_light"], intent_event
+    assert intent_event["attributes"]["ha"]["intent"] == "HassTurnOff", intent_event  # HA's language
 
 
 def test_home_assistant_logged_no_error_about_our_entities(home_assistant: HomeAssistant) -> None:
