@@ -113,14 +113,14 @@ class WavSource:
         return self._clock is not None and self._clock.realtime.is_set()
 
     def read(self, n: int) -> Pcm:
-        if self._pos >= len(self._pcm):
-            raise SourceExhausted
-        while self._holds and self._holds[0] < self._pos + n:
+        while self._holds and self._holds[0] < self._pos + n:  # (a hold at the end: before it ends)
             self._holds.popleft()
             t0 = time.monotonic()
             while self._clock is not None and self._clock.realtime.is_set():
                 time.sleep(0.05)
             self.held_s += time.monotonic() - t0
+        if self._pos >= len(self._pcm):
+            raise SourceExhausted
         block = self._pcm[self._pos : self._pos + n]
         if len(block) < n:
             block = np.concatenate([block, np.zeros(n - len(block), np.int16)])

@@ -24,9 +24,10 @@ LATENCY_KEYS = tuple(k for k in Latency if k != Latency.WAKE_TO_ACK)  # the per-
 
 
 def make_demo_input(path: Path) -> tuple[Path, list[int]]:
-    """The spoken input, and where each turn after the first begins (its wake word): the simulated user
-    waits there until the device has answered (``WavSource(hold_at=…)``) — on a real device the answer
-    comes well within the 7 s gap; under emulation it takes minutes, and the next wake word would barge in."""
+    """The spoken input, and where each turn after the first begins (its wake word) and the input ends:
+    the simulated user waits there until the device has answered (``WavSource(hold_at=…)``). On a real
+    device the answer comes well within the 7 s gap; under emulation it takes minutes, and the next wake
+    word would barge in (or the input's end cancel the last turn)."""
     from edge_voice.audio import clips
     from edge_voice.audio.wavio import write_wav
 
@@ -40,7 +41,9 @@ def make_demo_input(path: Path) -> tuple[Path, list[int]]:
         ]
     clip = clips.compose(segments)
     write_wav(path, clip.pcm)
-    return path, [clip.part(f"wake{i}").start_sample for i in range(1, len(DEMO_TURNS))]
+    # and the input does not end (which cancels a turn) before the last answer
+    holds = [clip.part(f"wake{i}").start_sample for i in range(1, len(DEMO_TURNS))]
+    return path, [*holds, len(clip.pcm)]
 
 
 def run_demo(cfg: Config, out: Path) -> int:

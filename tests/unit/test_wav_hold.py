@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from edge_voice.audio.sources import InputClock, WavSource
+from edge_voice.audio.sources import InputClock, SourceExhausted, WavSource
 
 
 def test_the_input_is_not_read_past_a_hold_while_a_turn_is_live() -> None:
@@ -32,3 +32,26 @@ def test_no_turn_live_no_wait() -> None:
     for _ in range(4):
         src.read(1000)
     assert src.held_s < 0.05
+
+
+def test_a_hold_at_the_end_keeps_the_input_open_until_the_last_answer() -> None:
+    clock = InputClock()  # the end of a file source cancels a live turn: the user waits for it first
+    src = WavSource(np.zeros(2000, np.int16), pace="fast", clock=clock, hold_at=[2000])
+    src.read(1000)
+    src.read(1000)
+    clock.realtime.set()
+    ended: list[bool] = []
+
+    def last() -> None:
+        try:
+            src.read(1000)
+        except SourceExhausted:
+            ended.append(True)
+
+    reader = threading.Thread(target=last)
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive()
+    clock.realtime.clear()
+    reader.join(2)
+    assert ended == [True]
