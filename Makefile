@@ -133,7 +133,7 @@ bench: setup dev home-assistant
 # slow (~20 min to install, ~5 min per demo per release), not part of CI -> bench-results/aarch64.json
 RELEASES ?= bookworm trixie
 target-check:
-	nice -n 15 python3 tests/target/target_check.py $(RELEASES)
+	nice -n 19 python3 tests/target/target_check.py $(RELEASES)
 
 install: setup
 	$(SUDO) ./systemd/install.sh

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,9 +98,22 @@ class SimpleSplitter:
 
 
 class RecordingListen:
-    def __init__(self) -> None:
+    """Records the orchestrator's requests. ``heard`` (input samples listened to) follows ``clock`` (ns) in
+    real time, as a live microphone's listener does; ``clock=None``: the test sets it."""
+
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
         self.calls: list[tuple[str, int | None]] = []
         self.lock = threading.Lock()
+        self.clock = clock
+        self._heard = 0
+
+    @property
+    def heard(self) -> int:
+        return self._heard if self.clock is None else self.clock() * 16 // 1_000_000
+
+    @heard.setter
+    def heard(self, samples: int) -> None:
+        self.clock, self._heard = None, samples
 
     def open(self, timeout_ms: int | None = None) -> None:
         with self.lock:

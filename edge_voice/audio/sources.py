@@ -3,7 +3,9 @@
 The source is the master clock: every frame carries its offset in input samples. A WAV file can be
 replayed in real time (``pace="realtime"``), as fast as possible (``"fast"``), or ``"adaptive"``: fast
 while nothing is happening, real time from the moment a turn is active, so every latency measured from
-the end of the user's speech is the real one while long idle stretches take no time.
+the end of the user's speech is the real one while long idle stretches take no time. ``hold_at``: input
+positions where the simulated user waits for the device's answer before speaking again (the demo's next
+wake word), so a device slower than the file's gaps is not interrupted by its own input.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -88,8 +90,13 @@ class WavSource:
         pace: Pace = "realtime",
         clock: InputClock | None = None,
         tail_ms: int = 0,
+        hold_at: Sequence[int] = (),
     ) -> None:
         pcm = read_input(audio) if isinstance(audio, Path | str) else np.asarray(audio, np.int16)
+        # a user waits for the answer: nothing at or past a hold is read while a turn is live (the turn
+        # always ends: its stage deadlines, or the listen stall deadline if it waits for this very audio)
+        self._holds = deque(sorted(hold_at))
+        self.held_s = 0.0  # wall-clock time spent waiting at holds
         # trailing silence lets a reply that starts near the end of the file finish in the output
         self._pcm = np.concatenate([pcm, np.zeros(SAMPLE_RATE * tail_ms // 1000, np.int16)])
         self._pos = 0
@@ -106,6 +113,12 @@ class WavSource:
         return self._clock is not None and self._clock.realtime.is_set()
 
     def read(self, n: int) -> Pcm:
+        while self._holds and self._holds[0] < self._pos + n:  # (a hold at the end: before it ends)
+            self._holds.popleft()
+            t0 = time.monotonic()
+            while self._clock is not None and self._clock.realtime.is_set():
+                time.sleep(0.05)
+            self.held_s += time.monotonic() - t0
         if self._pos >= len(self._pcm):
             raise SourceExhausted
         block = self._pcm[self._pos : self._pos + n]

@@ -23,7 +23,11 @@ DEMO_TURNS = (  # (wake word, what is said, words the reply must hold)
 LATENCY_KEYS = tuple(k for k in Latency if k != Latency.WAKE_TO_ACK)  # the per-stage breakdown
 
 
-def make_demo_input(path: Path) -> Path:
+def make_demo_input(path: Path) -> tuple[Path, list[int]]:
+    """The spoken input, and where each turn after the first begins (its wake word) and the input ends:
+    the simulated user waits there until the device has answered (``WavSource(hold_at=…)``). On a real
+    device the answer comes well within the 7 s gap; under emulation it takes minutes, and the next wake
+    word would barge in (or the input's end cancel the last turn)."""
     from edge_voice.audio import clips
     from edge_voice.audio.wavio import write_wav
 
@@ -37,7 +41,9 @@ def make_demo_input(path: Path) -> Path:
         ]
     clip = clips.compose(segments)
     write_wav(path, clip.pcm)
-    return path
+    # and the input does not end (which cancels a turn) before the last answer
+    holds = [clip.part(f"wake{i}").start_sample for i in range(1, len(DEMO_TURNS))]
+    return path, [*holds, len(clip.pcm)]
 
 
 def run_demo(cfg: Config, out: Path) -> int:
@@ -50,11 +56,11 @@ def run_demo(cfg: Config, out: Path) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     print("edge-voice demo: generating the spoken input with Piper…", file=sys.stderr)
-    wav_in = make_demo_input(out / "demo-input.wav")
+    wav_in, holds = make_demo_input(out / "demo-input.wav")
     engines = load_engines(cfg, lambda m: print(f"  {m}", file=sys.stderr))
     print(f"  models loaded and warmed: {engines.load_ms}", file=sys.stderr)
     clock = InputClock()
-    source = WavSource(wav_in, pace="adaptive", clock=clock)
+    source = WavSource(wav_in, pace="adaptive", clock=clock, hold_at=holds)
     rate = cfg.audio.output_rate_hz or engines.tts.sample_rate
     sink = WavSink(out / "reply.wav", clock, rate)
     memory = MemorySink()
@@ -89,6 +95,8 @@ def run_demo(cfg: Config, out: Path) -> int:
             continue
         text = engines.asr.transcribe(reply[start:end], CancelToken()).text
         print(f"  at {start / 16000:6.2f} s: {text!r}")
+    if source.held_s >= 0.5:
+        print(f"\nthe input waited {source.held_s:.1f} s for answers before the next wake word")
     print(f"\nwrote {out / 'reply.wav'}, {out / 'events.jsonl'}, {wav_in}")
     problems = check_turns([ev.data for ev in memory.of("response.done")])
     for problem in problems:

@@ -103,7 +103,7 @@ class Orchestrator:
         self.out = Publisher(sinks, now_ns)
         self.conversation = Conversation(cfg.llm, lambda: now_ns() / 1e9, hooks.facts, hooks.ground)
         stages = (workers.asr, workers.llm, workers.tts, workers.playback)
-        self.supervisor = Supervisor(cfg, stages, now_ns, hooks.load_config)
+        self.supervisor = Supervisor(cfg, stages, now_ns, hooks.load_config, lambda: listen.heard)
         self.latency = LatencyRecorder()
         self.announcements = Announcements(cfg.conversation.say_max_wait_ms, now_ns)
         self._later: list[Message] = []  # raised while handling a message, handled right after it

@@ -16,7 +16,7 @@ from typing import Protocol
 from edge_voice.core import events as ev
 from edge_voice.core.config import Config, ConfigError
 from edge_voice.core.jobs import BusyStage
-from edge_voice.core.messages import StageFailed
+from edge_voice.core.messages import SAMPLE_RATE, StageFailed
 from edge_voice.core.reload import apply_live, changed_keys, is_live
 from edge_voice.core.turns import Turn
 from edge_voice.core.vocabulary import ErrorCode, Stage
@@ -59,7 +59,21 @@ class Hung:
 
 @dataclass(frozen=True, slots=True)
 class ListenTimedOut:
-    """A turn listened far longer than any utterance can last (the listener never reported)."""
+    """A turn listened far longer than any utterance can last (the listener never reported), or the
+    listener took no audio at all for ``service.stage_timeout_ms``."""
+
+    message: str = "no endpoint reported"
+
+
+@dataclass(slots=True)
+class _Listening:
+    """The uncommitted turn's listening: input samples taken when first seen, and when the listener last
+    took any (the input clock's progress, against the wall clock)."""
+
+    turn_id: int
+    start: int
+    last: int
+    last_ns: int
 
 
 Verdict = StageFailed | Hung | ListenTimedOut
@@ -72,12 +86,15 @@ class Supervisor:
         stages: Sequence[BusyStage],
         now_ns: Callable[[], int],
         load_config: Callable[[], Config] | None = None,
+        heard: Callable[[], int] = lambda: 0,
     ) -> None:
         self.cfg = cfg
         self.stages = stages
         self.now_ns = now_ns
         self.load_config = load_config  # SIGHUP: re-read the same file + env (raises ConfigError)
+        self.heard = heard  # input samples the listener has taken so far (the input clock)
         self.halted = False
+        self._listening: _Listening | None = None
 
     def tick(self, sm: Supervised) -> None:
         """Every 100 ms: act on the first deadline missed."""
@@ -86,8 +103,8 @@ class Supervisor:
         match self.check(sm.turn, sm.is_live):
             case StageFailed() as failed:
                 sm.handle(failed)
-            case ListenTimedOut():
-                info = ev.ErrorInfo(Stage.LISTEN, ErrorCode.LISTEN_TIMEOUT, "no endpoint reported")
+            case ListenTimedOut(message=message):
+                info = ev.ErrorInfo(Stage.LISTEN, ErrorCode.LISTEN_TIMEOUT, message)
                 sm.publish(info, sm.turn)
                 sm.abandon("listen_timeout")
             case Hung() as hung:
@@ -118,9 +135,29 @@ class Supervisor:
             msg = f"{w.stage} did not finish within {budget:.0f} s"
             return StageFailed(turn.id, w.stage, ErrorCode.TIMEOUT, msg, ctx.attempt)
         if turn.committed is None:
-            e = self.cfg.endpoint
-            limit_ns = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * 1_000_000
-            return ListenTimedOut() if now - turn.created_ns > limit_ns else None
+            return self._listen_deadline(turn, now)
+        return None
+
+    def _listen_deadline(self, turn: Turn, now: int) -> ListenTimedOut | None:
+        """Listening is judged on the input clock, as the detectors are: the endpointer gives up after
+        ``no_speech_timeout_ms`` / ``max_utterance_ms`` of *audio*, so the backstop counts audio too (5 s
+        over). A listener slower than real time (a busy board, emulation) takes its audio late but still
+        reaches its endpoint; a wall-clock deadline ended such turns with audio still queued. Only a
+        listener that takes no audio at all (a stalled source or detector) is judged on the wall clock,
+        by ``service.stage_timeout_ms``, as any other stuck stage."""
+        heard = self.heard()
+        ls = self._listening
+        if ls is None or ls.turn_id != turn.id:
+            self._listening = ls = _Listening(turn.id, heard, heard, turn.created_ns)
+        elif heard != ls.last:
+            ls.last, ls.last_ns = heard, now
+        e = self.cfg.endpoint
+        limit = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * SAMPLE_RATE // 1000
+        if heard - ls.start > limit:
+            return ListenTimedOut()
+        stalled_s = (now - ls.last_ns) / 1e9
+        if stalled_s > self.cfg.service.stage_timeout_ms / 1000:
+            return ListenTimedOut(f"no audio listened to for {stalled_s:.0f} s")
         return None
 
     def _budget_s(self, stage: Stage) -> float:

@@ -31,7 +31,7 @@ import logging
 import re
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -198,6 +198,28 @@ def asr_prompt(cfg: Config) -> str:
 # ------------------------------------------------------------------------------------------------ engine
 
 
+def decode_with_retry(
+    run: Callable[[int, int], tuple[str, int, AbortReason]],
+    cfg: AsrConfig,
+    audio_ms: int,
+    threads: int,
+    retry: bool = True,
+) -> tuple[str, int, AbortReason, int, bool]:
+    """``run(limit_ms, threads)`` once within ``asr.max_decode_ms``; if that pass ran out of *time* (not
+    cancelled, not the token backstop), once more on one thread within ``cfg.retry_limit_ms(audio_ms)``.
+    Returns (raw, steps, aborted, threads of the last pass, retried). Always on, not tied to
+    ``service.adapt_to_load``: a decode out of time means a slow or contended CPU (a neighbour, a board
+    slower than the limit assumed), and an empty transcript loses the user's turn; on one thread no ggml
+    barrier waits on a core someone else holds. The retry's limit bounds it, so a degenerate decode still
+    ends (at most ``max_decode_ms`` + the audio's length on top)."""
+    raw, steps, aborted = run(cfg.max_decode_ms, threads)
+    if aborted != "time" or not retry:
+        return raw, steps, aborted, threads, False
+    log.warning("asr: decode of %d ms audio ran out of time on %d threads; retrying", audio_ms, threads)
+    raw, steps, aborted = run(cfg.retry_limit_ms(audio_ms), 1)
+    return raw, steps, aborted, 1, True
+
+
 class WhisperCppTranscriber:
     """``Transcriber`` on whisper.cpp. Load once at start-up (the model file is verified against the
     manifest); call ``transcribe``/``decode`` from the ASR thread only."""
@@ -209,10 +231,12 @@ class WhisperCppTranscriber:
         warm: bool = True,
         prompt: str = "",
         cores: FreeCores | None = None,
+        retry: bool = True,
     ) -> None:
         """``prompt``: a fixed initial prompt for every decode (``asr_prompt``; "" = none). ``cores``: when
-        given, each decode uses at most the cores other processes leave free (else ``asr.threads``), and a
-        decode that runs out of time is retried once on one thread (``AsrConfig.retry_limit_ms``)."""
+        given, each decode uses at most the cores other processes leave free (else ``asr.threads``).
+        Whatever ``cores`` says, a decode that runs out of time is retried once on one thread with a limit
+        scaled to the utterance (``decode_with_retry``); ``retry=False`` only for tests of the bare limit."""
         from pywhispercpp.model import Model  # lazy: native library
 
         logging.getLogger("pywhispercpp.model").setLevel(logging.WARNING)  # it logs every decode at INFO
@@ -246,6 +270,7 @@ class WhisperCppTranscriber:
         )
         self.prompt = prompt
         self.cores = cores
+        self.retry = retry
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
             _, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))  # checked whole above
         self.last: DecodeResult | None = None
@@ -297,15 +322,13 @@ class WhisperCppTranscriber:
             threads = (
                 self.cfg.threads if self.cores is None else max(1, min(self.cfg.threads, self.cores.free()))
             )
-            raw, steps, aborted = self._run(x, ctx, cancel, max_steps, self.cfg.max_decode_ms, threads)
-            retried = aborted == "time" and self.cores is not None
-            if retried:  # on one thread no barrier waits on a core someone else holds
-                log.warning(
-                    "asr: decode of %d ms audio ran out of time on %d threads; retrying", audio_ms, threads
-                )
-                threads = 1
-                limit = self.cfg.retry_limit_ms(audio_ms)
-                raw, steps, aborted = self._run(x, ctx, cancel, max_steps, limit, threads)
+
+            def run(limit_ms: int, n: int) -> tuple[str, int, AbortReason]:
+                return self._run(x, ctx, cancel, max_steps, limit_ms, n)
+
+            raw, steps, aborted, threads, retried = decode_with_retry(
+                run, self.cfg, audio_ms, threads, self.retry
+            )
             truncated = not aborted and steps > self.cfg.max_tokens
             text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else drop_echo(raw))
             ms = (time.perf_counter() - t0) * 1e3

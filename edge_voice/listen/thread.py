@@ -45,6 +45,7 @@ class ListenThread(threading.Thread):
         self.stop_event = threading.Event()
         self.frames_seen = 0
         self.position = 0
+        self.heard = 0  # input samples listened to (after feed): the supervisor's listen deadline counts them
         self._failed = False
 
     # ListenControl: the Listener queues these itself and applies them before its next frame
@@ -77,6 +78,8 @@ class ListenThread(threading.Thread):
                     self._post(StageFailed(0, Stage.WAKE, ErrorCode.LISTENER_FAILED, str(exc)))
                 self._failed = True
                 continue
+            finally:
+                self.heard = item.end_sample
             self._failed = False
             for ev in events:
                 self._post(ev)

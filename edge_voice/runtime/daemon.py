@@ -285,8 +285,7 @@ class Daemon:
         self.llm = LlmWorker(
             engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
         )
-        retry = cfg.asr.retry_limit_ms if cfg.service.adapt_to_load else None  # the decode retry's time
-        self.asr = AsrWorker(engines.asr, post, retry)
+        self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms)  # a decode's retry: its time
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop

@@ -175,8 +175,8 @@ def test_hum_reaches_whisper_but_its_output_is_dropped(asr: WhisperCppTranscribe
 
 
 def test_time_limit_aborts_a_long_decode(cfg: Config, long_speech: Pcm) -> None:
-    engine = WhisperCppTranscriber(
-        dataclasses.replace(cfg.asr, max_decode_ms=100), cfg.models_path, warm=False
+    engine = WhisperCppTranscriber(  # the bare limit: no retry
+        dataclasses.replace(cfg.asr, max_decode_ms=100), cfg.models_path, warm=False, retry=False
     )
     try:
         result = engine.decode(long_speech)
@@ -196,10 +196,14 @@ class OneCoreFree:
         return 1
 
 
-def test_a_decode_out_of_time_is_retried_once_on_one_thread(cfg: Config, long_speech: Pcm) -> None:
-    # the first pass gets 100 ms (it aborts, as above); the retry gets 100 ms + the audio's length
+@pytest.mark.parametrize("cores", [None, OneCoreFree()], ids=["fixed-threads", "adapting"])
+def test_a_decode_out_of_time_is_retried_once_on_one_thread(
+    cfg: Config, long_speech: Pcm, cores: OneCoreFree | None
+) -> None:
+    # the first pass gets 100 ms (it aborts, as above); the retry gets 100 ms + the audio's length, with
+    # or without service.adapt_to_load (cores)
     limited = dataclasses.replace(cfg.asr, max_decode_ms=100, threads=2)
-    engine = WhisperCppTranscriber(limited, cfg.models_path, warm=False, cores=OneCoreFree())
+    engine = WhisperCppTranscriber(limited, cfg.models_path, warm=False, cores=cores)
     try:
         result = engine.decode(long_speech)
     finally:

@@ -7,8 +7,8 @@ qemu-user-static as a Pi 4 (``QEMU_CPU=cortex-a72`` and a Pi 4 ``/proc/cpuinfo``
 x86 one: qemu 7.2 passes the host's through and onnxruntime's cpuinfo parser segfaults on it). A clean
 clone of this repository's HEAD goes in; inside, as a new user would: ``make apt``, the Python install,
 ``make models``, ``make demo CONFIG=tests/target/emulation.toml`` (only the time limits are widened),
-``make unit``. Each step's status and duration, the demo's transcripts and replies and every wheel pip
-built from source go to ``bench-results/aarch64.json`` (one entry per release, merged).
+``make unit`` (beside the demo). Each step's status and duration, the demo's transcripts and replies
+and every wheel pip built from source go to ``bench-results/aarch64.json`` (one entry per release, merged).
 
 Needs root (debootstrap, chroot, mounts). Stdlib only: it runs on the host's python3, outside any venv.
 Not part of CI: ~20 min to install and ~5 min per demo per release on a 2-core x86_64 box.
@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,9 @@ CLONE = "/root/edge-voice"
 PI4_MODEL = "Raspberry Pi 4 Model B Rev 1.2"
 HOST_CA = os.environ.get("PIP_CERT", "")
 GUEST_CA = "/etc/host-pip-ca.crt"  # /etc/ssl does not exist in a minbase root
-STEP_TIMEOUT_S = {"apt": 1800, "install": 5400, "models": 1800, "demo": 2700, "unit": 5400}
+STEP_TIMEOUT_S = {"apt": 1800, "install": 5400, "dev-tools": 1800, "models": 1800, "demo": 2700, "unit": 5400}
+# one line per test, so a run stopped by a deadline still says which tests passed
+UNIT_ENV = "PYTEST_ADDOPTS='-vv -p no:cacheprovider --durations=20'"
 
 
 def pi4_cpuinfo(ncpu: int) -> str:
@@ -224,10 +227,18 @@ def unit_results(text: str) -> dict[str, object]:
     summary = [ln for ln in text.splitlines() if re.search(r"\d+ (passed|failed)", ln)]
     last = summary[-1] if summary else ""
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", last)}
+    per_test = re.findall(r"^(tests/\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)", text, re.M)
+    if not counts:  # stopped before its summary: what the per-test lines say so far
+        for _, outcome in per_test:
+            key = outcome.lower()
+            counts[key] = counts.get(key, 0) + 1
     return {
-        "summary": last.strip("= "),
+        "summary": last.strip("= ") or f"stopped after {len(per_test)} tests",
         "counts": counts,
-        "failed": re.findall(r"^FAILED (\S+)", text, re.M),
+        "failed": sorted(
+            {t for t, o in per_test if o in ("FAILED", "ERROR")}
+            | set(re.findall(r"^FAILED (\S+)", text, re.M))
+        ),
     }
 
 
@@ -255,6 +266,7 @@ def check_release(release: str) -> dict[str, object]:
             for name, script in (
                 ("apt", "make apt"),
                 ("install", "make .venv/.edge-voice-installed"),
+                ("dev-tools", "make dev"),  # the unit tests' tools, before the demo runs from the venv
                 ("models", "make models"),
             ):
                 if steps.run(name, chroot_cmd(root, script), STEP_TIMEOUT_S[name]) is None:
@@ -267,6 +279,13 @@ def check_release(release: str) -> dict[str, object]:
                 result["venv_python"] = pyver.stdout.strip()
                 lg = ".venv/bin/python -c 'import lgpio, gpiozero; print(lgpio.__file__)'"
                 steps.run("gpio-library", chroot_cmd(root, lg), 600)
+                # the unit tests run beside the demo: each is one emulated process (mostly one core), and
+                # one after the other they take longer than a session has (durations are emulated anyway)
+                unit = threading.Thread(
+                    target=steps.run,
+                    args=("unit", chroot_cmd(root, f"{UNIT_ENV} make unit"), STEP_TIMEOUT_S["unit"]),
+                )
+                unit.start()
                 out = steps.run(
                     "demo",
                     chroot_cmd(root, "make demo CONFIG=tests/target/emulation.toml"),
@@ -274,7 +293,7 @@ def check_release(release: str) -> dict[str, object]:
                 )
                 log = (CACHE / release / "logs/demo.log").read_text(errors="replace")
                 result["demo"] = demo_results(root, out or log)
-                steps.run("unit", chroot_cmd(root, "make unit"), STEP_TIMEOUT_S["unit"])
+                unit.join()
                 result["unit"] = unit_results((CACHE / release / "logs/unit.log").read_text(errors="replace"))
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         steps.note("harness", "failed", error=str(exc))
@@ -296,6 +315,14 @@ HEADER = {
 
 def write_release(release: str, res: dict[str, object], host: dict[str, str] | None = None) -> None:
     """Merge one release's entry into the report (re-read first: releases may be checked side by side)."""
+    with _REPORT_LOCK:  # the unit step's thread writes too
+        _write_release(release, res, host)
+
+
+_REPORT_LOCK = threading.Lock()
+
+
+def _write_release(release: str, res: dict[str, object], host: dict[str, str] | None) -> None:
     report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report.update(HEADER)
     if host is not None:

@@ -86,7 +86,7 @@ class Rig:
         self.clock = FakeClock()
         self.asr, self.llm = Port(Stage.ASR), Port(Stage.LLM)
         self.tts, self.playback = Port(Stage.TTS), Port(Stage.PLAYBACK)
-        self.listen = RecordingListen()
+        self.listen = RecordingListen(self.clock)
         self.memory = MemorySink()
         self.intents = KitchenIntents()
         self.loaded: list[Config | ConfigError] = []
@@ -380,13 +380,53 @@ def test_a_timer_reply_that_finds_the_tts_queue_full_ends_its_turn_at_that_tick(
     assert r.orch.state == State.IDLE
 
 
-def test_a_turn_that_never_hears_an_endpoint_times_out() -> None:
+def test_a_turn_that_never_hears_an_endpoint_times_out_on_the_input_clock() -> None:
     r = Rig(cfg())
     r.send(wake(r.clock), started(r.clock))
     e = r.orch.cfg.endpoint
-    r.clock.advance(e.no_speech_timeout_ms + e.max_utterance_ms + 5001)
+    limit = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) * 16  # samples
+    r.listen.heard = r.listen.heard  # the test moves the input clock from here
     r.orch.tick()
-    assert r.data("error")["code"] == "listen_timeout"
+    r.listen.heard += limit
+    r.clock.advance(100)  # a listener faster than real time: the audio counts, not the wall clock
+    r.orch.tick()
+    assert "error" not in r.types()
+    r.listen.heard += 16
+    r.orch.tick()
+    assert r.data("error") == {"stage": "listen", "code": "listen_timeout", "message": "no endpoint reported"}
+    assert r.data("turn.cancelled")["reason"] == "listen_timeout" and r.orch.turn is None
+
+
+def test_a_listener_slower_than_real_time_keeps_its_turn_until_its_audio_runs_out() -> None:
+    r = Rig(cfg())  # emulation, a busy board: each second of audio takes 10 s to listen to
+    r.send(wake(r.clock), started(r.clock))
+    e = r.orch.cfg.endpoint
+    limit_s = (e.no_speech_timeout_ms + e.max_utterance_ms + 5000) // 1000
+    r.listen.heard = r.listen.heard  # the test moves the input clock from here
+    r.orch.tick()
+    for _ in range(limit_s):
+        r.clock.advance(10_000)
+        r.listen.heard += 16000
+        r.orch.tick()
+    assert "error" not in r.types() and r.orch.turn is not None  # 10x the old wall-clock deadline
+    r.clock.advance(10_000)
+    r.listen.heard += 16000
+    r.orch.tick()
+    assert r.data("error")["message"] == "no endpoint reported"
+
+
+def test_a_listener_that_takes_no_audio_ends_its_turn_at_the_stage_timeout() -> None:
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock))
+    stage_ms = r.orch.cfg.service.stage_timeout_ms
+    r.listen.heard = r.listen.heard  # stalled from here
+    r.clock.advance(stage_ms)
+    r.orch.tick()
+    assert "error" not in r.types()
+    r.clock.advance(1000)
+    r.orch.tick()
+    secs = (stage_ms + 1000) // 1000
+    assert r.data("error")["message"] == f"no audio listened to for {secs} s"
     assert r.data("turn.cancelled")["reason"] == "listen_timeout" and r.orch.turn is None
 
 
