@@ -108,17 +108,20 @@ def _stream_features(det: Any, vad: Any, pcm: Pcm, block: int) -> tuple[np.ndarr
 
 
 def _segment_features(
-    cfg: Config, wcfg: Any, segments: list[corpus.Segment], block: int, tag: str
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(embeddings, VAD) per hop of every negative segment, from the segment's start (warm-up included),
-    cached next to the scores."""
+    cfg: Config, wcfg: Any, segments: list[corpus.Segment], block: int, tag: str, needed: list[bool]
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """(embeddings, VAD) per hop of every ``needed`` negative segment (one with a score in some grey
+    zone: the others are never re-checked), from the segment's start (warm-up included), cached."""
     from edge_voice.listen.vad import SileroVad
     from edge_voice.listen.wake import OpenWakeWordDetector
 
     det: Any = None
     vad: Any = None
-    out: list[tuple[np.ndarray, np.ndarray]] = []
-    for i, seg in enumerate(segments):
+    out: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for i, (seg, need) in enumerate(zip(segments, needed, strict=True)):
+        if not need:
+            out.append(None)
+            continue
         f = corpus.cache_dir() / "scores" / f"{seg.key}-{tag}-feat{FEATURES_VERSION}.npz"
         if not f.exists():
             if det is None:
@@ -529,18 +532,26 @@ def run(
         if i % 20 == 0:
             log.info("bench wake: %d/%d segments scored", i, len(segments))
     neg_scores = np.concatenate(parts)
-    feats = _segment_features(cfg, wcfg, segments, block, f"b{block}")
-    emb_index = np.concatenate(
-        [
-            start + warm + np.arange(len(p))
-            for p, start in zip(parts, np.cumsum([0] + [len(e) for e, _ in feats[:-1]]), strict=True)
-        ]
-    )
-    if any(len(e) != len(p) + warm for (e, _), p in zip(feats, parts, strict=True)):
-        raise RuntimeError("bench wake: cached negative features do not match the cached scores")
-    neg_emb = np.concatenate([e for e, _ in feats])
-    neg_vad = np.concatenate([v for _, v in feats])[emb_index]
-    del feats
+    # embeddings + VAD only where a grey zone or a lower threshold can be reached (scores ≥ the lowest)
+    lowest = min(*GREY_FLOORS, *VAD_LOW_THRESHOLDS)
+    needed = [bool(len(p)) and float(p.max()) >= lowest for p in parts]
+    feats = _segment_features(cfg, wcfg, segments, block, f"b{block}", needed)
+    emb_index = np.full(len(neg_scores), -1, np.int64)  # hop → row of neg_emb (-1: not computed)
+    neg_vad = np.zeros(len(neg_scores), np.float32)
+    embs: list[np.ndarray] = []
+    rows = 0
+    for (_kind, a, b), feat in zip(seg_hops, feats, strict=True):
+        if feat is None:
+            continue
+        emb, vh = feat
+        if len(emb) != b - a + warm:
+            raise RuntimeError("bench wake: cached negative features do not match the cached scores")
+        emb_index[a:b] = rows + warm + np.arange(b - a)
+        neg_vad[a:b] = vh[warm:]
+        embs.append(emb)
+        rows += len(emb)
+    neg_emb = np.concatenate(embs) if embs else np.zeros((0, 96), np.float32)
+    del feats, embs
     neg_s = time.monotonic() - t
     neg_hours = len(neg_scores) * HOP_SAMPLES / SAMPLE_RATE / 3600
 

@@ -681,7 +681,9 @@ def enrollments(words: Sequence[str], n_piper: int = 6, n_espeak: int = 10) -> l
                     if (vname, text) not in other:
                         other[vname, text] = set_level(_trim(speak(text)), -22.0)
                     neg.append(other[vname, text])
-                arrays: dict[str, Any] = {f"p{i}": x for i, x in enumerate(pos)} | {f"n{i}": x for i, x in enumerate(neg)}
+                arrays: dict[str, Any] = {f"p{i}": x for i, x in enumerate(pos)} | {
+                    f"n{i}": x for i, x in enumerate(neg)
+                }
                 np.savez(f, **arrays)
             with np.load(f) as z:
                 ps = tuple(z[k] for k in sorted(z.files) if k.startswith("p"))
