@@ -13,6 +13,7 @@ as before; what it must not add is false accepts, which ``bench wake`` measures 
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,7 @@ def load(path: Path) -> dict[str, Verifier]:
             return out
     except VerifierError:
         raise
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise VerifierError(f"{path}: not a usable wake verifier file ({exc})") from None
 
 
