@@ -168,6 +168,33 @@ def _command_follows(fires: np.ndarray, vad: np.ndarray) -> np.ndarray:
     return out
 
 
+def _enrollment_windows(
+    det: Any, e: corpus.Enrollment
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """What ``wake enroll`` computes from a synthetic user's recordings (``verifier.clip_windows``):
+    per wake recording its windows at scores ≥ the lowest floor and their scores; every window of the
+    other speech (the same for every word: the embedding is shared). Cached."""
+    from edge_voice.listen import verifier as vf
+
+    vkey = hashlib.sha256(f"{e.voice}:{FEATURES_VERSION}:{vf.JITTERS}".encode()).hexdigest()[:12]
+    d = corpus.cache_dir() / "scores"
+    fp, fn = d / f"enroll-{e.word}-{vkey}.npz", d / f"enroll-other-{vkey}.npz"
+    lo = min(GREY_FLOORS)
+    if not fp.exists():
+        got = [vf.clip_windows(det, x, e.word) for x in e.positives]
+        arrays: dict[str, Any] = {}
+        for i, (w, sc) in enumerate(got):
+            arrays[f"w{i}"], arrays[f"s{i}"] = w[sc >= lo].astype(np.float16), sc[sc >= lo]
+        np.savez(fp, **arrays)
+    if not fn.exists():
+        nw = np.concatenate([vf.clip_windows(det, x, e.word, jitters=(0,))[0] for x in e.negatives])
+        np.savez(fn, w=nw.astype(np.float16))
+    with np.load(fp) as z:
+        pw = [(z[f"w{i}"].astype(np.float32), z[f"s{i}"]) for i in range(len(e.positives))]
+    with np.load(fn) as z:
+        return pw, z["w"].astype(np.float32)
+
+
 def _second_chance(
     cfg: Config,
     wcfg: Any,
@@ -225,8 +252,7 @@ def _second_chance(
         for voice in voices:
             e = enrolled[word, voice]
             t = time.monotonic()
-            pw = [vf.clip_windows(det, x, word) for x in e.positives]
-            nw = np.concatenate([vf.clip_windows(det, x, word, jitters=(0,))[0] for x in e.negatives])
+            pw, nw = _enrollment_windows(det, e)
             clip_idx = [i for i, p in users if p.voice == voice]
             hops = np.concatenate([np.arange(*clip_hops[i]) for i in clip_idx])
             for floor in GREY_FLOORS:
