@@ -62,6 +62,8 @@ class Verifier:
 
     def probs(self, windows: F32) -> F64:
         """``prob`` for a stack of windows (n × windows × 96): the bench's vectorised twin."""
+        if len(windows) == 0:
+            return np.zeros(0)
         x = (windows.reshape(len(windows), -1) - self.mean) / self.scale
         z = x.astype(np.float64) @ self.weights.astype(np.float64) + self.bias
         out: F64 = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
