@@ -634,6 +634,64 @@ def positives(words: Sequence[str], n_piper: int = 6, n_espeak: int = 10) -> lis
     return out
 
 
+# What an enrolling user reads besides the wake word (their "other speech": the verifier's negatives).
+ENROLL_OTHER = (
+    "The weather today is mild, with a light breeze from the west.",
+    "Please remember to buy milk, bread and a dozen eggs on the way home.",
+)
+ENROLL_JITTER = ((0.95, -6, 3), (1.0, 6, -3), (1.05, 3, 0))  # (piper length ×, espeak wpm +, pitch +)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """A synthetic user's ``wake enroll`` session: the wake phrase said ``len(ENROLL_JITTER)`` times —
+    fresh renditions, none identical to a test clip (Piper samples anew each call; espeak-ng at other
+    speeds and pitches) — dry and close to the microphone, plus ``ENROLL_OTHER`` in the same voice."""
+
+    word: str
+    voice: str
+    positives: tuple[Pcm, ...]
+    negatives: tuple[Pcm, ...]
+
+
+def enrollments(words: Sequence[str], n_piper: int = 6, n_espeak: int = 10) -> list[Enrollment]:
+    """One per word and positive voice (the voices of ``positives``), cached as one .npz each."""
+    out: list[Enrollment] = []
+    other: dict[tuple[str, str], Pcm] = {}  # the same sentences for every word: synthesised once
+    d = cache_dir() / "enroll"
+    d.mkdir(parents=True, exist_ok=True)
+    for word in words:
+        phrases = WAKE_PHRASES.get(word, (word.replace("_", " "),))
+        for vi, (vname, speak) in enumerate(_positive_voices(n_piper, n_espeak)):
+            key = hashlib.sha256(f"enroll{VERSION}:{word}:{vname}:{ENROLL_JITTER}".encode()).hexdigest()[:16]
+            f = d / f"{word}-{key}.npz"
+            if not f.exists():
+                kw = dict(speak.keywords)  # type: ignore[attr-defined]
+                pos, neg = [], []
+                for j, (ls_k, wpm_d, pitch_d) in enumerate(ENROLL_JITTER):
+                    text = phrases[(vi + j) % len(phrases)]
+                    if "ls" in kw:
+                        pcm = _piper_text(text, kw["ls"] * ls_k, kw["p"], kw["seed"] + 100 + j)
+                    else:
+                        pcm = _espeak_text(text, kw["v"], kw["wpm"] + wpm_d, kw["pitch"] + pitch_d)
+                    lead = np.zeros(SAMPLE_RATE // 2, np.int16)
+                    tail = np.zeros(SAMPLE_RATE, np.int16)
+                    pos.append(set_level(np.concatenate([lead, _trim(pcm), tail]), -22.0))
+                for text in ENROLL_OTHER:
+                    if (vname, text) not in other:
+                        other[vname, text] = set_level(_trim(speak(text)), -22.0)
+                    neg.append(other[vname, text])
+                arrays: dict[str, Any] = {f"p{i}": x for i, x in enumerate(pos)} | {
+                    f"n{i}": x for i, x in enumerate(neg)
+                }
+                np.savez(f, **arrays)
+            with np.load(f) as z:
+                ps = tuple(z[k] for k in sorted(z.files) if k.startswith("p"))
+                ns = tuple(z[k] for k in sorted(z.files) if k.startswith("n"))
+            out.append(Enrollment(word, vname, ps, ns))
+    return out
+
+
 def describe(segments: Sequence[Segment]) -> dict[str, Any]:
     kinds: dict[str, int] = {}
     for s in segments:

@@ -340,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="check audio devices, models, broker, GPIO, CPU/RAM")
     doc.set_defaults(fn=cmd_doctor)
+
+    from edge_voice.cli.wake import add_parser as add_wake_parser
+
+    add_wake_parser(sub)
     return p
 
 

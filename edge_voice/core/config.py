@@ -126,9 +126,17 @@ class WakeConfig:
     warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
     custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem
     threads: int = 1
+    # A second chance for the enrolled user (``edge-voice wake enroll``): a hop scoring in the grey zone
+    # [verifier_floor, threshold) counts as above the threshold when the user's verifier gives at least
+    # verifier_threshold. Values from ``bench wake`` (second_chance); "" = no verifier.
+    verifier: str = ""
+    verifier_floor: float = 0.1
+    verifier_threshold: float = 0.95
 
     def __post_init__(self) -> None:
         _require("wake.words", len(self.words) + len(self.custom_models) > 0, "a non-empty list")
+        _check_range("wake", "verifier_floor", self.verifier_floor, 0.01, 0.999)
+        _check_range("wake", "verifier_threshold", self.verifier_threshold, 0.5, 0.9999)
         _check_range("wake", "threshold", self.threshold, 0.01, 0.999)
         for word, thr in self.thresholds.items():
             _check_range("wake.thresholds", word, thr, 0.01, 0.999)

@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
 
-from edge_voice.core.config import Config
+from edge_voice.core.config import Config, ConfigError
 from edge_voice.core.messages import (
     SAMPLE_RATE,
     AudioFrame,
@@ -44,6 +45,7 @@ from edge_voice.listen.endpoint import (
     Stopped,
     TimedOut,
 )
+from edge_voice.listen.verifier import FeatureDetector, Verifier, VerifierError, verifiers_for
 from edge_voice.listen.wake import HOP_SAMPLES, WakeGate
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,25 @@ _END_SEARCH = 3 * 512  # how far back from Silero's last voiced frame the end ma
 _END_DROP_DB = 35.0
 
 
+def _load_verifiers(cfg: Config, wake: WakeDetector) -> Mapping[str, Verifier]:
+    """The configured per-user verifiers (``wake.verifier``) for the enabled words: checked at start-up."""
+    if not cfg.wake.verifier:
+        return {}
+    try:
+        got = verifiers_for(cfg.wake.verifier, wake.words)
+    except VerifierError as exc:
+        raise ConfigError("wake.verifier", str(exc)) from None
+    if not got:
+        raise ConfigError("wake.verifier", f"no verifier for any of {', '.join(wake.words)} in the file")
+    if not isinstance(wake, FeatureDetector):
+        raise ConfigError("wake.verifier", "the wake detector does not expose its features")
+    dims = {w: v.dim for w, v in got.items() if v.dim != len(wake.features(w).reshape(-1))}
+    if dims:
+        raise ConfigError("wake.verifier", f"made for another model ({dims}): run `wake enroll` again")
+    log.info("wake: verifier for %s (grey zone from %.2f)", ", ".join(got), cfg.wake.verifier_floor)
+    return got
+
+
 class Listener:
     """Wake + VAD + endpointer. ``feed`` is called from the listen thread only; ``open``/``close`` may be
     called from any thread and take effect at the start of the next frame fed."""
@@ -106,10 +127,14 @@ class Listener:
         self._ep = EndpointSamples.from_config(cfg.endpoint)
         self._patience = cfg.wake.patience
         self._origin = 0  # where the detectors' grids (re)started
+        self._verifiers = _load_verifiers(cfg, wake)
+        self._verify = self._check_grey if self._verifiers else None
+        self._verifier_threshold = cfg.wake.verifier_threshold
         self._gate = WakeGate(
             cfg.wake.threshold_for,
             cfg.wake.patience,
             cfg.wake.refractory_ms * SAMPLE_RATE // 1000,
+            {w: cfg.wake.verifier_floor for w in self._verifiers},
         )
         self._warmup = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
         self._frame = vad.frame_samples
@@ -258,7 +283,7 @@ class Listener:
     def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
         if at < self._wake_ready_at or not scores:
             return []
-        fired = self._gate.update(scores, at)
+        fired = self._gate.update(scores, at, self._verify)
         if not fired:
             return []
         score, word = max(fired)
@@ -269,6 +294,14 @@ class Listener:
         since = max(wake, self._voiced_since) if self._voiced else None
         self._endpointer.open(wake, since)
         return [WakeDetected(word, score, wake, self._ns(wake))]
+
+    def _check_grey(self, word: str) -> bool:
+        """A grey-zone hop of ``word``: does the enrolled user's verifier accept the head's window?"""
+        det = self._wake
+        assert isinstance(det, FeatureDetector)  # checked when the verifiers were loaded
+        p = self._verifiers[word].prob(det.features(word))
+        log.debug("wake: %s grey-zone check %.3f", word, p)
+        return p >= self._verifier_threshold
 
     def _convert(self, evs: list[EndpointEvent]) -> list[ListenEvent]:
         out: list[ListenEvent] = []

@@ -78,24 +78,40 @@ class WakeGate:
     """The wake decision on the detector's per-hop scores, on sample positions only: a word fires when its
     score has been ≥ its threshold for ``patience`` hops in a row and it has not fired within
     ``refractory`` samples. The listener and ``bench wake`` both use this class (the bench replays the
-    recorded scores through ``fire_hops``, its vectorised twin, checked against it in the unit tests)."""
+    recorded scores through ``fire_hops``, its vectorised twin, checked against it in the unit tests).
 
-    def __init__(self, threshold_for: Callable[[str], float], patience: int, refractory_samples: int) -> None:
+    A second chance (``grey_floor``, per word with a user verifier): a hop scoring in the grey zone
+    [floor, threshold) counts as above the threshold when ``verify(word)`` says so; ``verify`` is only
+    called for such hops, so the verifier costs nothing while the room is quiet."""
+
+    def __init__(
+        self,
+        threshold_for: Callable[[str], float],
+        patience: int,
+        refractory_samples: int,
+        grey_floor: Mapping[str, float] | None = None,
+    ) -> None:
         self._thr = threshold_for
         self._patience = patience
         self._refractory = refractory_samples
+        self._floor = dict(grey_floor or {})
         self.reset()
 
     def reset(self) -> None:
         self._run: dict[str, int] = {}
         self._last_fire: dict[str, int] = {}
 
-    def update(self, scores: Mapping[str, float], at: int) -> list[tuple[float, str]]:
+    def update(
+        self, scores: Mapping[str, float], at: int, verify: Callable[[str], bool] | None = None
+    ) -> list[tuple[float, str]]:
         """(score, word) for each word firing at hop end ``at`` (a sample position)."""
         never = -(1 << 62)
         fired: list[tuple[float, str]] = []
         for w, s in scores.items():
-            run = self._run[w] = self._run.get(w, 0) + 1 if s >= self._thr(w) else 0
+            above = s >= self._thr(w)
+            if not above and verify is not None and w in self._floor and s >= self._floor[w]:
+                above = verify(w)
+            run = self._run[w] = self._run.get(w, 0) + 1 if above else 0
             if run >= self._patience and at - self._last_fire.get(w, never) >= self._refractory:
                 self._last_fire[w] = at
                 fired.append((s, w))
@@ -103,11 +119,18 @@ class WakeGate:
 
 
 def fire_hops(
-    scores: npt.NDArray[Any], threshold: float, patience: int, refractory_samples: int
+    scores: npt.NDArray[Any],
+    threshold: float,
+    patience: int,
+    refractory_samples: int,
+    verified: npt.NDArray[np.bool_] | None = None,
 ) -> list[int]:
     """The hops at which ``WakeGate`` fires for one word, given that word's score at every hop of a
-    contiguous stream (hop k ends at sample (k + 1) * HOP_SAMPLES). Vectorised for threshold sweeps."""
+    contiguous stream (hop k ends at sample (k + 1) * HOP_SAMPLES). Vectorised for threshold sweeps.
+    ``verified``: per hop, whether a grey-zone hop passed the verifier (the caller applies the floor)."""
     above = np.asarray(scores) >= threshold
+    if verified is not None:
+        above |= verified
     idx = np.arange(len(above))
     last_below = np.maximum.accumulate(np.where(above, -1, idx))
     candidates = np.nonzero(idx - last_below >= patience)[0]
@@ -229,6 +252,12 @@ class OpenWakeWordDetector:
             for word, score in self._hop(hop).items():
                 if score > scores.get(word, -1.0):
                     scores[word] = score
+
+    def features(self, word: str) -> F32:
+        """A copy of the embedding window ``word``'s head scored at the last hop (windows × 96, oldest
+        first): the input a grey-zone verifier re-scores (``listen.verifier``)."""
+        h = next(h for h in self._heads if h.word == word)
+        return self._embs.window(h.windows).copy()
 
     def _embed(self, mel_window: F32) -> F32:
         self._emb.set_tensor(self._emb_in, mel_window.reshape(1, EMB_MEL_FRAMES, MEL_BINS, 1))
