@@ -331,6 +331,8 @@ class Orchestrator:
                 if self.taking.completes(cur):
                     self._commit(cur, early=True)  # its transcript came before the pause settled
             return
+        if cur is not None and not cur.committed:
+            cur.cancel.cancel("superseded")  # an early decode whose quiet the VAD did not confirm
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // 16000
         a = turn.new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns, msg.at_sample)
         a.settled = msg.settled

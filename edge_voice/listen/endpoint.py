@@ -29,6 +29,7 @@ class EndpointSamples:
     max_utterance: int
     no_speech_timeout: int
     wake_tail: int  # a voiced run carried over from the wake phrase must last this long
+    early_quiet: int = 0  # quiet by energy this long inside speech: the decode may start (0 = off)
 
     @classmethod
     def from_config(cls, cfg: EndpointConfig, rate_hz: int = SAMPLE_RATE) -> EndpointSamples:
@@ -44,6 +45,7 @@ class EndpointSamples:
             s(cfg.max_utterance_ms),
             s(cfg.no_speech_timeout_ms),
             s(cfg.wake_tail_ms),
+            s(cfg.early_decode_ms),
         )
 
 
@@ -121,6 +123,19 @@ class Endpointer:
     @property
     def in_speech(self) -> bool:
         return self.state == "speech"
+
+    @property
+    def paused(self) -> bool:
+        """In speech, and a ``Paused`` was sent for the silence in progress."""
+        return self.state == "speech" and self._paused
+
+    @property
+    def speech_start(self) -> int:
+        return self._speech_start
+
+    @property
+    def audio_start(self) -> int:
+        return self._audio_start
 
     def open(
         self, floor_sample: int | None = None, voiced_since: int | None = None, timeout: int | None = None
