@@ -338,7 +338,7 @@ class Listener:
                     a = max(e.audio_start, self._ring.oldest)
                     end = self._end_of(e.speech_start, e.last_voiced)
                     audio = self._ring.read(a, e.at)
-                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled))
+                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled, e.question))
                 case Resumed():
                     self._early_end = self._reported = None
                     out.append(SpeechResumed(e.at, self._ns(e.at)))

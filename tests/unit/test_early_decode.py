@@ -76,7 +76,7 @@ def test_the_decode_starts_at_the_quiet_and_the_vad_keeps_its_end() -> None:
     assert early.at_sample - end <= 64 * MS  # 32 ms quiet, seen at the next 32 ms frame end
     assert early.start_sample <= start and early.at_sample == early.start_sample + len(early.audio)
     # the VAD's pauses (unsettled, then settled) and its stop come later and say the same end
-    assert [p.settled for p in vad] == [False, True]
+    assert [(p.settled, p.question) for p in vad] == [(False, False), (True, False), (True, True)]
     assert all(p.at_sample > early.at_sample for p in vad)
     assert {p.last_voiced_sample for p in vad} == {early.last_voiced_sample}
     (stop,) = of(events, SpeechStopped)
@@ -102,10 +102,10 @@ def test_a_voice_that_comes_back_before_the_vad_let_go_drops_the_early_decode() 
 def test_off_or_in_steady_noise_only_the_vad_pauses() -> None:
     pcm = np.concatenate([quiet(300), voice(1000), quiet(800)])
     off = listen(pcm, early_ms=0)
-    assert [p.settled for p in of(off, SpeechPaused)] == [False, True]
+    assert [p.settled for p in of(off, SpeechPaused)] == [False, True, True]
     assert of(off, SpeechPaused)[0].at_sample >= 1300 * MS + 64 * MS + 64 * MS  # VAD trail + 64 ms
     # a noise floor 20 dB under the voice: never 35 dB quiet, so the VAD decides as before
     noise = np.random.default_rng(2).integers(-800, 800, len(pcm)).astype(np.int16)
     noisy = listen(np.clip(pcm.astype(np.int32) + noise, -32768, 32767).astype(np.int16))
-    assert [p.settled for p in of(noisy, SpeechPaused)] == [False, True]
+    assert [p.settled for p in of(noisy, SpeechPaused)] == [False, True, True]
     assert of(noisy, SpeechPaused)[0].at_sample == of(off, SpeechPaused)[0].at_sample
