@@ -55,9 +55,11 @@ from edge_voice.core.messages import SAMPLE_RATE, Pcm
 # ------------------------------------------------------------------------------------------- variants
 
 # (name, config overrides as dotted keys): edit freely. "baseline" = the two-stage commit as it was before
-# issue 23 (no continuation, no wait on an unfinished transcript); "new" = the config's defaults.
+# issue 23 (no continuation, no wait on an unfinished transcript); "session10" = the turn-taking before the
+# early decode and the question commit (``--opt variants=session10,new``); "new" = the config's defaults.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("baseline", {"endpoint.continuation": False, "endpoint.unfinished_silence_ms": 0}),
+    ("session10", {"endpoint.early_decode_ms": 0, "endpoint.question_commit_silence_ms": 0}),
     ("new", {}),
 ]
 

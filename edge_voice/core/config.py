@@ -169,9 +169,15 @@ class EndpointConfig:
     min_speech_ms: int = 150  # voiced time before speech counts as started (rejects blips)
     silence_end_ms: int = 500  # end-of-speech silence that confirms the endpoint
     speculative_silence_ms: int = 64  # silence after which a speculative decode starts (0 = off)
+    # the decode starts sooner when the voice's energy has been this quiet (35 dB under the utterance's
+    # loud part) while the VAD, which trails the acoustic end by ~70 ms, still says speech (0 = off)
+    early_decode_ms: int = 32
     # silence after which a speculative transcript that is a complete command ends the turn
     # (intents.early_commit); the decode itself started at speculative_silence_ms
     commit_silence_ms: int = 160
+    # silence after which a speculative transcript that is a complete question ("…?", not ending mid-clause)
+    # ends the turn and its answer may play, before silence_end_ms (0 = questions wait for silence_end_ms)
+    question_commit_silence_ms: int = 400
     max_utterance_ms: int = 15000
     no_speech_timeout_ms: int = 4000  # after wake / listen, give up if no speech starts
     wake_tail_ms: int = 300  # voice still running this long after a wake detection = the command began
@@ -184,6 +190,8 @@ class EndpointConfig:
 
     def __post_init__(self) -> None:
         _check_range("endpoint", "wake_tail_ms", self.wake_tail_ms, 0, 2000)
+        _check_range("endpoint", "early_decode_ms", self.early_decode_ms, 0, 1000)
+        _check_range("endpoint", "question_commit_silence_ms", self.question_commit_silence_ms, 0, 5000)
         _check_range("endpoint", "unfinished_silence_ms", self.unfinished_silence_ms, 0, 10000)
         _require(
             "endpoint.unfinished_silence_ms",

@@ -62,6 +62,7 @@ class SpeechPaused:
     at_sample: int
     captured_ns: int
     settled: bool
+    question: bool = False  # the quiet lasted endpoint.question_commit_silence_ms: a question may end
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,10 +330,16 @@ class Orchestrator:
                 cur.settled = True
                 if self.taking.completes(cur):
                     self._commit(cur, early=True)  # its transcript came before the pause settled
+            if msg.question and not cur.committed:
+                cur.question_settled = True
+                if self.taking.completes_question(cur):
+                    self._commit(cur, early=True)  # a complete question: its answer may play now
             return
+        if cur is not None and not cur.committed:
+            cur.cancel.cancel("superseded")  # an early decode whose quiet the VAD did not confirm
         lag_ns = (msg.at_sample - msg.last_voiced_sample) * 1_000_000_000 // 16000
         a = turn.new_attempt(msg.last_voiced_sample, msg.captured_ns - lag_ns, msg.at_sample)
-        a.settled = msg.settled
+        a.settled, a.question_settled = msg.settled, msg.question
         self.router.hand(self.w.asr, AsrJob(turn.ctx(a), turn.audio_for(a, msg.audio, msg.start_sample)), a)
 
     def _on_resumed(self) -> None:
@@ -426,7 +432,9 @@ class Orchestrator:
                 self._commit(a, endpoint_ns=a.stop_ns)
                 self._settle_continuation(turn)
             return
-        if not a.committed and a.settled and self.taking.completes(a):
+        if not a.committed and (
+            (a.settled and self.taking.completes(a)) or self.taking.completes_question(a)
+        ):
             self._commit(a, early=True)
             return
         # an unsettled complete command is routed now (its confirmation waits behind the gate) and

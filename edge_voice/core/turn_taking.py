@@ -55,6 +55,21 @@ class TurnTaking:
             and not (self.cfg.endpoint.unfinished_silence_ms and unfinished(a.transcript or ""))
         )
 
+    def completes_question(self, a: Attempt) -> bool:
+        """A speculative transcript that ends the turn once its pause reached
+        ``endpoint.question_commit_silence_ms``: a question for the LLM that whisper heard as finished
+        ("…?") and that does not stop mid-clause. Said on after that, before its answer is heard, it is
+        asked again whole (``went_on``)."""
+        text = (a.transcript or "").strip()
+        return (
+            bool(self.cfg.endpoint.question_commit_silence_ms)
+            and a.question_settled
+            and a.matched
+            and a.intent is None
+            and text.endswith("?")
+            and not unfinished(text)
+        )
+
     def hold(self, turn: Turn, a: Attempt, msg: SpeechStopped) -> bool:
         """A transcript that stops mid-clause: wait for the rest instead of answering half (True)."""
         wait = self.cfg.endpoint.unfinished_silence_ms

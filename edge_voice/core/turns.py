@@ -71,6 +71,7 @@ class Attempt:
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms
+    question_settled: bool = False  # … and endpoint.question_commit_silence_ms
     transcript: str | None = None
     asr_ms: float | None = None
     audio_ms: int = 0

@@ -29,6 +29,8 @@ class EndpointSamples:
     max_utterance: int
     no_speech_timeout: int
     wake_tail: int  # a voiced run carried over from the wake phrase must last this long
+    early_quiet: int = 0  # quiet by energy this long inside speech: the decode may start (0 = off)
+    question_silence: int = 0  # a pause this long may end a complete question (0 = off)
 
     @classmethod
     def from_config(cls, cfg: EndpointConfig, rate_hz: int = SAMPLE_RATE) -> EndpointSamples:
@@ -44,6 +46,8 @@ class EndpointSamples:
             s(cfg.max_utterance_ms),
             s(cfg.no_speech_timeout_ms),
             s(cfg.wake_tail_ms),
+            s(cfg.early_decode_ms),
+            s(cfg.question_commit_silence_ms) if cfg.question_commit_silence_ms < cfg.silence_end_ms else 0,
         )
 
 
@@ -64,6 +68,7 @@ class Paused:
     last_voiced: int  # end of the last voiced block
     at: int
     settled: bool = True
+    question: bool = False  # the pause reached ``question_silence`` (sent once more, settled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ class Endpointer:
         self._last_voiced = 0
         self._paused = False
         self._settled = False
+        self._question = False  # the pause in progress reached question_silence (Paused sent)
         self._voice_from: int | None = None  # start of the voiced run in progress (in any state)
         self._onsets: list[tuple[int, int]] = []  # this utterance's (onset, last voiced before it)
 
@@ -121,6 +127,19 @@ class Endpointer:
     @property
     def in_speech(self) -> bool:
         return self.state == "speech"
+
+    @property
+    def paused(self) -> bool:
+        """In speech, and a ``Paused`` was sent for the silence in progress."""
+        return self.state == "speech" and self._paused
+
+    @property
+    def speech_start(self) -> int:
+        return self._speech_start
+
+    @property
+    def audio_start(self) -> int:
+        return self._audio_start
 
     def open(
         self, floor_sample: int | None = None, voiced_since: int | None = None, timeout: int | None = None
@@ -143,7 +162,7 @@ class Endpointer:
         self._run_need = self.cfg.min_speech
         if self._run_start is not None:
             self._run_need = max(self.cfg.min_speech, self.cfg.wake_tail)
-        self._paused = self._settled = False
+        self._paused = self._settled = self._question = False
 
     def carry_on(self, after: int, timeout: int | None = None) -> list[EndpointEvent]:
         """The turn was committed on the utterance that went quiet at sample ``after`` (a position inside
@@ -171,7 +190,7 @@ class Endpointer:
         """Stop listening without an event (turn ended, cancel)."""
         self.state = "closed"
         self._run_start = None
-        self._paused = self._settled = False
+        self._paused = self._settled = self._question = False
 
     def feed(self, voiced: bool, n_samples: int) -> list[EndpointEvent]:
         if n_samples <= 0:
@@ -199,7 +218,7 @@ class Endpointer:
                 self._speech_start = self._run_start
                 self._audio_start = max(self._speech_start - c.pre_roll, self._floor)
                 self._last_voiced = end
-                self._paused = self._settled = False
+                self._paused = self._settled = self._question = False
                 self._run_start = None
                 self._onsets = []
                 events: list[EndpointEvent] = [Started(self._speech_start, self._audio_start, end)]
@@ -219,7 +238,7 @@ class Endpointer:
         if voiced:
             self._last_voiced = end
             if self._paused:
-                self._paused = self._settled = False
+                self._paused = self._settled = self._question = False
                 events.append(Resumed(end))
         else:
             silence = end - self._last_voiced
@@ -230,6 +249,11 @@ class Endpointer:
                         Paused(self._audio_start, self._speech_start, self._last_voiced, end, settled)
                     )
                 self._paused, self._settled = True, settled
+            if c.question_silence and self._settled and not self._question and silence >= c.question_silence:
+                self._question = True
+                events.append(
+                    Paused(self._audio_start, self._speech_start, self._last_voiced, end, True, True)
+                )
             if silence >= c.silence_end:
                 self.close()
                 events.append(

@@ -93,6 +93,7 @@ class _AudioRing:
 _END_WIN = 160  # 10 ms windows for the acoustic end of speech
 _END_SEARCH = 3 * 512  # how far back from Silero's last voiced frame the end may move
 _END_DROP_DB = 35.0
+_LOUD_SPAN = 4 * SAMPLE_RATE  # the utterance's loud level, for the early decode, from its last 4 s
 
 
 def _load_verifiers(cfg: Config, wake: WakeDetector) -> Mapping[str, Verifier]:
@@ -206,6 +207,9 @@ class Listener:
         self._voiced = False
         self._voiced_since = position  # where the current voiced run began (valid while _voiced)
         self._origin = position
+        self._early_end: int | None = None  # the acoustic end an early SpeechPaused was sent for
+        self._reported: tuple[int, int] | None = None  # (VAD's last voiced, end sent) of this pause
+        self._early_floor = 0.0  # dB: quieter than this is the quiet after speech (early decode)
         self._ring.reset(position)
         was_open = self._endpointer.is_open
         self._endpointer = Endpointer(self._ep, position)
@@ -278,7 +282,60 @@ class Listener:
         if voiced and not self._voiced:
             self._voiced_since = end - self._frame
         self._voiced = voiced
-        return self._convert(self._endpointer.feed(self._voiced, self._frame))
+        events = self._convert(self._endpointer.feed(self._voiced, self._frame))
+        if self._ep.early_quiet:
+            events.extend(self._early(end))
+        return events
+
+    def _early(self, end: int) -> list[ListenEvent]:
+        """The early decode: Silero lets go of speech ~70 ms after its acoustic end, and the speculative
+        decode waits ``speculative_silence`` more. When the energy of the last ``early_quiet`` samples is
+        already far under the utterance's loud part, a ``SpeechPaused`` (unsettled) goes out now for that
+        acoustic end. If the voice comes back before the VAD paused, a ``SpeechResumed`` drops it; if the
+        VAD pauses with nothing loud since, its pause reports the same end, so the attempt goes on."""
+        ep = self._endpointer
+        if not ep.in_speech:
+            self._early_end = None
+            return []
+        if ep.paused and self._early_end is None:
+            return []  # the VAD's own pause started the decode
+        if self._early_end is not None:
+            if self._quiet_since(self._early_end, end):
+                return []
+            self._early_end = None  # the voice came back
+            return [] if ep.paused else [SpeechResumed(end, self._ns(end))]
+        quiet_from = self._quiet_from(ep.speech_start, end)
+        if quiet_from is None or end - quiet_from < self._ep.early_quiet:
+            return []
+        self._early_end = quiet_from
+        a = max(ep.audio_start, self._ring.oldest)
+        return [SpeechPaused(self._ring.read(a, end), a, quiet_from, end, self._ns(end), False)]
+
+    def _levels(self, start: int, end: int) -> np.ndarray:
+        """dB of each 10 ms window of [start, end), the last one ending at ``end``."""
+        n = (end - start) // _END_WIN
+        x = self._ring.read(end - n * _END_WIN, end).astype(np.float64).reshape(n, _END_WIN)
+        return np.asarray(10 * np.log10(np.mean(x * x, axis=1) + 1.0))
+
+    def _quiet_from(self, speech_start: int, end: int) -> int | None:
+        """Where the quiet that ``end`` is in began (the end of the last loud 10 ms window; loud as in
+        ``_acoustic_end``), or None if the last window is loud or the speech is too short to judge. The
+        loud level is kept: later windows are judged against the same one (``_quiet_since``)."""
+        start = max(speech_start, self._ring.oldest, end - _LOUD_SPAN)
+        if (end - start) // _END_WIN < 16:
+            return None
+        level = self._levels(start, end)
+        self._early_floor = float(np.percentile(level, 90)) - _END_DROP_DB
+        loud = np.nonzero(level > self._early_floor)[0]
+        if len(loud) == 0 or loud[-1] == len(level) - 1:
+            return None
+        return end - (len(level) - 1 - int(loud[-1])) * _END_WIN
+
+    def _quiet_since(self, since: int, end: int) -> bool:
+        """Nothing louder than the early decode's floor from ``since`` to ``end``."""
+        if end - since < _END_WIN:
+            return True
+        return bool(np.all(self._levels(since, end) <= self._early_floor))
 
     def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
         if at < self._wake_ready_at or not scores:
@@ -308,17 +365,20 @@ class Listener:
         for e in evs:
             match e:
                 case Started():
+                    self._early_end = self._reported = None
                     out.append(SpeechStarted(e.speech_start, self._ns(e.speech_start)))
                 case Paused():
                     a = max(e.audio_start, self._ring.oldest)
-                    end = self._acoustic_end(e.speech_start, e.last_voiced)
+                    end = self._end_of(e.speech_start, e.last_voiced)
                     audio = self._ring.read(a, e.at)
-                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled))
+                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled, e.question))
                 case Resumed():
+                    self._early_end = self._reported = None
                     out.append(SpeechResumed(e.at, self._ns(e.at)))
                 case Stopped():
                     a = max(e.audio_start, self._ring.oldest)
-                    end = self._acoustic_end(e.speech_start, e.last_voiced)
+                    end = self._end_of(e.speech_start, e.last_voiced)
+                    self._early_end = self._reported = None
                     out.append(
                         SpeechStopped(
                             self._ring.read(a, e.at),
@@ -334,6 +394,18 @@ class Listener:
                 case TimedOut():
                     out.append(NoSpeech(e.at))
         return out
+
+    def _end_of(self, speech_start: int, last_voiced: int) -> int:
+        """t0 of the pause the VAD reports: the early decode's acoustic end if nothing was loud since
+        (so the orchestrator keeps that attempt), else ``_acoustic_end``; the same for every event of
+        one pause."""
+        if self._reported is not None and self._reported[0] == last_voiced:
+            return self._reported[1]
+        end = self._early_end
+        if end is None or end > last_voiced:
+            end = self._acoustic_end(speech_start, last_voiced)
+        self._reported = (last_voiced, end)
+        return end
 
     def _acoustic_end(self, speech_start: int, last_voiced: int) -> int:
         """t0, the end of speech. Silero's decision trails the acoustic end by 2–3 frames (50–85 ms

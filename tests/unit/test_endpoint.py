@@ -486,3 +486,21 @@ def test_carry_on_times_out_like_an_open() -> None:
     (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
     ep.carry_on(stop.at, timeout=10 * F)
     assert isinstance(silence(ep, 10)[-1], TimedOut) and not ep.is_open
+
+
+def test_a_pause_that_reaches_the_question_silence_is_reported_once_more() -> None:
+    ep = make(speculative_silence=2 * F, settle_silence=5 * F, question_silence=12 * F)
+    ep.open()
+    voice(ep, 20)
+    assert silence(ep, 12) == [
+        Paused(0, 0, 20 * F, 22 * F, settled=False),
+        Paused(0, 0, 20 * F, 25 * F, settled=True),
+        Paused(0, 0, 20 * F, 32 * F, settled=True, question=True),
+    ]
+    assert silence(ep, 2) == []
+    assert voice(ep, 1) == [Resumed(35 * F)]
+    assert silence(ep, 12)[-1] == Paused(0, 0, 35 * F, 47 * F, settled=True, question=True)
+    # converted from ms; at or past the endpoint it would never come first: off
+    s = EndpointSamples.from_config(EndpointConfig(question_commit_silence_ms=400))
+    assert s.question_silence == 6400
+    assert EndpointSamples.from_config(EndpointConfig(question_commit_silence_ms=500)).question_silence == 0

@@ -168,8 +168,10 @@ def started(clock: FakeClock, at: int = 20000) -> SpeechStarted:
     return SpeechStarted(at, clock())
 
 
-def paused(clock: FakeClock, last_voiced: int = 50000, settled: bool = True) -> SpeechPaused:
-    return SpeechPaused(AUDIO, 15000, last_voiced, last_voiced + 3200, clock(), settled)
+def paused(
+    clock: FakeClock, last_voiced: int = 50000, settled: bool = True, question: bool = False
+) -> SpeechPaused:
+    return SpeechPaused(AUDIO, 15000, last_voiced, last_voiced + 3200, clock(), settled, question)
 
 
 def stopped(clock: FakeClock, last_voiced: int = 50000) -> SpeechStopped:
@@ -770,3 +772,38 @@ def test_a_decode_that_hangs_before_the_commit_ends_the_turn_at_its_deadline() -
     assert r.data("error")["stage"] == "asr" and r.data("error")["code"] == "timeout"
     assert r.data("response.done")["status"] == "error" and r.orch.turn is None
     assert job.ctx.cancel.cancelled and r.orch.state == State.IDLE
+
+
+def test_a_complete_question_commits_at_the_question_pause_and_others_wait_for_the_endpoint() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
+    r.decode("What is the capital of France?")
+    (job,) = r.llm.of(LlmJob)
+    assert isinstance(job, LlmJob)
+    r.send(paused(r.clock, 40000, settled=True))
+    assert not job.ctx.gate.is_set()  # commit_silence_ms ends commands only
+    r.send(paused(r.clock, 40000, question=True))  # question_commit_silence_ms: the answer may play
+    assert job.ctx.gate.is_set() and r.memory.of("input_audio.speech_stopped")[0].data["reason"] == (
+        "early_commit"
+    )
+    assert r.listen.calls[-1] == ("carry_on", 43200) and len(r.asr.jobs) == 1
+    # the question pause before the words: they commit when they come
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
+    r.send(paused(r.clock, 40000), paused(r.clock, 40000, question=True))
+    r.decode("How many legs does a spider have?")
+    assert r.orch.turn is not None and r.orch.turn.committed is not None
+    # not a finished question: it stops mid-clause, or whisper did not hear a question mark
+    for text in ("What is the?", "Tell me a story."):
+        r = Rig(cfg(speculative_ms=64))
+        r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
+        r.decode(text)
+        r.send(paused(r.clock, 40000), paused(r.clock, 40000, question=True))
+        assert r.orch.turn is not None and r.orch.turn.committed is None, text
+    # off: the question waits for the endpoint
+    off = cfg(speculative_ms=64)
+    r = Rig(replace(off, endpoint=replace(off.endpoint, question_commit_silence_ms=0)))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
+    r.decode("What is the capital of France?")
+    r.send(paused(r.clock, 40000), paused(r.clock, 40000, question=True))
+    assert r.orch.turn is not None and r.orch.turn.committed is None
