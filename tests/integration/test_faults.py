@@ -281,14 +281,24 @@ def test_engine_fault_mid_turn(
     engines: Engines, stage: str, mode: Literal["raise", "hang"], tmp_path: Path
 ) -> None:
     inject, first_text, second_text = STAGES[stage]
-    cfg: Config = CFG
-    if stage == "asr":  # the ASR deadline is its decode budget + 2 s
-        cfg = replace(CFG, asr=replace(CFG.asr, max_decode_ms=3000))
-    budget_s = 5.0 if stage == "asr" else cfg.service.stage_timeout_ms / 1000
+    # A raised fault needs no short budget; a hang is met only if the stage got going within it, so 6 s
+    # leaves a loaded box time to reach the fault (2 s failed there: the LLM had not yet streamed 3 pieces).
+    timeout_ms = 6000 if mode == "hang" else 20000
+    cfg: Config = replace(CFG, service=replace(CFG.service, stage_timeout_ms=timeout_ms))
+    budget_s = timeout_ms / 1000
+    if stage == "asr":  # the ASR deadline: its decode budget + 2 s + the one retry (~2 s of audio here)
+        cfg = replace(cfg, asr=replace(cfg.asr, max_decode_ms=3000))
+        budget_s = (cfg.asr.max_decode_ms + 2000 + cfg.asr.retry_limit_ms(3000)) / 1000
     fault = Fault(mode, hang_s=budget_s + 4.0)
     faulty = inject(engines, fault)
+    gap_ms = 6000 + int(budget_s * 1000) if mode == "hang" else 6000  # the next wake after the deadline
     rig = build(
-        cfg, faulty, turns(first_text, second_text).pcm, "adaptive", tmp_path / "r.wav", on_ready=fault.arm
+        cfg,
+        faulty,
+        turns(first_text, second_text, gap_ms=gap_ms).pcm,
+        "adaptive",
+        tmp_path / "r.wav",
+        on_ready=fault.arm,
     )
     rig.daemon.run()  # the whole file: it stops once the file has ended and no turn is open
 
