@@ -267,7 +267,7 @@ class Daemon:
         self.playback.volume = cfg.audio.volume
         self.agent = home_assistant_agent(cfg, post)
         prefill = engines.prefill
-        if self.agent is not None:  # HA's usual replies, synthesised ahead like our confirmations
+        if self.agent is not None and cfg.intents.language == "en":  # HA's usual (English) replies, ahead
             from edge_voice.engines.remote.home_assistant import AGENT_PHRASES
 
             prefill = (*prefill, *AGENT_PHRASES)
