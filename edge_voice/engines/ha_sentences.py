@@ -20,6 +20,7 @@ text (else its value) updated by what the intent handler adds (``canceled``, ``t
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -153,6 +154,7 @@ class HaSentences:
             "floor": TextSlotList.from_strings(["\x00"]),
         }
         self._memo: OrderedDict[str, HaMatch | None] = OrderedDict()
+        self._lock = threading.Lock()  # the memo is filled from the ASR thread too (prepare)
         self.ran = 0  # texts hassil was run on (past the gates and the memo): for bench home
         self._recognize("turn on the light")  # hassil fills its caches on the first call (~250 ms)
 
@@ -162,14 +164,16 @@ class HaSentences:
         words = re.findall(r"[\w']+", text.lower())
         if not words or (self.language == "en" and not self._worth_asking(words)):
             return None  # the gates are English words: another language asks every text
-        if text in self._memo:
-            self._memo.move_to_end(text)
-            return self._memo[text]
+        with self._lock:
+            if text in self._memo:
+                self._memo.move_to_end(text)
+                return self._memo[text]
         found = self._recognize(text)
-        self.ran += 1
-        self._memo[text] = found
-        if len(self._memo) > MEMO:
-            self._memo.popitem(last=False)
+        with self._lock:
+            self.ran += 1
+            self._memo[text] = found
+            if len(self._memo) > MEMO:
+                self._memo.popitem(last=False)
         return found
 
     def _worth_asking(self, words: list[str]) -> bool:

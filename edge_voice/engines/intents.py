@@ -737,6 +737,13 @@ class RuleIntentMatcher:
             return answer
         return self._continue(norm, previous) if previous is not None else None
 
+    def prepare(self, text: str) -> None:
+        """Match ``text`` with HA's templates ahead, on the calling (ASR) thread, so that ``match`` on the
+        loop finds it in the memo: another language than English only (there every text goes to hassil,
+        5-25 ms; in English the rules answer first and hassil's gated cost stays under 5 ms)."""
+        if self.enabled and self.language != "en" and self.sentences is not None:
+            self.sentences.recognize(text)
+
     def apply(self, result: IntentOutcome) -> None:
         """Commit an intent's side effects once the turn is final (timers, the question asked back;
         devices go out over MQTT)."""

@@ -285,7 +285,11 @@ class Daemon:
         self.llm = LlmWorker(
             engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
         )
-        self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms)  # a decode's retry: its time
+        # another language than English: HA's templates alone, ~5-25 ms a text here, matched on the ASR
+        # thread as each transcript is made; the loop's match finds it in the matcher's memo
+        m = engines.intents
+        prepare = m.prepare if isinstance(m, RuleIntentMatcher) and m.language != "en" else None
+        self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms, prepare)  # a decode's retry: its time
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop

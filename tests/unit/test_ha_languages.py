@@ -231,3 +231,16 @@ def test_what_stays_english_is_named() -> None:
     assert "llm.system_prompt" in said and "skills" in said
     multilingual = replace(cfg, asr=replace(cfg.asr, model="whisper-base-q8_0", language="de"))
     assert "asr." not in " ".join(still_english(multilingual))
+
+
+def test_prepare_matches_ahead_so_the_loops_match_runs_no_hassil() -> None:
+    m = build(DE)
+    assert m.sentences is not None
+    m.sentences.ran = 0
+    m.prepare("Schalte den Ventilator ein")  # on the ASR thread, in the daemon
+    assert m.sentences.ran == 1
+    got = m.match("Schalte den Ventilator ein")
+    assert got is not None and got.reply == "Ventilator eingeschaltet" and m.sentences.ran == 1
+    english = RuleIntentMatcher(replace(DE, language="en"), sentences=m.sentences)
+    english.prepare("Schalte den Ventilator ein")  # English: the rules answer first, nothing ahead
+    assert m.sentences.ran == 1
