@@ -73,8 +73,11 @@ def _pct(xs: list[float]) -> dict[str, float]:
     }
 
 
-def run(cfg: Config, out_dir: Path, rounds: int = 40, only: str = "", **_: Any) -> dict[str, Any]:
-    """The whole bench; ``--opt only=languages``: the fast path in other languages alone (no HA, no TTS)."""
+def run(
+    cfg: Config, out_dir: Path, rounds: int = 40, only: str = "", v2v_rounds: int = 12, **_: Any
+) -> dict[str, Any]:
+    """The whole bench; ``--opt only=languages``: the fast path in other languages alone (no HA, no TTS).
+    ``v2v_rounds``: spoken commands through the real daemon per backend (0 = none)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     languages = run_languages(out_dir)
     if only == "languages":
@@ -105,6 +108,7 @@ def run(cfg: Config, out_dir: Path, rounds: int = 40, only: str = "", **_: Any) 
             agent = HomeAssistantAgent(HomeAssistantConfig(url=ha.url, token_env=TOKEN_ENV, timeout_ms=10000))
             for text in COMMANDS:  # warm: HA loads its sentence templates on the first request
                 agent.ask(text, CancelToken())
+            v2v = _voice_to_voice(cfg, ha.url, v2v_rounds) if v2v_rounds else None
             match_ms: list[float] = []
             hop_ms: list[float] = []
             first_chunk_ms: list[float] = []
@@ -149,11 +153,66 @@ def run(cfg: Config, out_dir: Path, rounds: int = 40, only: str = "", **_: Any) 
         "replies": replies,
         "light_followed": f"{states_ok}/{rounds}",
         "fast_path": fast_path,
+        "voice_to_voice": v2v,
+        "fast_path_languages": {k: languages["languages"][k] for k in languages["languages"]},
         "note": "a shared 2-core box under load from other work; compare within this run only",
     }
-    (out_dir / "home.json").write_text(json.dumps(result, indent=2) + "\n")
-    _plot(match_ms, hop_ms, first_chunk_ms, rules_ms, both_ms, out_dir / "home.png")
+    (out_dir / "home.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    _plot(match_ms, hop_ms, first_chunk_ms, rules_ms, both_ms, out_dir / "home.png", v2v)
     return result
+
+
+def _voice_to_voice(cfg: Config, url: str, rounds: int) -> dict[str, Any]:
+    """Spoken "Hey Jarvis, turn on/off the kitchen light" through the real daemon (whisper, the matcher,
+    Piper; no MQTT), ``intents.backend`` local and home_assistant in alternating blocks on the same engines:
+    voice-to-voice (``response.done``'s latency: last voiced sample → first reply sample) per backend."""
+    from dataclasses import replace
+
+    from edge_voice.audio.sinks import WavSink
+    from edge_voice.audio.sources import InputClock, WavSource
+    from edge_voice.bench.turn import build_session
+    from edge_voice.integrations.sinks import MemorySink
+    from edge_voice.runtime.daemon import Daemon, load_engines
+
+    base = replace(
+        cfg,
+        mqtt=replace(cfg.mqtt, enabled=False),
+        conversation=replace(cfg.conversation, follow_up_window_ms=0),  # each "Hey Jarvis" its own turn
+    )
+    via_ha = replace(
+        base,
+        intents=replace(base.intents, backend="home_assistant"),
+        home_assistant=replace(base.home_assistant, url=url, token_env=TOKEN_ENV),
+    )
+    engines = load_engines(base)
+    block = max(1, rounds // 2)
+    pcm, _turns = build_session(5000, [(f"{COMMANDS[i % 2]}.", "command") for i in range(block)])
+    v2v: dict[str, list[float]] = {"local": [], "home_assistant": []}
+    replies: dict[str, dict[str, int]] = {"local": {}, "home_assistant": {}}
+    fallbacks = 0
+    with tempfile.TemporaryDirectory(prefix="bench-home-v2v-") as tmp:
+        for n, (name, c) in enumerate([("local", base), ("home_assistant", via_ha)] * 2):
+            clock, memory = InputClock(), MemorySink()
+            source = WavSource(pcm, pace="adaptive", clock=clock)
+            sink = WavSink(Path(tmp) / f"{n}.wav", clock, engines.tts.sample_rate)
+            Daemon(c, engines, source, sink, [memory], clock).run()
+            fallbacks += len(memory.of("engine.fallback"))
+            for ev in memory.of("response.done"):
+                lat = ev.data.get("latency")
+                if ev.data.get("status") == "done" and isinstance(lat, dict) and lat.get("voice_to_voice_ms"):
+                    v2v[name].append(float(lat["voice_to_voice_ms"]))
+                    reply = str(ev.data.get("reply"))
+                    replies[name][reply] = replies[name].get(reply, 0) + 1
+    local, via = _pct(v2v["local"]), _pct(v2v["home_assistant"])
+    return {
+        "what": "spoken commands through the real daemon, alternating blocks local / home_assistant",
+        "local_ms": local,
+        "home_assistant_ms": via,
+        "added_ms_p50": round(via["p50"] - local["p50"], 1),
+        "replies": replies,
+        "engine_fallbacks": fallbacks,
+        "samples_ms": {k: [round(x, 1) for x in xs] for k, xs in v2v.items()},
+    }
 
 
 def speculative_texts() -> list[str]:
@@ -396,13 +455,24 @@ def _plot(
     rules_ms: list[float],
     both_ms: list[float],
     path: Path,
+    v2v: dict[str, Any] | None = None,
 ) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    widths = [3, 2, 2] if v2v else [3, 2]
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(5 * len(widths), 4.5), gridspec_kw={"width_ratios": widths}
+    )
+    ax, ax2 = axes[0], axes[1]
+    if v2v:
+        ax3 = axes[2]
+        ax3.boxplot([v2v["samples_ms"]["local"], v2v["samples_ms"]["home_assistant"]], showfliers=True)
+        ax3.set_xticks([1, 2], ["local fast path", "HA's conversation\nagent"])
+        ax3.set_ylabel("ms")
+        ax3.set_title("Spoken command, voice-to-voice (daemon)", fontsize=10)
     ax.boxplot([match_ms, hop_ms, chunk_ms], showfliers=True)
     ax.set_xticks([1, 2, 3], ["local matcher", "HA conversation hop", "Piper first chunk\nof HA's reply"])
     ax.set_yscale("log")
