@@ -287,8 +287,8 @@ class Daemon:
         )
         # another language than English: HA's templates alone, ~5-25 ms a text here, matched on the ASR
         # thread as each transcript is made; the loop's match finds it in the matcher's memo
-        m = engines.intents
-        prepare = m.prepare if isinstance(m, RuleIntentMatcher) and m.language != "en" else None
+        # (the matcher of the moment: a reload replaces it; the language is a restart key)
+        prepare = self._prepare if cfg.intents.language != "en" else None
         self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms, prepare)  # a decode's retry: its time
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
@@ -347,6 +347,12 @@ class Daemon:
             self.orch.publish(ev.VolumeInfo(self.playback.volume), turn)
         if self._user_on_intent is not None:
             self._user_on_intent(turn, outcome)
+
+    def _prepare(self, text: str) -> None:
+        """The fast path's match of ``text`` ahead, on the ASR thread (another language than English)."""
+        matcher = self.engines.intents
+        if isinstance(matcher, RuleIntentMatcher):
+            matcher.prepare(text)
 
     def _on_config(self, cfg: Config) -> None:
         """The live part of a reloaded config (orchestrator thread): devices, volume, log level."""
