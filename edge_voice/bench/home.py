@@ -73,7 +73,15 @@ def _pct(xs: list[float]) -> dict[str, float]:
     }
 
 
-def run(cfg: Config, out_dir: Path, rounds: int = 40, **_: Any) -> dict[str, Any]:
+def run(
+    cfg: Config, out_dir: Path, rounds: int = 40, only: str = "", v2v_rounds: int = 12, **_: Any
+) -> dict[str, Any]:
+    """The whole bench; ``--opt only=languages``: the fast path in other languages alone (no HA, no TTS).
+    ``v2v_rounds``: spoken commands through the real daemon per backend (0 = none)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    languages = run_languages(out_dir)
+    if only == "languages":
+        return languages
     from edge_voice.bench.ha_server import HomeAssistant, ha_venv
     from edge_voice.core.cancel import CancelToken
     from edge_voice.engines.intents import RuleIntentMatcher
@@ -100,6 +108,7 @@ def run(cfg: Config, out_dir: Path, rounds: int = 40, **_: Any) -> dict[str, Any
             agent = HomeAssistantAgent(HomeAssistantConfig(url=ha.url, token_env=TOKEN_ENV, timeout_ms=10000))
             for text in COMMANDS:  # warm: HA loads its sentence templates on the first request
                 agent.ask(text, CancelToken())
+            v2v = _voice_to_voice(cfg, ha.url, v2v_rounds) if v2v_rounds else None
             match_ms: list[float] = []
             hop_ms: list[float] = []
             first_chunk_ms: list[float] = []
@@ -144,11 +153,66 @@ def run(cfg: Config, out_dir: Path, rounds: int = 40, **_: Any) -> dict[str, Any
         "replies": replies,
         "light_followed": f"{states_ok}/{rounds}",
         "fast_path": fast_path,
+        "voice_to_voice": v2v,
+        "fast_path_languages": {k: languages["languages"][k] for k in languages["languages"]},
         "note": "a shared 2-core box under load from other work; compare within this run only",
     }
-    (out_dir / "home.json").write_text(json.dumps(result, indent=2) + "\n")
-    _plot(match_ms, hop_ms, first_chunk_ms, rules_ms, both_ms, out_dir / "home.png")
+    (out_dir / "home.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    _plot(match_ms, hop_ms, first_chunk_ms, rules_ms, both_ms, out_dir / "home.png", v2v)
     return result
+
+
+def _voice_to_voice(cfg: Config, url: str, rounds: int) -> dict[str, Any]:
+    """Spoken "Hey Jarvis, turn on/off the kitchen light" through the real daemon (whisper, the matcher,
+    Piper; no MQTT), ``intents.backend`` local and home_assistant in alternating blocks on the same engines:
+    voice-to-voice (``response.done``'s latency: last voiced sample → first reply sample) per backend."""
+    from dataclasses import replace
+
+    from edge_voice.audio.sinks import WavSink
+    from edge_voice.audio.sources import InputClock, WavSource
+    from edge_voice.bench.turn import build_session
+    from edge_voice.integrations.sinks import MemorySink
+    from edge_voice.runtime.daemon import Daemon, load_engines
+
+    base = replace(
+        cfg,
+        mqtt=replace(cfg.mqtt, enabled=False),
+        conversation=replace(cfg.conversation, follow_up_window_ms=0),  # each "Hey Jarvis" its own turn
+    )
+    via_ha = replace(
+        base,
+        intents=replace(base.intents, backend="home_assistant"),
+        home_assistant=replace(base.home_assistant, url=url, token_env=TOKEN_ENV),
+    )
+    engines = load_engines(base)
+    block = max(1, rounds // 2)
+    pcm, _turns = build_session(5000, [(f"{COMMANDS[i % 2]}.", "command") for i in range(block)])
+    v2v: dict[str, list[float]] = {"local": [], "home_assistant": []}
+    replies: dict[str, dict[str, int]] = {"local": {}, "home_assistant": {}}
+    fallbacks = 0
+    with tempfile.TemporaryDirectory(prefix="bench-home-v2v-") as tmp:
+        for n, (name, c) in enumerate([("local", base), ("home_assistant", via_ha)] * 2):
+            clock, memory = InputClock(), MemorySink()
+            source = WavSource(pcm, pace="adaptive", clock=clock)
+            sink = WavSink(Path(tmp) / f"{n}.wav", clock, engines.tts.sample_rate)
+            Daemon(c, engines, source, sink, [memory], clock).run()
+            fallbacks += len(memory.of("engine.fallback"))
+            for ev in memory.of("response.done"):
+                lat = ev.data.get("latency")
+                if ev.data.get("status") == "done" and isinstance(lat, dict) and lat.get("voice_to_voice_ms"):
+                    v2v[name].append(float(lat["voice_to_voice_ms"]))
+                    reply = str(ev.data.get("reply"))
+                    replies[name][reply] = replies[name].get(reply, 0) + 1
+    local, via = _pct(v2v["local"]), _pct(v2v["home_assistant"])
+    return {
+        "what": "spoken commands through the real daemon, alternating blocks local / home_assistant",
+        "local_ms": local,
+        "home_assistant_ms": via,
+        "added_ms_p50": round(via["p50"] - local["p50"], 1),
+        "replies": replies,
+        "engine_fallbacks": fallbacks,
+        "samples_ms": {k: [round(x, 1) for x in xs] for k, xs in v2v.items()},
+    }
 
 
 def speculative_texts() -> list[str]:
@@ -220,6 +284,170 @@ def _fast_path(cfg: Config) -> tuple[dict[str, Any], list[float], list[float]]:
     )
 
 
+# The fast path in another language (``intents.language``): a home's devices named in it, its commands
+# as HA's templates have them, grown word by word as speculative transcripts come, and questions for the
+# LLM (no match: hassil's slowest case). Our rules and gates are English, so every text goes to hassil.
+LANGUAGE_CASES: dict[str, tuple[tuple[tuple[str, str, str, str], ...], tuple[str, ...], tuple[str, ...]]] = {
+    "de": (
+        (
+            ("Küchenlicht", "light", "light.kuechenlicht", "Küche"),
+            ("Stehlampe", "light", "light.stehlampe", "Wohnzimmer"),
+            ("Ventilator", "fan", "fan.ventilator", "Wohnzimmer"),
+            ("Kaffeemaschine", "switch", "switch.kaffeemaschine", "Küche"),
+        ),
+        (
+            "Schalte das Küchenlicht ein",
+            "Schalte den Ventilator aus",
+            "Mach das Licht im Wohnzimmer an",
+            "Schalte alle Lichter aus",
+            "Schalte die Kaffeemaschine ein",
+            "Setze die Helligkeit vom Küchenlicht auf 40 Prozent",
+            "Stelle einen Timer für 5 Minuten",
+            "Wie spät ist es",
+            "Welches Datum ist heute",
+            "Stoppe den Timer",
+        ),
+        (
+            "Wie ist das Wetter morgen",
+            "Was ist die Hauptstadt von Frankreich",
+            "Erzähl mir einen Witz",
+            "Wie viele Beine hat eine Spinne",
+            "Warum ist der Himmel blau",
+        ),
+    ),
+    "fr": (
+        (
+            ("lumière de la cuisine", "light", "light.cuisine", "cuisine"),
+            ("lampe du salon", "light", "light.salon", "salon"),
+            ("ventilateur", "fan", "fan.ventilateur", "salon"),
+            ("cafetière", "switch", "switch.cafetiere", "cuisine"),
+        ),
+        (
+            "Allume la lumière de la cuisine",
+            "Éteins le ventilateur",
+            "Allume les lumières dans le salon",
+            "Allume la cafetière",
+            "Règle la luminosité de la lampe du salon à 40 %",
+            "Mets la lumière de la cuisine en rouge",
+            "Quelle heure est-il",
+            "Quelle est la date",
+            "Annule le minuteur",
+        ),
+        (
+            "Quel temps fera-t-il demain",
+            "Quelle est la capitale de l'Allemagne",
+            "Raconte-moi une blague",
+            "Combien de pattes a une araignée",
+            "Pourquoi le ciel est-il bleu",
+        ),
+    ),
+}
+
+
+def run_languages(out_dir: Path) -> dict[str, Any]:
+    """Per language: building HA's templates and response sentences (start-up), and the match of every
+    speculative transcript, languages interleaved text by text, English (rules, then HA's sentences,
+    gated) in the same loop as the baseline. ``hassil_ms``: what one match costs (wall and this thread's
+    CPU); another language's match runs on the ASR thread (``prepare``), and ``loop_ms`` is what the
+    event loop then pays for it (a memo hit). → ``home-languages.json`` + ``.png``."""
+    # imports paid once by whichever language loads first: out of every build_ms
+    import hassil  # noqa: F401
+    import jinja2.sandbox  # noqa: F401
+
+    from edge_voice.core.config import DeviceEntry, IntentsConfig
+    from edge_voice.engines.ha_sentences import HaSentences
+    from edge_voice.engines.intents import RuleIntentMatcher
+
+    timed: dict[str, RuleIntentMatcher] = {}
+    prepared: dict[str, RuleIntentMatcher] = {}
+    texts: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    for lang in ("en", *LANGUAGE_CASES):
+        if lang == "en":
+            cfg, spoken = IntentsConfig(), speculative_texts()
+        else:
+            devices, commands, questions = LANGUAGE_CASES[lang]
+            entries = tuple(DeviceEntry(n, k, (), e, a) for n, k, e, a in devices)  # type: ignore[arg-type]
+            cfg = IntentsConfig(language=lang, devices=entries)
+            spoken = [" ".join(c.split()[:n]) for c in commands for n in range(1, len(c.split()) + 1)]
+            spoken += list(questions)
+        t0 = time.perf_counter()
+        sentences = HaSentences(cfg.devices, lang)
+        build_ms = (time.perf_counter() - t0) * 1000
+        timed[lang], texts[lang] = RuleIntentMatcher(cfg, sentences=sentences), spoken
+        prepared[lang] = RuleIntentMatcher(cfg, sentences=HaSentences(cfg.devices, lang))
+        out[lang] = {"build_ms": round(build_ms, 1), "texts": len(spoken)}
+    wall: dict[str, list[float]] = {lang: [] for lang in timed}
+    cpu: dict[str, list[float]] = {lang: [] for lang in timed}
+    loop: dict[str, list[float]] = {lang: [] for lang in timed}
+    for i in range(max(len(t) for t in texts.values())):
+        for lang, m in timed.items():
+            if i < len(texts[lang]):
+                text = texts[lang][i]
+                t0, c0 = time.perf_counter(), time.thread_time()
+                m.match(text)
+                wall[lang].append((time.perf_counter() - t0) * 1000)
+                cpu[lang].append((time.thread_time() - c0) * 1000)
+                prepared[lang].prepare(text)  # the ASR thread's part (English: nothing)
+                t0 = time.perf_counter()
+                prepared[lang].match(text)
+                loop[lang].append((time.perf_counter() - t0) * 1000)
+    for lang, m in timed.items():
+        assert m.sentences is not None
+        out[lang] |= {
+            "hassil_ms": _pct(wall[lang]),
+            "hassil_cpu_ms": _pct(cpu[lang]),
+            "loop_ms": _pct(loop[lang]),
+            "hassil_ran": m.sentences.ran,
+        }
+        if lang != "en":
+            commands = LANGUAGE_CASES[lang][1]
+            replies = {c: (r.name, r.reply) if (r := m.match(c)) else None for c in commands}
+            out[lang]["commands_matched"] = f"{sum(r is not None for r in replies.values())}/{len(commands)}"
+            out[lang]["replies"] = replies
+    result = {
+        "bench": "home languages",
+        "hassil": "hassil 3.13.1 + home-assistant-intents 2026.11.25, jinja2 3.1.6 (the daemon's pins)",
+        "what": "intents.language: HaSentences build (templates + response sentences) and match() on "
+        "speculative transcripts (each command word by word + questions), languages interleaved; en = "
+        "rules then HA's sentences, gated, on the loop (loop_ms = hassil_ms); another language = HA's "
+        "templates on every text, on the ASR thread (hassil_ms), the loop's memo hit (loop_ms)",
+        "languages": out,
+        "note": "a shared 2-core box under load from other work; compare within this run only",
+    }
+    (out_dir / "home-languages.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    _plot_languages(wall, loop, out_dir / "home-languages.png")
+    return result
+
+
+def _plot_languages(wall: dict[str, list[float]], loop: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data, names = [], []
+    for lang in wall:
+        data.append(wall[lang])
+        names.append(
+            "en\nrules, then HA\n(on the loop)" if lang == "en" else f"{lang}\nHA's templates\n(ASR thread)"
+        )
+        if lang != "en":
+            data.append([max(x, 1e-3) for x in loop[lang]])
+            names.append(f"{lang}\nthe loop's\nmemo hit")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.boxplot(data, showfliers=True)
+    ax.set_xticks(range(1, len(data) + 1), names, fontsize=8)
+    ax.axhline(5.0, color="red", linestyle="--", linewidth=0.8, label="5 ms budget (event loop)")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per speculative transcript (log)")
+    ax.set_title("Fast-path match by intents.language", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _plot(
     match_ms: list[float],
     hop_ms: list[float],
@@ -227,13 +455,24 @@ def _plot(
     rules_ms: list[float],
     both_ms: list[float],
     path: Path,
+    v2v: dict[str, Any] | None = None,
 ) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    widths = [3, 2, 2] if v2v else [3, 2]
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(5 * len(widths), 4.5), gridspec_kw={"width_ratios": widths}
+    )
+    ax, ax2 = axes[0], axes[1]
+    if v2v:
+        ax3 = axes[2]
+        ax3.boxplot([v2v["samples_ms"]["local"], v2v["samples_ms"]["home_assistant"]], showfliers=True)
+        ax3.set_xticks([1, 2], ["local fast path", "HA's conversation\nagent"])
+        ax3.set_ylabel("ms")
+        ax3.set_title("Spoken command, voice-to-voice (daemon)", fontsize=10)
     ax.boxplot([match_ms, hop_ms, chunk_ms], showfliers=True)
     ax.set_xticks([1, 2, 3], ["local matcher", "HA conversation hop", "Piper first chunk\nof HA's reply"])
     ax.set_yscale("log")

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edge_voice.core.config import Config, ConfigError
+from edge_voice.core.config import Config, ConfigError, still_english
 from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def run_doctor(cfg: Config, *, verify_models: bool = True) -> list[DoctorLine]:
         ("gpio", _gpio),
         ("mqtt", _mqtt),
         ("remote", _remote),
+        ("language", _language),
         ("service", _service),
     ]
     if verify_models:
@@ -199,6 +200,15 @@ def _remote(cfg: Config) -> list[DoctorLine]:
             DoctorLine("llm remote", False, f"credentials sent over plain http:// to {gen.url}; use https://")
         ]
     return [DoctorLine("llm remote", True, gen.url)]
+
+
+def _language(cfg: Config) -> list[DoctorLine]:
+    english = still_english(cfg)
+    if not english:
+        return [DoctorLine("language", True, "en: the fast path's rules, replies and models are English")]
+    lang = cfg.intents.language
+    said = f"{lang}: Home Assistant's sentences and replies on the fast path; still English: "
+    return [DoctorLine("language", None, said + "; ".join(english))]
 
 
 def _audio(cfg: Config) -> list[DoctorLine]:

@@ -14,7 +14,7 @@ from typing import Any
 from edge_voice.audio.echo import Room, load_room
 from edge_voice.audio.sinks import AudioSink, SpeakerSink, WavSink
 from edge_voice.audio.sources import AudioSource, InputClock, MicSource, WavSource, read_input
-from edge_voice.core.config import Config, load
+from edge_voice.core.config import Config, load, still_english
 from edge_voice.core.messages import Pcm
 from edge_voice.core.publisher import EventSink
 from edge_voice.integrations.sinks import JsonlSink, MemorySink
@@ -99,6 +99,13 @@ def run_daemon(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.integrations.ha_devices import with_learned_devices
 
     cfg = with_learned_devices(cfg)  # before the engines: the matcher and whisper's prompt name them
+    if english := still_english(cfg):
+        log.warning(
+            "intents.language = %s: the fast path understands and answers in it (Home Assistant's "
+            "sentences); still English: %s",
+            cfg.intents.language,
+            "; ".join(english),
+        )
     engines = load_engines(cfg, _progress)
     clock = InputClock()
     source, sink, reopen = make_io(cfg, engines, clock, audio, args.output, args.fast)

@@ -304,10 +304,29 @@ class IntentsConfig:
     # the fast path serving when it is unreachable or slow
     backend: Literal["local", "home_assistant"] = "local"
     # Home Assistant's sentence templates (hassil + home-assistant-intents) after the rule matcher, with
-    # HA's intent and slot names in the MQTT payload; "en" only: our rules, replies and sentence file
-    # are English (engines/ha_sentences)
-    language: Literal["en"] = "en"
+    # HA's intent and slot names in the MQTT payload (engines/ha_sentences)
     ha_sentences: bool = True
+    # the fast path's language: any that home-assistant-intents ships ("de", "fr", "pt-BR", …). "en" =
+    # our rules, then HA's templates; another = HA's templates for it alone, answered with HA's own
+    # response sentences (speech recognition, the voice, the LLM and error phrases stay as configured)
+    language: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.language == "en":
+            return
+        try:
+            from home_assistant_intents import get_languages
+        except ImportError:
+            raise ConfigError(
+                "intents.language",
+                '"en" unless home-assistant-intents is installed (requirements/runtime.txt)',
+            ) from None
+        known = get_languages()
+        _require(
+            "intents.language", self.language in known, f"one of {', '.join(known)} (got {self.language!r})"
+        )
+        # the English rules are the only other matcher: without HA's templates nothing would understand it
+        _require("intents.ha_sentences", self.ha_sentences, f'true when intents.language = "{self.language}"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,6 +660,14 @@ class Config:
         _require("device_id", ok, "letters, digits, '-' or '_' (it is used in MQTT topics)")
         if self.intents.backend == "home_assistant":
             _require("intents.backend", self.intents.enabled, '"local" when intents.enabled = false')
+        if self.intents.backend == "home_assistant" and self.intents.language != "en":
+            # HA would parse the transcript in another language than the fast path that chose to ask it
+            lang = self.intents.language
+            _require(
+                "home_assistant.language",
+                self.home_assistant.language == lang,
+                f'"{lang}" (intents.language)',
+            )
         if self.intents.backend == "home_assistant" or self.home_assistant.learn_devices:
             # HA's request must end (and the fast path answer) before the stage deadline fails the turn
             timeout, stage = self.home_assistant.timeout_ms, self.service.stage_timeout_ms
@@ -658,6 +685,24 @@ class Config:
         from edge_voice.cache import cache_dir
 
         return cache_dir("models")
+
+
+def still_english(cfg: Config) -> tuple[str, ...]:
+    """What stays English when ``intents.language`` is not "en" (for the start-up warning and doctor):
+    the fast path speaks HA's sentences in that language, the rest is as configured. () for English."""
+    if cfg.intents.language == "en":
+        return ()
+    lang = cfg.intents.language
+    out: list[str] = []
+    if ".en" in cfg.asr.model or cfg.asr.language != lang.split("-")[0]:
+        out.append(f"speech recognition (asr.model = {cfg.asr.model}, asr.language = {cfg.asr.language})")
+    if cfg.tts.backend == "local" and not cfg.tts.voice.endswith(".onnx"):
+        out.append(f"the voice (tts.voice = {cfg.tts.voice}: the shipped Piper voices are English)")
+    if cfg.llm.system_prompt == LlmConfig().system_prompt and cfg.llm.examples == DEFAULT_EXAMPLES:
+        out.append("the LLM's prompt and examples (llm.system_prompt, llm.examples)")
+    out.append("edge-voice's own phrases: errors, a timer's 'done', HA-less fallbacks")
+    out.append("the skills (units, holidays, …: not asked in another language)")
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------- loading

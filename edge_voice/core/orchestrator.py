@@ -111,6 +111,7 @@ class Orchestrator:
             workers, intents, self.conversation, self.latency, self.publish, self._later.append, now_ns
         )
         self.router.on_intent, self.router.enabled = hooks.on_intent, cfg.intents.enabled
+        self.router.ha_matched = cfg.intents.language != "en"  # a restart key: never changed by a reload
         self.exit_code, self.state = 0, State.IDLE
         self.turn: Turn | None = None
         self.taking = TurnTaking(cfg, listen)

@@ -41,16 +41,21 @@ AGENT_INTENTS = frozenset({"turn_on", "turn_off", "set_brightness", "set_color",
 _AGENT_VERB = re.compile(r"\b(?:turn|switch|set|make|change|put|power)\b")
 
 
-def agent_parses(outcome: IntentOutcome, text: str, previous: IntentOutcome | None) -> bool:
+def agent_parses(
+    outcome: IntentOutcome, text: str, previous: IntentOutcome | None, ha_matched: bool = False
+) -> bool:
     """Whether Home Assistant's agent understands ``text`` as the fast path did: one target named as said,
     with a verb — not a sentence of several commands (``also``, two devices), not a follow-up or
     continuation (``previous``: "turn it off", "and the fan"), not an answer to our question back, not a
-    name the fast path resolved fuzzily ("kitchen lite"). HA 2024.3 answers those no_intent_match."""
+    name the fast path resolved fuzzily ("kitchen lite"). HA 2024.3 answers those no_intent_match.
+    ``ha_matched``: the fast path is HA's own templates alone (``intents.language`` not "en"), so the verb
+    (an English word list) is not asked: HA's templates for that language already parsed the text."""
     if outcome.name not in AGENT_INTENTS or outcome.also or previous is not None:
         return False
     names = [v for k, v in outcome.slots if k == "device"]
     said = f" {norm_device_name(text)} "
-    return len(names) == 1 and f" {norm_device_name(names[0])} " in said and bool(_AGENT_VERB.search(said))
+    verb = ha_matched or bool(_AGENT_VERB.search(said))
+    return len(names) == 1 and f" {norm_device_name(names[0])} " in said and verb
 
 
 Progress = TextDelta | SentenceReady | GenerationDone | AudioChunk | SynthesisDone
@@ -82,6 +87,7 @@ class ReplyRouter:
         self.enabled = True  # intents.enabled (live on reload)
         # Home Assistant's conversation agent is configured and not cooling down after a failure
         self.agent_ready: Callable[[], bool] | None = None
+        self.ha_matched = False  # the fast path is HA's templates alone (intents.language not "en")
 
     def hand(self, worker: StagePort[Any], job: AsrJob | LlmJob | SpeakJob | EndOfReply, a: Attempt) -> None:
         """Give a worker a job without ever blocking the loop; a full queue fails the turn (bounded)."""
@@ -108,7 +114,7 @@ class ReplyRouter:
         if (
             outcome is not None
             and self.agent_ready is not None
-            and agent_parses(outcome, text, turn.previous)
+            and agent_parses(outcome, text, turn.previous, self.ha_matched)
             and self.agent_ready()
         ):
             # HA acts and answers; the LLM thread asks it once the attempt is committed (never on a

@@ -9,13 +9,20 @@ Slot lists as HA's default agent builds them: ``name`` = every device name and a
 id, context: its domain), ``area`` = the devices' areas. Bounded: ``MAX_CHARS`` of text, and a small
 memo, since a speculative transcript is often asked again (the commit re-matches the same words).
 hassil and the templates are imported when this is built (``intents.ha_sentences``), not before.
+
+Another language than English (``intents.language``): HA's templates for it alone (our sentence file only
+where ``data/intents/<language>.yaml`` exists), and ``render`` speaks HA's own response template for the
+match, rendered as HA's default agent renders it: Jinja2 in a sandbox, ``slots`` = each matched entity's
+text (else its value) updated by what the intent handler adds (``canceled``, ``timers``, ``time``,
+``date``), ``state``/``query`` = the entities acted on, whitespace collapsed.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -36,7 +43,7 @@ SERVED = (
     "HassGetCurrentDate",
     "HassNevermind",
 )
-LANGUAGES = ("en",)  # where our sentence file (and our rules and replies) exist
+OUR_LANGUAGES = ("en",)  # where our sentence file (and our rules and replies) exist
 MAX_CHARS = 200  # a transcript longer than this is no command
 MEMO = 64
 # A speculative transcript cut mid-command ("turn", "set the living room light to") is hassil's slowest
@@ -85,13 +92,19 @@ class HaMatch:
 
     intent: str
     slots: tuple[tuple[str, str], ...]
+    # the template's response key ("default", "light_all", "brightness", …) and HA's ``slots`` for its
+    # response template: each entity's text as said, else its value ("Küchenlicht", 5, "zwei")
+    response: str = "default"
+    said: tuple[tuple[str, Any], ...] = ()
 
     def slot(self, key: str) -> str | None:
         return next((v for k, v in self.slots if k == key), None)
 
 
-def sentence_file(language: str) -> str:
-    return resources.files("edge_voice").joinpath("data", "intents", f"{language}.yaml").read_text("utf-8")
+def sentence_file(language: str) -> str | None:
+    """Our sentence file for ``language``, or None where we have none (every language but English)."""
+    path = resources.files("edge_voice").joinpath("data", "intents", f"{language}.yaml")
+    return path.read_text("utf-8") if path.is_file() else None
 
 
 class HaSentences:
@@ -105,14 +118,27 @@ class HaSentences:
         from home_assistant_intents import get_intents
 
         data = get_intents(language)
-        if data is None or language not in LANGUAGES:
+        if data is None:
             raise ValueError(f"no sentences for language {language!r}")
-        ours = yaml.safe_load(sentence_file(language))
-        data = {
-            **data,
-            "intents": {k: v for k, v in data["intents"].items() if k in SERVED} | ours["intents"],
-        }
+        self.language = language
+        ours_text = sentence_file(language)
+        ours = yaml.safe_load(ours_text)["intents"] if ours_text is not None else {}
+        data = {**data, "intents": {k: v for k, v in data["intents"].items() if k in SERVED} | ours}
         self._intents = Intents.from_dict(data)
+        # HA's response templates, compiled now (a broken one fails the start, not a turn): only where our
+        # own replies are not spoken, i.e. not for English
+        self._responses: dict[tuple[str, str], Any] = {}
+        if language not in OUR_LANGUAGES:
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment()
+            responses = data.get("responses", {})
+            for intent, by_key in responses.get("intents", {}).items():
+                if intent in SERVED:
+                    for key, text in by_key.items():
+                        self._responses[(intent, key)] = env.from_string(text)
+            for key, text in responses.get("errors", {}).items():
+                self._responses[("error", key)] = env.from_string(text)
         names: dict[str, tuple[str, str]] = {}
         for d in devices:
             for said in (d.name, *d.aliases):
@@ -128,6 +154,7 @@ class HaSentences:
             "floor": TextSlotList.from_strings(["\x00"]),
         }
         self._memo: OrderedDict[str, HaMatch | None] = OrderedDict()
+        self._lock = threading.Lock()  # the memo is filled from the ASR thread too (prepare)
         self.ran = 0  # texts hassil was run on (past the gates and the memo): for bench home
         self._recognize("turn on the light")  # hassil fills its caches on the first call (~250 ms)
 
@@ -135,19 +162,26 @@ class HaSentences:
         if len(text) > MAX_CHARS:
             return None
         words = re.findall(r"[\w']+", text.lower())
-        if len(words) < 2 or words[-1] in _CUT_SHORT:
-            return None
-        if ANCHORS.isdisjoint(words) and (self._named is None or not self._named.search(" ".join(words))):
-            return None
-        if text in self._memo:
-            self._memo.move_to_end(text)
-            return self._memo[text]
+        if not words or (self.language == "en" and not self._worth_asking(words)):
+            return None  # the gates are English words: another language asks every text
+        with self._lock:
+            if text in self._memo:
+                self._memo.move_to_end(text)
+                return self._memo[text]
         found = self._recognize(text)
-        self.ran += 1
-        self._memo[text] = found
-        if len(self._memo) > MEMO:
-            self._memo.popitem(last=False)
+        with self._lock:
+            self.ran += 1
+            self._memo[text] = found
+            if len(self._memo) > MEMO:
+                self._memo.popitem(last=False)
         return found
+
+    def _worth_asking(self, words: list[str]) -> bool:
+        if len(words) < 2 or words[-1] in _CUT_SHORT:
+            return False
+        return not ANCHORS.isdisjoint(words) or (
+            self._named is not None and bool(self._named.search(" ".join(words)))
+        )
 
     def _recognize(self, text: str) -> HaMatch | None:
         from hassil import recognize_best
@@ -158,11 +192,41 @@ class HaSentences:
         if r is None:
             return None
         slots: list[tuple[str, str]] = []
+        said: list[tuple[str, Any]] = []
         for key, ent in r.entities.items():
             value = ent.value
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             slots.append((key, str(value)))
+            said.append((key, ent.text or value))  # as HA's default agent hands its response template
             if key == "name":
                 slots.append(("name_text", str(ent.text).strip()))
-        return HaMatch(r.intent.name, tuple(slots))
+        return HaMatch(r.intent.name, tuple(slots), r.response or "default", tuple(said))
+
+    def render(
+        self,
+        got: HaMatch,
+        slots: Mapping[str, Any] | None = None,
+        states: Sequence[Mapping[str, Any]] = (),
+    ) -> str | None:
+        """HA's response sentence for ``got`` in this language (None: English, or no template for it):
+        its response key's template, else the intent's "default". ``slots``: what HA's intent handler
+        adds to the recognised ones; ``states``: the entities acted on (``state`` is the first)."""
+        template = self._responses.get((got.intent, got.response)) or self._responses.get(
+            (got.intent, "default")
+        )
+        if template is None:
+            return None
+        return self._render(template, {**dict(got.said), **(slots or {})}, states)
+
+    def error(self, key: str, slots: Mapping[str, Any] | None = None) -> str | None:
+        """HA's error sentence ``key`` (``timer_not_found``, …) in this language, or None."""
+        template = self._responses.get(("error", key))
+        return None if template is None else self._render(template, dict(slots or {}), ())
+
+    @staticmethod
+    def _render(template: Any, slots: dict[str, Any], states: Sequence[Mapping[str, Any]]) -> str:
+        text = template.render(
+            slots=slots, state=states[0] if states else None, query={"matched": list(states), "unmatched": []}
+        )
+        return " ".join(str(text).split())

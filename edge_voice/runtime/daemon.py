@@ -267,7 +267,7 @@ class Daemon:
         self.playback.volume = cfg.audio.volume
         self.agent = home_assistant_agent(cfg, post)
         prefill = engines.prefill
-        if self.agent is not None:  # HA's usual replies, synthesised ahead like our confirmations
+        if self.agent is not None and cfg.intents.language == "en":  # HA's usual (English) replies, ahead
             from edge_voice.engines.remote.home_assistant import AGENT_PHRASES
 
             prefill = (*prefill, *AGENT_PHRASES)
@@ -285,7 +285,11 @@ class Daemon:
         self.llm = LlmWorker(
             engines.llm, post, self.tts, engines.make_splitter, cfg.llm.max_sentences, self.agent
         )
-        self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms)  # a decode's retry: its time
+        # another language than English: HA's templates alone, ~5-25 ms a text here, matched on the ASR
+        # thread as each transcript is made; the loop's match finds it in the matcher's memo
+        # (the matcher of the moment: a reload replaces it; the language is a restart key)
+        prepare = self._prepare if cfg.intents.language != "en" else None
+        self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms, prepare)  # a decode's retry: its time
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop
@@ -343,6 +347,12 @@ class Daemon:
             self.orch.publish(ev.VolumeInfo(self.playback.volume), turn)
         if self._user_on_intent is not None:
             self._user_on_intent(turn, outcome)
+
+    def _prepare(self, text: str) -> None:
+        """The fast path's match of ``text`` ahead, on the ASR thread (another language than English)."""
+        matcher = self.engines.intents
+        if isinstance(matcher, RuleIntentMatcher):
+            matcher.prepare(text)
 
     def _on_config(self, cfg: Config) -> None:
         """The live part of a reloaded config (orchestrator thread): devices, volume, log level."""

@@ -130,12 +130,21 @@ class Worker(threading.Thread, Generic[J]):
 
 class AsrWorker(Worker[AsrJob]):
     """``retry_ms(audio_ms)``: the time a decode's one retry may add (``AsrConfig.retry_limit_ms``; 0 =
-    the engine does not retry), added to this job's deadline."""
+    the engine does not retry), added to this job's deadline. ``prepare(text)``: run on this thread with
+    each transcript before it is posted (the fast path's match in another language than English, too slow
+    for the loop: the loop's match then finds it done)."""
 
-    def __init__(self, engine: Transcriber, post: Post, retry_ms: Callable[[int], int] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Transcriber,
+        post: Post,
+        retry_ms: Callable[[int], int] | None = None,
+        prepare: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(Stage.ASR, post, maxsize=8)
         self.engine = engine
         self.retry_ms = retry_ms
+        self.prepare = prepare
 
     def ctx_of(self, job: AsrJob) -> Ctx | None:
         return job.ctx
@@ -157,7 +166,13 @@ class AsrWorker(Worker[AsrJob]):
         if not c.cancel.cancelled:
             audio_ms = len(job.audio) * 1000 // 16000
             aborted = bool(result.aborted)  # time/token limit hit
-            self.post(Transcript(c.turn_id, c.attempt, result.text.strip(), audio_ms, ms, aborted))
+            text = result.text.strip()
+            if self.prepare is not None and text:
+                try:
+                    self.prepare(text)
+                except Exception:  # the loop's own match will say it again, where it is handled
+                    log.exception("turn=%d preparing the fast path's match failed", c.turn_id)
+            self.post(Transcript(c.turn_id, c.attempt, text, audio_ms, ms, aborted))
 
 
 class LlmWorker(Worker[LlmJob | PrimeJob]):

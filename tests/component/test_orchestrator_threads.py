@@ -405,3 +405,34 @@ def test_an_engine_stuck_for_good_ends_the_turn_then_exits_for_a_restart(tmp_pat
     codes = [(e.data["stage"], e.data["code"]) for e in h.memory.of("error")]
     assert codes == [("llm", "timeout"), ("llm", "hung")]  # first the turn ends, then the process
     assert h.memory.of("response.done")[0].data["status"] == "error"
+
+
+def test_a_german_command_is_matched_on_the_asr_thread_and_answered_in_home_assistants_words(
+    tmp_path: Path,
+) -> None:
+    """intents.language = "de" with the real matcher (hassil + HA's German templates): the ASR thread
+    prepares the match, the loop finds it (hassil ran once), and the reply is HA's German sentence."""
+    from edge_voice.core.config import DeviceEntry, IntentsConfig
+    from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
+
+    devices = (DeviceEntry("Küchenlicht", "light", (), "light.kuechenlicht", "Küche"),)
+    cfg = replace(_cfg(speculative_silence_ms=0), intents=IntentsConfig(language="de", devices=devices))
+    sentences = ha_sentences(cfg.intents)
+    assert sentences is not None
+    matcher = RuleIntentMatcher(cfg.intents, sentences=sentences)
+    sentences.ran = 0
+
+    async def scenario(h: Harness) -> None:
+        h.orch.router.intents, h.asr.prepare = matcher, matcher.prepare
+        for m in (wake(), started(), stopped()):
+            h.turn_loop.post(m)
+        await h.wait_for(lambda: "response.done" in h.types())
+
+    asr = ScriptedTranscriber(["Schalte das Küchenlicht ein"])
+    h = run_scenario(tmp_path, scenario, asr=asr, cfg=cfg)
+    done = h.memory.of("response.done")[0].data
+    assert (done["route"], done["reply"]) == ("intent", "Licht eingeschaltet"), done
+    assert h.memory.of("intent.recognized")[0].data["name"] == "turn_on"
+    assert h.tts_engine.texts == ["Licht eingeschaltet"]
+    assert sentences.ran == 1  # on the ASR thread; the loop's match was a memo hit
+    assert h.orch.router.ha_matched

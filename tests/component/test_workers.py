@@ -348,3 +348,33 @@ def test_an_asr_job_deadline_includes_the_retry_its_utterance_may_need() -> None
     worker._run_one(AsrJob(ctx, np.zeros(32000, np.int16)))  # 2 s of audio
     assert seen == [5.0] and worker.busy_extra_s == 0.0  # 3 s + 2 s of audio at 1 s per s
     assert len(posted) == 1
+
+
+def test_the_asr_thread_prepares_the_fast_paths_match_before_it_posts_the_transcript() -> None:
+    """intents.language not "en": hassil's match (5-25 ms) runs on the ASR thread, before the transcript
+    reaches the loop, whose own match then finds it done; a failing prepare still posts the transcript."""
+    from edge_voice.core.jobs import AsrJob
+    from edge_voice.core.messages import Transcript
+    from edge_voice.engines.base import Transcription
+    from edge_voice.runtime.workers import AsrWorker
+
+    order: list[str] = []
+
+    class Said:
+        def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+            return Transcription(" Schalte das Küchenlicht ein ", "")
+
+    def prepare(text: str) -> None:
+        order.append(f"prepare {text}")
+        if len(order) > 1:
+            raise RuntimeError("broken")
+
+    def post(msg: object) -> None:
+        assert isinstance(msg, Transcript)
+        order.append(f"post {msg.text}")
+
+    worker = AsrWorker(Said(), post, prepare=prepare)
+    for turn in (1, 2):
+        worker._run_one(AsrJob(Ctx(turn, 0, CancelToken(), threading.Event()), np.zeros(1600, np.int16)))
+    said = "Schalte das Küchenlicht ein"
+    assert order == [f"prepare {said}", f"post {said}", f"prepare {said}", f"post {said}"]

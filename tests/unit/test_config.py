@@ -100,6 +100,8 @@ def test_missing_explicit_file_and_bad_toml(tmp_path: Path) -> None:
         ("[vad]\nthreshhold = 0.5\n", ("vad.threshhold", "unknown key")),
         # a wildcard in a topic part would kill paho's network thread at the first publish
         ('[mqtt]\ndiscovery_prefix = "home/#"\n', ("mqtt.discovery_prefix",)),
+        # a language home-assistant-intents does not ship: its list is named
+        ('[intents]\nlanguage = "klingon"\n', ("intents.language", "de, ")),
     ],
 )
 def test_cli_exits_78_naming_the_key(tmp_path: Path, toml: str, said: tuple[str, ...]) -> None:

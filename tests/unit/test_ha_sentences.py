@@ -182,9 +182,10 @@ def test_registries_give_aliases_and_areas() -> None:
     assert registry_from(None, "x", [1]).aliases == {}  # malformed answers are skipped
 
 
-def test_only_english_is_served() -> None:
+def test_a_language_home_assistant_lacks_fails_at_start_up() -> None:
     with pytest.raises(ConfigError, match=r"intents\.language"):
-        load(None, environ={"EDGE_VOICE_INTENTS__LANGUAGE": "de"})
+        load(None, environ={"EDGE_VOICE_INTENTS__LANGUAGE": "xx"})
+    assert load(None, environ={"EDGE_VOICE_INTENTS__LANGUAGE": "de"}).intents.language == "de"
     assert ha_sentences(IntentsConfig(ha_sentences=False)) is None
 
 
