@@ -25,12 +25,12 @@ import numpy as np
 from edge_voice.bench import wake_corpus as corpus
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
-from edge_voice.listen.stop import ShortUtterances, StopWindow, is_stop
+from edge_voice.listen.stop import STOP_PAD, ShortUtterances, StopWindow, is_stop
 
 log = logging.getLogger(__name__)
 
 STOP_TEXTS = ("Stop!", "Stop it.", "Stop that.", "Stop.")
-PAD = 3200  # 200 ms each side of the voiced run go to the ASR (onsets and releases)
+PAD = STOP_PAD
 REPLY = (
     "Once upon a time there was a little fox who lived at the edge of a great forest. Every morning "
     "she walked down to the river to drink, and every evening she told the owls what she had seen."
