@@ -64,11 +64,11 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.publisher import EventSink, Publisher
 from edge_voice.core.replies import ReplyRouter, Workers
+from edge_voice.core.stop_word import is_stop
 from edge_voice.core.supervisor import Supervisor
 from edge_voice.core.turn_taking import Continuation, TurnTaking
 from edge_voice.core.turns import Attempt, Mark, Trigger, Turn, next_turn_id
 from edge_voice.core.vocabulary import ErrorCode, Stage, State
-from edge_voice.listen.stop import is_stop
 
 log = logging.getLogger(__name__)
 

@@ -9,21 +9,14 @@ by ``bench stop`` (detection during replies, false stops per hour on the wake be
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from edge_voice.core.messages import SAMPLE_RATE
+from edge_voice.core.stop_word import STOP_PHRASES, is_stop
+
+__all__ = ["STOP_PAD", "STOP_PHRASES", "ShortUtterances", "StopWindow", "is_stop"]
 
 STOP_PAD = 3200  # 200 ms each side of the voiced run go to the ASR (onsets and releases; bench stop)
-STOP_PHRASES = frozenset(
-    {"stop", "stop it", "stop that", "stop now", "stop please", "please stop", "okay stop", "ok stop"}
-)
-
-
-def is_stop(text: str) -> bool:
-    """Whisper's transcript of the window is one of the stop phrases (case, punctuation ignored)."""
-    words = re.sub(r"[^a-z ]", " ", text.lower()).split()
-    return " ".join(words) in STOP_PHRASES
 
 
 @dataclass(frozen=True, slots=True)
