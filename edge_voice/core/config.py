@@ -488,10 +488,12 @@ class ConversationConfig:
     # while the device speaks (a reply, a timer ringing), "stop" said alone ends it without the wake word:
     # a short utterance between silences is decoded by the ASR (bench stop: detection, false stops/hour)
     stop_word: bool = True
+    timer_repeats: int = 3  # a finished timer rings: its phrase said this many times ("stop" ends it)
 
     def __post_init__(self) -> None:
         _check_range("conversation", "follow_up_window_ms", self.follow_up_window_ms, 0, 60000)
         _check_range("conversation", "say_max_wait_ms", self.say_max_wait_ms, 0, 300000)
+        _check_range("conversation", "timer_repeats", self.timer_repeats, 1, 10)
 
 
 MQTT_COMMAND_NAMES = ("listen", "unmute", "say", "announce", "cancel", "volume", "mute")
