@@ -42,6 +42,7 @@ CONDITIONS = (
     "room",
     "clean",
     "reply-room-aec",
+    "reply-room-aec-cold",
     "reply-room-raw",
     "timer-room-aec",
 )
@@ -49,7 +50,15 @@ CONDITIONS = (
 # or the timer's phrase said over and over: a timer ringing) comes back at about the user's level (0 dB),
 # then the default canceller (``-aec``) or none (``-raw``) — what the daemon's stop word hears while it
 # speaks. The same room for the negatives played during replies.
-ROOM_CONDITIONS = {"reply-room-aec": True, "reply-room-raw": False, "timer-room-aec": True}
+ROOM_CONDITIONS = {
+    "reply-room-aec": True,
+    "reply-room-aec-cold": True,
+    "reply-room-raw": False,
+    "timer-room-aec": True,
+}
+# The canceller adapts while the device speaks: in the daemon it has usually heard seconds of it before
+# the user says "stop" (warm: the user speaks WARM_S later); "-cold": 1–2 s into the first reply.
+WARM_S = 6
 TIMER_PHRASE = "Your 5 minute timer is done."
 BLOCK = 512
 AHEAD = 640  # the device buffer: playback runs 40 ms ahead of the capture
@@ -123,6 +132,8 @@ def positives(canceller: str = "linear") -> list[tuple[str, str, Pcm, int, int]]
         stop = corpus._trim(speak(STOP_TEXTS[vi % len(STOP_TEXTS)]))
         for ci, cond in enumerate(CONDITIONS):
             lead = int((1.0 + 0.3 * ((vi + ci) % 4)) * SAMPLE_RATE)
+            if cond in ROOM_CONDITIONS and not cond.endswith("-cold"):
+                lead += WARM_S * SAMPLE_RATE
             total = lead + len(stop) + int(1.5 * SAMPLE_RATE)
             user = np.zeros(total, np.int16)
             user[lead : lead + len(stop)] = corpus.set_level(stop, -24.0)
@@ -197,7 +208,9 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict
             "device_level_dbfs": -24,
             "user_level_dbfs": -24,
             "canceller": cfg.audio.echo_canceller,
-            "note": "-aec: the daemon's default echo path; -raw: no cancelling; echo-20/-10: the reply "
+            "warm_s": WARM_S,
+            "note": "-aec: the daemon's default echo path, the user speaking warm_s after the device began "
+            "(-cold: 1-2 s after); -raw: no cancelling; echo-20/-10: the reply "
             "mixed in directly at -20/-10 dB under the user, no room, no cancelling (session 10)",
         },
         "target": {"detection_rate": TARGET_DETECT, "false_stops_per_hour": TARGET_FALSE_PER_HOUR},
@@ -211,7 +224,7 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict
         "detection_rate": round(detected / max(len(pos), 1), 4),
         "by_condition": rates,
         # what the daemon's stop word meets: the device speaking through the room, cancelled
-        "during_replies": round(
+        "during_replies": round(  # (the warm and cold -aec conditions)
             sum(by_cond[c][0] for c in armed) / max(sum(by_cond[c][1] for c in armed), 1), 4
         ),
         "missed": missed[:60],
