@@ -132,6 +132,7 @@ def test_stop_said_while_a_timer_rings_ends_the_ringing(engines: Engines, tmp_pa
     assert mic.spoke_at is not None and start < mic.spoke_at < end  # it rang when the user spoke
 
 
+@pytest.mark.slow  # ~1 min of a reply in real time, expected to fail until issue 21: CI may skip it
 @pytest.mark.xfail(
     strict=False,
     reason="issue 21: the linear canceller's residual keeps the VAD voiced under the reply, so no short "
