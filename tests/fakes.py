@@ -106,6 +106,7 @@ class RecordingListen:
         self.lock = threading.Lock()
         self.clock = clock
         self._heard = 0
+        self.armed: list[bool] = []  # arm_stop calls, apart: the stop word follows every SPEAKING state
 
     @property
     def heard(self) -> int:
@@ -126,6 +127,10 @@ class RecordingListen:
     def close(self) -> None:
         with self.lock:
             self.calls.append(("close", None))
+
+    def arm_stop(self, on: bool) -> None:
+        with self.lock:
+            self.armed.append(on)
 
 
 @dataclass(frozen=True)

@@ -817,6 +817,45 @@ def _plot(result: dict[str, Any], path: Path) -> None:
             ms=11,
             label=f"chosen ({c['threshold']}, {c['patience']})",
         )
+        sc = result.get("second_chance", {})
+        if word in sc.get("words", {}):  # the second chances, on the same axes (at the configured defaults)
+            ch = sc["chosen"]
+            vp = sorted(
+                (p for p in sc["words"][word]["verifier"] if p["floor"] == ch["floor"]),
+                key=lambda p: p["verifier_threshold"],
+            )
+            ax.plot(
+                [max(p["fa_per_hour_max"], floor) for p in vp],
+                [100 * (1 - p["recall"]) for p in vp],
+                "g^-",
+                ms=4,
+                lw=1,
+                label=f"+ enrolled verifier, floor {ch['floor']} (worst user)",
+            )
+            vc = sc["words"][word]["verifier"]
+            pick = next(
+                p
+                for p in vc
+                if (p["floor"], p["verifier_threshold"]) == (ch["floor"], ch["verifier_threshold"])
+            )
+            ax.plot(
+                max(pick["fa_per_hour_max"], floor),
+                100 * (1 - pick["recall"]),
+                "gD",
+                ms=8,
+                mfc="none",
+                label=f"chosen verifier ≥ {ch['verifier_threshold']}",
+            )
+            vd = sc["words"][word]["vad_confirmed"]
+            if vd:
+                ax.plot(
+                    [max(p["fa_per_hour"], floor) for p in vd],
+                    [100 * (1 - p["recall"]) for p in vd],
+                    "mv:",
+                    ms=4,
+                    lw=1,
+                    label="+ lower threshold if a command follows (VAD)",
+                )
         ax.axvline(TARGET_FA_PER_HOUR, color="red", ls="--", lw=0.8)
         ax.axhline(100 * (1 - TARGET_RECALL), color="grey", ls=":", lw=0.8)
         ax.set_xscale("log")
@@ -827,7 +866,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         )
         ax.set_ylabel("miss rate %")
         ax.set_ylim(-2, 102)
-        ax.legend(fontsize=7, loc="upper right")
+        if ax is axes[0][0]:  # one legend: the same lines on every panel
+            ax.legend(fontsize=6.5, loc="upper right")
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -130,8 +130,8 @@ class WakeConfig:
     # [verifier_floor, threshold) counts as above the threshold when the user's verifier gives at least
     # verifier_threshold. Values from ``bench wake`` (second_chance); "" = no verifier.
     verifier: str = ""
-    verifier_floor: float = 0.1
-    verifier_threshold: float = 0.95
+    verifier_floor: float = 0.05
+    verifier_threshold: float = 0.98
 
     def __post_init__(self) -> None:
         _require("wake.words", len(self.words) + len(self.custom_models) > 0, "a non-empty list")
@@ -504,10 +504,15 @@ class ConversationConfig:
     barge_in: bool = True  # wake word while speaking interrupts the reply
     chimes: bool = True  # a short tone when the microphone opens for a turn, and before an announce
     say_max_wait_ms: int = 20000  # a say/announce/timer waits this long at most for the user's turn to end
+    # while the device speaks (a reply, a timer ringing), "stop" said alone ends it without the wake word:
+    # a short utterance between silences is decoded by the ASR (bench stop: detection, false stops/hour)
+    stop_word: bool = True
+    timer_repeats: int = 3  # a finished timer rings: its phrase said this many times ("stop" ends it)
 
     def __post_init__(self) -> None:
         _check_range("conversation", "follow_up_window_ms", self.follow_up_window_ms, 0, 60000)
         _check_range("conversation", "say_max_wait_ms", self.say_max_wait_ms, 0, 300000)
+        _check_range("conversation", "timer_repeats", self.timer_repeats, 1, 10)
 
 
 MQTT_COMMAND_NAMES = ("listen", "unmute", "say", "announce", "cancel", "volume", "mute")

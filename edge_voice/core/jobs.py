@@ -121,6 +121,10 @@ class ListenControl(Protocol):
 
     def close(self) -> None: ...
 
+    def arm_stop(self, on: bool) -> None:
+        """The stop word: while on, short utterances come back as ``ShortUtterance`` (listen/stop.py)."""
+        ...
+
     @property
     def heard(self) -> int:
         """Input samples the listen thread has taken so far (the input clock; read from the loop)."""

@@ -94,7 +94,20 @@ class NoSpeech:
     at_sample: int
 
 
-ListenEvent = WakeDetected | SpeechStarted | SpeechPaused | SpeechResumed | SpeechStopped | NoSpeech
+@dataclass(frozen=True, slots=True, eq=False)
+class ShortUtterance:
+    """While the stop word is armed (the device speaks or a timer rings): a short voiced run with silence
+    either side — maybe "stop" (``listen/stop.py``). ``audio`` is padded 200 ms each side."""
+
+    audio: Pcm
+    start_sample: int  # first voiced sample
+    end_sample: int  # after the last voiced sample
+    captured_ns: int
+
+
+ListenEvent = (
+    WakeDetected | SpeechStarted | SpeechPaused | SpeechResumed | SpeechStopped | NoSpeech | ShortUtterance
+)
 
 
 @dataclass(frozen=True, slots=True)

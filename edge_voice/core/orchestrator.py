@@ -19,12 +19,14 @@ attempt are held and published only on commit, so subscribers see exactly one co
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
 
 from edge_voice.core import events as ev
 from edge_voice.core.announcements import Announcements, speak_due
+from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import Config
 from edge_voice.core.controls import CONTROLS, handle_control
 from edge_voice.core.conversation import Conversation
@@ -33,6 +35,7 @@ from edge_voice.core.intent import IntentMatcher, IntentOutcome
 from edge_voice.core.jobs import (
     AsrJob,
     ChimeJob,
+    Ctx,
     EndOfReply,
     ListenControl,
     PrimeJob,
@@ -48,6 +51,7 @@ from edge_voice.core.messages import (
     PlaybackFinished,
     PlaybackStarted,
     SentenceReady,
+    ShortUtterance,
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
@@ -60,12 +64,15 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.publisher import EventSink, Publisher
 from edge_voice.core.replies import ReplyRouter, Workers
+from edge_voice.core.stop_word import is_stop
 from edge_voice.core.supervisor import Supervisor
 from edge_voice.core.turn_taking import Continuation, TurnTaking
 from edge_voice.core.turns import Attempt, Mark, Trigger, Turn, next_turn_id
 from edge_voice.core.vocabulary import ErrorCode, Stage, State
 
 log = logging.getLogger(__name__)
+
+STOP_CHECK = -1  # the attempt number of a stop-word check's ASR job: never a turn's attempt
 
 
 def _nothing() -> None:
@@ -126,6 +133,9 @@ class Orchestrator:
 
     def set_state(self, state: State) -> None:
         if state != self.state:
+            speaking = state == State.SPEAKING
+            if speaking != (self.state == State.SPEAKING):  # the stop word listens while the device speaks
+                self.listen.arm_stop(speaking and self.cfg.conversation.stop_word)
             self.state = state
             self.latency.state(self.turn, state, self.now_ns())
             self.out.state(state)
@@ -204,6 +214,8 @@ class Orchestrator:
                 self._on_stopped(msg)
             case NoSpeech():
                 self._on_no_speech()
+            case ShortUtterance():
+                self._on_short(msg)
             case Transcript():
                 self._on_transcript(msg)
             case TextDelta() | SentenceReady() | GenerationDone() | AudioChunk() | SynthesisDone():
@@ -306,6 +318,24 @@ class Orchestrator:
         if nxt.stopped is not None:
             self._on_stopped(nxt.stopped)
 
+    def _on_short(self, msg: ShortUtterance) -> None:
+        """The stop word: a short utterance heard while the device speaks (a reply, a timer ringing) goes
+        to the ASR; if it says "stop", the turn ends (``_on_stop_check``). Bounded by the ASR's queue: a
+        full one drops the check, never the turn."""
+        turn = self.turn
+        if turn is None or self.state != State.SPEAKING or not self.cfg.conversation.stop_word:
+            return
+        ctx = Ctx(turn.id, STOP_CHECK, CancelToken(), threading.Event())  # (the ASR has no gate to wait on)
+        if not self.w.asr.submit_nowait(AsrJob(ctx, msg.audio)):
+            log.warning("turn=%d stop-word check dropped: ASR queue full", turn.id)
+
+    def _on_stop_check(self, msg: Transcript) -> None:
+        turn = self.turn
+        heard = is_stop(msg.text)
+        log.info("turn=%d stop-word check: %r%s", msg.turn_id, msg.text, " -> stop" if heard else "")
+        if heard and turn is not None and turn.id == msg.turn_id and self.state == State.SPEAKING:
+            self._cancel_turn("stop_word")
+
     def _on_no_speech(self) -> None:
         turn = self.turn
         if turn is None:
@@ -405,6 +435,9 @@ class Orchestrator:
     # ------------------------------------------------------------------ answering
 
     def _on_transcript(self, msg: Transcript) -> None:
+        if msg.attempt == STOP_CHECK:
+            self._on_stop_check(msg)
+            return
         turn, a = self.turn, self._attempt(msg.turn_id, msg.attempt)
         if a is None or turn is None:
             return

@@ -28,6 +28,7 @@ from edge_voice.core.messages import (
     ListenEvent,
     NoSpeech,
     Pcm,
+    ShortUtterance,
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
@@ -45,6 +46,7 @@ from edge_voice.listen.endpoint import (
     Stopped,
     TimedOut,
 )
+from edge_voice.listen.stop import STOP_PAD, ShortUtterances
 from edge_voice.listen.verifier import FeatureDetector, Verifier, VerifierError, verifiers_for
 from edge_voice.listen.wake import HOP_SAMPLES, WakeGate
 
@@ -143,8 +145,9 @@ class Listener:
         self._ring = _AudioRing(ep.pre_roll + ep.max_utterance + ep.silence_end + 2 * MAX_CHUNK)
         self._endpointer = Endpointer(ep)
         self._vad_buf: Pcm = np.zeros(self._frame, np.int16)
-        # open(timeout samples), close, or carry on after a sample (timeout samples)
-        self._pending: list[int | Literal["close"] | tuple[int, int | None] | None] = []
+        # open(timeout samples), close, carry on after a sample (timeout samples), arm/disarm the stop word
+        self._pending: list[int | Literal["close", "arm", "disarm"] | tuple[int, int | None] | None] = []
+        self._short: ShortUtterances | None = None  # armed: short utterances go out (the stop word)
         self._lock = threading.Lock()
         self._anchors: deque[tuple[int, int]] = deque(maxlen=256)  # (end_sample, captured_ns)
         self._position = 0  # next expected input sample
@@ -180,6 +183,12 @@ class Listener:
         with self._lock:
             self._pending.append((after_sample, timeout))
 
+    def arm_stop(self, on: bool) -> None:
+        """While armed (the device speaks or a timer rings), every short voiced run bounded by silence
+        goes out as a ``ShortUtterance`` for the stop-word check; wake word and endpointer are untouched."""
+        with self._lock:
+            self._pending.append("arm" if on else "disarm")
+
     def _apply_pending(self) -> list[ListenEvent]:
         with self._lock:
             pending, self._pending = self._pending, []
@@ -187,6 +196,13 @@ class Listener:
         for op in pending:
             if op == "close":
                 self._endpointer.close()
+            elif op == "arm":
+                if self._short is None:
+                    self._short = ShortUtterances()
+                    # a voice already running at the arm is not "bounded by silence": it yields nothing
+                    self._short.reset(self._position, voiced=self._voiced)
+            elif op == "disarm":
+                self._short = None
             elif isinstance(op, tuple):
                 events.extend(self._convert(self._endpointer.carry_on(op[0], op[1])))
             else:
@@ -210,6 +226,8 @@ class Listener:
         self._early_end: int | None = None  # the acoustic end an early SpeechPaused was sent for
         self._reported: tuple[int, int] | None = None  # (VAD's last voiced, end sent) of this pause
         self._early_floor = 0.0  # dB: quieter than this is the quiet after speech (early decode)
+        if self._short is not None:
+            self._short.reset(position)
         self._ring.reset(position)
         was_open = self._endpointer.is_open
         self._endpointer = Endpointer(self._ep, position)
@@ -283,6 +301,12 @@ class Listener:
             self._voiced_since = end - self._frame
         self._voiced = voiced
         events = self._convert(self._endpointer.feed(self._voiced, self._frame))
+        if self._short is not None:
+            w = self._short.feed(voiced, end, self._frame)
+            if w is not None:
+                a = max(w.start - STOP_PAD, self._ring.oldest)
+                audio = self._ring.read(a, min(w.end + STOP_PAD, end))
+                events.append(ShortUtterance(audio, w.start, w.end, self._ns(w.end)))
         if self._ep.early_quiet:
             events.extend(self._early(end))
         return events

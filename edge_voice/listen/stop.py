@@ -9,20 +9,14 @@ by ``bench stop`` (detection during replies, false stops per hour on the wake be
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from edge_voice.core.messages import SAMPLE_RATE
+from edge_voice.core.stop_word import STOP_PHRASES, is_stop
 
-STOP_PHRASES = frozenset(
-    {"stop", "stop it", "stop that", "stop now", "stop please", "please stop", "okay stop", "ok stop"}
-)
+__all__ = ["STOP_PAD", "STOP_PHRASES", "ShortUtterances", "StopWindow", "is_stop"]
 
-
-def is_stop(text: str) -> bool:
-    """Whisper's transcript of the window is one of the stop phrases (case, punctuation ignored)."""
-    words = re.sub(r"[^a-z ]", " ", text.lower()).split()
-    return " ".join(words) in STOP_PHRASES
+STOP_PAD = 3200  # 200 ms each side of the voiced run go to the ASR (onsets and releases; bench stop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +36,12 @@ class ShortUtterances:
         self.gap = gap_ms * SAMPLE_RATE // 1000
         self.reset(0)
 
-    def reset(self, position: int) -> None:
-        self._silent_since: int | None = position - self.gap  # a fresh stream counts as quiet
-        self._run_start: int | None = None
-        self._last_voiced = position
+    def reset(self, position: int, voiced: bool = False) -> None:
+        """A fresh stream counts as quiet; ``voiced``: a voice is running at ``position`` (not bounded)."""
+        self._silent_since: int | None = None if voiced else position - self.gap
+        self._run_start: int | None = position if voiced else None
         self._clear_before = False
+        self._last_voiced = position
 
     def feed(self, voiced: bool, end: int, n: int) -> StopWindow | None:
         """One VAD frame of ``n`` samples ending at sample ``end``."""

@@ -28,6 +28,8 @@ class FrameListener(Protocol):
 
     def close(self) -> None: ...
 
+    def arm_stop(self, on: bool) -> None: ...
+
 
 class ListenThread(threading.Thread):
     def __init__(
@@ -57,6 +59,9 @@ class ListenThread(threading.Thread):
 
     def close(self) -> None:
         self.listener.close()
+
+    def arm_stop(self, on: bool) -> None:
+        self.listener.arm_stop(on)
 
     def run(self) -> None:
         while not self.stop_event.is_set():

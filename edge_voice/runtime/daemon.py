@@ -377,7 +377,8 @@ class Daemon:
             return
         for timer in self.engines.intents.timers.due(time.monotonic()):
             self.orch.publish(ev.TimerFinishedInfo(timer.name, timer.duration_s))
-            say(self.orch, timer.done_phrase(), trigger="timer")
+            # it rings: the phrase over and over, until it ends or "stop" / the wake word / cancel ends it
+            say(self.orch, " ".join([timer.done_phrase()] * self.cfg.conversation.timer_repeats), "timer")
 
     def stop(self) -> None:
         self.turn_loop.post(Shutdown("stop"))
