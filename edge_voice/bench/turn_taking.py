@@ -432,6 +432,22 @@ def _pct(xs: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 1) if xs else None
 
 
+def stage_p50(rows: Sequence[Mapping[str, Any]], route: str) -> dict[str, float | None]:
+    """p50 of each latency stage (``response.done`` breakdown) over the replies of ``route`` that were
+    heard (status done): commands in command clips, LLM answers in question clips."""
+    vals: dict[str, list[float]] = {}
+    for r in rows:
+        if (r["kind"] == "question") != (route == "llm"):
+            continue
+        for rt, status, lat in zip(r["routes"], r["statuses"], r.get("latency", []), strict=False):
+            if rt != route or status != "done" or not isinstance(lat, Mapping):
+                continue
+            for k, v in lat.items():
+                if isinstance(v, int | float):
+                    vals.setdefault(str(k), []).append(float(v))
+    return {k: _pct(v, 50) for k, v in sorted(vals.items())}
+
+
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Totals over clip rows (one variant, or one category of it)."""
     exp = sum(int(r["parts_expected"]) for r in rows)
@@ -471,6 +487,8 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "llm_voice_to_voice_ms_p50": _pct(llm_v2v, 50),
         "llm_voice_to_voice_ms_p95": _pct(llm_v2v, 95),
         "llm_answers": len(llm_v2v),
+        "command_stages_ms_p50": stage_p50(rows, "intent"),
+        "llm_stages_ms_p50": stage_p50(rows, "llm"),
     }
 
 

@@ -211,6 +211,10 @@ class Turn:
         am = a.marks if a else {}
         out: dict[str, float | None] = {
             Latency.ENDPOINT: _ms(self.t0_ns, m.get(Mark.COMMITTED)),
+            Latency.DECODE_START: _ms(self.t0_ns, am.get(Mark.ASR_START)),
+            Latency.ASR_WAIT: _wait_ms(
+                am.get(Mark.ASR_START), am.get(Mark.TRANSCRIPT), a.asr_ms if a else None
+            ),
             Latency.ASR: a.asr_ms if a else None,
             Latency.INTENT: _ms(am.get(Mark.TRANSCRIPT), am.get(Mark.INTENT))
             if self.route == "intent"
@@ -225,6 +229,12 @@ class Turn:
         if Mark.WAKE_ACK in m and Mark.WAKE in m:
             out[Latency.WAKE_TO_ACK] = _ms(m[Mark.WAKE], m[Mark.WAKE_ACK])
         return {str(k): v for k, v in out.items()}
+
+
+def _wait_ms(handed: int | None, back: int | None, decode_ms: float | None) -> float | None:
+    """The part of handed → back that was not the decode itself (the queue, the thread hand-offs)."""
+    took = _ms(handed, back)
+    return None if took is None or decode_ms is None else round(max(0.0, took - decode_ms), 1)
 
 
 def _ms(a: int | None, b: int | None) -> float | None:

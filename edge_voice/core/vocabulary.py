@@ -89,6 +89,8 @@ class Latency(StrEnum):
     """The latency breakdown in ``response.done`` (ms); benchmarks and the demo use the same keys."""
 
     ENDPOINT = "endpoint_ms"  # t0 → endpoint confirmed or early commit
+    DECODE_START = "decode_start_ms"  # t0 → the committed attempt's audio handed to the ASR thread
+    ASR_WAIT = "asr_wait_ms"  # handed → transcript back, minus the decode: queued behind another decode
     ASR = "asr_ms"  # decode time
     INTENT = "intent_ms"  # transcript → intent
     LLM_TTFT = "llm_ttft_ms"  # request → first token

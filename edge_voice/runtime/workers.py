@@ -15,7 +15,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -316,6 +316,16 @@ class PhraseStore(Protocol):
     def put(self, text: str, pcm: Pcm) -> None: ...
 
 
+def _first_clause(text: str) -> tuple[str, str]:
+    """("Turning on the hallway light", "and the fan.") for "Turning on the hallway light and the fan.":
+    the sentence cut at its first ", " or " and " (the rest keeps its "and"); ("", "") if it has neither."""
+    cuts = [(i, sep) for sep in (", ", " and ") if (i := text.find(sep)) > 0]
+    if not cuts:
+        return "", ""
+    i, sep = min(cuts)
+    return text[:i], text[i + len(sep) :] if sep == ", " else text[i + 1 :]
+
+
 class TtsWorker(Worker[SpeakJob | EndOfReply]):
     """Synthesises sentence by sentence; known phrases (fast-path confirmations) come from the cache at
     once. The cache is filled on this thread, one phrase at a time while no reply is waiting, so the
@@ -431,15 +441,14 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
         if self._reply_left <= 0:
             log.debug("turn=%d tts: reply past tts.max_reply_s; %r not spoken", c.turn_id, job.text[:40])
             return
-        cached = self._cached(job.text)
-        parts: Iterable[Pcm] = [cached] if cached is not None else self.engine.synthesize(job.text, c.cancel)
         try:
             last: Pcm | None = None
-            for pcm in parts:  # hold one back so the last chunk can be flagged
+            for pcm, more in self._chunks(job.text, c.cancel):  # hold one back so the last can be flagged
                 if c.cancel.cancelled:
                     return
                 if last is not None:
                     self._emit(c, job, last, rate, False)
+                    last = None
                 if len(pcm) >= self._reply_left:  # the reply's audio budget ends inside this chunk
                     log.warning(
                         "turn=%d tts: reply cut at tts.max_reply_s = %.0f s", c.turn_id, self.max_reply_s
@@ -447,12 +456,37 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
                     last, self._reply_left = pcm[: self._reply_left], 0
                     break
                 self._reply_left -= len(pcm)
-                last = pcm
+                if more:  # surely not the last: played now, while the rest is synthesised
+                    self._emit(c, job, pcm, rate, False)
+                else:
+                    last = pcm
             if last is not None and not c.cancel.cancelled:
                 self._emit(c, job, last, rate, True)
         except Exception as exc:
             log.exception("turn=%d tts failed", c.turn_id)
             self._fail(c, Stage.TTS, ErrorCode.TTS_FAILED, str(exc))
+
+    def _chunks(self, text: str, cancel: CancelToken) -> Iterator[tuple[Pcm, bool]]:
+        """The sentence's audio as (chunk, more surely follows). From the cache when it is there; a
+        sentence that starts with a cached phrase ("Turning on the hallway light" + "and the fan.", a
+        command naming several devices) plays that phrase at once, and only the rest is synthesised
+        (or is cached too: "and turning off the fan." is "Turning off the fan.")."""
+        whole = self._cached(text)
+        if whole is not None:
+            yield whole, False
+            return
+        head, rest = _first_clause(text)
+        first = self._cached(head + ".") if head else None
+        if first is None:
+            yield from ((pcm, False) for pcm in self.engine.synthesize(text, cancel))
+            return
+        yield first, True
+        tail = rest.removeprefix("and ")
+        again = self._cached(tail[:1].upper() + tail[1:]) if tail else None
+        if again is not None:
+            yield again, False
+        else:
+            yield from ((pcm, False) for pcm in self.engine.synthesize(rest, cancel))
 
     def _emit(self, c: Ctx, job: SpeakJob, pcm: Pcm, rate: int, last: bool) -> None:
         chunk = AudioChunk(c.turn_id, c.attempt, job.index, pcm, rate, last, job.text)

@@ -234,3 +234,18 @@ def test_saved_events_split_into_session_blocks() -> None:
         0: [1, 1, 2],
         1: [3, 3],
     }
+
+
+def test_stage_p50_takes_heard_replies_of_the_route() -> None:
+    evs = turn(1, 16000, 32000, "turn on the kitchen light", "turn_on", {"device": "kitchen light"})
+    evs[-1]["latency"] = {"voice_to_voice_ms": 280.0, "asr_ms": 230.0, "decode_start_ms": 32.0, "x": None}
+    evs += turn(2, 41600, 56000, "and turn off the fan", "turn_off", {"device": "fan"}, v2v=320.0)
+    evs[-1]["latency"]["asr_ms"] = 250.0
+    evs[-1]["status"] = "cancelled"  # not heard: left out
+    s = summarize([score_clip(TWO_PART, SPANS, evs)])
+    assert s["command_stages_ms_p50"] == {
+        "asr_ms": 230.0,
+        "decode_start_ms": 32.0,
+        "voice_to_voice_ms": 280.0,
+    }
+    assert s["llm_stages_ms_p50"] == {}

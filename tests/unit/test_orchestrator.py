@@ -213,6 +213,8 @@ def test_a_command_turn_publishes_events_in_order_with_an_exact_latency_breakdow
     assert done["route"] == "intent" and done["status"] == "done"
     assert done["latency"] == {
         Latency.ENDPOINT: 500.0,
+        Latency.DECODE_START: 500.0,  # no pause before the stop: the decode starts at the endpoint
+        Latency.ASR_WAIT: 0.0,
         Latency.ASR: 150.0,
         Latency.INTENT: 0.0,
         Latency.LLM_TTFT: None,
