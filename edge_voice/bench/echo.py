@@ -250,6 +250,8 @@ def run_barge_in(
         row[f"transcript_{v}"] = text
         row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
         row[f"false_wakes_{v}"] = len([w for w in res["wakes"] if not at <= w <= cmd_at + SAMPLE_RATE])
+        # the guard refusing the user's own wake word (it should only drop the device's)
+        row[f"guard_refused_{v}"] = len([w for w in res["suppressed"] if at <= w <= cmd_at + SAMPLE_RATE])
         row[f"cpu_ns_{v}"], row[f"frames_{v}"] = res["cpu_ns"], res["frames"]
     # the same command, same level, in a silent room: what "as well as in silence" means
     quiet = stream_scene(eng, near, np.zeros(0, np.int16), Room(seed=scene["seed"]), "none", guard=False)
@@ -319,6 +321,7 @@ def _variant(bi: list[dict[str, Any]], sw: list[dict[str, Any]], v: str) -> dict
     out["barge_in_rate_all"] = _rate(bi, f"barge_in_{v}")
     out["command_wer_all"] = _cwer(bi, v)
     out["false_wakes_in_barge_in_scenes"] = sum(r[f"false_wakes_{v}"] for r in bi)
+    out["guard_refused_barge_ins"] = sum(r.get(f"guard_refused_{v}", 0) for r in bi)
     out["self_wakes"] = sum(r[f"self_wakes_{v}"] for r in sw)
     out["self_wakes_no_guard"] = sum(r[f"self_wakes_{v}_no_guard"] for r in sw)
     out["guard_suppressed"] = sum(r[f"guard_suppressed_{v}"] for r in sw)
