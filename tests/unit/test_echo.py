@@ -348,3 +348,38 @@ def test_make_canceller_keeps_the_session_10_filter_for_the_baseline() -> None:
     assert isinstance(make_canceller("linear"), LinearCanceller)
     old = make_canceller("nlms")
     assert isinstance(old, LinearCanceller) and old._wf is None and not old._prop
+
+
+def test_bench_summary_sets_the_new_filter_against_the_session_10_baseline() -> None:
+    from edge_voice.bench.echo import RATIOS, summarize
+
+    vs = ("linear", "nlms", "none")
+    bi = []
+    for ratio in RATIOS:
+        for k in range(4):
+            row: dict[str, object] = {"ratio_db": ratio, "command": "what time is it"}
+            row["transcript_silence"] = "what time is it"
+            for v, hit in (("linear", k < 4), ("nlms", k < 2), ("none", k < 1)):
+                row |= {f"barge_in_{v}": hit, f"stop_ms_{v}": 40.0 if hit else None}
+                row |= {f"transcript_{v}": "what time is it" if hit else "", f"false_wakes_{v}": 0}
+                row |= {f"guard_refused_{v}": 0, f"cpu_ns_{v}": 1_000_000, f"frames_{v}": 10}
+            bi.append(row)
+    sw = [
+        {
+            **{f"self_wakes_{v}": 0 for v in vs},
+            **{f"self_wakes_{v}_no_guard": 1 for v in vs},
+            **{f"guard_suppressed_{v}": 1 for v in vs},
+            **{f"erle_db_{v}": 12.0 for v in ("linear", "nlms")},
+            **{f"cpu_ns_{v}": 1_000_000 for v in ("linear", "nlms")},
+            **{f"frames_{v}": 10 for v in ("linear", "nlms")},
+        }
+    ]
+    s = summarize(bi, sw, "linear", vs)
+    assert (s["barge_in_rate_aec"], s["barge_in_rate_baseline"], s["barge_in_rate_no_aec"]) == (
+        1.0,
+        0.5,
+        0.25,
+    )
+    assert s["per_ratio"]["+5dB"]["barge_in_rate_baseline"] == 0.5
+    assert s["cancellers"]["linear"]["cpu_ms_per_10ms_frame"] == 0.1 and s["self_wakes_aec"] == 0
+    assert set(s["cancellers"]) == set(vs)
