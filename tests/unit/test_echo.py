@@ -250,6 +250,16 @@ def test_guard_drops_a_wake_word_the_device_just_played_and_keeps_the_users() ->
     assert wake.resets == 1
 
 
+def test_guard_drops_its_own_word_detected_a_hop_before_the_reference_scored_it() -> None:
+    # bench echo, session 12: the cancelled microphone crossed the threshold one hop before the
+    # reference's detector did, and the listener dates a word at its first hop over the threshold
+    guard = EchoGuard(_Wake(), threshold=0.5, window_ms=1500)
+    guard.hear(0, np.zeros(16000, np.int16))
+    guard.hear(16000, _tone(1280))  # the reference's hit ends at 17280
+    assert guard.is_echo(WakeDetected("hey_jarvis", 0.9, 17280 - 1280, 0))
+    assert not guard.is_echo(WakeDetected("hey_jarvis", 0.9, 17280 - SAMPLE_RATE, 0))  # a person, before
+
+
 # --------------------------------------------------------------------------------------- config
 
 
