@@ -1,8 +1,8 @@
 """A real daemon in a simulated room: its own voice comes back into the microphone (issue 21).
 
 Real engines, the real echo path (``ReferencedSink`` → ``RoomSource`` → the default linear canceller →
-listener, with the self-wake guard), as ``edge-voice run --input X.wav --room R.toml`` wires it. A reply is spoken with
-a ``SayCommand`` (a long announcement that starts before the user speaks)."""
+listener, with the self-wake guard), as ``edge-voice run --input X.wav --room R.toml`` wires it. A reply is
+spoken with a ``SayCommand`` (a long announcement that starts before the user speaks)."""
 
 from __future__ import annotations
 
