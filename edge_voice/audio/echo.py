@@ -6,7 +6,7 @@
 * ``RoomSource`` (``edge-voice run --room ROOM.toml``, the echo bench) adds that reference back into a
   WAV input: delay (optionally drifting), a synthetic room impulse response, gain and noise, seeded, so
   every echo scenario replays deterministically from WAV files.
-* ``CancelledSource`` runs an ``EchoCanceller`` (WebRTC AEC3 through ``pywebrtc-audio``) in the capture
+* ``CancelledSource`` runs an ``EchoCanceller`` (the two-path linear filter, or WebRTC AEC3) in the capture
   thread with the same reference block as far end, before wake word, VAD and ASR see the audio.
 
 Capture reads the reference block by block and so *commits* it: a sound written later for a position
