@@ -6,7 +6,7 @@
 * ``RoomSource`` (``edge-voice run --room ROOM.toml``, the echo bench) adds that reference back into a
   WAV input: delay (optionally drifting), a synthetic room impulse response, gain and noise, seeded, so
   every echo scenario replays deterministically from WAV files.
-* ``CancelledSource`` runs an ``EchoCanceller`` (WebRTC AEC3 through ``pywebrtc-audio``) in the capture
+* ``CancelledSource`` runs an ``EchoCanceller`` (the two-path linear filter, or WebRTC AEC3) in the capture
   thread with the same reference block as far end, before wake word, VAD and ASR see the audio.
 
 Capture reads the reference block by block and so *commits* it: a sound written later for a position
@@ -312,45 +312,88 @@ class LinearCanceller:
     """A partitioned-block frequency-domain NLMS filter (overlap-save, 10 ms blocks) in numpy: it only
     subtracts its estimate of the echo, it never suppresses. AEC3 (``WebRtcCanceller``) removes far more
     echo, but its residual-echo suppressor also removes the user's own voice while the device talks
-    (design note 100); this filter keeps the user whole and leaves the leaking wake words to the guard.
+    (design note 102); this filter keeps the user whole and leaves the leaking wake words to the guard.
 
-    ``taps_ms``: the longest echo path it models (delay + reverberation)."""
+    ``taps_ms``: the longest echo path it models (delay + reverberation).
 
-    def __init__(self, taps_ms: int = 300, step: float = 1.0) -> None:
+    ``two_path`` (design note 141): a *background* filter adapts on every audible frame; the output comes
+    from a *foreground* copy, replaced by the background only while the background's error is clearly
+    lower. A user talking over the reply drives the background astray (its error then grows, so it is not
+    copied, and it is reset from the foreground when it has diverged), while the foreground keeps
+    cancelling: double talk can no longer wreck the filter at the moment the wake word is spoken.
+    ``proportionate``: each partition's step is proportional to its weights' size (Speex MDF's
+    ``prop``), so the few partitions that hold the direct path and the early reflections converge first.
+    Both off is the session-10 filter (the bench's baseline, ``"nlms"``)."""
+
+    COPY = 0.7  # the background replaces the foreground when its smoothed error is this much lower (1.5 dB)
+    RESET = 4.0  # the background has diverged (double talk) when its error is 6 dB over the foreground's
+    SMOOTH = 0.9  # error energy smoothing per 10 ms frame (~100 ms)
+
+    def __init__(
+        self, taps_ms: int = 300, step: float = 1.0, two_path: bool = True, proportionate: bool = True
+    ) -> None:
         n = AEC_FRAME
         self._parts = -(-taps_ms * SAMPLE_RATE // 1000 // n)
-        self._w = np.zeros((self._parts, n + 1), np.complex128)
+        self._w = np.zeros((self._parts, n + 1), np.complex128)  # the adapting (background) filter
+        self._wf = np.zeros_like(self._w) if two_path else None  # the foreground (output) filter
         self._x = np.zeros((self._parts, n + 1), np.complex128)
         self._prev = np.zeros(n)
         self._power = np.zeros(n + 1)
         self._step = step
+        self._prop = proportionate
+        self._sb = self._sf = 0.0
 
     def process(self, near: Pcm, far: Pcm) -> Pcm:
         n = AEC_FRAME
         x = far.astype(np.float64)
+        d = near.astype(np.float64)
         spec = np.fft.rfft(np.concatenate([self._prev, x]))
         self._prev = x
         self._x[1:] = self._x[:-1]
         self._x[0] = spec
-        y = np.fft.irfft((self._x * self._w).sum(axis=0))[n:]
-        e = near.astype(np.float64) - y
+        e = d - np.fft.irfft((self._x * self._w).sum(axis=0))[n:]
+        active = float(np.dot(x, x)) > 1e4 * n  # adapt only while something plays
+        out = e
+        if self._wf is not None:
+            ef = d - np.fft.irfft((self._x * self._wf).sum(axis=0))[n:]
+            a = self.SMOOTH
+            self._sb = a * self._sb + (1 - a) * float(np.dot(e, e))
+            self._sf = a * self._sf + (1 - a) * float(np.dot(ef, ef))
+            if active and self._sb < self.COPY * self._sf:
+                self._wf[:] = self._w
+                self._sf = self._sb
+                out = e
+            else:
+                out = ef
+                if self._sb > self.RESET * self._sf > 0:
+                    self._w[:] = self._wf
+                    self._sb = self._sf
         self._power = 0.95 * self._power + 0.05 * np.abs(spec) ** 2
-        if float(np.dot(x, x)) > 1e4 * n:  # adapt only while something plays
+        if active:
             err = np.fft.rfft(np.concatenate([np.zeros(n), e]))
-            grad = self._step * np.conj(self._x) * err / (self._parts * self._power + 1e8)
+            if self._prop:
+                p = np.sqrt(1.0 + (np.abs(self._w) ** 2).sum(axis=1))
+                p += 0.1 * p.max()  # a floor: empty partitions still learn (a changed room)
+                share = (0.99 * p / p.sum())[:, None]
+            else:
+                share = np.full((self._parts, 1), 1.0 / self._parts)
+            grad = self._step * share * np.conj(self._x) * err / (self._power + 1e8 / self._parts)
             g = np.fft.irfft(grad, axis=1)
             g[:, n:] = 0.0  # the gradient constraint: a linear, not circular, convolution
             self._w += np.fft.rfft(g, axis=1)
-        return _int16(e)
+        return _int16(out)
 
 
 CANCELLERS = ("webrtc", "linear")
 
 
 def make_canceller(kind: str, delay_hint_ms: int = 0) -> EchoCanceller:
-    """``audio.echo_canceller``: "webrtc" (AEC3, pywebrtc-audio) or "linear" (numpy NLMS)."""
+    """``audio.echo_canceller``: "webrtc" (AEC3, pywebrtc-audio) or "linear" (numpy NLMS, two-path,
+    proportionate). "nlms" is the session-10 linear filter, kept for the bench's baseline only."""
     if kind == "linear":
         return LinearCanceller()
+    if kind == "nlms":
+        return LinearCanceller(two_path=False, proportionate=False)
     return WebRtcCanceller(delay_hint_ms)
 
 

@@ -81,7 +81,14 @@ WAKE_REPLIES = (
     "Hey Jarvis. That is what you say to talk to me.",
 )
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
-VARIANTS = ("linear", "webrtc", "none")  # the two cancellers and none, each with the self-wake guard
+VARIANTS = ("linear", "nlms", "webrtc", "none")  # the cancellers and none, each with the self-wake guard
+# "nlms": session 10's linear filter (one path, uniform step), the baseline the new "linear" is judged by
+NAMES = {
+    "linear": "linear (two-path, proportionate)",
+    "nlms": "linear NLMS (session 10)",
+    "webrtc": "WebRTC AEC3",
+    "none": "no cancellation",
+}
 
 
 def _speech(text: str, voice: str) -> Pcm:
@@ -210,7 +217,9 @@ def barge_in_scenes(n_per_ratio: int = 12) -> list[dict[str, Any]]:
     return scenes
 
 
-def run_barge_in(eng: _Engines, scene: dict[str, Any], replies: list[Pcm]) -> dict[str, Any]:
+def run_barge_in(
+    eng: _Engines, scene: dict[str, Any], replies: list[Pcm], variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Any]:
     from edge_voice.bench.asr import wer
 
     voice = scene["voice"]
@@ -232,7 +241,7 @@ def run_barge_in(eng: _Engines, scene: dict[str, Any], replies: list[Pcm]) -> di
     near[at : at + len(user)] = _scale(user, gain)
     cmd_at = at + len(wake_pcm)
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
-    for v in VARIANTS:
+    for v in variants:
         res = stream_scene(eng, near, reply, room, v, guard=True)
         hit = [w for w in res["wakes"] if at <= w <= at + len(wake_pcm) + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
@@ -241,6 +250,8 @@ def run_barge_in(eng: _Engines, scene: dict[str, Any], replies: list[Pcm]) -> di
         row[f"transcript_{v}"] = text
         row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
         row[f"false_wakes_{v}"] = len([w for w in res["wakes"] if not at <= w <= cmd_at + SAMPLE_RATE])
+        # the guard refusing the user's own wake word (it should only drop the device's)
+        row[f"guard_refused_{v}"] = len([w for w in res["suppressed"] if at <= w <= cmd_at + SAMPLE_RATE])
         row[f"cpu_ns_{v}"], row[f"frames_{v}"] = res["cpu_ns"], res["frames"]
     # the same command, same level, in a silent room: what "as well as in silence" means
     quiet = stream_scene(eng, near, np.zeros(0, np.int16), Room(seed=scene["seed"]), "none", guard=False)
@@ -250,7 +261,7 @@ def run_barge_in(eng: _Engines, scene: dict[str, Any], replies: list[Pcm]) -> di
     return row
 
 
-def run_self_wake(eng: _Engines, i: int, text: str) -> dict[str, Any]:
+def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
     reply = _speech(text, "piper:1.0")
     total = REPLY_AT + len(reply) + 2 * SAMPLE_RATE
     near = np.zeros(total, np.int16)
@@ -263,7 +274,7 @@ def run_self_wake(eng: _Engines, i: int, text: str) -> dict[str, Any]:
     }
     span = slice(REPLY_AT + SAMPLE_RATE // 2, REPLY_AT + len(reply))  # after 0.5 s to converge
     raw: Pcm | None = None
-    for v in ("none", "linear", "webrtc"):
+    for v in ("none", *(v for v in variants if v != "none")):
         for guard in (True, False):
             res = stream_scene(eng, near, reply, room, v, guard=guard, barge_in=False)
             key = v if guard else f"{v}_no_guard"
@@ -310,6 +321,7 @@ def _variant(bi: list[dict[str, Any]], sw: list[dict[str, Any]], v: str) -> dict
     out["barge_in_rate_all"] = _rate(bi, f"barge_in_{v}")
     out["command_wer_all"] = _cwer(bi, v)
     out["false_wakes_in_barge_in_scenes"] = sum(r[f"false_wakes_{v}"] for r in bi)
+    out["guard_refused_barge_ins"] = sum(r.get(f"guard_refused_{v}", 0) for r in bi)
     out["self_wakes"] = sum(r[f"self_wakes_{v}"] for r in sw)
     out["self_wakes_no_guard"] = sum(r[f"self_wakes_{v}_no_guard"] for r in sw)
     out["guard_suppressed"] = sum(r[f"guard_suppressed_{v}"] for r in sw)
@@ -328,12 +340,19 @@ def _ratio_key(ratio: int) -> str:
     return f"{ratio:+d}dB" if ratio else "0dB"
 
 
-def summarize(bi: list[dict[str, Any]], sw: list[dict[str, Any]], chosen: str) -> dict[str, Any]:
-    per = {v: _variant(bi, sw, v) for v in VARIANTS}
+def summarize(
+    bi: list[dict[str, Any]], sw: list[dict[str, Any]], chosen: str, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Any]:
+    per = {v: _variant(bi, sw, v) for v in variants}
     c, none = per[chosen], per["none"]
+    base = per.get("nlms") if chosen != "nlms" else None  # session 10's filter, run on the same scenes
     zero = _ratio_key(0)
     return {
         "canceller": chosen,
+        "baseline": "nlms" if base is not None else None,
+        "barge_in_rate_baseline": None if base is None else base["per_ratio"][zero]["barge_in_rate"],
+        "command_wer_baseline": None if base is None else base["per_ratio"][zero]["command_wer"],
+        "erle_db_baseline": None if base is None else base.get("erle_db_mean"),
         "barge_in_rate_aec": c["per_ratio"][zero]["barge_in_rate"],
         "barge_in_rate_no_aec": none["per_ratio"][zero]["barge_in_rate"],
         "self_wakes_aec": c["self_wakes"],
@@ -353,6 +372,11 @@ def summarize(bi: list[dict[str, Any]], sw: list[dict[str, Any]], chosen: str) -
                 "command_wer_aec": c["per_ratio"][k]["command_wer"],
                 "command_wer_no_aec": none["per_ratio"][k]["command_wer"],
                 "command_wer_silence": c["per_ratio"][k]["command_wer_silence"],
+                **(
+                    {"barge_in_rate_baseline": base["per_ratio"][k]["barge_in_rate"]}
+                    if base is not None
+                    else {}
+                ),
             }
             for k in c["per_ratio"]
         },
@@ -369,15 +393,17 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     per = summary["cancellers"]
-    names = {"linear": "linear NLMS", "webrtc": "WebRTC AEC3", "none": "no cancellation"}
+    variants = list(per)
+    names = NAMES
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
     labels = list(per["none"]["per_ratio"])
     x = np.arange(len(labels))
-    for j, v in enumerate(VARIANTS):
+    width = 0.8 / len(variants)
+    for j, v in enumerate(variants):
         ax1.bar(
-            x + (j - 1) * 0.27,
+            x + (j - (len(variants) - 1) / 2) * width,
             [per[v]["per_ratio"][k]["barge_in_rate"] for k in labels],
-            0.27,
+            width,
             label=names[v],
         )
     ax1.set_xticks(x, labels)
@@ -391,7 +417,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     def w(val: float | None) -> float:
         return float("nan") if val is None else val
 
-    for v, m in zip(VARIANTS, "os^", strict=True):
+    for v, m in zip(variants, "osdv^", strict=False):
         ax2.plot(x, [w(per[v]["per_ratio"][k]["command_wer"]) for k in labels], m + "-", label=names[v])
     ax2.plot(
         x, [w(per["none"]["per_ratio"][k]["command_wer_silence"]) for k in labels], "k:", label="in silence"
@@ -403,12 +429,14 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax2.legend(fontsize=8)
     ax2.set_title("the command after the wake word")
 
-    xs = np.arange(len(VARIANTS))
-    ax3.bar(xs - 0.2, [per[v]["self_wakes_no_guard"] for v in VARIANTS], 0.4, label="without guard")
-    ax3.bar(xs + 0.2, [per[v]["self_wakes"] for v in VARIANTS], 0.4, label="with guard")
-    ax3.set_xticks(xs, [names[v] for v in VARIANTS])
+    xs = np.arange(len(variants))
+    ax3.bar(xs - 0.2, [per[v]["self_wakes_no_guard"] for v in variants], 0.4, label="without guard")
+    ax3.bar(xs + 0.2, [per[v]["self_wakes"] for v in variants], 0.4, label="with guard")
+    ax3.set_xticks(
+        xs, [names[v].split(" (")[0] if v != "nlms" else "NLMS (s10)" for v in variants], fontsize=8
+    )
     ax3.set_ylabel(f"self-wakes, {summary['self_wake_replies']} replies saying the wake word")
-    erle = ", ".join(f"{names[v]} {per[v].get('erle_db_mean')} dB" for v in ("linear", "webrtc"))
+    erle = ", ".join(f"{v} {per[v].get('erle_db_mean')} dB" for v in variants if v != "none")
     ax3.set_title(f"ERLE: {erle}", fontsize=9)
     ax3.legend(fontsize=8)
     fig.tight_layout()
@@ -417,23 +445,32 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
 
 
 def run(
-    cfg: Config, out_dir: Path, scenes_per_ratio: int = 12, wake_replies: int = 10, **_: Any
+    cfg: Config,
+    out_dir: Path,
+    scenes_per_ratio: int = 12,
+    wake_replies: int = 10,
+    variants: str = ",".join(VARIANTS),
+    **_: Any,
 ) -> dict[str, Any]:
+    """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
+    figures are part of the result)."""
+    chosen = cfg.audio.echo_canceller
+    vs = tuple(v for v in VARIANTS if v in {*variants.split(","), chosen, "none"})
     out_dir.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     eng = _Engines(cfg)
     replies = [_speech(r, "piper:1.0") for r in REPLIES]
     bi = []
     for scene in barge_in_scenes(scenes_per_ratio):
-        row = run_barge_in(eng, scene, replies)
+        row = run_barge_in(eng, scene, replies, vs)
         log.info("barge-in %s", row)
         bi.append(row)
     sw = []
     for i, text in enumerate(WAKE_REPLIES[:wake_replies]):
-        row = run_self_wake(eng, i, text)
+        row = run_self_wake(eng, i, text, vs)
         log.info("self-wake %s", row)
         sw.append(row)
-    summary = summarize(bi, sw, cfg.audio.echo_canceller)
+    summary = summarize(bi, sw, chosen, vs)
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",
@@ -442,7 +479,8 @@ def run(
     }
     summary["note"] = (
         "CPU is thread CPU time on a shared 2-core x86_64 box loaded by other jobs; whisper's decode limit "
-        "raised to 60 s so load does not turn into word errors; webrtc = pywebrtc-audio 0.2.0 (AEC3)"
+        "raised to 60 s so load does not turn into word errors; webrtc = pywebrtc-audio 0.2.0 (AEC3); "
+        "nlms = session 10's linear filter (the baseline), linear = two-path + proportionate step"
     )
     summary["seconds"] = round(time.perf_counter() - t, 1)
     result = {"summary": summary, "barge_in": bi, "self_wake": sw}

@@ -282,7 +282,9 @@ def _echo(cfg: Config) -> list[DoctorLine]:
     guard = "on" if cfg.audio.echo_guard else "off"
     if mode == "process":
         what = (
-            "WebRTC AEC3 (pywebrtc-audio)" if cfg.audio.echo_canceller == "webrtc" else "linear NLMS filter"
+            "WebRTC AEC3 (pywebrtc-audio)"
+            if cfg.audio.echo_canceller == "webrtc"
+            else "two-path linear filter"
         )
         detail = (
             f"in-process {what}, the device's own playback as the sample-aligned "

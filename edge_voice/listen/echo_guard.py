@@ -20,9 +20,11 @@ import numpy as np
 
 from edge_voice.core.messages import SAMPLE_RATE, Pcm, WakeDetected
 from edge_voice.engines.base import WakeDetector
+from edge_voice.listen.wake import HOP_SAMPLES
 
 log = logging.getLogger(__name__)
 
+LEAD_HOPS = 3  # patience (3 hops) of lead allowed, see ``_lead``
 SILENT_PEAK = 64  # a reference block whose peak is below this is silence: the detector rests
 
 
@@ -31,6 +33,10 @@ class EchoGuard:
         self._wake = wake
         self._threshold = threshold  # a played word scoring this high would wake the device
         self._window = window_ms * SAMPLE_RATE // 1000
+        # A detection's sample is the word's first hop over the threshold (the listener moves it back by
+        # its patience), and the cancelled microphone may cross a hop before the reference's detector
+        # does: a word up to this far *before* the reference's hit is still the device's own.
+        self._lead = LEAD_HOPS * HOP_SAMPLES
         self._lock = threading.Lock()
         self._hits: deque[tuple[str, int]] = deque(maxlen=64)  # (word, end sample of the hop)
         self._quiet = 0  # samples of silent reference in a row
@@ -56,7 +62,9 @@ class EchoGuard:
     def is_echo(self, msg: WakeDetected) -> bool:
         """True if ``msg`` (listen thread) is the device hearing a word it played itself."""
         with self._lock:
-            own = any(w == msg.word and 0 <= msg.at_sample - at <= self._window for w, at in self._hits)
+            own = any(
+                w == msg.word and -self._lead <= msg.at_sample - at <= self._window for w, at in self._hits
+            )
         if own:
             self.suppressed += 1
             log.info("wake %s at sample %d is the device's own voice: ignored", msg.word, msg.at_sample)

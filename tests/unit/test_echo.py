@@ -11,12 +11,14 @@ import pytest
 from edge_voice.audio.echo import (
     AEC_FRAME,
     CancelledSource,
+    LinearCanceller,
     PlaybackReference,
     ReferencedSink,
     Room,
     RoomSource,
     add_room,
     load_room,
+    make_canceller,
 )
 from edge_voice.audio.sources import SourceExhausted, WavSource
 from edge_voice.core.config import AudioConfig, Config, ConfigError
@@ -248,6 +250,16 @@ def test_guard_drops_a_wake_word_the_device_just_played_and_keeps_the_users() ->
     assert wake.resets == 1
 
 
+def test_guard_drops_its_own_word_detected_a_hop_before_the_reference_scored_it() -> None:
+    # bench echo, session 12: the cancelled microphone crossed the threshold one hop before the
+    # reference's detector did, and the listener dates a word at its first hop over the threshold
+    guard = EchoGuard(_Wake(), threshold=0.5, window_ms=1500)
+    guard.hear(0, np.zeros(16000, np.int16))
+    guard.hear(16000, _tone(1280))  # the reference's hit ends at 17280
+    assert guard.is_echo(WakeDetected("hey_jarvis", 0.9, 17280 - 1280, 0))
+    assert not guard.is_echo(WakeDetected("hey_jarvis", 0.9, 17280 - SAMPLE_RATE, 0))  # a person, before
+
+
 # --------------------------------------------------------------------------------------- config
 
 
@@ -292,3 +304,92 @@ def test_run_with_a_bad_room_file_exits_78_before_loading_models(tmp_path: Path)
         main(["--config", str(cfg), "run", "--input", str(wav), "--room", str(room), "--no-mqtt"])
         == EXIT_CONFIG
     )
+
+
+# ------------------------------------------------------------------------------------- the linear filter
+
+
+def _echo_scene(seconds: float, seed: int) -> tuple[Pcm, np.ndarray]:
+    """A speech-like reference and its echo through a sparse room (30 ms delay, a short tail)."""
+    n = int(seconds * SAMPLE_RATE)
+    far = _speechlike(n, seed)
+    h = np.zeros(800)
+    h[480], h[520], h[700] = 0.8, -0.3, 0.1
+    return far, np.convolve(far.astype(np.float64), h)[:n]
+
+
+def _run(aec: LinearCanceller, near: np.ndarray, far: Pcm) -> np.ndarray:
+    n = len(near) // AEC_FRAME * AEC_FRAME
+    mic = np.clip(np.round(near[:n]), -32768, 32767).astype(np.int16)
+    return np.concatenate(
+        [aec.process(mic[i : i + AEC_FRAME], far[i : i + AEC_FRAME]) for i in range(0, n, AEC_FRAME)]
+    ).astype(np.float64)
+
+
+def _db(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10((np.sum(a * a) + 1.0) / (np.sum(b * b) + 1.0)))
+
+
+def test_the_proportionate_step_converges_faster_on_a_sparse_echo_path() -> None:
+    far, echo = _echo_scene(1.0, seed=5)
+    late = slice(SAMPLE_RATE // 2, SAMPLE_RATE)  # ERLE over the second half-second
+    uniform = _run(LinearCanceller(two_path=False, proportionate=False), echo, far)
+    prop = _run(LinearCanceller(two_path=False, proportionate=True), echo, far)
+    assert _db(echo[late], prop[late]) > _db(echo[late], uniform[late]) + 3.0
+
+
+def test_two_paths_keep_cancelling_while_the_user_talks_over_the_reply() -> None:
+    far, echo = _echo_scene(4.0, seed=6)
+    user = np.zeros(len(echo))
+    talk = slice(2 * SAMPLE_RATE, 3 * SAMPLE_RATE)  # the user, as loud as the echo, from 2 s to 3 s
+    user[talk] = _speechlike(SAMPLE_RATE, seed=7).astype(np.float64) * 0.8
+    for aec, floor in ((LinearCanceller(), 15.0), (LinearCanceller(two_path=False), None)):
+        out = _run(aec, echo + user, far)
+        left = out[talk] - user[talk]  # the echo still in the output while both talk
+        erle = _db(echo[talk], left)
+        if floor is not None:
+            assert erle > floor, erle  # two paths: the double talk does not wreck the filter
+            two_path_erle = erle
+        else:
+            assert erle < two_path_erle - 6.0, (erle, two_path_erle)  # one path: it does
+
+
+def test_make_canceller_keeps_the_session_10_filter_for_the_baseline() -> None:
+    assert isinstance(make_canceller("linear"), LinearCanceller)
+    old = make_canceller("nlms")
+    assert isinstance(old, LinearCanceller) and old._wf is None and not old._prop
+
+
+def test_bench_summary_sets_the_new_filter_against_the_session_10_baseline() -> None:
+    from edge_voice.bench.echo import RATIOS, summarize
+
+    vs = ("linear", "nlms", "none")
+    bi = []
+    for ratio in RATIOS:
+        for k in range(4):
+            row: dict[str, object] = {"ratio_db": ratio, "command": "what time is it"}
+            row["transcript_silence"] = "what time is it"
+            for v, hit in (("linear", k < 4), ("nlms", k < 2), ("none", k < 1)):
+                row |= {f"barge_in_{v}": hit, f"stop_ms_{v}": 40.0 if hit else None}
+                row |= {f"transcript_{v}": "what time is it" if hit else "", f"false_wakes_{v}": 0}
+                row |= {f"guard_refused_{v}": 0, f"cpu_ns_{v}": 1_000_000, f"frames_{v}": 10}
+            bi.append(row)
+    sw = [
+        {
+            **{f"self_wakes_{v}": 0 for v in vs},
+            **{f"self_wakes_{v}_no_guard": 1 for v in vs},
+            **{f"guard_suppressed_{v}": 1 for v in vs},
+            **{f"erle_db_{v}": 12.0 for v in ("linear", "nlms")},
+            **{f"cpu_ns_{v}": 1_000_000 for v in ("linear", "nlms")},
+            **{f"frames_{v}": 10 for v in ("linear", "nlms")},
+        }
+    ]
+    s = summarize(bi, sw, "linear", vs)
+    assert (s["barge_in_rate_aec"], s["barge_in_rate_baseline"], s["barge_in_rate_no_aec"]) == (
+        1.0,
+        0.5,
+        0.25,
+    )
+    assert s["per_ratio"]["+5dB"]["barge_in_rate_baseline"] == 0.5
+    assert s["cancellers"]["linear"]["cpu_ms_per_10ms_frame"] == 0.1 and s["self_wakes_aec"] == 0
+    assert set(s["cancellers"]) == set(vs)
