@@ -13,6 +13,7 @@ from edge_voice.core.cancel import CancelToken
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.messages import ChatMessage, Pcm
 from edge_voice.engines.base import GenerationStats, Transcription
+from edge_voice.listen.wake import HOP_SAMPLES
 
 
 class ScriptedTranscriber:
@@ -167,3 +168,36 @@ class KitchenIntents:
 
     def apply(self, result: IntentOutcome) -> None:
         self.applied.append(f"{result.name}:{dict(result.slots).get('device', '')}")
+
+
+class ScriptedWake:
+    """Scores per completed 80 ms hop from a script (a fake of the wake detector: orchestration only)."""
+
+    words = ("w",)
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores, self.hop, self.fill = scores, 0, 0
+
+    def process(self, samples: np.ndarray) -> dict[str, float]:
+        self.fill += len(samples)
+        out: dict[str, float] = {}
+        while self.fill >= HOP_SAMPLES:
+            self.fill -= HOP_SAMPLES
+            out = {"w": self.scores[self.hop] if self.hop < len(self.scores) else 0.0}
+            self.hop += 1
+        return out
+
+    def reset(self) -> None:
+        self.fill = 0
+
+
+class QuietVad:
+    """A VAD that never hears speech."""
+
+    frame_samples = 512
+
+    def process(self, frame: np.ndarray) -> float:
+        return 0.0
+
+    def reset(self) -> None:
+        pass

@@ -12,6 +12,7 @@ from edge_voice.bench import wake_corpus as corpus
 from edge_voice.core.config import ConfigError, WakeConfig
 from edge_voice.core.messages import SAMPLE_RATE
 from edge_voice.listen.wake import HOP_SAMPLES, WakeGate, fire_hops
+from tests.fakes import QuietVad, ScriptedWake
 
 
 def gate_fires(scores: np.ndarray, thr: float, patience: int, refractory: int) -> list[int]:
@@ -103,37 +104,6 @@ def test_thresholds_user_then_measured_then_global() -> None:
     assert cfg.threshold_for("my_custom_word") == 0.7
 
 
-class _ScriptedWake:
-    """Scores per completed 80 ms hop from a script (a fake of the detector: orchestration only)."""
-
-    words = ("w",)
-
-    def __init__(self, scores: list[float]) -> None:
-        self.scores, self.hop, self.fill = scores, 0, 0
-
-    def process(self, samples: np.ndarray) -> dict[str, float]:
-        self.fill += len(samples)
-        out: dict[str, float] = {}
-        while self.fill >= HOP_SAMPLES:
-            self.fill -= HOP_SAMPLES
-            out = {"w": self.scores[self.hop] if self.hop < len(self.scores) else 0.0}
-            self.hop += 1
-        return out
-
-    def reset(self) -> None:
-        self.fill = 0
-
-
-class _Quiet:
-    frame_samples = 512
-
-    def process(self, frame: np.ndarray) -> float:
-        return 0.0
-
-    def reset(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize(("patience", "fires_at_hop"), [(1, 3), (2, 4), (3, None)])
 def test_listener_applies_patience(patience: int, fires_at_hop: int | None) -> None:
     import dataclasses
@@ -146,7 +116,7 @@ def test_listener_applies_patience(patience: int, fires_at_hop: int | None) -> N
     cfg = dataclasses.replace(
         base, wake=dataclasses.replace(base.wake, warmup_ms=0, patience=patience, thresholds={"w": 0.5})
     )
-    listener = Listener(cfg, _ScriptedWake([0.1, 0.2, 0.3, 0.9, 0.8, 0.2, 0.1, 0.1]), _Quiet())
+    listener = Listener(cfg, ScriptedWake([0.1, 0.2, 0.3, 0.9, 0.8, 0.2, 0.1, 0.1]), QuietVad())
     events = []
     for k in range(20):  # 32 ms capture blocks, as the daemon delivers them
         events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))

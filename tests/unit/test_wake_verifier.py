@@ -13,6 +13,7 @@ from edge_voice.core.config import Config, ConfigError, WakeConfig
 from edge_voice.core.messages import AudioFrame, WakeDetected
 from edge_voice.listen import verifier as vf
 from edge_voice.listen.wake import HOP_SAMPLES, WakeGate, fire_hops
+from tests.fakes import QuietVad, ScriptedWake
 
 RNG = np.random.default_rng(7)
 
@@ -149,39 +150,16 @@ def test_verifier_keys_are_range_checked() -> None:
         WakeConfig(verifier_threshold=1.0)
 
 
-class _FeatureWake:
+class _FeatureWake(ScriptedWake):
     """Scripted scores per hop plus a window whose mean is the hop's 'voice' (a fake detector)."""
 
-    words = ("w",)
-
     def __init__(self, scores: list[float], voice: list[float]) -> None:
-        self.scores, self.voice, self.hop, self.fill = scores, voice, 0, 0
-
-    def process(self, samples: np.ndarray) -> dict[str, float]:
-        self.fill += len(samples)
-        out: dict[str, float] = {}
-        while self.fill >= HOP_SAMPLES:
-            self.fill -= HOP_SAMPLES
-            out = {"w": self.scores[self.hop] if self.hop < len(self.scores) else 0.0}
-            self.hop += 1
-        return out
-
-    def reset(self) -> None:
-        self.fill = 0
+        super().__init__(scores)
+        self.voice = voice
 
     def features(self, word: str) -> np.ndarray:
         k = min(self.hop - 1, len(self.voice) - 1)
         return np.full((16, 96), self.voice[max(k, 0)], np.float32)
-
-
-class _Quiet:
-    frame_samples = 512
-
-    def process(self, frame: np.ndarray) -> float:
-        return 0.0
-
-    def reset(self) -> None:
-        pass
 
 
 def _cfg(path: str) -> Config:
@@ -206,7 +184,7 @@ def test_listener_gives_the_enrolled_voice_a_second_chance(tmp_path: Path, voice
     from edge_voice.listen.listener import Listener
 
     scores = [0.0, 0.3, 0.35, 0.3, 0.0, 0.0, 0.0, 0.0]  # grey zone only: never above 0.5
-    listener = Listener(_cfg(_user_verifier(tmp_path)), _FeatureWake(scores, [voice] * 8), _Quiet())
+    listener = Listener(_cfg(_user_verifier(tmp_path)), _FeatureWake(scores, [voice] * 8), QuietVad())
     events = []
     for k in range(20):
         events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))
@@ -219,12 +197,12 @@ def test_listener_refuses_a_bad_verifier_at_start(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"junk")
     with pytest.raises(ConfigError, match=r"wake\.verifier"):
-        Listener(_cfg(str(bad)), _FeatureWake([], []), _Quiet())
+        Listener(_cfg(str(bad)), _FeatureWake([], []), QuietVad())
     other = tmp_path / "other.npz"
     pos, neg = clusters()
     vf.save(other, [vf.fit(pos, neg, "not_enabled")])
     with pytest.raises(ConfigError, match="no verifier for any of w"):
-        Listener(_cfg(str(other)), _FeatureWake([], []), _Quiet())
+        Listener(_cfg(str(other)), _FeatureWake([], []), QuietVad())
 
 
 def test_enroll_keeps_windows_at_or_above_the_floor() -> None:
