@@ -143,6 +143,14 @@ class Rig:
             self.send(AudioChunk(c.turn_id, c.attempt, i, np.zeros(1600, np.int16), 16000, True, s))
         self.send(SynthesisDone(c.turn_id, c.attempt))
 
+    def answering(self, question: str, answer: str) -> Ctx:
+        """A spoken ``question`` answered by the LLM; the answer's playback has started (SPEAKING)."""
+        self.send(wake(self.clock), started(self.clock), stopped(self.clock))
+        c = self.decode(question)
+        self.answer(answer)
+        self.send(PlaybackStarted(c.turn_id, self.clock(), 90000))
+        return c
+
     def play(self, c: Ctx, heard: str, interrupted: bool = False) -> int:
         written = self.clock.advance(5)
         self.send(PlaybackStarted(c.turn_id, written, 90000))
@@ -703,10 +711,7 @@ def test_a_command_confirmation_plays_while_the_user_goes_on() -> None:
 
 def test_speech_during_an_answer_is_not_a_continuation_and_continuation_can_be_turned_off() -> None:
     r = Rig(cfg())
-    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
-    c = r.decode("tell me a story")
-    r.answer("Once upon a time.")
-    r.send(PlaybackStarted(c.turn_id, r.clock(), 90000))
+    r.answering("tell me a story", "Once upon a time.")
     assert r.listen.calls[-1] == ("close", None)  # an answer is heard out (the wake word interrupts)
     base = cfg()
     r = Rig(replace(base, endpoint=replace(base.endpoint, continuation=False)))

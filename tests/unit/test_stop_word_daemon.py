@@ -25,7 +25,7 @@ from edge_voice.core.orchestrator import STOP_CHECK
 from edge_voice.core.vocabulary import State
 from edge_voice.listen.listener import Listener
 from tests.unit.test_early_decode import NoWake, TrailingVad, quiet, voice
-from tests.unit.test_orchestrator import Rig, cfg, started, stopped, wake
+from tests.unit.test_orchestrator import Rig, cfg, started, wake
 
 SHORT = ShortUtterance(np.zeros(12800, np.int16), 200000, 206400, 0)
 
@@ -67,10 +67,7 @@ def test_stop_said_while_a_timer_rings_ends_it_without_the_wake_word() -> None:
 
 def test_stop_said_during_an_answer_ends_the_answer() -> None:
     r = Rig(cfg())
-    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
-    c = r.decode("tell me a story about a fox")
-    r.answer("Once upon a time a fox lived by the river.")
-    r.send(PlaybackStarted(c.turn_id, r.clock(), 90000))
+    r.answering("tell me a story about a fox", "Once upon a time a fox lived by the river.")
     r.send(SHORT)
     check(r, "stop it")
     assert r.data("turn.cancelled")["reason"] == "stop_word" and r.orch.turn is None
