@@ -20,6 +20,7 @@ from edge_voice.cli.run import attach_home
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import Config, GpioConfig
 from edge_voice.core.messages import Pcm
+from edge_voice.integrations.home_sinks import MqttEventSink
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.daemon import Daemon, Engines
 from tests.conftest import ENGINES_CFG, wait_until
@@ -145,3 +146,19 @@ def running(rig: Rig) -> Iterator[None]:
         thread.join(30)
     assert not thread.is_alive(), "daemon did not stop"
     assert not errors, errors
+
+
+@contextmanager
+def mqtt_turn(cfg: Config, engines: Engines, pcm: Pcm, out: Path) -> Iterator[Rig]:
+    """The daemon through ``pcm`` (paced "adaptive": it stops when the file ends) with its MQTT bridge
+    connected first and flushed after. The block runs before the home sinks stop, while the broker (and
+    Home Assistant) still see the device online; the rig stays usable after it."""
+    rig = build(cfg, engines, pcm, "adaptive", out)
+    bridge = rig.home(MqttEventSink).bridge
+    try:
+        wait_until(lambda: bridge.connected, 15, "bridge connected")
+        rig.daemon.run()
+        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+        yield rig
+    finally:
+        rig.stop_home()

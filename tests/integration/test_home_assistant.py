@@ -25,7 +25,7 @@ from edge_voice.runtime.daemon import Engines
 from tests.conftest import wait_until
 from tests.integration.conftest import Broker, Subscriber, start_broker
 from tests.integration.home_assistant import KITCHEN_SET, HomeAssistant, start_home_assistant
-from tests.integration.rig import DEVICE, build, home_cfg
+from tests.integration.rig import DEVICE, build, home_cfg, mqtt_turn
 from tests.integration.test_names import spoken
 
 ENTITY = f"edge_voice_{DEVICE.replace('-', '_')}"  # HA's entity ids: <domain>.<device name>_<entity name>
@@ -176,24 +176,12 @@ def test_a_spoken_command_switches_a_home_assistant_light_through_the_blueprint(
     ha.call("light", "turn_off", {"entity_id": "light.kitchen_light"})
     ha.wait_state("light.kitchen_light", "off")
     sub = subscriber(broker.port, [KITCHEN_SET])
-    rig = build(
-        ha_cfg(broker.port),
-        engines,
-        spoken("Turn on the kitchen light.").pcm,
-        "adaptive",
-        tmp_path / "reply.wav",
-    )
-    bridge = rig.home(MqttEventSink).bridge
-    try:
-        wait_until(lambda: bridge.connected, 15, "bridge connected")
-        rig.daemon.run()
-        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+    pcm = spoken("Turn on the kitchen light.").pcm
+    with mqtt_turn(ha_cfg(broker.port), engines, pcm, tmp_path / "reply.wav") as rig:
         ha.wait_state("light.kitchen_light", "on")
         # the UI's triggers (before the daemon goes offline: then the entities are unavailable)
         intent_event = ha.state(f"event.{ENTITY}_intent")
         voice_event = ha.state(f"event.{ENTITY}_voice")
-    finally:
-        rig.stop_home()
     (intent,) = rig.memory.of("intent.recognized")
     assert intent.data["name"] == "turn_on", intent.data
     assert sub.last(KITCHEN_SET).payload == b"ON"  # HA itself switched the light, over MQTT
@@ -326,22 +314,10 @@ def test_devices_are_learned_from_home_assistant_and_kept_when_it_is_away(
     daemon_cfg = replace(ha_cfg(broker.port), intents=learned.intents)
     with_learned = copy.copy(engines)  # the session's engines, with a matcher of the learned devices
     with_learned.intents = RuleIntentMatcher(learned.intents, sentences=ha_sentences(learned.intents))
-    rig = build(
-        daemon_cfg,
-        with_learned,
-        spoken("Turn off the lights in the study.").pcm,
-        "adaptive",
-        tmp_path / "r.wav",
-    )
-    bridge = rig.home(MqttEventSink).bridge
-    try:
-        wait_until(lambda: bridge.connected, 15, "bridge connected")
-        rig.daemon.run()
-        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+    pcm = spoken("Turn off the lights in the study.").pcm
+    with mqtt_turn(daemon_cfg, with_learned, pcm, tmp_path / "r.wav") as rig:
         ha.wait_state("light.kitchen_light", "off")
         intent_event = ha.state(f"event.{ENTITY}_intent")
-    finally:
-        rig.stop_home()
     (intent,) = rig.memory.of("intent.recognized")
     assert intent.data["name"] == "turn_off", intent.data
     assert intent_event is not None, "no intent event"

@@ -12,12 +12,10 @@ import pytest
 
 from edge_voice.audio import clips
 from edge_voice.core.config import Config
-from edge_voice.integrations.home_sinks import MqttEventSink
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.daemon import Engines
-from tests.conftest import wait_until
 from tests.integration.conftest import Broker, Subscriber
-from tests.integration.rig import PREFIX, build, home_cfg
+from tests.integration.rig import PREFIX, build, home_cfg, mqtt_turn
 
 pytestmark = pytest.mark.engines
 
@@ -52,23 +50,11 @@ def test_two_devices_reach_the_intent_topic_and_hermes(
     )
     cfg = home_cfg(mosquitto.port)
     cfg = replace(cfg, mqtt=replace(cfg.mqtt, hermes=True))
-    rig = build(
-        cfg,
-        engines,
-        spoken("Turn on the kitchen light and the coffee machine.").pcm,
-        "adaptive",
-        tmp_path / "r.wav",
-    )
-    bridge = rig.home(MqttEventSink).bridge
-    try:
-        wait_until(lambda: bridge.connected, 15, "bridge connected")
-        rig.daemon.run()
-        assert bridge.flush(15), f"bridge did not flush: {bridge.stats()}"
+    pcm = spoken("Turn on the kitchen light and the coffee machine.").pcm
+    with mqtt_turn(cfg, engines, pcm, tmp_path / "r.wav"):
         sub.wait_for(f"{PREFIX}/intent/turn_on", 1)
         sub.wait_for("hermes/intent/turn_on", 1)
         sub.wait_for(f"{PREFIX}/event/intent.recognized", 1)
-    finally:
-        rig.stop_home()
     both = ["kitchen light", "coffee machine"]
     own = sub.last(f"{PREFIX}/intent/turn_on").json()
     assert own["slots"] == {"device": both, "kind": ["light", "switch"]}, own
