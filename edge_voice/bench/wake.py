@@ -795,28 +795,18 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     words = result["words"]
     fig, axes = plt.subplots(1, len(words), figsize=(4.2 * len(words), 4.4), squeeze=False)
     floor = 0.5 / max(result["negatives"]["hours_scored"], 1e-9)  # where 0 false accepts is drawn
+
+    def det(points: list[dict[str, Any]], fa: str = "fa_per_hour") -> tuple[list[float], list[float]]:
+        """Points on the DET axes: false accepts per hour (0 drawn at ``floor``), miss rate %."""
+        return [max(p[fa], floor) for p in points], [100 * (1 - p["recall"]) for p in points]
+
     for ax, (word, r) in zip(axes[0], words.items(), strict=True):
         for patience in result["decision"]["patiences"]:
             pts = sorted((p for p in r["det"] if p["patience"] == patience), key=lambda p: p["threshold"])
-            x = [max(p["fa_per_hour"], floor) for p in pts]
-            y = [100 * (1 - p["recall"]) for p in pts]
-            ax.plot(x, y, marker=".", ms=3, lw=1, label=f"patience {patience}")
+            ax.plot(*det(pts), marker=".", ms=3, lw=1, label=f"patience {patience}")
         b, c = r["before"], r["chosen"]
-        ax.plot(
-            max(b["fa_per_hour"], floor),
-            100 * (1 - b["recall"]),
-            "ks",
-            ms=7,
-            mfc="none",
-            label="before (0.5, 1)",
-        )
-        ax.plot(
-            max(c["fa_per_hour"], floor),
-            100 * (1 - c["recall"]),
-            "r*",
-            ms=11,
-            label=f"chosen ({c['threshold']}, {c['patience']})",
-        )
+        ax.plot(*det([b]), "ks", ms=7, mfc="none", label="before (0.5, 1)")
+        ax.plot(*det([c]), "r*", ms=11, label=f"chosen ({c['threshold']}, {c['patience']})")
         sc = result.get("second_chance", {})
         if word in sc.get("words", {}):  # the second chances, on the same axes (at the configured defaults)
             ch = sc["chosen"]
@@ -825,8 +815,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
                 key=lambda p: p["verifier_threshold"],
             )
             ax.plot(
-                [max(p["fa_per_hour_max"], floor) for p in vp],
-                [100 * (1 - p["recall"]) for p in vp],
+                *det(vp, "fa_per_hour_max"),
                 "g^-",
                 ms=4,
                 lw=1,
@@ -839,8 +828,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
                 if (p["floor"], p["verifier_threshold"]) == (ch["floor"], ch["verifier_threshold"])
             )
             ax.plot(
-                max(pick["fa_per_hour_max"], floor),
-                100 * (1 - pick["recall"]),
+                *det([pick], "fa_per_hour_max"),
                 "gD",
                 ms=8,
                 mfc="none",
@@ -848,14 +836,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
             )
             vd = sc["words"][word]["vad_confirmed"]
             if vd:
-                ax.plot(
-                    [max(p["fa_per_hour"], floor) for p in vd],
-                    [100 * (1 - p["recall"]) for p in vd],
-                    "mv:",
-                    ms=4,
-                    lw=1,
-                    label="+ lower threshold if a command follows (VAD)",
-                )
+                ax.plot(*det(vd), "mv:", ms=4, lw=1, label="+ lower threshold if a command follows (VAD)")
         ax.axvline(TARGET_FA_PER_HOUR, color="red", ls="--", lw=0.8)
         ax.axhline(100 * (1 - TARGET_RECALL), color="grey", ls=":", lw=0.8)
         ax.set_xscale("log")
