@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import email.message
 import importlib.util
-import sys
 import re
+import sys
 import tomllib
 from types import ModuleType
 
