@@ -6,8 +6,9 @@ venv on a device to see what is installed there:
 The reviewed licences are in requirements/licences.toml: for each package, the SPDX expression a person
 checked, and what the package's metadata declared at that review (``"declared@<version>"``: what one
 version declares when the locks pin two, e.g. one for Python 3.11 and a newer one for 3.13). Exit 1 when
-an installed package has no entry, or when its metadata now declares something else (a new version changed its licence); exit 0
-otherwise, after the list and a summary of the copyleft and non-commercial parts of what is installed.
+an installed package has no entry, or when its metadata now declares something else (a new version
+changed its licence); exit 0 otherwise, after the list and a summary of the copyleft and non-commercial
+parts of what is installed.
 Standard library only: it must run in the service's venv, which has no dev tools.
 """
 
