@@ -343,7 +343,7 @@ def test_an_asr_job_deadline_includes_the_retry_its_utterance_may_need() -> None
             return Transcription("turn on the fan", "")
 
     posted: list[object] = []
-    worker = AsrWorker(Recording(), posted.append, AsrConfig(max_decode_ms=3000).retry_limit_ms)
+    worker = AsrWorker(Recording(), posted.append, AsrConfig(max_decode_ms=3000))
     ctx = Ctx(1, 0, CancelToken(), threading.Event())
     worker._run_one(AsrJob(ctx, np.zeros(32000, np.int16)))  # 2 s of audio
     assert seen == [5.0] and worker.busy_extra_s == 0.0  # 3 s + 2 s of audio at 1 s per s
