@@ -60,17 +60,21 @@ def lingering() -> list[str]:
     return [t.name for t in _lingering if t.is_alive()]
 
 
-def exit_status(code: int, exit_now: Callable[[int], None] = os._exit) -> int:
-    """The program's last step (not ``main``'s: tests call that in-process). With no thread left behind,
-    ``code``: the interpreter finalizes as usual. Otherwise everything is flushed and the process ends
-    here, without finalizing, so it exits with ``code`` instead of aborting."""
-    left = lingering()
-    if not left:
-        return code
-    log.error("exiting with %s still running (not finalizing: it would abort the process)", left)
+def _leave(code: int) -> None:
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
             stream.flush()
+    os._exit(code)
+
+
+def exit_status(code: int, exit_now: Callable[[int], None] = _leave) -> int:
+    """The program's last step (not ``main``'s: tests call that in-process). With no thread left behind,
+    ``code``: the interpreter finalizes as usual. Otherwise the logs and output are flushed and the
+    process ends here, without finalizing, so it exits with ``code`` instead of aborting."""
+    left = lingering()
+    if not left:
+        return code
+    log.error("exiting with %s still running (not finalizing: it would abort the process)", left)
     exit_now(code)
     return code  # only a test's exit_now returns
