@@ -8,7 +8,9 @@ read-only attributes.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -18,6 +20,10 @@ import numpy.typing as npt
 
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.messages import ChatMessage, Pcm
+
+# Threads that run an engine's native code outside the engine threads (the LLM's request thread, which
+# llama.cpp calls back into Python from): the program's exit checks them too (runtime/shutdown.py).
+NATIVE_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 class RemoteError(RuntimeError):

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from edge_voice.engines.base import Interruptible
+from edge_voice.engines.base import NATIVE_THREADS, Interruptible
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,10 @@ def stop_threads(
 
 
 def lingering() -> list[str]:
-    """Names of the threads a shutdown gave up on that are still alive."""
-    return [t.name for t in _lingering if t.is_alive()]
+    """Names of the threads a shutdown gave up on, and of engines' own native threads (``NATIVE_THREADS``),
+    that are still alive."""
+    threads = dict.fromkeys([*_lingering, *NATIVE_THREADS])
+    return [t.name for t in threads if t.is_alive()]
 
 
 def _leave(code: int) -> None:

@@ -53,3 +53,22 @@ def test_a_thread_that_outlives_the_deadline_is_named_and_remembered_while_alive
 
 def test_no_threads_no_wait() -> None:
     assert shutdown.stop_threads([], [Native(1)], timeout_s=0) == []
+
+
+def test_an_engines_own_native_thread_alive_at_exit_also_skips_finalizing() -> None:
+    """The LLM's request thread (llama.cpp calls back into Python on it) is not an engine thread the
+    daemon joins: registered in ``NATIVE_THREADS``, it counts at the exit while it runs."""
+    from edge_voice.engines.base import NATIVE_THREADS
+
+    release = threading.Event()
+    bridge = threading.Thread(target=lambda: release.wait(30), name="llm-request", daemon=True)
+    NATIVE_THREADS.add(bridge)
+    bridge.start()
+    exits: list[int] = []
+    try:
+        assert shutdown.lingering() == ["llm-request"]
+        assert shutdown.exit_status(0, exit_now=exits.append) == 0 and exits == [0]
+    finally:
+        release.set()
+        bridge.join(5)
+    assert shutdown.lingering() == []
