@@ -1,3 +1,3 @@
-from edge_voice.cli.main import main
+from edge_voice.cli.main import entry
 
-raise SystemExit(main())
+entry()

@@ -4,9 +4,11 @@ venv on a device to see what is installed there:
 ``/opt/edge-voice/.venv/bin/python /opt/edge-voice/requirements/licences.py``.
 
 The reviewed licences are in requirements/licences.toml: for each package, the SPDX expression a person
-checked, and what the package's metadata declared at that review. Exit 1 when an installed package has
-no entry, or when its metadata now declares something else (a new version changed its licence); exit 0
-otherwise, after the list and a summary of the copyleft and non-commercial parts of what is installed.
+checked, and what the package's metadata declared at that review (``"declared@<version>"``: what one
+version declares when the locks pin two, e.g. one for Python 3.11 and a newer one for 3.13). Exit 1 when
+an installed package has no entry, or when its metadata now declares something else (a new version
+changed its licence); exit 0 otherwise, after the list and a summary of the copyleft and non-commercial
+parts of what is installed.
 Standard library only: it must run in the service's venv, which has no dev tools.
 """
 
@@ -71,9 +73,11 @@ def check(
         if entry is None:
             problems.append(f"{name} {version}: not reviewed (metadata: {says}); add it to {REVIEWED.name}")
             continue
-        if entry["declared"] != says:
+        # one name, two versions in the locks (a newer one for newer Pythons): each reviewed on its own
+        expected = entry.get(f"declared@{version}", entry["declared"])
+        if expected != says:
             problems.append(
-                f"{name} {version}: metadata now declares {says!r}, reviewed as {entry['declared']!r} "
+                f"{name} {version}: metadata now declares {says!r}, reviewed as {expected!r} "
                 f"({entry['licence']}): review it again"
             )
         mark = "!" if flagged(entry) else " "

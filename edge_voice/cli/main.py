@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from edge_voice.core.config import Config, ConfigError, load
 from edge_voice.runtime import heap
@@ -373,3 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except BrokenPipeError:
         return 0
+
+
+def entry() -> NoReturn:
+    """The ``edge-voice`` program (and ``python -m edge_voice``): ``main``, then an exit that never
+    finalizes the interpreter under an engine thread still running (``runtime/shutdown.py``)."""
+    from edge_voice.runtime.shutdown import exit_status
+
+    sys.exit(exit_status(main()))

@@ -204,6 +204,7 @@ def decode_with_retry(
     audio_ms: int,
     threads: int,
     retry: bool = True,
+    on_retry: Callable[[int], None] | None = None,
 ) -> tuple[str, int, AbortReason, int, bool]:
     """``run(limit_ms, threads)`` once within ``asr.max_decode_ms``; if that pass ran out of *time* (not
     cancelled, not the token backstop), once more on one thread within ``cfg.retry_limit_ms(audio_ms)``.
@@ -211,12 +212,17 @@ def decode_with_retry(
     ``service.adapt_to_load``: a decode out of time means a slow or contended CPU (a neighbour, a board
     slower than the limit assumed), and an empty transcript loses the user's turn; on one thread no ggml
     barrier waits on a core someone else holds. The retry's limit bounds it, so a degenerate decode still
-    ends (at most ``max_decode_ms`` + the audio's length on top)."""
+    ends (at most ``max_decode_ms`` + the audio's length on top). ``on_retry(limit_ms)`` is told as the
+    retry starts: the first pass may end well past its limit (the abort is only checked between graph
+    nodes, seconds apart on a starved or emulated CPU), so the retry's deadline counts from its start."""
     raw, steps, aborted = run(cfg.max_decode_ms, threads)
     if aborted != "time" or not retry:
         return raw, steps, aborted, threads, False
     log.warning("asr: decode of %d ms audio ran out of time on %d threads; retrying", audio_ms, threads)
-    raw, steps, aborted = run(cfg.retry_limit_ms(audio_ms), 1)
+    limit_ms = cfg.retry_limit_ms(audio_ms)
+    if on_retry is not None:
+        on_retry(limit_ms)
+    raw, steps, aborted = run(limit_ms, 1)
     return raw, steps, aborted, 1, True
 
 
@@ -271,6 +277,8 @@ class WhisperCppTranscriber:
         self.prompt = prompt
         self.cores = cores
         self.retry = retry
+        self.on_retry: Callable[[int], None] | None = None  # the ASR worker moves its deadline
+        self._interrupts = 0  # ``interrupt`` calls so far: a decode under way aborts when it changes
         with self.model_path.open("rb") as f:  # ggml header: magic, n_vocab, n_audio_ctx, …
             _, _, self.max_audio_ctx = struct.unpack("<I2i", f.read(12))  # checked whole above
         self.last: DecodeResult | None = None
@@ -327,7 +335,7 @@ class WhisperCppTranscriber:
                 return self._run(x, ctx, cancel, max_steps, limit_ms, n)
 
             raw, steps, aborted, threads, retried = decode_with_retry(
-                run, self.cfg, audio_ms, threads, self.retry
+                run, self.cfg, audio_ms, threads, self.retry, self.on_retry
             )
             truncated = not aborted and steps > self.cfg.max_tokens
             text = "" if aborted else clean_transcript(collapse_loop(raw) if truncated else drop_echo(raw))
@@ -350,6 +358,12 @@ class WhisperCppTranscriber:
         )
         return result
 
+    def interrupt(self) -> bool:
+        """From any thread (shutdown): the decode under way aborts at whisper.cpp's next abort check, as
+        if cancelled. A decode started later is not affected. Always True (no way to tell if one runs)."""
+        self._interrupts += 1
+        return True
+
     def close(self) -> None:
         """Free the whisper context now (not at interpreter exit, when pywhispercpp's finaliser fails)."""
         model, self._model = self._model, None
@@ -363,12 +377,13 @@ class WhisperCppTranscriber:
         deadline = time.monotonic() + limit_ms / 1e3
         calls = 0
         reason: AbortReason = ""
+        interrupts = self._interrupts
 
         def abort() -> bool:
             # Called by whisper.cpp after the encoder and after each decoder pass (GIL held: keep it tiny).
             nonlocal calls, reason
             calls += 1
-            if cancel.cancelled:
+            if cancel.cancelled or self._interrupts != interrupts:
                 reason = "cancelled"
             elif calls - 1 > max_steps:
                 reason = "tokens"

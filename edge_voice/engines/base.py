@@ -8,16 +8,22 @@ read-only attributes.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.messages import ChatMessage, Pcm
+
+# Threads that run an engine's native code outside the engine threads (the LLM's request thread, which
+# llama.cpp calls back into Python from): the program's exit checks them too (runtime/shutdown.py).
+NATIVE_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 class RemoteError(RuntimeError):
@@ -140,6 +146,25 @@ class Generator(Protocol):
     @property
     def last(self) -> GenerationStats | None:
         """The stats of the most recent ``stream``, set when it ends (why it stopped, tokens, timings)."""
+        ...
+
+
+@runtime_checkable
+class ReportsRetry(Protocol):
+    """A transcriber that retries a decode out of time (``engines.asr.decode_with_retry``) and says so as
+    the retry starts, with its limit in ms: the ASR worker's deadline then counts from there."""
+
+    on_retry: Callable[[int], None] | None
+
+
+@runtime_checkable
+class Interruptible(Protocol):
+    """An engine whose native call under way another thread can end (shutdown: no engine thread may be
+    inside native code when the interpreter finalizes)."""
+
+    def interrupt(self) -> bool:
+        """End the call in progress soon (one graph node); later calls are not affected. True if one
+        may have been in progress."""
         ...
 
 

@@ -41,7 +41,7 @@ from typing import Any
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.config import LlmConfig
 from edge_voice.core.messages import ChatMessage
-from edge_voice.engines.base import GenerationStats, Stopped
+from edge_voice.engines.base import NATIVE_THREADS, GenerationStats, Stopped
 from edge_voice.models import registry
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,7 @@ class LlamaGenerator:
         stopped: Stopped = "eos"
         timings: dict[str, Any] = {}
         bridge = threading.Thread(target=run, name="llm-request", daemon=True)
+        NATIVE_THREADS.add(bridge)  # it may still be inside llama.cpp when a cancelled stream returns
         bridge.start()
         try:
             while True:

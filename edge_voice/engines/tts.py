@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,59 @@ def voice_paths(voice: str, models_dir: Path | None = None) -> tuple[Path, Path]
     return model, config
 
 
+class Interrupted(RuntimeError):
+    """A synthesis stopped mid-sentence by ``PiperSynthesizer.interrupt`` (shutdown)."""
+
+
+class _InterruptibleSession:
+    """Piper's ONNX session, each ``run`` with its own ``RunOptions`` so another thread can end it
+    (``terminate``): onnxruntime then stops within one graph node. One sentence is a single ``run`` — up
+    to ~20 s under emulation or on a starved board — and a thread still inside one when the interpreter
+    finalizes aborts the process (Python pthread_exits it through onnxruntime's C++: ``terminate``)."""
+
+    def __init__(self, session: Any) -> None:
+        import onnxruntime
+
+        self._session = session
+        self._options_type = onnxruntime.RunOptions
+        self._lock = threading.Lock()
+        self._running: Any = None  # the RunOptions of the run in progress
+
+    def __getattr__(self, name: str) -> Any:  # Piper reads the session's inputs/outputs
+        return getattr(self._session, name)
+
+    def run(self, output_names: Any, input_feed: Any) -> Any:
+        options = self._options_type()
+        with self._lock:
+            self._running = options
+        try:
+            return self._session.run(output_names, input_feed, options)
+        except Exception:
+            if options.terminate:
+                raise Interrupted("synthesis interrupted") from None
+            raise
+        finally:
+            with self._lock:
+                self._running = None
+
+    def interrupt(self) -> bool:
+        """End the run in progress, if any (True if there was one). A run that starts later is not
+        affected: the caller stops further work by its own means and calls again while it waits."""
+        with self._lock:
+            if self._running is None:
+                return False
+            self._running.terminate = True
+            return True
+
+
+def _until_interrupted(chunks: Iterator[Any]) -> Generator[Any, None, None]:
+    """Piper's chunks, ending quietly when ``interrupt`` ended the sentence under way (a shutdown)."""
+    try:
+        yield from chunks
+    except Interrupted:
+        log.info("tts: synthesis interrupted")
+
+
 class PiperSynthesizer:
     """``Synthesizer`` on Piper. Construct (loads the voice, ~0.4 s) and ``warm`` at start-up; call
     ``synthesize`` from the TTS thread only. ``sample_rate`` is the voice's native rate (22050 for joe)."""
@@ -109,7 +162,8 @@ class PiperSynthesizer:
             raise registry.ModelError(
                 f"tts voice config {self.config_path}: not a Piper voice config ({registry.first_line(exc)})"
             ) from None
-        self._voice: Any = PiperVoice(session=session, config=config)
+        self._session = _InterruptibleSession(session)
+        self._voice: Any = PiperVoice(session=self._session, config=config)
         self.sample_rate: int = int(config.sample_rate)
         noise, noise_w = (0.0, 0.0) if cfg.deterministic else (cfg.noise_scale, cfg.noise_w_scale)
         self._syn_config: Any = SynthesisConfig(
@@ -135,7 +189,7 @@ class PiperSynthesizer:
         for piece in split_for_synthesis(text):
             chunks = iter(self._voice.synthesize(piece, syn_config=self._syn_config))
             try:
-                for chunk in chunks:
+                for chunk in _until_interrupted(chunks):
                     pcm: Pcm = np.ascontiguousarray(chunk.audio_int16_array, dtype=np.int16)
                     if cancel.cancelled:
                         return
@@ -151,6 +205,11 @@ class PiperSynthesizer:
                 close = getattr(chunks, "close", None)
                 if close is not None:
                     close()
+
+    def interrupt(self) -> bool:
+        """From any thread (shutdown): end the ONNX run in progress within one graph node; the
+        synthesising thread gets ``Interrupted``. True if a run was in progress."""
+        return self._session.interrupt()
 
     def synthesize_all(self, text: str, cancel: CancelToken = NEVER) -> Pcm:
         """All sentences of ``text`` as one array (phrase cache, ``edge-voice say``)."""

@@ -7,6 +7,15 @@ ran 7-20x slower (issue 22). Fewer threads, each on a core that is actually free
 
 Measured from ``/proc/stat`` (all CPUs) minus ``/proc/self/stat`` (this process, every thread): the load of
 *other* processes, so our own engines never count against us. Reading both files costs ~50 µs.
+
+Niced load yields: a neighbour running at a positive nice (a backup, a ``nice -n 19`` build) gets a small
+share of a core a nice-0 engine thread wants (CFS weight 15 against 1024 at nice 19, under 10 % from nice
+10), so it does not take the core from us and counting it as busy left the engines on fewer threads than
+the board could give them. ``/proc/stat``'s ``nice`` column is that time (with our own niced threads'
+time taken out, from ``/proc/self/task``); it is left out of the load when the thread asking is itself not
+niced — a niced assistant competes with niced neighbours as equals. /proc/stat does not say *how* nice:
+a neighbour at nice 1–4 still takes 30–45 % of a contested core and is under-counted (rare: services
+run at nice 0, background jobs at 10–19).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class CpuSample:
     idle: int  # idle + iowait
     own: int  # this process's user + system jiffies
     ncpu: int  # CPUs in /proc/stat (online)
+    niced: int = 0  # other processes' user jiffies at a positive nice (theirs only: ours taken out)
 
 
 def read_sample(proc: Path = Path("/proc")) -> CpuSample | None:
@@ -48,17 +58,48 @@ def read_sample(proc: Path = Path("/proc")) -> CpuSample | None:
     cpu = [int(x) for x in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
     ncpu = sum(1 for ln in lines[1:] if ln.startswith("cpu"))
     own = int(own_fields[11]) + int(own_fields[12])  # utime, stime (fields 14, 15 of the whole line)
-    return CpuSample(time.monotonic(), sum(cpu), cpu[3] + cpu[4], own, max(1, ncpu))
+    niced = max(0, cpu[1] - _own_niced(proc / "self/task"))
+    return CpuSample(time.monotonic(), sum(cpu), cpu[3] + cpu[4], own, max(1, ncpu), niced)
 
 
-def others_busy(a: CpuSample, b: CpuSample) -> float:
-    """Cores' worth of CPU other processes used between two samples."""
+def _own_niced(tasks: Path) -> int:
+    """User jiffies of this process's threads that run at a positive nice (``llm.nice``, or all of them
+    under ``nice``): /proc/stat counts them in its ``nice`` column, which must hold only other processes'.
+    A thread's time so far is attributed to its nice now (a thread's nice is set once, at its start)."""
+    total = 0
+    try:
+        entries = list(tasks.iterdir())
+    except OSError:
+        return 0
+    for task in entries:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the thread ended meanwhile
+        if len(fields) > 16 and int(fields[16]) > 0:  # field 19 of the whole line: nice
+            total += int(fields[11])
+    return total
+
+
+def others_busy(a: CpuSample, b: CpuSample, niced_yields: bool = False) -> float:
+    """Cores' worth of CPU other processes used between two samples; ``niced_yields``: without their
+    niced time (they yield to a thread that is not niced)."""
     total = b.total - a.total
     if total <= 0:
         return 0.0
     per_cpu = total / b.ncpu
     busy = (total - (b.idle - a.idle)) - (b.own - a.own)
+    if niced_yields:
+        busy -= b.niced - a.niced
     return max(0.0, busy / per_cpu)
+
+
+def niced_yields_to_me() -> bool:
+    """Does niced load yield to the calling thread (its own nice is 0 or less)?"""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0) <= 0  # Linux: 0 = the calling thread
+    except (AttributeError, OSError):
+        return False
 
 
 def usable_cores() -> int:
@@ -81,7 +122,7 @@ def measure_free_cores(interval_s: float = 0.3) -> int:
     b = read_sample()
     if a is None or b is None:
         return usable_cores()
-    return free_cores(others_busy(a, b), usable_cores())
+    return free_cores(others_busy(a, b, niced_yields_to_me()), usable_cores())
 
 
 class CpuMeter:
@@ -128,7 +169,7 @@ class CpuMeter:
             past = [s for s in self._samples if now is not None and now.mono_s - s.mono_s <= self.window_s]
         if now is None or not past:
             return 0.0
-        return others_busy(past[0], now)
+        return others_busy(past[0], now, niced_yields_to_me())
 
     def free(self) -> int:
         return free_cores(self.busy(), self.usable)

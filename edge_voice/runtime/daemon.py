@@ -35,12 +35,19 @@ from edge_voice.core.orchestrator import Hooks, Orchestrator
 from edge_voice.core.publisher import EventSink
 from edge_voice.core.replies import Workers
 from edge_voice.core.turns import Turn
-from edge_voice.engines.base import Generator, Synthesizer, Transcriber, VoiceActivityDetector, WakeDetector
+from edge_voice.engines.base import (
+    Generator,
+    Interruptible,
+    Synthesizer,
+    Transcriber,
+    VoiceActivityDetector,
+    WakeDetector,
+)
 from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
 from edge_voice.engines.skills import Skills, load_skills
 from edge_voice.listen.thread import FrameListener, ListenThread
 from edge_voice.models.registry import ModelError
-from edge_voice.runtime import heap
+from edge_voice.runtime import heap, shutdown
 from edge_voice.runtime.echo_path import EchoPath
 from edge_voice.runtime.generation import SentenceSplitter
 from edge_voice.runtime.turn_loop import TurnLoop
@@ -84,6 +91,8 @@ class Engines:
     load_ms: dict[str, float] = field(default_factory=dict)
     fallbacks: list[ReportsFallback] = field(default_factory=list)  # remote engines' switch reports
     skills: Skills | None = None  # offline answers and boundaries, asked when no rule matches
+    # the on-device engines whose native call a shutdown ends (whisper.cpp, Piper): see shutdown.py
+    interruptible: list[Interruptible] = field(default_factory=list)
 
 
 def load_llm(
@@ -165,6 +174,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     asr = timed(
         "asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=meter)
     )
+    asr_local: object = asr
     if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
         from edge_voice.engines.remote.fallback import FallbackTranscriber
         from edge_voice.engines.remote.wyoming import WyomingTranscriber
@@ -174,6 +184,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         timed("asr_warm", asr.warm)  # a server that is down now: the device serves from the first turn
     llm = load_llm(cfg, timed, fallbacks)
     tts: Any
+    tts_local: object = None
     phrase_cache: PhraseCache | None
     if cfg.tts.backend == "wyoming" and not cfg.tts.local_fallback:
         # Piper is never imported: the server's voice, resampled to a fixed output rate; silence (and an
@@ -186,7 +197,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         fallbacks.append(tts)
         phrase_cache = None
     else:
-        tts = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
+        tts = tts_local = timed("tts", lambda: PiperSynthesizer(cfg.tts, cfg.models_path))
         phrase_cache = PhraseCache(tts)  # filled with the on-device voice, never through a remote server
     if cfg.tts.backend == "wyoming" and cfg.tts.local_fallback:
         # Piper stays loaded and warm: it is the fallback (and sets the rate)
@@ -218,6 +229,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         load_ms=times,
         fallbacks=fallbacks,
         skills=skills,
+        interruptible=[e for e in (asr_local, tts_local) if isinstance(e, Interruptible)],
     )
 
 
@@ -257,6 +269,7 @@ class Daemon:
         self.cfg = cfg
         self.on_ready = on_ready
         self.engines = engines
+        self.lingering: list[str] = []  # threads still running after the shutdown's join (shutdown.py)
         self.clock = clock
         self.sink = sink
         self.frames = FrameQueue(
@@ -289,7 +302,7 @@ class Daemon:
         # thread as each transcript is made; the loop's match finds it in the matcher's memo
         # (the matcher of the moment: a reload replaces it; the language is a restart key)
         prepare = self._prepare if cfg.intents.language != "en" else None
-        self.asr = AsrWorker(engines.asr, post, cfg.asr.retry_limit_ms, prepare)  # a decode's retry: its time
+        self.asr = AsrWorker(engines.asr, post, cfg.asr, prepare)  # a decode's retry: its time
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop
@@ -415,9 +428,8 @@ class Daemon:
             self.listen.stop_event.set()
             for w in (self.asr, self.llm, self.tts, self.playback):
                 w.stop()
-            for t in (self.capture, self.listen, self.asr, self.llm, self.tts, self.playback):
-                if t.is_alive():
-                    t.join(timeout=5)
+            threads = (self.capture, self.listen, self.asr, self.llm, self.tts, self.playback)
+            self.lingering = shutdown.stop_threads(threads, self.engines.interruptible)
 
     def run(self) -> None:
         asyncio.run(self.run_async())

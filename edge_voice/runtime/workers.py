@@ -25,6 +25,7 @@ from edge_voice.audio.chimes import chime
 from edge_voice.audio.resample import StreamResampler
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import AsrConfig
 from edge_voice.core.jobs import AsrJob, ChimeJob, Ctx, EndOfReply, LlmJob, PrimeJob, SpeakJob
 from edge_voice.core.messages import (
     AgentFallback,
@@ -46,6 +47,7 @@ from edge_voice.engines.base import (
     Generator,
     RemoteError,
     RemoteTimeout,
+    ReportsRetry,
     Stopped,
     Synthesizer,
     Transcriber,
@@ -78,6 +80,7 @@ class Worker(threading.Thread, Generic[J]):
         self.busy_since_ns: int | None = None  # monotonic; for deadlines and hang detection
         self.busy_ctx: Ctx | None = None  # whose job is running (deadlines blame the right attempt)
         self.busy_extra_s = 0.0  # added to the stage deadline for this job (playback: its audio length)
+        self.stopping = CancelToken()  # ``stop``: work of no turn (the TTS's phrase cache) ends
 
     def submit(self, job: J, timeout_s: float = 5.0) -> None:
         """From another worker thread: wait for room (these queues are never full in practice)."""
@@ -96,6 +99,7 @@ class Worker(threading.Thread, Generic[J]):
             self.post(StageFailed(c.turn_id, stage, code, message, c.attempt))
 
     def stop(self) -> None:
+        self.stopping.cancel("stop")
         with contextlib.suppress(queue.Full):
             self.jobs.put_nowait(None)
 
@@ -129,22 +133,27 @@ class Worker(threading.Thread, Generic[J]):
 
 
 class AsrWorker(Worker[AsrJob]):
-    """``retry_ms(audio_ms)``: the time a decode's one retry may add (``AsrConfig.retry_limit_ms``; 0 =
-    the engine does not retry), added to this job's deadline. ``prepare(text)``: run on this thread with
-    each transcript before it is posted (the fast path's match in another language than English, too slow
-    for the loop: the loop's match then finds it done)."""
+    """``cfg``: the decode's limits. A decode's one retry (``AsrConfig.retry_limit_ms``) is added to this
+    job's deadline; when the engine says the retry has started (``ReportsRetry``), the deadline is moved
+    to count the retry's limit from that moment: the first pass may have ended well past its own limit
+    (whisper.cpp checks the abort between graph nodes, seconds apart on a starved or emulated CPU), and
+    that overrun must not eat the retry's time. ``cfg=None``: no retry time (tests). ``prepare(text)``: run
+    on this thread with each transcript before it is posted (the fast path's match in another language
+    than English, too slow for the loop: the loop's match then finds it done)."""
 
     def __init__(
         self,
         engine: Transcriber,
         post: Post,
-        retry_ms: Callable[[int], int] | None = None,
+        cfg: AsrConfig | None = None,
         prepare: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(Stage.ASR, post, maxsize=8)
         self.engine = engine
-        self.retry_ms = retry_ms
+        self.cfg = cfg
         self.prepare = prepare
+        if cfg is not None and isinstance(engine, ReportsRetry):
+            engine.on_retry = self._retrying
 
     def ctx_of(self, job: AsrJob) -> Ctx | None:
         return job.ctx
@@ -154,8 +163,8 @@ class AsrWorker(Worker[AsrJob]):
         if c.cancel.cancelled:
             return
         t = time.monotonic_ns()
-        if self.retry_ms is not None:
-            self.busy_extra_s = self.retry_ms(len(job.audio) * 1000 // 16000) / 1000
+        if self.cfg is not None:
+            self.busy_extra_s = self.cfg.retry_limit_ms(len(job.audio) * 1000 // 16000) / 1000
         try:
             result = self.engine.transcribe(job.audio, c.cancel)
         except Exception as exc:
@@ -173,6 +182,16 @@ class AsrWorker(Worker[AsrJob]):
                 except Exception:  # the loop's own match will say it again, where it is handled
                     log.exception("turn=%d preparing the fast path's match failed", c.turn_id)
             self.post(Transcript(c.turn_id, c.attempt, text, audio_ms, ms, aborted))
+
+    def _retrying(self, limit_ms: int) -> None:
+        """On this thread, as the retry starts: the supervisor's ASR budget (``max_decode_ms`` + 2 s from
+        the job's start) plus this extra ends ``limit_ms`` + 2 s after now."""
+        since, cfg = self.busy_since_ns, self.cfg
+        if since is None or cfg is None:
+            return
+        elapsed_s = (time.monotonic_ns() - since) / 1e9
+        moved = elapsed_s - cfg.max_decode_ms / 1000 + limit_ms / 1000
+        self.busy_extra_s = max(self.busy_extra_s, moved)
 
 
 class LlmWorker(Worker[LlmJob | PrimeJob]):
@@ -373,7 +392,7 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
             try:
                 job = self.jobs.get(timeout=self._idle_wait())
             except queue.Empty:
-                if self._may_prefill():
+                if self._may_prefill() and not self.stopping.cancelled:
                     self._idle_work()
                 continue
             if job is None:
@@ -413,10 +432,15 @@ class TtsWorker(Worker[SpeakJob | EndOfReply]):
                 self._clock_pcm[missing[0]] = pcm
 
     def _synthesize_all(self, text: str) -> Pcm | None:
+        """``text`` for the cache, or None. A shutdown (``stop``) ends it between sentences, or within one
+        (``Interruptible``); a phrase cut short is never cached."""
         try:
-            parts = list(self.fill_engine.synthesize(text, CancelToken()))
+            parts = list(self.fill_engine.synthesize(text, self.stopping))
         except Exception:
-            log.exception("tts: could not cache %r", text)
+            if not self.stopping.cancelled:
+                log.exception("tts: could not cache %r", text)
+            return None
+        if self.stopping.cancelled:
             return None
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from edge_voice.core.messages import (
     PlaybackFinished,
     PlaybackStarted,
 )
+from edge_voice.core.vocabulary import Stage
 from edge_voice.engines.base import GenerationStats
 from edge_voice.runtime.workers import (
     Ctx,
@@ -343,7 +345,7 @@ def test_an_asr_job_deadline_includes_the_retry_its_utterance_may_need() -> None
             return Transcription("turn on the fan", "")
 
     posted: list[object] = []
-    worker = AsrWorker(Recording(), posted.append, AsrConfig(max_decode_ms=3000).retry_limit_ms)
+    worker = AsrWorker(Recording(), posted.append, AsrConfig(max_decode_ms=3000))
     ctx = Ctx(1, 0, CancelToken(), threading.Event())
     worker._run_one(AsrJob(ctx, np.zeros(32000, np.int16)))  # 2 s of audio
     assert seen == [5.0] and worker.busy_extra_s == 0.0  # 3 s + 2 s of audio at 1 s per s
@@ -378,3 +380,71 @@ def test_the_asr_thread_prepares_the_fast_paths_match_before_it_posts_the_transc
         worker._run_one(AsrJob(Ctx(turn, 0, CancelToken(), threading.Event()), np.zeros(1600, np.int16)))
     said = "Schalte das Küchenlicht ein"
     assert order == [f"prepare {said}", f"post {said}", f"prepare {said}", f"post {said}"]
+
+
+def test_the_asr_deadline_counts_the_retry_from_its_start_when_the_first_pass_overran() -> None:
+    """Emulated bookworm: the first pass ended 14 s past its 60 s limit (whisper.cpp checks its abort
+    between graph nodes) and the supervisor's budget, counted from the job's start, killed the retry
+    11 s before its own limit. Told that the retry started, the worker moves the deadline to the
+    retry's limit + 2 s from then; a first pass on time keeps the usual budget."""
+    from edge_voice.core.config import AsrConfig, Config
+    from edge_voice.core.jobs import AsrJob
+    from edge_voice.core.supervisor import Supervisor
+    from edge_voice.engines.base import Transcription
+    from edge_voice.runtime.workers import AsrWorker
+
+    cfg = AsrConfig(max_decode_ms=3000)
+    seen: list[float] = []
+
+    class Retrying:
+        on_retry: Callable[[int], None] | None = None
+
+        def __init__(self, first_pass_s: float) -> None:
+            self.first_pass_s = first_pass_s
+
+        def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+            assert worker.busy_since_ns is not None and self.on_retry is not None
+            worker.busy_since_ns -= int(self.first_pass_s * 1e9)  # as if the first pass took this long
+            self.on_retry(cfg.retry_limit_ms(len(audio) // 16))
+            seen.append(worker.busy_extra_s)
+            return Transcription("turn on the fan", "")
+
+    budget_s = Supervisor(Config(asr=cfg), [], time.monotonic_ns)._budget_s(Stage.ASR)
+    for first_pass_s, retry_left_s in ((3.0, 5.0 + 2.0), (10.0, 5.0 + 2.0)):
+        engine = Retrying(first_pass_s)
+        worker = AsrWorker(engine, lambda _m: None, cfg)
+        assert engine.on_retry == worker._retrying
+        worker._run_one(AsrJob(Ctx(1, 0, CancelToken(), threading.Event()), np.zeros(32000, np.int16)))
+        # deadline (from the job's start) - time already spent = what the retry has left
+        left = budget_s + seen[-1] - first_pass_s
+        assert abs(left - retry_left_s) < 0.5, (first_pass_s, left)
+
+
+def test_a_stopped_tts_worker_caches_no_phrase_cut_short() -> None:
+    """Shutdown while the phrase cache is being filled: the synthesis ends (its token is the worker's
+    ``stopping``) and what it gave so far is not cached as the phrase."""
+
+    class Slow(ToneSynthesizer):
+        def synthesize(self, text: str, cancel: CancelToken) -> Iterator[Pcm]:
+            started.set()
+            cancel.wait(5)  # a long sentence, ended by the stop
+            yield from super().synthesize(text, cancel)
+
+    class Store:
+        def __init__(self) -> None:
+            self.put_texts: list[str] = []
+
+        def get(self, text: str) -> Pcm | None:
+            return None
+
+        def put(self, text: str, pcm: Pcm) -> None:
+            self.put_texts.append(text)
+
+    started = threading.Event()
+    store = Store()
+    worker = TtsWorker(Slow(), lambda _m: None, RecordingPlayback(), store, ["Turning on."])  # type: ignore[arg-type]
+    worker.start()
+    started.wait(5)
+    worker.stop()
+    worker.join(5)
+    assert not worker.is_alive() and store.put_texts == []

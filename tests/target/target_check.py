@@ -16,6 +16,7 @@ Not part of CI: ~20 min to install and ~5 min per demo per release on a 2-core x
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -314,8 +315,11 @@ HEADER = {
 
 
 def write_release(release: str, res: dict[str, object], host: dict[str, str] | None = None) -> None:
-    """Merge one release's entry into the report (re-read first: releases may be checked side by side)."""
-    with _REPORT_LOCK:  # the unit step's thread writes too
+    """Merge one release's entry into the report (re-read first: releases may be checked side by side,
+    by two processes: the file lock keeps one's read-merge-write from losing the other's)."""
+    REPORT.parent.mkdir(exist_ok=True)
+    with _REPORT_LOCK, (REPORT.parent / ".aarch64.json.lock").open("w") as lock:  # the unit thread too
+        fcntl.flock(lock, fcntl.LOCK_EX)
         _write_release(release, res, host)
 
 

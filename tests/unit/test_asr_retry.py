@@ -52,3 +52,17 @@ def test_a_retry_that_runs_out_too_ends_there() -> None:
 def test_the_retry_can_be_turned_off_for_tests_of_the_bare_limit() -> None:
     run = Passes("time")
     assert decode_with_retry(run, CFG, audio_ms=2000, threads=2, retry=False)[2:] == ("time", 2, False)
+
+
+def test_the_retry_is_announced_with_its_limit_before_it_runs() -> None:
+    """``on_retry`` (the ASR worker moves its deadline) is told once, before the second pass, and not at
+    all when there is no retry."""
+    run = Passes("time", "")
+    told: list[tuple[int, int]] = []
+    decode_with_retry(
+        run, CFG, audio_ms=4000, threads=2, on_retry=lambda ms: told.append((ms, len(run.calls)))
+    )
+    assert told == [(7000, 1)]  # after the first pass, before the second
+    run = Passes("")
+    decode_with_retry(run, CFG, audio_ms=4000, threads=2, on_retry=lambda ms: told.append((ms, 0)))
+    assert told == [(7000, 1)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,44 @@ def test_realtime_priority_is_what_the_log_says() -> None:
     finally:
         done.set()
         t.join()
+
+
+def test_niced_load_yields_to_a_thread_that_is_not_niced() -> None:
+    """Another process's niced time (a ``nice -n 19`` build) is left out of the load only when asked for:
+    a niced neighbour barely runs while a nice-0 engine thread wants the core."""
+    a = CpuSample(0.0, 0, 0, 0, 2, niced=0)
+    b = CpuSample(1.0, 200, 40, 20, 2, niced=100)  # 140 busy of others, 100 of it niced
+    assert others_busy(a, b) == pytest.approx(1.4)
+    assert others_busy(a, b, niced_yields=True) == pytest.approx(0.4)
+    assert free_cores(others_busy(a, b), 2) == 1 and free_cores(others_busy(a, b, True), 2) == 1
+    b = CpuSample(1.0, 200, 100, 0, 2, niced=100)  # one core held by a niced hog, nothing else
+    assert free_cores(others_busy(a, b), 2) == 1 and free_cores(others_busy(a, b, True), 2) == 2
+
+
+def test_read_sample_takes_our_own_niced_threads_out_of_the_nice_column(tmp_path: Path) -> None:
+    (tmp_path / "self/task/1").mkdir(parents=True)
+    (tmp_path / "self/task/2").mkdir()
+    (tmp_path / "stat").write_text("cpu  10 30 5 100 4 0 0 0 0 0\ncpu0 5 15 2 50 2 0 0 0 0 0\n")
+
+    def stat(utime: int, nice: int) -> str:
+        fields = ["S"] + ["0"] * 10 + [str(utime), "0"] + ["0"] * 3 + [str(nice)] + ["0"] * 20
+        return "42 (edge voice) " + " ".join(fields) + "\n"
+
+    (tmp_path / "self/stat").write_text(stat(25, 0))
+    (tmp_path / "self/task/1/stat").write_text(stat(13, 0))  # the main thread
+    (tmp_path / "self/task/2/stat").write_text(stat(12, 10))  # the LLM thread at llm.nice = 10
+    s = read_sample(tmp_path)
+    assert s is not None and s.niced == 30 - 12 and s.own == 25
+
+
+def test_a_niced_thread_is_not_yielded_to() -> None:
+    seen: list[bool] = []
+
+    def niced() -> None:
+        os.setpriority(os.PRIO_PROCESS, 0, 19)  # this thread only (Linux)
+        seen.append(cpu.niced_yields_to_me())
+
+    t = threading.Thread(target=niced)
+    t.start()
+    t.join()
+    assert seen == [False]

@@ -217,6 +217,25 @@ def test_transcriber_does_not_swallow_local_errors() -> None:
         asr.transcribe(np.zeros(10, np.int16), CancelToken())
 
 
+def test_the_local_decoders_retry_report_reaches_the_asr_worker_through_the_wrapper() -> None:
+    """The ASR worker hooks ``on_retry`` on whatever transcriber it has: behind the Wyoming fallback that
+    is whisper.cpp's (the remote one does not retry); a local engine without retries has none."""
+    from edge_voice.engines.base import ReportsRetry
+
+    class Retrying(ScriptedAsr):
+        on_retry = None
+
+    local = Retrying("local words")
+    asr = FallbackTranscriber(ScriptedAsr("r"), local, "x")
+    assert isinstance(asr, ReportsRetry) and asr.on_retry is None
+    told: list[int] = []
+    asr.on_retry = told.append
+    assert local.on_retry == told.append and asr.on_retry == told.append
+    plain = FallbackTranscriber(ScriptedAsr("r"), ScriptedAsr("l"), "x")
+    plain.on_retry = told.append  # nothing to hook: ignored
+    assert plain.on_retry is None
+
+
 # ----------------------------------------------------------------------------------------- TTS
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.message
 import importlib.util
+import re
 import sys
 import tomllib
 from types import ModuleType
@@ -92,3 +93,32 @@ def test_the_check_passes_in_this_environment_for_what_it_reviewed() -> None:
     assert "numpy" in found
     _, problems = LICENCES.check(found, REVIEWED)
     assert problems == []
+
+
+def test_a_version_reviewed_on_its_own_is_checked_against_its_own_entry() -> None:
+    """The locks pin contourpy 1.3.3 for Python 3.11 and 1.4.0 for 3.13, whose metadata differ: each
+    version is held to what it declared at its review, and any other version to the package's entry."""
+    reviewed = {"a": {"venv": "dev", "licence": "BSD-3-Clause", "declared": "classifier: BSD License",
+                      "declared@2.0": "BSD-3-Clause"}}  # fmt: skip
+    assert LICENCES.check({"a": ("1.0", "classifier: BSD License")}, reviewed)[1] == []
+    assert LICENCES.check({"a": ("2.0", "BSD-3-Clause")}, reviewed)[1] == []
+    _, problems = LICENCES.check({"a": ("2.0", "classifier: BSD License")}, reviewed)
+    assert len(problems) == 1 and "reviewed as 'BSD-3-Clause'" in problems[0]
+    _, problems = LICENCES.check({"a": ("3.0", "BSD-3-Clause")}, reviewed)
+    assert len(problems) == 1 and "reviewed as 'classifier: BSD License'" in problems[0]
+
+
+def test_a_package_locked_at_two_versions_has_each_newer_version_reviewed() -> None:
+    """A package the locks pin at several versions (by Python version) has a ``declared@<version>`` entry
+    for every version but its oldest, and no such entry for a version no lock pins: a Python 3.13 venv's
+    check then judges its own version, not the 3.11 one's review."""
+    versions: dict[str, set[str]] = {}
+    for name in LOCKED:
+        for key, (version, _, _) in locked(REQ / f"{name}.lock").items():
+            versions.setdefault(key.split(";")[0], set()).add(version)
+    for package, entry in REVIEWED.items():
+        pinned = versions.get(package, set())
+        own = {k.removeprefix("declared@") for k in entry if k.startswith("declared@")}
+        assert own <= pinned, f"{package}: reviewed versions {sorted(own - pinned)} are in no lock"
+        newer = sorted(pinned, key=lambda v: tuple(int(p) for p in re.findall(r"\d+", v)))[1:]
+        assert set(newer) <= own, f"{package}: locked at {sorted(pinned)}, no declared@ for {newer}"

@@ -28,7 +28,14 @@ from edge_voice.audio.resample import StreamResampler
 from edge_voice.core.cancel import NEVER, CancelToken
 from edge_voice.core.messages import ChatMessage, EngineFallback, Pcm
 from edge_voice.core.redact import redact_url
-from edge_voice.engines.base import GenerationStats, RemoteError, Synthesizer, Transcriber, Transcription
+from edge_voice.engines.base import (
+    GenerationStats,
+    RemoteError,
+    ReportsRetry,
+    Synthesizer,
+    Transcriber,
+    Transcription,
+)
 from edge_voice.engines.base import Generator as LlmGenerator
 
 log = logging.getLogger(__name__)
@@ -233,6 +240,16 @@ class FallbackTranscriber(_Wrapper):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__("asr", remote, local, backend, retry_after_s, clock)
+
+    @property
+    def on_retry(self) -> Callable[[int], None] | None:
+        """The on-device engine's retry report (``ReportsRetry``): the remote one does not retry."""
+        return self.local.on_retry if isinstance(self.local, ReportsRetry) else None
+
+    @on_retry.setter
+    def on_retry(self, hook: Callable[[int], None] | None) -> None:
+        if isinstance(self.local, ReportsRetry):
+            self.local.on_retry = hook
 
     def warm(self) -> None:
         self._warm()
