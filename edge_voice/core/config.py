@@ -244,7 +244,7 @@ class AsrConfig:
         _require(
             "asr.uri",
             self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
-            f'tcp://host:port when asr.backend = "wyoming" (got {self.uri!r})',
+            f'tcp://host:port when asr.backend = "wyoming" (got {_brief(self.uri)})',
         )
 
     def retry_limit_ms(self, audio_ms: int) -> int:
@@ -324,7 +324,9 @@ class IntentsConfig:
             ) from None
         known = get_languages()
         _require(
-            "intents.language", self.language in known, f"one of {', '.join(known)} (got {self.language!r})"
+            "intents.language",
+            self.language in known,
+            f"one of {', '.join(known)} (got {_brief(self.language)})",
         )
         # the English rules are the only other matcher: without HA's templates nothing would understand it
         _require("intents.ha_sentences", self.ha_sentences, f'true when intents.language = "{self.language}"')
@@ -490,7 +492,7 @@ class TtsConfig:
         _require(
             "tts.uri",
             self.backend != "wyoming" or tcp_host_port(self.uri) is not None,
-            f'tcp://host:port when tts.backend = "wyoming" (got {self.uri!r})',
+            f'tcp://host:port when tts.backend = "wyoming" (got {_brief(self.uri)})',
         )
         _require(
             "tts.local_fallback",

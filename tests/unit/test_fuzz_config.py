@@ -265,6 +265,7 @@ env_values = st.one_of(
 @example(environ={"EDGE_VOICE_DEVICE_ID": "1234"})  # a string field takes digits as text
 @example(environ={"EDGE_VOICE_WAKE__THRESHOLD": "9" * 5000})
 @example(environ={"EDGE_VOICE_WAKE__THRESHOLD": "[" * 3000})
+@example(environ={"EDGE_VOICE_INTENTS__LANGUAGE": "9" * 5000})  # a choice names its value briefly
 @example(environ={"EDGE_VOICE_MQTT": "5", "EDGE_VOICE_MQTT__PORT": "1"})
 @example(environ={"EDGE_VOICE_MQTT__PORT": "1", "EDGE_VOICE_MQTT": "5"})
 @example(environ={"EDGE_VOICE_MQTT__PORT": "5\nx = 1"})
