@@ -441,8 +441,7 @@ class Listener:
         k = min(n, _END_SEARCH // _END_WIN)
         if n < 8:
             return last_voiced
-        x = self._ring.read(last_voiced - n * _END_WIN, last_voiced).astype(np.float64).reshape(n, _END_WIN)
-        level = 10 * np.log10(np.mean(x * x, axis=1) + 1.0)
+        level = self._levels(start, last_voiced)
         loud = np.nonzero(level[-k:] > np.percentile(level, 90) - _END_DROP_DB)[0]
         if len(loud) == 0:
             return last_voiced - k * _END_WIN
