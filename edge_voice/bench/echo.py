@@ -42,6 +42,7 @@ from edge_voice.audio.echo import (
 from edge_voice.audio.sources import SourceExhausted, WavSource
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, AudioFrame, Pcm, SpeechStopped, WakeDetected
+from edge_voice.listen.wake import HOP_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,28 @@ WAKE_REPLIES = (
     "Hey Jarvis. That is what you say to talk to me.",
 )
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
-VARIANTS = ("linear", "nlms", "webrtc", "none")  # the cancellers and none, each with the self-wake guard
-# "nlms": session 10's linear filter (one path, uniform step), the baseline the new "linear" is judged by
+# the cancellers and none, each with the self-wake guard. "nlms": session 10's linear filter (one path,
+# uniform step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
+VARIANTS = ("linear", "linear_p3", "nlms", "webrtc", "none")
 NAMES = {
     "linear": "linear (two-path, proportionate)",
+    "linear_p3": "linear, patience 3 in playback (s12)",
     "nlms": "linear NLMS (session 10)",
     "webrtc": "WebRTC AEC3",
     "none": "no cancellation",
 }
+
+
+def _kind(variant: str) -> str:
+    """The canceller a variant runs."""
+    return "linear" if variant == "linear_p3" else variant
+
+
+def _cfg(cfg: Config, variant: str) -> Config:
+    """The listener's config for a variant: "linear_p3" keeps ``wake.patience`` during playback."""
+    if variant != "linear_p3":
+        return cfg
+    return replace(cfg, wake=replace(cfg.wake, playback_patience=0))
 
 
 def _speech(text: str, voice: str) -> Pcm:
@@ -132,9 +147,10 @@ def stream_scene(
     canceller: str,
     guard: bool,
     barge_in: bool = True,
+    cfg: Config | None = None,
 ) -> dict[str, Any]:
-    """One scene through the echo path and the listener. ``reply`` (16 kHz) starts at ``REPLY_AT``;
-    ``canceller``: "linear", "webrtc" or "none"."""
+    """One scene through the echo path and the listener (``cfg``: the listener's, default the bench's).
+    ``reply`` (16 kHz) starts at ``REPLY_AT``; ``canceller``: "linear", "webrtc" or "none"."""
     from edge_voice.listen.echo_guard import EchoGuard
     from edge_voice.listen.listener import Listener
 
@@ -147,7 +163,9 @@ def stream_scene(
     )
     eng.wake.reset()
     eng.vad.reset()
-    listener = Listener(eng.cfg, eng.wake, eng.vad)
+    listener = Listener(cfg or eng.cfg, eng.wake, eng.vad)
+    if aec is not None:  # as the daemon's echo path does: the playback gate only with a canceller
+        listener.follow_playback(ref.playing)
     played = REPLY_AT  # next reply sample to write, on the input clock
     reply_end = REPLY_AT + len(reply)
     stopped_at: int | None = None
@@ -217,11 +235,9 @@ def barge_in_scenes(n_per_ratio: int = 12) -> list[dict[str, Any]]:
     return scenes
 
 
-def run_barge_in(
-    eng: _Engines, scene: dict[str, Any], replies: list[Pcm], variants: tuple[str, ...] = VARIANTS
-) -> dict[str, Any]:
-    from edge_voice.bench.asr import wer
-
+def scene_audio(scene: dict[str, Any], replies: list[Pcm]) -> tuple[Pcm, Pcm, Room, int, int]:
+    """A scene's microphone input without the echo (the user at the scene's ratio), the reply, the room,
+    where the user starts and where the command starts (the wake word's end), in samples."""
     voice = scene["voice"]
     wake_pcm = _speech("hey jarvis", voice)
     cmd_pcm = _speech(scene["command"], voice)
@@ -240,10 +256,19 @@ def run_barge_in(
     near = np.zeros(total, np.int16)
     near[at : at + len(user)] = _scale(user, gain)
     cmd_at = at + len(wake_pcm)
+    return near, reply, room, at, cmd_at
+
+
+def run_barge_in(
+    eng: _Engines, scene: dict[str, Any], replies: list[Pcm], variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Any]:
+    from edge_voice.bench.asr import wer
+
+    near, reply, room, at, cmd_at = scene_audio(scene, replies)
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
     for v in variants:
-        res = stream_scene(eng, near, reply, room, v, guard=True)
-        hit = [w for w in res["wakes"] if at <= w <= at + len(wake_pcm) + SAMPLE_RATE]
+        res = stream_scene(eng, near, reply, room, _kind(v), guard=True, cfg=_cfg(eng.cfg, v))
+        hit = [w for w in res["wakes"] if at <= w <= cmd_at + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
         row[f"stop_ms_{v}"] = res["stop_ms"] if hit else None
         text = _transcribe(eng, res["utterances"], cmd_at) if hit else ""
@@ -276,7 +301,9 @@ def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = 
     raw: Pcm | None = None
     for v in ("none", *(v for v in variants if v != "none")):
         for guard in (True, False):
-            res = stream_scene(eng, near, reply, room, v, guard=guard, barge_in=False)
+            res = stream_scene(
+                eng, near, reply, room, _kind(v), guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
+            )
             key = v if guard else f"{v}_no_guard"
             row[f"self_wakes_{key}"] = len(res["wakes"])
             row[f"guard_suppressed_{key}"] = len(res["suppressed"])
@@ -345,11 +372,14 @@ def summarize(
 ) -> dict[str, Any]:
     per = {v: _variant(bi, sw, v) for v in variants}
     c, none = per[chosen], per["none"]
-    base = per.get("nlms") if chosen != "nlms" else None  # session 10's filter, run on the same scenes
+    # the baseline run on the same scenes: session 12's gate with this canceller if it ran, else session
+    # 10's filter
+    base_name = next((b for b in ("linear_p3", "nlms") if b in per and b != chosen), None)
+    base = per[base_name] if base_name is not None else None
     zero = _ratio_key(0)
     return {
         "canceller": chosen,
-        "baseline": "nlms" if base is not None else None,
+        "baseline": base_name,
         "barge_in_rate_baseline": None if base is None else base["per_ratio"][zero]["barge_in_rate"],
         "command_wer_baseline": None if base is None else base["per_ratio"][zero]["command_wer"],
         "erle_db_baseline": None if base is None else base.get("erle_db_mean"),
@@ -444,16 +474,61 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def playback_gate(eng: _Engines, replies: list[Pcm], hours: float, jobs: int) -> dict[str, Any]:
+    """The wake gate during playback, every (threshold, patience) on recorded score traces: barge-ins
+    caught in the bench's scenes (default canceller, wake detector only) against false wakes per hour of
+    ``bench wake``'s negatives played over a reply (``echo_wakes``)."""
+    from edge_voice.bench import echo_wakes as ew
+
+    cfg = eng.cfg
+    word = eng.wake.words[0]
+    refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
+    warm = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
+    scenes = []
+    for scene in barge_in_scenes():
+        near, reply, room, at, cmd_at = scene_audio(scene, replies)
+        trace = ew.stream_scores(eng.wake, near, reply, REPLY_AT, room, cfg.audio.echo_canceller)
+        scenes.append({"trace": trace, "window": (at, cmd_at + SAMPLE_RATE), "ratio_db": scene["ratio_db"]})
+    talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
+    echo, alone, kinds = ew.negative_traces(
+        cfg, talk, hours, cfg.audio.echo_canceller, jobs, lambda i, n: log.info("negatives %d/%d", i, n)
+    )
+    table = ew.gate_table(scenes, echo, alone, kinds, 0, refractory, warm)
+    thr = cfg.wake.threshold_for(word)
+    pat = cfg.wake.playback_patience or cfg.wake.patience
+    pick = next((r for r in table if r["threshold"] == thr and r["patience"] == pat), None)
+    old = next((r for r in table if r["threshold"] == thr and r["patience"] == cfg.wake.patience), None)
+    hours_played = sum(len(t) for t in echo) * HOP_SAMPLES / SAMPLE_RATE / 3600
+    return {
+        "word": word,
+        "playback_hours": round(hours_played, 3),
+        "negatives": {k: kinds.count(k) for k in sorted(set(kinds))},
+        "target_false_wakes_per_playback_hour": f"<= {ew.TARGET_PER_HOUR}",
+        "chosen": {"threshold": thr, "patience": pat, **(pick or {})},
+        "session12_gate": {"threshold": thr, "patience": cfg.wake.patience, **(old or {})},
+        "table": table,
+        "note": (
+            "scores replayed through WakeGate's twin (fire_hops); barge-in = a fire in the user's window "
+            "(wake detector only, no whisper); negatives: bench wake's corpus as the near end while a "
+            "continuous reply plays, canceller cold in every 30 s segment; no self-wake guard involved"
+        ),
+    }
+
+
 def run(
     cfg: Config,
     out_dir: Path,
     scenes_per_ratio: int = 12,
     wake_replies: int = 10,
     variants: str = ",".join(VARIANTS),
+    negatives_hours: float = 3.25,
+    jobs: int = 2,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
-    figures are part of the result)."""
+    figures are part of the result). ``negatives_hours``: of ``bench wake``'s negatives played while the
+    device speaks, for the playback gate's false wakes (``echo_wakes``; 0 = skip), scored by ``jobs``
+    worker processes."""
     chosen = cfg.audio.echo_canceller
     vs = tuple(v for v in VARIANTS if v in {*variants.split(","), chosen, "none"})
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -471,6 +546,8 @@ def run(
         log.info("self-wake %s", row)
         sw.append(row)
     summary = summarize(bi, sw, chosen, vs)
+    if negatives_hours > 0:
+        summary["playback_gate"] = playback_gate(eng, replies, negatives_hours, int(jobs))
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",
