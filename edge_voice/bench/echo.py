@@ -416,6 +416,26 @@ def summarize(
     }
 
 
+def _plot_gate(ax: Any, gate: dict[str, Any]) -> None:
+    """Barge-ins caught at 0 dB against false wakes per hour of playback, one line per patience."""
+    for p, m in zip((1, 2, 3), "o^s", strict=True):
+        rows = [r for r in gate["table"] if r["patience"] == p]
+        ax.plot(
+            [r["false_wakes_per_playback_hour"] for r in rows],
+            [r["barge_in_rate"]["0dB"] for r in rows],
+            m + "-",
+            label=f"patience {p}",
+        )
+    c = gate["chosen"]
+    ax.plot([c["false_wakes_per_playback_hour"]], [c["barge_in_rate"]["0dB"]], "k*", ms=14, label="default")
+    ax.axvline(0.5, color="grey", ls=":", lw=1)
+    ax.axhline(0.95, color="grey", ls=":", lw=1)
+    ax.set_xlabel(f"false wakes per hour of playback ({gate['playback_hours']} h of negatives)")
+    ax.set_ylabel("barge-ins at 0 dB (wake only)")
+    ax.set_title("the wake gate while the device speaks (thresholds 0.3–0.8)", fontsize=9)
+    ax.legend(fontsize=8)
+
+
 def _plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -425,7 +445,11 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     per = summary["cancellers"]
     variants = list(per)
     names = NAMES
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
+    gate = summary.get("playback_gate")
+    fig, axes = plt.subplots(1, 4 if gate else 3, figsize=(20 if gate else 15, 4.4))
+    ax1, ax2, ax3 = axes[:3]
+    if gate:
+        _plot_gate(axes[3], gate)
     labels = list(per["none"]["per_ratio"])
     x = np.arange(len(labels))
     width = 0.8 / len(variants)

@@ -193,7 +193,7 @@ def _segment(job: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
     echo = cancelled_scores(_W["det"], mic_signal(near, far, room), far, _W["canceller"])[:, :1]
     echo = echo[warm // HOP_SAMPLES :]
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_suffix(".tmp.npy")
+    tmp = f.with_suffix(f".{os.getpid()}.npy")  # two runs may score the same segment
     np.save(tmp, echo)
     tmp.replace(f)
     return i, echo, _alone(seg, near)
