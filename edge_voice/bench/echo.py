@@ -498,7 +498,9 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def playback_gate(eng: _Engines, replies: list[Pcm], hours: float, jobs: int) -> dict[str, Any]:
+def playback_gate(
+    eng: _Engines, replies: list[Pcm], hours: float, jobs: int, cached_only: bool = False
+) -> dict[str, Any]:
     """The wake gate during playback, every (threshold, patience) on recorded score traces: barge-ins
     caught in the bench's scenes (default canceller, wake detector only) against false wakes per hour of
     ``bench wake``'s negatives played over a reply (``echo_wakes``)."""
@@ -515,7 +517,13 @@ def playback_gate(eng: _Engines, replies: list[Pcm], hours: float, jobs: int) ->
         scenes.append({"trace": trace, "window": (at, cmd_at + SAMPLE_RATE), "ratio_db": scene["ratio_db"]})
     talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
     echo, alone, kinds = ew.negative_traces(
-        cfg, talk, hours, cfg.audio.echo_canceller, jobs, lambda i, n: log.info("negatives %d/%d", i, n)
+        cfg,
+        talk,
+        hours,
+        cfg.audio.echo_canceller,
+        jobs,
+        lambda i, n: log.info("negatives %d/%d", i, n),
+        cached_only,
     )
     table = ew.gate_table(scenes, echo, alone, kinds, 0, refractory, warm)
     thr = cfg.wake.threshold_for(word)
@@ -539,6 +547,23 @@ def playback_gate(eng: _Engines, replies: list[Pcm], hours: float, jobs: int) ->
     }
 
 
+def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, Any]:
+    """The playback gate for an existing run's ``echo.json`` (its scenes and figures unchanged)."""
+    from types import SimpleNamespace
+
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    path = out_dir / "echo.json"
+    result = json.loads(path.read_text())
+    eng = SimpleNamespace(cfg=cfg, wake=OpenWakeWordDetector(cfg.wake))
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    summary: dict[str, Any] = result["summary"]
+    summary["playback_gate"] = playback_gate(eng, replies, hours, jobs, cached_only=True)  # type: ignore[arg-type]
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    _plot(summary, out_dir / "echo.png")
+    return summary
+
+
 def run(
     cfg: Config,
     out_dir: Path,
@@ -547,15 +572,19 @@ def run(
     variants: str = ",".join(VARIANTS),
     negatives_hours: float = 3.25,
     jobs: int = 2,
+    gate_only: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
     figures are part of the result). ``negatives_hours``: of ``bench wake``'s negatives played while the
     device speaks, for the playback gate's false wakes (``echo_wakes``; 0 = skip), scored by ``jobs``
-    worker processes."""
+    worker processes. ``gate_only=1``: add only the playback gate to the ``echo.json`` already in
+    ``out_dir`` (with the negatives already scored: the longest cached prefix of ``negatives_hours``)."""
     chosen = cfg.audio.echo_canceller
     vs = tuple(v for v in VARIANTS if v in {*variants.split(","), chosen, "none"})
     out_dir.mkdir(parents=True, exist_ok=True)
+    if int(gate_only):
+        return _add_gate(cfg, out_dir, float(negatives_hours), int(jobs))
     t = time.perf_counter()
     eng = _Engines(cfg)
     replies = [_speech(r, "piper:1.0") for r in REPLIES]
@@ -570,8 +599,8 @@ def run(
         log.info("self-wake %s", row)
         sw.append(row)
     summary = summarize(bi, sw, chosen, vs)
-    if negatives_hours > 0:
-        summary["playback_gate"] = playback_gate(eng, replies, negatives_hours, int(jobs))
+    if float(negatives_hours) > 0:
+        summary["playback_gate"] = playback_gate(eng, replies, float(negatives_hours), int(jobs))
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",

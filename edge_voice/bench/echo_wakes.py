@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,19 +169,32 @@ def _alone(seg: Any, near: Pcm | None) -> np.ndarray:
     return stream_scores(_W["det"], pcm, None, 0, None, None)[warm:, :1]
 
 
+def _room(i: int) -> Any:
+    from edge_voice.audio.echo import Room
+
+    return Room(delay_ms=DELAYS[i % len(DELAYS)], echo_gain_db=GAINS[i % len(GAINS)], seed=300 + i)
+
+
+def _cached(i: int, seg: Any) -> Path:
+    """Where segment ``i``'s scores with the reply are cached (keyed by all that makes them)."""
+    from edge_voice.cache import cache_dir
+
+    cfg: Config = _W["cfg"]
+    warm = _warm_hops(cfg) * HOP_SAMPLES
+    tag = f"v{VERSION}:{seg.key}:{_room(i)}:{_W['canceller']}:{cfg.wake.words}:{_W['reply_key']}:{warm}"
+    return cache_dir("echo-wakes") / f"{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npy"
+
+
 def _segment(job: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
     """One negative segment: (index, first word's scores with the reply, without), after the warm-up;
     the reply's are cached."""
-    from edge_voice.audio.echo import Room
     from edge_voice.bench import wake_corpus as corpus
-    from edge_voice.cache import cache_dir
 
     i, seg = job
     cfg: Config = _W["cfg"]
-    room = Room(delay_ms=DELAYS[i % len(DELAYS)], echo_gain_db=GAINS[i % len(GAINS)], seed=300 + i)
+    room = _room(i)
     warm = _warm_hops(cfg) * HOP_SAMPLES
-    tag = f"v{VERSION}:{seg.key}:{room}:{_W['canceller']}:{cfg.wake.words}:{_W['reply_key']}:{warm}"
-    f = cache_dir("echo-wakes") / f"{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npy"
+    f = _cached(i, seg)
     if "det" not in _W:
         from edge_voice.listen.wake import OpenWakeWordDetector
 
@@ -206,21 +220,26 @@ def negative_traces(
     canceller: str,
     jobs: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    cached_only: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Score traces of the first ``hours`` of the wake bench's negatives, with and without the reply
-    (each from the end of the listener's warm-up on), and each segment's kind."""
+    (each from the end of the listener's warm-up on), and each segment's kind. ``cached_only``: only the
+    longest prefix of them already scored (a corpus plan's every prefix keeps its mix)."""
     from edge_voice.bench import wake_corpus as corpus
 
     segments = corpus.plan(hours)
-    missing = [s for s in segments if not s.path.exists()]
-    if missing:
-        corpus.build(missing, jobs=jobs)
     _W.update(
         cfg=cfg,
         replies=list(replies),
         canceller=canceller,
         reply_key=hashlib.sha256(b"".join(r.tobytes() for r in replies)).hexdigest()[:12],
     )
+    if cached_only:
+        n = next((i for i, s in enumerate(segments) if not _cached(i, s).exists()), len(segments))
+        segments = segments[:n]
+    missing = [s for s in segments if not s.path.exists()]
+    if missing:
+        corpus.build(missing, jobs=jobs)
     jobs_ = list(enumerate(segments))
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if jobs <= 1:
