@@ -195,6 +195,11 @@ class Listener:
         path's ``PlaybackReference.playing``). Set once, before the first frame; None: never playing."""
         self._playing = playing
 
+    @property
+    def follows_playback(self) -> bool:
+        """Whether the wake gate knows when the device plays (``wake.playback_patience`` can apply)."""
+        return self._playing is not None
+
     def arm_stop(self, on: bool) -> None:
         """While armed (the device speaks or a timer rings), every short voiced run bounded by silence
         goes out as a ``ShortUtterance`` for the stop-word check; wake word and endpointer are untouched."""

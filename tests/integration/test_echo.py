@@ -110,6 +110,9 @@ def test_barge_in_over_a_loud_reply_stops_it_and_the_command_is_answered(
 def test_a_reply_that_says_the_wake_word_does_not_wake_the_device(engines: Engines, tmp_path: Path) -> None:
     pcm = np.zeros(16 * SAMPLE_RATE, np.int16)
     rig = _rig(engines, pcm, tmp_path / "out.wav", Room(delay_ms=40, echo_gain_db=6.0, seed=4))
+    listener = rig.daemon.listen.listener
+    # the daemon gave the listener the reference: this reply is heard with wake.playback_patience
+    assert getattr(listener, "follows_playback", False)
     with running(rig):
         rig.daemon.turn_loop.post(SayCommand(WAKE_REPLY))
         wait_until(lambda: bool(rig.memory.of(EventType.RESPONSE_DONE)), 60, "the reply played")

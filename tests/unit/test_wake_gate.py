@@ -147,6 +147,7 @@ def _burst_listener(playback_patience: int, playing: list[tuple[int, int]] | Non
     if playing is not None:
         spans = playing
         listener.follow_playback(lambda a, b: any(s < b and a < e for s, e in spans))
+    assert listener.follows_playback == (playing is not None)
     events = []
     for k in range(30):
         events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))
