@@ -125,7 +125,7 @@ def _scale(pcm: Pcm, gain: float) -> Pcm:
 
 
 class _Engines:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, asr: bool = True) -> None:
         from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
         from edge_voice.listen.vad import SileroVad
         from edge_voice.listen.wake import OpenWakeWordDetector
@@ -136,7 +136,8 @@ class _Engines:
         self.vad = SileroVad(cfg.vad)
         # a loaded shared box is slower than the device: the decode limit must not turn into word errors
         asr_cfg = replace(cfg.asr, max_decode_ms=60000)
-        self.asr = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=asr_prompt(cfg))
+        # None: wake and stop only (``--opt asr=0``, when the box has no time for whisper)
+        self.asr = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=asr_prompt(cfg)) if asr else None
 
 
 def stream_scene(
@@ -210,6 +211,7 @@ def stream_scene(
 
 
 def _transcribe(eng: _Engines, utterances: list[tuple[int, Pcm]], after: int) -> str:
+    assert eng.asr is not None
     texts = [eng.asr.decode(a).text for s, a in utterances if s >= after - SAMPLE_RATE // 2]
     return " ".join(t for t in texts if t).strip()
 
@@ -271,13 +273,19 @@ def run_barge_in(
         hit = [w for w in res["wakes"] if at <= w <= cmd_at + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
         row[f"stop_ms_{v}"] = res["stop_ms"] if hit else None
-        text = _transcribe(eng, res["utterances"], cmd_at) if hit else ""
-        row[f"transcript_{v}"] = text
-        row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
+        if eng.asr is None:
+            row[f"transcript_{v}"] = row[f"wer_{v}"] = None
+        else:
+            text = _transcribe(eng, res["utterances"], cmd_at) if hit else ""
+            row[f"transcript_{v}"] = text
+            row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
         row[f"false_wakes_{v}"] = len([w for w in res["wakes"] if not at <= w <= cmd_at + SAMPLE_RATE])
         # the guard refusing the user's own wake word (it should only drop the device's)
         row[f"guard_refused_{v}"] = len([w for w in res["suppressed"] if at <= w <= cmd_at + SAMPLE_RATE])
         row[f"cpu_ns_{v}"], row[f"frames_{v}"] = res["cpu_ns"], res["frames"]
+    if eng.asr is None:
+        row["wer_silence"] = row["transcript_silence"] = None
+        return row
     # the same command, same level, in a silent room: what "as well as in silence" means
     quiet = stream_scene(eng, near, np.zeros(0, np.int16), Room(seed=scene["seed"]), "none", guard=False)
     text = _transcribe(eng, quiet["utterances"], cmd_at) if quiet["wakes"] else ""
@@ -323,7 +331,7 @@ def _cwer(rows: list[dict[str, Any]], v: str) -> float | None:
     from edge_voice.bench.asr import wer
 
     hit = [r for r in rows if r[f"barge_in_{v}"]]
-    if not hit:
+    if not hit or any(r[f"transcript_{v}"] is None for r in hit):
         return None
     return round(wer([r["command"] for r in hit], [r[f"transcript_{v}"] for r in hit]), 3)
 
@@ -340,9 +348,9 @@ def _variant(bi: list[dict[str, Any]], sw: list[dict[str, Any]], v: str) -> dict
             "scenes": len(rows),
             "barge_in_rate": _rate(rows, f"barge_in_{v}"),
             "command_wer": _cwer(rows, v),
-            "command_wer_silence": round(
-                wer([r["command"] for r in rows], [r["transcript_silence"] for r in rows]), 3
-            ),
+            "command_wer_silence": None
+            if any(r["transcript_silence"] is None for r in rows)
+            else round(wer([r["command"] for r in rows], [r["transcript_silence"] for r in rows]), 3),
             "stop_ms_max": max(stops, default=None),
         }
     out["barge_in_rate_all"] = _rate(bi, f"barge_in_{v}")
@@ -573,6 +581,7 @@ def run(
     negatives_hours: float = 3.25,
     jobs: int = 2,
     gate_only: int = 0,
+    asr: int = 1,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
@@ -586,7 +595,7 @@ def run(
     if int(gate_only):
         return _add_gate(cfg, out_dir, float(negatives_hours), int(jobs))
     t = time.perf_counter()
-    eng = _Engines(cfg)
+    eng = _Engines(cfg, bool(int(asr)))
     replies = [_speech(r, "piper:1.0") for r in REPLIES]
     bi = []
     for scene in barge_in_scenes(scenes_per_ratio):
