@@ -21,6 +21,7 @@ The echo-to-speech ratio is the echo's RMS over the user's speech span against t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -40,6 +41,7 @@ from edge_voice.audio.echo import (
     make_canceller,
 )
 from edge_voice.audio.sources import SourceExhausted, WavSource
+from edge_voice.cache import cache_dir
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, AudioFrame, Pcm, SpeechStopped, WakeDetected
 from edge_voice.listen.wake import HOP_SAMPLES
@@ -519,10 +521,24 @@ def playback_gate(
     refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
     warm = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
     scenes = []
+    key = f"{ew.VERSION}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
+    cached = cache_dir("echo-wakes") / f"scenes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    old = dict(np.load(cached)) if cached.exists() else {}
     for scene in barge_in_scenes():
         near, reply, room, at, cmd_at = scene_audio(scene, replies)
-        trace = ew.stream_scores(eng.wake, near, reply, REPLY_AT, room, cfg.audio.echo_canceller)
-        scenes.append({"trace": trace, "window": (at, cmd_at + SAMPLE_RATE), "ratio_db": scene["ratio_db"]})
+        trace = old.get(str(scene["id"]))
+        if trace is None:
+            trace = ew.stream_scores(eng.wake, near, reply, REPLY_AT, room, cfg.audio.echo_canceller)
+        scenes.append(
+            {
+                "id": scene["id"],
+                "trace": trace,
+                "window": (at, cmd_at + SAMPLE_RATE),
+                "ratio_db": scene["ratio_db"],
+            }
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cached, **{str(sc["id"]): sc["trace"] for sc in scenes})
     talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
     echo, alone, kinds = ew.negative_traces(
         cfg,
@@ -537,7 +553,7 @@ def playback_gate(
     thr = cfg.wake.threshold_for(word)
     pat = cfg.wake.playback_patience or cfg.wake.patience
     pick = next((r for r in table if r["threshold"] == thr and r["patience"] == pat), None)
-    old = next((r for r in table if r["threshold"] == thr and r["patience"] == cfg.wake.patience), None)
+    base = next((r for r in table if r["threshold"] == thr and r["patience"] == cfg.wake.patience), None)
     hours_played = sum(len(t) for t in echo) * HOP_SAMPLES / SAMPLE_RATE / 3600
     return {
         "word": word,
@@ -545,7 +561,7 @@ def playback_gate(
         "negatives": {k: kinds.count(k) for k in sorted(set(kinds))},
         "target_false_wakes_per_playback_hour": f"<= {ew.TARGET_PER_HOUR}",
         "chosen": {"threshold": thr, "patience": pat, **(pick or {})},
-        "session12_gate": {"threshold": thr, "patience": cfg.wake.patience, **(old or {})},
+        "session12_gate": {"threshold": thr, "patience": cfg.wake.patience, **(base or {})},
         "table": table,
         "note": (
             "scores replayed through WakeGate's twin (fire_hops); barge-in = a fire in the user's window "

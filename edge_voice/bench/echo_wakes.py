@@ -169,6 +169,11 @@ def _alone(seg: Any, near: Pcm | None) -> np.ndarray:
     return stream_scores(_W["det"], pcm, None, 0, None, None)[warm:, :1]
 
 
+def reply_key(replies: Sequence[Pcm]) -> str:
+    """A digest of the replies' samples (part of every cache key)."""
+    return hashlib.sha256(b"".join(r.tobytes() for r in replies)).hexdigest()[:12]
+
+
 def _room(i: int) -> Any:
     from edge_voice.audio.echo import Room
 
@@ -232,7 +237,7 @@ def negative_traces(
         cfg=cfg,
         replies=list(replies),
         canceller=canceller,
-        reply_key=hashlib.sha256(b"".join(r.tobytes() for r in replies)).hexdigest()[:12],
+        reply_key=reply_key(replies),
     )
     if cached_only:
         n = next((i for i, s in enumerate(segments) if not _cached(i, s).exists()), len(segments))
@@ -272,11 +277,12 @@ def false_wakes(
     """Fires of one gate over score traces where every hop counts (all during playback)."""
     by_kind: dict[str, int] = {}
     total = 0
-    hops = 0
+    hops = over = 0
     peak = 0.0
     for t, k in zip(traces, kinds, strict=True):
         s = t[:, word_index]
         hops += len(s)
+        over += int(np.count_nonzero(s >= threshold))
         peak = max(peak, float(s.max(initial=0.0)))
         n = len(fire_hops(s, threshold, patience, refractory_samples))
         total += n
@@ -287,6 +293,8 @@ def false_wakes(
         "hours": round(hours, 3),
         "per_hour": round(total / max(hours, 1e-9), 3),
         "by_kind": by_kind,
+        # hops at or over the threshold (fired or not): a finer sign of risk than a handful of fires
+        "hops_over_threshold": over,
         "peak_score": round(peak, 3),
     }
 
@@ -354,6 +362,8 @@ def gate_table(
                     "false_wakes_per_playback_hour": fw["per_hour"],
                     "false_wakes_by_kind": fw["by_kind"],
                     "false_wakes_per_hour_no_reply": fa["per_hour"],
+                    "hops_over_threshold_during_playback": fw["hops_over_threshold"],
+                    "hops_over_threshold_no_reply": fa["hops_over_threshold"],
                 }
             )
     return rows
