@@ -226,10 +226,11 @@ def negative_traces(
     jobs: int = 2,
     progress: Callable[[int, int], None] | None = None,
     cached_only: bool = False,
+    reverse: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Score traces of the first ``hours`` of the wake bench's negatives, with and without the reply
-    (each from the end of the listener's warm-up on), and each segment's kind. ``cached_only``: only the
-    longest prefix of them already scored (a corpus plan's every prefix keeps its mix)."""
+    (each from the end of the listener's warm-up on), and each segment's kind. ``cached_only``: only those
+    already scored; ``reverse``: score from the plan's end (a second process while the first works on)."""
     from edge_voice.bench import wake_corpus as corpus
 
     segments = corpus.plan(hours)
@@ -239,13 +240,14 @@ def negative_traces(
         canceller=canceller,
         reply_key=reply_key(replies),
     )
-    if cached_only:
-        n = next((i for i, s in enumerate(segments) if not _cached(i, s).exists()), len(segments))
-        segments = segments[:n]
-    missing = [s for s in segments if not s.path.exists()]
+    jobs_ = list(enumerate(segments))
+    if cached_only:  # the plan interleaves the kinds evenly, so any runs of it keep roughly its mix
+        jobs_ = [(i, s) for i, s in jobs_ if _cached(i, s).exists()]
+    elif reverse:
+        jobs_.reverse()
+    missing = [s for _, s in jobs_ if not s.path.exists()]
     if missing:
         corpus.build(missing, jobs=jobs)
-    jobs_ = list(enumerate(segments))
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if jobs <= 1:
         for n, j in enumerate(jobs_):
@@ -261,9 +263,8 @@ def negative_traces(
                 out[i] = (e, a)
                 if progress:
                     progress(n + 1, len(jobs_))
-    echo = [out[i][0] for i in range(len(segments))]
-    alone = [out[i][1] for i in range(len(segments))]
-    return echo, alone, [s.kind for s in segments]
+    done = sorted(out)
+    return [out[i][0] for i in done], [out[i][1] for i in done], [segments[i].kind for i in done]
 
 
 def false_wakes(
