@@ -21,6 +21,7 @@ import math
 import threading
 import time
 import tomllib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -41,6 +42,7 @@ F64 = npt.NDArray[np.float64]
 
 AEC_FRAME = SAMPLE_RATE // 100  # WebRTC works on 10 ms frames
 HISTORY = 2 * SAMPLE_RATE  # reference kept behind the capture: room delay + impulse response + a block
+SPAN_GAP = SAMPLE_RATE // 4  # sounds closer than this are one stretch of playback (a reply's chunks)
 
 
 class PlaybackReference:
@@ -56,6 +58,9 @@ class PlaybackReference:
         self.moved = 0  # samples written late and moved to the present (counted, not lost)
         self.dropped = 0  # samples written too far ahead of the capture (should never happen)
         self.last_written = -1  # end position of the newest write (-1: nothing played yet)
+        # where sound was played, as merged [start, end) input-clock spans: the listener asks whether the
+        # device was talking at a hop (``playing``), after the capture read it, so lag does not matter
+        self._spans: deque[tuple[int, int]] = deque(maxlen=64)
 
     def _slots(self, start: int, n: int) -> np.ndarray:
         return (np.arange(start, start + n) % self._cap).astype(np.intp)
@@ -73,7 +78,19 @@ class PlaybackReference:
             self.dropped += len(pcm) - len(x)
             self._buf[self._slots(start, len(x))] += x
             self.last_written = max(self.last_written, start + len(x))
+            end = start + len(x)
+            if self._spans and start <= self._spans[-1][1] + SPAN_GAP:
+                first, last = self._spans[-1]
+                self._spans[-1] = (min(first, start), max(last, end))
+            elif len(x):
+                self._spans.append((start, end))
             return start
+
+    def playing(self, start: int, end: int) -> bool:
+        """Whether anything was played in ``[start, end)`` (any thread). Spans older than the last 64
+        stretches of playback are forgotten (minutes of replies)."""
+        with self._lock:
+            return any(a < end and start < b for a, b in reversed(self._spans))
 
     def read(self, start: int, n: int) -> Pcm:
         """The reference for ``[start, start + n)`` (zeros where nothing played, or before 0). Reading up

@@ -21,6 +21,7 @@ The echo-to-speech ratio is the echo's RMS over the user's speech span against t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -40,8 +41,10 @@ from edge_voice.audio.echo import (
     make_canceller,
 )
 from edge_voice.audio.sources import SourceExhausted, WavSource
+from edge_voice.cache import cache_dir
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, AudioFrame, Pcm, SpeechStopped, WakeDetected
+from edge_voice.listen.wake import HOP_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +84,28 @@ WAKE_REPLIES = (
     "Hey Jarvis. That is what you say to talk to me.",
 )
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
-VARIANTS = ("linear", "nlms", "webrtc", "none")  # the cancellers and none, each with the self-wake guard
-# "nlms": session 10's linear filter (one path, uniform step), the baseline the new "linear" is judged by
+# the cancellers and none, each with the self-wake guard. "nlms": session 10's linear filter (one path,
+# uniform step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
+VARIANTS = ("linear", "linear_p3", "nlms", "webrtc", "none")
 NAMES = {
     "linear": "linear (two-path, proportionate)",
+    "linear_p3": "linear, patience 3 in playback (s12)",
     "nlms": "linear NLMS (session 10)",
     "webrtc": "WebRTC AEC3",
     "none": "no cancellation",
 }
+
+
+def _kind(variant: str) -> str:
+    """The canceller a variant runs."""
+    return "linear" if variant == "linear_p3" else variant
+
+
+def _cfg(cfg: Config, variant: str) -> Config:
+    """The listener's config for a variant: "linear_p3" keeps ``wake.patience`` during playback."""
+    if variant != "linear_p3":
+        return cfg
+    return replace(cfg, wake=replace(cfg.wake, playback_patience=0))
 
 
 def _speech(text: str, voice: str) -> Pcm:
@@ -110,7 +127,7 @@ def _scale(pcm: Pcm, gain: float) -> Pcm:
 
 
 class _Engines:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, asr: bool = True) -> None:
         from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
         from edge_voice.listen.vad import SileroVad
         from edge_voice.listen.wake import OpenWakeWordDetector
@@ -121,7 +138,8 @@ class _Engines:
         self.vad = SileroVad(cfg.vad)
         # a loaded shared box is slower than the device: the decode limit must not turn into word errors
         asr_cfg = replace(cfg.asr, max_decode_ms=60000)
-        self.asr = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=asr_prompt(cfg))
+        # None: wake and stop only (``--opt asr=0``, when the box has no time for whisper)
+        self.asr = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=asr_prompt(cfg)) if asr else None
 
 
 def stream_scene(
@@ -132,9 +150,10 @@ def stream_scene(
     canceller: str,
     guard: bool,
     barge_in: bool = True,
+    cfg: Config | None = None,
 ) -> dict[str, Any]:
-    """One scene through the echo path and the listener. ``reply`` (16 kHz) starts at ``REPLY_AT``;
-    ``canceller``: "linear", "webrtc" or "none"."""
+    """One scene through the echo path and the listener (``cfg``: the listener's, default the bench's).
+    ``reply`` (16 kHz) starts at ``REPLY_AT``; ``canceller``: "linear", "webrtc" or "none"."""
     from edge_voice.listen.echo_guard import EchoGuard
     from edge_voice.listen.listener import Listener
 
@@ -147,7 +166,9 @@ def stream_scene(
     )
     eng.wake.reset()
     eng.vad.reset()
-    listener = Listener(eng.cfg, eng.wake, eng.vad)
+    listener = Listener(cfg or eng.cfg, eng.wake, eng.vad)
+    if aec is not None:  # as the daemon's echo path does: the playback gate only with a canceller
+        listener.follow_playback(ref.playing)
     played = REPLY_AT  # next reply sample to write, on the input clock
     reply_end = REPLY_AT + len(reply)
     stopped_at: int | None = None
@@ -192,6 +213,7 @@ def stream_scene(
 
 
 def _transcribe(eng: _Engines, utterances: list[tuple[int, Pcm]], after: int) -> str:
+    assert eng.asr is not None
     texts = [eng.asr.decode(a).text for s, a in utterances if s >= after - SAMPLE_RATE // 2]
     return " ".join(t for t in texts if t).strip()
 
@@ -217,11 +239,9 @@ def barge_in_scenes(n_per_ratio: int = 12) -> list[dict[str, Any]]:
     return scenes
 
 
-def run_barge_in(
-    eng: _Engines, scene: dict[str, Any], replies: list[Pcm], variants: tuple[str, ...] = VARIANTS
-) -> dict[str, Any]:
-    from edge_voice.bench.asr import wer
-
+def scene_audio(scene: dict[str, Any], replies: list[Pcm]) -> tuple[Pcm, Pcm, Room, int, int]:
+    """A scene's microphone input without the echo (the user at the scene's ratio), the reply, the room,
+    where the user starts and where the command starts (the wake word's end), in samples."""
     voice = scene["voice"]
     wake_pcm = _speech("hey jarvis", voice)
     cmd_pcm = _speech(scene["command"], voice)
@@ -240,19 +260,34 @@ def run_barge_in(
     near = np.zeros(total, np.int16)
     near[at : at + len(user)] = _scale(user, gain)
     cmd_at = at + len(wake_pcm)
+    return near, reply, room, at, cmd_at
+
+
+def run_barge_in(
+    eng: _Engines, scene: dict[str, Any], replies: list[Pcm], variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Any]:
+    from edge_voice.bench.asr import wer
+
+    near, reply, room, at, cmd_at = scene_audio(scene, replies)
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
     for v in variants:
-        res = stream_scene(eng, near, reply, room, v, guard=True)
-        hit = [w for w in res["wakes"] if at <= w <= at + len(wake_pcm) + SAMPLE_RATE]
+        res = stream_scene(eng, near, reply, room, _kind(v), guard=True, cfg=_cfg(eng.cfg, v))
+        hit = [w for w in res["wakes"] if at <= w <= cmd_at + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
         row[f"stop_ms_{v}"] = res["stop_ms"] if hit else None
-        text = _transcribe(eng, res["utterances"], cmd_at) if hit else ""
-        row[f"transcript_{v}"] = text
-        row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
+        if eng.asr is None:
+            row[f"transcript_{v}"] = row[f"wer_{v}"] = None
+        else:
+            text = _transcribe(eng, res["utterances"], cmd_at) if hit else ""
+            row[f"transcript_{v}"] = text
+            row[f"wer_{v}"] = wer([scene["command"]], [text]) if hit else None
         row[f"false_wakes_{v}"] = len([w for w in res["wakes"] if not at <= w <= cmd_at + SAMPLE_RATE])
         # the guard refusing the user's own wake word (it should only drop the device's)
         row[f"guard_refused_{v}"] = len([w for w in res["suppressed"] if at <= w <= cmd_at + SAMPLE_RATE])
         row[f"cpu_ns_{v}"], row[f"frames_{v}"] = res["cpu_ns"], res["frames"]
+    if eng.asr is None:
+        row["wer_silence"] = row["transcript_silence"] = None
+        return row
     # the same command, same level, in a silent room: what "as well as in silence" means
     quiet = stream_scene(eng, near, np.zeros(0, np.int16), Room(seed=scene["seed"]), "none", guard=False)
     text = _transcribe(eng, quiet["utterances"], cmd_at) if quiet["wakes"] else ""
@@ -276,7 +311,9 @@ def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = 
     raw: Pcm | None = None
     for v in ("none", *(v for v in variants if v != "none")):
         for guard in (True, False):
-            res = stream_scene(eng, near, reply, room, v, guard=guard, barge_in=False)
+            res = stream_scene(
+                eng, near, reply, room, _kind(v), guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
+            )
             key = v if guard else f"{v}_no_guard"
             row[f"self_wakes_{key}"] = len(res["wakes"])
             row[f"guard_suppressed_{key}"] = len(res["suppressed"])
@@ -296,7 +333,7 @@ def _cwer(rows: list[dict[str, Any]], v: str) -> float | None:
     from edge_voice.bench.asr import wer
 
     hit = [r for r in rows if r[f"barge_in_{v}"]]
-    if not hit:
+    if not hit or any(r[f"transcript_{v}"] is None for r in hit):
         return None
     return round(wer([r["command"] for r in hit], [r[f"transcript_{v}"] for r in hit]), 3)
 
@@ -313,9 +350,9 @@ def _variant(bi: list[dict[str, Any]], sw: list[dict[str, Any]], v: str) -> dict
             "scenes": len(rows),
             "barge_in_rate": _rate(rows, f"barge_in_{v}"),
             "command_wer": _cwer(rows, v),
-            "command_wer_silence": round(
-                wer([r["command"] for r in rows], [r["transcript_silence"] for r in rows]), 3
-            ),
+            "command_wer_silence": None
+            if any(r["transcript_silence"] is None for r in rows)
+            else round(wer([r["command"] for r in rows], [r["transcript_silence"] for r in rows]), 3),
             "stop_ms_max": max(stops, default=None),
         }
     out["barge_in_rate_all"] = _rate(bi, f"barge_in_{v}")
@@ -345,11 +382,14 @@ def summarize(
 ) -> dict[str, Any]:
     per = {v: _variant(bi, sw, v) for v in variants}
     c, none = per[chosen], per["none"]
-    base = per.get("nlms") if chosen != "nlms" else None  # session 10's filter, run on the same scenes
+    # the baseline run on the same scenes: session 12's gate with this canceller if it ran, else session
+    # 10's filter
+    base_name = next((b for b in ("linear_p3", "nlms") if b in per and b != chosen), None)
+    base = per[base_name] if base_name is not None else None
     zero = _ratio_key(0)
     return {
         "canceller": chosen,
-        "baseline": "nlms" if base is not None else None,
+        "baseline": base_name,
         "barge_in_rate_baseline": None if base is None else base["per_ratio"][zero]["barge_in_rate"],
         "command_wer_baseline": None if base is None else base["per_ratio"][zero]["command_wer"],
         "erle_db_baseline": None if base is None else base.get("erle_db_mean"),
@@ -386,6 +426,26 @@ def summarize(
     }
 
 
+def _plot_gate(ax: Any, gate: dict[str, Any]) -> None:
+    """Barge-ins caught at 0 dB against false wakes per hour of playback, one line per patience."""
+    for p, m in zip((1, 2, 3), "o^s", strict=True):
+        rows = [r for r in gate["table"] if r["patience"] == p]
+        ax.plot(
+            [r["false_wakes_per_playback_hour"] for r in rows],
+            [r["barge_in_rate"]["0dB"] for r in rows],
+            m + "-",
+            label=f"patience {p}",
+        )
+    c = gate["chosen"]
+    ax.plot([c["false_wakes_per_playback_hour"]], [c["barge_in_rate"]["0dB"]], "k*", ms=14, label="default")
+    ax.axvline(0.5, color="grey", ls=":", lw=1)
+    ax.axhline(0.95, color="grey", ls=":", lw=1)
+    ax.set_xlabel(f"false wakes per hour of playback ({gate['playback_hours']} h of negatives)")
+    ax.set_ylabel("barge-ins at 0 dB (wake only)")
+    ax.set_title("the wake gate while the device speaks (thresholds 0.3–0.8)", fontsize=9)
+    ax.legend(fontsize=8)
+
+
 def _plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -395,7 +455,11 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     per = summary["cancellers"]
     variants = list(per)
     names = NAMES
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
+    gate = summary.get("playback_gate")
+    fig, axes = plt.subplots(1, 4 if gate else 3, figsize=(20 if gate else 15, 4.4))
+    ax1, ax2, ax3 = axes[:3]
+    if gate:
+        _plot_gate(axes[3], gate)
     labels = list(per["none"]["per_ratio"])
     x = np.arange(len(labels))
     width = 0.8 / len(variants)
@@ -444,21 +508,110 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def playback_gate(
+    eng: _Engines, replies: list[Pcm], hours: float, jobs: int, cached_only: bool = False
+) -> dict[str, Any]:
+    """The wake gate during playback, every (threshold, patience) on recorded score traces: barge-ins
+    caught in the bench's scenes (default canceller, wake detector only) against false wakes per hour of
+    ``bench wake``'s negatives played over a reply (``echo_wakes``)."""
+    from edge_voice.bench import echo_wakes as ew
+
+    cfg = eng.cfg
+    word = eng.wake.words[0]
+    refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
+    warm = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
+    scenes = []
+    key = f"{ew.VERSION}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
+    cached = cache_dir("echo-wakes") / f"scenes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    old = dict(np.load(cached)) if cached.exists() else {}
+    for scene in barge_in_scenes():
+        near, reply, room, at, cmd_at = scene_audio(scene, replies)
+        trace = old.get(str(scene["id"]))
+        if trace is None:
+            trace = ew.stream_scores(eng.wake, near, reply, REPLY_AT, room, cfg.audio.echo_canceller)
+        scenes.append(
+            {
+                "id": scene["id"],
+                "trace": trace,
+                "window": (at, cmd_at + SAMPLE_RATE),
+                "ratio_db": scene["ratio_db"],
+            }
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cached, **{str(sc["id"]): sc["trace"] for sc in scenes})
+    talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
+    echo, alone, kinds = ew.negative_traces(
+        cfg,
+        talk,
+        hours,
+        cfg.audio.echo_canceller,
+        jobs,
+        lambda i, n: log.info("negatives %d/%d", i, n),
+        cached_only,
+    )
+    table = ew.gate_table(scenes, echo, alone, kinds, 0, refractory, warm)
+    thr = cfg.wake.threshold_for(word)
+    pat = cfg.wake.playback_patience or cfg.wake.patience
+    pick = next((r for r in table if r["threshold"] == thr and r["patience"] == pat), None)
+    base = next((r for r in table if r["threshold"] == thr and r["patience"] == cfg.wake.patience), None)
+    hours_played = sum(len(t) for t in echo) * HOP_SAMPLES / SAMPLE_RATE / 3600
+    return {
+        "word": word,
+        "playback_hours": round(hours_played, 3),
+        "negatives": {k: kinds.count(k) for k in sorted(set(kinds))},
+        "target_false_wakes_per_playback_hour": f"<= {ew.TARGET_PER_HOUR}",
+        "chosen": {"threshold": thr, "patience": pat, **(pick or {})},
+        "session12_gate": {"threshold": thr, "patience": cfg.wake.patience, **(base or {})},
+        "table": table,
+        "note": (
+            "scores replayed through WakeGate's twin (fire_hops); barge-in = a fire in the user's window "
+            "(wake detector only, no whisper); negatives: bench wake's corpus as the near end while a "
+            "continuous reply plays, canceller cold in every 30 s segment; no self-wake guard involved"
+        ),
+    }
+
+
+def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, Any]:
+    """The playback gate for an existing run's ``echo.json`` (its scenes and figures unchanged)."""
+    from types import SimpleNamespace
+
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    path = out_dir / "echo.json"
+    result = json.loads(path.read_text())
+    eng = SimpleNamespace(cfg=cfg, wake=OpenWakeWordDetector(cfg.wake))
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    summary: dict[str, Any] = result["summary"]
+    summary["playback_gate"] = playback_gate(eng, replies, hours, jobs, cached_only=True)  # type: ignore[arg-type]
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    _plot(summary, out_dir / "echo.png")
+    return summary
+
+
 def run(
     cfg: Config,
     out_dir: Path,
     scenes_per_ratio: int = 12,
     wake_replies: int = 10,
     variants: str = ",".join(VARIANTS),
+    negatives_hours: float = 3.25,
+    jobs: int = 2,
+    gate_only: int = 0,
+    asr: int = 1,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
-    figures are part of the result)."""
+    figures are part of the result). ``negatives_hours``: of ``bench wake``'s negatives played while the
+    device speaks, for the playback gate's false wakes (``echo_wakes``; 0 = skip), scored by ``jobs``
+    worker processes. ``gate_only=1``: add only the playback gate to the ``echo.json`` already in
+    ``out_dir`` (with the negatives already scored: the longest cached prefix of ``negatives_hours``)."""
     chosen = cfg.audio.echo_canceller
     vs = tuple(v for v in VARIANTS if v in {*variants.split(","), chosen, "none"})
     out_dir.mkdir(parents=True, exist_ok=True)
+    if int(gate_only):
+        return _add_gate(cfg, out_dir, float(negatives_hours), int(jobs))
     t = time.perf_counter()
-    eng = _Engines(cfg)
+    eng = _Engines(cfg, bool(int(asr)))
     replies = [_speech(r, "piper:1.0") for r in REPLIES]
     bi = []
     for scene in barge_in_scenes(scenes_per_ratio):
@@ -471,6 +624,8 @@ def run(
         log.info("self-wake %s", row)
         sw.append(row)
     summary = summarize(bi, sw, chosen, vs)
+    if float(negatives_hours) > 0:
+        summary["playback_gate"] = playback_gate(eng, replies, float(negatives_hours), int(jobs))
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",

@@ -123,6 +123,9 @@ class WakeConfig:
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word override
     refractory_ms: int = 2000  # no second detection of the same word within this time
     patience: int = 3  # 80 ms hops in a row at or above the threshold before a word fires (bench wake)
+    # the same while the device's own sound is playing and cancelled in process (bench echo: barge-in
+    # against false wakes per hour of playback); 0 = wake.patience
+    playback_patience: int = 2
     warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
     custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem
     threads: int = 1
@@ -142,6 +145,7 @@ class WakeConfig:
             _check_range("wake.thresholds", word, thr, 0.01, 0.999)
         _check_range("wake", "refractory_ms", self.refractory_ms, 0, 60000)
         _check_range("wake", "patience", self.patience, 1, 10)
+        _check_range("wake", "playback_patience", self.playback_patience, 0, 10)
         _check_range("wake", "warmup_ms", self.warmup_ms, 0, 10000)
         _check_range("wake", "threads", self.threads, 1, 8)
 

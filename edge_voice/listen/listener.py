@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -95,6 +95,9 @@ class _AudioRing:
 _END_WIN = 160  # 10 ms windows for the acoustic end of speech
 _END_SEARCH = 3 * 512  # how far back from Silero's last voiced frame the end may move
 _END_DROP_DB = 35.0
+# a hop counts as "during playback" when sound was played up to this long before its end: the echo
+# reaches the microphone up to 150 ms later and rings for the room's tail
+PLAYBACK_HOLD = SAMPLE_RATE // 2
 _LOUD_SPAN = 4 * SAMPLE_RATE  # the utterance's loud level, for the early decode, from its last 4 s
 
 
@@ -129,6 +132,10 @@ class Listener:
         self._vad_threshold = cfg.vad.threshold
         self._ep = EndpointSamples.from_config(cfg.endpoint)
         self._patience = cfg.wake.patience
+        # while the device's own sound plays (``follow_playback``), a wake word needs only this many hops
+        # over the threshold: the canceller's leftover makes the user's scores cross in bursts (note 190)
+        self._playback_patience = cfg.wake.playback_patience or cfg.wake.patience
+        self._playing: Callable[[int, int], bool] | None = None
         self._origin = 0  # where the detectors' grids (re)started
         self._verifiers = _load_verifiers(cfg, wake)
         self._verify = self._check_grey if self._verifiers else None
@@ -182,6 +189,16 @@ class Listener:
         timeout = None if timeout_ms is None else timeout_ms * SAMPLE_RATE // 1000
         with self._lock:
             self._pending.append((after_sample, timeout))
+
+    def follow_playback(self, playing: Callable[[int, int], bool] | None) -> None:
+        """``playing(start, end)``: whether the device played sound in that input-clock span (the echo
+        path's ``PlaybackReference.playing``). Set once, before the first frame; None: never playing."""
+        self._playing = playing
+
+    @property
+    def follows_playback(self) -> bool:
+        """Whether the wake gate knows when the device plays (``wake.playback_patience`` can apply)."""
+        return self._playing is not None
 
     def arm_stop(self, on: bool) -> None:
         """While armed (the device speaks or a timer rings), every short voiced run bounded by silence
@@ -364,13 +381,16 @@ class Listener:
     def _on_wake(self, scores: dict[str, float], at: int) -> list[ListenEvent]:
         if at < self._wake_ready_at or not scores:
             return []
-        fired = self._gate.update(scores, at, self._verify)
+        patience = self._patience
+        if self._playing is not None and self._playing(at - PLAYBACK_HOLD, at):
+            patience = self._playback_patience
+        fired = self._gate.update(scores, at, self._verify, patience)
         if not fired:
             return []
         score, word = max(fired)
         # With patience the decision comes (patience - 1) hops after the phrase was recognised; the wake
         # sample is where it was, so a command said straight after is not clipped by the late decision.
-        wake = max(self._origin, at - (self._patience - 1) * HOP_SAMPLES)
+        wake = max(self._origin, at - (patience - 1) * HOP_SAMPLES)
         log.info("wake: %s %.3f at sample %d (decided at %d)", word, score, wake, at)
         since = max(wake, self._voiced_since) if self._voiced else None
         self._endpointer.open(wake, since)

@@ -102,17 +102,24 @@ class WakeGate:
         self._last_fire: dict[str, int] = {}
 
     def update(
-        self, scores: Mapping[str, float], at: int, verify: Callable[[str], bool] | None = None
+        self,
+        scores: Mapping[str, float],
+        at: int,
+        verify: Callable[[str], bool] | None = None,
+        patience: int | None = None,
     ) -> list[tuple[float, str]]:
-        """(score, word) for each word firing at hop end ``at`` (a sample position)."""
+        """(score, word) for each word firing at hop end ``at`` (a sample position). ``patience``: this
+        hop's own (the listener's while the device plays, ``wake.playback_patience``); the run of hops
+        above the threshold is counted the same either way."""
         never = -(1 << 62)
+        need = self._patience if patience is None else patience
         fired: list[tuple[float, str]] = []
         for w, s in scores.items():
             above = s >= self._thr(w)
             if not above and verify is not None and w in self._floor and s >= self._floor[w]:
                 above = verify(w)
             run = self._run[w] = self._run.get(w, 0) + 1 if above else 0
-            if run >= self._patience and at - self._last_fire.get(w, never) >= self._refractory:
+            if run >= need and at - self._last_fire.get(w, never) >= self._refractory:
                 self._last_fire[w] = at
                 fired.append((s, w))
         return fired

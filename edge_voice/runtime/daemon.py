@@ -305,6 +305,9 @@ class Daemon:
         self.asr = AsrWorker(engines.asr, post, cfg.asr, prepare)  # a decode's retry: its time
         listener = engines.make_listener(cfg, engines.wake, engines.vad)
         self.echo = echo
+        follow = getattr(listener, "follow_playback", None)  # the real Listener (fakes need not)
+        if echo is not None and follow is not None:
+            follow(echo.playing())
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop
         listen_post = echo.connect(post) if echo is not None else post
         self.listen = ListenThread(listener, self.frames, listen_post, on_frame)

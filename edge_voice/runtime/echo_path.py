@@ -54,6 +54,15 @@ class EchoPath:
     mode: str  # "process" (cancelling in process), "system" (the sound server does it), "off"
     cancelled: CancelledSource | None = None
     guard: EchoGuard | None = None
+    reference: PlaybackReference | None = None
+
+    def playing(self) -> Callable[[int, int], bool] | None:
+        """What the listener asks to know whether the device is talking (its wake gate while a reply
+        plays, ``wake.playback_patience``): only when the echo is cancelled in process — the gate was
+        measured with this canceller, not with a raw echo or a sound server's canceller."""
+        if self.mode != "process" or self.reference is None:
+            return None
+        return self.reference.playing
 
     def connect(self, post: Callable[[Message], None]) -> Callable[[Message], None]:
         """Status events go to ``post``; returns the listen thread's post, with the guard in front."""
@@ -116,4 +125,4 @@ def build(
     canceller = make_canceller(kind, cfg.audio.echo_delay_ms) if mode == "process" else None
     cancelled = CancelledSource(src, reference, canceller, tap=guard.hear if guard else None)
     log.info("echo: %s%s%s", mode, ", simulated room" if room else "", ", self-wake guard" if guard else "")
-    return EchoPath(cancelled, rsink, mode, cancelled, guard)
+    return EchoPath(cancelled, rsink, mode, cancelled, guard, reference)

@@ -393,3 +393,71 @@ def test_bench_summary_sets_the_new_filter_against_the_session_10_baseline() -> 
     assert s["per_ratio"]["+5dB"]["barge_in_rate_baseline"] == 0.5
     assert s["cancellers"]["linear"]["cpu_ms_per_10ms_frame"] == 0.1 and s["self_wakes_aec"] == 0
     assert set(s["cancellers"]) == set(vs)
+
+
+def test_reference_knows_when_the_device_was_playing() -> None:
+    ref = PlaybackReference()
+    assert not ref.playing(0, 10 * SAMPLE_RATE)
+    # a reply in 20 ms chunks with a 0.1 s hole is one stretch; a second sound 1 s later is another
+    for at in range(1000, 1000 + SAMPLE_RATE, 320):
+        ref.write(at, _tone(320))
+    ref.write(1000 + SAMPLE_RATE + SAMPLE_RATE // 10, _tone(320))
+    ref.write(4 * SAMPLE_RATE, _tone(160))
+    assert ref.playing(0, 1001) and not ref.playing(0, 1000)
+    assert ref.playing(1000 + SAMPLE_RATE, 1000 + SAMPLE_RATE + 10)  # inside the merged hole
+    end = 1000 + SAMPLE_RATE + SAMPLE_RATE // 10 + 320
+    assert not ref.playing(end, 4 * SAMPLE_RATE) and ref.playing(end - 1, 4 * SAMPLE_RATE)
+    assert ref.playing(4 * SAMPLE_RATE + 159, 5 * SAMPLE_RATE)
+    assert not ref.playing(4 * SAMPLE_RATE + 160, 5 * SAMPLE_RATE)
+    # a late write lands at the capture's position, and is counted there
+    ref.read(0, 6 * SAMPLE_RATE)
+    ref.write(5 * SAMPLE_RATE, _tone(160))
+    assert ref.playing(6 * SAMPLE_RATE, 6 * SAMPLE_RATE + 1) and not ref.playing(
+        5 * SAMPLE_RATE, 6 * SAMPLE_RATE
+    )
+
+
+def test_the_listener_follows_playback_only_when_the_echo_is_cancelled_in_process(tmp_path: Path) -> None:
+    from edge_voice.audio.sinks import WavSink
+    from edge_voice.audio.sources import InputClock
+
+    src = WavSource(_tone(SAMPLE_RATE), pace="fast")
+    sink = WavSink(tmp_path / "out.wav", InputClock(), SAMPLE_RATE)
+    path = echo_path.build(Config(), src, sink, Room(seed=1))
+    assert path.mode == "process" and path.playing() is not None
+    off = echo_path.build(Config(audio=AudioConfig(echo_cancel="off")), src, sink, Room())
+    assert off.reference is not None and off.playing() is None  # a raw echo: the usual gate
+
+
+def test_playback_gate_helpers_count_false_wakes_per_hour_and_the_users_window() -> None:
+    from edge_voice.bench import echo_wakes as ew
+
+    hop, ref = 1280, 2 * SAMPLE_RATE  # refractory 2 s, as the default
+    hour = int(3600 * SAMPLE_RATE / hop)
+    trace = np.zeros((hour, 1), np.float32)
+    trace[100:102, 0] = 0.9  # a two-hop burst: patience 2 fires, 3 does not
+    trace[5000:5003, 0] = 0.6  # three hops: both fire
+    fw = ew.false_wakes([trace], ["tv"], 0, 0.5, 2, ref)
+    assert (fw["false_wakes"], fw["hours"], fw["per_hour"], fw["by_kind"]) == (2, 1.0, 2.0, {"tv": 2})
+    assert ew.false_wakes([trace], ["tv"], 0, 0.5, 3, ref)["false_wakes"] == 1
+    assert ew.false_wakes([trace], ["tv"], 0, 0.7, 2, ref)["false_wakes"] == 1
+    # the user's window, in the listener's dating (patience 2: one hop before the decision)
+    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (101 * hop, 101 * hop), 0) == (True, 1)
+    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (102 * hop, 103 * hop), 0) == (False, 2)
+    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (0, 10), 200 * hop) == (False, 1)  # warm-up ignored
+    talk = ew.playback([np.ones(100, np.int16), 2 * np.ones(50, np.int16)], 20000, 99)
+    gap = ew.REPLY_GAP
+    assert len(talk) == 20000 and talk[0] == 1 and talk[1] == 0 and talk[gap + 1] == 2
+    assert talk[2 * gap + 150 - 99] == 1  # round again
+
+
+def test_the_negatives_room_by_fft_is_the_streamed_room() -> None:
+    from edge_voice.bench import echo_wakes as ew
+
+    near, far = _speechlike(3 * SAMPLE_RATE, 1) // 4, _speechlike(3 * SAMPLE_RATE, 2)
+    far[: SAMPLE_RATE // 2] = 0
+    room = Room(delay_ms=70, echo_gain_db=5.0, seed=3)
+    src = RoomSource(WavSource(near, pace="fast"), ref := PlaybackReference(), room)
+    ref.write(0, far)
+    streamed = _drain(src, 512)[: len(near)]
+    assert int(np.max(np.abs(streamed.astype(np.int32) - ew.mic_signal(near, far, room)))) <= 1

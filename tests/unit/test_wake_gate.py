@@ -124,3 +124,60 @@ def test_listener_applies_patience(patience: int, fires_at_hop: int | None) -> N
     # decided at the end of hop ``fires_at_hop``; the wake sample is where the run above threshold began
     wake_hop = None if fires_at_hop is None else fires_at_hop - (patience - 1)
     assert [e.at_sample for e in wakes] == ([] if wake_hop is None else [(wake_hop + 1) * HOP_SAMPLES])
+
+
+def _burst_listener(playback_patience: int, playing: list[tuple[int, int]] | None) -> list[int]:
+    """A two-hop burst over the threshold (hops 3 and 4) with patience 3: the wake samples the listener
+    gives when the device played during ``playing`` (input-clock spans) and ``wake.playback_patience``."""
+    import dataclasses
+
+    from edge_voice.core.config import Config
+    from edge_voice.core.messages import AudioFrame, WakeDetected
+    from edge_voice.listen.listener import Listener
+
+    base = Config()
+    wake = dataclasses.replace(
+        base.wake, warmup_ms=0, patience=3, playback_patience=playback_patience, thresholds={"w": 0.5}
+    )
+    listener = Listener(
+        dataclasses.replace(base, wake=wake),
+        ScriptedWake([0.1, 0.2, 0.3, 0.9, 0.8, 0.2] + [0.1] * 8),
+        QuietVad(),
+    )
+    if playing is not None:
+        spans = playing
+        listener.follow_playback(lambda a, b: any(s < b and a < e for s, e in spans))
+    assert listener.follows_playback == (playing is not None)
+    events = []
+    for k in range(30):
+        events += listener.feed(AudioFrame(np.zeros(512, np.int16), k * 512, 0))
+    return [e.at_sample for e in events if isinstance(e, WakeDetected)]
+
+
+def test_listener_uses_the_playback_patience_only_while_the_device_plays() -> None:
+    # the burst is hops 3–4 (samples 3·1280–5·1280): patience 2 fires at the end of hop 4, dated hop 3
+    burst_start = 4 * HOP_SAMPLES
+    assert _burst_listener(2, [(0, 10 * HOP_SAMPLES)]) == [burst_start]
+    assert _burst_listener(2, None) == []  # no echo path: never "playing"
+    assert _burst_listener(0, [(0, 10 * HOP_SAMPLES)]) == []  # 0 = wake.patience
+    assert _burst_listener(3, [(0, 10 * HOP_SAMPLES)]) == []
+    # the device stopped playing 0.5 s (PLAYBACK_HOLD) or more before the decision: the usual patience
+    decided = 5 * HOP_SAMPLES
+    assert _burst_listener(2, [(0, decided - SAMPLE_RATE // 2)]) == []
+    assert _burst_listener(2, [(0, decided - SAMPLE_RATE // 2 + 1)]) == [burst_start]
+
+
+def test_gate_takes_a_patience_per_hop_and_counts_the_run_the_same() -> None:
+    gate = WakeGate(lambda w: 0.5, 3, 0)
+    assert gate.update({"w": 0.9}, 1 * HOP_SAMPLES) == []
+    assert gate.update({"w": 0.9}, 2 * HOP_SAMPLES, patience=2) == [(0.9, "w")]
+    gate.reset()
+    assert gate.update({"w": 0.9}, 1 * HOP_SAMPLES, patience=2) == []
+    assert gate.update({"w": 0.9}, 2 * HOP_SAMPLES) == []  # only 2 in a row: patience 3 waits
+    assert gate.update({"w": 0.9}, 3 * HOP_SAMPLES) == [(0.9, "w")]
+
+
+def test_playback_patience_is_checked() -> None:
+    assert WakeConfig().playback_patience >= 0
+    with pytest.raises(ConfigError, match=r"wake\.playback_patience"):
+        WakeConfig(playback_patience=11)
