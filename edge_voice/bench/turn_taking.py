@@ -56,10 +56,12 @@ from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
 # (name, config overrides as dotted keys): edit freely. "baseline" = the two-stage commit as it was before
 # issue 23 (no continuation, no wait on an unfinished transcript); "session10" = the turn-taking before the
-# early decode and the question commit (``--opt variants=session10,new``); "new" = the config's defaults.
+# early decode and the question commit (``--opt variants=session10,new``); "session12" = before a
+# continuation was decoded in its pauses while the first reply plays; "new" = the config's defaults.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("baseline", {"endpoint.continuation": False, "endpoint.unfinished_silence_ms": 0}),
     ("session10", {"endpoint.early_decode_ms": 0, "endpoint.question_commit_silence_ms": 0}),
+    ("session12", {"endpoint.decode_continuation": False}),
     ("new", {}),
 ]
 
@@ -459,6 +461,23 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     llm_v2v = [
         v for r in rows if r["kind"] == "question" for route, v in r["voice_to_voice_ms"] if route == "llm"
     ]
+    # a command clip's replies after its first: the continuations (a paused second or third part)
+    later = [
+        v
+        for r in rows
+        if r["kind"] != "question"
+        for route, v in r["voice_to_voice_ms"][1:]
+        if route == "intent"
+    ]
+    later_start = [
+        float(lat["decode_start_ms"])
+        for r in rows
+        if r["kind"] != "question"
+        for route, lat in list(zip(r["routes"], r.get("latency", []), strict=False))[1:]
+        if route == "intent"
+        and isinstance(lat, Mapping)
+        and isinstance(lat.get("decode_start_ms"), int | float)
+    ]
     return {
         "clips": len(rows),
         "parts_expected": exp,
@@ -484,6 +503,10 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "command_voice_to_voice_ms_p50": _pct(cmd_v2v, 50),
         "command_voice_to_voice_ms_p95": _pct(cmd_v2v, 95),
         "command_replies": len(cmd_v2v),
+        "later_part_voice_to_voice_ms_p50": _pct(later, 50),
+        "later_part_voice_to_voice_ms_p95": _pct(later, 95),
+        "later_part_decode_start_ms_p50": _pct(later_start, 50),
+        "later_part_replies": len(later),
         "llm_voice_to_voice_ms_p50": _pct(llm_v2v, 50),
         "llm_voice_to_voice_ms_p95": _pct(llm_v2v, 95),
         "llm_answers": len(llm_v2v),
