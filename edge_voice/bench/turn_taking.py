@@ -625,6 +625,7 @@ def run(
     blocks: int = 4,
     rescore: int = 0,
     label: str = "",
+    only: str = "",
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt commands=N complete=N questions=N noisy=N seed=N variants=baseline,new
@@ -632,7 +633,8 @@ def run(
     files' stem; ``save_audio``: also the sessions and each variant's replies as WAVs; ``blocks``: the clips
     are run in this many sessions, the variants taking turns per session; ``rescore=1``: no run, score the
     events an earlier run with the same options saved; ``label``: a line saying what the run is, kept by a
-    rescore)."""
+    rescore; ``only=2,3``: run only these blocks, appending to the events an earlier ``only`` run of the
+    other blocks saved — a long set in two shorter runs, then ``rescore=1`` scores all of it)."""
     from edge_voice.runtime.daemon import load_engines
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -655,6 +657,7 @@ def run(
     rows_of: dict[str, list[dict[str, Any]]] = {v: [] for v, _ in chosen}
     wall_of: dict[str, float] = dict.fromkeys(rows_of, 0.0)
     load_of: dict[str, list[float]] = {v: [] for v in rows_of}
+    picked = {int(x) for x in str(only).split(",") if x.strip()}
     if rescore:  # score the saved events of an earlier run of the same clip set again; no daemon
         old = json.loads((out_dir / f"{name}.json").read_text())
         for vname in rows_of:
@@ -672,10 +675,13 @@ def run(
         load_ms = engines.load_ms
         sessions_to_run = sessions
         for v in rows_of:
-            (out_dir / f"{name}-{v}-events.jsonl").write_text("")
+            if not picked or 0 in picked:
+                (out_dir / f"{name}-{v}-events.jsonl").write_text("")
     # the variants take turns block by block (order alternating), so a busy neighbour on a shared box
     # slows both alike
     for b, (pcm, placed) in enumerate(sessions_to_run):
+        if not rescore and picked and b not in picked:
+            continue
         for vname, overrides in chosen if b % 2 == 0 else chosen[::-1]:
             vcfg, applied, skipped = apply_overrides(cfg, overrides)
             configs[vname] = {"overrides": overrides, "applied": applied, "skipped_overrides": skipped}
