@@ -580,8 +580,8 @@ def _run_variant(
         for e in memory.events
         if e.type != "response.text.delta"
     ]
-    with open(events_path, "a") as f:
-        f.writelines(json.dumps(e, default=str) + "\n" for e in events)
+    with open(events_path, "a") as f:  # the block: turn ids restart in another process (``only`` runs)
+        f.writelines(json.dumps({**e, "block": block}, default=str) + "\n" for e in events)
     return events, wall_s
 
 
