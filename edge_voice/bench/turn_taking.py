@@ -827,14 +827,25 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     s0 = next(iter(res.values()))["summary"]
     ax2.set_title(f"Counts (false cut-offs of {s0['complete_sentences']} complete sentences)")
     ax2.legend()
-    groups = ("command_voice_to_voice_ms", "llm_voice_to_voice_ms")
+    groups = ("command_voice_to_voice_ms", "later_part_voice_to_voice_ms", "llm_voice_to_voice_ms")
     x3 = np.arange(2 * len(groups))
     for i, v in enumerate(names):
         s = res[v]["summary"]
-        vals = [s[f"{g}_{q}"] or 0 for g in groups for q in ("p50", "p95")]
+        vals = [s.get(f"{g}_{q}") or 0 for g in groups for q in ("p50", "p95")]
         bars = ax3.bar(x3 + (i - (len(names) - 1) / 2) * w, vals, w, label=v, color=colors[i % len(colors)])
         ax3.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax3.set_xticks(x3, ["command\np50", "command\np95", "LLM answer\np50", "LLM answer\np95"], fontsize=8)
+    ax3.set_xticks(
+        x3,
+        [
+            "command\np50",
+            "command\np95",
+            "later part\np50",
+            "later part\np95",
+            "LLM answer\np50",
+            "LLM answer\np95",
+        ],
+        fontsize=7,
+    )
     ax3.set_ylabel("end of speech → first reply sample (ms)")
     ax3.set_title("Voice-to-voice")
     ax3.legend()
