@@ -56,10 +56,12 @@ from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
 # (name, config overrides as dotted keys): edit freely. "baseline" = the two-stage commit as it was before
 # issue 23 (no continuation, no wait on an unfinished transcript); "session10" = the turn-taking before the
-# early decode and the question commit (``--opt variants=session10,new``); "new" = the config's defaults.
+# early decode and the question commit (``--opt variants=session10,new``); "session12" = before a
+# continuation was decoded in its pauses while the first reply plays; "new" = the config's defaults.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("baseline", {"endpoint.continuation": False, "endpoint.unfinished_silence_ms": 0}),
     ("session10", {"endpoint.early_decode_ms": 0, "endpoint.question_commit_silence_ms": 0}),
+    ("session12", {"endpoint.decode_continuation": False}),
     ("new", {}),
 ]
 
@@ -459,6 +461,23 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     llm_v2v = [
         v for r in rows if r["kind"] == "question" for route, v in r["voice_to_voice_ms"] if route == "llm"
     ]
+    # a command clip's replies after its first: the continuations (a paused second or third part)
+    later = [
+        v
+        for r in rows
+        if r["kind"] != "question"
+        for route, v in r["voice_to_voice_ms"][1:]
+        if route == "intent"
+    ]
+    later_start = [
+        float(lat["decode_start_ms"])
+        for r in rows
+        if r["kind"] != "question"
+        for route, lat in list(zip(r["routes"], r.get("latency", []), strict=False))[1:]
+        if route == "intent"
+        and isinstance(lat, Mapping)
+        and isinstance(lat.get("decode_start_ms"), int | float)
+    ]
     return {
         "clips": len(rows),
         "parts_expected": exp,
@@ -484,6 +503,10 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "command_voice_to_voice_ms_p50": _pct(cmd_v2v, 50),
         "command_voice_to_voice_ms_p95": _pct(cmd_v2v, 95),
         "command_replies": len(cmd_v2v),
+        "later_part_voice_to_voice_ms_p50": _pct(later, 50),
+        "later_part_voice_to_voice_ms_p95": _pct(later, 95),
+        "later_part_decode_start_ms_p50": _pct(later_start, 50),
+        "later_part_replies": len(later),
         "llm_voice_to_voice_ms_p50": _pct(llm_v2v, 50),
         "llm_voice_to_voice_ms_p95": _pct(llm_v2v, 95),
         "llm_answers": len(llm_v2v),
@@ -557,8 +580,8 @@ def _run_variant(
         for e in memory.events
         if e.type != "response.text.delta"
     ]
-    with open(events_path, "a") as f:
-        f.writelines(json.dumps(e, default=str) + "\n" for e in events)
+    with open(events_path, "a") as f:  # the block: turn ids restart in another process (``only`` runs)
+        f.writelines(json.dumps({**e, "block": block}, default=str) + "\n" for e in events)
     return events, wall_s
 
 
@@ -602,6 +625,7 @@ def run(
     blocks: int = 4,
     rescore: int = 0,
     label: str = "",
+    only: str = "",
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt commands=N complete=N questions=N noisy=N seed=N variants=baseline,new
@@ -609,7 +633,8 @@ def run(
     files' stem; ``save_audio``: also the sessions and each variant's replies as WAVs; ``blocks``: the clips
     are run in this many sessions, the variants taking turns per session; ``rescore=1``: no run, score the
     events an earlier run with the same options saved; ``label``: a line saying what the run is, kept by a
-    rescore)."""
+    rescore; ``only=2,3``: run only these blocks, appending to the events an earlier ``only`` run of the
+    other blocks saved — a long set in two shorter runs, then ``rescore=1`` scores all of it)."""
     from edge_voice.runtime.daemon import load_engines
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -632,6 +657,7 @@ def run(
     rows_of: dict[str, list[dict[str, Any]]] = {v: [] for v, _ in chosen}
     wall_of: dict[str, float] = dict.fromkeys(rows_of, 0.0)
     load_of: dict[str, list[float]] = {v: [] for v in rows_of}
+    picked = {int(x) for x in str(only).split(",") if x.strip()}
     if rescore:  # score the saved events of an earlier run of the same clip set again; no daemon
         old = json.loads((out_dir / f"{name}.json").read_text())
         for vname in rows_of:
@@ -649,10 +675,13 @@ def run(
         load_ms = engines.load_ms
         sessions_to_run = sessions
         for v in rows_of:
-            (out_dir / f"{name}-{v}-events.jsonl").write_text("")
+            if not picked or 0 in picked:
+                (out_dir / f"{name}-{v}-events.jsonl").write_text("")
     # the variants take turns block by block (order alternating), so a busy neighbour on a shared box
     # slows both alike
     for b, (pcm, placed) in enumerate(sessions_to_run):
+        if not rescore and picked and b not in picked:
+            continue
         for vname, overrides in chosen if b % 2 == 0 else chosen[::-1]:
             vcfg, applied, skipped = apply_overrides(cfg, overrides)
             configs[vname] = {"overrides": overrides, "applied": applied, "skipped_overrides": skipped}
@@ -798,14 +827,25 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     s0 = next(iter(res.values()))["summary"]
     ax2.set_title(f"Counts (false cut-offs of {s0['complete_sentences']} complete sentences)")
     ax2.legend()
-    groups = ("command_voice_to_voice_ms", "llm_voice_to_voice_ms")
+    groups = ("command_voice_to_voice_ms", "later_part_voice_to_voice_ms", "llm_voice_to_voice_ms")
     x3 = np.arange(2 * len(groups))
     for i, v in enumerate(names):
         s = res[v]["summary"]
-        vals = [s[f"{g}_{q}"] or 0 for g in groups for q in ("p50", "p95")]
+        vals = [s.get(f"{g}_{q}") or 0 for g in groups for q in ("p50", "p95")]
         bars = ax3.bar(x3 + (i - (len(names) - 1) / 2) * w, vals, w, label=v, color=colors[i % len(colors)])
         ax3.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax3.set_xticks(x3, ["command\np50", "command\np95", "LLM answer\np50", "LLM answer\np95"], fontsize=8)
+    ax3.set_xticks(
+        x3,
+        [
+            "command\np50",
+            "command\np95",
+            "later part\np50",
+            "later part\np95",
+            "LLM answer\np50",
+            "LLM answer\np95",
+        ],
+        fontsize=7,
+    )
     ax3.set_ylabel("end of speech → first reply sample (ms)")
     ax3.set_title("Voice-to-voice")
     ax3.legend()

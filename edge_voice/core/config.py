@@ -188,6 +188,9 @@ class EndpointConfig:
     # speech that goes on after the turn was committed ("turn on the light … and the fan") is heard and
     # acted on as a continuation, never dropped
     continuation: bool = True
+    # a continuation is decoded in its own pauses while the committed turn's reply is prepared or plays
+    # (speculatively, as a first utterance is), so it is acted on as soon as that reply is over
+    decode_continuation: bool = True
     # a transcript that stops mid-clause ("turn on the light and", "what is the") waits for its end this
     # long from the last word (0 = off: the silence alone ends the turn)
     unfinished_silence_ms: int = 1200

@@ -241,7 +241,8 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ listening
 
-    def _start_turn(self, trigger: Trigger) -> Turn:
+    def _start_turn(self, trigger: Trigger, made: Turn | None = None) -> Turn:
+        """``made``: the turn was made before it was live (a continuation decoded early)."""
         t = self.turn
         if t is not None and trigger == "wake" and t.becomes_wake():
             return t
@@ -249,7 +250,9 @@ class Orchestrator:
             # a wake word opened the listener for the new turn itself: closing it would deafen the turn
             reason = "barge_in" if trigger in ("wake", "button") else "superseded"
             self._cancel_turn(reason, close_listener=trigger != "wake")
-        self.turn = Turn(next_turn_id(), trigger, self.now_ns())
+        if made is not None:
+            made.created_ns = self.now_ns()  # (the listening deadline counts from here)
+        self.turn = made or Turn(next_turn_id(), trigger, self.now_ns())
         if self.hooks.realtime is not None:
             self.hooks.realtime(True)
         return self.turn
@@ -310,13 +313,15 @@ class Orchestrator:
     ) -> None:
         """``said``: the unfinished question's attempt, decoded again with the rest; ``previous``: the
         command a new one goes on from."""
-        turn = self._start_turn("continuation")
+        turn = self._start_turn("continuation", nxt.turn)
         turn.continues(previous, nxt.echo_of, said)
         self._prime()
         self.set_state(State.LISTENING)
         self.publish(ev.SpeechStartedInfo.of(nxt.started), turn)
         if nxt.stopped is not None:
-            self._on_stopped(nxt.stopped)
+            self._on_stopped(nxt.stopped)  # its early attempt, if it has one for this end, goes on
+        for msg in nxt.early:  # what the early decode heard, now handled as for any turn (once)
+            self._on_transcript(msg)
 
     def _on_short(self, msg: ShortUtterance) -> None:
         """The stop word: a short utterance heard while the device speaks (a reply, a timer ringing) goes
@@ -353,17 +358,28 @@ class Orchestrator:
 
     def _on_paused(self, msg: SpeechPaused) -> None:
         turn = self.turn
-        if turn is None or turn.committed is not None or self.cfg.endpoint.speculative_silence_ms == 0:
-            return  # (a continuation after a commit is decoded once it stops)
+        if turn is None or self.cfg.endpoint.speculative_silence_ms == 0:
+            return
+        if turn.committed is not None:  # a continuation's pause: decoded now, acted on once it is live
+            early = self.taking.early_turn(self.now_ns())
+            if early is not None:
+                self._speculate(early, msg, live=False)
+            return
+        self._speculate(turn, msg, live=True)
+
+    def _speculate(self, turn: Turn, msg: SpeechPaused, live: bool) -> None:
+        """A pause in ``turn``'s speech: start its speculative attempt, or note how long the pause of the
+        one running has lasted. ``live``: ``turn`` is the current turn (else a continuation's, whose
+        transcript only decides once it is live)."""
         cur = turn.current
         if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
             if msg.settled and not cur.settled:
                 cur.settled = True
-                if self.taking.completes(cur):
+                if live and self.taking.completes(cur):
                     self._commit(cur, early=True)  # its transcript came before the pause settled
             if msg.question and not cur.committed:
                 cur.question_settled = True
-                if self.taking.completes_question(cur):
+                if live and self.taking.completes_question(cur):
                     self._commit(cur, early=True)  # a complete question: its answer may play now
             return
         if cur is not None and not cur.committed:
@@ -374,12 +390,16 @@ class Orchestrator:
         self.router.hand(self.w.asr, AsrJob(turn.ctx(a), turn.audio_for(a, msg.audio, msg.start_sample)), a)
 
     def _on_resumed(self) -> None:
-        if self.turn is None or self.turn.committed is not None:
+        turn = self.turn
+        if turn is not None and turn.committed is not None:  # the continuation speaks on
+            nxt = self.taking.next
+            turn = nxt.turn if nxt is not None else None
+        if turn is None:
             return
-        cur = self.turn.current
+        cur = turn.current
         if cur is not None and not cur.committed:
             cur.cancel.cancel("speech_resumed")
-            log.debug("turn=%d speculative attempt %d dropped", self.turn.id, cur.number)
+            log.debug("turn=%d speculative attempt %d dropped", turn.id, cur.number)
 
     def _on_stopped(self, msg: SpeechStopped) -> None:
         turn = self.turn
@@ -387,6 +407,7 @@ class Orchestrator:
             return
         if turn.committed is not None:
             if self.taking.stopped(msg):  # the continuation ended while the reply still plays
+                self._decode_early(msg)
                 self._settle_continuation(turn)
             return
         turn.t0_ns = msg.voiced_captured_ns
@@ -408,6 +429,20 @@ class Orchestrator:
             a.stop, a.stop_ns = msg, self.now_ns()
         else:
             self._commit(a)
+
+    def _decode_early(self, msg: SpeechStopped) -> None:
+        """The continuation ended while the committed turn runs: decode it now if no early attempt of
+        its pauses holds this end (``_on_stopped`` finds it once the continuation is live)."""
+        early = self.taking.early_turn(self.now_ns())
+        if early is None:
+            return
+        cur = early.current
+        if cur is not None and not cur.cancel.cancelled and cur.last_voiced_sample == msg.last_voiced_sample:
+            return
+        if cur is not None:
+            cur.cancel.cancel("superseded")
+        a = early.new_attempt(msg.last_voiced_sample, None, msg.at_sample)
+        self.router.hand(self.w.asr, AsrJob(early.ctx(a), early.audio_for(a, msg.audio, msg.start_sample)), a)
 
     def _commit(self, a: Attempt, early: bool = False, endpoint_ns: int | None = None) -> None:
         """``endpoint_ns``: when the endpoint that ends the turn came, if its words were awaited (the
@@ -440,6 +475,12 @@ class Orchestrator:
             return
         turn, a = self.turn, self._attempt(msg.turn_id, msg.attempt)
         if a is None or turn is None:
+            if self.taking.early_result(msg):  # the continuation's, decoded while this turn runs
+                nxt = self.taking.next
+                assert nxt is not None and nxt.turn is not None
+                b = nxt.turn.live(msg.turn_id, msg.attempt)
+                if b is not None:
+                    b.marks[Mark.TRANSCRIPT] = self.now_ns()
             return
         text = msg.text
         a.transcript, a.asr_ms, a.audio_ms = text, msg.asr_ms, msg.audio_ms
@@ -512,6 +553,9 @@ class Orchestrator:
         same = turn is not None and turn.id == msg.turn_id
         if same and msg.attempt and self._attempt(msg.turn_id, msg.attempt) is None:
             same = False  # a cancelled (speculative) attempt failed: the live turn goes on
+        nxt = self.taking.next
+        if nxt is not None and nxt.turn is not None and nxt.turn.id == msg.turn_id:
+            nxt.turn.cancel_all("failed")  # a continuation's early decode: decoded again once it is live
         self.publish(ev.ErrorInfo(msg.stage, msg.code, msg.message), turn if same else None)
         if same and turn is not None:
             turn.error = f"{msg.stage}: {msg.message}"
@@ -543,7 +587,7 @@ class Orchestrator:
         turn = self.turn
         if turn is None:
             return
-        self.taking.next = None  # a barge-in or cancel: what was said after the commit goes with the turn
+        self.taking.drop()  # a barge-in or cancel: what was said after the commit goes with the turn
         turn.cancel_all(reason)
         self.publish(ev.TurnCancelledInfo(reason), turn)
         if turn.committed is not None and turn.audible:

@@ -12,14 +12,14 @@ The orchestrator acts (commits, cancels, starts turns); this decides, from the w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge_voice.core.config import Config
 from edge_voice.core.endofturn import unfinished
 from edge_voice.core.intent import IntentOutcome
 from edge_voice.core.jobs import ListenControl
-from edge_voice.core.messages import SpeechStarted, SpeechStopped
-from edge_voice.core.turns import Attempt, Turn
+from edge_voice.core.messages import SpeechStarted, SpeechStopped, Transcript
+from edge_voice.core.turns import Attempt, Turn, next_turn_id
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class Continuation:
     echo_of: str  # the reply was audible when it began: its words may be that reply, heard back
     stopped: SpeechStopped | None = None
     holding: bool = False  # the answer's playback is held until this speech ends (the question may go on)
+    # its own turn, made at its first pause to decode it there (``endpoint.decode_continuation``) while
+    # the committed turn still runs; not live (nothing of it is routed or published) until that one ends
+    turn: Turn | None = None
+    early: list[Transcript] = field(default_factory=list)  # its transcripts that came before it was live
 
 
 class TurnTaking:
@@ -102,6 +106,35 @@ class TurnTaking:
             a.gate.clear()
             nxt.holding = True
 
+    def early_turn(self, now_ns: int) -> Turn | None:
+        """The turn to decode the continuation on now, while the committed turn's reply is prepared or
+        plays (made on first use), so its words are ready when that reply is over. None when it is not
+        decoded early: off, no continuation, or a question going on (asked again whole, with the words
+        before it)."""
+        nxt = self.next
+        on = self.cfg.endpoint.decode_continuation and self.cfg.endpoint.speculative_silence_ms > 0
+        if nxt is None or nxt.holding or not on:
+            return None
+        if nxt.turn is None:
+            nxt.turn = Turn(next_turn_id(), "continuation", now_ns)
+        return nxt.turn
+
+    def early_result(self, msg: Transcript) -> bool:
+        """A transcript of the continuation's early decode (True): kept until its turn is live, then
+        handled as any transcript (``Continuation.early``); a stale one is dropped."""
+        nxt = self.next
+        a = nxt.turn.live(msg.turn_id, msg.attempt) if nxt is not None and nxt.turn is not None else None
+        if nxt is None or a is None:
+            return False
+        nxt.early.append(msg)
+        return True
+
+    def drop(self) -> None:
+        """The continuation goes with the turn (a barge-in, a cancel): its early decodes stop."""
+        nxt, self.next = self.next, None
+        if nxt is not None and nxt.turn is not None:
+            nxt.turn.cancel_all("turn_ended")
+
     def stopped(self, msg: SpeechStopped) -> bool:
         """The continuation's speech ended (True), while the committed turn's reply is prepared or plays."""
         if self.next is None or self.next.stopped is not None:
@@ -123,6 +156,9 @@ class TurnTaking:
         if turn.route != "llm" or nxt.stopped is None:
             return None
         self.next = None
+        if nxt.turn is not None:  # (decoded alone: the question is decoded again with its start)
+            nxt.turn.cancel_all("continued")
+            nxt.turn, nxt.early = None, []
         return nxt
 
     def ended(self, turn: Turn, status: str, muted: bool) -> tuple[bool, Continuation | None]:
@@ -138,4 +174,6 @@ class TurnTaking:
         )  # a reply was heard: the user may answer it without the wake word
         done = turn.committed
         self.window_previous = done.intent if follow and done is not None else None
+        if muted and nxt is not None and nxt.turn is not None:
+            nxt.turn.cancel_all("turn_ended")
         return follow, None if muted else nxt

@@ -601,8 +601,9 @@ def test_a_command_continued_after_an_early_commit_becomes_the_next_turn_and_act
     r.send(started(r.clock, 45000))  # the user goes on while the confirmation is synthesised
     r.synthesize(first, ["Turning on the kitchen light."])
     r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
-    r.send(stopped(r.clock, 60000))  # … and stops while it plays
-    assert len(r.asr.jobs) == 1 and r.orch.turn is not None and r.orch.turn.id == first.turn_id
+    r.send(stopped(r.clock, 60000))  # … and stops while it plays: decoded now, acted on after the reply
+    assert len(r.asr.jobs) == 2 and r.orch.turn is not None and r.orch.turn.id == first.turn_id
+    assert r.intents.applied == ["light_on:kitchen light"]
     r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
     turn = r.orch.turn
     assert turn is not None and turn.trigger == "continuation" and turn.id != first.turn_id
@@ -814,3 +815,93 @@ def test_a_complete_question_commits_at_the_question_pause_and_others_wait_for_t
     r.decode("What is the capital of France?")
     r.send(paused(r.clock, 40000), paused(r.clock, 40000, question=True))
     assert r.orch.turn is not None and r.orch.turn.committed is None
+
+
+def _confirming(r: Rig) -> Ctx:
+    """ "Turn on the kitchen light" committed at its settled pause; its confirmation plays."""
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    first = r.decode("Turn on the kitchen light.")
+    r.synthesize(first, ["Turning on the kitchen light."])
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    return first
+
+
+def test_a_continuation_decoded_in_its_pause_is_acted_on_once_the_moment_the_first_reply_ends() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    first = _confirming(r)
+    r.send(started(r.clock, 45000), paused(r.clock, 60000, settled=False))  # "and the hallway light" ⟨…⟩
+    job = r.asr.jobs[-1]  # decoded in its pause, on a turn of its own that is not live yet
+    assert isinstance(job, AsrJob) and job.ctx.turn_id != first.turn_id
+    r.decode("and the hallway light.")  # its words come while the first confirmation plays
+    r.send(paused(r.clock, 60000, settled=True))
+    assert r.intents.applied == ["light_on:kitchen light"]  # nothing of it acted on or published yet
+    assert [e.data["text"] for e in r.memory.of("transcript.final")] == ["Turn on the kitchen light."]
+    assert r.orch.turn is not None and r.orch.turn.id == first.turn_id
+    r.clock.advance(300)
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    turn = r.orch.turn  # the first reply is over: the continuation is live and commits at once
+    assert turn is not None and turn.id == job.ctx.turn_id and turn.committed is not None
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+    assert r.intents.previous == ["light_on"] and len(r.asr.jobs) == 2  # not decoded again
+    assert SpeakJob(job.ctx, 0, "Turning on the hallway light.") in r.tts.jobs
+    second = [e for e in r.memory.events if e.turn_id == turn.id]
+    assert [e.type for e in second][:3] == [
+        "input_audio.speech_started",
+        "input_audio.speech_stopped",
+        "transcript.final",
+    ]
+    assert second[1].data["reason"] == "early_commit" and second[2].data["text"] == "and the hallway light."
+    lat = turn.latency()
+    assert lat[Latency.DECODE_START] == 200.0  # at its pause (3200 samples on), not when the reply ended
+    r.synthesize(job.ctx, ["Turning on the hallway light."])
+    r.play(job.ctx, "Turning on the hallway light.")
+    assert [e.data["status"] for e in r.memory.of("response.done")] == ["done", "done"]
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]  # exactly once
+    assert "turn.cancelled" not in r.types()
+
+
+def test_a_continuation_that_speaks_on_after_its_pause_is_decoded_again_at_its_end() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    first = _confirming(r)
+    r.send(started(r.clock, 45000), paused(r.clock, 52000, settled=False))  # "and" ⟨…⟩
+    stale = r.asr.jobs[-1]
+    assert isinstance(stale, AsrJob)
+    r.send(SpeechResumed(54000, r.clock()))  # ⟨…⟩ "the hallway light"
+    assert stale.ctx.cancel.cancelled
+    r.decode("and")  # a late result of the dropped attempt: nothing comes of it
+    r.send(stopped(r.clock, 60000))  # the continuation ends while the confirmation plays: decoded now
+    end = r.asr.jobs[-1]
+    assert isinstance(end, AsrJob) and end.ctx.turn_id == stale.ctx.turn_id and end.ctx.attempt == 2
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    assert r.orch.turn is not None and r.orch.turn.committed is None  # its words are not back yet
+    r.decode("and the hallway light.")
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+    assert len(r.asr.jobs) == 3 and [e.data["text"] for e in r.memory.of("transcript.final")] == [
+        "Turn on the kitchen light.",
+        "and the hallway light.",
+    ]
+
+
+def test_a_barge_in_drops_the_continuations_early_decode_and_nothing_of_it_is_acted_on() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    first = _confirming(r)
+    r.send(started(r.clock, 45000), paused(r.clock, 60000))
+    job = r.asr.jobs[-1]
+    assert isinstance(job, AsrJob)
+    r.send(wake(r.clock, 70000))  # "Hey Jarvis": a new turn interrupts the reply
+    assert job.ctx.cancel.cancelled and first.cancel.cancelled
+    r.decode("and the hallway light.")
+    assert r.intents.applied == ["light_on:kitchen light"]
+    assert r.orch.turn is not None and r.orch.turn.id not in (first.turn_id, job.ctx.turn_id)
+
+
+def test_off_a_continuation_is_decoded_only_once_the_first_reply_is_over() -> None:
+    base = cfg(speculative_ms=64)
+    r = Rig(replace(base, endpoint=replace(base.endpoint, decode_continuation=False)))
+    first = _confirming(r)
+    r.send(started(r.clock, 45000), paused(r.clock, 60000), stopped(r.clock, 60000))
+    assert len(r.asr.jobs) == 1
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    assert len(r.asr.jobs) == 2
+    r.decode("and the hallway light.")
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
