@@ -1,0 +1,103 @@
+"""`target_check.py --collect`: each result line credited to the step it ends, when steps (the unit tests
+beside the demo) and releases run side by side."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+HARNESS = Path(__file__).resolve().parents[1] / "target/target_check.py"
+NOW = datetime(2026, 12, 7, 16, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def tc() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("target_check", HARNESS)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["target_check"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def by_step(record: list[dict[str, object]]) -> dict[object, tuple[object, object]]:
+    return {r["step"]: (r["status"], r["seconds"]) for r in record}
+
+
+def test_the_unit_result_is_not_credited_to_the_demo_beside_it(tc: ModuleType) -> None:
+    lines = [
+        "[14:00:00] trixie/models: bash -c make models",
+        "  -> trixie/models: ok in 268 s (log m.log)",
+        "[14:10:00] trixie/unit: bash -c make unit",
+        "[14:10:01] trixie/demo: bash -c make demo",
+        "  -> trixie/unit: ok in 868 s (log u.log)",
+    ]
+    got = by_step(tc.collect_steps("trixie", lines, NOW))
+    assert got["models"] == ("ok", 268.0)
+    assert got["unit"] == ("ok", 868.0)
+    assert got["demo"] == ("stopped", 6599.0)  # still running: its time so far
+
+
+def test_a_demo_that_ends_first_is_credited_to_the_demo(tc: ModuleType) -> None:
+    lines = [
+        "[15:00:00] unit: bash -c make unit",
+        "[15:00:00] demo: bash -c make demo",
+        "  -> demo: failed in 300 s (log d.log)",
+        "  -> unit: ok in 900 s (log u.log)",
+    ]
+    got = by_step(tc.collect_steps("bookworm", lines, NOW))
+    assert got == {"unit": ("ok", 900.0), "demo": ("failed", 300.0)}
+
+
+def test_releases_in_one_log_are_told_apart(tc: ModuleType) -> None:
+    lines = [
+        "[15:00:00] bookworm/apt: make apt",
+        "[15:00:02] trixie/apt: make apt",
+        "  -> trixie/apt: ok in 1500 s (log a.log)",
+        "  -> bookworm/apt: failed in 1600 s (log a.log)",
+        "[15:25:02] trixie/install: make install",
+    ]
+    assert by_step(tc.collect_steps("bookworm", lines, NOW)) == {"apt": ("failed", 1600.0)}
+    trixie = tc.collect_steps("trixie", lines, NOW)
+    assert [r["step"] for r in trixie] == ["apt", "install"]
+    assert by_step(trixie) == {"apt": ("ok", 1500.0), "install": ("stopped", 2098.0)}
+
+
+def test_the_old_unnamed_result_is_credited_only_when_one_step_was_running(tc: ModuleType) -> None:
+    # session 12's trixie log: the unit tests' result came while the demo was running too
+    lines = [
+        "[14:00:00] models: make models",
+        "  -> ok in 268 s (log m.log)",
+        "[14:10:00] unit: make unit",
+        "[14:10:01] demo: make demo",
+        "  -> ok in 868 s (log u.log)",
+    ]
+    got = by_step(tc.collect_steps("trixie", lines, NOW))
+    assert got["models"] == ("ok", 268.0)
+    assert got["unit"][0] == got["demo"][0] == "unknown"  # not "ok" for the demo
+
+
+def test_a_step_started_before_midnight(tc: ModuleType) -> None:
+    now = datetime(2026, 12, 8, 0, 10, 0, tzinfo=UTC)
+    got = by_step(tc.collect_steps("trixie", ["[23:50:00] trixie/demo: make demo"], now))
+    assert got == {"demo": ("stopped", 1200.0)}
+
+
+def test_what_the_harness_prints_for_steps_side_by_side_collects_back(
+    tc: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = tc.Steps(tmp_path / "logs", "trixie")
+    unit = threading.Thread(target=steps.run, args=("unit", ["sh", "-c", "sleep 0.5; echo passed"], 30))
+    unit.start()
+    assert steps.run("demo", ["sh", "-c", "exit 2"], 30) is None
+    unit.join()
+    lines = capsys.readouterr().out.splitlines()
+    assert {r["step"]: r["status"] for r in steps.record} == {"unit": "ok", "demo": "failed"}
+    got = tc.collect_steps("trixie", lines, datetime.now(UTC))
+    assert {r["step"]: r["status"] for r in got} == {"unit": "ok", "demo": "failed"}
