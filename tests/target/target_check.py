@@ -384,13 +384,27 @@ def collect_steps(release: str, lines: list[str], now: datetime) -> list[dict[st
     return record
 
 
-def collect(release: str, harness_log: Path) -> dict[str, object]:
-    """A release's entry from a run that was stopped (a deadline) before it wrote one: each step's status
-    and seconds from the harness's own output (collect_steps), and the demo/unit results as far as their
-    logs and the root got."""
+def merge_steps(
+    recorded: list[dict[str, object]], collected: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """The harness's own record (written after every step it finished: exact, commit included) first,
+    then what only the output knows: the steps still running when the run was stopped."""
+    done = {r["step"] for r in recorded}
+    return [*recorded, *(c for c in collected if c["step"] not in done)]
+
+
+def collect(release: str, harness_log: Path, report: Path = REPORT) -> dict[str, object]:
+    """A release's entry from a run that was stopped (a deadline) before it wrote one: the steps the
+    harness recorded in the report as it went (an entry with ``finished: false``), the steps its output
+    shows still running (collect_steps), and the demo/unit results as far as their logs and the root got."""
     lines = harness_log.read_text(errors="replace").splitlines()
     record = collect_steps(release, lines, datetime.now(UTC))
-    res: dict[str, object] = {"python": PYTHONS.get(release), "steps": record, "passed": False}
+    partial = json.loads(report.read_text()).get("releases", {}).get(release, {}) if report.exists() else {}
+    res: dict[str, object] = {"python": PYTHONS.get(release)}
+    if partial.get("finished") is False:  # this run's own entry, not an earlier run's
+        res.update({k: v for k, v in partial.items() if k != "finished"})
+        record = merge_steps(list(partial.get("steps", [])), record)
+    res.update(steps=record, passed=False)
     root, logs = CACHE / release / "root", CACHE / release / "logs"
     if (logs / "demo.log").exists():
         res["demo"] = demo_results(root, (logs / "demo.log").read_text(errors="replace"))

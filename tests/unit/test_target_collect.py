@@ -4,6 +4,7 @@ beside the demo) and releases run side by side."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import threading
 from datetime import UTC, datetime
@@ -101,3 +102,27 @@ def test_what_the_harness_prints_for_steps_side_by_side_collects_back(
     assert {r["step"]: r["status"] for r in steps.record} == {"unit": "ok", "demo": "failed"}
     got = tc.collect_steps("trixie", lines, datetime.now(UTC))
     assert {r["step"]: r["status"] for r in got} == {"unit": "ok", "demo": "failed"}
+
+
+def test_the_steps_the_harness_recorded_come_first_and_exact(tc: ModuleType, tmp_path: Path) -> None:
+    # the old output cannot say which of unit and demo ended; the entry the harness wrote after the unit
+    # step can, so only the demo is taken from the output
+    report = tmp_path / "aarch64.json"
+    steps = [
+        {"step": "fresh-root-and-clone", "status": "ok", "seconds": 20.0, "commit": "2fd0b66"},
+        {"step": "unit", "status": "ok", "seconds": 868.0, "exit_code": 0},
+    ]
+    entry = {"python": "3.13", "commit": "2fd0b66", "steps": steps, "finished": False}
+    report.write_text(json.dumps({"releases": {"trixie": entry}}))
+    log = tmp_path / "harness.log"
+    log.write_text(
+        "[00:00:01] fresh-root-and-clone: x\n[00:00:02] unit: make unit\n[00:00:03] demo: make demo\n"
+        "  -> ok in 868 s (log u.log)\n"
+    )
+    res = tc.collect("trixie", log, report)
+    assert res["commit"] == "2fd0b66" and res["passed"] is False and "finished" not in res
+    got = {r["step"]: r["status"] for r in res["steps"]}
+    assert got == {"fresh-root-and-clone": "ok", "unit": "ok", "demo": "unknown"}
+    # an earlier run's finished entry is not this run's
+    report.write_text(json.dumps({"releases": {"trixie": {**entry, "finished": True}}}))
+    assert "commit" not in tc.collect("trixie", log, report)
