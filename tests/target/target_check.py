@@ -18,12 +18,14 @@ LOG`` makes a release's entry from that output when a run was stopped before it 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -109,14 +111,18 @@ class Steps:
         t0 = time.monotonic()
         status, code = "ok", 0
         with log.open("w") as f:
+            # its own process group: a step out of time is ended with everything it started. Killing
+            # only the chroot'd shell (what subprocess.run does) left session 13's make → apt-get → dpkg
+            # running in the root, and the next run's rmtree of that root failed under it
+            proc = subprocess.Popen(
+                cmd, stdout=f, stderr=subprocess.STDOUT, env=env, text=True, start_new_session=True
+            )
             try:
-                proc = subprocess.run(
-                    cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s, env=env, text=True
-                )
-                code = proc.returncode
+                code = proc.wait(timeout=timeout_s)
                 status = "ok" if code == 0 else "failed"
             except subprocess.TimeoutExpired:
                 status, code = "timeout", -1
+                kill_group(proc)
         secs = round(time.monotonic() - t0, 1)
         text = log.read_text(errors="replace")
         entry: dict[str, object] = {"step": name, "status": status, "seconds": secs, "exit_code": code}
@@ -130,6 +136,26 @@ class Steps:
 
     def note(self, name: str, status: str, secs: float = 0.0, **extra: object) -> None:
         self.record.append({"step": name, "status": status, "seconds": round(secs, 1), **extra})
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a step's whole process group (it leads its own session) and reap its leader."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def processes_in(root: Path) -> list[int]:
+    """Pids whose root directory is ``root`` (chroot'd there): left by a run killed without its clean-up."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "root")) == root:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile, or not ours to read
+    return pids
 
 
 class Mounts:
@@ -208,6 +234,12 @@ def fresh_root(release: str, base: Path, steps: Steps) -> Path:
     if any(ln.split()[1].startswith(f"{root}/") for ln in Path("/proc/mounts").read_text().splitlines()):
         raise RuntimeError(f"{root}: still has mounts inside; not removing it")
     if root.exists():
+        for pid in processes_in(root):  # an earlier run's step still at work in it (dpkg, a postinst)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while processes_in(root) and time.monotonic() < deadline:
+            time.sleep(0.5)
         shutil.rmtree(root)
     sh(["cp", "-a", str(base), str(root)])
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -126,3 +127,24 @@ def test_the_steps_the_harness_recorded_come_first_and_exact(tc: ModuleType, tmp
     # an earlier run's finished entry is not this run's
     report.write_text(json.dumps({"releases": {"trixie": {**entry, "finished": True}}}))
     assert "commit" not in tc.collect("trixie", log, report)
+
+
+def test_a_step_out_of_time_ends_with_everything_it_started(tc: ModuleType, tmp_path: Path) -> None:
+    # session 13: the timed-out apt step's dpkg kept running in the root after its shell was killed
+    marker = tmp_path / "grandchild.pid"
+    steps = tc.Steps(tmp_path / "logs", "trixie")
+    cmd = ["sh", "-c", f"sh -c 'echo $$ > {marker}; exec sleep 30' & wait"]
+    assert steps.run("apt", cmd, 1.0) is None
+    assert steps.record[-1]["status"] == "timeout"
+    pid = int(marker.read_text())
+
+    def gone() -> bool:  # ended (a zombie until init reaps it)
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone()
