@@ -205,9 +205,11 @@ def run(
     variant: str = "both",
     commands: int = N_COMMANDS,
     questions: int = N_QUESTIONS,
+    note: str = "shared box: other engineers' jobs ran throughout",
     **_: Any,
 ) -> dict[str, Any]:
-    """``--opt commands=N questions=N``: how many of each to speak (each twice); ``variant``: one only."""
+    """``--opt commands=N questions=N``: how many of each to speak (each twice); ``variant``: one only;
+    ``note``: the conditions of the run, kept in the JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
     spoken = texts(commands, questions)
     if variant in VARIANTS:  # a child: one variant, in this process
@@ -243,7 +245,7 @@ def run(
         (out_dir / f"load-{name}.json").write_text(json.dumps(results[name], indent=2, default=str))
     summary: dict[str, Any] = {
         "bench": "load",
-        "machine": {"cores": os.cpu_count(), "note": "shared box: other engineers' jobs ran throughout"},
+        "machine": {"cores": os.cpu_count(), "note": note},
         "method": "each text spoken idle and busy (ABBA) in one WAV through the real daemon; busy = a "
         "Python busy-loop process the bench resumes for busy turns; the variants run twice each, in ABBA "
         "order (baseline, adaptive, adaptive, baseline)",

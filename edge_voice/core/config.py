@@ -433,7 +433,8 @@ class LlmConfig:
     api_key_env: str = "EDGE_VOICE_LLM_API_KEY"
     timeout_ms: int = 3000
     # llama.cpp's threads yield the CPU to TTS/ASR when they compete (Linux thread nice): Piper's first
-    # phrase then gets both cores while generation runs on (TTS first chunk 250 -> 145 ms in the turn bench)
+    # phrase then gets both cores while generation runs on (TTS first chunk 250 -> 145 ms in the turn bench).
+    # Ignored (0) under service.adapt_to_load: a niced LLM yields to every busy neighbour too (note 231)
     nice: int = 10
     prime: bool = True  # evaluate history + facts while the user speaks, so only the words are left after
 

@@ -118,18 +118,24 @@ def load_llm(
 def threads_for_free_cores(cfg: Config, free: int) -> Config:
     """LLM and Piper thread counts (fixed once loaded) capped at the cores other processes left free at
     start-up: a thread on a core another process holds stalls ggml's barriers and onnxruntime's pool. The
-    ASR keeps ``asr.threads`` as its ceiling and follows the free cores per decode. Prompt evaluation keeps
-    its configured count: it is short, runs while Piper is idle, and capping it to one thread doubled
-    TTFT in the load bench (run 2: 218 -> 476 ms idle, 374 -> 1088 ms busy)."""
+    ASR keeps ``asr.threads`` as its ceiling and follows the free cores per decode.
+
+    The LLM is not niced (``llm.nice`` = 0): thread nice is global on Linux, so a llama.cpp niced to yield
+    to our TTS yields as much to every neighbour at nice 0, and one of its two prompt-evaluation threads
+    sharing that neighbour's core (CFS weight 110 against 1024: ~10 % of it) held every barrier — TTFT
+    0.6 s idle, 8.3 s with one core busy on a quiet box. Prompt evaluation runs on the generation's threads
+    (``llm.batch_threads`` is not used): llama.cpp fixes its thread counts when the server starts, so they
+    cannot follow a neighbour that comes and goes, and un-niced the second thread still waited on the busy
+    core (TTFT 150 ms idle, 560 ms busy) where one thread takes ~260 ms either way (design note 231). On a
+    box where everything competes at one nice, one thread is a smaller share (note 117)."""
     llm, tts = cfg.llm, cfg.tts
-    batch = llm.batch_threads or llm.threads
     capped = replace(
         cfg,
-        llm=replace(llm, threads=min(llm.threads, free), batch_threads=batch),
+        llm=replace(llm, threads=min(llm.threads, free), batch_threads=0, nice=0),
         tts=replace(tts, threads=min(tts.threads, free)),
     )
     log.info(
-        "cpu: %d core(s) free of %d at start-up; llm %d/%d threads, tts %d",
+        "cpu: %d core(s) free of %d at start-up; llm %d/%d threads (not niced), tts %d",
         free,
         os.cpu_count() or 1,
         capped.llm.threads,

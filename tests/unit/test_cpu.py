@@ -137,3 +137,16 @@ def test_a_niced_thread_is_not_yielded_to() -> None:
     t.start()
     t.join()
     assert seen == [False]
+
+
+def test_adapting_to_load_caps_threads_and_neither_nices_nor_widens_the_llm() -> None:
+    # a niced llama.cpp yields to a busy neighbour at nice 0 as much as to our TTS (design note 231)
+    from edge_voice.core.config import Config
+    from edge_voice.runtime.daemon import threads_for_free_cores
+
+    base = Config()
+    assert base.llm.nice > 0
+    got = threads_for_free_cores(base, free=1)
+    assert (got.llm.nice, got.llm.threads, got.tts.threads) == (0, 1, 1)
+    assert got.llm.batch_threads == 0  # prompt evaluation on the generation's threads
+    assert threads_for_free_cores(base, free=8).tts.threads == base.tts.threads
