@@ -290,14 +290,37 @@ def built_wheels(release: str) -> list[str]:
     return sorted({p.name for p in (CACHE / release / "pip/wheels").rglob("*.whl")})
 
 
-def check_release(release: str) -> dict[str, object]:
+def resumable(release: str) -> tuple[dict[str, object], set[str]]:
+    """The report's entry for a release whose run was stopped, and the steps it finished: ``--resume``
+    runs only the others, in the same root (same clone, same commit) — a run longer than a session."""
+    entry = json.loads(REPORT.read_text())["releases"][release] if REPORT.exists() else None
+    root = CACHE / release / "root"
+    if not isinstance(entry, dict) or not (root / CLONE.lstrip("/")).is_dir():
+        raise SystemExit(f"{release}: nothing to resume (no report entry or no root)")
+    head = sh(["git", "-C", str(root / CLONE.lstrip("/")), "rev-parse", "HEAD"], capture_output=True)
+    if head.stdout.strip() != entry.get("commit"):
+        raise SystemExit(f"{release}: the root's clone is not the entry's commit {entry.get('commit')}")
+    done = {str(s["step"]) for s in entry.get("steps", []) if s.get("status") in ("ok", "cached")}
+    return entry, done
+
+
+def check_release(release: str, resume: bool = False) -> dict[str, object]:
     steps = Steps(CACHE / release / "logs", release)
     result: dict[str, object] = {"python": PYTHONS.get(release), "started": f"{datetime.now(UTC):%FT%TZ}"}
+    done: set[str] = set()
+    if resume:
+        prev, done = resumable(release)
+        steps.record = [s for s in prev.get("steps", []) if s.get("step") in done]
+        kept = ("python", "started", "commit", "guest", "venv_python")
+        result.update({k: prev[k] for k in kept if k in prev}, resumed=f"{datetime.now(UTC):%FT%TZ}")
     t0 = time.monotonic()
     steps.after.append(lambda: write_release(release, {**result, "steps": steps.record, "finished": False}))
     try:
-        root = fresh_root(release, base_root(release, steps), steps)
-        result["commit"] = steps.record[-1].get("commit")  # what was tested: the clone's HEAD
+        if resume:
+            root = CACHE / release / "root"
+        else:
+            root = fresh_root(release, base_root(release, steps), steps)
+            result["commit"] = steps.record[-1].get("commit")  # what was tested: the clone's HEAD
         with Mounts(root, CACHE / release):
             ver = subprocess.run(
                 chroot_cmd(root, "uname -m; cat /etc/debian_version"),
@@ -313,6 +336,8 @@ def check_release(release: str) -> dict[str, object]:
                 ("dev-tools", "make dev"),  # the unit tests' tools, before the demo runs from the venv
                 ("models", "make models"),
             ):
+                if name in done:
+                    continue
                 if steps.run(name, chroot_cmd(root, script), STEP_TIMEOUT_S[name]) is None:
                     ok = False
                     break
@@ -322,14 +347,16 @@ def check_release(release: str) -> dict[str, object]:
                 )
                 result["venv_python"] = pyver.stdout.strip()
                 lg = ".venv/bin/python -c 'import lgpio, gpiozero; print(lgpio.__file__)'"
-                steps.run("gpio-library", chroot_cmd(root, lg), 600)
+                if "gpio-library" not in done:
+                    steps.run("gpio-library", chroot_cmd(root, lg), 600)
                 # the unit tests run beside the demo: each is one emulated process (mostly one core), and
                 # one after the other they take longer than a session has (durations are emulated anyway)
                 unit = threading.Thread(
                     target=steps.run,
                     args=("unit", chroot_cmd(root, f"{UNIT_ENV} make unit"), STEP_TIMEOUT_S["unit"]),
                 )
-                unit.start()
+                if "unit" not in done:
+                    unit.start()
                 out = steps.run(
                     "demo",
                     chroot_cmd(root, "make demo CONFIG=tests/target/emulation.toml"),
@@ -337,7 +364,8 @@ def check_release(release: str) -> dict[str, object]:
                 )
                 log = (CACHE / release / "logs/demo.log").read_text(errors="replace")
                 result["demo"] = demo_results(root, out or log)
-                unit.join()
+                if unit.is_alive() or "unit" not in done:
+                    unit.join()
                 result["unit"] = unit_results((CACHE / release / "logs/unit.log").read_text(errors="replace"))
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         steps.note("harness", "failed", error=str(exc))
@@ -456,12 +484,14 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--collect"]:  # --collect RELEASE HARNESS_LOG
         write_release(argv[1], collect(argv[1], Path(argv[2])))
         return 0
-    releases = argv or ["bookworm", "trixie"]
+    resume = argv[:1] == ["--resume"]  # --resume RELEASE...: finish stopped runs in their roots
+    releases = argv[1:] if resume else argv
+    releases = releases or ["bookworm", "trixie"]
     host = ensure_host()
     passed: dict[str, bool] = {}
 
     def one(release: str) -> None:
-        res = check_release(release)
+        res = check_release(release, resume)
         write_release(release, res, host)
         print(f"{release}: {'passed' if res['passed'] else 'FAILED'} in {res['total_s']:.0f} s", flush=True)
         passed[release] = bool(res["passed"])
