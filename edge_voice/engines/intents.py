@@ -28,10 +28,11 @@ Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
   decline                   skill (= boundary)      "what's the weather tomorrow": what needs the internet
 
 Device names come from ``IntentsConfig.devices`` (with aliases); a name said or heard a little wrong is
-matched by edit distance, and asked about when unsure (design note 50). ``match(text, previous=…)``
-continues the previous device command ("and the fan"). ``Timers`` is the pure timer book the
-orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every fixed reply so TTS can
-pre-synthesise them; ``command_mentions_device`` guards LLM-derived commands.
+matched by edit distance, and asked about when unsure (design note 50); one whose letters are far but
+whose sounds are near a device ("turn on the hand") is asked about, never taken (``phonemes``, note
+220). ``match(text, previous=…)`` continues the previous device command ("and the fan"). ``Timers`` is
+the pure timer book the orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every
+fixed reply so TTS can pre-synthesise them; ``command_mentions_device`` guards LLM-derived commands.
 """
 
 from __future__ import annotations
