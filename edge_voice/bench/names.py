@@ -170,28 +170,21 @@ def _score(row: dict[str, Any], transcript: str, matcher: Any, prompt_words: set
     }
 
 
-def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
-    from edge_voice.engines.asr import WhisperCppTranscriber, device_prompt
-    from edge_voice.engines.intents import RuleIntentMatcher
-    from edge_voice.engines.phonetic import espeak_phonemizer
+def _decode(
+    cfg: Config,
+    clip_set: list[dict[str, Any]],
+    prompt: str,
+    matcher: Any,
+    matchers: dict[str, Any],
+    prompt_words: set[str],
+) -> list[dict[str, Any]]:
+    from edge_voice.engines.asr import WhisperCppTranscriber
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t = time.perf_counter()
-    clip_set = _clips(cfg)
-    gen_s = time.perf_counter() - t
-    prompt = device_prompt(cfg.intents.devices)
-    prompt_words = set(normalize(prompt))
     # accuracy is the question here: a decode aborted at the daemon's time budget because another process
     # took the shared cores would count as a mishearing (the decode cost is compared pair by pair)
     asr_cfg = replace(cfg.asr, max_decode_ms=max(cfg.asr.max_decode_ms, 20000))
     plain = WhisperCppTranscriber(asr_cfg, cfg.models_path)
     biased = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=prompt)
-    matcher = RuleIntentMatcher(cfg.intents)
-    # fresh matchers per transcript would reset nothing: match() changes no state (apply is never called)
-    matchers = {
-        "old": RuleIntentMatcher(cfg.intents),
-        "new": RuleIntentMatcher(cfg.intents, phonemes=espeak_phonemizer()),
-    }
     rows = []
     for i, c in enumerate(clip_set):
         order = ((plain, "off"), (biased, "on")) if i % 2 == 0 else ((biased, "on"), (plain, "off"))
@@ -209,6 +202,39 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
         rows.append(row)
     plain.close()
     biased.close()
+    return rows
+
+
+def run(cfg: Config, out_dir: Path, transcripts: str = "", **_: Any) -> dict[str, Any]:
+    """``--opt transcripts=names.json``: no decoding; the transcripts of an earlier run are matched again
+    by both matchers (the matcher's before/after on the same whisper output, in seconds)."""
+    from edge_voice.engines.asr import device_prompt
+    from edge_voice.engines.intents import RuleIntentMatcher
+    from edge_voice.engines.phonetic import espeak_phonemizer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prompt = device_prompt(cfg.intents.devices)
+    prompt_words = set(normalize(prompt))
+    matcher = RuleIntentMatcher(cfg.intents)
+    # match() changes no state (apply is never called): one matcher of each kind serves every transcript
+    matchers = {
+        "old": RuleIntentMatcher(cfg.intents),
+        "new": RuleIntentMatcher(cfg.intents, phonemes=espeak_phonemizer()),
+    }
+    gen_s = 0.0
+    if transcripts:
+        rows = json.loads(Path(transcripts).read_text())["rows"]
+        for row in rows:
+            row["devices"] = tuple(row["devices"])
+            for tag in ("off", "on"):
+                text = row[tag]["transcript"]
+                row[tag].update(_score(row, text, matcher, prompt_words))
+                row[tag]["matchers"] = _matched(row, text, matchers)
+    else:
+        t = time.perf_counter()
+        clip_set = _clips(cfg)
+        gen_s = time.perf_counter() - t
+        rows = _decode(cfg, clip_set, prompt, matcher, matchers, prompt_words)
 
     def outcomes(tag: str, snr: float | None, family: str | None, kind: str) -> dict[str, Any]:
         rs = [
@@ -275,6 +301,7 @@ def run(cfg: Config, out_dir: Path, **_: Any) -> dict[str, Any]:
         "voices": list(VOICES),
         "snr_db": SNR_DB,
         "clips": len(rows),
+        "transcripts_from": transcripts or None,  # set: no decoding, an earlier run's transcripts rematched
         "clip_generation_s": round(gen_s, 1),
         "conditions": conditions,
         "asr_ms_cost": {  # with the prompt minus without, the same clip decoded back to back
