@@ -379,10 +379,11 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         vals = np.array([cond[c]["commands_by_matcher"]["all"][m][o] for c, m in keys], dtype=float)
         ax0.bar(np.arange(len(keys)), vals, 0.7, bottom=bottoms, color=colour, label=o)
         bottoms += vals
-    labels = [f"{c.replace('off_', 'no prompt ').replace('on_', 'prompt ')}\n{m}" for c, m in keys]
+    labels = [f"{'prompt' if c.startswith('on') else 'none'}\n{c.split('_')[1]}\n{m}" for c, m in keys]
     ax0.set_xticks(np.arange(len(keys)), labels, fontsize=7)
+    ax0.set_ylim(0, bottoms.max() * 1.3)
     ax0.set(ylabel="command transcripts", title="old (letters) vs new (+ sounds-like) matcher")
-    ax0.legend(fontsize=7, loc="lower right")
+    ax0.legend(fontsize=7, loc="upper center", ncol=4)
     x = np.arange(2)
     for j, (tag, label) in enumerate((("off", "no prompt"), ("on", "device-name prompt"))):
         ax1.bar(
