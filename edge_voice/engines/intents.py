@@ -498,7 +498,11 @@ _ON_OFF_BARE = [r"(?P<target>.+?) (?P<state>on|off)"]
 # an exact device name, is still that command (a fuzzy name on top of a misheard verb would be a guess)
 _ON_OFF_ANY_VERB = [r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)"]
 # a device verb and an exact name, but on/off lost or misheard ("Switch the fan up."): ask which
-_ON_OFF_UNSAID = [rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?"]
+_ON_OFF_UNSAID = [
+    rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?",
+    # … or heard as another word before the name ("Switch after the coffee machine."): ask the same
+    rf"{_ON_OFF_VERB} (?P<lost>\w+) (?P<named>(?:the|my) .+)",
+]
 _NOT_VERBS = frozenset(
     {"is", "was", "are", "were", "what", "who", "why", "how", "where", "when", "not", "left", "stay", "still"}
 )
@@ -1280,7 +1284,13 @@ class RuleIntentMatcher:
         return _clarify(action, _Resolved((), verb, res.devices), (), confirm=True)
 
     def _on_or_off(self, m: re.Match[str]) -> IntentResult | None:
-        target, rest = m.group("target"), m.group("rest")
+        groups = m.groupdict()
+        if groups.get("named") is not None:  # the word lost before an exact name: "switch after the fan"
+            if groups["lost"] in _NOT_VERBS or groups["lost"] in ("on", "off"):
+                return None
+            target, rest = groups["named"], None
+        else:
+            target, rest = groups["target"], groups["rest"]
         if rest in ("on", "off"):
             return None  # an on/off command whose device is unknown: _UNKNOWN_DEVICE's reply
         # the whole phrase names the devices ("turn the fan"), or all but a misheard last word ("… up")

@@ -237,3 +237,28 @@ def test_a_configured_device_is_never_refused_for_its_own_words(sounds: phonetic
     got = m.match("Turn on the phone charter.")
     assert got is not None and got.name in ("clarify", "turn_on"), got
     assert "phone charger" in [*got.slot_values("candidate"), *got.slot_values("device")]
+
+
+@pytest.mark.parametrize(
+    "text,device",
+    [
+        ("Switch after the coffee machine.", "coffee machine"),  # "off" heard as "after" (bench names)
+        ("Switch over the fan.", "fan"),
+        ("Switch the fan up.", "fan"),  # "off" heard as "up" (bench turn-taking)
+    ],
+)
+def test_on_or_off_lost_before_or_after_an_exact_name_asks_which(
+    letters: RuleIntentMatcher, text: str, device: str
+) -> None:
+    got = letters.match(text)
+    assert got is not None and got.name == "clarify", got
+    assert got.reply == f"Turn the {device} on or off?"
+    assert got.slot_values("device") == []
+
+
+@pytest.mark.parametrize("text", ["Turn over the page.", "Turn what the fan.", "Switch to the news."])
+def test_a_lost_word_before_something_that_is_no_device_is_not_a_command(
+    letters: RuleIntentMatcher, text: str
+) -> None:
+    got = letters.match(text)
+    assert got is None or got.name != "clarify", got
