@@ -550,6 +550,7 @@ OTHER_THINGS = frozenset(_OTHER_THINGS.split())
 # machine 0.72). Unrelated words stay under SOUNDS_NEAR: "garage door" 0.56, "heat" 0.57, "end" 0.50.
 SOUNDS_NEAR = 0.7
 SOUNDS_MARGIN = 0.06
+SOUNDS_MEMO = 256  # pieces of transcripts already compared by sound (cleared when full)
 _MORE_THINGS = (
     "phone telephone mobile washing microwave vacuum hoover boiler projector camera alarm car laptop console "
     "game games news podcast shower pump sprinkler sprinklers fireplace humidifier dehumidifier purifier "
@@ -652,6 +653,7 @@ class RuleIntentMatcher:
         self._vocabulary = {w for key in self._by_alias for w in key.split()}
         # names compared by sound when their letters are far (None: by letters only, e.g. Piper kept out)
         self._sounds = SoundsLike(phonemes) if phonemes is not None and cfg.enabled else None
+        self._sounds_memo: dict[str, _Resolved | None] = {}
         if self._sounds is not None:
             for alias in self._by_alias:  # phonemized at start-up, not on the first misheard command
                 self._sounds.of(alias)
@@ -878,9 +880,19 @@ class RuleIntentMatcher:
             return None
         if any(w in NOT_MISHEARD and w not in self._vocabulary for w in t.split()):
             return None  # "turn on the phone", "the garden light": said on purpose, refused as unknown
+        # one transcript asks about the same piece from several rules, and the final transcript repeats
+        # the speculative one: the comparison with every name is done once per piece
+        if t in self._sounds_memo:
+            return self._sounds_memo[t]
+        if len(self._sounds_memo) >= SOUNDS_MEMO:
+            self._sounds_memo.clear()
+        got = self._sounds_memo[t] = self._closest_sounds(self._sounds, t)
+        return got
+
+    def _closest_sounds(self, sounds: SoundsLike, t: str) -> _Resolved | None:
         best: dict[_Device, float] = {}
         for alias, dev in self._by_alias.items():
-            best[dev] = max(best.get(dev, 0.0), self._sounds.similarity(t, alias))
+            best[dev] = max(best.get(dev, 0.0), sounds.similarity(t, alias))
         ranked = sorted(((s, d) for d, s in best.items()), key=lambda p: -p[0])
         top = ranked[0][0] if ranked else 0.0
         if top < SOUNDS_NEAR:
