@@ -99,7 +99,11 @@ def engines(session_engines: Engines) -> Engines:
     """The session's engines for one test. A copy with its own intent matcher: a daemon replaces
     ``engines.intents`` on a config reload, and the matcher keeps running timers, so neither can reach
     the next test."""
+    from edge_voice.engines import phonetic
     from edge_voice.engines.intents import RuleIntentMatcher
 
-    matcher = RuleIntentMatcher(ENGINES_CFG.intents, skills=session_engines.skills)
+    # as the daemon builds it (load_engines): names compared by sound too
+    matcher = RuleIntentMatcher(
+        ENGINES_CFG.intents, skills=session_engines.skills, phonemes=phonetic.for_config(ENGINES_CFG)
+    )
     return dataclasses.replace(session_engines, intents=matcher, clock_phrases=matcher.clock_phrases)

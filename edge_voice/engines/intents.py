@@ -28,10 +28,11 @@ Intents and their slots (slots may repeat a key, e.g. two ``device`` slots):
   decline                   skill (= boundary)      "what's the weather tomorrow": what needs the internet
 
 Device names come from ``IntentsConfig.devices`` (with aliases); a name said or heard a little wrong is
-matched by edit distance, and asked about when unsure (design note 50). ``match(text, previous=…)``
-continues the previous device command ("and the fan"). ``Timers`` is the pure timer book the
-orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every fixed reply so TTS can
-pre-synthesise them; ``command_mentions_device`` guards LLM-derived commands.
+matched by edit distance, and asked about when unsure (design note 50); one whose letters are far but
+whose sounds are near a device ("turn on the hand") is asked about, never taken (``phonemes``, note
+220). ``match(text, previous=…)`` continues the previous device command ("and the fan"). ``Timers`` is
+the pure timer book the orchestrator polls with ``due(now_s)``; ``confirmation_phrases`` lists every
+fixed reply so TTS can pre-synthesise them; ``command_mentions_device`` guards LLM-derived commands.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from edge_voice.core.config import HA_DOMAINS, DeviceEntry, IntentsConfig
 from edge_voice.core.intent import ALL_LIGHTS, DEVICE_INTENTS, IntentOutcome
 from edge_voice.core.intent import norm_device_name as _norm_name
+from edge_voice.engines.phonetic import MAX_TEXT, Phonemizer, SoundsLike
 
 if TYPE_CHECKING:
     from edge_voice.engines.ha_sentences import HaMatch, HaSentences
@@ -496,7 +498,11 @@ _ON_OFF_BARE = [r"(?P<target>.+?) (?P<state>on|off)"]
 # an exact device name, is still that command (a fuzzy name on top of a misheard verb would be a guess)
 _ON_OFF_ANY_VERB = [r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)"]
 # a device verb and an exact name, but on/off lost or misheard ("Switch the fan up."): ask which
-_ON_OFF_UNSAID = [rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?"]
+_ON_OFF_UNSAID = [
+    rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?",
+    # … or heard as another word before the name ("Switch after the coffee machine."): ask the same
+    rf"{_ON_OFF_VERB} (?P<lost>\w+) (?P<named>(?:the|my) .+)",
+]
 _NOT_VERBS = frozenset(
     {"is", "was", "are", "were", "what", "who", "why", "how", "where", "when", "not", "left", "stay", "still"}
 )
@@ -537,6 +543,20 @@ _OTHER_THINGS = (
     "printer speaker music door window blinds curtains heating thermostat air conditioner aircon"
 )
 OTHER_THINGS = frozenset(_OTHER_THINGS.split())
+# Sounds-like (phonemes, design note 220): a name whose letters are not near any device but whose sounds
+# are ("hand" → fan 0.81, "pen" 0.75, "met room guide" → bedroom light 0.82, "kitchen mike" 0.86) is asked
+# about, never taken. Real things a home has, configured or not, stay refused: besides the rooms and
+# appliances above, these sound like a default device ("phone" → fan 0.90, "washing machine" → coffee
+# machine 0.72). Unrelated words stay under SOUNDS_NEAR: "garage door" 0.56, "heat" 0.57, "end" 0.50.
+SOUNDS_NEAR = 0.7
+SOUNDS_MARGIN = 0.06
+SOUNDS_MEMO = 256  # pieces of transcripts already compared by sound (cleared when full)
+_MORE_THINGS = (
+    "phone telephone mobile washing microwave vacuum hoover boiler projector camera alarm car laptop console "
+    "game games news podcast shower pump sprinkler sprinklers fireplace humidifier dehumidifier purifier "
+    "charger tree candle candles heat water gas engine sun moon stars world"
+)
+NOT_MISHEARD = OTHER_THINGS | frozenset(_MORE_THINGS.split())
 _DEVICE_ACTIONS = frozenset(DEVICE_INTENTS)
 _ON_OR_OFF = "turn_on_or_off"  # a question's action when the device was sure and on/off was not
 # words whisper inserts before a device name ("switch off from the fan"); never part of a name
@@ -592,6 +612,7 @@ class RuleIntentMatcher:
         mono: Callable[[], float] = time.monotonic,
         skills: Skills | None = None,
         sentences: HaSentences | None = None,
+        phonemes: Phonemizer | None = None,
     ) -> None:
         self.enabled = cfg.enabled
         # "en": the rules, then HA's templates and the skills; another language: HA's templates alone,
@@ -630,6 +651,12 @@ class RuleIntentMatcher:
             if entry.area and dev not in self._areas.setdefault(_norm_name(entry.area), []):
                 self._areas[_norm_name(entry.area)].append(dev)
         self._vocabulary = {w for key in self._by_alias for w in key.split()}
+        # names compared by sound when their letters are far (None: by letters only, e.g. Piper kept out)
+        self._sounds = SoundsLike(phonemes) if phonemes is not None and cfg.enabled else None
+        self._sounds_memo: dict[str, _Resolved | None] = {}
+        if self._sounds is not None:
+            for alias in self._by_alias:  # phonemized at start-up, not on the first misheard command
+                self._sounds.of(alias)
         self._lights = [d for d in dict.fromkeys(self._by_alias.values()) if d.kind == "light"]
         self._rules: tuple[
             tuple[tuple[re.Pattern[str], ...], Callable[[re.Match[str]], IntentResult | None]], ...
@@ -837,12 +864,40 @@ class RuleIntentMatcher:
             return _Resolved((), t, tuple(self._lights))
         ranked = self._scores(t)
         if not ranked or ranked[0][0] < FUZZY_NEAR:
-            return None
+            return self._sounds_like(t)
         top = ranked[0][0]
         close = tuple(d for s, d in ranked if s >= max(FUZZY_NEAR, top - FUZZY_MARGIN))[:3]
         said_on_purpose = any(w in OTHER_THINGS and w not in self._vocabulary for w in t.split())
         if top >= FUZZY_ACCEPT and len(close) == 1 and not said_on_purpose:
             return _Resolved(close)
+        return _Resolved((), t, close)
+
+    def _sounds_like(self, t: str) -> _Resolved | None:
+        """A name whose letters are far from every device but whose sounds are near one (or a few): a
+        question ("Did you mean the fan?", "Which light, the hallway or the bedroom?"), never a device
+        taken. None: no device sounds like it, or it names a real thing the home may have."""
+        if self._sounds is None or len(t) > MAX_TEXT or any(c.isdigit() for c in t):
+            return None
+        if any(w in NOT_MISHEARD and w not in self._vocabulary for w in t.split()):
+            return None  # "turn on the phone", "the garden light": said on purpose, refused as unknown
+        # one transcript asks about the same piece from several rules, and the final transcript repeats
+        # the speculative one: the comparison with every name is done once per piece
+        if t in self._sounds_memo:
+            return self._sounds_memo[t]
+        if len(self._sounds_memo) >= SOUNDS_MEMO:
+            self._sounds_memo.clear()
+        got = self._sounds_memo[t] = self._closest_sounds(self._sounds, t)
+        return got
+
+    def _closest_sounds(self, sounds: SoundsLike, t: str) -> _Resolved | None:
+        best: dict[_Device, float] = {}
+        for alias, dev in self._by_alias.items():
+            best[dev] = max(best.get(dev, 0.0), sounds.similarity(t, alias))
+        ranked = sorted(((s, d) for d, s in best.items()), key=lambda p: -p[0])
+        top = ranked[0][0] if ranked else 0.0
+        if top < SOUNDS_NEAR:
+            return None
+        close = tuple(d for s, d in ranked if s >= max(SOUNDS_NEAR, top - SOUNDS_MARGIN))[:3]
         return _Resolved((), t, close)
 
     def _resolve(self, target: str, fuzzy: bool) -> _Resolved | None:
@@ -1241,7 +1296,13 @@ class RuleIntentMatcher:
         return _clarify(action, _Resolved((), verb, res.devices), (), confirm=True)
 
     def _on_or_off(self, m: re.Match[str]) -> IntentResult | None:
-        target, rest = m.group("target"), m.group("rest")
+        groups = m.groupdict()
+        if groups.get("named") is not None:  # the word lost before an exact name: "switch after the fan"
+            if groups["lost"] in _NOT_VERBS or groups["lost"] in ("on", "off"):
+                return None
+            target, rest = groups["named"], None
+        else:
+            target, rest = groups["target"], groups["rest"]
         if rest in ("on", "off"):
             return None  # an on/off command whose device is unknown: _UNKNOWN_DEVICE's reply
         # the whole phrase names the devices ("turn the fan"), or all but a misheard last word ("… up")

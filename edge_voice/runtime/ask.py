@@ -128,6 +128,7 @@ def _llm_stats(llm: Generator) -> dict[str, float | None]:
 def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], None] | None = None) -> Asker:
     """Only what answering needs (no audio engines): the rules and the LLM, warm."""
     from edge_voice.core import chunker
+    from edge_voice.engines import phonetic
     from edge_voice.engines.intents import RuleIntentMatcher, ha_sentences
     from edge_voice.engines.skills import load_skills
     from edge_voice.runtime.daemon import ReportsFallback, load_llm
@@ -143,7 +144,9 @@ def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], Non
     skills = timed("skills", lambda: load_skills(cfg.skills.enabled, country=cfg.skills.country))
     sentences = timed("ha_sentences", lambda: ha_sentences(cfg.intents))
     matcher = (
-        RuleIntentMatcher(cfg.intents, skills=skills, sentences=sentences) if cfg.intents.enabled else None
+        RuleIntentMatcher(cfg.intents, skills=skills, sentences=sentences, phonemes=phonetic.for_config(cfg))
+        if cfg.intents.enabled
+        else None
     )
     n = cfg.tts.first_chunk_min_words
     splitter = lambda: chunker.SentenceChunker(n)  # noqa: E731

@@ -35,6 +35,7 @@ from edge_voice.core.orchestrator import Hooks, Orchestrator
 from edge_voice.core.publisher import EventSink
 from edge_voice.core.replies import Workers
 from edge_voice.core.turns import Turn
+from edge_voice.engines import phonetic
 from edge_voice.engines.base import (
     Generator,
     Interruptible,
@@ -217,7 +218,9 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     skills = timed("skills", lambda: load_skills(cfg.skills.enabled, country=cfg.skills.country))
     sentences = timed("ha_sentences", lambda: ha_sentences(cfg.intents))
     matcher = (
-        RuleIntentMatcher(cfg.intents, skills=skills, sentences=sentences) if cfg.intents.enabled else None
+        RuleIntentMatcher(cfg.intents, skills=skills, sentences=sentences, phonemes=phonetic.for_config(cfg))
+        if cfg.intents.enabled
+        else None
     )
     n = cfg.tts.first_chunk_min_words
     return Engines(
@@ -388,7 +391,11 @@ class Daemon:
             same = old is not None and old.devices == cfg.intents.devices
             sentences = old.sentences if same and old is not None else ha_sentences(cfg.intents)
             self.engines.intents = RuleIntentMatcher(
-                cfg.intents, timers=timers, skills=self.engines.skills, sentences=sentences
+                cfg.intents,
+                timers=timers,
+                skills=self.engines.skills,
+                sentences=sentences,
+                phonemes=phonetic.for_config(cfg),
             )
         else:
             self.engines.intents = None

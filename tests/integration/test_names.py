@@ -120,3 +120,36 @@ def test_the_answer_to_a_question_in_the_follow_up_window_completes_the_command(
     assert intents[1][1] == {"device": ["coffee machine"], "kind": ["switch"]}, (texts, intents)
     assert [e.data["route"] for e in rig.memory.of("response.started")] == ["intent", "intent"]
     assert "which device" in rig.heard(engines, 0)
+
+
+def test_a_name_that_sounds_like_a_device_is_asked_about_and_yes_acts(
+    engines: Engines, tmp_path: Path
+) -> None:
+    """ "Turn on the hand." (bench turn-taking: whisper's hearing of "turn on the fan" in an espeak-ng
+    voice at 10 dB) → "Did you mean the fan?", not "I don't know a device called hand" and not the LLM;
+    "Yes, please." in the follow-up window, without the wake word, turns the fan on: once."""
+    clip = clips.compose(
+        [
+            ("lead", clips.silence(800)),
+            ("wake", clips.piper_speech("Hey Jarvis,")),
+            ("gap", clips.silence(150)),
+            ("cmd", clips.piper_speech("Turn on the hand.")),
+            # the question is asked; the follow-up window opens after it (as in the test above)
+            ("wait", clips.silence(2200)),
+            ("answer", clips.piper_speech("Yes, please.")),
+            ("tail", clips.silence(6000)),
+        ]
+    )
+    rig = build(home_cfg(), engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
+    try:
+        rig.daemon.run()
+    finally:
+        rig.stop_home()
+    texts = [e.data["text"] for e in rig.memory.of("transcript.final")]
+    intents = [(e.data["name"], e.data["slots"]) for e in rig.memory.of("intent.recognized")]
+    seen = " ".join(str(t.value) for t in rig.memory.types())
+    assert [name for name, _ in intents] == ["clarify", "turn_on"], (texts, intents, seen)
+    assert intents[0][1]["candidate"] == ["fan"], (texts, intents)
+    assert intents[1][1] == {"device": ["fan"], "kind": ["fan"]}, (texts, intents)
+    assert [e.data["route"] for e in rig.memory.of("response.started")] == ["intent", "intent"]
+    assert "did you mean the fan" in rig.heard(engines, 0)
