@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "echo",
         "wake",
         "stop",
+        "wake-micro",
         "load",
     ]
     b.add_argument("name", choices=bench_names)
