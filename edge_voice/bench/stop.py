@@ -82,7 +82,9 @@ class Variant:
 
 def variants(cfg: Config) -> tuple[Variant, ...]:
     """``session12``: what session 12's bench measured (no prompt, the fixed phrase set); ``daemon12``:
-    what session 12's daemon did (its ASR carries the device-name prompt); ``new``: this session's."""
+    what session 12's daemon did (its ASR carries the device-name prompt); ``new``: this session's judge;
+    ``new-short``: and voiced runs from 100 ms (a fast "Stop!" is under 200 ms of Silero frames);
+    ``stop-prompt``: and whisper prompted with "Stop." instead of the device names."""
     from edge_voice.engines.asr import asr_prompt
 
     daemon = asr_prompt(cfg)
@@ -90,6 +92,8 @@ def variants(cfg: Config) -> tuple[Variant, ...]:
         Variant("session12", "", is_stop_phrase),
         Variant("daemon12", daemon, is_stop_phrase),
         Variant("new", daemon, is_stop),
+        Variant("new-short", daemon, is_stop, min_ms=100),
+        Variant("stop-prompt", "Stop.", is_stop, min_ms=100),
     )
 
 
@@ -191,9 +195,63 @@ def positives(
     return out
 
 
-def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", only: str = "", **_: Any) -> dict[str, Any]:
+# The device's own voice saying "stop" (issue 20: a reply that contains the word, through the room and
+# the canceller, must not end itself). Replies a device could plausibly say.
+OWN_REPLIES = (
+    "I can't stop the rain, but I can tell you the forecast.",
+    "Okay, I will stop the music.",
+    "The next bus stop is Main Street.",
+    "Stop! In the Name of Love is a song by the Supremes.",
+    "To stop the timer, say stop.",
+    "Stop.",
+    "Your timer is done. Say stop to end it.",
+    "Please stop. Stop. That is enough.",
+)
+OWN_CONDITIONS = {"warm": "linear", "cold": "linear", "raw": None}
+
+
+def own_voice(vs: tuple[Variant, ...], asrs: dict[str, Any], vad: Any) -> dict[str, Any]:
+    """Each reply played by the device (Piper, -24 dBFS, echo at 0 dB through the simulated room) with
+    nobody speaking: the microphone hears only what the canceller leaves (``warm``: after 6 s of another
+    reply; ``cold``: from the start; ``raw``: no canceller). Every short window is decoded and judged as
+    in the daemon; a "stop" is the device stopping itself. Each reply is said in 3 renditions."""
+    n = vad.frame_samples
+    warmup = corpus.set_level(corpus.piper(REPLY, 1.0, 1.0, 7), -24.0)[: WARM_S * SAMPLE_RATE]
+    out: dict[str, Any] = {v.name: {c: {"self_stops": 0, "windows": 0} for c in OWN_CONDITIONS} for v in vs}
+    heard_log: list[dict[str, Any]] = []
+    for ri, text in enumerate(OWN_REPLIES):
+        for rend in range(3):
+            said = corpus.set_level(corpus.piper(text, (0.9, 1.0, 1.1)[rend], 1.0, 50 + rend), -24.0)
+            for cond, canceller in OWN_CONDITIONS.items():
+                far = np.concatenate([warmup if cond == "warm" else np.zeros(0, np.int16), said])
+                far = np.concatenate([far, np.zeros(SAMPLE_RATE, np.int16)])
+                near = (corpus.noise(len(far), "pink", ri) * 32768 * 10 ** (-60 / 20)).astype(np.int16)
+                mic = through_room(near, far, 100 * ri + rend, canceller)
+                vad.reset()
+                probs = _vad_probs(vad, mic)
+                cache: dict[tuple[int, int, str], str] = {}
+                for v in vs:
+                    for w in _windows(probs, n, ShortUtterances(v.min_ms, v.max_ms, v.gap_ms), 0):
+                        key = (w.start, w.end, v.prompt)
+                        if key not in cache:
+                            cache[key] = asrs[v.prompt].decode(_cut(mic, w, 0)).text
+                        got = cache[key]
+                        out[v.name][cond]["windows"] += 1
+                        stop = v.judge(got)
+                        out[v.name][cond]["self_stops"] += stop
+                        if stop:
+                            heard_log.append(
+                                {"variant": v.name, "reply": text, "condition": cond, "heard": got}
+                            )
+    return {"replies": list(OWN_REPLIES), "renditions": 3, "by_variant": out, "self_stops": heard_log[:60]}
+
+
+def run(
+    cfg: Config, out_dir: Path, hours: str | int = "3.25", only: str = "", part: str = "", **_: Any
+) -> dict[str, Any]:
     """``only``: comma-separated conditions to measure (default all); every variant (``variants``) is
-    measured on the same clips, VAD and decodes (a window decoded once per prompt)."""
+    measured on the same clips, VAD and decodes (a window decoded once per prompt). ``part=own``: only
+    the device's own voice saying "stop" (``own_voice``) -> ``stop-own.json``."""
     from edge_voice.engines.asr import WhisperCppTranscriber
     from edge_voice.listen.vad import SileroVad
 
@@ -209,6 +267,15 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", only: str = "", *
     }
     vad = SileroVad(cfg.vad)
     n = vad.frame_samples
+    if part == "own":
+        own = own_voice(vs, asrs, vad)
+        own["room"] = {"delay_ms": 45, "echo_gain_db": 0, "device_level_dbfs": -24, "canceller": "linear"}
+        own["variants"] = {
+            v.name: {"prompt": v.prompt, "judge": v.judge.__name__, "min_ms": v.min_ms} for v in vs
+        }
+        own["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        (out_dir / "stop-own.json").write_text(json.dumps(own, indent=1))
+        return {k: {c: x["self_stops"] for c, x in r.items()} for k, r in own["by_variant"].items()}
 
     decode_ms: list[float] = []
     decoded: dict[tuple[int, int, str], str] = {}  # (window start, end, prompt) -> text: decode once
