@@ -259,10 +259,13 @@ def run(
     segments = corpus.plan(float(hours))
     corpus.build(segments)
     vs = variants(cfg)
-    # The daemon's model and settings, but no 3 s decode limit: on a loaded shared box the limit aborted
-    # decodes of a one-word window (measured), which would count CPU contention as misses.
+    # The daemon's model, prompt and settings, but no 3 s decode limit and one thread: on a loaded shared
+    # box (nice 19) the limit aborted decodes of a one-word window even at 30 s (measured, session 13),
+    # which would count CPU contention as misses; one thread never waits at a ggml barrier for a core.
     asrs = {
-        pr: WhisperCppTranscriber(replace(cfg.asr, max_decode_ms=30000), cfg.models_path, prompt=pr)
+        pr: WhisperCppTranscriber(
+            replace(cfg.asr, max_decode_ms=600000, threads=1), cfg.models_path, prompt=pr
+        )
         for pr in {v.prompt for v in vs}
     }
     vad = SileroVad(cfg.vad)
