@@ -10,8 +10,10 @@ grid, so one hit/false-accept rule scores everything (``wake._fires``/``_recall`
 phrase start to 1 s after its end; fires within the refractory time are one).
 
 Fusions measured, per word:
-- ``or``: either detector fires — openWakeWord at (threshold, patience), microWakeWord when its output
-  exceeds its cutoff (its own decision rule) — merged under the refractory time; every pair of thresholds.
+- ``either``: either detector fires, as ``wake.micro`` wires it (``listen/micro.py``): a microWakeWord
+  output over its cutoff (its own rule) raises the word's score to 1.0 for ``patience`` hops, and
+  ``WakeGate``'s rule (openWakeWord's threshold, patience, refractory) decides on the fused scores; every
+  pair of thresholds, and the cutoffs with openWakeWord at its shipped threshold (``with_oww_default``).
 - ``mean``: the mean of the two scores per hop through ``WakeGate``'s rule (threshold, patience).
 A point is chosen as ``bench wake`` chooses: the best recall whose FA/hour ≤ the target at the point and one
 step lower on each threshold (a margin), then fewer false accepts.
@@ -36,6 +38,7 @@ from edge_voice.bench import wake as wb
 from edge_voice.bench import wake_corpus as corpus
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
+from edge_voice.listen.micro import latch
 from edge_voice.listen.wake import HOP_SAMPLES
 
 log = logging.getLogger(__name__)
@@ -238,23 +241,30 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict
         a_pick = _pick(alone, "cutoff", None)
         c0 = a_pick["cutoff"]
         alone_pick = {**a_pick, **detail(m_pos[c0], m_neg[c0], word)}
-        # either fires
-        o_pos = {t: fires(po, t, patience) for t in OWW_THRESHOLDS}
-        o_neg = {t: fires(no, t, patience) for t in OWW_THRESHOLDS}
+        # either fires, as the daemon wires it (listen/micro.py): a microWakeWord output over the cutoff
+        # raises the word to 1.0 for ``patience`` hops, then WakeGate's rule on the fused scores
+        m_pos_hit = {c: pm > c for c in CUTOFFS}
+        m_neg_hit = {c: nm > c for c in CUTOFFS}
+
+        def wired(o: np.ndarray, hit: np.ndarray, tt: float) -> np.ndarray:
+            return fires(np.where(latch(hit, patience), np.float32(1.0), o), tt, patience)
+
         either = []
         for tt in OWW_THRESHOLDS:
             for c in CUTOFFS:
-                pf = wb._merge(np.concatenate([o_pos[tt], m_pos[c]]), refractory)
-                nf = wb._merge(np.concatenate([o_neg[tt], m_neg[c]]), refractory)
+                pf, nf = wired(po, m_pos_hit[c], tt), wired(no, m_neg_hit[c], tt)
                 either.append(point(pf, nf, word, oww_threshold=tt, cutoff=c, oww_patience=patience))
         e_pick = _pick(either, "oww_threshold", "cutoff")
         tt, c = e_pick["oww_threshold"], e_pick["cutoff"]
-        pf = wb._merge(np.concatenate([o_pos[tt], m_pos[c]]), refractory)
-        nf = wb._merge(np.concatenate([o_neg[tt], m_neg[c]]), refractory)
+        pf, nf = wired(po, m_pos_hit[c], tt), wired(no, m_neg_hit[c], tt)
         either_pick = {**e_pick, **detail(pf, nf, word)}
         # either fires, openWakeWord kept at its shipped default
         fixed = [p for p in either if p["oww_threshold"] == thr0] if thr0 in OWW_THRESHOLDS else []
         fixed_pick = _pick(fixed, "cutoff", None) if fixed else None
+        if fixed_pick is not None:
+            c1 = fixed_pick["cutoff"]
+            pf, nf = wired(po, m_pos_hit[c1], thr0), wired(no, m_neg_hit[c1], thr0)
+            fixed_pick = {**fixed_pick, **detail(pf, nf, word)}
         # mean of the two scores
         ms_p, ms_n = (po + pm) / 2, (no + nm) / 2
         mean = []

@@ -119,10 +119,6 @@ MEASURED_MICRO_CUTOFFS: Mapping[str, float] = types.MappingProxyType(
 )
 
 
-def micro_cutoff_for(cfg: WakeConfig, word: str) -> float:
-    return cfg.micro_cutoffs.get(word, MEASURED_MICRO_CUTOFFS.get(word, 0.97))
-
-
 @dataclass(frozen=True, slots=True)
 class WakeConfig:
     """Wake words: openWakeWord heads on LiteRT. A word is a manifest name (``hey_jarvis``) or a path."""
@@ -163,6 +159,9 @@ class WakeConfig:
 
     def threshold_for(self, word: str) -> float:
         return self.thresholds.get(word, MEASURED_WAKE_THRESHOLDS.get(word, self.threshold))
+
+    def micro_cutoff_for(self, word: str) -> float:
+        return self.micro_cutoffs.get(word, MEASURED_MICRO_CUTOFFS.get(word, 0.97))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_voice.core.config import ConfigError, WakeConfig, micro_cutoff_for
+from edge_voice.core.config import ConfigError, WakeConfig
 from edge_voice.core.messages import Pcm
 from edge_voice.models import registry
 
@@ -102,7 +102,7 @@ class FusedWakeDetector:
                 "wake.micro",
                 f"microWakeWord carries none of {', '.join(self.words)} ({', '.join(MICRO_WORDS)})",
             )
-        self._cutoff: Mapping[str, float] = {w: micro_cutoff_for(cfg, w) for w in self._micro.words}
+        self._cutoff: Mapping[str, float] = {w: cfg.micro_cutoff_for(w) for w in self._micro.words}
         self._patience = cfg.patience
         self._peak: dict[str, float] = {}
         self._latched: dict[str, int] = {}
