@@ -92,7 +92,7 @@ def test_openwakeword_alone_is_untouched_and_reset_reaches_both() -> None:
 
 def test_a_word_microwakeword_does_not_carry_is_a_config_error() -> None:
     oww = _Oww([0.0])
-    oww.words = ("hey_rhasspy",)  # type: ignore[misc]
+    oww.words = ("hey_rhasspy",)
     with pytest.raises(ConfigError, match=r"wake\.micro"):
         FusedWakeDetector(oww, WakeConfig(micro=True), _Micro([], words=()))  # type: ignore[arg-type]
 
