@@ -42,3 +42,8 @@ def is_stop(text: str) -> bool:
     while i < len(words) - 1 and words[i] in LEAD_WORDS:
         i += 1
     return words[i] in STOP_FORMS
+
+
+def says_stop(text: str) -> bool:
+    """``text`` (what the device is saying) holds "stop" or a spelling ``is_stop`` takes for it."""
+    return any(w in STOP_FORMS for w in words_of(text))
