@@ -208,6 +208,8 @@ OWN_REPLIES = (
     "Please stop. Stop. That is enough.",
 )
 OWN_CONDITIONS = {"warm": "linear", "cold": "linear", "raw": None}
+# part=replies / part=negatives: that negatives phase alone, into stop-<part>.json (merged by hand)
+PHASES = {"replies": "negatives_during_replies", "negatives": "negatives"}
 
 
 def own_voice(vs: tuple[Variant, ...], asrs: dict[str, Any], vad: Any) -> dict[str, Any]:
@@ -297,7 +299,9 @@ def run(
     # Positives first (small): per condition, detected = a window over the stop judged "stop".
     t = time.monotonic()
     conds = tuple(c for c in CONDITIONS if not only or c in only.split(","))
-    pos = positives(cfg.audio.echo_canceller, conds)
+    if part in PHASES:  # one negatives phase alone (a second process shares a loaded box's CPU)
+        conds = ()
+    pos = positives(cfg.audio.echo_canceller, conds) if conds else []
     by_cond: dict[str, dict[str, list[int]]] = {v.name: {c: [0, 0] for c in conds} for v in vs}
     clips: list[dict[str, Any]] = []
     for vname, cond, clip, a, b in pos:
@@ -385,12 +389,17 @@ def run(
 
     def write() -> None:
         result["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        if part in PHASES:
+            (out_dir / f"stop-{part}.json").write_text(json.dumps(result, indent=1))
+            return
         (out_dir / "stop.json").write_text(json.dumps(result, indent=1))
         _plot(result, out_dir / "stop.png")
 
     write()
     reply = corpus.set_level(corpus.piper(REPLY, 1.0, 1.0, 7), -24.0)
     for key, during in (("negatives_during_replies", True), ("negatives", False)):
+        if part in PHASES and PHASES[part] != key:
+            continue
         t = time.monotonic()
         n0 = len(decode_ms)
         vad.reset()
