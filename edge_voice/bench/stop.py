@@ -208,7 +208,8 @@ OWN_REPLIES = (
     "Please stop. Stop. That is enough.",
 )
 OWN_CONDITIONS = {"warm": "linear", "cold": "linear", "raw": None}
-# part=replies / part=negatives: that negatives phase alone, into stop-<part>.json (merged by hand)
+# part=replies / part=negatives: that negatives phase alone, into stop-<part>.json (merged by hand);
+# part=positives: the positives alone
 PHASES = {"replies": "negatives_during_replies", "negatives": "negatives"}
 
 
@@ -396,6 +397,8 @@ def run(
         _plot(result, out_dir / "stop.png")
 
     write()
+    if part == "positives":
+        return {"positives": {k: v["by_condition"] for k, v in result["positives"]["by_variant"].items()}}
     reply = corpus.set_level(corpus.piper(REPLY, 1.0, 1.0, 7), -24.0)
     for key, during in (("negatives_during_replies", True), ("negatives", False)):
         if part in PHASES and PHASES[part] != key:
