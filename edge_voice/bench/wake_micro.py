@@ -50,7 +50,8 @@ CUTOFFS = tuple(
     round(float(c), 3)
     for c in np.concatenate([np.arange(0.1, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.999]])
 )
-OWW_THRESHOLDS = tuple(t for t in wb.THRESHOLDS if t >= wb.MIN_THRESHOLD)
+# openWakeWord's thresholds in the fused grids (every shipped default is among them)
+OWW_THRESHOLDS = (0.1, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.475, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 class MicroScorer:
@@ -243,11 +244,11 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict
         alone_pick = {**a_pick, **detail(m_pos[c0], m_neg[c0], word)}
         # either fires, as the daemon wires it (listen/micro.py): a microWakeWord output over the cutoff
         # raises the word to 1.0 for ``patience`` hops, then WakeGate's rule on the fused scores
-        m_pos_hit = {c: pm > c for c in CUTOFFS}
-        m_neg_hit = {c: nm > c for c in CUTOFFS}
+        m_pos_hit = {c: latch(pm > c, patience) for c in CUTOFFS}
+        m_neg_hit = {c: latch(nm > c, patience) for c in CUTOFFS}
 
-        def wired(o: np.ndarray, hit: np.ndarray, tt: float) -> np.ndarray:
-            return fires(np.where(latch(hit, patience), np.float32(1.0), o), tt, patience)
+        def wired(o: np.ndarray, raised: np.ndarray, tt: float) -> np.ndarray:
+            return fires(np.where(raised, np.float32(1.0), o), tt, patience)
 
         either = []
         for tt in OWW_THRESHOLDS:

@@ -83,9 +83,9 @@ class MicroWakeDetector:
 def latch(fired: npt.NDArray[np.bool_], patience: int) -> npt.NDArray[np.bool_]:
     """Per hop: True for ``patience`` hops from each hop where microWakeWord fired (what
     ``FusedWakeDetector`` reports as 1.0), for the bench's replay."""
-    out = np.zeros(len(fired), bool)
-    for k in np.nonzero(fired)[0]:
-        out[k : k + patience] = True
+    out = np.asarray(fired, bool).copy()
+    for k in range(1, patience):
+        out[k:] |= fired[:-k]
     return out
 
 
