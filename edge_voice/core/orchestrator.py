@@ -64,7 +64,7 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.publisher import EventSink, Publisher
 from edge_voice.core.replies import ReplyRouter, Workers
-from edge_voice.core.stop_word import is_stop, says_stop
+from edge_voice.core.stop_word import STOP_PROMPT, is_stop, says_stop
 from edge_voice.core.supervisor import Supervisor
 from edge_voice.core.turn_taking import Continuation, TurnTaking
 from edge_voice.core.turns import Attempt, Mark, Trigger, Turn, next_turn_id
@@ -326,7 +326,7 @@ class Orchestrator:
         if turn is None or self.state != State.SPEAKING or not self.cfg.conversation.stop_word:
             return
         ctx = Ctx(turn.id, STOP_CHECK, CancelToken(), threading.Event())  # (the ASR has no gate to wait on)
-        if not self.w.asr.submit_nowait(AsrJob(ctx, msg.audio)):
+        if not self.w.asr.submit_nowait(AsrJob(ctx, msg.audio, STOP_PROMPT)):
             log.warning("turn=%d stop-word check dropped: ASR queue full", turn.id)
 
     def _on_stop_check(self, msg: Transcript) -> None:

@@ -20,6 +20,9 @@ STOP_PHRASES = frozenset(
 # whisper tiny.en's renderings of a lone "stop" seen in bench stop that are not words a user says.
 STOP_FORMS = frozenset({"stop", "stopp", "stahp", "ston", "stob", "stap", "stopt"})
 LEAD_WORDS = frozenset({"okay", "ok", "oh", "hey", "no", "please", "just", "alright", "now", "so"})
+# whisper's prompt for the stop check's decode, instead of the device names: with the device-name prompt
+# tiny.en heard a lone "stop" as "Start." / "It's top." / "Softman." (bench stop, session 13)
+STOP_PROMPT = "Stop."
 MAX_WORDS = 4  # "okay stop it now"; a sentence starting with "stop" is not a stop word
 
 

@@ -40,7 +40,15 @@ def test_stop_phrases() -> None:
     # whisper's renderings seen in bench stop: the word after "stop" misheard, "stop" as a non-word
     for text in ("Stop, nerd.", "Stop bed.", "Stop alerting.", "Ston.", "Stob!", "Hey, stop the timer."):
         assert is_stop(text), text
-    for text in ("", "Start.", "Stop the music and play jazz.", "Don't stop", "top", "The bus stop.", "Okay."):
+    for text in (
+        "",
+        "Start.",
+        "Stop the music and play jazz.",
+        "Don't stop",
+        "top",
+        "The bus stop.",
+        "Okay.",
+    ):
         assert not is_stop(text), text
 
 
