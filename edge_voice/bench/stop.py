@@ -455,6 +455,7 @@ def run(
         "false_stops_per_hour": {
             key: {k: v["false_stops_per_hour"] for k, v in result[key]["by_variant"].items()}
             for key in ("negatives_during_replies", "negatives")
+            if key in result
         },
     }
 
