@@ -113,9 +113,11 @@ MEASURED_WAKE_THRESHOLDS: Mapping[str, float] = types.MappingProxyType(
     {"hey_jarvis": 0.475, "alexa": 0.15, "hey_mycroft": 0.175, "hey_rhasspy": 0.7, "okay_nabu": 0.1}
 )
 
-# microWakeWord's cutoff per word when it runs beside openWakeWord (wake.micro): from bench wake-micro.
+# microWakeWord's cutoff per word beside openWakeWord at its own default (wake.micro): from bench
+# wake-micro (either fires, <= 0.5 FA/h also one cutoff step lower). hey_mycroft has none: its model
+# fired on the negatives at every cutoff that recalled anything, so it is not run for that word.
 MEASURED_MICRO_CUTOFFS: Mapping[str, float] = types.MappingProxyType(
-    {"hey_jarvis": 0.97, "alexa": 0.9, "hey_mycroft": 0.95, "okay_nabu": 0.85}
+    {"hey_jarvis": 0.93, "alexa": 0.93, "okay_nabu": 0.75}
 )
 
 
@@ -140,7 +142,7 @@ class WakeConfig:
     # A second detector: microWakeWord (pymicro-wakeword's models) beside openWakeWord for the words it
     # carries; a word fires when either does (microWakeWord at its cutoff, MEASURED_MICRO_CUTOFFS unless
     # micro_cutoffs says otherwise). Default and cutoffs from ``bench wake-micro``.
-    micro: bool = False
+    micro: bool = True
     micro_cutoffs: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -160,8 +162,9 @@ class WakeConfig:
     def threshold_for(self, word: str) -> float:
         return self.thresholds.get(word, MEASURED_WAKE_THRESHOLDS.get(word, self.threshold))
 
-    def micro_cutoff_for(self, word: str) -> float:
-        return self.micro_cutoffs.get(word, MEASURED_MICRO_CUTOFFS.get(word, 0.97))
+    def micro_cutoff_for(self, word: str) -> float | None:
+        """microWakeWord's cutoff for ``word``; None: it does not run for that word."""
+        return self.micro_cutoffs.get(word, MEASURED_MICRO_CUTOFFS.get(word))
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,13 +96,15 @@ class FusedWakeDetector:
     def __init__(self, oww: Any, cfg: WakeConfig, micro: MicroWakeDetector | None = None) -> None:
         self._oww = oww
         self.words: tuple[str, ...] = oww.words
-        self._micro = micro if micro is not None else MicroWakeDetector(self.words)
+        self._micro = micro if micro is not None else MicroWakeDetector(micro_words(cfg, self.words))
         if not self._micro.words:
             raise ConfigError(
                 "wake.micro",
                 f"microWakeWord carries none of {', '.join(self.words)} ({', '.join(MICRO_WORDS)})",
             )
-        self._cutoff: Mapping[str, float] = {w: cfg.micro_cutoff_for(w) for w in self._micro.words}
+        self._cutoff: Mapping[str, float] = {
+            w: c for w in self._micro.words if (c := cfg.micro_cutoff_for(w)) is not None
+        }
         self._patience = cfg.patience
         self._peak: dict[str, float] = {}
         self._latched: dict[str, int] = {}
@@ -135,9 +137,16 @@ class FusedWakeDetector:
         return scores
 
 
+def micro_words(cfg: WakeConfig, words: tuple[str, ...]) -> tuple[str, ...]:
+    """The enabled words microWakeWord runs for: it carries them and they have a cutoff (measured or
+    ``wake.micro_cutoffs``)."""
+    return tuple(w for w in words if w in MICRO_WORDS and cfg.micro_cutoff_for(w) is not None)
+
+
 def wake_detector(cfg: WakeConfig) -> Any:
-    """The daemon's wake detector: openWakeWord, fused with microWakeWord when ``wake.micro`` is on."""
+    """The daemon's wake detector: openWakeWord, fused with microWakeWord when ``wake.micro`` is on and
+    it runs for some enabled word (no model is loaded otherwise)."""
     from edge_voice.listen.wake import OpenWakeWordDetector
 
     oww = OpenWakeWordDetector(cfg)
-    return FusedWakeDetector(oww, cfg) if cfg.micro else oww
+    return FusedWakeDetector(oww, cfg) if cfg.micro and micro_words(cfg, oww.words) else oww

@@ -1,7 +1,8 @@
 """``wake.micro`` with the real detectors (openWakeWord on LiteRT, microWakeWord through pymicro-wakeword's
 TensorFlow Lite library, models verified against the manifest) in the daemon's listener: Piper's "Hey
 Jarvis" wakes it through microWakeWord alone (openWakeWord's threshold set out of reach), other speech
-does not, and the daemon's factory builds the fused detector only when the key is on."""
+does not, and the daemon's factory builds the fused detector only when the key is on (the default)
+and microWakeWord has a cutoff for an enabled word."""
 
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ def test_microwakeword_alone_wakes_the_listener() -> None:
     wcfg = dataclasses.replace(base.wake, micro=True, thresholds={"hey_jarvis": 0.999}, warmup_ms=0)
     cfg = dataclasses.replace(base, wake=wcfg)
     assert isinstance(wake_detector(cfg.wake), FusedWakeDetector)
-    assert isinstance(wake_detector(base.wake), OpenWakeWordDetector)  # off by the key: openWakeWord only
+    off = dataclasses.replace(base.wake, micro=False)
+    assert isinstance(wake_detector(off), OpenWakeWordDetector)  # off by the key: openWakeWord only
+    mycroft = dataclasses.replace(base.wake, words=("hey_mycroft",))  # no measured cutoff: not run
+    assert isinstance(wake_detector(mycroft), OpenWakeWordDetector)
     got = _wakes(cfg, _speech("Hey Jarvis, what time is it?"))
     assert [w.word for w in got] == ["hey_jarvis"]
     assert not _wakes(

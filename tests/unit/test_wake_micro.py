@@ -102,4 +102,5 @@ def test_cutoffs_default_to_the_measured_ones_and_are_range_checked() -> None:
     assert WakeConfig(micro_cutoffs={W: 0.5}).micro_cutoff_for(W) == 0.5
     with pytest.raises(ConfigError, match="micro_cutoffs"):
         from_mapping({"wake": {"micro_cutoffs": {W: 1.5}}})
-    assert replace(WakeConfig(), micro=True).micro
+    assert WakeConfig().micro and WakeConfig().micro_cutoff_for("hey_mycroft") is None
+    assert not replace(WakeConfig(), micro=False).micro
