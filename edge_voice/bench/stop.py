@@ -16,7 +16,8 @@ import json
 import logging
 import os
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from edge_voice.bench import wake_corpus as corpus
 from edge_voice.core.config import Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
+from edge_voice.core.stop_word import is_stop_phrase
 from edge_voice.listen.stop import STOP_PAD, ShortUtterances, StopWindow, is_stop
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,46 @@ TARGET_DETECT = 0.95
 TARGET_FALSE_PER_HOUR = 1.0
 
 
-def _windows(vad: Any, pcm: Pcm, gate: ShortUtterances, offset: int) -> list[StopWindow]:
-    out: list[StopWindow] = []
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the stop word, measured beside the others on the same audio and VAD."""
+
+    name: str
+    prompt: str  # whisper's initial prompt for the window's decode
+    judge: Callable[[str], bool]
+    min_ms: int = 200
+    max_ms: int = 1200
+    gap_ms: int = 250
+
+
+def variants(cfg: Config) -> tuple[Variant, ...]:
+    """``session12``: what session 12's bench measured (no prompt, the fixed phrase set); ``daemon12``:
+    what session 12's daemon did (its ASR carries the device-name prompt); ``new``: this session's judge;
+    ``new-short``: and voiced runs from 100 ms (a fast "Stop!" is under 200 ms of Silero frames);
+    ``stop-prompt``: and whisper prompted with "Stop." instead of the device names."""
+    from edge_voice.engines.asr import asr_prompt
+
+    daemon = asr_prompt(cfg)
+    return (
+        Variant("session12", "", is_stop_phrase),
+        Variant("daemon12", daemon, is_stop_phrase),
+        Variant("new", daemon, is_stop),
+        Variant("new-short", daemon, is_stop, min_ms=100),
+        Variant("stop-prompt", "Stop.", is_stop, min_ms=100),
+    )
+
+
+def _vad_probs(vad: Any, pcm: Pcm) -> list[float]:
     n = vad.frame_samples
-    thr = 0.5
-    for i in range(0, len(pcm) - n + 1, n):
-        w = gate.feed(vad.process(pcm[i : i + n]) >= thr, offset + i + n, n)
+    return [vad.process(pcm[i : i + n]) for i in range(0, len(pcm) - n + 1, n)]
+
+
+def _windows(
+    probs: list[float], n: int, gate: ShortUtterances, offset: int, thr: float = 0.5
+) -> list[StopWindow]:
+    out: list[StopWindow] = []
+    for k, p in enumerate(probs):
+        w = gate.feed(p >= thr, offset + (k + 1) * n, n)
         if w is not None:
             out.append(w)
     return out
@@ -122,7 +158,9 @@ def through_room(near: Pcm, far: Pcm, seed: int, canceller: str | None) -> Pcm:
     return np.concatenate(out)[: len(near)] if out else np.zeros(0, np.int16)
 
 
-def positives(canceller: str = "linear") -> list[tuple[str, str, Pcm, int, int]]:
+def positives(
+    canceller: str = "linear", conditions: tuple[str, ...] = CONDITIONS
+) -> list[tuple[str, str, Pcm, int, int]]:
     """(voice, condition, clip, stop start, stop end)."""
     reply = corpus.piper(REPLY, 1.0, 1.0, 7)
     ring = np.concatenate([corpus.piper(TIMER_PHRASE, 1.0, 1.0, 7), np.zeros(SAMPLE_RATE // 2, np.int16)])
@@ -131,6 +169,8 @@ def positives(canceller: str = "linear") -> list[tuple[str, str, Pcm, int, int]]
     for vi, (vname, speak) in enumerate(corpus._positive_voices(6, 10)):
         stop = corpus._trim(speak(STOP_TEXTS[vi % len(STOP_TEXTS)]))
         for ci, cond in enumerate(CONDITIONS):
+            if cond not in conditions:
+                continue
             lead = int((1.0 + 0.3 * ((vi + ci) % 4)) * SAMPLE_RATE)
             if cond in ROOM_CONDITIONS and not cond.endswith("-cold"):
                 lead += WARM_S * SAMPLE_RATE
@@ -155,53 +195,168 @@ def positives(canceller: str = "linear") -> list[tuple[str, str, Pcm, int, int]]
     return out
 
 
-def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict[str, Any]:
+# The device's own voice saying "stop" (issue 20: a reply that contains the word, through the room and
+# the canceller, must not end itself). Replies a device could plausibly say.
+OWN_REPLIES = (
+    "I can't stop the rain, but I can tell you the forecast.",
+    "Okay, I will stop the music.",
+    "The next bus stop is Main Street.",
+    "Stop! In the Name of Love is a song by the Supremes.",
+    "To stop the timer, say stop.",
+    "Stop.",
+    "Your timer is done. Say stop to end it.",
+    "Please stop. Stop. That is enough.",
+)
+OWN_CONDITIONS = {"warm": "linear", "cold": "linear", "raw": None}
+# part=replies / part=negatives: that negatives phase alone, into stop-<part>.json (merged by hand);
+# part=positives: the positives alone
+PHASES = {"replies": "negatives_during_replies", "negatives": "negatives"}
+
+
+def own_voice(vs: tuple[Variant, ...], asrs: dict[str, Any], vad: Any) -> dict[str, Any]:
+    """Each reply played by the device (Piper, -24 dBFS, echo at 0 dB through the simulated room) with
+    nobody speaking: the microphone hears only what the canceller leaves (``warm``: after 6 s of another
+    reply; ``cold``: from the start; ``raw``: no canceller). Every short window is decoded and judged as
+    in the daemon; a "stop" is the device stopping itself. Each reply is said in 3 renditions."""
+    n = vad.frame_samples
+    warmup = corpus.set_level(corpus.piper(REPLY, 1.0, 1.0, 7), -24.0)[: WARM_S * SAMPLE_RATE]
+    out: dict[str, Any] = {v.name: {c: {"self_stops": 0, "windows": 0} for c in OWN_CONDITIONS} for v in vs}
+    heard_log: list[dict[str, Any]] = []
+    for ri, text in enumerate(OWN_REPLIES):
+        for rend in range(3):
+            said = corpus.set_level(corpus.piper(text, (0.9, 1.0, 1.1)[rend], 1.0, 50 + rend), -24.0)
+            for cond, canceller in OWN_CONDITIONS.items():
+                far = np.concatenate([warmup if cond == "warm" else np.zeros(0, np.int16), said])
+                far = np.concatenate([far, np.zeros(SAMPLE_RATE, np.int16)])
+                near = (corpus.noise(len(far), "pink", ri) * 32768 * 10 ** (-60 / 20)).astype(np.int16)
+                mic = through_room(near, far, 100 * ri + rend, canceller)
+                vad.reset()
+                probs = _vad_probs(vad, mic)
+                cache: dict[tuple[int, int, str], str] = {}
+                for v in vs:
+                    for w in _windows(probs, n, ShortUtterances(v.min_ms, v.max_ms, v.gap_ms), 0):
+                        key = (w.start, w.end, v.prompt)
+                        if key not in cache:
+                            cache[key] = asrs[v.prompt].decode(_cut(mic, w, 0)).text
+                        got = cache[key]
+                        out[v.name][cond]["windows"] += 1
+                        stop = v.judge(got)
+                        out[v.name][cond]["self_stops"] += stop
+                        if stop:
+                            heard_log.append(
+                                {"variant": v.name, "reply": text, "condition": cond, "heard": got}
+                            )
+    return {"replies": list(OWN_REPLIES), "renditions": 3, "by_variant": out, "self_stops": heard_log[:60]}
+
+
+def run(
+    cfg: Config, out_dir: Path, hours: str | int = "3.25", only: str = "", part: str = "", **_: Any
+) -> dict[str, Any]:
+    """``only``: comma-separated conditions to measure (default all); every variant (``variants``) is
+    measured on the same clips, VAD and decodes (a window decoded once per prompt). ``part=own``: only
+    the device's own voice saying "stop" (``own_voice``) -> ``stop-own.json``."""
     from edge_voice.engines.asr import WhisperCppTranscriber
     from edge_voice.listen.vad import SileroVad
 
     out_dir.mkdir(parents=True, exist_ok=True)
     segments = corpus.plan(float(hours))
     corpus.build(segments)
-    # The daemon's model and settings, but no 3 s decode limit: on a loaded shared box the limit aborted
-    # decodes of a one-word window (measured), which would count CPU contention as misses.
-    asr = WhisperCppTranscriber(replace(cfg.asr, max_decode_ms=30000), cfg.models_path)
+    vs = variants(cfg)
+    # The daemon's model, prompt and settings, but no 3 s decode limit and one thread: on a loaded shared
+    # box (nice 19) the limit aborted decodes of a one-word window even at 30 s (measured, session 13),
+    # which would count CPU contention as misses; one thread never waits at a ggml barrier for a core.
+    asrs = {
+        pr: WhisperCppTranscriber(
+            replace(cfg.asr, max_decode_ms=600000, threads=1), cfg.models_path, prompt=pr
+        )
+        for pr in {v.prompt for v in vs}
+    }
     vad = SileroVad(cfg.vad)
+    n = vad.frame_samples
+    if part == "own":
+        own = own_voice(vs, asrs, vad)
+        own["room"] = {"delay_ms": 45, "echo_gain_db": 0, "device_level_dbfs": -24, "canceller": "linear"}
+        own["variants"] = {
+            v.name: {"prompt": v.prompt, "judge": v.judge.__name__, "min_ms": v.min_ms} for v in vs
+        }
+        own["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        (out_dir / "stop-own.json").write_text(json.dumps(own, indent=1))
+        return {k: {c: x["self_stops"] for c, x in r.items()} for k, r in own["by_variant"].items()}
 
     decode_ms: list[float] = []
+    decoded: dict[tuple[int, int, str], str] = {}  # (window start, end, prompt) -> text: decode once
 
-    def judge(audio: Pcm) -> tuple[bool, str]:
-        r = asr.decode(audio)
-        decode_ms.append(r.decode_ms)
-        return is_stop(r.text), r.text
+    def heard(pcm: Pcm, w: StopWindow, offset: int, prompt: str) -> str:
+        key = (w.start, w.end, prompt)
+        if key not in decoded:
+            r = asrs[prompt].decode(_cut(pcm, w, offset))
+            decode_ms.append(r.decode_ms)
+            decoded[key] = r.text
+        return decoded[key]
+
+    def gate(v: Variant) -> ShortUtterances:
+        return ShortUtterances(v.min_ms, v.max_ms, v.gap_ms)
 
     # Positives first (small): per condition, detected = a window over the stop judged "stop".
     t = time.monotonic()
-    pos = positives(cfg.audio.echo_canceller)
-    by_cond: dict[str, list[int]] = {c: [0, 0] for c in CONDITIONS}
-    missed: list[dict[str, Any]] = []
+    conds = tuple(c for c in CONDITIONS if not only or c in only.split(","))
+    if part in PHASES:  # one negatives phase alone (a second process shares a loaded box's CPU)
+        conds = ()
+    pos = positives(cfg.audio.echo_canceller, conds) if conds else []
+    by_cond: dict[str, dict[str, list[int]]] = {v.name: {c: [0, 0] for c in conds} for v in vs}
+    clips: list[dict[str, Any]] = []
     for vname, cond, clip, a, b in pos:
         vad.reset()
-        gate = ShortUtterances()
-        hit = False
-        heard = []
-        for w in _windows(vad, clip, gate, 0):
-            if w.end > a and w.start < b + SAMPLE_RATE // 2:
-                ok, text = judge(_cut(clip, w, 0))
-                heard.append(text)
-                hit = hit or ok
-        by_cond[cond][0] += hit
-        by_cond[cond][1] += 1
-        if not hit:
-            missed.append({"voice": vname, "condition": cond, "heard": heard})
+        probs = _vad_probs(vad, clip)
+        voiced = [k for k, p in enumerate(probs) if p >= 0.5]
+        entry: dict[str, Any] = {
+            "voice": vname,
+            "condition": cond,
+            "stop_ms": (b - a) * 1000 // SAMPLE_RATE,
+            # the VAD's voiced frames relative to the stop's first sample (ms): where the gate saw it
+            "voiced_ms": [
+                (voiced[0] * n - a) * 1000 // SAMPLE_RATE,
+                ((voiced[-1] + 1) * n - a) * 1000 // SAMPLE_RATE,
+            ]
+            if voiced
+            else None,
+        }
+        decoded.clear()
+        for v in vs:
+            hit = False
+            got = []
+            for w in _windows(probs, n, gate(v), 0):
+                if w.end > a and w.start < b + SAMPLE_RATE // 2:
+                    text = heard(clip, w, 0, v.prompt)
+                    got.append(
+                        {
+                            "ms": [(w.start - a) * 1000 // SAMPLE_RATE, (w.end - a) * 1000 // SAMPLE_RATE],
+                            "heard": text,
+                        }
+                    )
+                    hit = hit or v.judge(text)
+            by_cond[v.name][cond][0] += hit
+            by_cond[v.name][cond][1] += 1
+            entry[v.name] = {"hit": hit, "windows": got}
+        clips.append(entry)
     pos_s = time.monotonic() - t
 
     # Negatives, twice: played during replies (through the room and the canceller: what the armed stop
     # word hears while the device speaks), then as they are; one continuous VAD stream each. The JSON is
     # written after every phase (a long run on a loaded box keeps what it measured).
     result: dict[str, Any] = {
-        "method": "ASR (whisper.cpp, asr.model) on VAD-gated short utterances: 200-1200 ms voiced, "
-        "250 ms of silence before and after, 200 ms padding",
+        "method": "ASR (whisper.cpp, asr.model) on VAD-gated short utterances (bounds per variant), "
+        "200 ms padding; every variant on the same clips, VAD probabilities and decodes",
         "asr_model": cfg.asr.model,
+        "variants": {
+            v.name: {
+                "prompt": v.prompt,
+                "judge": v.judge.__name__,
+                "voiced_ms": [v.min_ms, v.max_ms],
+                "silence_either_side_ms": v.gap_ms,
+            }
+            for v in vs
+        },
         "room": {
             "delay_ms": 45,
             "echo_gain_db": 0,
@@ -215,60 +370,76 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict
         },
         "target": {"detection_rate": TARGET_DETECT, "false_stops_per_hour": TARGET_FALSE_PER_HOUR},
     }
-    rates = {c: round(v[0] / max(v[1], 1), 4) for c, v in by_cond.items()}
-    detected = sum(v[0] for v in by_cond.values())
-    armed = [c for c in ROOM_CONDITIONS if ROOM_CONDITIONS[c]]
-    result["positives"] = {
-        "clips": len(pos),
-        "detected": detected,
-        "detection_rate": round(detected / max(len(pos), 1), 4),
-        "by_condition": rates,
-        # what the daemon's stop word meets: the device speaking through the room, cancelled
-        "during_replies": round(  # (the warm and cold -aec conditions)
-            sum(by_cond[c][0] for c in armed) / max(sum(by_cond[c][1] for c in armed), 1), 4
-        ),
-        "missed": missed[:60],
-    }
+    armed = [c for c in ROOM_CONDITIONS if ROOM_CONDITIONS[c] and c in conds]
+    result["positives"] = {"clips": len(pos), "conditions": list(conds), "by_variant": {}}
+    for v in vs:
+        bc = by_cond[v.name]
+        detected = sum(x[0] for x in bc.values())
+        result["positives"]["by_variant"][v.name] = {
+            "detected": detected,
+            "detection_rate": round(detected / max(len(pos), 1), 4),
+            "by_condition": {c: round(x[0] / max(x[1], 1), 4) for c, x in bc.items()},
+            # what the daemon's stop word meets: the device speaking through the room, cancelled
+            "during_replies": round(sum(bc[c][0] for c in armed) / max(sum(bc[c][1] for c in armed), 1), 4)
+            if armed
+            else None,
+        }
+    result["positives"]["clips_detail"] = clips
     timing: dict[str, float] = {"positives": round(pos_s, 1)}
     result["timing_s"] = timing
 
     def write() -> None:
         result["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        if part in PHASES:
+            (out_dir / f"stop-{part}.json").write_text(json.dumps(result, indent=1))
+            return
         (out_dir / "stop.json").write_text(json.dumps(result, indent=1))
         _plot(result, out_dir / "stop.png")
 
     write()
+    if part == "positives":
+        return {"positives": {k: v["by_condition"] for k, v in result["positives"]["by_variant"].items()}}
     reply = corpus.set_level(corpus.piper(REPLY, 1.0, 1.0, 7), -24.0)
     for key, during in (("negatives_during_replies", True), ("negatives", False)):
+        if part in PHASES and PHASES[part] != key:
+            continue
         t = time.monotonic()
         n0 = len(decode_ms)
         vad.reset()
-        gate = ShortUtterances()
-        offset = windows = 0
-        false: list[dict[str, Any]] = []
+        gates = {v.name: gate(v) for v in vs}
+        offset = 0
+        windows = dict.fromkeys(gates, 0)
+        false: dict[str, list[dict[str, Any]]] = {v.name: [] for v in vs}
         vad_ns = 0
         for i, (seg, raw) in enumerate(corpus.iter_negatives(segments)):
             pcm = through_room(raw, reply, i, cfg.audio.echo_canceller) if during else raw
             c = time.thread_time_ns()
-            found = _windows(vad, pcm, gate, offset)
+            probs = _vad_probs(vad, pcm)
             vad_ns += time.thread_time_ns() - c
-            for w in found:
-                windows += 1
-                ok, text = judge(_cut(pcm, w, offset))
-                if ok:
-                    false.append({"kind": seg.kind, "segment": seg.key, "text": text})
-            offset += len(pcm) - len(pcm) % vad.frame_samples
+            decoded.clear()
+            for v in vs:
+                for w in _windows(probs, n, gates[v.name], offset):
+                    windows[v.name] += 1
+                    text = heard(pcm, w, offset, v.prompt)
+                    if v.judge(text):
+                        false[v.name].append({"kind": seg.kind, "segment": seg.key, "text": text})
+            offset += len(pcm) - len(pcm) % n
             if i % 20 == 0:
-                log.info("bench stop %s: %d/%d segments, %d windows", key, i, len(segments), windows)
+                log.info("bench stop %s: %d/%d segments, %s windows", key, i, len(segments), windows)
         hours_ = offset / SAMPLE_RATE / 3600
         neg_ms = decode_ms[n0:]
         result[key] = {
             "hours": round(hours_, 3),
-            "short_windows": windows,
-            "windows_per_hour": round(windows / max(hours_, 1e-9), 1),
-            "false_stops": len(false),
-            "false_stops_per_hour": round(len(false) / max(hours_, 1e-9), 3),
-            "false": false[:40],
+            "by_variant": {
+                v.name: {
+                    "short_windows": windows[v.name],
+                    "windows_per_hour": round(windows[v.name] / max(hours_, 1e-9), 1),
+                    "false_stops": len(false[v.name]),
+                    "false_stops_per_hour": round(len(false[v.name]) / max(hours_, 1e-9), 3),
+                    "false": false[v.name][:40],
+                }
+                for v in vs
+            },
             "decode_ms_per_window": {
                 "mean": round(float(np.mean(neg_ms)), 1) if neg_ms else None,
                 "p95": round(float(np.percentile(neg_ms, 95)), 1) if neg_ms else None,
@@ -277,8 +448,16 @@ def run(cfg: Config, out_dir: Path, hours: str | int = "3.25", **_: Any) -> dict
         }
         timing[key] = round(time.monotonic() - t, 1)
         write()
-    asr.close()
-    return {k: result[k] for k in ("positives", "negatives_during_replies", "negatives")}
+    for asr in asrs.values():
+        asr.close()
+    return {
+        "positives": {k: v["by_condition"] for k, v in result["positives"]["by_variant"].items()},
+        "false_stops_per_hour": {
+            key: {k: v["false_stops_per_hour"] for k, v in result[key]["by_variant"].items()}
+            for key in ("negatives_during_replies", "negatives")
+            if key in result
+        },
+    }
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
@@ -287,22 +466,30 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    rates = result["positives"]["by_condition"]
-    ax.bar(list(rates), [100 * v for v in rates.values()], color="tab:blue")
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    byv = result["positives"]["by_variant"]
+    conds = result["positives"]["conditions"]
+    width = 0.8 / max(len(byv), 1)
+    x = np.arange(len(conds))
+    for i, (name, r) in enumerate(byv.items()):
+        fs = []
+        for key, label in (("negatives", "alone"), ("negatives_during_replies", "in replies")):
+            if key in result:
+                fs.append(f"{result[key]['by_variant'][name]['false_stops_per_hour']}/h {label}")
+        ax.bar(
+            x + i * width,
+            [100 * r["by_condition"][c] for c in conds],
+            width,
+            label=f"{name} (false stops: {', '.join(fs) or 'pending'})",
+        )
     ax.axhline(100 * TARGET_DETECT, color="red", ls="--", lw=0.8, label=f"target {100 * TARGET_DETECT:.0f} %")
-    parts = []
-    for key, label in (("negatives", "alone"), ("negatives_during_replies", "during replies")):
-        if key in result:
-            n = result[key]
-            parts.append(f"{n['false_stops_per_hour']} false stops/h {label} ({n['hours']} h)")
-    ax.set_title(
-        "stop word (ASR on short VAD windows): " + ("; ".join(parts) or "negatives pending"), fontsize=8
-    )
+    hrs = [f"{result[k]['hours']} h" for k in ("negatives", "negatives_during_replies") if k in result]
+    ax.set_title(f"stop word (ASR on short VAD windows), same run; negatives {' / '.join(hrs)}", fontsize=9)
+    ax.set_xticks(x + width * (len(byv) - 1) / 2, conds)
     ax.tick_params(axis="x", labelsize=7, rotation=20)
     ax.set_ylabel("detected %")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

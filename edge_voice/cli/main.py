@@ -43,10 +43,10 @@ def cmd_listen(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.audio.wavio import write_wav
     from edge_voice.core.messages import AudioFrame, SpeechStopped
     from edge_voice.listen.listener import Listener
+    from edge_voice.listen.micro import wake_detector
     from edge_voice.listen.vad import SileroVad
-    from edge_voice.listen.wake import OpenWakeWordDetector
 
-    listener = Listener(cfg, OpenWakeWordDetector(cfg.wake), SileroVad(cfg.vad))
+    listener = Listener(cfg, wake_detector(cfg.wake), SileroVad(cfg.vad))
     block_samples = cfg.audio.frame_samples
     source: AudioSource = (
         WavSource(args.input, pace="realtime" if args.realtime else "fast")
@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "echo",
         "wake",
         "stop",
+        "wake-micro",
         "load",
     ]
     b.add_argument("name", choices=bench_names)

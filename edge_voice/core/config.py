@@ -113,6 +113,13 @@ MEASURED_WAKE_THRESHOLDS: Mapping[str, float] = types.MappingProxyType(
     {"hey_jarvis": 0.475, "alexa": 0.15, "hey_mycroft": 0.175, "hey_rhasspy": 0.7, "okay_nabu": 0.1}
 )
 
+# microWakeWord's cutoff per word beside openWakeWord at its own default (wake.micro): from bench
+# wake-micro (either fires, <= 0.5 FA/h also one cutoff step lower). hey_mycroft has none: its model
+# fired on the negatives at every cutoff that recalled anything, so it is not run for that word.
+MEASURED_MICRO_CUTOFFS: Mapping[str, float] = types.MappingProxyType(
+    {"hey_jarvis": 0.93, "alexa": 0.93, "okay_nabu": 0.75}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class WakeConfig:
@@ -135,9 +142,16 @@ class WakeConfig:
     verifier: str = ""
     verifier_floor: float = 0.05
     verifier_threshold: float = 0.98
+    # A second detector: microWakeWord (pymicro-wakeword's models) beside openWakeWord for the words it
+    # carries; a word fires when either does (microWakeWord at its cutoff, MEASURED_MICRO_CUTOFFS unless
+    # micro_cutoffs says otherwise). Default and cutoffs from ``bench wake-micro``.
+    micro: bool = True
+    micro_cutoffs: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _require("wake.words", len(self.words) + len(self.custom_models) > 0, "a non-empty list")
+        for word, cut in self.micro_cutoffs.items():
+            _check_range("wake.micro_cutoffs", word, cut, 0.01, 0.9999)
         _check_range("wake", "verifier_floor", self.verifier_floor, 0.01, 0.999)
         _check_range("wake", "verifier_threshold", self.verifier_threshold, 0.5, 0.9999)
         _check_range("wake", "threshold", self.threshold, 0.01, 0.999)
@@ -151,6 +165,10 @@ class WakeConfig:
 
     def threshold_for(self, word: str) -> float:
         return self.thresholds.get(word, MEASURED_WAKE_THRESHOLDS.get(word, self.threshold))
+
+    def micro_cutoff_for(self, word: str) -> float | None:
+        """microWakeWord's cutoff for ``word``; None: it does not run for that word."""
+        return self.micro_cutoffs.get(word, MEASURED_MICRO_CUTOFFS.get(word))
 
 
 @dataclass(frozen=True, slots=True)

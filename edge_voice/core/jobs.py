@@ -32,6 +32,7 @@ class Ctx:
 class AsrJob:
     ctx: Ctx
     audio: Pcm
+    prompt: str | None = None  # this decode's own whisper prompt (the stop check's); None: the engine's
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ from edge_voice.core.messages import (
 )
 from edge_voice.core.publisher import EventSink, Publisher
 from edge_voice.core.replies import ReplyRouter, Workers
-from edge_voice.core.stop_word import is_stop
+from edge_voice.core.stop_word import STOP_PROMPT, is_stop, says_stop
 from edge_voice.core.supervisor import Supervisor
 from edge_voice.core.turn_taking import Continuation, TurnTaking
 from edge_voice.core.turns import Attempt, Mark, Trigger, Turn, next_turn_id
@@ -331,15 +331,22 @@ class Orchestrator:
         if turn is None or self.state != State.SPEAKING or not self.cfg.conversation.stop_word:
             return
         ctx = Ctx(turn.id, STOP_CHECK, CancelToken(), threading.Event())  # (the ASR has no gate to wait on)
-        if not self.w.asr.submit_nowait(AsrJob(ctx, msg.audio)):
+        if not self.w.asr.submit_nowait(AsrJob(ctx, msg.audio, STOP_PROMPT)):
             log.warning("turn=%d stop-word check dropped: ASR queue full", turn.id)
 
     def _on_stop_check(self, msg: Transcript) -> None:
         turn = self.turn
         heard = is_stop(msg.text)
         log.info("turn=%d stop-word check: %r%s", msg.turn_id, msg.text, " -> stop" if heard else "")
-        if heard and turn is not None and turn.id == msg.turn_id and self.state == State.SPEAKING:
-            self._cancel_turn("stop_word")
+        if not (heard and turn is not None and turn.id == msg.turn_id and self.state == State.SPEAKING):
+            return
+        if self.cfg.audio.echo_guard and says_stop(turn.said()):
+            # The reply itself says "stop" ("I can't stop the rain"): what the canceller leaks of it is
+            # the device's own voice (as the self-wake guard judges a wake word it plays). This reply then
+            # ends only by the wake word, the button or MQTT (bench stop, part=own).
+            log.info("turn=%d stop-word check: the reply itself says stop; ignored", turn.id)
+            return
+        self._cancel_turn("stop_word")
 
     def _on_no_speech(self) -> None:
         turn = self.turn

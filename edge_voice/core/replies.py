@@ -138,6 +138,7 @@ class ReplyRouter:
         """An engine's progress on a live attempt's reply; True once its synthesis is over."""
         match msg:
             case TextDelta():
+                a.streamed += msg.text
                 self.publish_for(turn, a, ev.TextDeltaInfo(msg.text))
             case SentenceReady():
                 pass  # a latency mark only

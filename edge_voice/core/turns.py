@@ -82,6 +82,7 @@ class Attempt:
     reply_text: str = ""  # a fast-path reply, the turn's once this attempt is committed
     prompt_user: str = ""  # the user message sent to the LLM (facts included), for prefix-stable history
     generated: str = ""  # GenerationDone.text: the LLM's text exactly as generated, for prefix-stable history
+    streamed: str = ""  # the LLM's text so far (TextDelta): what the reply says before GenerationDone
     stopped: str = ""  # why generation stopped (GenerationDone.stopped)
     synthesized: bool = False  # SynthesisDone came: every sentence of the reply was handed to playback
     chunks: int = 0  # audio chunks synthesised (0 at SynthesisDone = a silent reply)
@@ -193,6 +194,13 @@ class Turn:
     @property
     def committed(self) -> Attempt | None:
         return next((a for a in self.attempts if a.committed), None)
+
+    def said(self) -> str:
+        """What this turn's reply says (or will: all of it that exists yet) — a timer's or a say turn's
+        text, a fast-path confirmation, the LLM's answer streamed so far."""
+        a = self.committed
+        parts = [self.reply_text] + ([a.reply_text, a.streamed] if a is not None else [])
+        return " ".join(p for p in parts if p)
 
     @property
     def audible(self) -> bool:

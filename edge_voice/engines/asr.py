@@ -275,6 +275,7 @@ class WhisperCppTranscriber:
             **extra,
         )
         self.prompt = prompt
+        self._prompt_set = prompt  # the prompt in the model's persistent params (a decode may change it)
         self.cores = cores
         self.retry = retry
         self.on_retry: Callable[[int], None] | None = None  # the ASR worker moves its deadline
@@ -301,14 +302,21 @@ class WhisperCppTranscriber:
         result = self.decode(audio, cancel)
         return Transcription(result.text, result.aborted)
 
+    def transcribe_prompted(self, audio: Pcm, cancel: CancelToken, prompt: str) -> Transcription:
+        """``transcribe`` with ``prompt`` instead of the fixed prompt, for this decode only."""
+        result = self.decode(audio, cancel, prompt)
+        return Transcription(result.text, result.aborted)
+
     def transcribe_timed(self, audio: Pcm, cancel: CancelToken = NEVER) -> tuple[str, float]:
         """(text, wall-clock ms of the whole call)."""
         t0 = time.perf_counter()
         text = self.decode(audio, cancel).text
         return text, (time.perf_counter() - t0) * 1e3
 
-    def decode(self, audio: Pcm, cancel: CancelToken = NEVER) -> DecodeResult:
-        """Decode 16 kHz int16 speech; never raises for degenerate audio, never runs past its limits."""
+    def decode(self, audio: Pcm, cancel: CancelToken = NEVER, prompt: str | None = None) -> DecodeResult:
+        """Decode 16 kHz int16 speech; never raises for degenerate audio, never runs past its limits.
+        ``prompt``: this decode's initial prompt (None: the fixed one, ``self.prompt``)."""
+        want = self.prompt if prompt is None else prompt
         t0 = time.perf_counter()
         audio_ms = len(audio) * 1000 // SAMPLE_RATE
         if cancel.cancelled or audio_ms < MIN_AUDIO_MS or not has_voice(audio):
@@ -332,7 +340,7 @@ class WhisperCppTranscriber:
             )
 
             def run(limit_ms: int, n: int) -> tuple[str, int, AbortReason]:
-                return self._run(x, ctx, cancel, max_steps, limit_ms, n)
+                return self._run(x, ctx, cancel, max_steps, limit_ms, n, want)
 
             raw, steps, aborted, threads, retried = decode_with_retry(
                 run, self.cfg, audio_ms, threads, self.retry, self.on_retry
@@ -372,7 +380,14 @@ class WhisperCppTranscriber:
             model._ctx = None
 
     def _run(
-        self, x: Float32, ctx: int, cancel: CancelToken, max_steps: int, limit_ms: int, threads: int
+        self,
+        x: Float32,
+        ctx: int,
+        cancel: CancelToken,
+        max_steps: int,
+        limit_ms: int,
+        threads: int,
+        prompt: str | None = None,
     ) -> tuple[str, int, AbortReason]:
         deadline = time.monotonic() + limit_ms / 1e3
         calls = 0
@@ -391,6 +406,12 @@ class WhisperCppTranscriber:
                 reason = "time"
             return bool(reason)
 
-        segments = self._model.transcribe(x, audio_ctx=ctx, abort_callback=abort, n_threads=threads)
+        # pywhispercpp keeps a parameter once given: the prompt is set only when it changes (the stop
+        # check's "Stop." and back), so every other decode runs with exactly the params it always had
+        extra: dict[str, Any] = {}
+        if prompt is not None and prompt != self._prompt_set:
+            extra["initial_prompt"] = prompt
+            self._prompt_set = prompt
+        segments = self._model.transcribe(x, audio_ctx=ctx, abort_callback=abort, n_threads=threads, **extra)
         raw = " ".join(s.text.strip() for s in segments).strip()
         return ("" if reason else raw), max(0, calls - 1), reason

@@ -150,6 +150,14 @@ class Generator(Protocol):
 
 
 @runtime_checkable
+class PromptedTranscriber(Protocol):
+    """A transcriber that can decode one utterance with its own initial prompt (the stop word's check:
+    "Stop." instead of the device names, bench stop). Called from the ASR thread only."""
+
+    def transcribe_prompted(self, audio: Pcm, cancel: CancelToken, prompt: str) -> Transcription: ...
+
+
+@runtime_checkable
 class ReportsRetry(Protocol):
     """A transcriber that retries a decode out of time (``engines.asr.decode_with_retry``) and says so as
     the retry starts, with its limit in ms: the ASR worker's deadline then counts from there."""

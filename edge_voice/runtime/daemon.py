@@ -167,8 +167,8 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
     from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
     from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
     from edge_voice.listen.listener import Listener
+    from edge_voice.listen.micro import wake_detector
     from edge_voice.listen.vad import SileroVad
-    from edge_voice.listen.wake import OpenWakeWordDetector
 
     meter = None
     if cfg.service.adapt_to_load:
@@ -176,7 +176,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
 
         cfg = threads_for_free_cores(cfg, measure_free_cores())
         meter = CpuMeter().start()  # the ASR re-checks before every decode
-    wake = timed("wake", lambda: OpenWakeWordDetector(cfg.wake))
+    wake = timed("wake", lambda: wake_detector(cfg.wake))
     vad = timed("vad", lambda: SileroVad(cfg.vad))
     asr = timed(
         "asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=meter)

@@ -45,6 +45,7 @@ from edge_voice.core.reply_guard import MAX_SENTENCES, ReplyGuard
 from edge_voice.core.vocabulary import ErrorCode, Stage
 from edge_voice.engines.base import (
     Generator,
+    PromptedTranscriber,
     RemoteError,
     RemoteTimeout,
     ReportsRetry,
@@ -166,7 +167,10 @@ class AsrWorker(Worker[AsrJob]):
         if self.cfg is not None:
             self.busy_extra_s = self.cfg.retry_limit_ms(len(job.audio) * 1000 // 16000) / 1000
         try:
-            result = self.engine.transcribe(job.audio, c.cancel)
+            if job.prompt is not None and isinstance(self.engine, PromptedTranscriber):
+                result = self.engine.transcribe_prompted(job.audio, c.cancel, job.prompt)
+            else:
+                result = self.engine.transcribe(job.audio, c.cancel)
         except Exception as exc:
             log.exception("turn=%d asr failed", c.turn_id)
             self._fail(c, Stage.ASR, ErrorCode.ASR_FAILED, str(exc))

@@ -159,3 +159,32 @@ def test_a_voice_running_when_armed_is_not_a_short_utterance() -> None:
     listener.arm_stop(True)  # armed mid-sentence (the device began to speak over the user)
     got = feed(listener, np.concatenate([voice(256, 1), quiet(800)]), 1024 * 16)
     assert not [e for e in got if isinstance(e, ShortUtterance)]
+
+
+def test_a_reply_that_says_stop_is_not_ended_by_its_own_voice() -> None:
+    """The device's own "stop" leaking through the canceller (bench stop, part=own) is not the user's: a
+    reply that says the word is ended only by the wake word, the button or MQTT; another reply still is."""
+    r = Rig(cfg())
+    r.answering("can you stop the rain", "I can't stop the rain, but I can tell you the forecast.")
+    r.send(SHORT)
+    check(r, "Stop.")
+    assert r.orch.turn is not None and r.orch.state == State.SPEAKING
+    assert "turn.cancelled" not in r.types()
+    off = Rig(replace(cfg(), audio=replace(Config().audio, echo_guard=False)))  # the guard's key
+    off.answering("can you stop the rain", "I can't stop the rain, but I can tell you the forecast.")
+    off.send(SHORT)
+    check(off, "Stop.")
+    assert off.data("turn.cancelled")["reason"] == "stop_word"
+
+
+def test_a_ringing_timer_that_says_stop_in_its_phrase_is_guarded_too() -> None:
+    r = Rig(cfg())
+    say(r.orch, "Your timer is done. Say stop to end it.", trigger="timer")
+    job = r.tts.of(SpeakJob)[-1]
+    assert isinstance(job, SpeakJob)
+    c = job.ctx
+    r.send(AudioChunk(c.turn_id, c.attempt, 0, np.zeros(1600, np.int16), 16000, True, job.text))
+    r.send(PlaybackStarted(c.turn_id, r.clock(), 40000))
+    r.send(SHORT)
+    check(r, "stop")
+    assert r.orch.state == State.SPEAKING
