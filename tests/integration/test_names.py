@@ -15,9 +15,35 @@ from edge_voice.core.config import Config
 from edge_voice.integrations.sinks import MemorySink
 from edge_voice.runtime.daemon import Engines
 from tests.integration.conftest import Broker, Subscriber
-from tests.integration.rig import PREFIX, build, home_cfg, mqtt_turn
+from tests.integration.rig import PREFIX, Rig, build, home_cfg, mqtt_turn
 
 pytestmark = pytest.mark.engines
+
+
+def asked_back(
+    engines: Engines, tmp_path: Path, command: str, answer: str
+) -> tuple[Rig, list[object], list[tuple[object, dict[str, list[str]]]], str]:
+    """A command the device asks back about, then the user's answer in the follow-up window (no wake
+    word): the rig, the transcripts, the recognised intents and the event types seen."""
+    clip = clips.compose(
+        [
+            ("lead", clips.silence(800)),
+            ("wake", clips.piper_speech("Hey Jarvis,")),
+            ("gap", clips.silence(150)),
+            ("cmd", clips.piper_speech(command)),
+            ("wait", clips.silence(2200)),  # the question is asked; the follow-up window opens after it
+            ("answer", clips.piper_speech(answer)),
+            ("tail", clips.silence(6000)),
+        ]
+    )
+    rig = build(home_cfg(), engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
+    try:
+        rig.daemon.run()
+    finally:
+        rig.stop_home()
+    texts = [e.data["text"] for e in rig.memory.of("transcript.final")]
+    intents = [(e.data["name"], e.data["slots"]) for e in rig.memory.of("intent.recognized")]
+    return rig, texts, intents, " ".join(str(t.value) for t in rig.memory.types())
 
 
 def spoken(command: str, voice: str = "piper") -> clips.Clip:
@@ -98,24 +124,7 @@ def test_the_answer_to_a_question_in_the_follow_up_window_completes_the_command(
 ) -> None:
     """ "Turn on." → "Turn on which device?" → (no wake word, in the follow-up window) "The coffee
     machine." → turn_on coffee machine: the matcher keeps the question it asked (no orchestrator state)."""
-    clip = clips.compose(
-        [
-            ("lead", clips.silence(800)),
-            ("wake", clips.piper_speech("Hey Jarvis,")),
-            ("gap", clips.silence(150)),
-            ("cmd", clips.piper_speech("Turn on.")),
-            ("wait", clips.silence(2200)),  # the question is asked; the follow-up window opens after it
-            ("answer", clips.piper_speech("The coffee machine.")),
-            ("tail", clips.silence(6000)),
-        ]
-    )
-    rig = build(home_cfg(), engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
-    try:
-        rig.daemon.run()
-    finally:
-        rig.stop_home()
-    texts = [e.data["text"] for e in rig.memory.of("transcript.final")]
-    intents = [(e.data["name"], e.data["slots"]) for e in rig.memory.of("intent.recognized")]
+    rig, texts, intents, _ = asked_back(engines, tmp_path, "Turn on.", "The coffee machine.")
     assert [name for name, _ in intents] == ["clarify", "turn_on"], (texts, intents)
     assert intents[1][1] == {"device": ["coffee machine"], "kind": ["switch"]}, (texts, intents)
     assert [e.data["route"] for e in rig.memory.of("response.started")] == ["intent", "intent"]
@@ -128,26 +137,7 @@ def test_a_name_that_sounds_like_a_device_is_asked_about_and_yes_acts(
     """ "Turn on the hand." (bench turn-taking: whisper's hearing of "turn on the fan" in an espeak-ng
     voice at 10 dB) → "Did you mean the fan?", not "I don't know a device called hand" and not the LLM;
     "Yes, please." in the follow-up window, without the wake word, turns the fan on: once."""
-    clip = clips.compose(
-        [
-            ("lead", clips.silence(800)),
-            ("wake", clips.piper_speech("Hey Jarvis,")),
-            ("gap", clips.silence(150)),
-            ("cmd", clips.piper_speech("Turn on the hand.")),
-            # the question is asked; the follow-up window opens after it (as in the test above)
-            ("wait", clips.silence(2200)),
-            ("answer", clips.piper_speech("Yes, please.")),
-            ("tail", clips.silence(6000)),
-        ]
-    )
-    rig = build(home_cfg(), engines, clip.pcm, "adaptive", tmp_path / "reply.wav")
-    try:
-        rig.daemon.run()
-    finally:
-        rig.stop_home()
-    texts = [e.data["text"] for e in rig.memory.of("transcript.final")]
-    intents = [(e.data["name"], e.data["slots"]) for e in rig.memory.of("intent.recognized")]
-    seen = " ".join(str(t.value) for t in rig.memory.types())
+    rig, texts, intents, seen = asked_back(engines, tmp_path, "Turn on the hand.", "Yes, please.")
     assert [name for name, _ in intents] == ["clarify", "turn_on"], (texts, intents, seen)
     assert intents[0][1]["candidate"] == ["fan"], (texts, intents)
     assert intents[1][1] == {"device": ["fan"], "kind": ["fan"]}, (texts, intents)
