@@ -142,6 +142,18 @@ class _Engines:
         self.asr = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=asr_prompt(cfg)) if asr else None
 
 
+def keep_playing(ref: PlaybackReference, reply: Pcm, reply_at: int, played: int, pos: int) -> int:
+    """The playback thread keeps the device buffer full: the reply (starting at ``reply_at``) goes into
+    the reference in output chunks until it is ``AHEAD`` of the capture block at ``pos``. Returns the
+    next reply sample to play, on the input clock."""
+    end = reply_at + len(reply)
+    while played < end and played < pos + BLOCK + AHEAD:
+        n = min(CHUNK, end - played)
+        ref.write(played, reply[played - reply_at : played - reply_at + n])
+        played += n
+    return played
+
+
 def stream_scene(
     eng: _Engines,
     near: Pcm,
@@ -178,11 +190,8 @@ def stream_scene(
     out_parts: list[Pcm] = []
     pos = 0
     while True:
-        # the playback thread keeps the device buffer full, in output chunks, until stopped
-        while stopped_at is None and played < reply_end and played < pos + BLOCK + AHEAD:
-            n = min(CHUNK, reply_end - played)
-            ref.write(played, reply[played - REPLY_AT : played - REPLY_AT + n])
-            played += n
+        if stopped_at is None:
+            played = keep_playing(ref, reply, REPLY_AT, played, pos)
         try:
             block = src.read(BLOCK)
         except SourceExhausted:

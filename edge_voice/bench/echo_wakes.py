@@ -39,9 +39,7 @@ from edge_voice.listen.wake import HOP_SAMPLES, fire_hops
 log = logging.getLogger(__name__)
 
 VERSION = 1  # bump when the stream's meaning changes (reply, room, canceller): cached scores are redone
-BLOCK = 512
-AHEAD = 40 * SAMPLE_RATE // 1000
-CHUNK = 20 * SAMPLE_RATE // 1000
+BLOCK = 512  # the daemon's capture block, as bench echo's
 GAINS = (-5.0, 0.0, 5.0, 10.0)  # echo level (dB re. the played signal), cycled over the segments
 DELAYS = (20, 45, 70, 95, 120)
 REPLY_GAP = int(0.4 * SAMPLE_RATE)  # between sentences of the continuous reply
@@ -67,6 +65,7 @@ def stream_scores(
     alone when ``reply`` is None. Detector reset first; blocks of the capture's size."""
     from edge_voice.audio.echo import CancelledSource, PlaybackReference, RoomSource, make_canceller
     from edge_voice.audio.sources import SourceExhausted, WavSource
+    from edge_voice.bench.echo import keep_playing
 
     det.reset()
     rows: list[list[float]] = []
@@ -84,12 +83,9 @@ def stream_scores(
     ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
     aec = None if canceller is None else make_canceller(canceller)
     src = CancelledSource(RoomSource(WavSource(near, pace="fast"), ref, room), ref, aec)
-    played, end, pos = reply_at, reply_at + len(reply), 0
+    played, pos = reply_at, 0
     while True:
-        while played < end and played < pos + BLOCK + AHEAD:  # the playback thread keeps its buffer full
-            k = min(CHUNK, end - played)
-            ref.write(played, reply[played - reply_at : played - reply_at + k])
-            played += k
+        played = keep_playing(ref, reply, reply_at, played, pos)
         try:
             block = src.read(BLOCK)
         except SourceExhausted:

@@ -301,6 +301,17 @@ def run(cfg: Config, out_dir: Path, transcripts: str = "", repeat: int = 1, **_:
         for tag in ("off", "on")
         for snr in (None, SNR_DB)
     }
+
+    def match_stats(key: str) -> dict[str, Any]:
+        """Each matcher's ``key`` time over every command transcript, without and with the prompt."""
+        return {
+            name: stats(
+                [r[t]["matchers"][name][key] for r in rows if r["kind"] != "question" for t in ("off", "on")],
+                digits=3,
+            )
+            for name in matchers
+        }
+
     questions = [r for r in rows if r["kind"] == "question"]
     changed = [r for r in questions if normalize(r["off"]["transcript"]) != normalize(r["on"]["transcript"])]
     off_ms = np.array([r["off"]["asr_ms"] for r in rows])
@@ -323,30 +334,8 @@ def run(cfg: Config, out_dir: Path, transcripts: str = "", repeat: int = 1, **_:
             "p50": round(float(np.percentile(on_ms - off_ms, 50)), 1),
             "relative_mean": round(float(on_ms.mean() / off_ms.mean() - 1), 3),
         },
-        "match_first_ms": {  # the first match of each text: the sounds-like memo cold
-            name: stats(
-                [
-                    r[tag]["matchers"][name]["first_ms"]
-                    for r in rows
-                    if r["kind"] != "question"
-                    for tag in ("off", "on")
-                ],
-                digits=3,
-            )
-            for name in matchers
-        },
-        "match_ms": {  # per command transcript, both matchers on the same text back to back
-            name: stats(
-                [
-                    r[tag]["matchers"][name]["match_ms"]
-                    for r in rows
-                    if r["kind"] != "question"
-                    for tag in ("off", "on")
-                ],
-                digits=3,
-            )
-            for name in matchers
-        },
+        "match_first_ms": match_stats("first_ms"),  # the first match of each text: the sounds-like memo cold
+        "match_ms": match_stats("match_ms"),  # per command transcript, both matchers on one text back to back
         "still_misheard": sorted(
             {
                 (r["text"], r[tag]["transcript"], r[tag]["matchers"]["new"]["outcome"])
