@@ -452,7 +452,8 @@ class LlmConfig:
     timeout_ms: int = 3000
     # llama.cpp's threads yield the CPU to TTS/ASR when they compete (Linux thread nice): Piper's first
     # phrase then gets both cores while generation runs on (TTS first chunk 250 -> 145 ms in the turn bench).
-    # Ignored (0) under service.adapt_to_load: a niced LLM yields to every busy neighbour too (note 231)
+    # Used only with service.adapt_to_load = false (the default is true, which runs the LLM at 0): a niced
+    # LLM yields to every busy neighbour too (note 231)
     nice: int = 10
     prime: bool = True  # evaluate history + facts while the user speaks, so only the words are left after
 
@@ -654,11 +655,10 @@ class ServiceConfig:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stage_timeout_ms: int = 20000  # an LLM/TTS/playback job busy this long ends its turn with an error
     hung_exit_ms: int = 90000  # an engine thread stuck this long: exit 70 so systemd restarts us
-    # threads follow the cores other processes leave free (start-up; ASR per decode), OpenMP workers sleep
-    # instead of spinning, a decode out of time is retried once on one thread; false = fixed thread counts.
-    # Opt-in: on this loaded dev box it made turns slower (bench load, design note 117); to be measured on
-    # a board with one busy neighbour before it becomes the default
-    adapt_to_load: bool = False
+    # threads follow the cores other processes leave free (start-up; ASR per decode; a neighbour at a
+    # higher nice counts by the share of a core it would keep), OpenMP workers sleep instead of spinning,
+    # the LLM is not niced; false = fixed thread counts and llm.nice (bench load, design notes 231, 270)
+    adapt_to_load: bool = True
 
     def __post_init__(self) -> None:
         _check_range("service", "stage_timeout_ms", self.stage_timeout_ms, 1000, 600000)

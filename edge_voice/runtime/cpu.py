@@ -230,15 +230,17 @@ class CpuMeter:
         clock: Callable[[], float] = time.monotonic,
         own: Callable[[], int] = own_ticks,
         rescan_s: float = RESCAN_S,
+        nice: Callable[[], int | None] = my_nice,
     ) -> None:
+        """``nice``: the calling thread's nice (asked at start and by every ``busy``)."""
         self.sample_s, self.window_s, self.rescan_s = sample_s, window_s, rescan_s
-        self.proc, self.clock, self.own = proc, clock, own
+        self.proc, self.clock, self.own, self.nice = proc, clock, own, nice
         self._samples: deque[CpuSample] = deque(maxlen=max(2, int(window_s / sample_s) + 2))
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.usable = usable_cores()
-        mine = my_nice()
+        mine = nice()
         self.floor = NICEST if mine is None else mine
         self._watch: frozenset[int] = frozenset()
         self._scanned: CpuSample | None = None
@@ -286,7 +288,7 @@ class CpuMeter:
             past = [s for s in self._samples if now is not None and now.mono_s - s.mono_s <= self.window_s]
         if now is None or not past:
             return 0.0
-        return others_busy([*past, now], my_nice())
+        return others_busy([*past, now], self.nice())
 
     def free(self) -> int:
         return free_cores(self.busy(), self.usable)

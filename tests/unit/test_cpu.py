@@ -213,8 +213,8 @@ def test_the_meter_scans_rarely_and_re_reads_only_niced_processes_that_ran(proc:
     proc.run(101, 19, 5, 5)  # a nice-19 job that keeps running
     proc.run(102, 19, 1, 0)  # a niced process that sleeps throughout
     proc.run(200, 0)  # a nice-0 service, idle for now
-    meter = cpu.CpuMeter(sample_s=0.25, window_s=1.0, proc=proc.root, clock=lambda: proc.now, rescan_s=2.0)
-    meter.usable, meter.floor = 2, 0
+    meter = cpu.CpuMeter(0.25, 1.0, proc.root, lambda: proc.now, rescan_s=2.0, nice=lambda: 0)
+    meter.usable = 2
 
     def step(**run: float) -> None:
         proc.tick(0.25, nice=run.get("niced", 0.0), user=run.get("hog", 0.0))
@@ -245,8 +245,8 @@ def test_the_meter_scans_rarely_and_re_reads_only_niced_processes_that_ran(proc:
 def test_meter_judges_the_recent_window_only(proc: FakeProc) -> None:
     """A process that started 1 s ago shows as a full busy core, not diluted by the quiet minute before."""
     proc.run(200, 0)
-    meter = cpu.CpuMeter(sample_s=0.5, window_s=1.0, proc=proc.root, clock=lambda: proc.now)
-    meter.usable, meter.floor = 2, 0
+    meter = cpu.CpuMeter(0.5, 1.0, proc.root, lambda: proc.now, nice=lambda: 0)
+    meter.usable = 2
     meter.sample()
     proc.tick(60.0)  # quiet minute: both cores idle
     meter.sample()
@@ -256,6 +256,7 @@ def test_meter_judges_the_recent_window_only(proc: FakeProc) -> None:
         meter.sample()
     proc.tick(0.5, user=1.0)  # read by busy()
     assert meter.free() == 1  # the window is 60.5 .. 61.5: one core busy
+
 
 def test_openmp_waits_are_made_passive_unless_the_user_chose() -> None:
     env: dict[str, str] = {}
@@ -269,7 +270,6 @@ def test_openmp_waits_are_made_passive_unless_the_user_chose() -> None:
 
 def test_realtime_priority_is_what_the_log_says() -> None:
     """SCHED_FIFO where allowed (root, or LimitRTPRIO), a readable refusal elsewhere; 0 leaves it alone."""
-    import threading
 
     done = threading.Event()
     t = threading.Thread(target=done.wait, daemon=True)
