@@ -36,6 +36,7 @@ from edge_voice.bench.turn import COMMANDS, QUESTIONS, STAGES, _pct
 from edge_voice.core.config import Config, ServiceConfig
 from edge_voice.core.events import Event
 from edge_voice.core.vocabulary import EventType, Latency, Stage
+from edge_voice.engines.asr import FreeCores
 
 N_COMMANDS, N_QUESTIONS = 4, 3  # each spoken idle and busy, in two runs: 28 turns per variant
 GAP_MS = {"command": 8000, "question": 16000}  # silence after a turn: room for its whole reply
@@ -64,6 +65,21 @@ class _Hog:
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+class _CountedCores:
+    """The ASR's free-core meter, its every answer counted by whether the hog was running (the answers
+    are what the decodes' thread counts follow: 2 free with only niced jobs beside us, note 270)."""
+
+    def __init__(self, inner: FreeCores, hog: _Hog) -> None:
+        self.inner, self.hog = inner, hog
+        self.seen: dict[str, dict[int, int]] = {"idle": {}, "busy": {}}
+
+    def free(self) -> int:
+        n = self.inner.free()
+        seen = self.seen["busy" if self.hog.busy else "idle"]
+        seen[n] = seen.get(n, 0) + 1
+        return n
 
 
 class _TurnSink:
@@ -116,6 +132,7 @@ def run_variant(
     """One variant's turns, in this process (``service.adapt_to_load`` = ``adapt``)."""
     from edge_voice.audio.sinks import WavSink
     from edge_voice.audio.sources import InputClock, WavSource
+    from edge_voice.engines.asr import WhisperCppTranscriber
     from edge_voice.runtime.daemon import Daemon, load_engines
 
     cfg = replace(
@@ -127,6 +144,9 @@ def run_variant(
     hog = _Hog()
     try:
         engines = load_engines(cfg)  # idle: both variants load (and measure free cores) without the hog
+        counted = None
+        if isinstance(engines.asr, WhisperCppTranscriber) and engines.asr.cores is not None:
+            counted = engines.asr.cores = _CountedCores(engines.asr.cores, hog)
         clock = InputClock()
         source = WavSource(pcm, pace="adaptive", clock=clock)
         sink = _TurnSink(clock.now_sample)
@@ -180,7 +200,13 @@ def run_variant(
                 **(lat if isinstance(lat, dict) else {}),
             }
         )
-    return {"wall_s": round(wall_s, 1), "hog_cpu_share_while_busy": round(hog_share, 2), "rows": rows}
+    return {
+        "wall_s": round(wall_s, 1),
+        "hog_cpu_share_while_busy": round(hog_share, 2),
+        # the meter's answers before each ASR decode (speculative ones too), by condition: {cores: times}
+        "asr_free_cores": counted.seen if counted is not None else None,
+        "rows": rows,
+    }
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,6 +255,7 @@ def run(
     # and busy: both variants see the same background on average, not one the busier half of the run
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     extra: dict[str, dict[str, list[float]]] = {name: {"wall_s": [], "hog": []} for name in VARIANTS}
+    free: dict[str, dict[str, dict[str, int]]] = {name: {"idle": {}, "busy": {}} for name in VARIANTS}
     for name in (*VARIANTS, *reversed(VARIANTS)):
         env = dict(os.environ)
         env.pop("OMP_WAIT_POLICY", None)  # each child decides (the baseline: OpenMP's default spin)
@@ -244,12 +271,16 @@ def run(
         rows[name] += part["rows"]
         extra[name]["wall_s"].append(part["wall_s"])
         extra[name]["hog"].append(part["hog_cpu_share_while_busy"])
+        for cond, counts in (part.get("asr_free_cores") or {}).items():
+            for n, times in counts.items():  # JSON keys: strings
+                free[name][cond][n] = free[name][cond].get(n, 0) + times
     results: dict[str, dict[str, Any]] = {}
     for name in VARIANTS:
         results[name] = {
             "adapt_to_load": VARIANTS[name],
             "wall_s": round(sum(extra[name]["wall_s"]), 1),
             "hog_cpu_share_while_busy": round(sum(extra[name]["hog"]) / 2, 2),
+            "asr_free_cores": free[name] if VARIANTS[name] else None,
             **summarize(rows[name]),
             "rows": rows[name],
         }
