@@ -329,7 +329,8 @@ def _plot(summary: dict[str, Any], results: dict[str, Any], path: Path) -> None:
                 sel = [r[v2v] for r in res["rows"] if r["busy"] == busy and r["route"] == route and v2v in r]
                 lost = sum(1 for r in res["rows"] if r["busy"] == busy and r["lost"])
                 data.append(sel or [0])
-                labels.append(f"{name}\n{cond} (lost {lost})")
+                shipped = " (default)" if name == summary.get("shipped") else ""
+                labels.append(f"{name}{shipped}\n{cond} (lost {lost})")
         ax.boxplot(data, tick_labels=labels)
         ax.set_ylabel("end of speech → first reply sample (ms)")
         kind = "command" if route == Stage.INTENT else "llm"
