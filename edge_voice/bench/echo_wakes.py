@@ -364,3 +364,205 @@ def gate_table(
                 }
             )
     return rows
+
+
+# ------------------------------------------------------- the daemon's listener as it is (note 260ff)
+#
+# Session 13's traces were harsher and narrower than the daemon: the canceller started cold in every
+# 30 s segment (the daemon builds one filter at start-up and keeps it: ``echo_path.build``), and only
+# openWakeWord was scored (the daemon fuses microWakeWord, ``wake.micro``, and drops what the self-wake
+# guard hears in the reference, ``audio.echo_guard``). ``warm_scores`` records what all of that needs,
+# per 80 ms hop, after ``WARM_S`` of the device talking with nobody near (the filter converged, as after
+# earlier replies in the same room).
+
+WARM_VERSION = 1  # bump when warm_scores' stream or channels change
+WARM_S = 8  # seconds of reply, nobody near, before the scored part: the canceller is warm
+WARM_HOPS = WARM_S * SAMPLE_RATE // HOP_SAMPLES
+# per hop: openWakeWord's score (first word); microWakeWord's highest output in the hop; the cancelled
+# signal's level, the reference's, and the canceller's echo estimate's (mic − output), all dBFS; the near
+# end's and the residual echo's (output − near end − noise: known only to the bench)
+CHANNELS = ("oww", "micro", "out_db", "far_db", "est_db", "near_db", "residual_db")
+
+
+def hop_db(x: np.ndarray, hops: int) -> np.ndarray:
+    """RMS level (dBFS) of ``x`` over each of ``hops`` 80 ms hops (zero-padded)."""
+    y = np.zeros(hops * HOP_SAMPLES)
+    k = min(len(x), len(y))
+    y[:k] = x[:k]
+    ms = np.mean(y.reshape(hops, HOP_SAMPLES) ** 2, axis=1)
+    out: np.ndarray = (10 * np.log10(ms / 32768.0**2 + 1e-12)).astype(np.float32)
+    return out
+
+
+class _Recorder:
+    """The guard's detector, recording every score it gives (the guard's own threshold aside)."""
+
+    def __init__(self, det: Any) -> None:
+        self._det = det
+        self.words = det.words
+        self.last: float | None = None
+
+    def reset(self) -> None:
+        self._det.reset()
+
+    def process(self, samples: Pcm) -> dict[str, float]:
+        out: dict[str, float] = self._det.process(samples)
+        if out:
+            self.last = max(self.last or 0.0, out[self.words[0]])
+        return out
+
+
+def warm_scores(
+    cfg: Config, dets: dict[str, Any], near: Pcm, far: Pcm, room: Any, canceller: str, skip: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``near`` heard while the device plays ``far`` (same timeline, from sample 0) through ``room`` and
+    the daemon's ``CancelledSource`` with the self-wake guard tapping the reference. Returns per hop the
+    ``CHANNELS`` and the guard detector's scores as (end sample, score) rows, both from hop ``skip`` on
+    (samples counted from there)."""
+    from edge_voice.audio.echo import AEC_FRAME, CancelledSource, PlaybackReference, RoomEcho
+    from edge_voice.audio.echo import make_canceller
+    from edge_voice.audio.sources import SourceExhausted, WavSource
+    from edge_voice.listen.echo_guard import EchoGuard
+
+    oww, micro, gdet = dets["oww"], dets["micro"], _Recorder(dets["guard"])
+    oww.reset()
+    micro.reset()
+    gdet.reset()
+    guard = EchoGuard(gdet, cfg.wake.threshold)  # type: ignore[arg-type]
+    ghits: list[tuple[int, float]] = []
+
+    def tap(start: int, block: Pcm) -> None:
+        gdet.last = None
+        guard.hear(start, block)
+        if gdet.last is not None:
+            ghits.append((start + len(block), gdet.last))
+
+    mic = mic_signal(near, far, room)
+    ref = PlaybackReference(capacity_s=len(mic) / SAMPLE_RATE + 4)
+    ref.write(0, far)
+    src = CancelledSource(WavSource(mic, pace="fast"), ref, make_canceller(canceller), tap=tap)
+    word = oww.words[0]
+    rows: list[tuple[float, float]] = []
+    outs: list[Pcm] = []
+    peak = 0.0
+    while True:
+        try:
+            block = src.read(BLOCK)
+        except SourceExhausted:
+            break
+        outs.append(block)
+        for p in micro.process(block).values():
+            peak = max(peak, p)
+        s = oww.process(block)
+        if s:
+            rows.append((s[word], peak))
+            peak = 0.0
+    n = len(rows)
+    out = np.concatenate(outs).astype(np.float64)[: len(mic)]  # the source pads its last block
+    clean = near.astype(np.float64) + RoomEcho(room).noise(0, len(near))
+    d = AEC_FRAME  # the canceller's output is its input one frame later
+    lag = lambda x: np.concatenate([np.zeros(d), x[: len(x) - d]])  # noqa: E731
+    est = lag(mic.astype(np.float64)) - out
+    residual = out - lag(clean)
+    chans = np.column_stack(
+        [
+            np.asarray(rows, np.float32).reshape(-1, 2),
+            hop_db(out, n),
+            hop_db(far.astype(np.float64), n),
+            hop_db(est, n),
+            hop_db(lag(near.astype(np.float64)), n),
+            hop_db(residual, n),
+        ]
+    ).astype(np.float32)
+    g = np.asarray(ghits, np.float64).reshape(-1, 2)
+    g[:, 0] -= skip * HOP_SAMPLES
+    return chans[skip:], g
+
+
+def warm_far(replies: Sequence[Pcm], n: int, offset: int) -> Pcm:
+    """The device talking for ``WARM_S`` and then ``n`` samples more (one continuous reply)."""
+    return playback(replies, WARM_S * SAMPLE_RATE + n, offset)
+
+
+def _warm_cached(i: int, seg: Any) -> Path:
+    from edge_voice.cache import cache_dir
+
+    cfg: Config = _W["cfg"]
+    tag = (
+        f"w{WARM_VERSION}:{seg.key}:{_room(i)}:{_W['canceller']}:{cfg.wake.words}:{_W['reply_key']}:"
+        f"{cfg.wake.threshold}:{WARM_S}"
+    )
+    return cache_dir("echo-wakes") / f"warm-{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npz"
+
+
+def _dets(cfg: Config) -> dict[str, Any]:
+    from edge_voice.listen.micro import MicroWakeDetector
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    return {
+        "oww": OpenWakeWordDetector(cfg.wake),
+        "micro": MicroWakeDetector(cfg.wake.words[:1]),
+        "guard": OpenWakeWordDetector(cfg.wake),
+    }
+
+
+def _warm_segment(job: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
+    """One negative segment with the device talking throughout (warm canceller): its channels and
+    guard rows (cached)."""
+    from edge_voice.bench import wake_corpus as corpus
+
+    i, seg = job
+    f = _warm_cached(i, seg)
+    if f.exists():
+        z = np.load(f)
+        return i, z["hops"], z["guard"]
+    cfg: Config = _W["cfg"]
+    if "dets" not in _W:
+        _W["dets"] = _dets(cfg)
+    near = corpus.read_segment(seg)
+    w = WARM_S * SAMPLE_RATE
+    far = warm_far(_W["replies"], len(near), (i * 7919 * SAMPLE_RATE // 10) % 10**9)
+    pad = np.concatenate([np.zeros(w, np.int16), near])
+    hops, guard = warm_scores(cfg, _W["dets"], pad, far, _room(i), _W["canceller"], WARM_HOPS)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_suffix(f".{os.getpid()}.npz")
+    np.savez(tmp, hops=hops, guard=guard)
+    tmp.replace(f)
+    return i, hops, guard
+
+
+def warm_negatives(
+    cfg: Config,
+    replies: Sequence[Pcm],
+    hours: float,
+    canceller: str,
+    jobs: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    cached_only: bool = False,
+) -> tuple[list[int], list[np.ndarray], list[np.ndarray], list[str]]:
+    """``negative_traces`` with the daemon's listener: (plan index, channels, guard rows, kind) of the
+    first ``hours`` of the corpus, each segment with the device talking throughout and a warm filter."""
+    from edge_voice.bench import wake_corpus as corpus
+
+    segments = corpus.plan(hours)
+    _W.update(cfg=cfg, replies=list(replies), canceller=canceller, reply_key=reply_key(replies))
+    jobs_ = list(enumerate(segments))
+    if cached_only:
+        jobs_ = [(i, s) for i, s in jobs_ if _warm_cached(i, s).exists()]
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if jobs <= 1:
+        for n, j in enumerate(jobs_):
+            i, h, g = _warm_segment(j)
+            out[i] = (h, g)
+            if progress:
+                progress(n + 1, len(jobs_))
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(jobs, initializer=_nice) as pool:
+            for n, (i, h, g) in enumerate(pool.imap_unordered(_warm_segment, jobs_)):
+                out[i] = (h, g)
+                if progress:
+                    progress(n + 1, len(jobs_))
+    done = sorted(out)
+    return done, [out[i][0] for i in done], [out[i][1] for i in done], [segments[i].kind for i in done]
