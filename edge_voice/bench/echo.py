@@ -580,6 +580,38 @@ def playback_gate(
     }
 
 
+def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, Any]]:
+    """The barge-in scenes' ``echo_wakes.warm_scores`` channels through the default canceller, the filter
+    warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound); cached."""
+    from edge_voice.bench import echo_wakes as ew
+
+    key = f"w{ew.WARM_VERSION}:{warm}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
+    f = cache_dir("echo-wakes") / f"scenes-warm-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    old = dict(np.load(f)) if f.exists() else {}
+    dets: dict[str, Any] | None = None
+    scenes = []
+    for scene in barge_in_scenes():
+        near, reply, room, at, cmd_at = scene_audio(scene, replies)
+        sid = str(scene["id"])
+        if f"h{sid}" not in old:
+            dets = dets or ew._dets(cfg)
+            before = [replies[(scene["reply"] + 1) % len(replies)]] if warm else []
+            h, g = ew.scene_channels(cfg, dets, near, reply, REPLY_AT, room, cfg.audio.echo_canceller, before)
+            old[f"h{sid}"], old[f"g{sid}"] = h, g
+        scenes.append(
+            {
+                "id": scene["id"],
+                "hops": old[f"h{sid}"],
+                "guard": old[f"g{sid}"],
+                "window": (at, cmd_at + SAMPLE_RATE),
+                "ratio_db": scene["ratio_db"],
+            }
+        )
+    f.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(f, **old)
+    return scenes
+
+
 def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, Any]:
     """The playback gate for an existing run's ``echo.json`` (its scenes and figures unchanged)."""
     from types import SimpleNamespace

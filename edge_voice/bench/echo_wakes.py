@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -566,3 +567,162 @@ def warm_negatives(
                     progress(n + 1, len(jobs_))
     done = sorted(out)
     return done, [out[i][0] for i in done], [out[i][1] for i in done], [segments[i].kind for i in done]
+
+
+def scene_channels(
+    cfg: Config,
+    dets: dict[str, Any],
+    near: Pcm,
+    reply: Pcm,
+    reply_at: int,
+    room: Any,
+    canceller: str,
+    warm: Sequence[Pcm] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """A barge-in scene's ``warm_scores`` (``reply`` from ``reply_at``). ``warm``: replies the device
+    spoke before the scene (``WARM_S`` of them, then a ``REPLY_GAP`` pause and the scene): the filter is
+    warm; empty: cold, as ``stream_scores``."""
+    w = WARM_S * SAMPLE_RATE if warm else 0
+    far = np.zeros(w + len(near), np.int16)
+    if warm:
+        far[: w - REPLY_GAP] = playback(warm, w - REPLY_GAP, 0)
+    end = min(len(far), w + reply_at + len(reply))
+    far[w + reply_at : end] = reply[: end - w - reply_at]
+    pad = np.concatenate([np.zeros(w, np.int16), near])
+    return warm_scores(cfg, dets, pad, far, room, canceller, w // HOP_SAMPLES)
+
+
+# ------------------------------------------------------------------ the daemon's gate, replayed
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackRule:
+    """One way of deciding a wake word while the device plays, replayed over ``CHANNELS``.
+
+    ``micro_cutoff``: microWakeWord fires the word on its own above it (``wake.micro``; None = off);
+    ``micro_vote``: an openWakeWord hop counts only if microWakeWord gave at least this within the last
+    ``VOTE_HOPS`` hops; ``near_db``: a hop counts only if the cancelled signal is at least this loud
+    relative to the canceller's echo estimate (someone in the room is talking, not only the residual);
+    ``guard``: the self-wake guard drops words the reference scored (``audio.echo_guard``)."""
+
+    name: str
+    threshold: float
+    patience: int
+    micro_cutoff: float | None = None
+    micro_vote: float | None = None
+    near_db: float | None = None
+    guard: bool = True
+
+
+VOTE_HOPS = 6  # microWakeWord's sliding mean trails openWakeWord's window by a few hops
+
+
+def _window_max(x: np.ndarray, n: int) -> np.ndarray:
+    out = x.copy()
+    for k in range(1, n):
+        out[k:] = np.maximum(out[k:], x[:-k])
+    return out
+
+
+def guarded(at: int, guard_rows: np.ndarray, threshold: float) -> bool:
+    """``EchoGuard.is_echo`` over recorded (end sample, score) rows of the guard's detector: the
+    reference scored ``threshold × 0.5`` from ``LEAD_HOPS`` hops after ``at`` to 1.5 s before it."""
+    from edge_voice.listen.echo_guard import LEAD_HOPS
+
+    if len(guard_rows) == 0:
+        return False
+    hit = guard_rows[:, 1] >= threshold * 0.5
+    d = at - guard_rows[hit, 0]
+    return bool(np.any((d >= -LEAD_HOPS * HOP_SAMPLES) & (d <= 1500 * SAMPLE_RATE // 1000)))
+
+
+def rule_fires(
+    hops: np.ndarray,
+    guard_rows: np.ndarray,
+    rule: PlaybackRule,
+    refractory_samples: int,
+    guard_threshold: float,
+    latch_hops: int,
+) -> tuple[list[int], int]:
+    """(the hops where ``rule`` wakes the device, how many more fired but the guard dropped) over one
+    stream's ``CHANNELS``. A word is dated ``patience − 1`` hops before its decision, as the listener
+    dates it; microWakeWord's fires hold the word at 1.0 for ``latch_hops`` hops (``FusedWakeDetector``)."""
+    from edge_voice.listen.micro import latch
+
+    above = hops[:, 0] >= rule.threshold
+    if rule.micro_vote is not None:
+        above &= _window_max(hops[:, 1], VOTE_HOPS) >= rule.micro_vote
+    if rule.micro_cutoff is not None:
+        above |= latch(hops[:, 1] > rule.micro_cutoff, latch_hops)
+    if rule.near_db is not None:
+        above &= hops[:, 2] - hops[:, 4] >= rule.near_db
+    kept: list[int] = []
+    dropped = 0
+    for k in fire_hops(above.astype(np.float32), 0.5, rule.patience, refractory_samples):
+        at = (k + 2 - rule.patience) * HOP_SAMPLES
+        if rule.guard and guarded(at, guard_rows, guard_threshold):
+            dropped += 1
+        else:
+            kept.append(k)
+    return kept, dropped
+
+
+def rule_row(
+    rule: PlaybackRule,
+    scenes: dict[str, Sequence[dict[str, Any]]],
+    negatives: Sequence[tuple[np.ndarray, np.ndarray]],
+    kinds: Sequence[str],
+    alone: Sequence[np.ndarray],
+    refractory_samples: int,
+    guard_threshold: float,
+    latch_hops: int,
+    warm: int,
+) -> dict[str, Any]:
+    """One rule's barge-ins caught per ratio (for each scene set: a fire dated in the user's window),
+    fires outside the user in the scenes, false wakes per hour of playback (and what the guard dropped),
+    and on the same negatives with no reply (``alone``: openWakeWord and microWakeWord columns)."""
+    row: dict[str, Any] = {"rule": rule.name, **{k: getattr(rule, k) for k in PlaybackRule.__slots__}}
+    for label, scs in scenes.items():
+        caught: dict[int, list[bool]] = {}
+        outside = 0
+        for sc in scs:
+            ks, _ = rule_fires(sc["hops"], sc["guard"], rule, refractory_samples, guard_threshold, latch_hops)
+            ats = [(k + 2 - rule.patience) * HOP_SAMPLES for k in ks if (k + 1) * HOP_SAMPLES >= warm]
+            hit = any(sc["window"][0] <= a <= sc["window"][1] for a in ats)
+            caught.setdefault(sc["ratio_db"], []).append(hit)
+            outside += sum(not sc["window"][0] <= a <= sc["window"][1] for a in ats)
+        row[f"barge_in_rate_{label}"] = {
+            (f"{r:+d}dB" if r else "0dB"): round(sum(v) / len(v), 3) for r, v in sorted(caught.items())
+        }
+        row[f"fires_outside_user_{label}"] = outside
+    total = dropped = 0
+    by_kind: dict[str, int] = {}
+    where: list[int] = []
+    hops = 0
+    for n, ((h, g), kind) in enumerate(zip(negatives, kinds, strict=True)):
+        ks, d = rule_fires(h, g, rule, refractory_samples, guard_threshold, latch_hops)
+        total += len(ks)
+        dropped += d
+        hops += len(h)
+        by_kind[kind] = by_kind.get(kind, 0) + len(ks)
+        where += [n] * len(ks)
+    hours = hops * HOP_SAMPLES / SAMPLE_RATE / 3600
+    quiet = replace_rule(rule, near_db=None, guard=False)
+    fa = sum(len(rule_fires(a, np.zeros((0, 2)), quiet, refractory_samples, 0, latch_hops)[0]) for a in alone)
+    hours_alone = sum(len(a) for a in alone) * HOP_SAMPLES / SAMPLE_RATE / 3600
+    row |= {
+        "false_wakes_during_playback": total,
+        "false_wakes_per_playback_hour": round(total / max(hours, 1e-9), 3),
+        "false_wakes_by_kind": {k: v for k, v in by_kind.items() if v},
+        "false_wakes_at": where,  # indices into the scored negatives
+        "guard_dropped_during_playback": dropped,
+        "false_wakes_no_reply": fa,
+        "false_wakes_per_hour_no_reply": round(fa / max(hours_alone, 1e-9), 3),
+    }
+    return row
+
+
+def replace_rule(rule: PlaybackRule, **kw: Any) -> PlaybackRule:
+    from dataclasses import replace
+
+    return replace(rule, **kw)
