@@ -612,6 +612,114 @@ def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, A
     return scenes
 
 
+def daemon_rule(cfg: Config, name: str = "default", **kw: Any) -> Any:
+    """The gate the daemon runs while it plays, as an ``echo_wakes.PlaybackRule`` (``kw`` overrides)."""
+    from edge_voice.bench import echo_wakes as ew
+
+    word = cfg.wake.words[0]
+    rule = ew.PlaybackRule(
+        name,
+        cfg.wake.threshold_for(word),
+        cfg.wake.playback_patience or cfg.wake.patience,
+        micro_cutoff=cfg.wake.micro_cutoff_for(word) if cfg.wake.micro else None,
+        guard=cfg.audio.echo_guard,
+    )
+    return ew.replace_rule(rule, **kw)
+
+
+def candidate_rules(cfg: Config) -> list[Any]:
+    """The default gate and the candidates measured against it (design notes 260ff)."""
+    rules = [
+        daemon_rule(cfg),
+        daemon_rule(cfg, "openWakeWord only", micro_cutoff=None),
+        daemon_rule(cfg, "no guard", guard=False),
+    ]
+    for p in (2, 1):
+        rules.append(daemon_rule(cfg, f"patience {p}", patience=p))
+        rules += [daemon_rule(cfg, f"patience {p} at {t}", patience=p, threshold=t) for t in (0.6, 0.7, 0.8)]
+        rules += [
+            daemon_rule(cfg, f"patience {p}, micro vote {m}", patience=p, micro_vote=m)
+            for m in (0.05, 0.2, 0.5)
+        ]
+        rules += [
+            daemon_rule(cfg, f"patience {p}, near end {d} dB", patience=p, near_db=d)
+            for d in (-15, -10, -6, -3)
+        ]
+    return rules
+
+
+def playback_rules(cfg: Config, hours: float, jobs: int, cached_only: bool) -> dict[str, Any]:
+    """The gate while the device speaks, on the daemon's listener (design notes 260ff): the barge-in
+    scenes with the filter warm and cold, ``bench wake``'s negatives played during a continuous reply
+    through a warm filter, openWakeWord + microWakeWord + the self-wake guard; every candidate rule
+    replayed over the same channels."""
+    from edge_voice.bench import echo_wakes as ew
+    from edge_voice.bench import wake as bw
+    from edge_voice.bench import wake_corpus as corpus
+
+    word = cfg.wake.words[0]
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
+    scenes = {"warm": gate_scenes(cfg, replies, True), "cold": gate_scenes(cfg, replies, False)}
+    idx, hops, guard, kinds = ew.warm_negatives(
+        cfg,
+        talk,
+        hours,
+        cfg.audio.echo_canceller,
+        jobs,
+        lambda i, n: log.info("negatives %d/%d", i, n),
+        cached_only,
+    )
+    # the same segments with no reply: bench wake's and bench wake-micro's cached scores
+    segments = corpus.plan(hours)
+    warm = ew._warm_hops(cfg)
+    tag = hashlib.sha256(f"{bw.WORDS}:{ew.BLOCK}:{warm}:{bw.SCORES_VERSION}".encode()).hexdigest()[:12]
+    alone = []
+    for i in idx:
+        o = np.load(corpus.cache_dir() / "scores" / f"{segments[i].key}-{tag}.npy")[:, bw.WORDS.index(word)]
+        m = np.load(corpus.cache_dir() / "scores" / f"{segments[i].key}-micro1.npy")[warm:, 0]
+        k = min(len(o), len(m))
+        a = np.zeros((k, len(ew.CHANNELS)), np.float32)
+        a[:, 0], a[:, 1] = o[:k], m[:k]
+        alone.append(a)
+    refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
+    rows = [
+        ew.rule_row(
+            r,
+            scenes,
+            list(zip(hops, guard, strict=True)),
+            kinds,
+            alone,
+            refractory,
+            cfg.wake.threshold,
+            cfg.wake.patience,
+            cfg.wake.warmup_ms * SAMPLE_RATE // 1000,
+        )
+        for r in candidate_rules(cfg)
+    ]
+    for r in rows:  # plan indices, not positions in the scored list
+        r["false_wakes_at"] = [{"segment": idx[n], "kind": kinds[n]} for n in r["false_wakes_at"]]
+    hours_played = sum(len(h) for h in hops) * HOP_SAMPLES / SAMPLE_RATE / 3600
+    return {
+        "word": word,
+        "playback_hours": round(hours_played, 3),
+        "segments_scored": len(idx),
+        "segments_planned": len(segments),
+        "negatives": {k: kinds.count(k) for k in sorted(set(kinds))},
+        "target_false_wakes_per_playback_hour": f"<= {ew.TARGET_PER_HOUR}",
+        "chosen": rows[0],
+        "rules": rows,
+        "note": (
+            "the daemon's listener replayed per 80 ms hop: openWakeWord fused with microWakeWord "
+            "(wake.micro), "
+            "the self-wake guard on the reference (audio.echo_guard), the default canceller warm (8 s of "
+            "reply, nobody near, before every scene and segment, as the daemon keeps one filter); scenes "
+            "also cold; barge-in = a fire dated in the user's window (wake only, no whisper); negatives: "
+            "bench wake's corpus as the near end while a continuous reply plays"
+        ),
+    }
+
+
 def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, Any]:
     """The playback gate for an existing run's ``echo.json`` (its scenes and figures unchanged)."""
     from types import SimpleNamespace

@@ -420,8 +420,7 @@ def warm_scores(
     the daemon's ``CancelledSource`` with the self-wake guard tapping the reference. Returns per hop the
     ``CHANNELS`` and the guard detector's scores as (end sample, score) rows, both from hop ``skip`` on
     (samples counted from there)."""
-    from edge_voice.audio.echo import AEC_FRAME, CancelledSource, PlaybackReference, RoomEcho
-    from edge_voice.audio.echo import make_canceller
+    from edge_voice.audio.echo import AEC_FRAME, CancelledSource, PlaybackReference, RoomEcho, make_canceller
     from edge_voice.audio.sources import SourceExhausted, WavSource
     from edge_voice.listen.echo_guard import EchoGuard
 
