@@ -517,69 +517,6 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def playback_gate(
-    eng: _Engines, replies: list[Pcm], hours: float, jobs: int, cached_only: bool = False
-) -> dict[str, Any]:
-    """The wake gate during playback, every (threshold, patience) on recorded score traces: barge-ins
-    caught in the bench's scenes (default canceller, wake detector only) against false wakes per hour of
-    ``bench wake``'s negatives played over a reply (``echo_wakes``)."""
-    from edge_voice.bench import echo_wakes as ew
-
-    cfg = eng.cfg
-    word = eng.wake.words[0]
-    refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
-    warm = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
-    scenes = []
-    key = f"{ew.VERSION}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
-    cached = cache_dir("echo-wakes") / f"scenes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    old = dict(np.load(cached)) if cached.exists() else {}
-    for scene in barge_in_scenes():
-        near, reply, room, at, cmd_at = scene_audio(scene, replies)
-        trace = old.get(str(scene["id"]))
-        if trace is None:
-            trace = ew.stream_scores(eng.wake, near, reply, REPLY_AT, room, cfg.audio.echo_canceller)
-        scenes.append(
-            {
-                "id": scene["id"],
-                "trace": trace,
-                "window": (at, cmd_at + SAMPLE_RATE),
-                "ratio_db": scene["ratio_db"],
-            }
-        )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cached, **{str(sc["id"]): sc["trace"] for sc in scenes})
-    talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
-    echo, alone, kinds = ew.negative_traces(
-        cfg,
-        talk,
-        hours,
-        cfg.audio.echo_canceller,
-        jobs,
-        lambda i, n: log.info("negatives %d/%d", i, n),
-        cached_only,
-    )
-    table = ew.gate_table(scenes, echo, alone, kinds, 0, refractory, warm)
-    thr = cfg.wake.threshold_for(word)
-    pat = cfg.wake.playback_patience or cfg.wake.patience
-    pick = next((r for r in table if r["threshold"] == thr and r["patience"] == pat), None)
-    base = next((r for r in table if r["threshold"] == thr and r["patience"] == cfg.wake.patience), None)
-    hours_played = sum(len(t) for t in echo) * HOP_SAMPLES / SAMPLE_RATE / 3600
-    return {
-        "word": word,
-        "playback_hours": round(hours_played, 3),
-        "negatives": {k: kinds.count(k) for k in sorted(set(kinds))},
-        "target_false_wakes_per_playback_hour": f"<= {ew.TARGET_PER_HOUR}",
-        "chosen": {"threshold": thr, "patience": pat, **(pick or {})},
-        "session12_gate": {"threshold": thr, "patience": cfg.wake.patience, **(base or {})},
-        "table": table,
-        "note": (
-            "scores replayed through WakeGate's twin (fire_hops); barge-in = a fire in the user's window "
-            "(wake detector only, no whisper); negatives: bench wake's corpus as the near end while a "
-            "continuous reply plays, canceller cold in every 30 s segment; no self-wake guard involved"
-        ),
-    }
-
-
 def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, Any]]:
     """The barge-in scenes' ``echo_wakes.warm_scores`` channels through the default canceller, the filter
     warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound); cached."""

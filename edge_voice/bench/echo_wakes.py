@@ -1,23 +1,24 @@
 """The wake gate while the device speaks: barge-ins caught against false wakes per hour of playback.
 
-``bench echo`` part two (design notes 190–192). The misses left at 0 dB are wake scores that cross the
-threshold for one or two 80 ms hops, where the gate wants three in a row (``wake.patience``). A looser
-gate while a reply plays (``wake.playback_patience``) catches more of them, and may also fire on what the
-room says over the reply. Both sides are measured on recorded score traces (the gate never changes the
-scores, so every setting is replayed over the same traces by ``fire_hops``):
+``bench echo``'s playback gate (design notes 190–192, 260ff). Both sides are recorded per 80 ms hop on
+the daemon's listener as it runs by default, and every candidate rule (``PlaybackRule``) is replayed over
+the same recordings (``rule_fires``; the gate never changes the scores):
 
-* **Barge-ins**: the bench's own 36 scenes through the daemon's echo path and default canceller, wake
-  detector only; a setting catches a scene when it fires in the user's window.
-* **False wakes per hour of playback**: ``bench wake``'s negative corpus (TV, conversation, confusables,
-  read speech, music, effects: ~3 h, 30 s segments from its cache) as the near end *while the device
-  speaks*: a continuous reply (Piper, two speeds) from the scored part's first hop, echoed through a
-  seeded room (delays 20–120 ms, echo −5…+10 dB), cancelled by a canceller that starts cold in every
-  segment (the worst case: in the daemon it stays converged between replies). Every fire is a false
-  wake; no reply here says the wake word (the self-wake guard is not involved: that is the 10 wake-word
-  replies of the main bench). The same negatives without the reply are scored alongside (the control:
-  ``bench wake``'s own conditions).
+* the daemon's canceller is **warm**: it is built once at start-up and never reset, so by the time a
+  user talks over a reply it has converged on earlier ones. Every scene and segment starts with
+  ``WARM_S`` of the device talking in the same room with nobody near (the barge-in scenes are also
+  recorded cold: the first reply after start-up);
+* openWakeWord **fused with microWakeWord** (``wake.micro``: either fires) and the **self-wake guard**
+  on the reference (``audio.echo_guard``), as the daemon wires them;
+* **barge-ins**: the bench's 36 scenes (a fire dated in the user's window); **false wakes per hour of
+  playback**: ``bench wake``'s negative corpus (TV, conversation, confusables, read speech, music,
+  effects: ~3 h of 30 s segments) as the near end while a continuous reply (Piper, two speeds) plays
+  through a seeded room (delays 20–120 ms, echo −5…+10 dB); the same segments with no reply are
+  ``bench wake``'s and ``bench wake-micro``'s cached scores (the control).
 
-Scores are cached per segment under ``~/.cache/edge-voice/echo-wakes`` (never committed).
+Session 13's replay started the canceller cold in every 30 s segment and scored openWakeWord only:
+harsher than the daemon on the canceller, blind to microWakeWord (note 260). Scores are cached per
+segment under ``~/.cache/edge-voice/echo-wakes`` (never committed).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,10 @@ from edge_voice.listen.wake import HOP_SAMPLES, fire_hops
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when the stream's meaning changes (reply, room, canceller): cached scores are redone
 BLOCK = 512  # the daemon's capture block, as bench echo's
 GAINS = (-5.0, 0.0, 5.0, 10.0)  # echo level (dB re. the played signal), cycled over the segments
 DELAYS = (20, 45, 70, 95, 120)
 REPLY_GAP = int(0.4 * SAMPLE_RATE)  # between sentences of the continuous reply
-PATIENCES = (1, 2, 3)
-THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.475, 0.5, 0.55, 0.6, 0.7, 0.8)
 TARGET_PER_HOUR = 0.5
 
 
@@ -56,44 +54,6 @@ def playback(replies: Sequence[Pcm], n: int, offset: int) -> Pcm:
     reps = -(-(offset + n) // len(loop))
     out: Pcm = np.tile(loop, reps)[offset : offset + n]
     return out
-
-
-def stream_scores(
-    det: Any, near: Pcm, reply: Pcm | None, reply_at: int, room: Any, canceller: str | None
-) -> np.ndarray:
-    """Per-hop wake scores (hops × words) of ``near`` heard through the daemon's echo path: ``reply``
-    played from ``reply_at`` (its echo added by ``room``, then cancelled by ``canceller``), or ``near``
-    alone when ``reply`` is None. Detector reset first; blocks of the capture's size."""
-    from edge_voice.audio.echo import CancelledSource, PlaybackReference, RoomSource, make_canceller
-    from edge_voice.audio.sources import SourceExhausted, WavSource
-    from edge_voice.bench.echo import keep_playing
-
-    det.reset()
-    rows: list[list[float]] = []
-    words = det.words
-
-    def take(block: Pcm) -> None:
-        out = det.process(block)
-        if out:
-            rows.append([out[w] for w in words])
-
-    if reply is None:
-        for i in range(0, len(near), BLOCK):
-            take(near[i : i + BLOCK])
-        return np.asarray(rows, np.float32).reshape(-1, len(words))
-    ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
-    aec = None if canceller is None else make_canceller(canceller)
-    src = CancelledSource(RoomSource(WavSource(near, pace="fast"), ref, room), ref, aec)
-    played, pos = reply_at, 0
-    while True:
-        played = keep_playing(ref, reply, reply_at, played, pos)
-        try:
-            block = src.read(BLOCK)
-        except SourceExhausted:
-            break
-        take(block)
-        pos += len(block)
-    return np.asarray(rows, np.float32).reshape(-1, len(words))
 
 
 # ------------------------------------------------------------------------- negatives during playback
@@ -123,47 +83,8 @@ def mic_signal(near: Pcm, far: Pcm, room: Any) -> Pcm:
     return out
 
 
-def cancelled_scores(det: Any, mic: Pcm, far: Pcm, canceller: str) -> np.ndarray:
-    """Per-hop wake scores of ``mic`` after the daemon's ``CancelledSource`` with ``far`` as its
-    reference (written up front: the room is already in ``mic``), in capture blocks."""
-    from edge_voice.audio.echo import CancelledSource, PlaybackReference, make_canceller
-    from edge_voice.audio.sources import SourceExhausted, WavSource
-
-    det.reset()
-    ref = PlaybackReference(capacity_s=len(mic) / SAMPLE_RATE + 4)
-    ref.write(0, far)
-    src = CancelledSource(WavSource(mic, pace="fast"), ref, make_canceller(canceller))
-    rows: list[list[float]] = []
-    while True:
-        try:
-            out = det.process(src.read(BLOCK))
-        except SourceExhausted:
-            break
-        if out:
-            rows.append([out[w] for w in det.words])
-    return np.asarray(rows, np.float32).reshape(-1, len(det.words))
-
-
 def _warm_hops(cfg: Config) -> int:
     return -(-cfg.wake.warmup_ms * SAMPLE_RATE // 1000 // HOP_SAMPLES)  # as ``bench wake`` skips them
-
-
-def _alone(seg: Any, near: Pcm | None) -> np.ndarray:
-    """The segment's scores without the reply (first word only), after the warm-up: ``bench wake``'s own
-    cached scores when they exist (same detector, blocks and warm-up), else computed."""
-    from edge_voice.bench import wake as bw
-    from edge_voice.bench import wake_corpus as corpus
-
-    cfg: Config = _W["cfg"]
-    word = cfg.wake.words[0]
-    warm = _warm_hops(cfg)
-    tag = hashlib.sha256(f"{bw.WORDS}:{BLOCK}:{warm}:{bw.SCORES_VERSION}".encode()).hexdigest()[:12]
-    f = corpus.cache_dir() / "scores" / f"{seg.key}-{tag}.npy"
-    if f.exists() and word in bw.WORDS:
-        sc = np.load(f)
-        return np.asarray(sc[:, bw.WORDS.index(word)], np.float32).reshape(-1, 1)
-    pcm = corpus.read_segment(seg) if near is None else near
-    return stream_scores(_W["det"], pcm, None, 0, None, None)[warm:, :1]
 
 
 def reply_key(replies: Sequence[Pcm]) -> str:
@@ -175,196 +96,6 @@ def _room(i: int) -> Any:
     from edge_voice.audio.echo import Room
 
     return Room(delay_ms=DELAYS[i % len(DELAYS)], echo_gain_db=GAINS[i % len(GAINS)], seed=300 + i)
-
-
-def _cached(i: int, seg: Any) -> Path:
-    """Where segment ``i``'s scores with the reply are cached (keyed by all that makes them)."""
-    from edge_voice.cache import cache_dir
-
-    cfg: Config = _W["cfg"]
-    warm = _warm_hops(cfg) * HOP_SAMPLES
-    tag = f"v{VERSION}:{seg.key}:{_room(i)}:{_W['canceller']}:{cfg.wake.words}:{_W['reply_key']}:{warm}"
-    return cache_dir("echo-wakes") / f"{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npy"
-
-
-def _segment(job: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
-    """One negative segment: (index, first word's scores with the reply, without), after the warm-up;
-    the reply's are cached."""
-    from edge_voice.bench import wake_corpus as corpus
-
-    i, seg = job
-    cfg: Config = _W["cfg"]
-    room = _room(i)
-    warm = _warm_hops(cfg) * HOP_SAMPLES
-    f = _cached(i, seg)
-    if "det" not in _W:
-        from edge_voice.listen.wake import OpenWakeWordDetector
-
-        _W["det"] = OpenWakeWordDetector(cfg.wake)
-    if f.exists():
-        return i, np.load(f), _alone(seg, None)
-    near = corpus.read_segment(seg)
-    far = np.zeros(len(near), np.int16)  # the device talks from the first scored hop to the end
-    far[warm:] = playback(_W["replies"], len(near) - warm, (i * 7919 * SAMPLE_RATE // 10) % 10**9)
-    echo = cancelled_scores(_W["det"], mic_signal(near, far, room), far, _W["canceller"])[:, :1]
-    echo = echo[warm // HOP_SAMPLES :]
-    f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_suffix(f".{os.getpid()}.npy")  # two runs may score the same segment
-    np.save(tmp, echo)
-    tmp.replace(f)
-    return i, echo, _alone(seg, near)
-
-
-def negative_traces(
-    cfg: Config,
-    replies: Sequence[Pcm],
-    hours: float,
-    canceller: str,
-    jobs: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-    cached_only: bool = False,
-    reverse: bool = False,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Score traces of the first ``hours`` of the wake bench's negatives, with and without the reply
-    (each from the end of the listener's warm-up on), and each segment's kind. ``cached_only``: only those
-    already scored; ``reverse``: score from the plan's end (a second process while the first works on)."""
-    from edge_voice.bench import wake_corpus as corpus
-
-    segments = corpus.plan(hours)
-    _W.update(
-        cfg=cfg,
-        replies=list(replies),
-        canceller=canceller,
-        reply_key=reply_key(replies),
-    )
-    jobs_ = list(enumerate(segments))
-    if cached_only:  # the plan interleaves the kinds evenly, so any runs of it keep roughly its mix
-        jobs_ = [(i, s) for i, s in jobs_ if _cached(i, s).exists()]
-    elif reverse:
-        jobs_.reverse()
-    missing = [s for _, s in jobs_ if not s.path.exists()]
-    if missing:
-        corpus.build(missing, jobs=jobs)
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if jobs <= 1:
-        for n, j in enumerate(jobs_):
-            i, e, a = _segment(j)
-            out[i] = (e, a)
-            if progress:
-                progress(n + 1, len(jobs_))
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(jobs, initializer=_nice) as pool:
-            for n, (i, e, a) in enumerate(pool.imap_unordered(_segment, jobs_)):
-                out[i] = (e, a)
-                if progress:
-                    progress(n + 1, len(jobs_))
-    done = sorted(out)
-    return [out[i][0] for i in done], [out[i][1] for i in done], [segments[i].kind for i in done]
-
-
-def false_wakes(
-    traces: Sequence[np.ndarray],
-    kinds: Sequence[str],
-    word_index: int,
-    threshold: float,
-    patience: int,
-    refractory_samples: int,
-) -> dict[str, Any]:
-    """Fires of one gate over score traces where every hop counts (all during playback)."""
-    by_kind: dict[str, int] = {}
-    total = 0
-    hops = over = 0
-    peak = 0.0
-    for t, k in zip(traces, kinds, strict=True):
-        s = t[:, word_index]
-        hops += len(s)
-        over += int(np.count_nonzero(s >= threshold))
-        peak = max(peak, float(s.max(initial=0.0)))
-        n = len(fire_hops(s, threshold, patience, refractory_samples))
-        total += n
-        by_kind[k] = by_kind.get(k, 0) + n
-    hours = hops * HOP_SAMPLES / SAMPLE_RATE / 3600
-    return {
-        "false_wakes": total,
-        "hours": round(hours, 3),
-        "per_hour": round(total / max(hours, 1e-9), 3),
-        "by_kind": by_kind,
-        # hops at or over the threshold (fired or not): a finer sign of risk than a handful of fires
-        "hops_over_threshold": over,
-        "peak_score": round(peak, 3),
-    }
-
-
-# ---------------------------------------------------------------------------------- barge-in side
-
-
-def barge_in_fired(
-    trace: np.ndarray,
-    word_index: int,
-    threshold: float,
-    patience: int,
-    refractory_samples: int,
-    window: tuple[int, int],
-    warm: int,
-) -> tuple[bool, int]:
-    """Whether the gate fires in the user's ``window`` (samples, the listener's dating: a word is dated
-    ``patience - 1`` hops before its decision) and how many fires fall outside it (after ``warm``)."""
-    hit, other = False, 0
-    for k in fire_hops(trace[:, word_index], threshold, patience, refractory_samples):
-        decided = (k + 1) * HOP_SAMPLES
-        if decided < warm:
-            continue
-        at = decided - (patience - 1) * HOP_SAMPLES
-        if window[0] <= at <= window[1]:
-            hit = True
-        else:
-            other += 1
-    return hit, other
-
-
-def gate_table(
-    scenes: Sequence[dict[str, Any]],
-    neg_echo: Sequence[np.ndarray],
-    neg_alone: Sequence[np.ndarray],
-    kinds: Sequence[str],
-    word_index: int,
-    refractory_samples: int,
-    warm: int,
-) -> list[dict[str, Any]]:
-    """Every (threshold, patience): barge-ins caught per ratio (scenes: trace, window, ratio_db), fires
-    outside the user's window, false wakes per hour of playback and of the negatives alone."""
-    rows = []
-    for p in PATIENCES:
-        for thr in THRESHOLDS:
-            caught: dict[int, list[bool]] = {}
-            outside = 0
-            for sc in scenes:
-                hit, other = barge_in_fired(
-                    sc["trace"], word_index, thr, p, refractory_samples, sc["window"], warm
-                )
-                caught.setdefault(sc["ratio_db"], []).append(hit)
-                outside += other
-            fw = false_wakes(neg_echo, kinds, word_index, thr, p, refractory_samples)
-            fa = false_wakes(neg_alone, kinds, word_index, thr, p, refractory_samples)
-            rows.append(
-                {
-                    "threshold": thr,
-                    "patience": p,
-                    "barge_in_rate": {
-                        (f"{r:+d}dB" if r else "0dB"): round(sum(v) / len(v), 3) for r, v in caught.items()
-                    },
-                    "fires_outside_user_in_scenes": outside,
-                    "false_wakes_during_playback": fw["false_wakes"],
-                    "false_wakes_per_playback_hour": fw["per_hour"],
-                    "false_wakes_by_kind": fw["by_kind"],
-                    "false_wakes_per_hour_no_reply": fa["per_hour"],
-                    "hops_over_threshold_during_playback": fw["hops_over_threshold"],
-                    "hops_over_threshold_no_reply": fa["hops_over_threshold"],
-                }
-            )
-    return rows
 
 
 # ------------------------------------------------------- the daemon's listener as it is (note 260ff)
@@ -428,7 +159,7 @@ def warm_scores(
     oww.reset()
     micro.reset()
     gdet.reset()
-    guard = EchoGuard(gdet, cfg.wake.threshold)  # type: ignore[arg-type]
+    guard = EchoGuard(gdet, cfg.wake.threshold)
     ghits: list[tuple[int, float]] = []
 
     def tap(start: int, block: Pcm) -> None:
@@ -461,7 +192,11 @@ def warm_scores(
     out = np.concatenate(outs).astype(np.float64)[: len(mic)]  # the source pads its last block
     clean = near.astype(np.float64) + RoomEcho(room).noise(0, len(near))
     d = AEC_FRAME  # the canceller's output is its input one frame later
-    lag = lambda x: np.concatenate([np.zeros(d), x[: len(x) - d]])  # noqa: E731
+
+    def lag(x: np.ndarray) -> np.ndarray:
+        y: np.ndarray = np.concatenate([np.zeros(d), x[: len(x) - d]])
+        return y
+
     est = lag(mic.astype(np.float64)) - out
     residual = out - lag(clean)
     chans = np.column_stack(
@@ -540,7 +275,7 @@ def warm_negatives(
     progress: Callable[[int, int], None] | None = None,
     cached_only: bool = False,
 ) -> tuple[list[int], list[np.ndarray], list[np.ndarray], list[str]]:
-    """``negative_traces`` with the daemon's listener: (plan index, channels, guard rows, kind) of the
+    """The negatives with the daemon's listener: (plan index, channels, guard rows, kind) of the
     first ``hours`` of the corpus, each segment with the device talking throughout and a warm filter."""
     from edge_voice.bench import wake_corpus as corpus
 
@@ -580,7 +315,7 @@ def scene_channels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A barge-in scene's ``warm_scores`` (``reply`` from ``reply_at``). ``warm``: replies the device
     spoke before the scene (``WARM_S`` of them, then a ``REPLY_GAP`` pause and the scene): the filter is
-    warm; empty: cold, as ``stream_scores``."""
+    warm; empty: cold (the scene is the first thing the device plays)."""
     w = WARM_S * SAMPLE_RATE if warm else 0
     far = np.zeros(w + len(near), np.int16)
     if warm:
@@ -668,7 +403,7 @@ def rule_fires(
 
 def rule_row(
     rule: PlaybackRule,
-    scenes: dict[str, Sequence[dict[str, Any]]],
+    scenes: Mapping[str, Sequence[dict[str, Any]]],
     negatives: Sequence[tuple[np.ndarray, np.ndarray]],
     kinds: Sequence[str],
     alone: Sequence[np.ndarray],

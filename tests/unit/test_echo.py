@@ -429,22 +429,9 @@ def test_the_listener_follows_playback_only_when_the_echo_is_cancelled_in_proces
     assert off.reference is not None and off.playing() is None  # a raw echo: the usual gate
 
 
-def test_playback_gate_helpers_count_false_wakes_per_hour_and_the_users_window() -> None:
+def test_the_continuous_reply_goes_round_its_replies() -> None:
     from edge_voice.bench import echo_wakes as ew
 
-    hop, ref = 1280, 2 * SAMPLE_RATE  # refractory 2 s, as the default
-    hour = int(3600 * SAMPLE_RATE / hop)
-    trace = np.zeros((hour, 1), np.float32)
-    trace[100:102, 0] = 0.9  # a two-hop burst: patience 2 fires, 3 does not
-    trace[5000:5003, 0] = 0.6  # three hops: both fire
-    fw = ew.false_wakes([trace], ["tv"], 0, 0.5, 2, ref)
-    assert (fw["false_wakes"], fw["hours"], fw["per_hour"], fw["by_kind"]) == (2, 1.0, 2.0, {"tv": 2})
-    assert ew.false_wakes([trace], ["tv"], 0, 0.5, 3, ref)["false_wakes"] == 1
-    assert ew.false_wakes([trace], ["tv"], 0, 0.7, 2, ref)["false_wakes"] == 1
-    # the user's window, in the listener's dating (patience 2: one hop before the decision)
-    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (101 * hop, 101 * hop), 0) == (True, 1)
-    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (102 * hop, 103 * hop), 0) == (False, 2)
-    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (0, 10), 200 * hop) == (False, 1)  # warm-up ignored
     talk = ew.playback([np.ones(100, np.int16), 2 * np.ones(50, np.int16)], 20000, 99)
     gap = ew.REPLY_GAP
     assert len(talk) == 20000 and talk[0] == 1 and talk[1] == 0 and talk[gap + 1] == 2
