@@ -436,23 +436,47 @@ def summarize(
 
 
 def _plot_gate(ax: Any, gate: dict[str, Any]) -> None:
-    """Barge-ins caught at 0 dB (warm filter) against false wakes per hour of playback, one point per
-    candidate rule (``playback_rules``), the default starred."""
-    for r in gate["rules"]:
-        ax.plot([r["false_wakes_per_playback_hour"]], [r["barge_in_rate_warm"]["0dB"]], "o", ms=5)
-        ax.annotate(
-            r["rule"], (r["false_wakes_per_playback_hour"], r["barge_in_rate_warm"]["0dB"]), fontsize=6
+    """Barge-ins caught at 0 dB against false wakes per hour of playback, one point per candidate rule
+    (``playback_rules``; marker = patience, colour = kind of rule), filter warm; the default also cold."""
+
+    def family(r: dict[str, Any]) -> str:
+        if r["micro_vote"] is not None:
+            return "microWakeWord vote"
+        if r["near_db"] is not None:
+            return "near-end check"
+        if r["micro_cutoff"] is None:
+            return "openWakeWord only"
+        return "threshold / patience" if r["guard"] else "no guard"
+
+    colours = dict(
+        zip(
+            ["threshold / patience", "microWakeWord vote", "near-end check", "openWakeWord only", "no guard"],
+            ["C0", "C1", "C2", "C3", "C4"],
+            strict=True,
         )
-    c = gate["chosen"]
-    ax.plot(
-        [c["false_wakes_per_playback_hour"]], [c["barge_in_rate_warm"]["0dB"]], "k*", ms=14, label="default"
     )
+    seen: set[str] = set()
+    for r in gate["rules"]:
+        f = family(r)
+        ax.plot(
+            [r["false_wakes_per_playback_hour"]],
+            [r["barge_in_rate_warm"]["0dB"]],
+            {3: "s", 2: "^", 1: "o"}.get(r["patience"], "x"),
+            color=colours[f],
+            alpha=0.7,
+            label=None if f in seen else f,
+        )
+        seen.add(f)
+    c = gate["chosen"]
+    fa = c["false_wakes_per_playback_hour"]
+    ax.plot([fa], [c["barge_in_rate_warm"]["0dB"]], "k*", ms=14, label="default, filter warm")
+    ax.plot([fa], [c["barge_in_rate_cold"]["0dB"]], "k*", ms=14, mfc="none", label="default, filter cold")
     ax.axvline(0.5, color="grey", ls=":", lw=1)
     ax.axhline(0.95, color="grey", ls=":", lw=1)
-    ax.set_xlabel(f"false wakes per hour of playback ({gate['playback_hours']} h of negatives, warm filter)")
-    ax.set_ylabel("barge-ins at 0 dB (wake only, warm filter)")
-    ax.set_title("the wake gate while the device speaks: the daemon's listener, replayed", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_xlabel(f"false wakes per hour of playback ({gate['playback_hours']} h, filter warm)")
+    ax.set_ylabel("barge-ins at 0 dB (wake only)")
+    ax.set_title("the gate while the device speaks (■ patience 3, ▲ 2, ● 1)", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:
