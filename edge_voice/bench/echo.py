@@ -436,23 +436,47 @@ def summarize(
 
 
 def _plot_gate(ax: Any, gate: dict[str, Any]) -> None:
-    """Barge-ins caught at 0 dB against false wakes per hour of playback, one line per patience."""
-    for p, m in zip((1, 2, 3), "o^s", strict=True):
-        rows = [r for r in gate["table"] if r["patience"] == p]
-        ax.plot(
-            [r["false_wakes_per_playback_hour"] for r in rows],
-            [r["barge_in_rate"]["0dB"] for r in rows],
-            m + "-",
-            label=f"patience {p}",
+    """Barge-ins caught at 0 dB against false wakes per hour of playback, one point per candidate rule
+    (``playback_rules``; marker = patience, colour = kind of rule), filter warm; the default also cold."""
+
+    def family(r: dict[str, Any]) -> str:
+        if r["micro_vote"] is not None:
+            return "microWakeWord vote"
+        if r["near_db"] is not None:
+            return "near-end check"
+        if r["micro_cutoff"] is None:
+            return "openWakeWord only"
+        return "threshold / patience" if r["guard"] else "no guard"
+
+    colours = dict(
+        zip(
+            ["threshold / patience", "microWakeWord vote", "near-end check", "openWakeWord only", "no guard"],
+            ["C0", "C1", "C2", "C3", "C4"],
+            strict=True,
         )
+    )
+    seen: set[str] = set()
+    for r in gate["rules"]:
+        f = family(r)
+        ax.plot(
+            [r["false_wakes_per_playback_hour"]],
+            [r["barge_in_rate_warm"]["0dB"]],
+            {3: "s", 2: "^", 1: "o"}.get(r["patience"], "x"),
+            color=colours[f],
+            alpha=0.7,
+            label=None if f in seen else f,
+        )
+        seen.add(f)
     c = gate["chosen"]
-    ax.plot([c["false_wakes_per_playback_hour"]], [c["barge_in_rate"]["0dB"]], "k*", ms=14, label="default")
+    fa = c["false_wakes_per_playback_hour"]
+    ax.plot([fa], [c["barge_in_rate_warm"]["0dB"]], "k*", ms=14, label="default, filter warm")
+    ax.plot([fa], [c["barge_in_rate_cold"]["0dB"]], "k*", ms=14, mfc="none", label="default, filter cold")
     ax.axvline(0.5, color="grey", ls=":", lw=1)
     ax.axhline(0.95, color="grey", ls=":", lw=1)
-    ax.set_xlabel(f"false wakes per hour of playback ({gate['playback_hours']} h of negatives)")
+    ax.set_xlabel(f"false wakes per hour of playback ({gate['playback_hours']} h, filter warm)")
     ax.set_ylabel("barge-ins at 0 dB (wake only)")
-    ax.set_title("the wake gate while the device speaks (thresholds 0.3–0.8)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title("the gate while the device speaks (■ patience 3, ▲ 2, ● 1)", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:
@@ -517,39 +541,88 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def playback_gate(
-    eng: _Engines, replies: list[Pcm], hours: float, jobs: int, cached_only: bool = False
-) -> dict[str, Any]:
-    """The wake gate during playback, every (threshold, patience) on recorded score traces: barge-ins
-    caught in the bench's scenes (default canceller, wake detector only) against false wakes per hour of
-    ``bench wake``'s negatives played over a reply (``echo_wakes``)."""
+def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, Any]]:
+    """The barge-in scenes' ``echo_wakes.warm_scores`` channels through the default canceller, the filter
+    warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound); cached."""
     from edge_voice.bench import echo_wakes as ew
 
-    cfg = eng.cfg
-    word = eng.wake.words[0]
-    refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
-    warm = cfg.wake.warmup_ms * SAMPLE_RATE // 1000
+    key = f"w{ew.WARM_VERSION}:{warm}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
+    f = cache_dir("echo-wakes") / f"scenes-warm-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    old = dict(np.load(f)) if f.exists() else {}
+    dets: dict[str, Any] | None = None
     scenes = []
-    key = f"{ew.VERSION}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
-    cached = cache_dir("echo-wakes") / f"scenes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    old = dict(np.load(cached)) if cached.exists() else {}
     for scene in barge_in_scenes():
         near, reply, room, at, cmd_at = scene_audio(scene, replies)
-        trace = old.get(str(scene["id"]))
-        if trace is None:
-            trace = ew.stream_scores(eng.wake, near, reply, REPLY_AT, room, cfg.audio.echo_canceller)
+        sid = str(scene["id"])
+        if f"h{sid}" not in old:
+            dets = dets or ew._dets(cfg)
+            before = [replies[(scene["reply"] + 1) % len(replies)]] if warm else []
+            h, g = ew.scene_channels(cfg, dets, near, reply, REPLY_AT, room, cfg.audio.echo_canceller, before)
+            old[f"h{sid}"], old[f"g{sid}"] = h, g
         scenes.append(
             {
                 "id": scene["id"],
-                "trace": trace,
+                "hops": old[f"h{sid}"],
+                "guard": old[f"g{sid}"],
                 "window": (at, cmd_at + SAMPLE_RATE),
                 "ratio_db": scene["ratio_db"],
             }
         )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cached, **{str(sc["id"]): sc["trace"] for sc in scenes})
+    f.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(f, **old)
+    return scenes
+
+
+def daemon_rule(cfg: Config, name: str = "default", **kw: Any) -> Any:
+    """The gate the daemon runs while it plays, as an ``echo_wakes.PlaybackRule`` (``kw`` overrides)."""
+    from edge_voice.bench import echo_wakes as ew
+
+    word = cfg.wake.words[0]
+    rule = ew.PlaybackRule(
+        name,
+        cfg.wake.threshold_for(word),
+        cfg.wake.playback_patience or cfg.wake.patience,
+        micro_cutoff=cfg.wake.micro_cutoff_for(word) if cfg.wake.micro else None,
+        guard=cfg.audio.echo_guard,
+    )
+    return ew.replace_rule(rule, **kw)
+
+
+def candidate_rules(cfg: Config) -> list[Any]:
+    """The default gate and the candidates measured against it (design notes 260ff)."""
+    rules = [
+        daemon_rule(cfg),
+        daemon_rule(cfg, "openWakeWord only", micro_cutoff=None),
+        daemon_rule(cfg, "no guard", guard=False),
+    ]
+    for p in (2, 1):
+        rules.append(daemon_rule(cfg, f"patience {p}", patience=p))
+        rules += [daemon_rule(cfg, f"patience {p} at {t}", patience=p, threshold=t) for t in (0.6, 0.7, 0.8)]
+        rules += [
+            daemon_rule(cfg, f"patience {p}, micro vote {m}", patience=p, micro_vote=m)
+            for m in (0.05, 0.2, 0.5)
+        ]
+        rules += [
+            daemon_rule(cfg, f"patience {p}, near end {d} dB", patience=p, near_db=d)
+            for d in (-15, -10, -6, -3)
+        ]
+    return rules
+
+
+def playback_rules(cfg: Config, hours: float, jobs: int, cached_only: bool) -> dict[str, Any]:
+    """The gate while the device speaks, on the daemon's listener (design notes 260ff): the barge-in
+    scenes with the filter warm and cold, ``bench wake``'s negatives played during a continuous reply
+    through a warm filter, openWakeWord + microWakeWord + the self-wake guard; every candidate rule
+    replayed over the same channels."""
+    from edge_voice.bench import echo_wakes as ew
+    from edge_voice.bench import wake as bw
+    from edge_voice.bench import wake_corpus as corpus
+
+    word = cfg.wake.words[0]
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
     talk = [_speech(r, v) for v in ("piper:1.0", "piper:1.2") for r in REPLIES]
-    echo, alone, kinds = ew.negative_traces(
+    scenes = {"warm": gate_scenes(cfg, replies, True), "cold": gate_scenes(cfg, replies, False)}
+    idx, hops, guard, kinds = ew.warm_negatives(
         cfg,
         talk,
         hours,
@@ -558,40 +631,66 @@ def playback_gate(
         lambda i, n: log.info("negatives %d/%d", i, n),
         cached_only,
     )
-    table = ew.gate_table(scenes, echo, alone, kinds, 0, refractory, warm)
-    thr = cfg.wake.threshold_for(word)
-    pat = cfg.wake.playback_patience or cfg.wake.patience
-    pick = next((r for r in table if r["threshold"] == thr and r["patience"] == pat), None)
-    base = next((r for r in table if r["threshold"] == thr and r["patience"] == cfg.wake.patience), None)
-    hours_played = sum(len(t) for t in echo) * HOP_SAMPLES / SAMPLE_RATE / 3600
+    # the same segments with no reply: bench wake's and bench wake-micro's cached scores
+    segments = corpus.plan(hours)
+    warm = ew._warm_hops(cfg)
+    tag = hashlib.sha256(f"{bw.WORDS}:{ew.BLOCK}:{warm}:{bw.SCORES_VERSION}".encode()).hexdigest()[:12]
+    alone = []
+    for i in idx:
+        o = np.load(corpus.cache_dir() / "scores" / f"{segments[i].key}-{tag}.npy")[:, bw.WORDS.index(word)]
+        m = np.load(corpus.cache_dir() / "scores" / f"{segments[i].key}-micro1.npy")[warm:, 0]
+        k = min(len(o), len(m))
+        a = np.zeros((k, len(ew.CHANNELS)), np.float32)
+        a[:, 0], a[:, 1] = o[:k], m[:k]
+        alone.append(a)
+    refractory = cfg.wake.refractory_ms * SAMPLE_RATE // 1000
+    rows = [
+        ew.rule_row(
+            r,
+            scenes,
+            list(zip(hops, guard, strict=True)),
+            kinds,
+            alone,
+            refractory,
+            cfg.wake.threshold,
+            cfg.wake.patience,
+            cfg.wake.warmup_ms * SAMPLE_RATE // 1000,
+        )
+        for r in candidate_rules(cfg)
+    ]
+    for r in rows:  # plan indices, not positions in the scored list
+        r["false_wakes_at"] = [{"segment": idx[n], "kind": kinds[n]} for n in r["false_wakes_at"]]
+    hours_played = sum(len(h) for h in hops) * HOP_SAMPLES / SAMPLE_RATE / 3600
     return {
         "word": word,
         "playback_hours": round(hours_played, 3),
+        "segments_scored": len(idx),
+        "segments_planned": len(segments),
         "negatives": {k: kinds.count(k) for k in sorted(set(kinds))},
         "target_false_wakes_per_playback_hour": f"<= {ew.TARGET_PER_HOUR}",
-        "chosen": {"threshold": thr, "patience": pat, **(pick or {})},
-        "session12_gate": {"threshold": thr, "patience": cfg.wake.patience, **(base or {})},
-        "table": table,
+        "chosen": rows[0],
+        "rules": rows,
         "note": (
-            "scores replayed through WakeGate's twin (fire_hops); barge-in = a fire in the user's window "
-            "(wake detector only, no whisper); negatives: bench wake's corpus as the near end while a "
-            "continuous reply plays, canceller cold in every 30 s segment; no self-wake guard involved"
+            "the daemon's listener replayed per 80 ms hop: openWakeWord fused with microWakeWord "
+            "(wake.micro), "
+            "the self-wake guard on the reference (audio.echo_guard), the default canceller warm (8 s of "
+            "reply, nobody near, before every scene and segment, as the daemon keeps one filter); scenes "
+            "also cold; barge-in = a fire dated in the user's window (wake only, no whisper); negatives: "
+            "bench wake's corpus as the near end while a continuous reply plays"
         ),
     }
 
 
 def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, Any]:
-    """The playback gate for an existing run's ``echo.json`` (its scenes and figures unchanged)."""
-    from types import SimpleNamespace
-
-    from edge_voice.listen.wake import OpenWakeWordDetector
-
+    """The playback gate for an existing run's ``echo.json`` (its scenes and figures unchanged): the
+    candidate rules on the daemon's listener, over the negatives already scored (``warm_negatives``)."""
     path = out_dir / "echo.json"
     result = json.loads(path.read_text())
-    eng = SimpleNamespace(cfg=cfg, wake=OpenWakeWordDetector(cfg.wake))
-    replies = [_speech(r, "piper:1.0") for r in REPLIES]
     summary: dict[str, Any] = result["summary"]
-    summary["playback_gate"] = playback_gate(eng, replies, hours, jobs, cached_only=True)  # type: ignore[arg-type]
+    old = summary.get("playback_gate")
+    if old and "table" in old:  # session 13's cold, openWakeWord-only replay: kept beside, table dropped
+        summary["playback_gate_session13"] = {k: v for k, v in old.items() if k != "table"}
+    summary["playback_gate"] = playback_rules(cfg, hours, jobs, cached_only=True)
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     _plot(summary, out_dir / "echo.png")
     return summary
@@ -634,7 +733,7 @@ def run(
         sw.append(row)
     summary = summarize(bi, sw, chosen, vs)
     if float(negatives_hours) > 0:
-        summary["playback_gate"] = playback_gate(eng, replies, float(negatives_hours), int(jobs))
+        summary["playback_gate"] = playback_rules(cfg, float(negatives_hours), int(jobs), False)
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",

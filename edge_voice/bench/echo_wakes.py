@@ -1,23 +1,24 @@
 """The wake gate while the device speaks: barge-ins caught against false wakes per hour of playback.
 
-``bench echo`` part two (design notes 190–192). The misses left at 0 dB are wake scores that cross the
-threshold for one or two 80 ms hops, where the gate wants three in a row (``wake.patience``). A looser
-gate while a reply plays (``wake.playback_patience``) catches more of them, and may also fire on what the
-room says over the reply. Both sides are measured on recorded score traces (the gate never changes the
-scores, so every setting is replayed over the same traces by ``fire_hops``):
+``bench echo``'s playback gate (design notes 190–192, 260ff). Both sides are recorded per 80 ms hop on
+the daemon's listener as it runs by default, and every candidate rule (``PlaybackRule``) is replayed over
+the same recordings (``rule_fires``; the gate never changes the scores):
 
-* **Barge-ins**: the bench's own 36 scenes through the daemon's echo path and default canceller, wake
-  detector only; a setting catches a scene when it fires in the user's window.
-* **False wakes per hour of playback**: ``bench wake``'s negative corpus (TV, conversation, confusables,
-  read speech, music, effects: ~3 h, 30 s segments from its cache) as the near end *while the device
-  speaks*: a continuous reply (Piper, two speeds) from the scored part's first hop, echoed through a
-  seeded room (delays 20–120 ms, echo −5…+10 dB), cancelled by a canceller that starts cold in every
-  segment (the worst case: in the daemon it stays converged between replies). Every fire is a false
-  wake; no reply here says the wake word (the self-wake guard is not involved: that is the 10 wake-word
-  replies of the main bench). The same negatives without the reply are scored alongside (the control:
-  ``bench wake``'s own conditions).
+* the daemon's canceller is **warm**: it is built once at start-up and never reset, so by the time a
+  user talks over a reply it has converged on earlier ones. Every scene and segment starts with
+  ``WARM_S`` of the device talking in the same room with nobody near (the barge-in scenes are also
+  recorded cold: the first reply after start-up);
+* openWakeWord **fused with microWakeWord** (``wake.micro``: either fires) and the **self-wake guard**
+  on the reference (``audio.echo_guard``), as the daemon wires them;
+* **barge-ins**: the bench's 36 scenes (a fire dated in the user's window); **false wakes per hour of
+  playback**: ``bench wake``'s negative corpus (TV, conversation, confusables, read speech, music,
+  effects: ~3 h of 30 s segments) as the near end while a continuous reply (Piper, two speeds) plays
+  through a seeded room (delays 20–120 ms, echo −5…+10 dB); the same segments with no reply are
+  ``bench wake``'s and ``bench wake-micro``'s cached scores (the control).
 
-Scores are cached per segment under ``~/.cache/edge-voice/echo-wakes`` (never committed).
+Session 13's replay started the canceller cold in every 30 s segment and scored openWakeWord only:
+harsher than the daemon on the canceller, blind to microWakeWord (note 260). Scores are cached per
+segment under ``~/.cache/edge-voice/echo-wakes`` (never committed).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +40,10 @@ from edge_voice.listen.wake import HOP_SAMPLES, fire_hops
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when the stream's meaning changes (reply, room, canceller): cached scores are redone
 BLOCK = 512  # the daemon's capture block, as bench echo's
 GAINS = (-5.0, 0.0, 5.0, 10.0)  # echo level (dB re. the played signal), cycled over the segments
 DELAYS = (20, 45, 70, 95, 120)
 REPLY_GAP = int(0.4 * SAMPLE_RATE)  # between sentences of the continuous reply
-PATIENCES = (1, 2, 3)
-THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.475, 0.5, 0.55, 0.6, 0.7, 0.8)
 TARGET_PER_HOUR = 0.5
 
 
@@ -55,44 +54,6 @@ def playback(replies: Sequence[Pcm], n: int, offset: int) -> Pcm:
     reps = -(-(offset + n) // len(loop))
     out: Pcm = np.tile(loop, reps)[offset : offset + n]
     return out
-
-
-def stream_scores(
-    det: Any, near: Pcm, reply: Pcm | None, reply_at: int, room: Any, canceller: str | None
-) -> np.ndarray:
-    """Per-hop wake scores (hops × words) of ``near`` heard through the daemon's echo path: ``reply``
-    played from ``reply_at`` (its echo added by ``room``, then cancelled by ``canceller``), or ``near``
-    alone when ``reply`` is None. Detector reset first; blocks of the capture's size."""
-    from edge_voice.audio.echo import CancelledSource, PlaybackReference, RoomSource, make_canceller
-    from edge_voice.audio.sources import SourceExhausted, WavSource
-    from edge_voice.bench.echo import keep_playing
-
-    det.reset()
-    rows: list[list[float]] = []
-    words = det.words
-
-    def take(block: Pcm) -> None:
-        out = det.process(block)
-        if out:
-            rows.append([out[w] for w in words])
-
-    if reply is None:
-        for i in range(0, len(near), BLOCK):
-            take(near[i : i + BLOCK])
-        return np.asarray(rows, np.float32).reshape(-1, len(words))
-    ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
-    aec = None if canceller is None else make_canceller(canceller)
-    src = CancelledSource(RoomSource(WavSource(near, pace="fast"), ref, room), ref, aec)
-    played, pos = reply_at, 0
-    while True:
-        played = keep_playing(ref, reply, reply_at, played, pos)
-        try:
-            block = src.read(BLOCK)
-        except SourceExhausted:
-            break
-        take(block)
-        pos += len(block)
-    return np.asarray(rows, np.float32).reshape(-1, len(words))
 
 
 # ------------------------------------------------------------------------- negatives during playback
@@ -122,47 +83,8 @@ def mic_signal(near: Pcm, far: Pcm, room: Any) -> Pcm:
     return out
 
 
-def cancelled_scores(det: Any, mic: Pcm, far: Pcm, canceller: str) -> np.ndarray:
-    """Per-hop wake scores of ``mic`` after the daemon's ``CancelledSource`` with ``far`` as its
-    reference (written up front: the room is already in ``mic``), in capture blocks."""
-    from edge_voice.audio.echo import CancelledSource, PlaybackReference, make_canceller
-    from edge_voice.audio.sources import SourceExhausted, WavSource
-
-    det.reset()
-    ref = PlaybackReference(capacity_s=len(mic) / SAMPLE_RATE + 4)
-    ref.write(0, far)
-    src = CancelledSource(WavSource(mic, pace="fast"), ref, make_canceller(canceller))
-    rows: list[list[float]] = []
-    while True:
-        try:
-            out = det.process(src.read(BLOCK))
-        except SourceExhausted:
-            break
-        if out:
-            rows.append([out[w] for w in det.words])
-    return np.asarray(rows, np.float32).reshape(-1, len(det.words))
-
-
 def _warm_hops(cfg: Config) -> int:
     return -(-cfg.wake.warmup_ms * SAMPLE_RATE // 1000 // HOP_SAMPLES)  # as ``bench wake`` skips them
-
-
-def _alone(seg: Any, near: Pcm | None) -> np.ndarray:
-    """The segment's scores without the reply (first word only), after the warm-up: ``bench wake``'s own
-    cached scores when they exist (same detector, blocks and warm-up), else computed."""
-    from edge_voice.bench import wake as bw
-    from edge_voice.bench import wake_corpus as corpus
-
-    cfg: Config = _W["cfg"]
-    word = cfg.wake.words[0]
-    warm = _warm_hops(cfg)
-    tag = hashlib.sha256(f"{bw.WORDS}:{BLOCK}:{warm}:{bw.SCORES_VERSION}".encode()).hexdigest()[:12]
-    f = corpus.cache_dir() / "scores" / f"{seg.key}-{tag}.npy"
-    if f.exists() and word in bw.WORDS:
-        sc = np.load(f)
-        return np.asarray(sc[:, bw.WORDS.index(word)], np.float32).reshape(-1, 1)
-    pcm = corpus.read_segment(seg) if near is None else near
-    return stream_scores(_W["det"], pcm, None, 0, None, None)[warm:, :1]
 
 
 def reply_key(replies: Sequence[Pcm]) -> str:
@@ -176,45 +98,175 @@ def _room(i: int) -> Any:
     return Room(delay_ms=DELAYS[i % len(DELAYS)], echo_gain_db=GAINS[i % len(GAINS)], seed=300 + i)
 
 
-def _cached(i: int, seg: Any) -> Path:
-    """Where segment ``i``'s scores with the reply are cached (keyed by all that makes them)."""
+# ------------------------------------------------------- the daemon's listener as it is (note 260ff)
+#
+# Session 13's traces were harsher and narrower than the daemon: the canceller started cold in every
+# 30 s segment (the daemon builds one filter at start-up and keeps it: ``echo_path.build``), and only
+# openWakeWord was scored (the daemon fuses microWakeWord, ``wake.micro``, and drops what the self-wake
+# guard hears in the reference, ``audio.echo_guard``). ``warm_scores`` records what all of that needs,
+# per 80 ms hop, after ``WARM_S`` of the device talking with nobody near (the filter converged, as after
+# earlier replies in the same room).
+
+WARM_VERSION = 1  # bump when warm_scores' stream or channels change
+WARM_S = 8  # seconds of reply, nobody near, before the scored part: the canceller is warm
+WARM_HOPS = WARM_S * SAMPLE_RATE // HOP_SAMPLES
+# per hop: openWakeWord's score (first word); microWakeWord's highest output in the hop; the cancelled
+# signal's level, the reference's, and the canceller's echo estimate's (mic − output), all dBFS; the near
+# end's and the residual echo's (output − near end − noise: known only to the bench)
+CHANNELS = ("oww", "micro", "out_db", "far_db", "est_db", "near_db", "residual_db")
+
+
+def hop_db(x: np.ndarray, hops: int) -> np.ndarray:
+    """RMS level (dBFS) of ``x`` over each of ``hops`` 80 ms hops (zero-padded)."""
+    y = np.zeros(hops * HOP_SAMPLES)
+    k = min(len(x), len(y))
+    y[:k] = x[:k]
+    ms = np.mean(y.reshape(hops, HOP_SAMPLES) ** 2, axis=1)
+    out: np.ndarray = (10 * np.log10(ms / 32768.0**2 + 1e-12)).astype(np.float32)
+    return out
+
+
+class _Recorder:
+    """The guard's detector, recording every score it gives (the guard's own threshold aside)."""
+
+    def __init__(self, det: Any) -> None:
+        self._det = det
+        self.words = det.words
+        self.last: float | None = None
+
+    def reset(self) -> None:
+        self._det.reset()
+
+    def process(self, samples: Pcm) -> dict[str, float]:
+        out: dict[str, float] = self._det.process(samples)
+        if out:
+            self.last = max(self.last or 0.0, out[self.words[0]])
+        return out
+
+
+def warm_scores(
+    cfg: Config, dets: dict[str, Any], near: Pcm, far: Pcm, room: Any, canceller: str, skip: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``near`` heard while the device plays ``far`` (same timeline, from sample 0) through ``room`` and
+    the daemon's ``CancelledSource`` with the self-wake guard tapping the reference. Returns per hop the
+    ``CHANNELS`` and the guard detector's scores as (end sample, score) rows, both from hop ``skip`` on
+    (samples counted from there)."""
+    from edge_voice.audio.echo import AEC_FRAME, CancelledSource, PlaybackReference, RoomEcho, make_canceller
+    from edge_voice.audio.sources import SourceExhausted, WavSource
+    from edge_voice.listen.echo_guard import EchoGuard
+
+    oww, micro, gdet = dets["oww"], dets["micro"], _Recorder(dets["guard"])
+    oww.reset()
+    micro.reset()
+    gdet.reset()
+    guard = EchoGuard(gdet, cfg.wake.threshold)
+    ghits: list[tuple[int, float]] = []
+
+    def tap(start: int, block: Pcm) -> None:
+        gdet.last = None
+        guard.hear(start, block)
+        if gdet.last is not None:
+            ghits.append((start + len(block), gdet.last))
+
+    mic = mic_signal(near, far, room)
+    ref = PlaybackReference(capacity_s=len(mic) / SAMPLE_RATE + 4)
+    ref.write(0, far)
+    src = CancelledSource(WavSource(mic, pace="fast"), ref, make_canceller(canceller), tap=tap)
+    word = oww.words[0]
+    rows: list[tuple[float, float]] = []
+    outs: list[Pcm] = []
+    peak = 0.0
+    while True:
+        try:
+            block = src.read(BLOCK)
+        except SourceExhausted:
+            break
+        outs.append(block)
+        for p in micro.process(block).values():
+            peak = max(peak, p)
+        s = oww.process(block)
+        if s:
+            rows.append((s[word], peak))
+            peak = 0.0
+    n = len(rows)
+    out = np.concatenate(outs).astype(np.float64)[: len(mic)]  # the source pads its last block
+    clean = near.astype(np.float64) + RoomEcho(room).noise(0, len(near))
+    d = AEC_FRAME  # the canceller's output is its input one frame later
+
+    def lag(x: np.ndarray) -> np.ndarray:
+        y: np.ndarray = np.concatenate([np.zeros(d), x[: len(x) - d]])
+        return y
+
+    est = lag(mic.astype(np.float64)) - out
+    residual = out - lag(clean)
+    chans = np.column_stack(
+        [
+            np.asarray(rows, np.float32).reshape(-1, 2),
+            hop_db(out, n),
+            hop_db(far.astype(np.float64), n),
+            hop_db(est, n),
+            hop_db(lag(near.astype(np.float64)), n),
+            hop_db(residual, n),
+        ]
+    ).astype(np.float32)
+    g = np.asarray(ghits, np.float64).reshape(-1, 2)
+    g[:, 0] -= skip * HOP_SAMPLES
+    return chans[skip:], g
+
+
+def warm_far(replies: Sequence[Pcm], n: int, offset: int) -> Pcm:
+    """The device talking for ``WARM_S`` and then ``n`` samples more (one continuous reply)."""
+    return playback(replies, WARM_S * SAMPLE_RATE + n, offset)
+
+
+def _warm_cached(i: int, seg: Any) -> Path:
     from edge_voice.cache import cache_dir
 
     cfg: Config = _W["cfg"]
-    warm = _warm_hops(cfg) * HOP_SAMPLES
-    tag = f"v{VERSION}:{seg.key}:{_room(i)}:{_W['canceller']}:{cfg.wake.words}:{_W['reply_key']}:{warm}"
-    return cache_dir("echo-wakes") / f"{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npy"
+    tag = (
+        f"w{WARM_VERSION}:{seg.key}:{_room(i)}:{_W['canceller']}:{cfg.wake.words}:{_W['reply_key']}:"
+        f"{cfg.wake.threshold}:{WARM_S}"
+    )
+    return cache_dir("echo-wakes") / f"warm-{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npz"
 
 
-def _segment(job: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
-    """One negative segment: (index, first word's scores with the reply, without), after the warm-up;
-    the reply's are cached."""
+def _dets(cfg: Config) -> dict[str, Any]:
+    from edge_voice.listen.micro import MicroWakeDetector
+    from edge_voice.listen.wake import OpenWakeWordDetector
+
+    return {
+        "oww": OpenWakeWordDetector(cfg.wake),
+        "micro": MicroWakeDetector(cfg.wake.words[:1]),
+        "guard": OpenWakeWordDetector(cfg.wake),
+    }
+
+
+def _warm_segment(job: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
+    """One negative segment with the device talking throughout (warm canceller): its channels and
+    guard rows (cached)."""
     from edge_voice.bench import wake_corpus as corpus
 
     i, seg = job
-    cfg: Config = _W["cfg"]
-    room = _room(i)
-    warm = _warm_hops(cfg) * HOP_SAMPLES
-    f = _cached(i, seg)
-    if "det" not in _W:
-        from edge_voice.listen.wake import OpenWakeWordDetector
-
-        _W["det"] = OpenWakeWordDetector(cfg.wake)
+    f = _warm_cached(i, seg)
     if f.exists():
-        return i, np.load(f), _alone(seg, None)
+        z = np.load(f)
+        return i, z["hops"], z["guard"]
+    cfg: Config = _W["cfg"]
+    if "dets" not in _W:
+        _W["dets"] = _dets(cfg)
     near = corpus.read_segment(seg)
-    far = np.zeros(len(near), np.int16)  # the device talks from the first scored hop to the end
-    far[warm:] = playback(_W["replies"], len(near) - warm, (i * 7919 * SAMPLE_RATE // 10) % 10**9)
-    echo = cancelled_scores(_W["det"], mic_signal(near, far, room), far, _W["canceller"])[:, :1]
-    echo = echo[warm // HOP_SAMPLES :]
+    w = WARM_S * SAMPLE_RATE
+    far = warm_far(_W["replies"], len(near), (i * 7919 * SAMPLE_RATE // 10) % 10**9)
+    pad = np.concatenate([np.zeros(w, np.int16), near])
+    hops, guard = warm_scores(cfg, _W["dets"], pad, far, _room(i), _W["canceller"], WARM_HOPS)
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_suffix(f".{os.getpid()}.npy")  # two runs may score the same segment
-    np.save(tmp, echo)
+    tmp = f.with_suffix(f".{os.getpid()}.npz")
+    np.savez(tmp, hops=hops, guard=guard)
     tmp.replace(f)
-    return i, echo, _alone(seg, near)
+    return i, hops, guard
 
 
-def negative_traces(
+def warm_negatives(
     cfg: Config,
     replies: Sequence[Pcm],
     hours: float,
@@ -222,145 +274,189 @@ def negative_traces(
     jobs: int = 2,
     progress: Callable[[int, int], None] | None = None,
     cached_only: bool = False,
-    reverse: bool = False,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Score traces of the first ``hours`` of the wake bench's negatives, with and without the reply
-    (each from the end of the listener's warm-up on), and each segment's kind. ``cached_only``: only those
-    already scored; ``reverse``: score from the plan's end (a second process while the first works on)."""
+) -> tuple[list[int], list[np.ndarray], list[np.ndarray], list[str]]:
+    """The negatives with the daemon's listener: (plan index, channels, guard rows, kind) of the
+    first ``hours`` of the corpus, each segment with the device talking throughout and a warm filter."""
     from edge_voice.bench import wake_corpus as corpus
 
     segments = corpus.plan(hours)
-    _W.update(
-        cfg=cfg,
-        replies=list(replies),
-        canceller=canceller,
-        reply_key=reply_key(replies),
-    )
+    _W.update(cfg=cfg, replies=list(replies), canceller=canceller, reply_key=reply_key(replies))
     jobs_ = list(enumerate(segments))
-    if cached_only:  # the plan interleaves the kinds evenly, so any runs of it keep roughly its mix
-        jobs_ = [(i, s) for i, s in jobs_ if _cached(i, s).exists()]
-    elif reverse:
-        jobs_.reverse()
-    missing = [s for _, s in jobs_ if not s.path.exists()]
-    if missing:
-        corpus.build(missing, jobs=jobs)
+    if cached_only:
+        jobs_ = [(i, s) for i, s in jobs_ if _warm_cached(i, s).exists()]
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if jobs <= 1:
         for n, j in enumerate(jobs_):
-            i, e, a = _segment(j)
-            out[i] = (e, a)
+            i, h, g = _warm_segment(j)
+            out[i] = (h, g)
             if progress:
                 progress(n + 1, len(jobs_))
     else:
         import multiprocessing as mp
 
         with mp.get_context("fork").Pool(jobs, initializer=_nice) as pool:
-            for n, (i, e, a) in enumerate(pool.imap_unordered(_segment, jobs_)):
-                out[i] = (e, a)
+            for n, (i, h, g) in enumerate(pool.imap_unordered(_warm_segment, jobs_)):
+                out[i] = (h, g)
                 if progress:
                     progress(n + 1, len(jobs_))
     done = sorted(out)
-    return [out[i][0] for i in done], [out[i][1] for i in done], [segments[i].kind for i in done]
+    return done, [out[i][0] for i in done], [out[i][1] for i in done], [segments[i].kind for i in done]
 
 
-def false_wakes(
-    traces: Sequence[np.ndarray],
-    kinds: Sequence[str],
-    word_index: int,
-    threshold: float,
-    patience: int,
+def scene_channels(
+    cfg: Config,
+    dets: dict[str, Any],
+    near: Pcm,
+    reply: Pcm,
+    reply_at: int,
+    room: Any,
+    canceller: str,
+    warm: Sequence[Pcm] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """A barge-in scene's ``warm_scores`` (``reply`` from ``reply_at``). ``warm``: replies the device
+    spoke before the scene (``WARM_S`` of them, then a ``REPLY_GAP`` pause and the scene): the filter is
+    warm; empty: cold (the scene is the first thing the device plays)."""
+    w = WARM_S * SAMPLE_RATE if warm else 0
+    far = np.zeros(w + len(near), np.int16)
+    if warm:
+        far[: w - REPLY_GAP] = playback(warm, w - REPLY_GAP, 0)
+    end = min(len(far), w + reply_at + len(reply))
+    far[w + reply_at : end] = reply[: end - w - reply_at]
+    pad = np.concatenate([np.zeros(w, np.int16), near])
+    return warm_scores(cfg, dets, pad, far, room, canceller, w // HOP_SAMPLES)
+
+
+# ------------------------------------------------------------------ the daemon's gate, replayed
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackRule:
+    """One way of deciding a wake word while the device plays, replayed over ``CHANNELS``.
+
+    ``micro_cutoff``: microWakeWord fires the word on its own above it (``wake.micro``; None = off);
+    ``micro_vote``: an openWakeWord hop counts only if microWakeWord gave at least this within the last
+    ``VOTE_HOPS`` hops; ``near_db``: a hop counts only if the cancelled signal is at least this loud
+    relative to the canceller's echo estimate (someone in the room is talking, not only the residual);
+    ``guard``: the self-wake guard drops words the reference scored (``audio.echo_guard``)."""
+
+    name: str
+    threshold: float
+    patience: int
+    micro_cutoff: float | None = None
+    micro_vote: float | None = None
+    near_db: float | None = None
+    guard: bool = True
+
+
+VOTE_HOPS = 6  # microWakeWord's sliding mean trails openWakeWord's window by a few hops
+
+
+def _window_max(x: np.ndarray, n: int) -> np.ndarray:
+    out = x.copy()
+    for k in range(1, n):
+        out[k:] = np.maximum(out[k:], x[:-k])
+    return out
+
+
+def guarded(at: int, guard_rows: np.ndarray, threshold: float) -> bool:
+    """``EchoGuard.is_echo`` over recorded (end sample, score) rows of the guard's detector: the
+    reference scored ``threshold × 0.5`` from ``LEAD_HOPS`` hops after ``at`` to 1.5 s before it."""
+    from edge_voice.listen.echo_guard import LEAD_HOPS
+
+    if len(guard_rows) == 0:
+        return False
+    hit = guard_rows[:, 1] >= threshold * 0.5
+    d = at - guard_rows[hit, 0]
+    return bool(np.any((d >= -LEAD_HOPS * HOP_SAMPLES) & (d <= 1500 * SAMPLE_RATE // 1000)))
+
+
+def rule_fires(
+    hops: np.ndarray,
+    guard_rows: np.ndarray,
+    rule: PlaybackRule,
     refractory_samples: int,
-) -> dict[str, Any]:
-    """Fires of one gate over score traces where every hop counts (all during playback)."""
-    by_kind: dict[str, int] = {}
-    total = 0
-    hops = over = 0
-    peak = 0.0
-    for t, k in zip(traces, kinds, strict=True):
-        s = t[:, word_index]
-        hops += len(s)
-        over += int(np.count_nonzero(s >= threshold))
-        peak = max(peak, float(s.max(initial=0.0)))
-        n = len(fire_hops(s, threshold, patience, refractory_samples))
-        total += n
-        by_kind[k] = by_kind.get(k, 0) + n
-    hours = hops * HOP_SAMPLES / SAMPLE_RATE / 3600
-    return {
-        "false_wakes": total,
-        "hours": round(hours, 3),
-        "per_hour": round(total / max(hours, 1e-9), 3),
-        "by_kind": by_kind,
-        # hops at or over the threshold (fired or not): a finer sign of risk than a handful of fires
-        "hops_over_threshold": over,
-        "peak_score": round(peak, 3),
-    }
+    guard_threshold: float,
+    latch_hops: int,
+) -> tuple[list[int], int]:
+    """(the hops where ``rule`` wakes the device, how many more fired but the guard dropped) over one
+    stream's ``CHANNELS``. A word is dated ``patience − 1`` hops before its decision, as the listener
+    dates it; microWakeWord's fires hold the word at 1.0 for ``latch_hops`` hops (``FusedWakeDetector``)."""
+    from edge_voice.listen.micro import latch
 
-
-# ---------------------------------------------------------------------------------- barge-in side
-
-
-def barge_in_fired(
-    trace: np.ndarray,
-    word_index: int,
-    threshold: float,
-    patience: int,
-    refractory_samples: int,
-    window: tuple[int, int],
-    warm: int,
-) -> tuple[bool, int]:
-    """Whether the gate fires in the user's ``window`` (samples, the listener's dating: a word is dated
-    ``patience - 1`` hops before its decision) and how many fires fall outside it (after ``warm``)."""
-    hit, other = False, 0
-    for k in fire_hops(trace[:, word_index], threshold, patience, refractory_samples):
-        decided = (k + 1) * HOP_SAMPLES
-        if decided < warm:
-            continue
-        at = decided - (patience - 1) * HOP_SAMPLES
-        if window[0] <= at <= window[1]:
-            hit = True
+    above = hops[:, 0] >= rule.threshold
+    if rule.micro_vote is not None:
+        above &= _window_max(hops[:, 1], VOTE_HOPS) >= rule.micro_vote
+    if rule.micro_cutoff is not None:
+        above |= latch(hops[:, 1] > rule.micro_cutoff, latch_hops)
+    if rule.near_db is not None:
+        above &= hops[:, 2] - hops[:, 4] >= rule.near_db
+    kept: list[int] = []
+    dropped = 0
+    for k in fire_hops(above.astype(np.float32), 0.5, rule.patience, refractory_samples):
+        at = (k + 2 - rule.patience) * HOP_SAMPLES
+        if rule.guard and guarded(at, guard_rows, guard_threshold):
+            dropped += 1
         else:
-            other += 1
-    return hit, other
+            kept.append(k)
+    return kept, dropped
 
 
-def gate_table(
-    scenes: Sequence[dict[str, Any]],
-    neg_echo: Sequence[np.ndarray],
-    neg_alone: Sequence[np.ndarray],
+def rule_row(
+    rule: PlaybackRule,
+    scenes: Mapping[str, Sequence[dict[str, Any]]],
+    negatives: Sequence[tuple[np.ndarray, np.ndarray]],
     kinds: Sequence[str],
-    word_index: int,
+    alone: Sequence[np.ndarray],
     refractory_samples: int,
+    guard_threshold: float,
+    latch_hops: int,
     warm: int,
-) -> list[dict[str, Any]]:
-    """Every (threshold, patience): barge-ins caught per ratio (scenes: trace, window, ratio_db), fires
-    outside the user's window, false wakes per hour of playback and of the negatives alone."""
-    rows = []
-    for p in PATIENCES:
-        for thr in THRESHOLDS:
-            caught: dict[int, list[bool]] = {}
-            outside = 0
-            for sc in scenes:
-                hit, other = barge_in_fired(
-                    sc["trace"], word_index, thr, p, refractory_samples, sc["window"], warm
-                )
-                caught.setdefault(sc["ratio_db"], []).append(hit)
-                outside += other
-            fw = false_wakes(neg_echo, kinds, word_index, thr, p, refractory_samples)
-            fa = false_wakes(neg_alone, kinds, word_index, thr, p, refractory_samples)
-            rows.append(
-                {
-                    "threshold": thr,
-                    "patience": p,
-                    "barge_in_rate": {
-                        (f"{r:+d}dB" if r else "0dB"): round(sum(v) / len(v), 3) for r, v in caught.items()
-                    },
-                    "fires_outside_user_in_scenes": outside,
-                    "false_wakes_during_playback": fw["false_wakes"],
-                    "false_wakes_per_playback_hour": fw["per_hour"],
-                    "false_wakes_by_kind": fw["by_kind"],
-                    "false_wakes_per_hour_no_reply": fa["per_hour"],
-                    "hops_over_threshold_during_playback": fw["hops_over_threshold"],
-                    "hops_over_threshold_no_reply": fa["hops_over_threshold"],
-                }
-            )
-    return rows
+) -> dict[str, Any]:
+    """One rule's barge-ins caught per ratio (for each scene set: a fire dated in the user's window),
+    fires outside the user in the scenes, false wakes per hour of playback (and what the guard dropped),
+    and on the same negatives with no reply (``alone``: openWakeWord and microWakeWord columns)."""
+    row: dict[str, Any] = {"rule": rule.name, **{k: getattr(rule, k) for k in PlaybackRule.__slots__}}
+    for label, scs in scenes.items():
+        caught: dict[int, list[bool]] = {}
+        outside = 0
+        for sc in scs:
+            ks, _ = rule_fires(sc["hops"], sc["guard"], rule, refractory_samples, guard_threshold, latch_hops)
+            ats = [(k + 2 - rule.patience) * HOP_SAMPLES for k in ks if (k + 1) * HOP_SAMPLES >= warm]
+            hit = any(sc["window"][0] <= a <= sc["window"][1] for a in ats)
+            caught.setdefault(sc["ratio_db"], []).append(hit)
+            outside += sum(not sc["window"][0] <= a <= sc["window"][1] for a in ats)
+        row[f"barge_in_rate_{label}"] = {
+            (f"{r:+d}dB" if r else "0dB"): round(sum(v) / len(v), 3) for r, v in sorted(caught.items())
+        }
+        row[f"fires_outside_user_{label}"] = outside
+    total = dropped = 0
+    by_kind: dict[str, int] = {}
+    where: list[int] = []
+    hops = 0
+    for n, ((h, g), kind) in enumerate(zip(negatives, kinds, strict=True)):
+        ks, d = rule_fires(h, g, rule, refractory_samples, guard_threshold, latch_hops)
+        total += len(ks)
+        dropped += d
+        hops += len(h)
+        by_kind[kind] = by_kind.get(kind, 0) + len(ks)
+        where += [n] * len(ks)
+    hours = hops * HOP_SAMPLES / SAMPLE_RATE / 3600
+    quiet = replace_rule(rule, near_db=None, guard=False)
+    fa = sum(len(rule_fires(a, np.zeros((0, 2)), quiet, refractory_samples, 0, latch_hops)[0]) for a in alone)
+    hours_alone = sum(len(a) for a in alone) * HOP_SAMPLES / SAMPLE_RATE / 3600
+    row |= {
+        "false_wakes_during_playback": total,
+        "false_wakes_per_playback_hour": round(total / max(hours, 1e-9), 3),
+        "false_wakes_by_kind": {k: v for k, v in by_kind.items() if v},
+        "false_wakes_at": where,  # indices into the scored negatives
+        "guard_dropped_during_playback": dropped,
+        "false_wakes_no_reply": fa,
+        "false_wakes_per_hour_no_reply": round(fa / max(hours_alone, 1e-9), 3),
+    }
+    return row
+
+
+def replace_rule(rule: PlaybackRule, **kw: Any) -> PlaybackRule:
+    from dataclasses import replace
+
+    return replace(rule, **kw)

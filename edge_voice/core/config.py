@@ -131,7 +131,8 @@ class WakeConfig:
     refractory_ms: int = 2000  # no second detection of the same word within this time
     patience: int = 3  # 80 ms hops in a row at or above the threshold before a word fires (bench wake)
     # the same while the device's own sound is playing and cancelled in process; 0 = wake.patience. Off by
-    # default: over 1.65 h of negatives played during replies, 2 gave 1.8 false wakes/hour (3: 1.2)
+    # default: with the canceller warm 3 catches every barge-in of bench echo's replay, and 2 fires ~1/hour
+    # on the negatives with or without a reply (design notes 262-263)
     playback_patience: int = 0
     warmup_ms: int = 1500  # feature buffers warm up after a reset; detections ignored meanwhile
     custom_models: tuple[str, ...] = ()  # extra .tflite heads; the word is the file stem

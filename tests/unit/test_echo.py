@@ -429,22 +429,9 @@ def test_the_listener_follows_playback_only_when_the_echo_is_cancelled_in_proces
     assert off.reference is not None and off.playing() is None  # a raw echo: the usual gate
 
 
-def test_playback_gate_helpers_count_false_wakes_per_hour_and_the_users_window() -> None:
+def test_the_continuous_reply_goes_round_its_replies() -> None:
     from edge_voice.bench import echo_wakes as ew
 
-    hop, ref = 1280, 2 * SAMPLE_RATE  # refractory 2 s, as the default
-    hour = int(3600 * SAMPLE_RATE / hop)
-    trace = np.zeros((hour, 1), np.float32)
-    trace[100:102, 0] = 0.9  # a two-hop burst: patience 2 fires, 3 does not
-    trace[5000:5003, 0] = 0.6  # three hops: both fire
-    fw = ew.false_wakes([trace], ["tv"], 0, 0.5, 2, ref)
-    assert (fw["false_wakes"], fw["hours"], fw["per_hour"], fw["by_kind"]) == (2, 1.0, 2.0, {"tv": 2})
-    assert ew.false_wakes([trace], ["tv"], 0, 0.5, 3, ref)["false_wakes"] == 1
-    assert ew.false_wakes([trace], ["tv"], 0, 0.7, 2, ref)["false_wakes"] == 1
-    # the user's window, in the listener's dating (patience 2: one hop before the decision)
-    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (101 * hop, 101 * hop), 0) == (True, 1)
-    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (102 * hop, 103 * hop), 0) == (False, 2)
-    assert ew.barge_in_fired(trace, 0, 0.5, 2, ref, (0, 10), 200 * hop) == (False, 1)  # warm-up ignored
     talk = ew.playback([np.ones(100, np.int16), 2 * np.ones(50, np.int16)], 20000, 99)
     gap = ew.REPLY_GAP
     assert len(talk) == 20000 and talk[0] == 1 and talk[1] == 0 and talk[gap + 1] == 2
@@ -461,3 +448,70 @@ def test_the_negatives_room_by_fft_is_the_streamed_room() -> None:
     ref.write(0, far)
     streamed = _drain(src, 512)[: len(near)]
     assert int(np.max(np.abs(streamed.astype(np.int32) - ew.mic_signal(near, far, room)))) <= 1
+
+
+def test_the_gate_replay_fuses_microwakeword_votes_checks_the_near_end_and_guards() -> None:
+    from edge_voice.bench import echo_wakes as ew
+
+    hop, ref = 1280, 2 * SAMPLE_RATE
+    h = np.zeros((400, len(ew.CHANNELS)), np.float32)
+    h[:, 2], h[:, 4] = -40.0, -30.0  # the cancelled signal 10 dB under the echo estimate: residual only
+    h[50:52, 0] = 0.9  # openWakeWord: two hops
+    h[200, 1] = 0.95  # microWakeWord alone over its cutoff
+    none = np.zeros((0, 2))
+    r = ew.PlaybackRule("p2", 0.5, 2, micro_cutoff=0.93)
+    assert ew.rule_fires(h, none, r, ref, 0.5, 3) == ([51, 201], 0)  # the latch holds the word 3 hops
+    assert ew.rule_fires(h, none, ew.replace_rule(r, patience=3), ref, 0.5, 3) == ([202], 0)
+    assert ew.rule_fires(h, none, ew.replace_rule(r, micro_cutoff=None), ref, 0.5, 3) == ([51], 0)
+    # microWakeWord's vote: openWakeWord's burst counts only with some microWakeWord output near it
+    voted = ew.replace_rule(r, micro_cutoff=None, micro_vote=0.2)
+    assert ew.rule_fires(h, none, voted, ref, 0.5, 3) == ([], 0)
+    h[45, 1] = 0.3  # within VOTE_HOPS up to hop 50, not hop 51: one hop left, patience 2 fails
+    assert ew.rule_fires(h, none, voted, ref, 0.5, 3) == ([], 0)
+    h[45, 1] = 0.0
+    h[46, 1] = 0.3
+    assert ew.rule_fires(h, none, voted, ref, 0.5, 3) == ([51], 0)
+    # the near-end check: nobody louder than the echo estimate − 6 dB, nothing fires
+    assert ew.rule_fires(h, none, ew.replace_rule(r, near_db=-6.0), ref, 0.5, 3) == ([], 0)
+    h[50:52, 2] = -33.0
+    assert ew.rule_fires(h, none, ew.replace_rule(r, near_db=-6.0), ref, 0.5, 3) == ([51], 0)
+    # the guard: the reference scored 0.3 (≥ half of 0.5) one hop after the word's date → dropped
+    g = np.array([[51 * hop, 0.3], [10 * hop, 0.9]])
+    assert ew.rule_fires(h, g, ew.replace_rule(r, micro_cutoff=None), ref, 0.5, 3) == ([], 1)
+    assert ew.rule_fires(h, g, ew.replace_rule(r, micro_cutoff=None, guard=False), ref, 0.5, 3) == ([51], 0)
+
+
+def test_the_replayed_guard_is_echo_guard() -> None:
+    from edge_voice.bench import echo_wakes as ew
+
+    class Fixed:
+        words = ("hey_jarvis",)
+
+        def __init__(self) -> None:
+            self.score = 0.0
+
+        def reset(self) -> None:
+            pass
+
+        def process(self, samples: Pcm) -> dict[str, float]:
+            return {"hey_jarvis": self.score}
+
+    det = Fixed()
+    guard = EchoGuard(det, 0.5)  # type: ignore[arg-type]
+    rows = []
+    for k, s in enumerate([0.0, 0.3, 0.0, 0.1, 0.0]):
+        det.score = s
+        guard.hear(k * 1280 * 10, np.full(1280, 1000, np.int16))
+        rows.append((k * 12800 + 1280, s))
+    g = np.asarray(rows)
+    for at in range(0, 80000, 700):
+        msg = WakeDetected("hey_jarvis", 0.9, at, 0)
+        assert ew.guarded(at, g, 0.5) == guard.is_echo(msg), at
+
+
+def test_hop_levels_are_dbfs_per_hop() -> None:
+    from edge_voice.bench import echo_wakes as ew
+
+    x = np.concatenate([np.full(1280, 32768 / 10), np.zeros(1280)])
+    db = ew.hop_db(x, 3)
+    assert db[0] == pytest.approx(-20.0, abs=1e-3) and db[1] < -100 and db[2] < -100
