@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_names = [
         "listen",
         "asr",
+        "asr-levers",
         "names",
         "answer",
         "answers",

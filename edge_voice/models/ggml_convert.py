@@ -19,11 +19,13 @@ from typing import BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
-Quant = Literal["f16", "q8_0"]
+Quant = Literal["f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"]
 GGML_MAGIC = 0x67676D6C
 GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8  # ggml_type ids
-FTYPE = {"f16": 1, "q8_0": 2 * 1000 + 7}  # q8_0: GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR + MOSTLY_Q8_0
-QK8_0 = 32  # q8_0 block: fp16 scale + 32 int8 quants = 34 bytes
+# quantized: GGML_QNT_VERSION (2) * GGML_QNT_VERSION_FACTOR (1000) + whisper's MOSTLY_* file type
+FTYPE = {"f16": 1, "q8_0": 2007, "q5_1": 2009, "q5_0": 2008, "q4_1": 2003, "q4_0": 2002}
+GGML_TYPE = {"q8_0": GGML_Q8_0, "q5_1": 7, "q5_0": 6, "q4_1": 3, "q4_0": 2}
+QK8_0 = 32  # q8_0 block: fp16 scale + 32 int8 quants = 34 bytes; every type here has 32-value blocks
 _CT2_DTYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2"}
 # whisper.cpp's quantizer leaves these 2-D tensors alone (examples/quantize/quantize.cpp).
 _NO_QUANT = {
@@ -225,6 +227,44 @@ def quantize_q8_0(x: F32) -> npt.NDArray[np.uint8]:
     return out.reshape(-1)
 
 
+def _nibbles(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """ggml's nibble layout: byte j of a block holds value j (low nibble) and value j + 16 (high)."""
+    out: npt.NDArray[np.uint8] = (q[:, :16] & 0x0F) | ((q[:, 16:] & 0x0F) << 4)
+    return out
+
+
+def _high_bits(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """q5: bit 4 of value j is bit j of a little-endian uint32 (values 0–15 then 16–31)."""
+    bits = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
+    return bits.sum(axis=1, dtype=np.uint32).astype("<u4").view(np.uint8).reshape(-1, 4)
+
+
+def quantize_q4_q5(x: F32, quant: str) -> npt.NDArray[np.uint8]:
+    """ggml's quantize_row_q{4,5}_{0,1}_ref on rows of a multiple of 32 values → the raw blocks.
+    _0: d = the value of largest magnitude / -8 (-16), q = min(15 (31), trunc(x/d + 8.5 (16.5)));
+    _1: d = (max - min) / 15 (31), m = min, q = trunc((x - min)/d + 0.5). The C code's int8/uint8 casts
+    truncate; every argument is >= 0 here, so trunc is floor."""
+    blocks = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK8_0)
+    five = quant.startswith("q5")
+    levels = np.float32(31.0 if five else 15.0)
+    if quant.endswith("_0"):
+        idx = np.abs(blocks).argmax(axis=1)
+        mx = blocks[np.arange(len(blocks)), idx]
+        d = mx / np.float32(-16.0 if five else -8.0)
+        inv = np.divide(np.float32(1.0), d, out=np.zeros_like(d), where=d != 0)
+        q = np.minimum(levels, np.floor(blocks * inv[:, None] + np.float32(16.5 if five else 8.5)))
+        head = [d.astype("<f2").view(np.uint8).reshape(-1, 2)]
+    else:
+        lo, hi = blocks.min(axis=1), blocks.max(axis=1)
+        d = (hi - lo) / levels
+        inv = np.divide(np.float32(1.0), d, out=np.zeros_like(d), where=d != 0)
+        q = np.minimum(levels, np.floor((blocks - lo[:, None]) * inv[:, None] + np.float32(0.5)))
+        head = [d.astype("<f2").view(np.uint8).reshape(-1, 2), lo.astype("<f2").view(np.uint8).reshape(-1, 2)]
+    qu = q.astype(np.uint8)
+    parts = [*head, *([_high_bits(qu)] if five else []), _nibbles(qu)]
+    return np.concatenate(parts, axis=1).reshape(-1)
+
+
 def dequantize_q8_0(raw: npt.NDArray[np.uint8]) -> F32:
     blocks = raw.reshape(-1, 2 + QK8_0)
     d = blocks[:, :2].copy().view("<f2").astype(np.float32)
@@ -250,13 +290,14 @@ def write_ggml(
         out.write(struct.pack("<i", len(tok)) + tok)
     total, done = sum(a.size for a in ct2.values()), 0
     for name, arr in whisper_tensors(ct2):
-        quantize = quant == "q8_0" and arr.ndim == 2 and name not in _NO_QUANT
-        ttype = GGML_Q8_0 if quantize else GGML_F16 if arr.dtype == np.float16 else GGML_F32
+        quantize = quant != "f16" and arr.ndim == 2 and name not in _NO_QUANT
+        ttype = GGML_TYPE[quant] if quantize else GGML_F16 if arr.dtype == np.float16 else GGML_F32
         key = name.encode()
         out.write(struct.pack(f"<3i{arr.ndim}i", arr.ndim, len(key), ttype, *reversed(arr.shape)) + key)
         if quantize:  # in row chunks: the float32 copy of a large embedding would double peak memory
             for start in range(0, arr.shape[0], 4096):
-                out.write(quantize_q8_0(arr[start : start + 4096].astype(np.float32)).tobytes())
+                rows = arr[start : start + 4096].astype(np.float32)
+                out.write((quantize_q8_0(rows) if quant == "q8_0" else quantize_q4_q5(rows, quant)).tobytes())
         else:
             out.write(arr.astype("<f2" if ttype == GGML_F16 else "<f4").tobytes())
         done += arr.size
