@@ -54,20 +54,22 @@ def _first_chunk(
     return (rest[0] if rest else ""), pieces[-1][0] if pieces else 0.0
 
 
-def run(cfg: Config, out_dir: Path, threads: str = "1,2", extra: int = 6, **_: Any) -> dict[str, Any]:
+def run(
+    cfg: Config, out_dir: Path, threads: str = "1,2", extra: int = 6, n: int = 0, **_: Any
+) -> dict[str, Any]:
     from edge_voice.engines.llm import LlamaGenerator
     from edge_voice.engines.tts import PiperSynthesizer
 
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = prompt_prefix(cfg.llm)
     gens = {}
-    for n in (int(x) for x in str(threads).split(",")):
-        g = LlamaGenerator(cfg.llm, cfg.models_path, threads=n)
+    for k in (int(x) for x in str(threads).split(",")):
+        g = LlamaGenerator(cfg.llm, cfg.models_path, threads=k)
         g.warm(prefix)
-        gens[n] = g
+        gens[k] = g
     tts = PiperSynthesizer(cfg.tts, cfg.models_path)
     tts.warm()
-    questions = [q[0].upper() + q[1:] for q in (*QUESTIONS, *ASR_QUESTIONS[:extra])]
+    questions = [q[0].upper() + q[1:] for q in (*QUESTIONS, *ASR_QUESTIONS[:extra])][: n or None]
     facts = default_facts()
     rules = _rules()
     rows: list[dict[str, Any]] = []

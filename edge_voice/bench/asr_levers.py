@@ -56,6 +56,8 @@ def variants(models_dir: str) -> list[Variant]:
         Variant("q5_0", model=f"{m}/ggml-tiny.en-q5_0.bin"),
         Variant("q4_1", model=f"{m}/ggml-tiny.en-q4_1.bin"),
         Variant("q4_0", model=f"{m}/ggml-tiny.en-q4_0.bin"),
+        Variant("q4_0 fitted scales", model=f"{m}/ggml-tiny.en-q4_0-fit.bin"),
+        Variant("q4_0 fitted x2-weighted", model=f"{m}/ggml-tiny.en-q4_0-fitw.bin"),
         Variant("flash attn off", flash_attn=False),
         Variant("1 thread", threads=1),
         Variant("no prompt", prompt=False),

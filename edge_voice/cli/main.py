@@ -317,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         "asr-levers",
         "names",
         "answer",
+        "answer-levers",
         "answers",
         "turn",
         "turn-taking",

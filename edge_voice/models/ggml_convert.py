@@ -19,12 +19,14 @@ from typing import BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
-Quant = Literal["f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"]
+Quant = Literal["f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "q4_0-fit", "q4_0-fitw"]
 GGML_MAGIC = 0x67676D6C
 GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8  # ggml_type ids
 # quantized: GGML_QNT_VERSION (2) * GGML_QNT_VERSION_FACTOR (1000) + whisper's MOSTLY_* file type
-FTYPE = {"f16": 1, "q8_0": 2007, "q5_1": 2009, "q5_0": 2008, "q4_1": 2003, "q4_0": 2002}
-GGML_TYPE = {"q8_0": GGML_Q8_0, "q5_1": 7, "q5_0": 6, "q4_1": 3, "q4_0": 2}
+# q4_0-fit(w): the q4_0 format with fitted block scales (``quantize_q4_0_fit``)
+FTYPE = {"f16": 1, "q8_0": 2007, "q5_1": 2009, "q5_0": 2008, "q4_1": 2003, "q4_0": 2002, "q4_0-fit": 2002}
+FTYPE["q4_0-fitw"] = 2002
+GGML_TYPE = {"q8_0": GGML_Q8_0, "q5_1": 7, "q5_0": 6, "q4_1": 3, "q4_0": 2, "q4_0-fit": 2, "q4_0-fitw": 2}
 QK8_0 = 32  # q8_0 block: fp16 scale + 32 int8 quants = 34 bytes; every type here has 32-value blocks
 _CT2_DTYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2"}
 # whisper.cpp's quantizer leaves these 2-D tensors alone (examples/quantize/quantize.cpp).
@@ -265,6 +267,37 @@ def quantize_q4_q5(x: F32, quant: str) -> npt.NDArray[np.uint8]:
     return np.concatenate(parts, axis=1).reshape(-1)
 
 
+def quantize_q4_0_fit(x: F32, weighted: bool = False) -> npt.NDArray[np.uint8]:
+    """q4_0 blocks (the same layout as ``quantize_q4_q5(x, "q4_0")``) whose scale is fitted, not taken from
+    the largest value: for 19 candidate scales around max/-8 (llama.cpp's make_qx_quants search), the
+    quants are rounded, the least-squares scale for them is solved, and the candidate with the smallest
+    squared error (``weighted``: each value's error weighted by its square) is kept. Deterministic numpy;
+    the format, and so whisper.cpp's kernels, are q4_0's."""
+    blocks = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK8_0)
+    idx = np.abs(blocks).argmax(axis=1)
+    mx = blocks[np.arange(len(blocks)), idx]
+    w = blocks * blocks if weighted else np.ones_like(blocks)
+    best_err = np.full(len(blocks), np.inf, np.float32)
+    best_d = np.zeros(len(blocks), np.float32)
+    best_l = np.zeros(blocks.shape, np.float32)
+    safe = np.where(mx == 0, np.float32(1.0), mx)
+    for step in range(-9, 10):
+        iscale = -(np.float32(8.0) + np.float32(0.1) * np.float32(step)) / safe
+        lv = np.clip(_round_half_away(blocks * iscale[:, None]), -8, 7)
+        sumlx, suml2 = (w * blocks * lv).sum(axis=1), (w * lv * lv).sum(axis=1)
+        d = np.divide(sumlx, suml2, out=np.zeros_like(sumlx), where=suml2 > 0).astype(np.float32)
+        d16 = d.astype(np.float16).astype(np.float32)  # the error of the scale actually stored
+        err = (w * (blocks - d16[:, None] * lv) ** 2).sum(axis=1)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_d = np.where(better, d, best_d)
+        best_l = np.where(better[:, None], lv, best_l)
+    best_d = np.where(mx == 0, np.float32(0.0), best_d)
+    qu = (best_l + 8).astype(np.uint8)
+    out = np.concatenate([best_d.astype("<f2").view(np.uint8).reshape(-1, 2), _nibbles(qu)], axis=1)
+    return out.reshape(-1)
+
+
 def dequantize_q8_0(raw: npt.NDArray[np.uint8]) -> F32:
     blocks = raw.reshape(-1, 2 + QK8_0)
     d = blocks[:, :2].copy().view("<f2").astype(np.float32)
@@ -297,7 +330,13 @@ def write_ggml(
         if quantize:  # in row chunks: the float32 copy of a large embedding would double peak memory
             for start in range(0, arr.shape[0], 4096):
                 rows = arr[start : start + 4096].astype(np.float32)
-                out.write((quantize_q8_0(rows) if quant == "q8_0" else quantize_q4_q5(rows, quant)).tobytes())
+                if quant == "q8_0":
+                    raw = quantize_q8_0(rows)
+                elif quant.startswith("q4_0-fit"):
+                    raw = quantize_q4_0_fit(rows, weighted=quant == "q4_0-fitw")
+                else:
+                    raw = quantize_q4_q5(rows, quant)
+                out.write(raw.tobytes())
         else:
             out.write(arr.astype("<f2" if ttype == GGML_F16 else "<f4").tobytes())
         done += arr.size
