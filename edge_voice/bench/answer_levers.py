@@ -96,12 +96,16 @@ def run(
             for piece in g.stream(msgs, NEVER):
                 pieces.append(((time.perf_counter() - t0) * 1e3, piece))
             answer = "".join(p for _, p in pieces)
+            st = g.last  # llama.cpp's own split of the first token's wait
             row: dict[str, Any] = {
                 "question": q,
                 "llm_threads": n,
                 "answer": answer.strip(),
                 "ttft_ms": round(pieces[0][0], 1) if pieces else None,
                 "tokens": len(pieces),
+                "prompt_tokens": st.prompt_tokens if st else None,
+                "cached_tokens": st.cached_tokens if st else None,
+                "prompt_ms": round(st.prompt_ms, 1) if st else None,
                 "ms_per_token": round((pieces[-1][0] - pieces[0][0]) / max(1, len(pieces) - 1), 1)
                 if pieces
                 else None,
@@ -121,6 +125,8 @@ def run(
         sel = [r for r in rows if r["llm_threads"] == n]
         summary[f"llm_threads_{n}"] = {
             "ttft_ms": stats([r["ttft_ms"] for r in sel if r["ttft_ms"] is not None]),
+            "prompt_ms": stats([r["prompt_ms"] for r in sel if r["prompt_ms"] is not None]),
+            "prompt_tokens": stats([r["prompt_tokens"] for r in sel if r["prompt_tokens"] is not None]),
             "ms_per_token": stats([r["ms_per_token"] for r in sel if r["ms_per_token"] is not None]),
             **{
                 name: {
