@@ -29,6 +29,7 @@ from edge_voice.bench.turn import COMMANDS, QUESTIONS
 from edge_voice.core.cancel import NEVER
 from edge_voice.core.config import Config
 from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt, audio_ctx_for, collapse_loop, drop_echo
+from edge_voice.models import registry
 
 VOICES = ("piper:1.0", "piper:1.1", "espeak:en-us", "espeak:en-gb")
 TAIL_MS = 100  # the early decode starts ~32 ms after the acoustic end; the listener's frame adds the rest
@@ -80,7 +81,7 @@ class _Timings:
         self.tmp = tempfile.TemporaryFile()  # noqa: SIM115  # reused for every decode of the run
 
     def read(self, model: Any) -> dict[str, float]:
-        import _pywhispercpp as pw
+        import _pywhispercpp as pw  # type: ignore[import-not-found]
 
         self.tmp.seek(0)
         self.tmp.truncate()
@@ -94,6 +95,22 @@ class _Timings:
         self.tmp.seek(0)
         text = self.tmp.read().decode(errors="replace")
         return {k: float(v) for k, v in _TIMING.findall(text)}
+
+
+def _build(path: Path) -> None:
+    """A quantization not in the manifest, converted from the pinned tiny.en package with our deterministic
+    converter (its sha256 goes in the bench JSON; only a type adopted as a default gets a manifest entry)."""
+    if path.exists():
+        return
+    from edge_voice.models import ggml_convert
+
+    quant = path.name.removeprefix("ggml-tiny.en-").removesuffix(".bin")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        src = registry.resolve("whisper-tiny.en-ct2")
+        ggml_convert.convert([src], registry.resolve("whisper-tiny.en-ct2-vocab"), f, quant)  # type: ignore[arg-type]
+    tmp.replace(path)
 
 
 def _engine(cfg: Config, v: Variant) -> WhisperCppTranscriber:
@@ -165,19 +182,23 @@ def run(
     variants_: str = "",
     voices: str = ",".join(VOICES),
     n: int = 0,
-    models: str = "/tmp/s14turn/models",
+    models: str = "",
     **opts: Any,
 ) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
+    models = models or str(cfg.models_path / "whisper" / "levers")
     picked = str(opts.get("variants", variants_))
     vs = [v for v in variants(models) if not picked or v.name in picked.split(",")]
     texts = [*COMMANDS, *QUESTIONS][: n or None]
-    clip_set = []
+    clip_set: list[dict[str, Any]] = []
     for voice in voices.split(","):
         for text in texts:
             speech = _speech(text, voice)
             pcm = np.concatenate([clips.silence(cfg.endpoint.pre_roll_ms), speech, clips.silence(TAIL_MS)])
             clip_set.append({"text": text, "voice": voice, "pcm": pcm})
+    for v in vs:
+        if v.model.startswith("/"):
+            _build(Path(v.model))
     engines = [_engine(cfg, v) for v in vs]
     timings = _Timings()
     rows: list[dict[str, Any]] = []
@@ -213,8 +234,8 @@ def run(
     base = {r["text"] + r["voice"]: r["exact"] for r in rows if r["variant"] == vs[0].name}
     for v in vs:
         sel = [r for r in rows if r["variant"] == v.name]
-        split = {
-            f"{k}_ms_p50": stats([r.get(f"{k}_ms", 0.0) for r in sel])["p50"]
+        parts: dict[str, float | None] = {
+            f"{k}_ms_p50": stats([float(r.get(f"{k}_ms", 0.0)) for r in sel])["p50"]
             for k in ("mel", "encode", "prompt", "decode", "batchd", "sample")
         }
         summary.append(
@@ -223,7 +244,7 @@ def run(
                 "setting": {k: val for k, val in asdict(v).items() if k != "name"},
                 "decodes": len(sel),
                 "ms": stats([r["ms"] for r in sel]),
-                **split,
+                **parts,
                 "wer": round(sum(r["errors"] for r in sel) / max(1, sum(r["words"] for r in sel)), 4),
                 "exact": sum(r["exact"] for r in sel),
                 "exact_lost_vs_default": sum(
@@ -245,6 +266,10 @@ def run(
         "machine": {"cores": os.cpu_count(), "load_at_end": os.getloadavg()},
         "clips": len(clip_set),
         "voices": voices.split(","),
+        "models": {
+            v.name: {"path": str(eng.model_path), "sha256": registry.sha256_file(eng.model_path)}
+            for v, eng in zip(vs, engines, strict=True)
+        },
         "summary": summary,
         "rows": rows,
     }

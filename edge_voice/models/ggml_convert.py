@@ -231,14 +231,15 @@ def quantize_q8_0(x: F32) -> npt.NDArray[np.uint8]:
 
 def _nibbles(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """ggml's nibble layout: byte j of a block holds value j (low nibble) and value j + 16 (high)."""
-    out: npt.NDArray[np.uint8] = (q[:, :16] & 0x0F) | ((q[:, 16:] & 0x0F) << 4)
-    return out
+    out = (q[:, :16] & 0x0F) | ((q[:, 16:] & 0x0F) << 4)
+    return out.astype(np.uint8)
 
 
 def _high_bits(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """q5: bit 4 of value j is bit j of a little-endian uint32 (values 0–15 then 16–31)."""
     bits = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
-    return bits.sum(axis=1, dtype=np.uint32).astype("<u4").view(np.uint8).reshape(-1, 4)
+    out: npt.NDArray[np.uint8] = bits.sum(axis=1, dtype=np.uint32).astype("<u4").view(np.uint8)
+    return out.reshape(-1, 4)
 
 
 def quantize_q4_q5(x: F32, quant: str) -> npt.NDArray[np.uint8]:
@@ -283,7 +284,7 @@ def quantize_q4_0_fit(x: F32, weighted: bool = False) -> npt.NDArray[np.uint8]:
     safe = np.where(mx == 0, np.float32(1.0), mx)
     for step in range(-9, 10):
         iscale = -(np.float32(8.0) + np.float32(0.1) * np.float32(step)) / safe
-        lv = np.clip(_round_half_away(blocks * iscale[:, None]), -8, 7)
+        lv = np.clip(_round_half_away((blocks * iscale[:, None]).astype(np.float32)), -8, 7)
         sumlx, suml2 = (w * blocks * lv).sum(axis=1), (w * lv * lv).sum(axis=1)
         d = np.divide(sumlx, suml2, out=np.zeros_like(sumlx), where=suml2 > 0).astype(np.float32)
         d16 = d.astype(np.float16).astype(np.float32)  # the error of the scale actually stored

@@ -371,4 +371,23 @@ def test_q4_0_block_layout_scale_then_nibbles_j_and_j_plus_16() -> None:
 
 def test_quantized_file_marks_its_type_in_the_header_and_tensors() -> None:
     assert gc.FTYPE["q4_0"] == 2002 and gc.FTYPE["q5_1"] == 2009 and gc.FTYPE["q8_0"] == 2007
-    assert gc.GGML_TYPE == {"q8_0": 8, "q5_1": 7, "q5_0": 6, "q4_1": 3, "q4_0": 2}
+    assert {k: gc.GGML_TYPE[k] for k in ("q8_0", "q5_1", "q5_0", "q4_1", "q4_0")} == {
+        "q8_0": 8,
+        "q5_1": 7,
+        "q5_0": 6,
+        "q4_1": 3,
+        "q4_0": 2,
+    }
+    assert gc.GGML_TYPE["q4_0-fit"] == gc.GGML_TYPE["q4_0-fitw"] == 2  # the q4_0 format, other scales
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_q4_0_fitted_scales_are_q4_0_blocks_with_no_larger_error(weighted: bool) -> None:
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((16, 384)) * rng.uniform(0.01, 3.0, (16, 1))).astype(np.float32)
+    plain = _dequantize_q4_q5(gc.quantize_q4_q5(x, "q4_0"), "q4_0").reshape(x.shape)
+    raw = gc.quantize_q4_0_fit(x, weighted)
+    assert raw.size == x.size // 32 * 18
+    fitted = _dequantize_q4_q5(raw, "q4_0").reshape(x.shape)
+    w = x * x if weighted else np.ones_like(x)
+    assert float((w * (x - fitted) ** 2).sum()) < float((w * (x - plain) ** 2).sum())
