@@ -314,8 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_names = [
         "listen",
         "asr",
+        "asr-levers",
         "names",
         "answer",
+        "answer-levers",
         "answers",
         "turn",
         "turn-taking",

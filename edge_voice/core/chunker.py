@@ -56,6 +56,11 @@ _PHRASE_OPENERS = (
     "and|but|that|which|who|because|when|where|while|with|depending|since|although|including|especially"
 )
 _CLAUSE_END = re.compile(rf"[,;:](?=\s)|\s(?=(?:{_PHRASE_OPENERS})\s)")
+# ``phrase_breaks``: the first chunk may also end before a preposition or a linking verb ("The largest
+# planet | in the solar system is Jupiter.", "The capital of France | is Paris."), a phrase boundary a
+# listener hears as a short breath; without one a first sentence with no comma is synthesised whole
+PHRASE_BREAK_WORDS = "in|on|of|at|to|for|from|by|about|into|is|are|was|were|has|have"
+_PHRASE_BREAK = re.compile(rf"\s(?=(?:{PHRASE_BREAK_WORDS})\s)")
 _LAST_TOKEN = re.compile(r"(\S+)$")
 _ACRONYM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # U.S / e.g style (the final '.' is the candidate)
 
@@ -101,13 +106,18 @@ class SentenceChunker:
     """``push`` text pieces as they stream; each call returns the chunks completed by it."""
 
     def __init__(
-        self, first_chunk_min_words: int, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS
+        self,
+        first_chunk_min_words: int,
+        min_chars: int = MIN_CHARS,
+        max_chars: int = MAX_CHARS,
+        phrase_breaks: bool = False,
     ) -> None:
         if first_chunk_min_words < 1 or min_chars < 0 or max_chars < 20:
             raise ValueError("first_chunk_min_words ≥ 1, min_chars ≥ 0, max_chars ≥ 20")
         self.first_chunk_min_words = first_chunk_min_words
         self.min_chars = min_chars
         self.max_chars = max_chars
+        self.phrase_breaks = phrase_breaks
         self._buf = ""
         self._emitted = 0
 
@@ -150,9 +160,10 @@ class SentenceChunker:
             candidates.append(newline + 1)
             newline = buf.find("\n", newline + 1)
         if self._emitted == 0:
-            for m in _CLAUSE_END.finditer(buf):
-                if _word_count(buf[: m.end()]) >= self.first_chunk_min_words:
-                    candidates.append(m.end())
+            for rule in (_CLAUSE_END, _PHRASE_BREAK) if self.phrase_breaks else (_CLAUSE_END,):
+                for m in rule.finditer(buf):
+                    if _word_count(buf[: m.end()]) >= self.first_chunk_min_words:
+                        candidates.append(m.end())
         for end in sorted(candidates):
             if len(clean(buf[:end])) >= self.min_chars:
                 return end

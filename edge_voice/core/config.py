@@ -498,6 +498,9 @@ class TtsConfig:
     deterministic: bool = False  # noise 0: bit-identical output (tests)
     threads: int = 2  # with llm.nice, the first phrase is synthesised on both cores while the LLM yields
     first_chunk_min_words: int = 4  # the first TTS chunk may end at a clause boundary after this many words
+    # ... or before a preposition or linking verb ("The capital of France | is Paris."): Piper starts on
+    # a shorter first chunk when the first sentence has no comma (bench answer-levers, design note 282)
+    first_chunk_phrase_breaks: bool = True
     backend: Literal["local", "wyoming"] = "local"  # wyoming: a remote server first, Piper as fallback
     uri: str = ""  # backend = "wyoming": tcp://host:port of e.g. wyoming-piper
     remote_voice: str = ""  # the server's voice name ("" = its default voice)

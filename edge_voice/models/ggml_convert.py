@@ -19,11 +19,15 @@ from typing import BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
-Quant = Literal["f16", "q8_0"]
+Quant = Literal["f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "q4_0-fit", "q4_0-fitw"]
 GGML_MAGIC = 0x67676D6C
 GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8  # ggml_type ids
-FTYPE = {"f16": 1, "q8_0": 2 * 1000 + 7}  # q8_0: GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR + MOSTLY_Q8_0
-QK8_0 = 32  # q8_0 block: fp16 scale + 32 int8 quants = 34 bytes
+# quantized: GGML_QNT_VERSION (2) * GGML_QNT_VERSION_FACTOR (1000) + whisper's MOSTLY_* file type
+# q4_0-fit(w): the q4_0 format with fitted block scales (``quantize_q4_0_fit``)
+FTYPE = {"f16": 1, "q8_0": 2007, "q5_1": 2009, "q5_0": 2008, "q4_1": 2003, "q4_0": 2002, "q4_0-fit": 2002}
+FTYPE["q4_0-fitw"] = 2002
+GGML_TYPE = {"q8_0": GGML_Q8_0, "q5_1": 7, "q5_0": 6, "q4_1": 3, "q4_0": 2, "q4_0-fit": 2, "q4_0-fitw": 2}
+QK8_0 = 32  # q8_0 block: fp16 scale + 32 int8 quants = 34 bytes; every type here has 32-value blocks
 _CT2_DTYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2"}
 # whisper.cpp's quantizer leaves these 2-D tensors alone (examples/quantize/quantize.cpp).
 _NO_QUANT = {
@@ -225,6 +229,76 @@ def quantize_q8_0(x: F32) -> npt.NDArray[np.uint8]:
     return out.reshape(-1)
 
 
+def _nibbles(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """ggml's nibble layout: byte j of a block holds value j (low nibble) and value j + 16 (high)."""
+    out = (q[:, :16] & 0x0F) | ((q[:, 16:] & 0x0F) << 4)
+    return out.astype(np.uint8)
+
+
+def _high_bits(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """q5: bit 4 of value j is bit j of a little-endian uint32 (values 0–15 then 16–31)."""
+    bits = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
+    out: npt.NDArray[np.uint8] = bits.sum(axis=1, dtype=np.uint32).astype("<u4").view(np.uint8)
+    return out.reshape(-1, 4)
+
+
+def quantize_q4_q5(x: F32, quant: str) -> npt.NDArray[np.uint8]:
+    """ggml's quantize_row_q{4,5}_{0,1}_ref on rows of a multiple of 32 values → the raw blocks.
+    _0: d = the value of largest magnitude / -8 (-16), q = min(15 (31), trunc(x/d + 8.5 (16.5)));
+    _1: d = (max - min) / 15 (31), m = min, q = trunc((x - min)/d + 0.5). The C code's int8/uint8 casts
+    truncate; every argument is >= 0 here, so trunc is floor."""
+    blocks = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK8_0)
+    five = quant.startswith("q5")
+    levels = np.float32(31.0 if five else 15.0)
+    if quant.endswith("_0"):
+        idx = np.abs(blocks).argmax(axis=1)
+        mx = blocks[np.arange(len(blocks)), idx]
+        d = mx / np.float32(-16.0 if five else -8.0)
+        inv = np.divide(np.float32(1.0), d, out=np.zeros_like(d), where=d != 0)
+        q = np.minimum(levels, np.floor(blocks * inv[:, None] + np.float32(16.5 if five else 8.5)))
+        head = [d.astype("<f2").view(np.uint8).reshape(-1, 2)]
+    else:
+        lo, hi = blocks.min(axis=1), blocks.max(axis=1)
+        d = (hi - lo) / levels
+        inv = np.divide(np.float32(1.0), d, out=np.zeros_like(d), where=d != 0)
+        q = np.minimum(levels, np.floor((blocks - lo[:, None]) * inv[:, None] + np.float32(0.5)))
+        head = [d.astype("<f2").view(np.uint8).reshape(-1, 2), lo.astype("<f2").view(np.uint8).reshape(-1, 2)]
+    qu = q.astype(np.uint8)
+    parts = [*head, *([_high_bits(qu)] if five else []), _nibbles(qu)]
+    return np.concatenate(parts, axis=1).reshape(-1)
+
+
+def quantize_q4_0_fit(x: F32, weighted: bool = False) -> npt.NDArray[np.uint8]:
+    """q4_0 blocks (the same layout as ``quantize_q4_q5(x, "q4_0")``) whose scale is fitted, not taken from
+    the largest value: for 19 candidate scales around max/-8 (llama.cpp's make_qx_quants search), the
+    quants are rounded, the least-squares scale for them is solved, and the candidate with the smallest
+    squared error (``weighted``: each value's error weighted by its square) is kept. Deterministic numpy;
+    the format, and so whisper.cpp's kernels, are q4_0's."""
+    blocks = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK8_0)
+    idx = np.abs(blocks).argmax(axis=1)
+    mx = blocks[np.arange(len(blocks)), idx]
+    w = blocks * blocks if weighted else np.ones_like(blocks)
+    best_err = np.full(len(blocks), np.inf, np.float32)
+    best_d = np.zeros(len(blocks), np.float32)
+    best_l = np.zeros(blocks.shape, np.float32)
+    safe = np.where(mx == 0, np.float32(1.0), mx)
+    for step in range(-9, 10):
+        iscale = -(np.float32(8.0) + np.float32(0.1) * np.float32(step)) / safe
+        lv = np.clip(_round_half_away((blocks * iscale[:, None]).astype(np.float32)), -8, 7)
+        sumlx, suml2 = (w * blocks * lv).sum(axis=1), (w * lv * lv).sum(axis=1)
+        d = np.divide(sumlx, suml2, out=np.zeros_like(sumlx), where=suml2 > 0).astype(np.float32)
+        d16 = d.astype(np.float16).astype(np.float32)  # the error of the scale actually stored
+        err = (w * (blocks - d16[:, None] * lv) ** 2).sum(axis=1)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_d = np.where(better, d, best_d)
+        best_l = np.where(better[:, None], lv, best_l)
+    best_d = np.where(mx == 0, np.float32(0.0), best_d)
+    qu = (best_l + 8).astype(np.uint8)
+    out = np.concatenate([best_d.astype("<f2").view(np.uint8).reshape(-1, 2), _nibbles(qu)], axis=1)
+    return out.reshape(-1)
+
+
 def dequantize_q8_0(raw: npt.NDArray[np.uint8]) -> F32:
     blocks = raw.reshape(-1, 2 + QK8_0)
     d = blocks[:, :2].copy().view("<f2").astype(np.float32)
@@ -250,13 +324,20 @@ def write_ggml(
         out.write(struct.pack("<i", len(tok)) + tok)
     total, done = sum(a.size for a in ct2.values()), 0
     for name, arr in whisper_tensors(ct2):
-        quantize = quant == "q8_0" and arr.ndim == 2 and name not in _NO_QUANT
-        ttype = GGML_Q8_0 if quantize else GGML_F16 if arr.dtype == np.float16 else GGML_F32
+        quantize = quant != "f16" and arr.ndim == 2 and name not in _NO_QUANT
+        ttype = GGML_TYPE[quant] if quantize else GGML_F16 if arr.dtype == np.float16 else GGML_F32
         key = name.encode()
         out.write(struct.pack(f"<3i{arr.ndim}i", arr.ndim, len(key), ttype, *reversed(arr.shape)) + key)
         if quantize:  # in row chunks: the float32 copy of a large embedding would double peak memory
             for start in range(0, arr.shape[0], 4096):
-                out.write(quantize_q8_0(arr[start : start + 4096].astype(np.float32)).tobytes())
+                rows = arr[start : start + 4096].astype(np.float32)
+                if quant == "q8_0":
+                    raw = quantize_q8_0(rows)
+                elif quant.startswith("q4_0-fit"):
+                    raw = quantize_q4_0_fit(rows, weighted=quant == "q4_0-fitw")
+                else:
+                    raw = quantize_q4_q5(rows, quant)
+                out.write(raw.tobytes())
         else:
             out.write(arr.astype("<f2" if ttype == GGML_F16 else "<f4").tobytes())
         done += arr.size

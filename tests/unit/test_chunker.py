@@ -186,3 +186,40 @@ def test_flush_resets_for_the_next_reply() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         SentenceChunker(0)
+
+
+def _breaks(text: str, first_words: int = 4, step: int = 3) -> list[str]:
+    chunker = SentenceChunker(first_words, phrase_breaks=True)
+    out: list[str] = []
+    for i in range(0, len(text), step):
+        out += chunker.push(text[i : i + step])
+    return out + chunker.flush()
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("The capital of France is Paris.", "The capital of France"),
+        ("The largest planet in the solar system is Jupiter.", "The largest planet in the solar system"),
+        ("Water is made of hydrogen and oxygen.", "Water is made of hydrogen"),  # " and " as before
+        ("The moon's phases are so special!", "The moon's phases are so special!"),  # no break word
+    ],
+)
+def test_phrase_breaks_end_a_comma_less_first_sentence_before_a_preposition_or_verb(
+    text: str, first: str
+) -> None:
+    assert _breaks(text)[0] == first
+    assert " ".join(_breaks(text)) == text  # nothing lost or repeated
+    assert run(text, first_words=4)[0] == (first if " and " in text else text)  # off: only clause breaks
+
+
+def test_phrase_breaks_only_in_the_first_chunk_and_after_the_minimum_words() -> None:
+    text = "It is in the north. The road to the town is long."
+    assert _breaks(text) == ["It is in the north.", "The road to the town is long."]  # "It is" < 4 words
+    assert _breaks("A spider has eight legs.") == ["A spider has eight legs."]  # "has" after 2 words
+
+
+def test_phrase_break_words_inside_words_do_not_break() -> None:
+    assert _breaks("The island isotopes often tofu fort.", first_words=1) == [
+        "The island isotopes often tofu fort."
+    ]

@@ -318,3 +318,76 @@ def test_q8_0_quantizes_2d_weights_only(ct2: dict[str, npt.NDArray[np.generic]])
 
 def test_output_is_deterministic(ct2: dict[str, npt.NDArray[np.generic]]) -> None:
     assert convert(ct2, "q8_0") == convert(gc.read_ct2(ct2_file(synthetic_ct2())), "q8_0")
+
+
+# ------------------------------------------------------------------------------ q5_1, q5_0, q4_1, q4_0
+
+
+def _dequantize_q4_q5(raw: npt.NDArray[np.uint8], quant: str) -> npt.NDArray[np.float32]:
+    """ggml's dequantize_row_q{4,5}_{0,1}, written from its C code (not from our quantizer)."""
+    five, offset = quant.startswith("q5"), quant.endswith("_1")
+    size = 2 + 2 * offset + 4 * five + 16
+    blocks = raw.reshape(-1, size)
+    d = blocks[:, :2].copy().view("<f2").astype(np.float32)
+    m = blocks[:, 2:4].copy().view("<f2").astype(np.float32) if offset else np.zeros_like(d)
+    qs = blocks[:, size - 16 :]
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int32)
+    if five:
+        qh = blocks[:, 2 + 2 * offset : 6 + 2 * offset].copy().view("<u4").astype(np.int64)
+        q |= (((qh >> np.arange(32)) & 1) << 4).astype(np.int32)
+    centre = 0 if offset else (16 if five else 8)
+    return ((q - centre) * d + m).astype(np.float32).reshape(-1)
+
+
+@pytest.mark.parametrize(
+    ("quant", "size", "levels"), [("q5_1", 24, 31), ("q5_0", 22, 31), ("q4_1", 20, 15), ("q4_0", 18, 15)]
+)
+def test_q4_q5_roundtrip_error_is_within_about_half_a_step(quant: str, size: int, levels: int) -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((16, 384)) * rng.uniform(0.01, 3.0, (16, 1))).astype(np.float32)
+    raw = gc.quantize_q4_q5(x, quant)
+    assert raw.dtype == np.uint8 and raw.size == x.size // 32 * size
+    back = _dequantize_q4_q5(raw, quant).reshape(-1, 32)
+    blocks = x.reshape(-1, 32)
+    span = blocks.max(axis=1) - blocks.min(axis=1) if quant.endswith("_1") else 2 * np.abs(blocks).max(axis=1)
+    step = span / levels if quant.endswith("_1") else span / (levels + 1)
+    err = np.abs(blocks - back).max(axis=1)
+    # half a step of rounding, plus the clamp of the top level (_0) and the fp16 scale/min (_1)
+    assert np.all(err <= step * (1.0 if quant.endswith("_0") else 0.5 + 0.02) + 1e-3 * span)
+    assert float(err.max()) > 0
+
+
+def test_q4_0_block_layout_scale_then_nibbles_j_and_j_plus_16() -> None:
+    # the value of largest magnitude is -8 → d = 1.0; value j in the low nibble of byte j, j + 16 high
+    x = np.zeros(32, np.float32)
+    x[0], x[1], x[16], x[17] = -8.0, 3.0, 7.0, -1.0
+    raw = gc.quantize_q4_q5(x, "q4_0")
+    assert raw.size == 18
+    assert struct.unpack("<e", raw[:2].tobytes())[0] == 1.0
+    assert raw[2] == (0 | (15 << 4))  # -8 + 8 = 0 low; min(15, 7 + 8) = 15 high
+    assert raw[3] == (11 | (7 << 4))  # 3 + 8 = 11; -1 + 8 = 7
+    assert raw[4] == (8 | (8 << 4))  # zeros sit at the centre
+
+
+def test_quantized_file_marks_its_type_in_the_header_and_tensors() -> None:
+    assert gc.FTYPE["q4_0"] == 2002 and gc.FTYPE["q5_1"] == 2009 and gc.FTYPE["q8_0"] == 2007
+    assert {k: gc.GGML_TYPE[k] for k in ("q8_0", "q5_1", "q5_0", "q4_1", "q4_0")} == {
+        "q8_0": 8,
+        "q5_1": 7,
+        "q5_0": 6,
+        "q4_1": 3,
+        "q4_0": 2,
+    }
+    assert gc.GGML_TYPE["q4_0-fit"] == gc.GGML_TYPE["q4_0-fitw"] == 2  # the q4_0 format, other scales
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_q4_0_fitted_scales_are_q4_0_blocks_with_no_larger_error(weighted: bool) -> None:
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((16, 384)) * rng.uniform(0.01, 3.0, (16, 1))).astype(np.float32)
+    plain = _dequantize_q4_q5(gc.quantize_q4_q5(x, "q4_0"), "q4_0").reshape(x.shape)
+    raw = gc.quantize_q4_0_fit(x, weighted)
+    assert raw.size == x.size // 32 * 18
+    fitted = _dequantize_q4_q5(raw, "q4_0").reshape(x.shape)
+    w = x * x if weighted else np.ones_like(x)
+    assert float((w * (x - fitted) ** 2).sum()) < float((w * (x - plain) ** 2).sum())
