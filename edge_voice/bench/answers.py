@@ -77,8 +77,7 @@ def baseline_asker(cfg: Config, llm: Generator) -> Asker:
     from edge_voice.engines.intents import RuleIntentMatcher
 
     matcher = RuleIntentMatcher(cfg.intents) if cfg.intents.enabled else None
-    n, breaks = cfg.tts.first_chunk_min_words, cfg.tts.first_chunk_phrase_breaks
-    return Asker(cfg, llm, matcher, lambda: chunker.SentenceChunker(n, phrase_breaks=breaks), guard=False)
+    return Asker(cfg, llm, matcher, chunker.splitter_for(cfg.tts), guard=False)
 
 
 def make_askers(cfg: Config, names: Sequence[str] = VARIANTS) -> tuple[dict[str, Asker], dict[str, Any]]:

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge_voice.core.config import TtsConfig
 
 MIN_CHARS = 12  # fragments shorter than this are merged into the next chunk
 MAX_CHARS = 300  # a run with no boundary at all is cut at a space so TTS never waits for ever
@@ -192,3 +197,10 @@ class SentenceChunker:
                 return False  # undecided until the next word arrives
             return rest[0].isupper()
         return True
+
+
+def splitter_for(tts: TtsConfig) -> Callable[[], SentenceChunker]:
+    """A fresh chunker per answer, as ``tts`` configures the first chunk: the daemon, ``ask`` and the
+    answers bench all take it from here, so a new chunk setting reaches every one of them."""
+    n, phrase_breaks = tts.first_chunk_min_words, tts.first_chunk_phrase_breaks
+    return lambda: SentenceChunker(n, phrase_breaks=phrase_breaks)

@@ -148,6 +148,4 @@ def load_asker(cfg: Config, session: bool = False, progress: Callable[[str], Non
         if cfg.intents.enabled
         else None
     )
-    n, phrase_breaks = cfg.tts.first_chunk_min_words, cfg.tts.first_chunk_phrase_breaks
-    splitter = lambda: chunker.SentenceChunker(n, phrase_breaks=phrase_breaks)  # noqa: E731
-    return Asker(cfg, llm, matcher, splitter, session=session, ground=skills.facts)
+    return Asker(cfg, llm, matcher, chunker.splitter_for(cfg.tts), session=session, ground=skills.facts)

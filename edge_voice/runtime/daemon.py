@@ -222,7 +222,6 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         if cfg.intents.enabled
         else None
     )
-    n, phrase_breaks = cfg.tts.first_chunk_min_words, cfg.tts.first_chunk_phrase_breaks
     return Engines(
         wake=wake,
         vad=vad,
@@ -230,7 +229,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         llm=llm,
         tts=tts,
         intents=matcher,
-        make_splitter=lambda: chunker.SentenceChunker(n, phrase_breaks=phrase_breaks),
+        make_splitter=chunker.splitter_for(cfg.tts),
         make_listener=Listener,
         phrase_cache=phrase_cache,
         prefill=intents.confirmation_phrases(cfg.intents) if matcher is not None else (),
