@@ -46,6 +46,7 @@ class Variant:
     prompt: bool = True
     guard: bool = False  # small context: tokens scaled to the audio; a loop or overrun re-decodes at 512
     params: dict[str, Any] = field(default_factory=dict)  # other whisper_full params
+    engine: str = "whisper"  # "moonshine": engines/moonshine.py (the other fields do not apply)
 
 
 def variants(models_dir: str) -> list[Variant]:
@@ -68,6 +69,7 @@ def variants(models_dir: str) -> list[Variant]:
         Variant("ctx 256 guarded", floor=256, guard=True),
         Variant("ctx 256 fa off tight guarded", flash_attn=False, floor=128, step=64, guard=True),
         Variant("ctx 256 temp fallback", floor=256, params={"temperature_inc": 0.2}),
+        Variant("moonshine base", engine="moonshine"),
     ]
 
 
@@ -113,7 +115,11 @@ def _build(path: Path) -> None:
     tmp.replace(path)
 
 
-def _engine(cfg: Config, v: Variant) -> WhisperCppTranscriber:
+def _engine(cfg: Config, v: Variant) -> Any:
+    if v.engine == "moonshine":
+        from edge_voice.engines.moonshine import MoonshineTranscriber
+
+        return MoonshineTranscriber(cfg.asr, cfg.models_path)
     import pywhispercpp.model as pwm
 
     acfg = replace(
@@ -207,13 +213,20 @@ def run(
         order = order[i % len(vs) :] + order[: i % len(vs)]  # who goes first rotates
         for j in order:
             v, eng = vs[j], engines[j]
-            import _pywhispercpp as pw
+            if v.engine == "moonshine":
+                t0 = time.perf_counter()
+                r = eng.decode(c["pcm"], NEVER)
+                ms = (time.perf_counter() - t0) * 1e3
+                text, ctx, fell_back = r.text, 0, False
+                split = {"encode": r.encode_ms, "decode": r.decode_ms - r.encode_ms}
+            else:
+                import _pywhispercpp as pw
 
-            pw.whisper_reset_timings(eng._model._ctx)
-            t0 = time.perf_counter()
-            text, ctx, fell_back = _decode(eng, v, c["pcm"])
-            ms = (time.perf_counter() - t0) * 1e3
-            split = timings.read(eng._model)
+                pw.whisper_reset_timings(eng._model._ctx)
+                t0 = time.perf_counter()
+                text, ctx, fell_back = _decode(eng, v, c["pcm"])
+                ms = (time.perf_counter() - t0) * 1e3
+                split = timings.read(eng._model)
             ref, hyp = normalize(c["text"]), normalize(text)
             rows.append(
                 {
@@ -266,16 +279,18 @@ def run(
         "machine": {"cores": os.cpu_count(), "load_at_end": os.getloadavg()},
         "clips": len(clip_set),
         "voices": voices.split(","),
-        "models": {
-            v.name: {"path": str(eng.model_path), "sha256": registry.sha256_file(eng.model_path)}
-            for v, eng in zip(vs, engines, strict=True)
-        },
+        "models": {v.name: _model_files(eng) for v, eng in zip(vs, engines, strict=True)},
         "summary": summary,
         "rows": rows,
     }
     (out_dir / "asr-levers.json").write_text(json.dumps(result, indent=2, default=str))
     _plot(summary, out_dir / "asr-levers.png")
     return {"clips": len(clip_set), "summary": summary}
+
+
+def _model_files(eng: Any) -> dict[str, str]:
+    paths = [eng.encoder_path, eng.decoder_path] if hasattr(eng, "encoder_path") else [eng.model_path]
+    return {str(p): registry.sha256_file(p) for p in paths}
 
 
 def _plot(summary: list[dict[str, Any]], path: Path) -> None:
@@ -298,7 +313,7 @@ def _plot(summary: list[dict[str, Any]], path: Path) -> None:
     ax1.set_yticks(y, names)
     ax1.invert_yaxis()
     ax1.set_xlabel("ms")
-    ax1.set_title("whisper.cpp tiny.en decode, one run, round-robin")
+    ax1.set_title("ASR decode (whisper.cpp tiny.en variants, Moonshine base), one run, round-robin")
     ax1.legend(fontsize=8)
     ax2.barh(y, [100 * s["wer"] for s in summary], color="tab:red")
     ax2.set_yticks(y, [])

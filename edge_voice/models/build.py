@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from edge_voice.models import ggml_convert, registry
+from edge_voice.models import ggml_convert, ort_convert, registry
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,10 @@ def build(
     if _cached(dest, entry.sha256):
         log.debug("model %s: up to date (%s)", entry.name, dest)
         return dest
-    if entry.quant not in ("f16", "q8_0", "concat"):
-        raise registry.ModelError(f"model {entry.name}: unknown quant {entry.quant!r} (f16, q8_0 or concat)")
+    if entry.quant not in ("f16", "q8_0", "concat", "ort-onnx"):
+        raise registry.ModelError(
+            f"model {entry.name}: unknown quant {entry.quant!r} (f16, q8_0, concat or ort-onnx)"
+        )
     parts = _source_parts(entry, manifest, models_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
@@ -58,6 +60,8 @@ def build(
         with tmp.open("wb") as f:
             if entry.quant == "concat":
                 _concat(parts, f, report)
+            elif entry.quant == "ort-onnx":
+                ort_convert.convert(parts[0], f)
             else:
                 vocab = registry.resolve(f"{entry.source}-vocab", models_dir)
                 ggml_convert.convert(parts, vocab, f, cast(ggml_convert.Quant, entry.quant), report)

@@ -38,7 +38,7 @@ class ModelEntry:
     package: str = ""
     pypi: str = ""
     source: str = ""  # derived: the entry it is built from
-    quant: str = ""  # derived whisper: f16 | q8_0; "concat": the source parts joined byte for byte
+    quant: str = ""  # derived whisper: f16 | q8_0; "concat": the parts joined; "ort-onnx": ort_convert
     optional: bool = False  # not in requirements/models.txt: installed by hand (see ``install_hint``)
 
 
