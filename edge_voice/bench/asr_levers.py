@@ -70,6 +70,7 @@ def variants(models_dir: str) -> list[Variant]:
         Variant("ctx 256 fa off tight guarded", flash_attn=False, floor=128, step=64, guard=True),
         Variant("ctx 256 temp fallback", floor=256, params={"temperature_inc": 0.2}),
         Variant("moonshine base", engine="moonshine"),
+        Variant("moonshine base untrimmed", engine="moonshine", params={"trim": False}),
     ]
 
 
@@ -119,7 +120,7 @@ def _engine(cfg: Config, v: Variant) -> Any:
     if v.engine == "moonshine":
         from edge_voice.engines.moonshine import MoonshineTranscriber
 
-        return MoonshineTranscriber(cfg.asr, cfg.models_path)
+        return MoonshineTranscriber(cfg.asr, cfg.models_path, **v.params)
     import pywhispercpp.model as pwm
 
     acfg = replace(

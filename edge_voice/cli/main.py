@@ -112,10 +112,10 @@ def _listen_fields(ev: Any) -> dict[str, Any]:
 def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     from edge_voice.audio.wavio import read_wav_16k
     from edge_voice.core.cancel import CancelToken
-    from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
+    from edge_voice.engines.asr import local_transcriber
 
     t = time.perf_counter()
-    asr = WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg))
+    asr = local_transcriber(cfg)
     load_ms = (time.perf_counter() - t) * 1000
     for f in args.files:
         audio = read_wav_16k(f)

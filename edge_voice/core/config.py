@@ -244,8 +244,11 @@ RETRY_MS_PER_AUDIO_S = 1000  # the decode retry's extra time per second of audio
 
 @dataclass(frozen=True, slots=True)
 class AsrConfig:
-    """whisper.cpp through pywhispercpp."""
+    """whisper.cpp through pywhispercpp (or Moonshine base on onnxruntime: ``engine``)."""
 
+    # the on-device engine: "moonshine" (English only) encodes only the audio there is, whisper never
+    # less than 10.24 s; it ignores model, audio_ctx_floor and bias_device_names (no prompt)
+    engine: Literal["whisper", "moonshine"] = "whisper"
     model: str = "whisper-tiny.en-q8_0"  # a derived manifest entry, or a path to a ggml .bin
     threads: int = 2
     audio_ctx_floor: int = 512  # encoder frames (50/s); below ~384 tiny.en loops; used rounded up to 256
@@ -261,6 +264,12 @@ class AsrConfig:
 
     def __post_init__(self) -> None:
         _require("asr.model", bool(self.model), "a manifest model name or a file path")
+        _require("asr.engine", self.engine in ("whisper", "moonshine"), '"whisper" or "moonshine"')
+        _require(
+            "asr.engine",
+            self.engine != "moonshine" or self.language == "en",
+            'moonshine is English only (asr.language = "en")',
+        )
         _check_range("asr", "threads", self.threads, 1, 8)
         _check_range("asr", "audio_ctx_floor", self.audio_ctx_floor, 64, 1500)
         # up to 10 min: an emulated Pi (qemu-user, `make target-check`) encodes 30–150x slower than a Pi

@@ -198,6 +198,16 @@ def asr_prompt(cfg: Config) -> str:
 # ------------------------------------------------------------------------------------------------ engine
 
 
+def local_transcriber(cfg: Config, cores: FreeCores | None = None) -> Any:
+    """The on-device engine ``asr.engine`` names: whisper.cpp (with the device-name prompt, following the
+    free cores) or Moonshine (its onnxruntime threads fixed at ``asr.threads``), imported only if chosen."""
+    if cfg.asr.engine == "moonshine":
+        from edge_voice.engines.moonshine import MoonshineTranscriber
+
+        return MoonshineTranscriber(cfg.asr, cfg.models_path)
+    return WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=cores)
+
+
 def decode_with_retry(
     run: Callable[[int, int], tuple[str, int, AbortReason]],
     cfg: AsrConfig,

@@ -44,6 +44,13 @@ TOKENIZER = "moonshine-base-en-tokenizer"
 START, END = 1, 2  # <s>, </s>
 TOKENS_PER_S = 7  # English speech is ~3–4 tokens/s; a loop runs on to this
 TOKENS_FLOOR = 8
+# Moonshine mishears the first word after a stretch of non-speech ("Purn on the kitchen light", "Twitch off
+# …", "Cancelled the timer" after 100–500 ms of pre-roll; right with none): the encoder gets the audio from
+# shortly before the first loud frame to shortly after the last (design note 291)
+TRIM_FRAME = 320  # 20 ms
+TRIM_KEEP_MS = 60
+TRIM_FLOOR_DBFS = -45.0
+TRIM_ABOVE_NOISE_DB = 12.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,24 @@ def load_tokens(path: Path) -> list[bytes]:
     return tokens
 
 
+def speech_span(audio: Pcm, keep_ms: int = TRIM_KEEP_MS) -> Pcm:
+    """``audio`` from ``keep_ms`` before its first loud 20 ms frame to ``keep_ms`` after its last. Loud =
+    above −45 dBFS and 12 dB above the quietest tenth of the frames (the room's noise). Unchanged if no
+    frame is loud."""
+    n = len(audio) // TRIM_FRAME
+    if n < 2:
+        return audio
+    frames = audio[: n * TRIM_FRAME].astype(np.float32).reshape(n, TRIM_FRAME) / 32768.0
+    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    loud = np.nonzero(db > max(TRIM_FLOOR_DBFS, float(np.percentile(db, 10)) + TRIM_ABOVE_NOISE_DB))[0]
+    if len(loud) == 0:
+        return audio
+    keep = SAMPLE_RATE * keep_ms // 1000
+    return audio[
+        max(0, int(loud[0]) * TRIM_FRAME - keep) : min(len(audio), (int(loud[-1]) + 1) * TRIM_FRAME + keep)
+    ]
+
+
 def detokenize(tokens: list[bytes], ids: list[int]) -> str:
     raw = b"".join(tokens[t] for t in ids if 0 <= t < len(tokens) and t > END)
     return raw.decode("utf-8", errors="replace").replace("\u2581", " ").strip()
@@ -95,10 +120,13 @@ class MoonshineTranscriber:
     """``Transcriber`` on Moonshine base. Load once at start-up (model files verified against the
     manifest); call ``transcribe``/``decode`` from the ASR thread only."""
 
-    def __init__(self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True) -> None:
+    def __init__(
+        self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True, trim: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         self.cfg = cfg
+        self.trim = trim  # False: the whole audio (bench asr-levers shows what the trim buys)
         self.last: MoonshineResult | None = None
         self._interrupts = 0
         opts = ort.SessionOptions()
@@ -155,7 +183,9 @@ class MoonshineTranscriber:
         deadline = time.monotonic() + self.cfg.max_decode_ms / 1e3
         interrupts = self._interrupts
         limit = min(self.cfg.max_tokens, TOKENS_FLOOR + TOKENS_PER_S * audio_ms // 1000)
-        hidden = self._enc.run(None, {"input_values": to_float32(audio)[None, :]})[0]
+        hidden = self._enc.run(
+            None, {"input_values": to_float32(speech_span(audio) if self.trim else audio)[None, :]}
+        )[0]
         encode_ms = (time.perf_counter() - t0) * 1e3
         feeds: dict[str, Any] = {"encoder_hidden_states": hidden, **self._empty}
         ids: list[int] = []

@@ -164,7 +164,7 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
 
     from edge_voice.core import chunker
     from edge_voice.engines import intents
-    from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
+    from edge_voice.engines.asr import local_transcriber
     from edge_voice.engines.tts import PhraseCache, PiperSynthesizer
     from edge_voice.listen.listener import Listener
     from edge_voice.listen.micro import wake_detector
@@ -178,11 +178,9 @@ def load_engines(cfg: Config, progress: Callable[[str], None] | None = None) -> 
         meter = CpuMeter().start()  # the ASR re-checks before every decode
     wake = timed("wake", lambda: wake_detector(cfg.wake))
     vad = timed("vad", lambda: SileroVad(cfg.vad))
-    asr = timed(
-        "asr", lambda: WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=meter)
-    )
+    asr = timed("asr", lambda: local_transcriber(cfg, cores=meter))
     asr_local: object = asr
-    if cfg.asr.backend == "wyoming":  # whisper.cpp stays loaded and warm: it is the fallback
+    if cfg.asr.backend == "wyoming":  # the local engine stays loaded and warm: it is the fallback
         from edge_voice.engines.remote.fallback import FallbackTranscriber
         from edge_voice.engines.remote.wyoming import WyomingTranscriber
 

@@ -1,0 +1,91 @@
+"""Moonshine base (asr.engine = "moonshine") with the real model from moonshine-cpp, converted by our build:
+the build reproduces the pinned ONNX files, commands in two voices come back word for word, non-speech
+gives "" without a decode, and every decode is bounded (cancel, tokens, time)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from edge_voice.audio import clips
+from edge_voice.bench.asr import normalize
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import Config
+from edge_voice.core.messages import Pcm
+from edge_voice.engines.asr import local_transcriber
+from edge_voice.engines.moonshine import MoonshineTranscriber
+from edge_voice.models import build as models_build
+from edge_voice.models import registry
+
+pytestmark = pytest.mark.engines
+
+
+def utterance(speech: Pcm) -> Pcm:
+    return np.concatenate([clips.silence(300), speech, clips.silence(100)])
+
+
+@pytest.fixture(scope="module")
+def cfg() -> Config:
+    cfg = Config()
+    manifest = registry.load_manifest()
+    for name in ("moonshine-base-en-encoder", "moonshine-base-en-decoder"):
+        models_build.build(manifest[name], manifest, cfg.models_path, progress=False)  # cached once built
+    asr = dataclasses.replace(cfg.asr, engine="moonshine", max_decode_ms=20000)  # words, not speed
+    return dataclasses.replace(cfg, asr=asr)
+
+
+@pytest.fixture(scope="module")
+def asr(cfg: Config) -> MoonshineTranscriber:
+    engine = local_transcriber(cfg)
+    assert isinstance(engine, MoonshineTranscriber)
+    return engine
+
+
+def test_the_build_reproduces_the_pinned_onnx_files(
+    cfg: Config, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    manifest = registry.load_manifest()
+    entry = manifest["moonshine-base-en-encoder"]
+    out = tmp_path_factory.mktemp("rebuild")
+    path = models_build.build(entry, manifest, out, progress=False)  # from scratch: no cached file there
+    assert registry.sha256_file(path) == entry.sha256
+
+
+@pytest.mark.parametrize("voice", ["piper", "espeak:en-us"])
+@pytest.mark.parametrize(
+    "text", ["Turn on the kitchen light.", "Switch off the bedroom light.", "What time is it?"]
+)
+def test_commands_word_for_word(asr: MoonshineTranscriber, text: str, voice: str) -> None:
+    speech = (
+        clips.piper_speech(text) if voice == "piper" else clips.espeak_speech(text, voice.partition(":")[2])
+    )
+    r = asr.decode(utterance(speech))
+    assert normalize(r.text) == normalize(text), r
+    assert not r.aborted and not r.skipped and 0 < r.encode_ms < r.decode_ms
+
+
+def test_non_speech_is_not_decoded(asr: MoonshineTranscriber) -> None:
+    noise = np.random.default_rng(3).normal(0, 3000, 32000).clip(-32768, 32767).astype(np.int16)
+    for pcm in (clips.silence(2000), noise):
+        r = asr.decode(pcm)
+        assert r.skipped and r.text == ""
+    assert asr.transcribe(np.zeros(800, np.int16), CancelToken()).text == ""  # under 100 ms
+
+
+def test_a_cancelled_decode_returns_nothing(asr: MoonshineTranscriber) -> None:
+    token = CancelToken()
+    token.cancel()
+    assert asr.transcribe(utterance(clips.piper_speech("Turn on the fan.")), token).aborted == "cancelled"
+
+
+def test_every_decode_is_bounded(cfg: Config) -> None:
+    speech = utterance(clips.piper_speech("Turn on the kitchen light and then turn off the bedroom light."))
+    short = MoonshineTranscriber(dataclasses.replace(cfg.asr, max_tokens=8), cfg.models_path, warm=False)
+    r = short.decode(speech)
+    assert r.steps == 8 and r.truncated and r.text  # cut at the token limit, still a transcript
+    slow = MoonshineTranscriber(dataclasses.replace(cfg.asr, max_decode_ms=100), cfg.models_path, warm=False)
+    slow.decode(speech)  # the first run allocates
+    r = slow.decode(np.concatenate([speech] * 4))
+    assert r.aborted == "time" and r.text == ""
