@@ -70,7 +70,7 @@ def variants(models_dir: str) -> list[Variant]:
         Variant("ctx 256 fa off tight guarded", flash_attn=False, floor=128, step=64, guard=True),
         Variant("ctx 256 temp fallback", floor=256, params={"temperature_inc": 0.2}),
         Variant("moonshine base", engine="moonshine"),
-        Variant("moonshine base untrimmed", engine="moonshine", params={"trim": False}),
+        Variant("moonshine base trimmed", engine="moonshine", params={"trim": True}),
     ]
 
 

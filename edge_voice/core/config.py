@@ -247,8 +247,9 @@ class AsrConfig:
     """whisper.cpp through pywhispercpp (or Moonshine base on onnxruntime: ``engine``)."""
 
     # the on-device engine: "moonshine" (English only) encodes only the audio there is, whisper never
-    # less than 10.24 s; it ignores model, audio_ctx_floor and bias_device_names (no prompt)
-    engine: Literal["whisper", "moonshine"] = "whisper"
+    # less than 10.24 s; it has no prompt (bias_device_names does not apply). "moonshine_commands": Moonshine
+    # first, whisper for whatever the rules do not take as a command
+    engine: Literal["whisper", "moonshine", "moonshine_commands"] = "whisper"
     model: str = "whisper-tiny.en-q8_0"  # a derived manifest entry, or a path to a ggml .bin
     threads: int = 2
     audio_ctx_floor: int = 512  # encoder frames (50/s); below ~384 tiny.en loops; used rounded up to 256
@@ -264,10 +265,14 @@ class AsrConfig:
 
     def __post_init__(self) -> None:
         _require("asr.model", bool(self.model), "a manifest model name or a file path")
-        _require("asr.engine", self.engine in ("whisper", "moonshine"), '"whisper" or "moonshine"')
         _require(
             "asr.engine",
-            self.engine != "moonshine" or self.language == "en",
+            self.engine in ("whisper", "moonshine", "moonshine_commands"),
+            '"whisper", "moonshine" or "moonshine_commands"',
+        )
+        _require(
+            "asr.engine",
+            self.engine == "whisper" or self.language == "en",
             'moonshine is English only (asr.language = "en")',
         )
         _check_range("asr", "threads", self.threads, 1, 8)

@@ -200,11 +200,16 @@ def asr_prompt(cfg: Config) -> str:
 
 def local_transcriber(cfg: Config, cores: FreeCores | None = None) -> Any:
     """The on-device engine ``asr.engine`` names: whisper.cpp (with the device-name prompt, following the
-    free cores) or Moonshine (its onnxruntime threads fixed at ``asr.threads``), imported only if chosen."""
-    if cfg.asr.engine == "moonshine":
-        from edge_voice.engines.moonshine import MoonshineTranscriber
+    free cores), Moonshine (its onnxruntime threads fixed at ``asr.threads``), or Moonshine for commands
+    with whisper for the rest; Moonshine is imported only if chosen."""
+    if cfg.asr.engine in ("moonshine", "moonshine_commands"):
+        from edge_voice.engines.moonshine import CommandFirstTranscriber, MoonshineTranscriber
 
-        return MoonshineTranscriber(cfg.asr, cfg.models_path)
+        moonshine = MoonshineTranscriber(cfg.asr, cfg.models_path)
+        if cfg.asr.engine == "moonshine":
+            return moonshine
+        whisper = WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=cores)
+        return CommandFirstTranscriber(cfg, moonshine, whisper)
     return WhisperCppTranscriber(cfg.asr, cfg.models_path, prompt=asr_prompt(cfg), cores=cores)
 
 

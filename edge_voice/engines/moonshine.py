@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge_voice.core.cancel import NEVER, CancelToken
-from edge_voice.core.config import AsrConfig
+from edge_voice.core.config import AsrConfig, Config
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 from edge_voice.engines.asr import MIN_AUDIO_MS, clean_transcript, collapse_loop, has_voice
 from edge_voice.engines.base import AbortReason, Transcription, to_float32
@@ -44,9 +45,9 @@ TOKENIZER = "moonshine-base-en-tokenizer"
 START, END = 1, 2  # <s>, </s>
 TOKENS_PER_S = 7  # English speech is ~3–4 tokens/s; a loop runs on to this
 TOKENS_FLOOR = 8
-# Moonshine mishears the first word after a stretch of non-speech ("Purn on the kitchen light", "Twitch off
-# …", "Cancelled the timer" after 100–500 ms of pre-roll; right with none): the encoder gets the audio from
-# shortly before the first loud frame to shortly after the last (design note 291)
+# Moonshine can mishear the first word after a stretch of non-speech (Piper's own lead-in + 300 ms of
+# pre-roll: "Purn on the kitchen light", "Twitch off …"; right with none). Trimming the audio to the speech
+# fixes those but loses others (espeak-ng en-gb: WER 13.9 → 23.0 %), so it is off (``trim``; note 291)
 TRIM_FRAME = 320  # 20 ms
 TRIM_KEEP_MS = 60
 TRIM_FLOOR_DBFS = -45.0
@@ -121,12 +122,12 @@ class MoonshineTranscriber:
     manifest); call ``transcribe``/``decode`` from the ASR thread only."""
 
     def __init__(
-        self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True, trim: bool = True
+        self, cfg: AsrConfig, models_dir: Path | None = None, warm: bool = True, trim: bool = False
     ) -> None:
         import onnxruntime as ort
 
         self.cfg = cfg
-        self.trim = trim  # False: the whole audio (bench asr-levers shows what the trim buys)
+        self.trim = trim  # True: only the speech (``speech_span``; bench asr-levers measures both)
         self.last: MoonshineResult | None = None
         self._interrupts = 0
         opts = ort.SessionOptions()
@@ -223,3 +224,58 @@ class MoonshineTranscriber:
             False,
             truncated,
         )
+
+
+def is_command(cfg: Config, text: str) -> bool:
+    """Whether the rules take ``text`` as a command they can act on (not a clarification, not an unknown
+    device, not a question for the LLM). A fresh matcher each time: no pending question carries over."""
+    from edge_voice.engines.intents import RuleIntentMatcher
+
+    if not text:
+        return False
+    result = RuleIntentMatcher(cfg.intents).match(text)
+    return result is not None and result.name not in ("clarify", "unknown_device")
+
+
+class CommandFirstTranscriber:
+    """``asr.engine = "moonshine_commands"``: Moonshine decodes first; its transcript is used when the rules
+    take it as a command (the fast path, where whisper's extra ~200 ms is the whole wait), otherwise
+    whisper decodes the same audio (questions for the LLM, names Moonshine misheard: whisper has the
+    device-name prompt). Measured on the asr-levers clips (design note 292): commands acted on right as
+    often as whisper alone (46 of 48), at Moonshine's speed for 43 of them; a question costs both decodes."""
+
+    def __init__(self, cfg: Config, moonshine: MoonshineTranscriber, whisper: Any) -> None:
+        self.cfg = cfg
+        self.moonshine = moonshine
+        self.whisper = whisper
+        self.last_engine = ""  # which engine's transcript the last call returned
+
+    @property
+    def on_retry(self) -> Callable[[int], None] | None:
+        """whisper's retry report (``ReportsRetry``): the ASR worker sets it here, whisper calls it."""
+        return getattr(self.whisper, "on_retry", None)
+
+    @on_retry.setter
+    def on_retry(self, fn: Callable[[int], None] | None) -> None:
+        self.whisper.on_retry = fn
+
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+        first = self.moonshine.transcribe(audio, cancel)
+        if first.aborted == "cancelled" or is_command(self.cfg, first.text):
+            self.last_engine = "moonshine"
+            return first
+        self.last_engine = "whisper"
+        second: Transcription = self.whisper.transcribe(audio, cancel)
+        return second
+
+    def transcribe_prompted(self, audio: Pcm, cancel: CancelToken, prompt: str) -> Transcription:
+        """The stop word's check goes to whisper, which takes a prompt."""
+        self.last_engine = "whisper"
+        return self.whisper.transcribe_prompted(audio, cancel, prompt)  # type: ignore[no-any-return]
+
+    def interrupt(self) -> bool:
+        self.moonshine.interrupt()
+        return bool(self.whisper.interrupt())
+
+    def close(self) -> None:
+        self.whisper.close()

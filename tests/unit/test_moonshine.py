@@ -1,14 +1,19 @@
 """Moonshine's pieces that need no model: the tokenizer file, detokenizing, the ORT → ONNX subgraph naming
-on a hand-built protobuf, and the config checks of ``asr.engine``."""
+on a hand-built protobuf, the config checks of ``asr.engine``, and which engine's transcript the
+command-first hybrid returns (fake engines)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edge_voice.core.config import AsrConfig, ConfigError
-from edge_voice.engines.moonshine import detokenize, load_tokens
+from edge_voice.core.cancel import CancelToken
+from edge_voice.core.config import AsrConfig, Config, ConfigError
+from edge_voice.core.messages import Pcm
+from edge_voice.engines.base import PromptedTranscriber, ReportsRetry, Transcription
+from edge_voice.engines.moonshine import CommandFirstTranscriber, detokenize, load_tokens
 from edge_voice.models import ort_convert as oc
 from edge_voice.models.registry import ModelError
 
@@ -89,7 +94,81 @@ def test_varints_round_trip() -> None:
 def test_asr_engine_is_checked_at_start_up() -> None:
     assert AsrConfig().engine == "whisper"
     assert AsrConfig(engine="moonshine").engine == "moonshine"
-    with pytest.raises(ConfigError, match="asr.engine"):
+    with pytest.raises(ConfigError, match=r"asr\.engine"):
         AsrConfig(engine="vosk")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="English only"):
         AsrConfig(engine="moonshine", language="de")
+
+
+class _Engine:
+    """A transcriber that returns one fixed transcription and counts its calls."""
+
+    def __init__(self, text: str, aborted: str = "") -> None:
+        self.result = Transcription(text, aborted)  # type: ignore[arg-type]
+        self.calls = 0
+        self.prompts: list[str] = []
+        self.on_retry: object = None
+
+    def transcribe(self, audio: Pcm, cancel: CancelToken) -> Transcription:
+        self.calls += 1
+        return self.result
+
+    def transcribe_prompted(self, audio: Pcm, cancel: CancelToken, prompt: str) -> Transcription:
+        self.prompts.append(prompt)
+        return self.result
+
+    def interrupt(self) -> bool:
+        return True
+
+
+def _hybrid(
+    first: str, second: str = "whisper's", aborted: str = ""
+) -> tuple[CommandFirstTranscriber, _Engine, _Engine]:
+    moon, whisper = _Engine(first, aborted), _Engine(second)
+    return CommandFirstTranscriber(Config(), moon, whisper), moon, whisper  # type: ignore[arg-type]
+
+
+AUDIO = np.zeros(16000, np.int16)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Turn on the kitchen light.", "Set a timer for 5 minutes.", "Turn off the fan and the bedroom light."],
+)
+def test_a_command_moonshine_heard_is_not_decoded_again(text: str) -> None:
+    asr, moon, whisper = _hybrid(text)
+    assert asr.transcribe(AUDIO, CancelToken()).text == text
+    assert (moon.calls, whisper.calls, asr.last_engine) == (1, 0, "moonshine")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the capital of France?",  # a question: the LLM's, whisper's words
+        "Switch off the battery light.",  # an unknown device: whisper has the device-name prompt
+        "Turn on the light.",  # which light? a clarification is not acted on
+        "",
+    ],
+)
+def test_anything_else_is_whispers(text: str) -> None:
+    asr, moon, whisper = _hybrid(text)
+    assert asr.transcribe(AUDIO, CancelToken()).text == "whisper's"
+    assert (moon.calls, whisper.calls, asr.last_engine) == (1, 1, "whisper")
+
+
+def test_a_cancelled_turn_is_not_decoded_twice() -> None:
+    asr, _, whisper = _hybrid("", aborted="cancelled")
+    assert asr.transcribe(AUDIO, CancelToken()).aborted == "cancelled"
+    assert whisper.calls == 0
+
+
+def test_the_stop_check_and_the_retry_report_go_to_whisper() -> None:
+    asr, moon, whisper = _hybrid("Turn on the fan.")
+    asr.transcribe_prompted(AUDIO, CancelToken(), "Stop.")
+    assert whisper.prompts == ["Stop."] and moon.calls == 0
+
+    def report(ms: int) -> None: ...
+
+    asr.on_retry = report
+    assert whisper.on_retry is report and asr.on_retry is report
+    assert isinstance(asr, ReportsRetry) and isinstance(asr, PromptedTranscriber)
