@@ -86,5 +86,5 @@ def test_the_packaged_manifest_marks_optional_llms_and_keeps_the_default() -> No
     assert not manifest["smollm2-135m"].optional
     for entry in manifest.values():
         if entry.optional and entry.kind == "derived":
-            assert entry.quant == "concat" and registry.sources(entry, manifest)
+            assert entry.quant in ("concat", "ort-onnx") and registry.sources(entry, manifest)
             assert all(p.optional and p.pypi for p in registry.sources(entry, manifest))
