@@ -5,6 +5,7 @@ gives "" without a decode, and every decode is bounded (cancel, tokens, time).""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from edge_voice.engines.asr import local_transcriber
 from edge_voice.engines.moonshine import CommandFirstTranscriber, MoonshineTranscriber
 from edge_voice.models import build as models_build
 from edge_voice.models import registry
+from edge_voice.runtime.daemon import Engines
 
 pytestmark = pytest.mark.engines
 
@@ -109,3 +111,18 @@ def test_every_decode_is_bounded(cfg: Config) -> None:
     slow.decode(speech)  # the first run allocates
     r = slow.decode(np.concatenate([speech] * 4))
     assert r.aborted == "time" and r.text == ""
+
+
+@pytest.fixture
+def moonshine_engines(engines: Engines, asr: MoonshineTranscriber) -> Engines:
+    """The session's engines with Moonshine as the daemon's ASR."""
+    return dataclasses.replace(engines, asr=asr)
+
+
+def test_the_daemon_acts_on_commands_moonshine_heard(moonshine_engines: Engines, tmp_path: Path) -> None:
+    from tests.integration.test_turn_taking import intents, run, spoken
+
+    rig = run(moonshine_engines, spoken("Turn on the kitchen light.", 600, "And turn off the fan."), tmp_path)
+    assert intents(rig) == [("turn_on", "kitchen light"), ("turn_off", "fan")], rig.memory.types()
+    done = rig.memory.of("response.done")
+    assert done and all(e.data["route"] == "intent" and e.data["status"] == "done" for e in done)
