@@ -188,13 +188,19 @@ def _decode(
     matcher: Any,
     matchers: dict[str, Any],
     prompt_words: set[str],
+    engine: str = "whisper",
 ) -> list[dict[str, Any]]:
     from edge_voice.engines.asr import WhisperCppTranscriber
 
     # accuracy is the question here: a decode aborted at the daemon's time budget because another process
     # took the shared cores would count as a mishearing (the decode cost is compared pair by pair)
     asr_cfg = replace(cfg.asr, max_decode_ms=max(cfg.asr.max_decode_ms, 20000))
-    plain = WhisperCppTranscriber(asr_cfg, cfg.models_path)
+    plain: Any = WhisperCppTranscriber(asr_cfg, cfg.models_path)
+    if engine == "moonshine":  # "off" is then Moonshine (it has no prompt) beside whisper with the prompt
+        from edge_voice.engines.moonshine import MoonshineTranscriber
+
+        plain.close()
+        plain = MoonshineTranscriber(asr_cfg, cfg.models_path)
     biased = WhisperCppTranscriber(asr_cfg, cfg.models_path, prompt=prompt)
     rows = []
     for i, c in enumerate(clip_set):
@@ -216,8 +222,17 @@ def _decode(
     return rows
 
 
-def run(cfg: Config, out_dir: Path, transcripts: str = "", repeat: int = 1, **_: Any) -> dict[str, Any]:
-    """``--opt transcripts=names.json``: no decoding; the transcripts of an earlier run are matched again
+def run(
+    cfg: Config,
+    out_dir: Path,
+    transcripts: str = "",
+    repeat: int = 1,
+    engine: str = "whisper",
+    **_: Any,
+) -> dict[str, Any]:
+    """``--opt engine=moonshine``: the "off" column is Moonshine base instead of whisper without the prompt
+    (session 15: its device names beside whisper's with the prompt). ``--opt transcripts=names.json``:
+    no decoding; the transcripts of an earlier run are matched again
     by both matchers (the matcher's before/after on the same whisper output, in seconds). ``--opt
     repeat=N``: each match timed N times, the fastest kept (``match_ms``; a timing: run it under the
     latency lock, at normal priority)."""
@@ -247,7 +262,7 @@ def run(cfg: Config, out_dir: Path, transcripts: str = "", repeat: int = 1, **_:
         t = time.perf_counter()
         clip_set = _clips(cfg)
         gen_s = time.perf_counter() - t
-        rows = _decode(cfg, clip_set, prompt, matcher, matchers, prompt_words)
+        rows = _decode(cfg, clip_set, prompt, matcher, matchers, prompt_words, engine)
 
     def outcomes(tag: str, snr: float | None, family: str | None, kind: str) -> dict[str, Any]:
         rs = [
@@ -365,6 +380,7 @@ def run(cfg: Config, out_dir: Path, transcripts: str = "", repeat: int = 1, **_:
             for r in changed[:12]
         ],
         "rows": rows,
+        "off_engine": "moonshine base (no prompt)" if engine == "moonshine" else "whisper without the prompt",
     }
     (out_dir / "names.json").write_text(json.dumps(result, indent=2))
     _plot(result, out_dir / "names.png")

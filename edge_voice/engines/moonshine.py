@@ -156,6 +156,9 @@ class MoonshineTranscriber:
         self._interrupts += 1
         return True
 
+    def close(self) -> None:
+        """Nothing to free early: onnxruntime's sessions go with the object."""
+
     def decode(self, audio: Pcm, cancel: CancelToken = NEVER, force: bool = False) -> MoonshineResult:
         """Decode 16 kHz int16 speech; never raises for degenerate audio, never runs past its limits."""
         t0 = time.perf_counter()
