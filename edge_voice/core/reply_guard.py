@@ -28,7 +28,8 @@ Action = Literal["speak", "end", "refuse"]
 class Verdict:
     action: Action
     text: str = ""  # what to speak ("speak"): the sentence without markup
-    reason: str = ""  # why a reply ends or is refused: sentences, run-on, foreign:<lang>, markup, live-fact
+    reason: str = ""  # why a reply ends or is refused: sentences, run-on, question, foreign:<lang>,
+    # markup, live-fact
 
 
 def _words(text: str) -> frozenset[str]:
@@ -135,6 +136,11 @@ _RUN_ON_QUESTION = re.compile(
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
+def _asks(text: str) -> bool:
+    """The user's words are a question (a typed one may come without its question mark)."""
+    return text.rstrip().endswith("?") or bool(_RUN_ON_QUESTION.match(text.strip()))
+
+
 def _counted(text: str) -> list[str]:
     """The lower-cased words that may tell a language: not a capitalised word before another one, which
     is part of a name ("Los Angeles", "La Paz", "Das Kapital"; German nouns still leave its verbs)."""
@@ -192,6 +198,9 @@ class ReplyGuard:
         self.max_sentences = max_sentences
         self.spoken = 0  # chunks handed on
         self.sentences = 0  # of them, complete sentences (the first chunk may be a clause)
+        # the spoken start of a sentence not yet ended ("The chemical symbol for gold"): the language of
+        # its rest ("is Au.") is judged with it, as a whole sentence is
+        self._clause = ""
 
     def check(self, chunk: str) -> Verdict:
         """The verdict on the next chunk (a sentence, or the first clause of one)."""
@@ -200,16 +209,25 @@ class ReplyGuard:
         text = strip_markup(chunk)
         if not any(ch.isalnum() for ch in text):
             return Verdict("end" if self.spoken else "refuse", reason="markup")
-        lang = language_of(text)
+        lang = language_of(f"{self._clause} {text}" if self._clause else text)
         if lang not in ("english", ""):
             return Verdict("refuse", reason=f"foreign:{lang}")
         if invents_live_fact(self.question, text):
             return Verdict("refuse", reason="live-fact")
-        if self.sentences and text.endswith("?") and _RUN_ON_QUESTION.match(text):
-            return Verdict("end", reason="run-on")
+        if text.endswith("?") and _RUN_ON_QUESTION.match(text) and not self._clause:
+            # after an answer: a question the model goes on to ask itself
+            if self.spoken:
+                return Verdict("end", reason="run-on")
+            # first, to a question: the user's question echoed ("Who wrote Romeo and Juliet?") or one of
+            # the model's own ("Who was that?") is no answer (to "I'm bored", "What would you like?" is)
+            if _asks(self.question):
+                return Verdict("refuse", reason="question")
         self.spoken += 1
         if _SENTENCE_END.search(text):
             self.sentences += 1
+            self._clause = ""
+        else:
+            self._clause = f"{self._clause} {text}".strip()
         return Verdict("speak", text)
 
     @property
