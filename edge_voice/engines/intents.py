@@ -723,7 +723,9 @@ class RuleIntentMatcher:
         if not norm:
             return None
         whole = self._match_one(norm, previous)
-        if whole is not None and whole.name not in ("unknown_device", "clarify"):
+        # "turn the kitchen light on and the fan off" matched whole as one "off" for both devices
+        two_states = _STATE_CLAUSE.search(norm) is not None
+        if whole is not None and whole.name not in ("unknown_device", "clarify") and not two_states:
             return whole
         clauses = [c for c in _CLAUSE.split(norm) if c]
         if len(clauses) < 2:
@@ -1371,7 +1373,10 @@ def _lower_first(text: str) -> str:
 # a sentence of several commands splits before each command's verb ("…, and then switch off the fan")
 _CLAUSE = re.compile(
     r",? (?:and then|and|then|also) (?=(?:please )?(?:turn|switch|set|dim|brighten|make|start|cancel)\b)"
+    r"|(?<= on|off),? (?:and then|and|then|also) (?=(?:the|my) )"  # "… light on and the fan off"
 )
+# a device's state said before another device: each part is its own command
+_STATE_CLAUSE = re.compile(r"\b(?:on|off),? (?:and then|and|then|also) (?:the|my) ")
 
 
 def _device_slots(devs: Sequence[_Device]) -> Slots:

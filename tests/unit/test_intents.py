@@ -816,6 +816,17 @@ def test_continuation_of_a_non_device_intent_is_nothing(matcher: RuleIntentMatch
             [("turn_on", ["kitchen light"]), ("unknown_device", ["wombat"])],
             "Turning on the kitchen light. Sorry, I don't know a device called wombat.",
         ),
+        # each device's state said after it: this was one "off" for both devices (session 15)
+        (
+            "Turn the kitchen light on and the fan off.",
+            [("turn_on", ["kitchen light"]), ("turn_off", ["fan"])],
+            "Turning on the kitchen light and turning off the fan.",
+        ),
+        (
+            "Switch the hallway light off, and the bedroom light on.",
+            [("turn_off", ["hallway light"]), ("turn_on", ["bedroom light"])],
+            "Turning off the hallway light and turning on the bedroom light.",
+        ),
     ],
 )
 def test_a_sentence_of_several_commands_gives_each_command(
