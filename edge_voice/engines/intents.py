@@ -37,6 +37,7 @@ fixed reply so TTS can pre-synthesise them; ``command_mentions_device`` guards L
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -335,6 +336,9 @@ class Timer:
         return f"Your {self.name} is done."
 
 
+MAX_TIMER_S = 24 * 3600
+
+
 @dataclass
 class Timers:
     """Pure timer book: every method takes ``now_s`` from the caller's (monotonic) clock."""
@@ -453,6 +457,10 @@ _VOLUME_SET = [
 _ARITHMETIC = [
     r"(?:what is|whats|what|how much is|calculate) (?:an? )?(?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
     r"multiplied by|divided by|over|x) (?:an? )?(?P<b>\d+(?:\.\d+)?)"
+]
+_POWER = [  # the LLM said "The square root of 144 is approximately 3.58" (session 15)
+    r"(?:what is|whats|what|how much is|calculate) (?:the )?square root of (?:an? )?(?P<b>\d+(?:\.\d+)?)",
+    r"(?:what is|whats|what|how much is|calculate) (?P<b>\d+(?:\.\d+)?) (?P<power>squared|cubed)",
 ]
 _PART_OF = [
     r"(?:what is|whats|how much is|calculate) (?P<part>half|a half|a third|a quarter|twice|double|"
@@ -673,6 +681,7 @@ class RuleIntentMatcher:
             (_compile(_VOLUME_SET), self._volume_set),
             (_compile(_ARITHMETIC), self._arithmetic),
             (_compile(_PART_OF), self._part_of),
+            (_compile(_POWER), self._power),
             (_compile(_SET_COLOUR), self._set_colour),
             (_compile(_SET_COLOUR_BARE), lambda m: self._set_colour(m, fuzzy=False)),
             (_compile(_SET_BRIGHTNESS), self._set_brightness),
@@ -1140,8 +1149,12 @@ class RuleIntentMatcher:
     # -------------------------------------------------------------------------------------- builders
     def _timer_set(self, m: re.Match[str]) -> IntentResult | None:
         seconds = parse_duration(m.group("dur"))
-        if seconds is None or seconds > 24 * 3600:
-            return None
+        if seconds is None or seconds > MAX_TIMER_S:
+            # said honestly here: the LLM answered "Set a timer for 100 hours" with "I'll make sure to set
+            # it up as soon as possible" and set nothing (session 15)
+            return IntentResult(
+                "decline", (("skill", "timers"),), "I can set timers from one second to twenty four hours."
+            )
         return IntentResult(
             "timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}."
         )
@@ -1224,6 +1237,23 @@ class RuleIntentMatcher:
         spoken_op = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}[symbol]
         reply = f"{_decimal_words(a)} {spoken_op} {_decimal_words(b)} is {_decimal_words(round(result, 2))}."
         slots: Slots = (("a", m.group("a")), ("op", symbol), ("b", m.group("b")), ("result", f"{result:g}"))
+        return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
+
+    def _power(self, m: re.Match[str]) -> IntentResult | None:
+        """ "the square root of 144", "12 squared", "3 cubed"."""
+        b, power = float(m.group("b")), m.groupdict().get("power")
+        if power is None:
+            exact = math.sqrt(b)
+            said, op = f"The square root of {_decimal_words(b)}", "sqrt"
+        else:
+            exact = b ** (2 if power == "squared" else 3)
+            said, op = f"{_decimal_words(b)} {power}", "^2" if power == "squared" else "^3"
+        if exact >= 1e15:
+            return None  # (past a million the number is said in digits, as "5000 times 5000" is)
+        result = round(exact, 2)
+        about = "" if abs(result - exact) < 1e-9 else "about "
+        reply = f"{said} is {about}{_decimal_words(result)}."
+        slots: Slots = (("a", m.group("b")), ("op", op), ("b", m.group("b")), ("result", f"{exact:g}"))
         return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
 
     def _part_of(self, m: re.Match[str]) -> IntentResult | None:

@@ -869,6 +869,32 @@ def test_a_clipped_off_heard_as_of_is_still_off(
 @pytest.mark.parametrize(
     ("text", "reply"),
     [
+        # the LLM said "The square root of 144 is approximately 3.58" (session 15)
+        ("What is the square root of 144?", "The square root of one hundred and forty four is twelve."),
+        ("What's the square root of 2?", "The square root of two is about one point four one."),
+        ("What is 12 squared?", "Twelve squared is one hundred and forty four."),
+        ("What is 3 cubed?", "Three cubed is twenty seven."),
+    ],
+)
+def test_roots_and_powers_are_arithmetic(matcher: RuleIntentMatcher, text: str, reply: str) -> None:
+    r = matcher.match(text)
+    assert r is not None and r.name == "arithmetic" and r.reply == reply, r
+
+
+@pytest.mark.parametrize(
+    "text", ["Set a timer for 0 seconds.", "Set a timer for 100 hours.", "Set a 25 hour timer."]
+)
+def test_a_timer_out_of_range_is_declined_by_the_rules(matcher: RuleIntentMatcher, text: str) -> None:
+    # it went to the LLM: "That's a great idea! I'll make sure to set it up as soon as possible."
+    r = matcher.match(text)
+    assert r is not None and r.name == "decline" and "twenty four hours" in r.reply, r
+    matcher.apply(r)
+    assert len(matcher.timers) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
         ("What is a hundred divided by four?", "One hundred divided by four is twenty five."),
         ("What's half of fifty?", "Half of fifty is twenty five."),
         ("What is ten percent of 200?", "Ten percent of two hundred is twenty."),
