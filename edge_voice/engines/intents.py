@@ -504,7 +504,10 @@ _ON_OFF = [
 _ON_OFF_BARE = [r"(?P<target>.+?) (?P<state>on|off)"]
 # whisper mishears the verb ("Pern on the kitchen light", "Twitch off the fan"): one word, then on/off and
 # an exact device name, is still that command (a fuzzy name on top of a misheard verb would be a guess)
-_ON_OFF_ANY_VERB = [r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)"]
+_ON_OFF_ANY_VERB = [
+    r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)",
+    r"(?P<verb>\w+) (?P<target>(?:the|my) .+?) (?P<state>on|off)",  # "Purn the kitchen light on."
+]
 # a device verb and an exact name, but on/off lost or misheard ("Switch the fan up."): ask which
 _ON_OFF_UNSAID = [
     rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?",
@@ -1404,9 +1407,12 @@ def _lower_first(text: str) -> str:
 _CLAUSE = re.compile(
     r",? (?:and then|and|then|also) (?=(?:please )?(?:turn|switch|set|dim|brighten|make|start|cancel)\b)"
     r"|(?<= on|off),? (?:and then|and|then|also) (?=(?:the|my) )"  # "… light on and the fan off"
+    r"|(?<= on|off) in (?=(?:the|my) .+ (?:on|off)$)"  # whisper's "and" heard "in": "… on in the fan off"
 )
 # a device's state said before another device: each part is its own command
-_STATE_CLAUSE = re.compile(r"\b(?:on|off),? (?:and then|and|then|also) (?:the|my) ")
+_STATE_CLAUSE = re.compile(
+    r"\b(?:on|off),? (?:and then|and|then|also) (?:the|my) |\b(?:on|off) in (?:the|my) .+ (?:on|off)$"
+)
 
 
 def _device_slots(devs: Sequence[_Device]) -> Slots:

@@ -827,6 +827,13 @@ def test_continuation_of_a_non_device_intent_is_nothing(matcher: RuleIntentMatch
             [("turn_off", ["hallway light"]), ("turn_on", ["bedroom light"])],
             "Turning off the hallway light and turning on the bedroom light.",
         ),
+        # as whisper heard it in the daemon: a misheard verb, "and" as "in" (it went to the LLM: "That's a
+        # great idea! I'll make sure to keep that in mind for future projects.")
+        (
+            "Purn the kitchen light on in the fan off.",
+            [("turn_on", ["kitchen light"]), ("turn_off", ["fan"])],
+            "Turning on the kitchen light and turning off the fan.",
+        ),
     ],
 )
 def test_a_sentence_of_several_commands_gives_each_command(
@@ -904,3 +911,11 @@ def test_a_timer_out_of_range_is_declined_by_the_rules(matcher: RuleIntentMatche
 def test_parts_and_spelt_numbers_are_arithmetic(matcher: RuleIntentMatcher, text: str, reply: str) -> None:
     r = matcher.match(text)
     assert r is not None and r.name == "arithmetic" and r.reply == reply, r
+
+
+def test_a_misheard_verb_before_the_device_and_its_state(matcher: RuleIntentMatcher) -> None:
+    r = matcher.match("Purn the kitchen light on.")
+    assert r is not None and (r.name, r.slot_values("device")) == ("turn_on", ["kitchen light"])
+    asked = matcher.match("Keep the fan on.")  # too far from a verb to guess: asked, not acted on
+    assert asked is not None and (asked.name, asked.reply) == ("clarify", "Turn on the fan?")
+    assert matcher.match("Is the kitchen light on?") is None
