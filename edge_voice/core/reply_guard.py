@@ -119,6 +119,7 @@ _LIVE = (
         r"\b(price|prices|stocks?|share price|bitcoin|crypto\w*|exchange rate|interest rate|inflation)\b",
         re.IGNORECASE,
     ),
+    re.compile(r"\bhow much (does|do|did|would|will|could)\b.*\bcost\b", re.IGNORECASE),  # "a Tesla"
     re.compile(r"\b(news|headlines?)\b", re.IGNORECASE),
     _near_now(r"rain\w*|snow\w*|sunny|cloudy|windy|hot|cold|warm|temperature|degrees|humid\w*|storm\w*"),
     _near_now(r"won|win|wins|winning|score|scores|result|results|match|game|games|beat|lost|playing"),

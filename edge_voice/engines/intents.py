@@ -440,6 +440,13 @@ _DATE = [
     r"which day is it(?: today)?",
     r"what day of the week is it(?: today)?",
 ]
+# the LLM guessed these from the facts line: "The year is 2028.", "… in the month of Dec 21." (session 15)
+_CALENDAR_NOW = [
+    r"(?:what|which) (?P<unit>year|month) is it(?: now| today)?",
+    r"(?:what|which) (?P<unit>year|month) (?:are we in|is this)(?: now)?",
+    r"what (?:is|was|will be) (?:the date |the day )?(?P<unit>tomorrow|yesterday)",
+    r"what day (?:is|was|will it be|will be) (?:it )?(?P<unit>tomorrow|yesterday)",
+]
 _VOLUME_UP = [
     r"(?:turn|crank) (?:the )?(?:volume|sound|it) up|(?:turn|crank) up the (?:volume|sound)|volume up|"
     r"louder|(?:a bit |a little |much )louder|(?:increase|raise) the (?:volume|sound)|"
@@ -679,6 +686,7 @@ class RuleIntentMatcher:
             (_compile(_REPEAT), lambda m: IntentResult("repeat", (), "")),
             (_compile(_TIME), self._time),
             (_compile(_DATE), self._date),
+            (_compile(_CALENDAR_NOW), self._calendar_now),
             (_compile(_VOLUME_UP), lambda m: IntentResult("volume_up", (), "Volume up.")),
             (_compile(_VOLUME_DOWN), lambda m: IntentResult("volume_down", (), "Volume down.")),
             (_compile(_VOLUME_SET), self._volume_set),
@@ -1197,6 +1205,18 @@ class RuleIntentMatcher:
     def _date(self, m: re.Match[str] | None = None) -> IntentResult:
         now = self._clock()
         return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), date_reply(now))
+
+    def _calendar_now(self, m: re.Match[str]) -> IntentResult:
+        now, unit = self._clock(), m.group("unit")
+        if unit == "year":
+            reply = f"It's {number_words(now.year)}."
+        elif unit == "month":
+            reply = f"It's {now.strftime('%B')}."
+        elif unit == "tomorrow":
+            reply = f"Tomorrow is {date_words(now + timedelta(days=1))}."
+        else:
+            reply = f"Yesterday was {date_words(now - timedelta(days=1))}."
+        return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), reply)
 
     def clock_phrases(self) -> tuple[str, str, str]:
         """The time replies of this minute and the next and today's date reply: what the TTS thread

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,6 +12,7 @@ from edge_voice.engines.intents import (
     Timers,
     command_mentions_device,
     confirmation_phrases,
+    date_words,
     duration_words,
     normalise,
     number_words,
@@ -919,3 +920,21 @@ def test_a_misheard_verb_before_the_device_and_its_state(matcher: RuleIntentMatc
     asked = matcher.match("Keep the fan on.")  # too far from a verb to guess: asked, not acted on
     assert asked is not None and (asked.name, asked.reply) == ("clarify", "Turn on the fan?")
     assert matcher.match("Is the kitchen light on?") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        # the LLM answered "The year is 2028." from the facts line (session 15)
+        ("What year is it?", f"It's {number_words(NOW.year)}."),
+        ("What month is it?", f"It's {NOW.strftime('%B')}."),
+        ("What day is it tomorrow?", f"Tomorrow is {date_words(NOW + timedelta(days=1))}."),
+        ("What was yesterday?", f"Yesterday was {date_words(NOW - timedelta(days=1))}."),
+    ],
+)
+def test_the_year_month_and_the_next_day_come_from_the_clock(
+    matcher: RuleIntentMatcher, text: str, reply: str
+) -> None:
+    r = matcher.match(text)
+    assert r is not None and (r.name, r.reply) == ("date", reply), r
+    assert matcher.match("What year did world war two end?") is None  # the LLM's

@@ -130,6 +130,7 @@ def test_a_question_the_model_asks_itself_ends_the_reply_quietly() -> None:
         "Who won the football game last night?",
         "What's the score of the match tonight?",
         "What is in the news?",
+        "How much does a Tesla cost?",
     ],
 )
 def test_live_questions_get_no_invented_numbers(question: str) -> None:
