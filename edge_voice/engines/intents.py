@@ -1166,6 +1166,12 @@ class RuleIntentMatcher:
             return IntentResult(
                 "decline", (("skill", "timers"),), "I can set timers from one second to twenty four hours."
             )
+        if len(self.timers) >= self.timers.max_timers:
+            # the book dropped the oldest running timer while the reply said "Timer set" (session 15)
+            most = number_words(self.timers.max_timers)
+            return IntentResult(
+                "decline", (("skill", "timers"),), f"You already have {most} timers. Cancel one first."
+            )
         return IntentResult(
             "timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}."
         )

@@ -938,3 +938,18 @@ def test_the_year_month_and_the_next_day_come_from_the_clock(
     r = matcher.match(text)
     assert r is not None and (r.name, r.reply) == ("date", reply), r
     assert matcher.match("What year did world war two end?") is None  # the LLM's
+
+
+def test_a_timer_past_the_most_is_declined_not_set_over_the_oldest(matcher: RuleIntentMatcher) -> None:
+    for minutes in range(1, matcher.timers.max_timers + 1):
+        r = matcher.match(f"Set a timer for {minutes} minutes.")
+        assert r is not None and r.name == "timer_set"
+        matcher.apply(r)
+    r = matcher.match("Set a timer for 30 minutes.")
+    assert r is not None and (r.name, r.reply) == (
+        "decline",
+        "You already have ten timers. Cancel one first.",
+    )
+    matcher.apply(r)
+    assert len(matcher.timers) == matcher.timers.max_timers
+    assert 60 in [t.duration_s for t, _ in matcher.timers.remaining(0.0)]  # the first is still there
