@@ -72,6 +72,9 @@ from edge_voice.core.vocabulary import ErrorCode, Stage, State
 
 log = logging.getLogger(__name__)
 
+# turns nobody asked for with a wake word or a button: speech heard while the device speaks may be only
+# its own voice (``SpeechStopped.echo``)
+UNBIDDEN = frozenset({"follow_up", "continuation"})
 STOP_CHECK = -1  # the attempt number of a stop-word check's ASR job: never a turn's attempt
 
 
@@ -299,6 +302,9 @@ class Orchestrator:
         elif turn.held is not None:  # the rest of an unfinished sentence: its first words are kept
             turn.held.cancel.cancel("speech_resumed")
             turn.held = None
+        elif turn.started_published:  # one turn, one start: the window's start held the wake word
+            turn.started_published = False
+            return
         self.publish(ev.SpeechStartedInfo.of(msg), turn)
 
     def _settle_continuation(self, turn: Turn) -> None:
@@ -367,6 +373,8 @@ class Orchestrator:
         turn = self.turn
         if turn is None or self.cfg.endpoint.speculative_silence_ms == 0:
             return
+        if msg.echo and (turn.committed is not None or turn.trigger in UNBIDDEN):
+            return  # the device's own voice so far: nothing to decode (its end cancels the turn)
         if turn.committed is not None:  # a continuation's pause: decoded now, acted on once it is live
             early = self.taking.early_turn(self.now_ns())
             if early is not None:
@@ -414,8 +422,18 @@ class Orchestrator:
             return
         if turn.committed is not None:
             if self.taking.stopped(msg):  # the continuation ended while the reply still plays
-                self._decode_early(msg)
+                if not msg.echo:  # (the device's own voice: cancelled once it is live, never decoded)
+                    self._decode_early(msg)
                 self._settle_continuation(turn)
+            return
+        if msg.echo and turn.trigger in UNBIDDEN:
+            # Heard while the device played and only what the canceller left of it: the device's own
+            # voice, not the user's (whisper made "Very normal." of "Turning off the fan." and the LLM
+            # answered it). The window stays open for the user.
+            log.info("turn=%d the utterance is the device's own voice: not answered", turn.id)
+            turn.cancel_all("echo")
+            self.publish(ev.TurnCancelledInfo("echo"), turn)
+            self._end_turn("echo", published=True)
             return
         turn.t0_ns = msg.voiced_captured_ns
         self.publish(ev.SpeechStoppedInfo.of(msg), turn)

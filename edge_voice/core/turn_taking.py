@@ -149,9 +149,11 @@ class TurnTaking:
         nxt, a = self.next, turn.committed
         if nxt is None or not nxt.holding or a is None:
             return None
-        if turn.route == "intent" or turn.audible:
+        if turn.route == "intent" or turn.audible or (nxt.stopped is not None and nxt.stopped.echo):
             nxt.holding = False
-            a.gate.set()  # (it may have started before the hold): the speech is the next turn
+            # (it may have started before the hold): the speech is the next turn — or the device's own
+            # voice (a chime's), cancelled then
+            a.gate.set()
             return None
         if turn.route != "llm" or nxt.stopped is None:
             return None

@@ -120,6 +120,9 @@ class Turn:
     )
     previous: IntentOutcome | None = None  # the command a continuation turn goes on from ("… and the fan")
     echo_of: str = ""  # a continuation that began while this reply played: its words may be that reply
+    # a wake word said in the follow-up window: its speech_started was published for the window's turn
+    # (the VAD hears "Hey Jarvis" first); the listener's start of the words after it is not published again
+    started_published: bool = False
 
     def becomes_wake(self) -> bool:
         """ "Hey Jarvis" in the follow-up window (or right after a reply), before anything was committed:
@@ -128,6 +131,7 @@ class Turn:
             return False
         self.cancel_all("wake")
         self.trigger, self.prefix_audio, self.previous, self.echo_of = "wake", None, None, ""
+        self.started_published = True
         return True
 
     def continues(self, previous: IntentOutcome | None, echo_of: str, said: Attempt | None) -> None:

@@ -254,6 +254,9 @@ def test_a_wake_word_in_the_follow_up_window_starts_that_turn_without_a_phantom_
     assert r.orch.turn is window_turn and window_turn.trigger == "wake"
     assert "turn.cancelled" not in r.types()
     assert r.memory.of("wake.detected")[-1].turn_id == window_turn.id
+    # one turn, one start: the window's start (the VAD heard "Hey Jarvis") is not followed by another
+    starts = [e.turn_id for e in r.memory.of("input_audio.speech_started")]
+    assert starts.count(window_turn.id) == 1
     c = r.decode("turn on the hallway light")
     r.synthesize(c, ["Turning on the hallway light."])
     r.play(c, "Turning on the hallway light.")
@@ -630,6 +633,58 @@ def test_a_continuation_that_is_the_reply_heard_back_is_dropped_as_echo() -> Non
     assert r.intents.applied == ["light_on:kitchen light"]  # once: the echo was not obeyed
     assert r.data("turn.cancelled")["reason"] == "echo"
     assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)
+
+
+def test_the_devices_own_voice_in_the_follow_up_window_is_not_answered() -> None:
+    """The window heard what the canceller left of the confirmation (``SpeechStopped.echo``): whisper
+    made "Very normal." of it and the LLM answered. Now it is cancelled as echo, nothing is decoded,
+    and the window stays open for the user; the user's own words there (not echo) are answered."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    c = r.decode("turn on the kitchen light")
+    r.synthesize(c, ["Turning on the kitchen light."])
+    r.play(c, "Turning on the kitchen light.")
+    asr_jobs = len(r.asr.jobs)
+    r.send(started(r.clock, 100000))
+    r.send(replace(paused(r.clock, 110000, settled=False), echo=True))
+    r.send(replace(stopped(r.clock, 110000), echo=True))
+    assert len(r.asr.jobs) == asr_jobs  # never decoded, never answered
+    assert r.data("turn.cancelled")["reason"] == "echo"
+    assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)  # the window is open again
+    r.send(started(r.clock, 150000), stopped(r.clock, 170000))  # the user, in the window
+    r.decode("and the hallway light")
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+
+
+def test_the_devices_own_voice_heard_as_a_continuation_is_dropped_not_decoded() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    first = r.decode("Turn on the kitchen light.")
+    r.synthesize(first, ["Turning on the kitchen light."])
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    asr_jobs = len(r.asr.jobs)
+    r.send(started(r.clock, 60000), replace(paused(r.clock, 70000, settled=False), echo=True))
+    r.send(replace(stopped(r.clock, 70000), echo=True))  # the residual of the confirmation
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    assert len(r.asr.jobs) == asr_jobs and not r.llm.of(LlmJob)
+    assert r.intents.applied == ["light_on:kitchen light"]
+    assert r.data("turn.cancelled")["reason"] == "echo"
+    assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)
+
+
+def test_an_unheard_answer_is_not_held_for_the_devices_own_voice() -> None:
+    """Speech during an answer not yet audible holds it (the question may go on); if that speech is
+    only the device's own voice (a chime's leftover), the answer plays and nothing is asked again."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False, question=True))
+    c = r.decode("What is the capital of France?")
+    assert r.orch.turn is not None and r.orch.turn.committed is not None
+    r.send(started(r.clock, 45000))
+    r.send(replace(stopped(r.clock, 52000), echo=True))
+    r.answer("Paris.")
+    assert r.orch.turn is not None and r.orch.turn.id == c.turn_id
+    assert r.orch.turn.committed is not None and r.orch.turn.committed.gate.is_set()
+    assert "turn.cancelled" not in r.types()
 
 
 def test_an_unfinished_sentence_waits_for_its_end_and_is_answered_whole() -> None:
