@@ -75,6 +75,9 @@ log = logging.getLogger(__name__)
 # turns nobody asked for with a wake word or a button: speech heard while the device speaks may be only
 # its own voice (``SpeechStopped.echo``)
 UNBIDDEN = frozenset({"follow_up", "continuation"})
+# a decode that failed (whisper's time limit, the ASR stage's deadline or error): the user hears it, as a
+# person would say it, instead of silence; not said when the audio simply held no words
+DIDNT_CATCH = "Sorry, I didn't catch that."
 STOP_CHECK = -1  # the attempt number of a stop-word check's ASR job: never a turn's attempt
 
 
@@ -489,6 +492,8 @@ class Orchestrator:
         self.router.commit(turn, a)
         if a.transcript == "":
             self._end_turn("no_transcript")
+            if a.asr_failed:
+                self._didnt_catch()
             return
         self._end_if_silent(a)
 
@@ -509,6 +514,7 @@ class Orchestrator:
             return
         text = msg.text
         a.transcript, a.asr_ms, a.audio_ms = text, msg.asr_ms, msg.audio_ms
+        a.asr_failed = msg.aborted and not text
         speculative = not a.committed and a.stop is None
         self.router.publish_for(
             self.turn, a, ev.TranscriptInfo(text, msg.audio_ms, round(msg.asr_ms, 1), speculative)
@@ -517,6 +523,8 @@ class Orchestrator:
         if not text:
             if final:
                 self._end_turn("no_transcript")
+                if a.asr_failed:
+                    self._didnt_catch()
             return
         if turn.echo_of and is_echo(msg.text, turn.echo_of):
             if final:  # the device's own reply heard back, not the user: nothing to answer
@@ -586,6 +594,14 @@ class Orchestrator:
             turn.error = f"{msg.stage}: {msg.message}"
             turn.cancel_all(f"{msg.stage}_failed")
             self._end_turn("error")
+            if msg.stage == Stage.ASR:
+                self._didnt_catch()
+
+    def _didnt_catch(self) -> None:
+        """The user spoke and the decode failed: say so (a ``say`` turn), unless a continuation is
+        already the next turn, or the device is muted or stopping."""
+        if self.turn is None and not self.muted and not self.stopping:
+            self.speak(DIDNT_CATCH, "say")
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 

@@ -68,6 +68,7 @@ class Attempt:
     audio_end: int = 0  # stream sample after ``audio``
     stop: SpeechStopped | None = None  # the endpoint came while it was decoding: committed on its words
     stop_ns: int = 0  # when that endpoint came
+    asr_failed: bool = False  # its decode hit whisper's time limit: "" is the engine's failure, not silence
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms

@@ -357,13 +357,19 @@ def test_a_failing_stage_ends_the_turn_and_the_next_turn_works() -> None:
     assert isinstance(job, AsrJob)
     r.send(StageFailed(job.ctx.turn_id, Stage.ASR, ErrorCode.ASR_FAILED, "decoder exploded", 1))
     assert r.data("error") == {"stage": "asr", "code": "asr_failed", "message": "decoder exploded"}
-    assert r.orch.state == State.IDLE and job.ctx.cancel.cancelled
+    assert job.ctx.cancel.cancelled
+    sorry = r.tts.of(SpeakJob)[-1]
+    assert isinstance(sorry, SpeakJob) and sorry.text == "Sorry, I didn't catch that."
+    r.synthesize(sorry.ctx, [sorry.text])
+    r.play(sorry.ctx, sorry.text)
+    assert r.orch.state == State.IDLE and r.orch.turn is None
     r.send(wake(r.clock, 300000), started(r.clock, 310000), stopped(r.clock, 340000))
     c = r.decode("turn on the kitchen light")
     r.synthesize(c, ["Turning on the kitchen light."])
     r.play(c, "Turning on the kitchen light.")
-    first, second = r.memory.of("response.done")
-    assert first.data["status"] == "error" and second.data["route"] == "intent"
+    first, sorry_done, second = r.memory.of("response.done")
+    assert first.data["status"] == "error" and sorry_done.data["route"] == "say"
+    assert second.data["route"] == "intent"
 
 
 def test_a_stuck_engine_ends_the_turn_at_its_deadline_then_exits_for_a_restart() -> None:
@@ -450,6 +456,24 @@ def test_no_speech_after_the_wake_word_ends_the_turn() -> None:
     r.send(wake(r.clock), NoSpeech(40000))
     assert r.types() == ["wake.detected", "turn.cancelled"]
     assert r.data("turn.cancelled")["reason"] == "no_speech" and r.orch.state == State.IDLE
+
+
+def test_a_decode_whisper_gave_up_on_is_said_and_audio_with_no_words_is_not() -> None:
+    """Whisper's time limit (``Transcript.aborted``) is the engine's failure: "Sorry, I didn't catch
+    that." is heard. A decode that found no words in the audio ends the turn quietly, as before."""
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    job = r.asr.jobs[-1]
+    assert isinstance(job, AsrJob)
+    r.send(Transcript(job.ctx.turn_id, job.ctx.attempt, "", 1000, 3000.0, aborted=True))
+    assert r.data("response.done")["status"] == "no_transcript"
+    assert [j.text for j in r.tts.of(SpeakJob)] == ["Sorry, I didn't catch that."]  # type: ignore[attr-defined]
+    assert r.data("response.started") == {"route": "say", "text": "Sorry, I didn't catch that."}
+    r2 = Rig(cfg())
+    r2.send(wake(r2.clock), started(r2.clock), stopped(r2.clock))
+    r2.decode("")
+    assert r2.data("response.done")["status"] == "no_transcript"
+    assert not r2.tts.of(SpeakJob) and r2.orch.turn is None and r2.orch.state == State.IDLE
 
 
 def test_mute_ignores_the_wake_word_and_say_speaks_as_its_own_turn() -> None:
@@ -833,8 +857,11 @@ def test_a_decode_that_hangs_before_the_commit_ends_the_turn_at_its_deadline() -
     r.clock.advance(200)
     r.orch.tick()
     assert r.data("error")["stage"] == "asr" and r.data("error")["code"] == "timeout"
-    assert r.data("response.done")["status"] == "error" and r.orch.turn is None
-    assert job.ctx.cancel.cancelled and r.orch.state == State.IDLE
+    assert r.data("response.done")["status"] == "error" and job.ctx.cancel.cancelled
+    # the user is told, not left in silence
+    assert r.data("response.started") == {"route": "say", "text": "Sorry, I didn't catch that."}
+    sorry = r.orch.turn
+    assert sorry is not None and sorry.trigger == "say" and r.orch.state == State.THINKING
 
 
 def test_a_complete_question_commits_at_the_question_pause_and_others_wait_for_the_endpoint() -> None:
