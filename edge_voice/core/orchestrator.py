@@ -631,8 +631,10 @@ class Orchestrator:
         self.taking.drop()  # a barge-in or cancel: what was said after the commit goes with the turn
         turn.cancel_all(reason)
         self.publish(ev.TurnCancelledInfo(reason), turn)
-        if turn.committed is not None and turn.audible:
-            self.conversation.cut_off(turn)  # history gets only the heard part, once playback says
+        if turn.committed is not None and turn.audible and reason != "continued":
+            # history gets only the heard part, once playback says (a question asked again whole keeps
+            # none of its fragment's answer: it is not what the user asked)
+            self.conversation.cut_off(turn)
         self._release(turn, close_listener, going_on=going_on)
 
     def cancel(self, source: str) -> None:

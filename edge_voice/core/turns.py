@@ -213,6 +213,12 @@ class Turn:
         a = self.committed
         return Mark.PLAYBACK_STARTED in self.marks or (a is not None and a.chunks > 0)
 
+    def heard_before(self, captured_ns: int) -> bool:
+        """The reply's first sample was played before ``captured_ns`` (a capture time): speech that began
+        earlier was not an answer to it, however late the listener reported that speech."""
+        played = self.marks.get(Mark.PLAYBACK_STARTED)
+        return played is not None and played <= captured_ns
+
     def cancel_all(self, reason: str) -> None:
         for a in self.attempts:
             a.cancel.cancel(reason)

@@ -766,6 +766,44 @@ def test_a_question_continued_before_its_answer_is_heard_is_asked_again_whole() 
     assert user.endswith("What is the capital of France?")
 
 
+def test_a_question_continued_before_its_answer_played_is_asked_again_though_reported_late() -> None:
+    """ "What is the ⟨500⟩ capital of Spain?": whisper heard "What is that?", a complete question, and its
+    answer began to play before the busy listener reported the continuation, which had begun 1.5 s
+    earlier. The answer is cut and the whole question decoded and answered once."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False, question=True))
+    first = r.decode("What is that?")
+    assert r.orch.turn is not None and r.orch.turn.committed is not None  # committed at the question pause
+    began = r.clock()  # the user goes on now (capture time) …
+    r.clock.advance(1500)
+    r.answer("That's a special kind of food.")
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))  # … the answer plays …
+    r.clock.advance(300)
+    r.send(SpeechStarted(52000, began))  # … and the listener says so only now
+    r.send(said(r.clock, 30000))
+    assert first.cancel.cancelled and r.data("turn.cancelled")["reason"] == "continued"
+    turn = r.orch.turn
+    assert turn is not None and turn.trigger == "continuation"
+    r.send(PlaybackFinished(first.turn_id, "That's a special", True))
+    c = r.decode("What is the capital of Spain?")
+    r.answer("Madrid.")
+    r.play(c, "Madrid.")
+    assert [e.data["status"] for e in r.memory.of("response.done")] == ["done"]
+    ((_, user, _),) = r.orch.conversation.history.items  # the fragment's answer never entered history
+    assert user.endswith("What is the capital of Spain?")
+
+
+def test_speech_begun_after_the_answer_was_heard_is_the_next_turn_not_the_question_going_on() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False, question=True))
+    first = r.decode("What is the capital of Spain?")
+    r.answer("Madrid.")
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    r.clock.advance(300)
+    r.send(SpeechStarted(90000, r.clock()), said(r.clock, 90000))
+    assert not first.cancel.cancelled and "turn.cancelled" not in r.types()
+
+
 def test_a_wake_word_while_an_answer_is_prepared_is_a_barge_in_not_a_continuation() -> None:
     r = Rig(cfg())
     r.send(wake(r.clock), started(r.clock), stopped(r.clock))
