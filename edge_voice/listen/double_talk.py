@@ -15,6 +15,7 @@ device played with fewer than ``MIN_USER_MS`` of such windows is the device's ow
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,11 +25,15 @@ import numpy as np
 from edge_voice.audio.sources import AudioSource
 from edge_voice.core.messages import SAMPLE_RATE, Pcm
 
+log = logging.getLogger(__name__)
+
 WIN = 160  # 10 ms: the canceller's frame, and the listener's level windows
 CANCEL_DELAY = WIN  # the cancelled stream is the raw one one frame (10 ms) later (``CancelledSource``)
 KEPT_DB = 10.0  # output at most this far under its input: the canceller let the window through (the user)
 LOUD_DB = 30.0  # a window this far under the utterance's loud windows is the quiet between words
 MIN_USER_MS = 150  # this much of the user's voice makes the utterance the user's
+ADDED_DB = 6.0  # output this far over its input: the canceller added sound (its own wrong estimate)
+ADDED_SHARE = 0.25  # this share of an utterance's playing windows added: the canceller's doing
 _EMPTY = -200.0
 
 
@@ -95,14 +100,22 @@ class NearTap:
 
 def own_echo(out_db: np.ndarray, in_db: np.ndarray, playing: np.ndarray) -> tuple[bool, int]:
     """Per 10 ms window of an utterance's voiced span: the cancelled level, the raw level of the same
-    sound, whether the device played then. Returns (the device's own voice, the user's windows)."""
+    sound, whether the device played then. Returns (the device's own voice, the user's windows).
+
+    A window the canceller made louder than its input (``ADDED_DB``) is not the user's: the canceller
+    subtracted a wrong estimate of the echo and so *added* the device's voice. That is what AEC3 does
+    for a while after a barge-in (the user's double talk over the reply misleads it, note 331); when
+    ``ADDED_SHARE`` of the utterance's loud playing windows are such, the utterance is the device's."""
     if len(out_db) == 0 or not bool(np.any(playing)):
         return False, len(out_db)
     loud = out_db > float(np.max(out_db)) - LOUD_DB
-    kept = out_db > in_db - KEPT_DB
-    user = loud & (~playing | kept)
+    d = out_db - in_db
+    added = loud & playing & (d > ADDED_DB)
+    user = loud & (~playing | ((d > -KEPT_DB) & (d <= ADDED_DB)))
     n = int(np.count_nonzero(user))
-    return n * WIN < MIN_USER_MS * SAMPLE_RATE // 1000, n
+    heard = int(np.count_nonzero(loud & playing))
+    injected = heard > 0 and np.count_nonzero(added) >= ADDED_SHARE * heard
+    return bool(injected) or n * WIN < MIN_USER_MS * SAMPLE_RATE // 1000, n
 
 
 def utterance_is_echo(
@@ -123,4 +136,14 @@ def utterance_is_echo(
     raw = levels.levels(first - 2, last)
     in_db = np.maximum(raw[1:-1], raw[:-2])
     on = np.array([playing(k * WIN - hold, (k + 1) * WIN) for k in range(first, last)], dtype=bool)
+    if log.isEnabledFor(logging.DEBUG):
+        d = out_db - in_db
+        log.debug(
+            "double talk %d-%d: %d windows, %d playing, out-in dB p10/50/90 %.1f/%.1f/%.1f",
+            start,
+            end,
+            len(d),
+            int(on.sum()),
+            *np.percentile(d, [10, 50, 90]),
+        )
     return own_echo(out_db, in_db, on)

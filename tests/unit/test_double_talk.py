@@ -40,6 +40,19 @@ def test_a_leak_is_the_devices_own_voice_and_the_user_over_it_is_not() -> None:
     assert own_echo(short, raw, playing)[0]
 
 
+def test_a_canceller_that_adds_the_devices_voice_makes_it_the_devices_not_the_users() -> None:
+    """After a barge-in AEC3 subtracted a misaligned estimate: its output was louder than its input
+    over much of the confirmation (heard as "Hurry, walk"); the user's words over it are not."""
+    playing = np.ones(60, bool)
+    raw = np.full(60, 60.0)
+    out = raw.copy()
+    out[::3] = raw[::3] + 20.0  # a third of it added by the canceller
+    assert own_echo(out, raw, playing)[0]
+    out = raw.copy()
+    out[::10] = raw[::10] + 20.0  # a tenth: the user speaks over a small leak of it
+    assert not own_echo(out, raw, playing)[0]
+
+
 def test_nothing_playing_is_never_echo_and_speech_after_the_playback_is_the_users() -> None:
     raw = np.full(60, 70.0)
     leak = raw - 25.0
