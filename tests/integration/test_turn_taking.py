@@ -122,4 +122,6 @@ def test_a_wake_word_in_the_follow_up_window_starts_one_clean_turn(engines: Engi
     assert "turn.cancelled" not in rig.memory.types()
     turns = [e.turn_id for e in rig.memory.of("response.done")]
     assert len(set(turns)) == 2
+    starts = [e.turn_id for e in rig.memory.of("input_audio.speech_started")]
+    assert sorted(starts) == sorted(set(starts)), starts  # one turn, one start (the window's held the wake)
     assert State.LISTENING in rig.memory.states[rig.memory.states.index(State.SPEAKING) :]  # the window shows
