@@ -32,12 +32,6 @@ CANCEL_DELAY = WIN  # the cancelled stream is the raw one one frame (10 ms) late
 KEPT_DB = 10.0  # output at most this far under its input: the canceller let the window through (the user)
 LOUD_DB = 30.0  # a window this far under the utterance's loud windows is the quiet between words
 MIN_USER_MS = 150  # this much of the user's voice makes the utterance the user's
-ECHO_REACH = 16  # 160 ms: the echo of a window comes from the reference up to this far back (delay ≤ 150)
-PLAYED_DB = 40.0  # a reference window this loud (of 90 dB full scale) played
-MIN_PLAYED = 100  # 1 s of playback to learn the echo path's gain from
-GAIN_HISTORY = 2000  # 20 s of windows before the utterance, for that gain
-BEYOND_DB = 6.0  # the microphone this far over the echo it could hold: the user's voice is in it
-MIN_BEYOND_MS = 250  # this much over the echo makes the utterance the user's
 ADDED_DB = 6.0  # output this far over its input: the canceller added sound (its own wrong estimate)
 ADDED_SHARE = 0.25  # this share of an utterance's playing windows added: the canceller's doing
 _EMPTY = -200.0
@@ -124,25 +118,6 @@ def own_echo(out_db: np.ndarray, in_db: np.ndarray, playing: np.ndarray) -> tupl
     return bool(injected) or n * WIN < MIN_USER_MS * SAMPLE_RATE // 1000, n
 
 
-def beyond_echo(in_db: np.ndarray, far_db: np.ndarray, loud: np.ndarray, history: int) -> int:
-    """Windows of the raw microphone louder than the echo of what was played could be: the user's,
-    whatever the canceller did (it may not cancel at all for a while after a barge-in, note 336).
-    ``in_db``/``far_db``: raw microphone and reference windows, aligned, the utterance's last
-    ``len(loud)`` of them preceded by ``history`` windows to learn the echo path's gain from: the
-    median of microphone over reference, over every window that played (the user speaks over a small
-    share of the playback). The echo of a window is at most the loudest reference of the last
-    ``ECHO_REACH`` windows plus that gain."""
-    k = ECHO_REACH
-    pad = np.concatenate([np.full(k - 1, _EMPTY), far_db])
-    env = np.lib.stride_tricks.sliding_window_view(pad, k).max(axis=1)
-    played = far_db > PLAYED_DB
-    if int(np.count_nonzero(played[:history])) < MIN_PLAYED:
-        return len(loud)  # nothing to learn the gain from: no verdict
-    gain = float(np.median((in_db - env)[played]))
-    over = in_db[history:] > env[history:] + gain + BEYOND_DB
-    return int(np.count_nonzero(over & loud))
-
-
 def utterance_is_echo(
     levels: NearLevels,
     cancelled_db: Callable[[int, int], np.ndarray],
@@ -150,11 +125,10 @@ def utterance_is_echo(
     hold: int,
     start: int,
     end: int,
-    far: NearLevels | None = None,
 ) -> tuple[bool, int]:
     """``own_echo`` over the cancelled stream's samples ``[start, end)``: ``cancelled_db(first, last)``
     gives its windows' dB (listener's ring), ``playing(a, b)`` whether the device played in that span,
-    ``hold`` how long an echo may ring after playing; ``far`` the reference's levels (``beyond_echo``)."""
+    ``hold`` how long an echo may ring after playing."""
     first, last = start // WIN, max(start // WIN + 1, end // WIN)
     out_db = cancelled_db(first, last)
     # the cancelled window k holds the raw window k - 1 (one frame of delay); the louder of it and its
@@ -162,17 +136,6 @@ def utterance_is_echo(
     raw = levels.levels(first - 2, last)
     in_db = np.maximum(raw[1:-1], raw[:-2])
     on = np.array([playing(k * WIN - hold, (k + 1) * WIN) for k in range(first, last)], dtype=bool)
-    if far is not None and bool(np.any(on)):
-        loud = out_db > float(np.max(out_db)) - LOUD_DB
-        h = GAIN_HISTORY
-        beyond = beyond_echo(
-            levels.levels(first - 1 - h, last - 1), far.levels(first - 1 - h, last - 1), loud, h
-        )
-        if beyond * WIN < MIN_BEYOND_MS * SAMPLE_RATE // 1000:
-            log.debug(
-                "double talk %d-%d: %d windows over the echo: the device's own voice", start, end, beyond
-            )
-            return True, beyond
     if log.isEnabledFor(logging.DEBUG):
         d = out_db - in_db
         log.debug(

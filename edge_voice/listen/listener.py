@@ -138,7 +138,6 @@ class Listener:
         self._playback_patience = cfg.wake.playback_patience or cfg.wake.patience
         self._playing: Callable[[int, int], bool] | None = None
         self._near: NearLevels | None = None  # the raw microphone's levels (in front of the canceller)
-        self._far: NearLevels | None = None  # the reference's (what the device played), same windows
         self._origin = 0  # where the detectors' grids (re)started
         self._verifiers = _load_verifiers(cfg, wake)
         self._verify = self._check_grey if self._verifiers else None
@@ -198,11 +197,11 @@ class Listener:
         path's ``PlaybackReference.playing``). Set once, before the first frame; None: never playing."""
         self._playing = playing
 
-    def follow_near(self, near: NearLevels | None, far: NearLevels | None = None) -> None:
+    def follow_near(self, near: NearLevels | None) -> None:
         """The raw microphone's levels, in front of the canceller: with ``follow_playback`` an utterance
         heard while the device plays is checked against them (``SpeechPaused/Stopped.echo``). Set once,
-        before the first frame. ``far``: the reference's levels, on the same clock."""
-        self._near, self._far = near, far
+        before the first frame."""
+        self._near = near
 
     @property
     def follows_playback(self) -> bool:
@@ -456,7 +455,7 @@ class Listener:
         if self._playing is None or self._near is None:
             return False
         echo, user = utterance_is_echo(
-            self._near, self._window_db, self._playing, PLAYBACK_HOLD, speech_start, last_voiced, self._far
+            self._near, self._window_db, self._playing, PLAYBACK_HOLD, speech_start, last_voiced
         )
         log.debug("listen: %d-%d: %d user windows; own echo %s", speech_start, last_voiced, user, echo)
         return echo

@@ -26,7 +26,7 @@ __all__ = ["EchoPath", "EchoSetupError", "build", "canceller_available", "choose
 from edge_voice.audio.sinks import AudioSink
 from edge_voice.audio.sources import AudioSource
 from edge_voice.core.config import Config
-from edge_voice.core.messages import Message, Pcm, WakeDetected
+from edge_voice.core.messages import Message, WakeDetected
 from edge_voice.engines.base import WakeDetector
 from edge_voice.listen.double_talk import NearLevels, NearTap
 from edge_voice.listen.echo_guard import EchoGuard
@@ -57,7 +57,6 @@ class EchoPath:
     guard: EchoGuard | None = None
     reference: PlaybackReference | None = None
     near: NearLevels | None = None  # the raw microphone's levels, in front of the canceller
-    far: NearLevels | None = None  # the reference's levels, on the same clock
 
     def near_levels(self) -> NearLevels | None:
         """What the listener compares an utterance heard during playback with (``double_talk``): only
@@ -131,25 +130,9 @@ def build(
         guard = EchoGuard(guard_wake(), cfg.wake.threshold)
     kind = cfg.audio.echo_canceller
     canceller = make_canceller(kind, cfg.audio.echo_delay_ms) if mode == "process" else None
-    near = far = None
-    tap: Callable[[int, Pcm], None] | None = guard.hear if guard else None
-    if canceller is not None:
-        near, far = NearLevels(), NearLevels()
+    near = NearLevels() if canceller is not None else None
+    if near is not None:
         src = NearTap(src, near)
-        tap = _both(far.record, tap)
-    cancelled = CancelledSource(src, reference, canceller, tap=tap)
+    cancelled = CancelledSource(src, reference, canceller, tap=guard.hear if guard else None)
     log.info("echo: %s%s%s", mode, ", simulated room" if room else "", ", self-wake guard" if guard else "")
-    return EchoPath(cancelled, rsink, mode, cancelled, guard, reference, near, far)
-
-
-def _both(
-    first: Callable[[int, Pcm], None], then: Callable[[int, Pcm], None] | None
-) -> Callable[[int, Pcm], None]:
-    """One tap for the reference: its levels (double talk), then the self-wake guard."""
-
-    def tap(start: int, far: Pcm) -> None:
-        first(start, far)
-        if then is not None:
-            then(start, far)
-
-    return tap
+    return EchoPath(cancelled, rsink, mode, cancelled, guard, reference, near)
