@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from edge_voice.core.intent import norm_device_name
 from edge_voice.core.messages import SAMPLE_RATE
 
 DEFAULT_CONFIG_PATH = Path("/etc/edge-voice/config.toml")
@@ -353,6 +354,12 @@ class IntentsConfig:
     language: str = "en"
 
     def __post_init__(self) -> None:
+        for i, dev in enumerate(self.devices):
+            # a name with no word in it ("", "!") matched every device-less command: "turn off" →
+            # "Turning off the ." (session 15)
+            for j, name in enumerate((dev.name, *dev.aliases)):
+                key = f"intents.devices[{i}].name" if j == 0 else f"intents.devices[{i}].aliases[{j - 1}]"
+                _require(key, bool(norm_device_name(name)), f"a name with a word in it (got {_brief(name)})")
         if self.language == "en":
             return
         try:

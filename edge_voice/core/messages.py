@@ -63,6 +63,7 @@ class SpeechPaused:
     captured_ns: int
     settled: bool
     question: bool = False  # the quiet lasted endpoint.question_commit_silence_ms: a question may end
+    echo: bool = False  # heard while the device played, and only what the canceller left of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class SpeechStopped:
     reason: Literal["silence", "max_length"]
     captured_ns: int
     voiced_captured_ns: int  # monotonic time the last voiced sample was captured (t0 for latency)
+    echo: bool = False  # heard while the device played, and only what the canceller left of it
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,12 @@ from edge_voice.core.vocabulary import ErrorCode, Stage, State
 
 log = logging.getLogger(__name__)
 
+# turns nobody asked for with a wake word or a button: speech heard while the device speaks may be only
+# its own voice (``SpeechStopped.echo``)
+UNBIDDEN = frozenset({"follow_up", "continuation"})
+# a decode that failed (whisper's time limit, the ASR stage's deadline or error): the user hears it, as a
+# person would say it, instead of silence; not said when the audio simply held no words
+DIDNT_CATCH = "Sorry, I didn't catch that."
 STOP_CHECK = -1  # the attempt number of a stop-word check's ASR job: never a turn's attempt
 
 
@@ -299,6 +305,9 @@ class Orchestrator:
         elif turn.held is not None:  # the rest of an unfinished sentence: its first words are kept
             turn.held.cancel.cancel("speech_resumed")
             turn.held = None
+        elif turn.started_published:  # one turn, one start: the window's start held the wake word
+            turn.started_published = False
+            return
         self.publish(ev.SpeechStartedInfo.of(msg), turn)
 
     def _settle_continuation(self, turn: Turn) -> None:
@@ -367,6 +376,8 @@ class Orchestrator:
         turn = self.turn
         if turn is None or self.cfg.endpoint.speculative_silence_ms == 0:
             return
+        if msg.echo and (turn.committed is not None or turn.trigger in UNBIDDEN):
+            return  # the device's own voice so far: nothing to decode (its end cancels the turn)
         if turn.committed is not None:  # a continuation's pause: decoded now, acted on once it is live
             early = self.taking.early_turn(self.now_ns())
             if early is not None:
@@ -414,8 +425,18 @@ class Orchestrator:
             return
         if turn.committed is not None:
             if self.taking.stopped(msg):  # the continuation ended while the reply still plays
-                self._decode_early(msg)
+                if not msg.echo:  # (the device's own voice: cancelled once it is live, never decoded)
+                    self._decode_early(msg)
                 self._settle_continuation(turn)
+            return
+        if msg.echo and turn.trigger in UNBIDDEN:
+            # Heard while the device played and only what the canceller left of it: the device's own
+            # voice, not the user's (whisper made "Very normal." of "Turning off the fan." and the LLM
+            # answered it). The window stays open for the user.
+            log.info("turn=%d the utterance is the device's own voice: not answered", turn.id)
+            turn.cancel_all("echo")
+            self.publish(ev.TurnCancelledInfo("echo"), turn)
+            self._end_turn("echo", published=True)
             return
         turn.t0_ns = msg.voiced_captured_ns
         self.publish(ev.SpeechStoppedInfo.of(msg), turn)
@@ -471,6 +492,8 @@ class Orchestrator:
         self.router.commit(turn, a)
         if a.transcript == "":
             self._end_turn("no_transcript")
+            if a.asr_failed:
+                self._didnt_catch()
             return
         self._end_if_silent(a)
 
@@ -491,6 +514,7 @@ class Orchestrator:
             return
         text = msg.text
         a.transcript, a.asr_ms, a.audio_ms = text, msg.asr_ms, msg.audio_ms
+        a.asr_failed = msg.aborted and not text
         speculative = not a.committed and a.stop is None
         self.router.publish_for(
             self.turn, a, ev.TranscriptInfo(text, msg.audio_ms, round(msg.asr_ms, 1), speculative)
@@ -499,6 +523,8 @@ class Orchestrator:
         if not text:
             if final:
                 self._end_turn("no_transcript")
+                if a.asr_failed:
+                    self._didnt_catch()
             return
         if turn.echo_of and is_echo(msg.text, turn.echo_of):
             if final:  # the device's own reply heard back, not the user: nothing to answer
@@ -568,6 +594,14 @@ class Orchestrator:
             turn.error = f"{msg.stage}: {msg.message}"
             turn.cancel_all(f"{msg.stage}_failed")
             self._end_turn("error")
+            if msg.stage == Stage.ASR:
+                self._didnt_catch()
+
+    def _didnt_catch(self) -> None:
+        """The user spoke and the decode failed: say so (a ``say`` turn), unless a continuation is
+        already the next turn, or the device is muted or stopping."""
+        if self.turn is None and not self.muted and not self.stopping:
+            self.speak(DIDNT_CATCH, "say")
 
     # ------------------------------------------------------------------ ending, cancelling, commands
 
@@ -597,8 +631,10 @@ class Orchestrator:
         self.taking.drop()  # a barge-in or cancel: what was said after the commit goes with the turn
         turn.cancel_all(reason)
         self.publish(ev.TurnCancelledInfo(reason), turn)
-        if turn.committed is not None and turn.audible:
-            self.conversation.cut_off(turn)  # history gets only the heard part, once playback says
+        if turn.committed is not None and turn.audible and reason != "continued":
+            # history gets only the heard part, once playback says (a question asked again whole keeps
+            # none of its fragment's answer: it is not what the user asked)
+            self.conversation.cut_off(turn)
         self._release(turn, close_listener, going_on=going_on)
 
     def cancel(self, source: str) -> None:

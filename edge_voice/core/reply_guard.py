@@ -28,7 +28,8 @@ Action = Literal["speak", "end", "refuse"]
 class Verdict:
     action: Action
     text: str = ""  # what to speak ("speak"): the sentence without markup
-    reason: str = ""  # why a reply ends or is refused: sentences, run-on, foreign:<lang>, markup, live-fact
+    reason: str = ""  # why a reply ends or is refused: sentences, run-on, question, foreign:<lang>,
+    # markup, live-fact
 
 
 def _words(text: str) -> frozenset[str]:
@@ -118,6 +119,7 @@ _LIVE = (
         r"\b(price|prices|stocks?|share price|bitcoin|crypto\w*|exchange rate|interest rate|inflation)\b",
         re.IGNORECASE,
     ),
+    re.compile(r"\bhow much (does|do|did|would|will|could)\b.*\bcost\b", re.IGNORECASE),  # "a Tesla"
     re.compile(r"\b(news|headlines?)\b", re.IGNORECASE),
     _near_now(r"rain\w*|snow\w*|sunny|cloudy|windy|hot|cold|warm|temperature|degrees|humid\w*|storm\w*"),
     _near_now(r"won|win|wins|winning|score|scores|result|results|match|game|games|beat|lost|playing"),
@@ -133,6 +135,11 @@ _RUN_ON_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def _asks(text: str) -> bool:
+    """The user's words are a question (a typed one may come without its question mark)."""
+    return text.rstrip().endswith("?") or bool(_RUN_ON_QUESTION.match(text.strip()))
 
 
 def _counted(text: str) -> list[str]:
@@ -192,6 +199,9 @@ class ReplyGuard:
         self.max_sentences = max_sentences
         self.spoken = 0  # chunks handed on
         self.sentences = 0  # of them, complete sentences (the first chunk may be a clause)
+        # the spoken start of a sentence not yet ended ("The chemical symbol for gold"): the language of
+        # its rest ("is Au.") is judged with it, as a whole sentence is
+        self._clause = ""
 
     def check(self, chunk: str) -> Verdict:
         """The verdict on the next chunk (a sentence, or the first clause of one)."""
@@ -200,16 +210,25 @@ class ReplyGuard:
         text = strip_markup(chunk)
         if not any(ch.isalnum() for ch in text):
             return Verdict("end" if self.spoken else "refuse", reason="markup")
-        lang = language_of(text)
+        lang = language_of(f"{self._clause} {text}" if self._clause else text)
         if lang not in ("english", ""):
             return Verdict("refuse", reason=f"foreign:{lang}")
         if invents_live_fact(self.question, text):
             return Verdict("refuse", reason="live-fact")
-        if self.sentences and text.endswith("?") and _RUN_ON_QUESTION.match(text):
-            return Verdict("end", reason="run-on")
+        if text.endswith("?") and _RUN_ON_QUESTION.match(text) and not self._clause:
+            # after an answer: a question the model goes on to ask itself
+            if self.spoken:
+                return Verdict("end", reason="run-on")
+            # first, to a question: the user's question echoed ("Who wrote Romeo and Juliet?") or one of
+            # the model's own ("Who was that?") is no answer (to "I'm bored", "What would you like?" is)
+            if _asks(self.question):
+                return Verdict("refuse", reason="question")
         self.spoken += 1
         if _SENTENCE_END.search(text):
             self.sentences += 1
+            self._clause = ""
+        else:
+            self._clause = f"{self._clause} {text}".strip()
         return Verdict("speak", text)
 
     @property

@@ -100,10 +100,14 @@ class TurnTaking:
             return  # a wake word or the button interrupts a reply; say turns hear nobody
         self.next = nxt = Continuation(msg, turn.reply_text if turn.audible else "")
         a = turn.committed
-        if a is not None and turn.route != "intent" and not turn.audible:
-            # Nothing of the answer exists yet: hold it until this speech ends. Then either the question
-            # went on (ask again, whole), or it was "Hey Jarvis" (the wake word's barge-in cancels it).
-            a.gate.clear()
+        if a is not None and turn.route != "intent" and not turn.heard_before(msg.captured_ns):
+            # Nothing of the answer was heard when this speech began: hold it until this speech ends.
+            # Then either the question went on (ask again, whole), or it was "Hey Jarvis" (the wake
+            # word's barge-in cancels it). Judged on the capture clock: a busy listener reports the
+            # speech late, after the answer began to play ("what is the ⟨500⟩ capital of Spain" answered
+            # "What is that?"), and what plays already is cut when the question is asked again.
+            if not turn.audible:
+                a.gate.clear()
             nxt.holding = True
 
     def early_turn(self, now_ns: int) -> Turn | None:
@@ -149,9 +153,12 @@ class TurnTaking:
         nxt, a = self.next, turn.committed
         if nxt is None or not nxt.holding or a is None:
             return None
-        if turn.route == "intent" or turn.audible:
+        heard = turn.heard_before(nxt.started.captured_ns)
+        if turn.route == "intent" or heard or (nxt.stopped is not None and nxt.stopped.echo):
             nxt.holding = False
-            a.gate.set()  # (it may have started before the hold): the speech is the next turn
+            # (it may have started before the hold): the speech is the next turn — or the device's own
+            # voice (a chime's), cancelled then
+            a.gate.set()
             return None
         if turn.route != "llm" or nxt.stopped is None:
             return None

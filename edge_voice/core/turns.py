@@ -68,6 +68,7 @@ class Attempt:
     audio_end: int = 0  # stream sample after ``audio``
     stop: SpeechStopped | None = None  # the endpoint came while it was decoding: committed on its words
     stop_ns: int = 0  # when that endpoint came
+    asr_failed: bool = False  # its decode hit whisper's time limit: "" is the engine's failure, not silence
     cancel: CancelToken = field(default_factory=CancelToken)
     committed: bool = False
     settled: bool = False  # the pause it started in reached endpoint.commit_silence_ms
@@ -120,6 +121,9 @@ class Turn:
     )
     previous: IntentOutcome | None = None  # the command a continuation turn goes on from ("… and the fan")
     echo_of: str = ""  # a continuation that began while this reply played: its words may be that reply
+    # a wake word said in the follow-up window: its speech_started was published for the window's turn
+    # (the VAD hears "Hey Jarvis" first); the listener's start of the words after it is not published again
+    started_published: bool = False
 
     def becomes_wake(self) -> bool:
         """ "Hey Jarvis" in the follow-up window (or right after a reply), before anything was committed:
@@ -128,6 +132,7 @@ class Turn:
             return False
         self.cancel_all("wake")
         self.trigger, self.prefix_audio, self.previous, self.echo_of = "wake", None, None, ""
+        self.started_published = True
         return True
 
     def continues(self, previous: IntentOutcome | None, echo_of: str, said: Attempt | None) -> None:
@@ -207,6 +212,12 @@ class Turn:
         """Some reply audio of the committed attempt exists (PlaybackStarted may still be queued)."""
         a = self.committed
         return Mark.PLAYBACK_STARTED in self.marks or (a is not None and a.chunks > 0)
+
+    def heard_before(self, captured_ns: int) -> bool:
+        """The reply's first sample was played before ``captured_ns`` (a capture time): speech that began
+        earlier was not an answer to it, however late the listener reported that speech."""
+        played = self.marks.get(Mark.PLAYBACK_STARTED)
+        return played is not None and played <= captured_ns
 
     def cancel_all(self, reason: str) -> None:
         for a in self.attempts:

@@ -37,6 +37,7 @@ fixed reply so TTS can pre-synthesise them; ``command_mentions_device`` guards L
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -335,6 +336,9 @@ class Timer:
         return f"Your {self.name} is done."
 
 
+MAX_TIMER_S = 24 * 3600
+
+
 @dataclass
 class Timers:
     """Pure timer book: every method takes ``now_s`` from the caller's (monotonic) clock."""
@@ -436,6 +440,13 @@ _DATE = [
     r"which day is it(?: today)?",
     r"what day of the week is it(?: today)?",
 ]
+# the LLM guessed these from the facts line: "The year is 2028.", "… in the month of Dec 21." (session 15)
+_CALENDAR_NOW = [
+    r"(?:what|which) (?P<unit>year|month) is it(?: now| today)?",
+    r"(?:what|which) (?P<unit>year|month) (?:are we in|is this)(?: now)?",
+    r"what (?:is|was|will be) (?:the date |the day )?(?P<unit>tomorrow|yesterday)",
+    r"what day (?:is|was|will it be|will be) (?:it )?(?P<unit>tomorrow|yesterday)",
+]
 _VOLUME_UP = [
     r"(?:turn|crank) (?:the )?(?:volume|sound|it) up|(?:turn|crank) up the (?:volume|sound)|volume up|"
     r"louder|(?:a bit |a little |much )louder|(?:increase|raise) the (?:volume|sound)|"
@@ -453,6 +464,10 @@ _VOLUME_SET = [
 _ARITHMETIC = [
     r"(?:what is|whats|what|how much is|calculate) (?:an? )?(?P<a>\d+(?:\.\d+)?) (?P<op>plus|minus|times|"
     r"multiplied by|divided by|over|x) (?:an? )?(?P<b>\d+(?:\.\d+)?)"
+]
+_POWER = [  # the LLM said "The square root of 144 is approximately 3.58" (session 15)
+    r"(?:what is|whats|what|how much is|calculate) (?:the )?square root of (?:an? )?(?P<b>\d+(?:\.\d+)?)",
+    r"(?:what is|whats|what|how much is|calculate) (?P<b>\d+(?:\.\d+)?) (?P<power>squared|cubed)",
 ]
 _PART_OF = [
     r"(?:what is|whats|how much is|calculate) (?P<part>half|a half|a third|a quarter|twice|double|"
@@ -496,7 +511,10 @@ _ON_OFF = [
 _ON_OFF_BARE = [r"(?P<target>.+?) (?P<state>on|off)"]
 # whisper mishears the verb ("Pern on the kitchen light", "Twitch off the fan"): one word, then on/off and
 # an exact device name, is still that command (a fuzzy name on top of a misheard verb would be a guess)
-_ON_OFF_ANY_VERB = [r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)"]
+_ON_OFF_ANY_VERB = [
+    r"(?P<verb>\w+) (?P<state>on|off) (?P<target>.+)",
+    r"(?P<verb>\w+) (?P<target>(?:the|my) .+?) (?P<state>on|off)",  # "Purn the kitchen light on."
+]
 # a device verb and an exact name, but on/off lost or misheard ("Switch the fan up."): ask which
 _ON_OFF_UNSAID = [
     rf"{_ON_OFF_VERB} (?P<target>.+?)(?: (?P<rest>\w+))?",
@@ -668,11 +686,13 @@ class RuleIntentMatcher:
             (_compile(_REPEAT), lambda m: IntentResult("repeat", (), "")),
             (_compile(_TIME), self._time),
             (_compile(_DATE), self._date),
+            (_compile(_CALENDAR_NOW), self._calendar_now),
             (_compile(_VOLUME_UP), lambda m: IntentResult("volume_up", (), "Volume up.")),
             (_compile(_VOLUME_DOWN), lambda m: IntentResult("volume_down", (), "Volume down.")),
             (_compile(_VOLUME_SET), self._volume_set),
             (_compile(_ARITHMETIC), self._arithmetic),
             (_compile(_PART_OF), self._part_of),
+            (_compile(_POWER), self._power),
             (_compile(_SET_COLOUR), self._set_colour),
             (_compile(_SET_COLOUR_BARE), lambda m: self._set_colour(m, fuzzy=False)),
             (_compile(_SET_BRIGHTNESS), self._set_brightness),
@@ -723,7 +743,9 @@ class RuleIntentMatcher:
         if not norm:
             return None
         whole = self._match_one(norm, previous)
-        if whole is not None and whole.name not in ("unknown_device", "clarify"):
+        # "turn the kitchen light on and the fan off" matched whole as one "off" for both devices
+        two_states = _STATE_CLAUSE.search(norm) is not None
+        if whole is not None and whole.name not in ("unknown_device", "clarify") and not two_states:
             return whole
         clauses = [c for c in _CLAUSE.split(norm) if c]
         if len(clauses) < 2:
@@ -1138,8 +1160,18 @@ class RuleIntentMatcher:
     # -------------------------------------------------------------------------------------- builders
     def _timer_set(self, m: re.Match[str]) -> IntentResult | None:
         seconds = parse_duration(m.group("dur"))
-        if seconds is None or seconds > 24 * 3600:
-            return None
+        if seconds is None or seconds > MAX_TIMER_S:
+            # said honestly here: the LLM answered "Set a timer for 100 hours" with "I'll make sure to set
+            # it up as soon as possible" and set nothing (session 15)
+            return IntentResult(
+                "decline", (("skill", "timers"),), "I can set timers from one second to twenty four hours."
+            )
+        if len(self.timers) >= self.timers.max_timers:
+            # the book dropped the oldest running timer while the reply said "Timer set" (session 15)
+            most = number_words(self.timers.max_timers)
+            return IntentResult(
+                "decline", (("skill", "timers"),), f"You already have {most} timers. Cancel one first."
+            )
         return IntentResult(
             "timer_set", (("seconds", str(seconds)),), f"Timer set for {duration_words(seconds)}."
         )
@@ -1179,6 +1211,18 @@ class RuleIntentMatcher:
     def _date(self, m: re.Match[str] | None = None) -> IntentResult:
         now = self._clock()
         return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), date_reply(now))
+
+    def _calendar_now(self, m: re.Match[str]) -> IntentResult:
+        now, unit = self._clock(), m.group("unit")
+        if unit == "year":
+            reply = f"It's {number_words(now.year)}."
+        elif unit == "month":
+            reply = f"It's {now.strftime('%B')}."
+        elif unit == "tomorrow":
+            reply = f"Tomorrow is {date_words(now + timedelta(days=1))}."
+        else:
+            reply = f"Yesterday was {date_words(now - timedelta(days=1))}."
+        return IntentResult("date", (("date", now.strftime("%Y-%m-%d")),), reply)
 
     def clock_phrases(self) -> tuple[str, str, str]:
         """The time replies of this minute and the next and today's date reply: what the TTS thread
@@ -1222,6 +1266,23 @@ class RuleIntentMatcher:
         spoken_op = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}[symbol]
         reply = f"{_decimal_words(a)} {spoken_op} {_decimal_words(b)} is {_decimal_words(round(result, 2))}."
         slots: Slots = (("a", m.group("a")), ("op", symbol), ("b", m.group("b")), ("result", f"{result:g}"))
+        return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
+
+    def _power(self, m: re.Match[str]) -> IntentResult | None:
+        """ "the square root of 144", "12 squared", "3 cubed"."""
+        b, power = float(m.group("b")), m.groupdict().get("power")
+        if power is None:
+            exact = math.sqrt(b)
+            said, op = f"The square root of {_decimal_words(b)}", "sqrt"
+        else:
+            exact = b ** (2 if power == "squared" else 3)
+            said, op = f"{_decimal_words(b)} {power}", "^2" if power == "squared" else "^3"
+        if exact >= 1e15:
+            return None  # (past a million the number is said in digits, as "5000 times 5000" is)
+        result = round(exact, 2)
+        about = "" if abs(result - exact) < 1e-9 else "about "
+        reply = f"{said} is {about}{_decimal_words(result)}."
+        slots: Slots = (("a", m.group("b")), ("op", op), ("b", m.group("b")), ("result", f"{exact:g}"))
         return IntentResult("arithmetic", slots, reply[0].upper() + reply[1:])
 
     def _part_of(self, m: re.Match[str]) -> IntentResult | None:
@@ -1371,6 +1432,12 @@ def _lower_first(text: str) -> str:
 # a sentence of several commands splits before each command's verb ("…, and then switch off the fan")
 _CLAUSE = re.compile(
     r",? (?:and then|and|then|also) (?=(?:please )?(?:turn|switch|set|dim|brighten|make|start|cancel)\b)"
+    r"|(?<= on|off),? (?:and then|and|then|also) (?=(?:the|my) )"  # "… light on and the fan off"
+    r"|(?<= on|off) in (?=(?:the|my) .+ (?:on|off)$)"  # whisper's "and" heard "in": "… on in the fan off"
+)
+# a device's state said before another device: each part is its own command
+_STATE_CLAUSE = re.compile(
+    r"\b(?:on|off),? (?:and then|and|then|also) (?:the|my) |\b(?:on|off) in (?:the|my) .+ (?:on|off)$"
 )
 
 

@@ -119,6 +119,9 @@ class Endpointer:
         self._question = False  # the pause in progress reached question_silence (Paused sent)
         self._voice_from: int | None = None  # start of the voiced run in progress (in any state)
         self._onsets: list[tuple[int, int]] = []  # this utterance's (onset, last voiced before it)
+        # voiced runs (start, end) heard while closed: between an endpoint and the commit that carries on
+        # from it the user may say a whole continuation (a slow decode: session 15)
+        self._closed_runs: list[tuple[int, int]] = []
 
     @property
     def is_open(self) -> bool:
@@ -155,6 +158,7 @@ class Endpointer:
         ``timeout``: samples without speech before TimedOut (default ``no_speech_timeout``; the
         follow-up window after a reply uses its own)."""
         self.state = "open"
+        self._closed_runs = []
         self._timeout = self.cfg.no_speech_timeout if timeout is None else timeout
         self._opened_at = self.position
         self._floor = self._origin if floor_sample is None else max(self._origin, floor_sample)
@@ -181,7 +185,21 @@ class Endpointer:
             self._onsets = [o for o in self._onsets if o[0] > onset[0]]
             return [Started(self._speech_start, self._audio_start, self.position)]
         if self.state == "closed":
-            self.open(max(after - self.cfg.pre_roll, self._last_voiced), timeout=timeout)
+            runs = [r for r in self._closed_runs if r[0] >= after]
+            floor = max(after - self.cfg.pre_roll, self._last_voiced)
+            self.open(floor, timeout=timeout)
+            first = next((i for i, r in enumerate(runs) if r[1] - r[0] >= self.cfg.min_speech), None)
+            if first is not None:
+                # a whole utterance came (and maybe went) before this request arrived: it starts now, from
+                # its onset, and ends as any utterance does (its silence is already counted)
+                self.state = "speech"
+                self._speech_start = runs[first][0]
+                self._audio_start = max(self._speech_start - self.cfg.pre_roll, floor)
+                self._last_voiced = self.position if self._voice_from is not None else runs[-1][1]
+                self._onsets = [
+                    (r[0], prev[1]) for prev, r in zip(runs[first:], runs[first + 1 :], strict=False)
+                ]
+                return [Started(self._speech_start, self._audio_start, self.position)]
             if self._voice_from is not None and self._voice_from >= after:
                 self._run_start = self._voice_from  # the voice came back before this request arrived
         return []
@@ -198,9 +216,12 @@ class Endpointer:
         start = self.position
         self.position = end = start + n_samples
         was_voiced = self._voice_from is not None
+        run_from = self._voice_from
         self._voice_from = (self._voice_from if was_voiced else start) if voiced else None
         if self.state == "speech" and voiced and not was_voiced:
             self._onsets = [*self._onsets[-31:], (start, self._last_voiced)]
+        if self.state == "closed" and was_voiced and not voiced and run_from is not None:
+            self._closed_runs = [*self._closed_runs[-7:], (run_from, start)]
         if self.state == "open":
             return self._feed_open(voiced, start, end)
         if self.state == "speech":

@@ -36,6 +36,7 @@ from edge_voice.core.messages import (
     WakeDetected,
 )
 from edge_voice.engines.base import VoiceActivityDetector, WakeDetector
+from edge_voice.listen.double_talk import WIN, NearLevels, utterance_is_echo
 from edge_voice.listen.endpoint import (
     Endpointer,
     EndpointEvent,
@@ -136,6 +137,7 @@ class Listener:
         # over the threshold: the canceller's leftover makes the user's scores cross in bursts (note 190)
         self._playback_patience = cfg.wake.playback_patience or cfg.wake.patience
         self._playing: Callable[[int, int], bool] | None = None
+        self._near: NearLevels | None = None  # the raw microphone's levels (in front of the canceller)
         self._origin = 0  # where the detectors' grids (re)started
         self._verifiers = _load_verifiers(cfg, wake)
         self._verify = self._check_grey if self._verifiers else None
@@ -194,6 +196,12 @@ class Listener:
         """``playing(start, end)``: whether the device played sound in that input-clock span (the echo
         path's ``PlaybackReference.playing``). Set once, before the first frame; None: never playing."""
         self._playing = playing
+
+    def follow_near(self, near: NearLevels | None) -> None:
+        """The raw microphone's levels, in front of the canceller: with ``follow_playback`` an utterance
+        heard while the device plays is checked against them (``SpeechPaused/Stopped.echo``). Set once,
+        before the first frame."""
+        self._near = near
 
     @property
     def follows_playback(self) -> bool:
@@ -415,7 +423,8 @@ class Listener:
                     a = max(e.audio_start, self._ring.oldest)
                     end = self._end_of(e.speech_start, e.last_voiced)
                     audio = self._ring.read(a, e.at)
-                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled, e.question))
+                    echo = self._own_echo(e.speech_start, e.last_voiced)
+                    out.append(SpeechPaused(audio, a, end, e.at, self._ns(e.at), e.settled, e.question, echo))
                 case Resumed():
                     self._early_end = self._reported = None
                     out.append(SpeechResumed(e.at, self._ns(e.at)))
@@ -433,10 +442,33 @@ class Listener:
                             e.reason,
                             self._ns(e.at),
                             self._ns(end),
+                            self._own_echo(e.speech_start, e.last_voiced),
                         )
                     )
                 case TimedOut():
                     out.append(NoSpeech(e.at))
+        return out
+
+    def _own_echo(self, speech_start: int, last_voiced: int) -> bool:
+        """The utterance was heard while the device played and is only what the canceller left of it
+        (``double_talk``). False when the listener does not know the playback or the raw levels."""
+        if self._playing is None or self._near is None:
+            return False
+        echo, user = utterance_is_echo(
+            self._near, self._window_db, self._playing, PLAYBACK_HOLD, speech_start, last_voiced
+        )
+        log.debug("listen: %d-%d: %d user windows; own echo %s", speech_start, last_voiced, user, echo)
+        return echo
+
+    def _window_db(self, first: int, last: int) -> np.ndarray:
+        """dB of the ring's 10 ms windows ``first .. last - 1`` (absolute window indices); -200 where the
+        ring no longer holds them."""
+        out = np.full(last - first, -200.0)
+        lo = max(first, -(-self._ring.oldest // WIN))
+        hi = min(last, self._ring.end // WIN)
+        if hi > lo:
+            x = self._ring.read(lo * WIN, hi * WIN).astype(np.float64).reshape(hi - lo, WIN)
+            out[lo - first : hi - first] = 10 * np.log10(np.mean(x * x, axis=1) + 1.0)
         return out
 
     def _end_of(self, speech_start: int, last_voiced: int) -> int:

@@ -158,6 +158,11 @@ def _model_sources(cfg: WakeConfig) -> list[tuple[str, Path]]:
         if "/" in word or word.endswith(".tflite"):
             out.append((Path(word).stem, registry.resolve(word)))
         else:
+            known = sorted(n.removeprefix("wake-") for n in registry.load_manifest() if n.startswith("wake-"))
+            if word not in known:  # named as the user wrote it, not as the manifest's model name
+                raise ConfigError(
+                    "wake.words", f"unknown wake word {word!r}; one of {', '.join(known)}, or a .tflite path"
+                )
             out.append((word, registry.resolve(f"wake-{word}")))
     out.extend((Path(p).stem, registry.resolve(p)) for p in cfg.custom_models)
     names = [w for w, _ in out]

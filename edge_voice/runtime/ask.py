@@ -13,7 +13,7 @@ from typing import Any
 from edge_voice.core.cancel import CancelToken
 from edge_voice.core.config import Config
 from edge_voice.core.conversation import Conversation, as_generated
-from edge_voice.core.intent import IntentMatcher
+from edge_voice.core.intent import IntentMatcher, IntentOutcome
 from edge_voice.core.reply_guard import ReplyGuard
 from edge_voice.engines.base import Generator
 from edge_voice.runtime.generation import SentenceSplitter, generate_sentences
@@ -61,6 +61,9 @@ class Asker:
         self.conversation = Conversation(cfg.llm, time.monotonic, facts, ground)
         self.session = session
         self.guard = guard  # the daemon's reply guard (off only for a benchmark's baseline)
+        # with ``session``, the fast path's state carries too, as after a heard reply in the daemon: the
+        # command a follow-up goes on from ("and the fan", "turn it off"), timers, a question asked back
+        self.previous: IntentOutcome | None = None
 
     def ask(self, question: str) -> Answer:
         text = question.strip()
@@ -69,8 +72,13 @@ class Asker:
         def ms() -> float:
             return round((time.perf_counter_ns() - t0) / 1e6, 1)
 
-        outcome = self.matcher.match(text) if self.matcher is not None and self.cfg.intents.enabled else None
+        matcher = self.matcher if self.cfg.intents.enabled else None
+        outcome = matcher.match(text, self.previous) if matcher is not None else None
         intent_ms = ms()
+        if self.session and matcher is not None:
+            for part in (outcome, *outcome.also) if outcome is not None else ():
+                matcher.apply(part)  # as the daemon does at the commit
+            self.previous = outcome
         if outcome is not None:
             reply = self.conversation.intent_reply(outcome)
             timings = {

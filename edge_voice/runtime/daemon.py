@@ -314,6 +314,9 @@ class Daemon:
         follow = getattr(listener, "follow_playback", None)  # the real Listener (fakes need not)
         if echo is not None and follow is not None:
             follow(echo.playing())
+            near = getattr(listener, "follow_near", None)
+            if near is not None:
+                near(echo.near_levels())
         # the self-wake guard sits between the listener and the loop; echo status events go to the loop
         listen_post = echo.connect(post) if echo is not None else post
         self.listen = ListenThread(listener, self.frames, listen_post, on_frame)

@@ -28,6 +28,7 @@ from edge_voice.audio.sources import AudioSource
 from edge_voice.core.config import Config
 from edge_voice.core.messages import Message, WakeDetected
 from edge_voice.engines.base import WakeDetector
+from edge_voice.listen.double_talk import NearLevels, NearTap
 from edge_voice.listen.echo_guard import EchoGuard
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,12 @@ class EchoPath:
     cancelled: CancelledSource | None = None
     guard: EchoGuard | None = None
     reference: PlaybackReference | None = None
+    near: NearLevels | None = None  # the raw microphone's levels, in front of the canceller
+
+    def near_levels(self) -> NearLevels | None:
+        """What the listener compares an utterance heard during playback with (``double_talk``): only
+        when the echo is cancelled in process, as ``playing``."""
+        return self.near if self.playing() is not None else None
 
     def playing(self) -> Callable[[int, int], bool] | None:
         """What the listener asks to know whether the device is talking (its wake gate while a reply
@@ -123,6 +130,9 @@ def build(
         guard = EchoGuard(guard_wake(), cfg.wake.threshold)
     kind = cfg.audio.echo_canceller
     canceller = make_canceller(kind, cfg.audio.echo_delay_ms) if mode == "process" else None
+    near = NearLevels() if canceller is not None else None
+    if near is not None:
+        src = NearTap(src, near)
     cancelled = CancelledSource(src, reference, canceller, tap=guard.hear if guard else None)
     log.info("echo: %s%s%s", mode, ", simulated room" if room else "", ", self-wake guard" if guard else "")
-    return EchoPath(cancelled, rsink, mode, cancelled, guard, reference)
+    return EchoPath(cancelled, rsink, mode, cancelled, guard, reference, near)

@@ -39,7 +39,7 @@ class Generated:
     text: str
     pieces: int
     stopped: Stopped  # a guard-ended answer is complete as spoken: "eos"
-    cut: str = ""  # why the guard ended it: sentences, run-on, foreign:<lang>, live-fact, markup, empty
+    cut: str = ""  # why the guard ended it: sentences, run-on, question, foreign:<lang>, live-fact, …
 
 
 def generate_sentences(

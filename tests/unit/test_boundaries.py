@@ -79,6 +79,11 @@ def skill() -> BoundarySkill:
         ("How do you say thank you in Spanish?", "translation"),
         ("Is the bakery on Main Street open now?", "opening_hours"),
         ("Read my new emails.", "calls"),
+        ("How much does a Tesla cost?", "markets"),
+        ("How much do eggs cost?", "markets"),
+        ("What's the price of a new iPhone?", "markets"),
+        ("What's on TV tonight?", "tv"),
+        ("What is on television?", "tv"),
     ],
 )
 def test_declined(skill: BoundarySkill, text: str, name: str) -> None:
@@ -122,6 +127,9 @@ def test_declined(skill: BoundarySkill, text: str, name: str) -> None:
         "What's the date?",
         "Louder.",
         "How far is the moon?",
+        "What does cost mean?",
+        "Turn on the TV.",
+        "What is the speed of light?",
     ],
 )
 def test_not_declined(skill: BoundarySkill, text: str) -> None:

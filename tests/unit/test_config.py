@@ -38,6 +38,14 @@ def test_defaults_are_valid_and_frozen() -> None:
         ({"mqtt": {"prefix": "home/#"}}, "mqtt.prefix", "topic prefix"),
         ({"intents": {"devices": [{"name": "lamp", "kind": "lava"}]}}, "intents.devices[0].kind", "one of"),
         ({"intents": {"devices": [{"kind": "light"}]}}, "intents.devices", "name"),
+        # a name with no word matched every device-less command ("turn off" → "Turning off the .")
+        ({"intents": {"devices": [{"name": ""}]}}, "intents.devices[0].name", "a word"),
+        ({"intents": {"devices": [{"name": " - "}]}}, "intents.devices[0].name", "a word"),
+        (
+            {"intents": {"devices": [{"name": "a", "aliases": ["b", "?"]}]}},
+            "intents.devices[0].aliases[1]",
+            "a word",
+        ),
         ({"gpio": {"led_pins": [1, 2]}}, "gpio.led_pins", "0, 1 or 3"),
         ({"device_id": "living room"}, "device_id", "letters"),
         ({"audio": "loud"}, "audio", "a table"),

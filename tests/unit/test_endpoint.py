@@ -479,6 +479,39 @@ def test_carry_on_after_the_stop_listens_again_from_the_committed_words() -> Non
     assert st.audio_start >= 20 * F  # never the committed words
 
 
+def test_carry_on_after_a_whole_continuation_was_said_keeps_it() -> None:
+    """The commit came after the user had said all of the continuation (a slow decode: "turn on the
+    kitchen light ⟨600⟩ and turn off the fan" lost its second half with no event at all, session 15)."""
+    ep = make()
+    ep.open()
+    voice(ep, 20)
+    (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    onset = ep.position + 2 * F
+    silence(ep, 2)
+    voice(ep, 10)  # "and turn off
+    silence(ep, 3)
+    voice(ep, 6)  # the fan"
+    last = ep.position
+    silence(ep, 4)  # … and quiet again, all before the request reaches the listen thread
+    (st,) = ep.carry_on(stop.at)
+    assert isinstance(st, Started) and st.speech_start == onset
+    assert st.audio_start == max(onset - PRE, stop.last_voiced) >= 20 * F  # never the committed words
+    (end,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    assert (end.speech_start, end.last_voiced) == (onset, last)
+
+
+def test_carry_on_ignores_a_blip_and_what_came_before_the_commit() -> None:
+    ep = make()
+    ep.open()
+    voice(ep, 20)
+    (stop,) = [e for e in silence(ep, 20) if isinstance(e, Stopped)]
+    voice(ep, 2)  # a blip shorter than min_speech
+    silence(ep, 4)
+    assert ep.carry_on(stop.at) == [] and ep.state == "open"
+    (st,) = [e for e in voice(ep, 6) if isinstance(e, Started)]
+    assert st.speech_start > stop.at + 6 * F - F
+
+
 def test_carry_on_times_out_like_an_open() -> None:
     ep = make()
     ep.open()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,6 +12,7 @@ from edge_voice.engines.intents import (
     Timers,
     command_mentions_device,
     confirmation_phrases,
+    date_words,
     duration_words,
     normalise,
     number_words,
@@ -816,6 +817,24 @@ def test_continuation_of_a_non_device_intent_is_nothing(matcher: RuleIntentMatch
             [("turn_on", ["kitchen light"]), ("unknown_device", ["wombat"])],
             "Turning on the kitchen light. Sorry, I don't know a device called wombat.",
         ),
+        # each device's state said after it: this was one "off" for both devices (session 15)
+        (
+            "Turn the kitchen light on and the fan off.",
+            [("turn_on", ["kitchen light"]), ("turn_off", ["fan"])],
+            "Turning on the kitchen light and turning off the fan.",
+        ),
+        (
+            "Switch the hallway light off, and the bedroom light on.",
+            [("turn_off", ["hallway light"]), ("turn_on", ["bedroom light"])],
+            "Turning off the hallway light and turning on the bedroom light.",
+        ),
+        # as whisper heard it in the daemon: a misheard verb, "and" as "in" (it went to the LLM: "That's a
+        # great idea! I'll make sure to keep that in mind for future projects.")
+        (
+            "Purn the kitchen light on in the fan off.",
+            [("turn_on", ["kitchen light"]), ("turn_off", ["fan"])],
+            "Turning on the kitchen light and turning off the fan.",
+        ),
     ],
 )
 def test_a_sentence_of_several_commands_gives_each_command(
@@ -858,6 +877,32 @@ def test_a_clipped_off_heard_as_of_is_still_off(
 @pytest.mark.parametrize(
     ("text", "reply"),
     [
+        # the LLM said "The square root of 144 is approximately 3.58" (session 15)
+        ("What is the square root of 144?", "The square root of one hundred and forty four is twelve."),
+        ("What's the square root of 2?", "The square root of two is about one point four one."),
+        ("What is 12 squared?", "Twelve squared is one hundred and forty four."),
+        ("What is 3 cubed?", "Three cubed is twenty seven."),
+    ],
+)
+def test_roots_and_powers_are_arithmetic(matcher: RuleIntentMatcher, text: str, reply: str) -> None:
+    r = matcher.match(text)
+    assert r is not None and r.name == "arithmetic" and r.reply == reply, r
+
+
+@pytest.mark.parametrize(
+    "text", ["Set a timer for 0 seconds.", "Set a timer for 100 hours.", "Set a 25 hour timer."]
+)
+def test_a_timer_out_of_range_is_declined_by_the_rules(matcher: RuleIntentMatcher, text: str) -> None:
+    # it went to the LLM: "That's a great idea! I'll make sure to set it up as soon as possible."
+    r = matcher.match(text)
+    assert r is not None and r.name == "decline" and "twenty four hours" in r.reply, r
+    matcher.apply(r)
+    assert len(matcher.timers) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
         ("What is a hundred divided by four?", "One hundred divided by four is twenty five."),
         ("What's half of fifty?", "Half of fifty is twenty five."),
         ("What is ten percent of 200?", "Ten percent of two hundred is twenty."),
@@ -867,3 +912,44 @@ def test_a_clipped_off_heard_as_of_is_still_off(
 def test_parts_and_spelt_numbers_are_arithmetic(matcher: RuleIntentMatcher, text: str, reply: str) -> None:
     r = matcher.match(text)
     assert r is not None and r.name == "arithmetic" and r.reply == reply, r
+
+
+def test_a_misheard_verb_before_the_device_and_its_state(matcher: RuleIntentMatcher) -> None:
+    r = matcher.match("Purn the kitchen light on.")
+    assert r is not None and (r.name, r.slot_values("device")) == ("turn_on", ["kitchen light"])
+    asked = matcher.match("Keep the fan on.")  # too far from a verb to guess: asked, not acted on
+    assert asked is not None and (asked.name, asked.reply) == ("clarify", "Turn on the fan?")
+    assert matcher.match("Is the kitchen light on?") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        # the LLM answered "The year is 2028." from the facts line (session 15)
+        ("What year is it?", f"It's {number_words(NOW.year)}."),
+        ("What month is it?", f"It's {NOW.strftime('%B')}."),
+        ("What day is it tomorrow?", f"Tomorrow is {date_words(NOW + timedelta(days=1))}."),
+        ("What was yesterday?", f"Yesterday was {date_words(NOW - timedelta(days=1))}."),
+    ],
+)
+def test_the_year_month_and_the_next_day_come_from_the_clock(
+    matcher: RuleIntentMatcher, text: str, reply: str
+) -> None:
+    r = matcher.match(text)
+    assert r is not None and (r.name, r.reply) == ("date", reply), r
+    assert matcher.match("What year did world war two end?") is None  # the LLM's
+
+
+def test_a_timer_past_the_most_is_declined_not_set_over_the_oldest(matcher: RuleIntentMatcher) -> None:
+    for minutes in range(1, matcher.timers.max_timers + 1):
+        r = matcher.match(f"Set a timer for {minutes} minutes.")
+        assert r is not None and r.name == "timer_set"
+        matcher.apply(r)
+    r = matcher.match("Set a timer for 30 minutes.")
+    assert r is not None and (r.name, r.reply) == (
+        "decline",
+        "You already have ten timers. Cancel one first.",
+    )
+    matcher.apply(r)
+    assert len(matcher.timers) == matcher.timers.max_timers
+    assert 60 in [t.duration_s for t, _ in matcher.timers.remaining(0.0)]  # the first is still there

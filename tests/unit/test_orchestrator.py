@@ -254,6 +254,9 @@ def test_a_wake_word_in_the_follow_up_window_starts_that_turn_without_a_phantom_
     assert r.orch.turn is window_turn and window_turn.trigger == "wake"
     assert "turn.cancelled" not in r.types()
     assert r.memory.of("wake.detected")[-1].turn_id == window_turn.id
+    # one turn, one start: the window's start (the VAD heard "Hey Jarvis") is not followed by another
+    starts = [e.turn_id for e in r.memory.of("input_audio.speech_started")]
+    assert starts.count(window_turn.id) == 1
     c = r.decode("turn on the hallway light")
     r.synthesize(c, ["Turning on the hallway light."])
     r.play(c, "Turning on the hallway light.")
@@ -354,13 +357,19 @@ def test_a_failing_stage_ends_the_turn_and_the_next_turn_works() -> None:
     assert isinstance(job, AsrJob)
     r.send(StageFailed(job.ctx.turn_id, Stage.ASR, ErrorCode.ASR_FAILED, "decoder exploded", 1))
     assert r.data("error") == {"stage": "asr", "code": "asr_failed", "message": "decoder exploded"}
-    assert r.orch.state == State.IDLE and job.ctx.cancel.cancelled
+    assert job.ctx.cancel.cancelled
+    sorry = r.tts.of(SpeakJob)[-1]
+    assert isinstance(sorry, SpeakJob) and sorry.text == "Sorry, I didn't catch that."
+    r.synthesize(sorry.ctx, [sorry.text])
+    r.play(sorry.ctx, sorry.text)
+    assert r.orch.state == State.IDLE and r.orch.turn is None
     r.send(wake(r.clock, 300000), started(r.clock, 310000), stopped(r.clock, 340000))
     c = r.decode("turn on the kitchen light")
     r.synthesize(c, ["Turning on the kitchen light."])
     r.play(c, "Turning on the kitchen light.")
-    first, second = r.memory.of("response.done")
-    assert first.data["status"] == "error" and second.data["route"] == "intent"
+    first, sorry_done, second = r.memory.of("response.done")
+    assert first.data["status"] == "error" and sorry_done.data["route"] == "say"
+    assert second.data["route"] == "intent"
 
 
 def test_a_stuck_engine_ends_the_turn_at_its_deadline_then_exits_for_a_restart() -> None:
@@ -447,6 +456,24 @@ def test_no_speech_after_the_wake_word_ends_the_turn() -> None:
     r.send(wake(r.clock), NoSpeech(40000))
     assert r.types() == ["wake.detected", "turn.cancelled"]
     assert r.data("turn.cancelled")["reason"] == "no_speech" and r.orch.state == State.IDLE
+
+
+def test_a_decode_whisper_gave_up_on_is_said_and_audio_with_no_words_is_not() -> None:
+    """Whisper's time limit (``Transcript.aborted``) is the engine's failure: "Sorry, I didn't catch
+    that." is heard. A decode that found no words in the audio ends the turn quietly, as before."""
+    r = Rig(cfg())
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    job = r.asr.jobs[-1]
+    assert isinstance(job, AsrJob)
+    r.send(Transcript(job.ctx.turn_id, job.ctx.attempt, "", 1000, 3000.0, aborted=True))
+    assert r.data("response.done")["status"] == "no_transcript"
+    assert [j.text for j in r.tts.of(SpeakJob)] == ["Sorry, I didn't catch that."]  # type: ignore[attr-defined]
+    assert r.data("response.started") == {"route": "say", "text": "Sorry, I didn't catch that."}
+    r2 = Rig(cfg())
+    r2.send(wake(r2.clock), started(r2.clock), stopped(r2.clock))
+    r2.decode("")
+    assert r2.data("response.done")["status"] == "no_transcript"
+    assert not r2.tts.of(SpeakJob) and r2.orch.turn is None and r2.orch.state == State.IDLE
 
 
 def test_mute_ignores_the_wake_word_and_say_speaks_as_its_own_turn() -> None:
@@ -632,6 +659,58 @@ def test_a_continuation_that_is_the_reply_heard_back_is_dropped_as_echo() -> Non
     assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)
 
 
+def test_the_devices_own_voice_in_the_follow_up_window_is_not_answered() -> None:
+    """The window heard what the canceller left of the confirmation (``SpeechStopped.echo``): whisper
+    made "Very normal." of it and the LLM answered. Now it is cancelled as echo, nothing is decoded,
+    and the window stays open for the user; the user's own words there (not echo) are answered."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), stopped(r.clock))
+    c = r.decode("turn on the kitchen light")
+    r.synthesize(c, ["Turning on the kitchen light."])
+    r.play(c, "Turning on the kitchen light.")
+    asr_jobs = len(r.asr.jobs)
+    r.send(started(r.clock, 100000))
+    r.send(replace(paused(r.clock, 110000, settled=False), echo=True))
+    r.send(replace(stopped(r.clock, 110000), echo=True))
+    assert len(r.asr.jobs) == asr_jobs  # never decoded, never answered
+    assert r.data("turn.cancelled")["reason"] == "echo"
+    assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)  # the window is open again
+    r.send(started(r.clock, 150000), stopped(r.clock, 170000))  # the user, in the window
+    r.decode("and the hallway light")
+    assert r.intents.applied == ["light_on:kitchen light", "light_on:hallway light"]
+
+
+def test_the_devices_own_voice_heard_as_a_continuation_is_dropped_not_decoded() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000))
+    first = r.decode("Turn on the kitchen light.")
+    r.synthesize(first, ["Turning on the kitchen light."])
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    asr_jobs = len(r.asr.jobs)
+    r.send(started(r.clock, 60000), replace(paused(r.clock, 70000, settled=False), echo=True))
+    r.send(replace(stopped(r.clock, 70000), echo=True))  # the residual of the confirmation
+    r.send(PlaybackFinished(first.turn_id, "Turning on the kitchen light.", False))
+    assert len(r.asr.jobs) == asr_jobs and not r.llm.of(LlmJob)
+    assert r.intents.applied == ["light_on:kitchen light"]
+    assert r.data("turn.cancelled")["reason"] == "echo"
+    assert r.orch.turn is None and r.listen.calls[-1] == ("open", 3000)
+
+
+def test_an_unheard_answer_is_not_held_for_the_devices_own_voice() -> None:
+    """Speech during an answer not yet audible holds it (the question may go on); if that speech is
+    only the device's own voice (a chime's leftover), the answer plays and nothing is asked again."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False, question=True))
+    c = r.decode("What is the capital of France?")
+    assert r.orch.turn is not None and r.orch.turn.committed is not None
+    r.send(started(r.clock, 45000))
+    r.send(replace(stopped(r.clock, 52000), echo=True))
+    r.answer("Paris.")
+    assert r.orch.turn is not None and r.orch.turn.id == c.turn_id
+    assert r.orch.turn.committed is not None and r.orch.turn.committed.gate.is_set()
+    assert "turn.cancelled" not in r.types()
+
+
 def test_an_unfinished_sentence_waits_for_its_end_and_is_answered_whole() -> None:
     r = Rig(cfg(speculative_ms=64))
     r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False))
@@ -685,6 +764,44 @@ def test_a_question_continued_before_its_answer_is_heard_is_asked_again_whole() 
     assert [e.data["status"] for e in r.memory.of("response.done")] == ["done"]
     ((_, user, _),) = r.orch.conversation.history.items  # the half question never entered history
     assert user.endswith("What is the capital of France?")
+
+
+def test_a_question_continued_before_its_answer_played_is_asked_again_though_reported_late() -> None:
+    """ "What is the ⟨500⟩ capital of Spain?": whisper heard "What is that?", a complete question, and its
+    answer began to play before the busy listener reported the continuation, which had begun 1.5 s
+    earlier. The answer is cut and the whole question decoded and answered once."""
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False, question=True))
+    first = r.decode("What is that?")
+    assert r.orch.turn is not None and r.orch.turn.committed is not None  # committed at the question pause
+    began = r.clock()  # the user goes on now (capture time) …
+    r.clock.advance(1500)
+    r.answer("That's a special kind of food.")
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))  # … the answer plays …
+    r.clock.advance(300)
+    r.send(SpeechStarted(52000, began))  # … and the listener says so only now
+    r.send(said(r.clock, 30000))
+    assert first.cancel.cancelled and r.data("turn.cancelled")["reason"] == "continued"
+    turn = r.orch.turn
+    assert turn is not None and turn.trigger == "continuation"
+    r.send(PlaybackFinished(first.turn_id, "That's a special", True))
+    c = r.decode("What is the capital of Spain?")
+    r.answer("Madrid.")
+    r.play(c, "Madrid.")
+    assert [e.data["status"] for e in r.memory.of("response.done")] == ["done"]
+    ((_, user, _),) = r.orch.conversation.history.items  # the fragment's answer never entered history
+    assert user.endswith("What is the capital of Spain?")
+
+
+def test_speech_begun_after_the_answer_was_heard_is_the_next_turn_not_the_question_going_on() -> None:
+    r = Rig(cfg(speculative_ms=64))
+    r.send(wake(r.clock), started(r.clock), paused(r.clock, 40000, settled=False, question=True))
+    first = r.decode("What is the capital of Spain?")
+    r.answer("Madrid.")
+    r.send(PlaybackStarted(first.turn_id, r.clock(), 90000))
+    r.clock.advance(300)
+    r.send(SpeechStarted(90000, r.clock()), said(r.clock, 90000))
+    assert not first.cancel.cancelled and "turn.cancelled" not in r.types()
 
 
 def test_a_wake_word_while_an_answer_is_prepared_is_a_barge_in_not_a_continuation() -> None:
@@ -778,8 +895,11 @@ def test_a_decode_that_hangs_before_the_commit_ends_the_turn_at_its_deadline() -
     r.clock.advance(200)
     r.orch.tick()
     assert r.data("error")["stage"] == "asr" and r.data("error")["code"] == "timeout"
-    assert r.data("response.done")["status"] == "error" and r.orch.turn is None
-    assert job.ctx.cancel.cancelled and r.orch.state == State.IDLE
+    assert r.data("response.done")["status"] == "error" and job.ctx.cancel.cancelled
+    # the user is told, not left in silence
+    assert r.data("response.started") == {"route": "say", "text": "Sorry, I didn't catch that."}
+    sorry = r.orch.turn
+    assert sorry is not None and sorry.trigger == "say" and r.orch.state == State.THINKING
 
 
 def test_a_complete_question_commits_at_the_question_pause_and_others_wait_for_the_endpoint() -> None:

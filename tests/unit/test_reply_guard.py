@@ -130,6 +130,7 @@ def test_a_question_the_model_asks_itself_ends_the_reply_quietly() -> None:
         "Who won the football game last night?",
         "What's the score of the match tonight?",
         "What is in the news?",
+        "How much does a Tesla cost?",
     ],
 )
 def test_live_questions_get_no_invented_numbers(question: str) -> None:
@@ -169,3 +170,35 @@ def test_refused_after_a_good_sentence_counts_what_was_spoken() -> None:
     verdict = guard.check("La capitale d'Italia è Roma.")
     assert verdict.action == "refuse"
     assert guard.spoken == 1 and guard.sentences == 1
+
+
+def test_the_rest_of_a_first_clause_is_judged_with_it() -> None:
+    # the chunker's phrase break speaks "The chemical symbol for gold" first; "is Au." alone looks French
+    # ("au"), so the answer was cut after its first clause (session 15, a new user's trial)
+    guard = ReplyGuard("What is the chemical symbol for gold?")
+    assert guard.check("The chemical symbol for gold").action == "speak"
+    assert guard.check("is Au.") == guard.check("is Au.").__class__("speak", "is Au.")
+    french = ReplyGuard("What is the capital of France?")
+    assert french.check("La capitale de la France").action == "refuse"
+    after = ReplyGuard("What is the capital of France?")
+    assert after.check("The capital of France").action == "speak"
+    verdict = after.check("est Paris, c'est une belle ville.")
+    assert (verdict.action, verdict.reason) == ("refuse", "foreign:french")
+
+
+@pytest.mark.parametrize(
+    ("question", "reply"),
+    [
+        ("who wrote romeo and juliet", "Who wrote Romeo and Juliet?"),
+        ("Who painted the Mona Lisa?", "Who was that?"),
+        ("How many legs does a spider have?", "How many legs does a spider have?"),
+    ],
+)
+def test_a_question_for_an_answer_is_refused(question: str, reply: str) -> None:
+    verdict = ReplyGuard(question).check(reply)
+    assert (verdict.action, verdict.reason) == ("refuse", "question")
+
+
+def test_a_question_back_to_a_statement_is_spoken() -> None:
+    assert ReplyGuard("I'm bored.").check("What would you like to do?").action == "speak"
+    assert ReplyGuard("Hello.").check("How can I help you?").action == "speak"

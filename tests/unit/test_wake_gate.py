@@ -181,3 +181,13 @@ def test_playback_patience_is_checked() -> None:
     assert WakeConfig().playback_patience >= 0
     with pytest.raises(ConfigError, match=r"wake\.playback_patience"):
         WakeConfig(playback_patience=11)
+
+
+def test_an_unknown_wake_word_names_the_key_and_the_words() -> None:
+    # it named the manifest's model ("unknown model 'wake-hey_siri'") and listed all 60 models
+    from edge_voice.listen.wake import _model_sources
+
+    with pytest.raises(ConfigError, match=r"wake\.words") as info:
+        _model_sources(WakeConfig(words=("hey_siri",)))
+    assert "'hey_siri'" in str(info.value) and "hey_jarvis" in str(info.value)
+    assert "whisper" not in str(info.value)
