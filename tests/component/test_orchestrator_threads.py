@@ -303,17 +303,19 @@ def test_failing_asr_ends_turn_and_next_turn_works(tmp_path: Path) -> None:
         for m in (wake(), started(), stopped()):
             h.turn_loop.post(m)
         await h.wait_for(lambda: "error" in h.types())
-        assert h.orch.state == "idle"
+        # the engine's failure is said ("Sorry, I didn't catch that."), then the device is idle again
+        await h.wait_for(lambda: len(h.memory.of("response.done")) == 2 and h.orch.state == "idle")
         asr.fail = None
         for m in (wake(300000), started(310000), stopped(340000)):
             h.turn_loop.post(m)
-        await h.wait_for(lambda: len(h.memory.of("response.done")) == 2)
+        await h.wait_for(lambda: len(h.memory.of("response.done")) == 3)
 
     h = run_scenario(tmp_path, scenario, asr=asr, cfg=_cfg(speculative_silence_ms=0))
     err = h.memory.of("error")[0].data
     assert err["stage"] == "asr" and "exploded" in str(err["message"])
-    first, second = h.memory.of("response.done")
+    first, sorry, second = h.memory.of("response.done")
     assert first.data["status"] == "error" and second.data["route"] == "intent"
+    assert sorry.data["route"] == "say" and "catch" in h.tts_engine.texts[0]
 
 
 def test_mute_ignores_wake_and_say_speaks(tmp_path: Path) -> None:
