@@ -21,6 +21,7 @@ The echo-to-speech ratio is the echo's RMS over the user's speech span against t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ import numpy as np
 
 from edge_voice.audio.echo import (
     CancelledSource,
+    EchoCanceller,
     PlaybackReference,
     Room,
     RoomSource,
@@ -84,11 +86,14 @@ WAKE_REPLIES = (
     "Hey Jarvis. That is what you say to talk to me.",
 )
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
-# the cancellers and none, each with the self-wake guard. "nlms": session 10's linear filter (one path,
-# uniform step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
-VARIANTS = ("linear", "linear_p3", "nlms", "webrtc", "none")
+# the cancellers and none, each with the self-wake guard. Every canceller is warm as the daemon's is (it
+# spoke ``WARM_S`` of another reply in the same room first, note 300) except "linear_cold": the default
+# canceller on the first reply after start-up. "nlms": session 10's linear filter (one path, uniform
+# step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
+VARIANTS = ("linear", "linear_cold", "linear_p3", "nlms", "webrtc", "none")
 NAMES = {
     "linear": "linear (two-path, proportionate)",
+    "linear_cold": "linear, first reply after start-up",
     "linear_p3": "linear, patience 3 in playback (s12)",
     "nlms": "linear NLMS (session 10)",
     "webrtc": "WebRTC AEC3",
@@ -98,7 +103,35 @@ NAMES = {
 
 def _kind(variant: str) -> str:
     """The canceller a variant runs."""
-    return "linear" if variant == "linear_p3" else variant
+    return "linear" if variant in ("linear_p3", "linear_cold") else variant
+
+
+def warm_up(variant: str, room: Room, sound: Pcm | None) -> EchoCanceller | None:
+    """The variant's canceller as the daemon's would be when the scene begins: it has already cancelled
+    ``sound`` (the device talking in the same room, nobody near), except "linear_cold" (start-up) and
+    "none". The daemon builds one canceller at start-up and never resets it (``echo_path.build``)."""
+    if variant == "none":
+        return None
+    aec = make_canceller(_kind(variant))
+    if variant == "linear_cold" or sound is None or not len(sound):
+        return aec
+    ref = PlaybackReference(capacity_s=len(sound) / SAMPLE_RATE + 4)
+    ref.write(0, sound)
+    tail = np.zeros(len(sound) + SAMPLE_RATE // 2, np.int16)  # the echo's tail rings out
+    src = CancelledSource(RoomSource(WavSource(tail, pace="fast"), ref, room), ref, aec)
+    with contextlib.suppress(SourceExhausted):
+        while True:
+            src.read(BLOCK)
+    return aec
+
+
+def warm_sound(replies: list[Pcm], reply: int, seconds: float = 0.0) -> Pcm:
+    """What the device said before a scene: the next reply (looped), ``seconds`` long (default
+    ``echo_wakes.WARM_S``, the bench replay's)."""
+    from edge_voice.bench import echo_wakes as ew
+
+    n = int((seconds or ew.WARM_S) * SAMPLE_RATE)
+    return ew.playback([replies[(reply + 1) % len(replies)]], n, 0)
 
 
 def _cfg(cfg: Config, variant: str) -> Config:
@@ -129,11 +162,12 @@ def _scale(pcm: Pcm, gain: float) -> Pcm:
 class _Engines:
     def __init__(self, cfg: Config, asr: bool = True) -> None:
         from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
+        from edge_voice.listen.micro import wake_detector
         from edge_voice.listen.vad import SileroVad
         from edge_voice.listen.wake import OpenWakeWordDetector
 
         self.cfg = cfg
-        self.wake = OpenWakeWordDetector(cfg.wake)
+        self.wake = wake_detector(cfg.wake)  # the daemon's: openWakeWord fused with microWakeWord
         self.guard_wake = OpenWakeWordDetector(cfg.wake)
         self.vad = SileroVad(cfg.vad)
         # a loaded shared box is slower than the device: the decode limit must not turn into word errors
@@ -159,18 +193,22 @@ def stream_scene(
     near: Pcm,
     reply: Pcm,
     room: Room,
-    canceller: str,
+    canceller: str | EchoCanceller,
     guard: bool,
     barge_in: bool = True,
     cfg: Config | None = None,
 ) -> dict[str, Any]:
     """One scene through the echo path and the listener (``cfg``: the listener's, default the bench's).
-    ``reply`` (16 kHz) starts at ``REPLY_AT``; ``canceller``: "linear", "webrtc" or "none"."""
+    ``reply`` (16 kHz) starts at ``REPLY_AT``; ``canceller``: "linear", "webrtc" or "none" (a new one),
+    or a canceller already warm (``warm_up``)."""
     from edge_voice.listen.echo_guard import EchoGuard
     from edge_voice.listen.listener import Listener
 
     ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
-    aec = None if canceller == "none" else make_canceller(canceller, eng.cfg.audio.echo_delay_ms)
+    if isinstance(canceller, str):
+        aec = None if canceller == "none" else make_canceller(canceller, eng.cfg.audio.echo_delay_ms)
+    else:
+        aec = canceller
     eng.guard_wake.reset()
     g = EchoGuard(eng.guard_wake, eng.cfg.wake.threshold) if guard else None
     src = CancelledSource(
@@ -279,8 +317,10 @@ def run_barge_in(
 
     near, reply, room, at, cmd_at = scene_audio(scene, replies)
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
+    before = warm_sound(replies, scene["reply"])
     for v in variants:
-        res = stream_scene(eng, near, reply, room, _kind(v), guard=True, cfg=_cfg(eng.cfg, v))
+        aec = warm_up(v, room, before)
+        res = stream_scene(eng, near, reply, room, aec or "none", guard=True, cfg=_cfg(eng.cfg, v))
         hit = [w for w in res["wakes"] if at <= w <= cmd_at + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
         row[f"stop_ms_{v}"] = res["stop_ms"] if hit else None
@@ -305,7 +345,11 @@ def run_barge_in(
     return row
 
 
-def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+def run_self_wake(
+    eng: _Engines, i: int, text: str, variants: tuple[str, ...] = VARIANTS, before: Pcm | None = None
+) -> dict[str, Any]:
+    """One reply that says the wake word, nobody near; ``before``: what the device said earlier in the
+    same room (the warm variants' filter has cancelled it)."""
     reply = _speech(text, "piper:1.0")
     total = REPLY_AT + len(reply) + 2 * SAMPLE_RATE
     near = np.zeros(total, np.int16)
@@ -320,8 +364,9 @@ def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = 
     raw: Pcm | None = None
     for v in ("none", *(v for v in variants if v != "none")):
         for guard in (True, False):
+            aec = warm_up(v, room, before)
             res = stream_scene(
-                eng, near, reply, room, _kind(v), guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
+                eng, near, reply, room, aec or "none", guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
             )
             key = v if guard else f"{v}_no_guard"
             row[f"self_wakes_{key}"] = len(res["wakes"])
@@ -386,6 +431,19 @@ def _ratio_key(ratio: int) -> str:
     return f"{ratio:+d}dB" if ratio else "0dB"
 
 
+def _cold_fields(per: dict[str, Any], zero: str) -> dict[str, Any]:
+    """The default canceller on the first reply after start-up (cold), beside the warm top-level fields."""
+    if "linear_cold" not in per:
+        return {}
+    c = per["linear_cold"]
+    return {
+        "barge_in_rate_aec_cold": c["per_ratio"][zero]["barge_in_rate"],
+        "command_wer_aec_cold": c["per_ratio"][zero]["command_wer"],
+        "self_wakes_aec_cold": c["self_wakes"],
+        "erle_db_cold": c.get("erle_db_mean"),
+    }
+
+
 def summarize(
     bi: list[dict[str, Any]], sw: list[dict[str, Any]], chosen: str, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, Any]:
@@ -414,9 +472,15 @@ def summarize(
         "stop_ms_max_aec": max(
             [p["stop_ms_max"] for p in c["per_ratio"].values() if p["stop_ms_max"] is not None], default=None
         ),
+        **_cold_fields(per, zero),
         "per_ratio": {
             k: {
                 "barge_in_rate_aec": c["per_ratio"][k]["barge_in_rate"],
+                **(
+                    {"barge_in_rate_aec_cold": per["linear_cold"]["per_ratio"][k]["barge_in_rate"]}
+                    if "linear_cold" in per
+                    else {}
+                ),
                 "barge_in_rate_no_aec": none["per_ratio"][k]["barge_in_rate"],
                 "command_wer_aec": c["per_ratio"][k]["command_wer"],
                 "command_wer_no_aec": none["per_ratio"][k]["command_wer"],
@@ -541,24 +605,34 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, Any]]:
+def gate_scenes(
+    cfg: Config, replies: list[Pcm], warm: bool, sound: Pcm | None = None, ratios: tuple[int, ...] = RATIOS
+) -> list[dict[str, Any]]:
     """The barge-in scenes' ``echo_wakes.warm_scores`` channels through the default canceller, the filter
-    warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound); cached."""
+    warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound), or
+    after exactly ``sound`` (a start-up sound, note 302; only the scenes at ``ratios``); cached."""
     from edge_voice.bench import echo_wakes as ew
 
     key = f"w{ew.WARM_VERSION}:{warm}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
+    if sound is not None:
+        key += f":sound:{ew.reply_key([sound])}"
     f = cache_dir("echo-wakes") / f"scenes-warm-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    f.parent.mkdir(parents=True, exist_ok=True)
     old = dict(np.load(f)) if f.exists() else {}
     dets: dict[str, Any] | None = None
     scenes = []
     for scene in barge_in_scenes():
+        if scene["ratio_db"] not in ratios:
+            continue
         near, reply, room, at, cmd_at = scene_audio(scene, replies)
         sid = str(scene["id"])
         if f"h{sid}" not in old:
             dets = dets or ew._dets(cfg)
             before = [replies[(scene["reply"] + 1) % len(replies)]] if warm else []
-            h, g = ew.scene_channels(cfg, dets, near, reply, REPLY_AT, room, cfg.audio.echo_canceller, before)
+            kind = cfg.audio.echo_canceller
+            h, g = ew.scene_channels(cfg, dets, near, reply, REPLY_AT, room, kind, before, sound)
             old[f"h{sid}"], old[f"g{sid}"] = h, g
+            np.savez(f, **old)  # per scene: a stopped run keeps what it scored
         scenes.append(
             {
                 "id": scene["id"],
@@ -568,9 +642,64 @@ def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, A
                 "ratio_db": scene["ratio_db"],
             }
         )
-    f.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(f, **old)
     return scenes
+
+
+# the start-up sound (note 302): how much the device must say before its first reply for the filter to
+# be warm. A long announcement cut at each length; and the announce chime (tones: a narrow-band signal)
+STARTUP_TEXT = (
+    "Hello. The voice assistant is ready, and its microphone is on. Say the wake word whenever you need "
+    "me, even while I am talking, and I will stop and listen."
+)
+STARTUP_SECONDS = (1.0, 2.0, 3.0, 5.0)
+
+
+def startup_sounds() -> dict[str, Pcm]:
+    """The candidate start-up sounds, by name."""
+    from edge_voice.audio.chimes import chime
+
+    talk = _speech(STARTUP_TEXT, "piper:1.0")
+    out = {f"speech {t:g} s": talk[: int(t * SAMPLE_RATE)] for t in STARTUP_SECONDS}
+    out["announce chime"] = np.array(chime("announce", SAMPLE_RATE))
+    return out
+
+
+def startup_rates(
+    cfg: Config, sounds: dict[str, Pcm] | None = None, ratios: tuple[int, ...] = RATIOS
+) -> dict[str, Any]:
+    """The first reply after start-up with each start-up sound played before it (nothing else: the
+    filter starts cold at the sound), the daemon's gate replayed: barge-ins caught per ratio, wake only."""
+    from edge_voice.bench import echo_wakes as ew
+
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    rule = daemon_rule(cfg)
+    args = (
+        cfg.wake.refractory_ms * SAMPLE_RATE // 1000,
+        cfg.wake.threshold,
+        cfg.wake.patience,
+        cfg.wake.warmup_ms * SAMPLE_RATE // 1000,
+    )
+    runs: dict[str, Any] = {
+        "cold": gate_scenes(cfg, replies, False),
+        "warm": gate_scenes(cfg, replies, True),
+    }
+    for name, pcm in (sounds if sounds is not None else startup_sounds()).items():
+        log.info("start-up sound %s", name)
+        runs[name] = gate_scenes(cfg, replies, False, pcm, ratios)
+    rows = {}
+    for name, scs in runs.items():
+        r = ew.rule_row(rule, {"x": scs}, [], [], [], *args)
+        rows[name] = {"barge_in_rate": r["barge_in_rate_x"], "fires_outside_user": r["fires_outside_user_x"]}
+    return {
+        "rule": rule.name,
+        "text": STARTUP_TEXT,
+        "rows": rows,
+        "note": (
+            "the first reply after start-up: the default canceller starts cold at the start-up sound, "
+            "which plays in the scene's room, 0.4 s before the scene (whose reply starts 1 s in); "
+            "the daemon's gate replayed (openWakeWord + microWakeWord + guard), wake only"
+        ),
+    }
 
 
 def daemon_rule(cfg: Config, name: str = "default", **kw: Any) -> Any:
@@ -696,12 +825,41 @@ def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, 
     return summary
 
 
+BEFORE_KEYS = (
+    "canceller",
+    "barge_in_rate_aec",
+    "barge_in_rate_no_aec",
+    "self_wakes_aec",
+    "command_wer_aec",
+    "command_wer_silence",
+    "erle_db",
+    "aec_cpu_ms_per_10ms_frame",
+    "aec_core_pct",
+    "stop_ms_max_aec",
+    "per_ratio",
+    "note",
+)
+
+
+def _before(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """The previous run's headline figures as ``before`` (its gate replays carried
+    over), so one JSON shows the change; nothing if there was no previous run."""
+    if not path.exists():
+        return {}
+    old: dict[str, Any] = json.loads(path.read_text())["summary"]
+    out: dict[str, Any] = {"before": {k: old.get(k) for k in BEFORE_KEYS}}
+    for k in ("playback_gate", "playback_gate_session13"):
+        if k in old and k not in summary:
+            out[k] = old[k]
+    return out
+
+
 def run(
     cfg: Config,
     out_dir: Path,
     scenes_per_ratio: int = 12,
     wake_replies: int = 10,
-    variants: str = ",".join(VARIANTS),
+    variants: str = "linear,linear_cold,none",
     negatives_hours: float = 3.25,
     jobs: int = 2,
     gate_only: int = 0,
@@ -728,7 +886,7 @@ def run(
         bi.append(row)
     sw = []
     for i, text in enumerate(WAKE_REPLIES[:wake_replies]):
-        row = run_self_wake(eng, i, text, vs)
+        row = run_self_wake(eng, i, text, vs, warm_sound(replies, i % len(replies)))
         log.info("self-wake %s", row)
         sw.append(row)
     summary = summarize(bi, sw, chosen, vs)
@@ -746,6 +904,7 @@ def run(
         "nlms = session 10's linear filter (the baseline), linear = two-path + proportionate step"
     )
     summary["seconds"] = round(time.perf_counter() - t, 1)
+    summary.update(_before(out_dir / "echo.json", summary))
     result = {"summary": summary, "barge_in": bi, "self_wake": sw}
     (out_dir / "echo.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     _plot(summary, out_dir / "echo.png")
