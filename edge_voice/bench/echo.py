@@ -88,12 +88,14 @@ WAKE_REPLIES = (
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
 # the cancellers and none, each with the self-wake guard. Every canceller is warm as the daemon's is (it
 # spoke ``WARM_S`` of another reply in the same room first, note 300) except "linear_cold": the default
-# canceller on the first reply after start-up. "nlms": session 10's linear filter (one path, uniform
+# canceller on the first reply after start-up; "linear_greeting": the same after the start-up greeting
+# (``audio.echo_greeting``, note 302). "nlms": session 10's linear filter (one path, uniform
 # step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
-VARIANTS = ("linear", "linear_cold", "linear_p3", "nlms", "webrtc", "none")
+VARIANTS = ("linear", "linear_cold", "linear_greeting", "linear_p3", "nlms", "webrtc", "none")
 NAMES = {
     "linear": "linear (two-path, proportionate)",
     "linear_cold": "linear, first reply after start-up",
+    "linear_greeting": "linear, first reply after the greeting",
     "linear_p3": "linear, patience 3 in playback (s12)",
     "nlms": "linear NLMS (session 10)",
     "webrtc": "WebRTC AEC3",
@@ -103,16 +105,19 @@ NAMES = {
 
 def _kind(variant: str) -> str:
     """The canceller a variant runs."""
-    return "linear" if variant in ("linear_p3", "linear_cold") else variant
+    return "linear" if variant.startswith("linear") else variant
 
 
-def warm_up(variant: str, room: Room, sound: Pcm | None) -> EchoCanceller | None:
+def warm_up(variant: str, room: Room, sound: Pcm | None, greeting: Pcm | None = None) -> EchoCanceller | None:
     """The variant's canceller as the daemon's would be when the scene begins: it has already cancelled
-    ``sound`` (the device talking in the same room, nobody near), except "linear_cold" (start-up) and
-    "none". The daemon builds one canceller at start-up and never resets it (``echo_path.build``)."""
+    ``sound`` (the device talking in the same room, nobody near), except "linear_cold" (start-up),
+    "linear_greeting" (only ``greeting`` before the scene) and "none". The daemon builds one canceller at
+    start-up and never resets it (``echo_path.build``)."""
     if variant == "none":
         return None
     aec = make_canceller(_kind(variant))
+    if variant == "linear_greeting":
+        sound = greeting
     if variant == "linear_cold" or sound is None or not len(sound):
         return aec
     ref = PlaybackReference(capacity_s=len(sound) / SAMPLE_RATE + 4)
@@ -167,6 +172,9 @@ class _Engines:
         from edge_voice.listen.wake import OpenWakeWordDetector
 
         self.cfg = cfg
+        # the start-up greeting as the daemon says it (its Piper voice), for "linear_greeting"
+        text = cfg.audio.echo_greeting.strip()
+        self.greeting = _speech(text, f"piper:{cfg.tts.length_scale}") if text else None
         self.wake = wake_detector(cfg.wake)  # the daemon's: openWakeWord fused with microWakeWord
         self.guard_wake = OpenWakeWordDetector(cfg.wake)
         self.vad = SileroVad(cfg.vad)
@@ -319,7 +327,7 @@ def run_barge_in(
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
     before = warm_sound(replies, scene["reply"])
     for v in variants:
-        aec = warm_up(v, room, before)
+        aec = warm_up(v, room, before, eng.greeting)
         res = stream_scene(eng, near, reply, room, aec or "none", guard=True, cfg=_cfg(eng.cfg, v))
         hit = [w for w in res["wakes"] if at <= w <= cmd_at + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
@@ -364,7 +372,7 @@ def run_self_wake(
     raw: Pcm | None = None
     for v in ("none", *(v for v in variants if v != "none")):
         for guard in (True, False):
-            aec = warm_up(v, room, before)
+            aec = warm_up(v, room, before, eng.greeting)
             res = stream_scene(
                 eng, near, reply, room, aec or "none", guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
             )
@@ -433,15 +441,17 @@ def _ratio_key(ratio: int) -> str:
 
 def _cold_fields(per: dict[str, Any], zero: str) -> dict[str, Any]:
     """The default canceller on the first reply after start-up (cold), beside the warm top-level fields."""
-    if "linear_cold" not in per:
-        return {}
-    c = per["linear_cold"]
-    return {
-        "barge_in_rate_aec_cold": c["per_ratio"][zero]["barge_in_rate"],
-        "command_wer_aec_cold": c["per_ratio"][zero]["command_wer"],
-        "self_wakes_aec_cold": c["self_wakes"],
-        "erle_db_cold": c.get("erle_db_mean"),
-    }
+    out: dict[str, Any] = {}
+    for v, tag in (("linear_cold", "cold"), ("linear_greeting", "greeting")):
+        if v in per:
+            c = per[v]
+            out |= {
+                f"barge_in_rate_aec_{tag}": c["per_ratio"][zero]["barge_in_rate"],
+                f"command_wer_aec_{tag}": c["per_ratio"][zero]["command_wer"],
+                f"self_wakes_aec_{tag}": c["self_wakes"],
+                f"erle_db_{tag}": c.get("erle_db_mean"),
+            }
+    return out
 
 
 def summarize(
@@ -476,11 +486,11 @@ def summarize(
         "per_ratio": {
             k: {
                 "barge_in_rate_aec": c["per_ratio"][k]["barge_in_rate"],
-                **(
-                    {"barge_in_rate_aec_cold": per["linear_cold"]["per_ratio"][k]["barge_in_rate"]}
-                    if "linear_cold" in per
-                    else {}
-                ),
+                **{
+                    f"barge_in_rate_aec_{v.split('_')[1]}": per[v]["per_ratio"][k]["barge_in_rate"]
+                    for v in ("linear_cold", "linear_greeting")
+                    if v in per
+                },
                 "barge_in_rate_no_aec": none["per_ratio"][k]["barge_in_rate"],
                 "command_wer_aec": c["per_ratio"][k]["command_wer"],
                 "command_wer_no_aec": none["per_ratio"][k]["command_wer"],
@@ -683,7 +693,11 @@ def startup_rates(
         "cold": gate_scenes(cfg, replies, False),
         "warm": gate_scenes(cfg, replies, True),
     }
-    for name, pcm in (sounds if sounds is not None else startup_sounds()).items():
+    if sounds is None:
+        sounds = startup_sounds()
+        if text := cfg.audio.echo_greeting.strip():  # the daemon's own (``Daemon.run_async``)
+            sounds["audio.echo_greeting"] = _speech(text, f"piper:{cfg.tts.length_scale}")
+    for name, pcm in sounds.items():
         log.info("start-up sound %s", name)
         runs[name] = gate_scenes(cfg, replies, False, pcm, ratios)
     rows = {}
@@ -693,6 +707,7 @@ def startup_rates(
     return {
         "rule": rule.name,
         "text": STARTUP_TEXT,
+        "seconds": {k: round(len(v) / SAMPLE_RATE, 2) for k, v in sounds.items()},
         "rows": rows,
         "note": (
             "the first reply after start-up: the default canceller starts cold at the start-up sound, "
@@ -825,6 +840,48 @@ def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, 
     return summary
 
 
+def canceller_cpu(cfg: Config) -> dict[str, Any]:
+    """The default canceller's thread CPU per 10 ms frame over the 36 scenes, warm, with nothing else
+    running in the process (no detectors, no whisper): the figure to take under the latency lock."""
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    kind = cfg.audio.echo_canceller
+    cpu = frames = 0
+    for scene in barge_in_scenes():
+        near, reply, room, _at, _cmd = scene_audio(scene, replies)
+        aec = warm_up(kind, room, warm_sound(replies, scene["reply"]))
+        ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
+        ref.write(REPLY_AT, reply)
+        src = CancelledSource(RoomSource(WavSource(near, pace="fast"), ref, room), ref, aec)
+        with contextlib.suppress(SourceExhausted):
+            while True:
+                src.read(BLOCK)
+        cpu, frames = cpu + src.cpu_ns, frames + src.frames
+    ms = cpu / max(1, frames) / 1e6
+    return {
+        "canceller": kind,
+        "frames": frames,
+        "cpu_ms_per_10ms_frame": round(ms, 4),
+        "core_pct": round(ms / 10 * 100, 2),
+        "note": "thread CPU time, run alone at normal priority under the shared latency lock",
+    }
+
+
+def _add_cpu(cfg: Config, out_dir: Path) -> dict[str, Any]:
+    """``cpu_only=1``: the canceller's CPU (``canceller_cpu``) into an existing ``echo.json``; the figure
+    measured inside the full run (at nice 19, beside the detectors and whisper) is kept beside it."""
+    path = out_dir / "echo.json"
+    result = json.loads(path.read_text())
+    summary: dict[str, Any] = result["summary"]
+    cpu = canceller_cpu(cfg)
+    summary.setdefault("aec_cpu_ms_per_10ms_frame_in_run", summary.get("aec_cpu_ms_per_10ms_frame"))
+    summary.setdefault("aec_core_pct_in_run", summary.get("aec_core_pct"))
+    summary["aec_cpu_ms_per_10ms_frame"] = cpu["cpu_ms_per_10ms_frame"]
+    summary["aec_core_pct"] = cpu["core_pct"]
+    summary["aec_cpu"] = cpu
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return summary
+
+
 BEFORE_KEYS = (
     "canceller",
     "barge_in_rate_aec",
@@ -859,23 +916,30 @@ def run(
     out_dir: Path,
     scenes_per_ratio: int = 12,
     wake_replies: int = 10,
-    variants: str = "linear,linear_cold,none",
+    variants: str = "linear,linear_cold,linear_greeting,none",
     negatives_hours: float = 3.25,
     jobs: int = 2,
     gate_only: int = 0,
     asr: int = 1,
+    startup: int = 1,
+    cpu_only: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
     figures are part of the result). ``negatives_hours``: of ``bench wake``'s negatives played while the
     device speaks, for the playback gate's false wakes (``echo_wakes``; 0 = skip), scored by ``jobs``
     worker processes. ``gate_only=1``: add only the playback gate to the ``echo.json`` already in
-    ``out_dir`` (with the negatives already scored: the longest cached prefix of ``negatives_hours``)."""
+    ``out_dir`` (with the negatives already scored: the longest cached prefix of ``negatives_hours``).
+    ``startup=0``: skip the start-up sound replay (``startup_rates``, cached per sound). ``cpu_only=1``:
+    the canceller's CPU per frame alone (``canceller_cpu``, to run under the latency lock) into the
+    ``echo.json`` already in ``out_dir``."""
     chosen = cfg.audio.echo_canceller
     vs = tuple(v for v in VARIANTS if v in {*variants.split(","), chosen, "none"})
     out_dir.mkdir(parents=True, exist_ok=True)
     if int(gate_only):
         return _add_gate(cfg, out_dir, float(negatives_hours), int(jobs))
+    if int(cpu_only):
+        return _add_cpu(cfg, out_dir)
     t = time.perf_counter()
     eng = _Engines(cfg, bool(int(asr)))
     replies = [_speech(r, "piper:1.0") for r in REPLIES]
@@ -892,6 +956,8 @@ def run(
     summary = summarize(bi, sw, chosen, vs)
     if float(negatives_hours) > 0:
         summary["playback_gate"] = playback_rules(cfg, float(negatives_hours), int(jobs), False)
+    if int(startup):
+        summary["startup_sound"] = startup_rates(cfg)
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",
