@@ -102,6 +102,16 @@ NAMES = {
     "none": "no cancellation",
 }
 
+SHORT = {
+    "linear": "linear (warm)",
+    "linear_cold": "cold",
+    "linear_greeting": "after greeting",
+    "linear_p3": "patience 3",
+    "nlms": "NLMS (s10)",
+    "webrtc": "AEC3",
+    "none": "none",
+}
+
 
 def _kind(variant: str) -> str:
     """The canceller a variant runs."""
@@ -582,7 +592,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax1.set_ylabel("barge-ins detected")
     ax1.set_ylim(0, 1.05)
     ax1.axhline(0.95, color="grey", ls=":", lw=1)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7, loc="lower left")
     ax1.set_title("wake word over the device's reply")
 
     def w(val: float | None) -> float:
@@ -603,9 +613,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     xs = np.arange(len(variants))
     ax3.bar(xs - 0.2, [per[v]["self_wakes_no_guard"] for v in variants], 0.4, label="without guard")
     ax3.bar(xs + 0.2, [per[v]["self_wakes"] for v in variants], 0.4, label="with guard")
-    ax3.set_xticks(
-        xs, [names[v].split(" (")[0] if v != "nlms" else "NLMS (s10)" for v in variants], fontsize=8
-    )
+    ax3.set_xticks(xs, [SHORT.get(v, v) for v in variants], fontsize=8)
     ax3.set_ylabel(f"self-wakes, {summary['self_wake_replies']} replies saying the wake word")
     erle = ", ".join(f"{v} {per[v].get('erle_db_mean')} dB" for v in variants if v != "none")
     ax3.set_title(f"ERLE: {erle}", fontsize=9)
