@@ -9,8 +9,10 @@ what was already in the device buffer still plays (``stop_ms`` = wake detected �
 
 * 36 barge-in scenes: wake word + command spoken over a reply, 6 voices (espeak-ng en-us/en-gb/female/
   male-3, Piper at two speeds), echo-to-speech ratios −5/0/+5 dB, delays 20–120 ms, seeded rooms.
-  Each once with cancellation and once without, in the same run; and the command alone in silence,
-  for the WER it should have.
+  Each with cancellation and without, in the same run; and the command alone in silence, for the WER it
+  should have. The canceller is the daemon's as it is when the user talks: warm (it cancelled 8 s of
+  another reply in the same room first: the daemon keeps one filter for its life), and, for the first
+  reply after start-up, after the start-up greeting only (``audio.echo_greeting``) or cold (note 300).
 * 10 replies that contain the wake word, echoed at −5…+10 dB, no user: self-wakes with cancellation and
   guard (the daemon's default), cancellation only, and neither.
 * ERLE (echo return loss enhancement) over the self-wake replies, and the canceller's CPU per 10 ms frame
