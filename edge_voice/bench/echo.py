@@ -9,8 +9,10 @@ what was already in the device buffer still plays (``stop_ms`` = wake detected �
 
 * 36 barge-in scenes: wake word + command spoken over a reply, 6 voices (espeak-ng en-us/en-gb/female/
   male-3, Piper at two speeds), echo-to-speech ratios −5/0/+5 dB, delays 20–120 ms, seeded rooms.
-  Each once with cancellation and once without, in the same run; and the command alone in silence,
-  for the WER it should have.
+  Each with cancellation and without, in the same run; and the command alone in silence, for the WER it
+  should have. The canceller is the daemon's as it is when the user talks: warm (it cancelled 8 s of
+  another reply in the same room first: the daemon keeps one filter for its life), and, for the first
+  reply after start-up, after the start-up greeting only (``audio.echo_greeting``) or cold (note 300).
 * 10 replies that contain the wake word, echoed at −5…+10 dB, no user: self-wakes with cancellation and
   guard (the daemon's default), cancellation only, and neither.
 * ERLE (echo return loss enhancement) over the self-wake replies, and the canceller's CPU per 10 ms frame
@@ -21,6 +23,7 @@ The echo-to-speech ratio is the echo's RMS over the user's speech span against t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -34,6 +37,7 @@ import numpy as np
 
 from edge_voice.audio.echo import (
     CancelledSource,
+    EchoCanceller,
     PlaybackReference,
     Room,
     RoomSource,
@@ -84,21 +88,67 @@ WAKE_REPLIES = (
     "Hey Jarvis. That is what you say to talk to me.",
 )
 WAKE_GAINS = (-5.0, 0.0, 5.0, 10.0)
-# the cancellers and none, each with the self-wake guard. "nlms": session 10's linear filter (one path,
-# uniform step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
-VARIANTS = ("linear", "linear_p3", "nlms", "webrtc", "none")
+# the cancellers and none, each with the self-wake guard. Every canceller is warm as the daemon's is (it
+# spoke ``WARM_S`` of another reply in the same room first, note 300) except "linear_cold": the default
+# canceller on the first reply after start-up; "linear_greeting": the same after the start-up greeting
+# (``audio.echo_greeting``, note 302). "nlms": session 10's linear filter (one path, uniform
+# step); "linear_p3": the default canceller with session 12's gate (patience 3 during playback too)
+VARIANTS = ("linear", "linear_cold", "linear_greeting", "linear_p3", "nlms", "webrtc", "none")
 NAMES = {
     "linear": "linear (two-path, proportionate)",
+    "linear_cold": "linear, first reply after start-up",
+    "linear_greeting": "linear, first reply after the greeting",
     "linear_p3": "linear, patience 3 in playback (s12)",
     "nlms": "linear NLMS (session 10)",
     "webrtc": "WebRTC AEC3",
     "none": "no cancellation",
 }
 
+SHORT = {
+    "linear": "linear (warm)",
+    "linear_cold": "cold",
+    "linear_greeting": "after greeting",
+    "linear_p3": "patience 3",
+    "nlms": "NLMS (s10)",
+    "webrtc": "AEC3",
+    "none": "none",
+}
+
 
 def _kind(variant: str) -> str:
     """The canceller a variant runs."""
-    return "linear" if variant == "linear_p3" else variant
+    return "linear" if variant.startswith("linear") else variant
+
+
+def warm_up(variant: str, room: Room, sound: Pcm | None, greeting: Pcm | None = None) -> EchoCanceller | None:
+    """The variant's canceller as the daemon's would be when the scene begins: it has already cancelled
+    ``sound`` (the device talking in the same room, nobody near), except "linear_cold" (start-up),
+    "linear_greeting" (only ``greeting`` before the scene) and "none". The daemon builds one canceller at
+    start-up and never resets it (``echo_path.build``)."""
+    if variant == "none":
+        return None
+    aec = make_canceller(_kind(variant))
+    if variant == "linear_greeting":
+        sound = greeting
+    if variant == "linear_cold" or sound is None or not len(sound):
+        return aec
+    ref = PlaybackReference(capacity_s=len(sound) / SAMPLE_RATE + 4)
+    ref.write(0, sound)
+    tail = np.zeros(len(sound) + SAMPLE_RATE // 2, np.int16)  # the echo's tail rings out
+    src = CancelledSource(RoomSource(WavSource(tail, pace="fast"), ref, room), ref, aec)
+    with contextlib.suppress(SourceExhausted):
+        while True:
+            src.read(BLOCK)
+    return aec
+
+
+def warm_sound(replies: list[Pcm], reply: int, seconds: float = 0.0) -> Pcm:
+    """What the device said before a scene: the next reply (looped), ``seconds`` long (default
+    ``echo_wakes.WARM_S``, the bench replay's)."""
+    from edge_voice.bench import echo_wakes as ew
+
+    n = int((seconds or ew.WARM_S) * SAMPLE_RATE)
+    return ew.playback([replies[(reply + 1) % len(replies)]], n, 0)
 
 
 def _cfg(cfg: Config, variant: str) -> Config:
@@ -129,11 +179,15 @@ def _scale(pcm: Pcm, gain: float) -> Pcm:
 class _Engines:
     def __init__(self, cfg: Config, asr: bool = True) -> None:
         from edge_voice.engines.asr import WhisperCppTranscriber, asr_prompt
+        from edge_voice.listen.micro import wake_detector
         from edge_voice.listen.vad import SileroVad
         from edge_voice.listen.wake import OpenWakeWordDetector
 
         self.cfg = cfg
-        self.wake = OpenWakeWordDetector(cfg.wake)
+        # the start-up greeting as the daemon says it (its Piper voice), for "linear_greeting"
+        text = cfg.audio.echo_greeting.strip()
+        self.greeting = _speech(text, f"piper:{cfg.tts.length_scale}") if text else None
+        self.wake = wake_detector(cfg.wake)  # the daemon's: openWakeWord fused with microWakeWord
         self.guard_wake = OpenWakeWordDetector(cfg.wake)
         self.vad = SileroVad(cfg.vad)
         # a loaded shared box is slower than the device: the decode limit must not turn into word errors
@@ -159,18 +213,22 @@ def stream_scene(
     near: Pcm,
     reply: Pcm,
     room: Room,
-    canceller: str,
+    canceller: str | EchoCanceller,
     guard: bool,
     barge_in: bool = True,
     cfg: Config | None = None,
 ) -> dict[str, Any]:
     """One scene through the echo path and the listener (``cfg``: the listener's, default the bench's).
-    ``reply`` (16 kHz) starts at ``REPLY_AT``; ``canceller``: "linear", "webrtc" or "none"."""
+    ``reply`` (16 kHz) starts at ``REPLY_AT``; ``canceller``: "linear", "webrtc" or "none" (a new one),
+    or a canceller already warm (``warm_up``)."""
     from edge_voice.listen.echo_guard import EchoGuard
     from edge_voice.listen.listener import Listener
 
     ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
-    aec = None if canceller == "none" else make_canceller(canceller, eng.cfg.audio.echo_delay_ms)
+    if isinstance(canceller, str):
+        aec = None if canceller == "none" else make_canceller(canceller, eng.cfg.audio.echo_delay_ms)
+    else:
+        aec = canceller
     eng.guard_wake.reset()
     g = EchoGuard(eng.guard_wake, eng.cfg.wake.threshold) if guard else None
     src = CancelledSource(
@@ -279,8 +337,10 @@ def run_barge_in(
 
     near, reply, room, at, cmd_at = scene_audio(scene, replies)
     row: dict[str, Any] = {k: scene[k] for k in ("id", "ratio_db", "delay_ms", "voice", "command")}
+    before = warm_sound(replies, scene["reply"])
     for v in variants:
-        res = stream_scene(eng, near, reply, room, _kind(v), guard=True, cfg=_cfg(eng.cfg, v))
+        aec = warm_up(v, room, before, eng.greeting)
+        res = stream_scene(eng, near, reply, room, aec or "none", guard=True, cfg=_cfg(eng.cfg, v))
         hit = [w for w in res["wakes"] if at <= w <= cmd_at + SAMPLE_RATE]
         row[f"barge_in_{v}"] = bool(hit)
         row[f"stop_ms_{v}"] = res["stop_ms"] if hit else None
@@ -305,7 +365,11 @@ def run_barge_in(
     return row
 
 
-def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+def run_self_wake(
+    eng: _Engines, i: int, text: str, variants: tuple[str, ...] = VARIANTS, before: Pcm | None = None
+) -> dict[str, Any]:
+    """One reply that says the wake word, nobody near; ``before``: what the device said earlier in the
+    same room (the warm variants' filter has cancelled it)."""
     reply = _speech(text, "piper:1.0")
     total = REPLY_AT + len(reply) + 2 * SAMPLE_RATE
     near = np.zeros(total, np.int16)
@@ -320,8 +384,9 @@ def run_self_wake(eng: _Engines, i: int, text: str, variants: tuple[str, ...] = 
     raw: Pcm | None = None
     for v in ("none", *(v for v in variants if v != "none")):
         for guard in (True, False):
+            aec = warm_up(v, room, before, eng.greeting)
             res = stream_scene(
-                eng, near, reply, room, _kind(v), guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
+                eng, near, reply, room, aec or "none", guard=guard, barge_in=False, cfg=_cfg(eng.cfg, v)
             )
             key = v if guard else f"{v}_no_guard"
             row[f"self_wakes_{key}"] = len(res["wakes"])
@@ -386,6 +451,21 @@ def _ratio_key(ratio: int) -> str:
     return f"{ratio:+d}dB" if ratio else "0dB"
 
 
+def _cold_fields(per: dict[str, Any], zero: str) -> dict[str, Any]:
+    """The default canceller on the first reply after start-up (cold), beside the warm top-level fields."""
+    out: dict[str, Any] = {}
+    for v, tag in (("linear_cold", "cold"), ("linear_greeting", "greeting")):
+        if v in per:
+            c = per[v]
+            out |= {
+                f"barge_in_rate_aec_{tag}": c["per_ratio"][zero]["barge_in_rate"],
+                f"command_wer_aec_{tag}": c["per_ratio"][zero]["command_wer"],
+                f"self_wakes_aec_{tag}": c["self_wakes"],
+                f"erle_db_{tag}": c.get("erle_db_mean"),
+            }
+    return out
+
+
 def summarize(
     bi: list[dict[str, Any]], sw: list[dict[str, Any]], chosen: str, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, Any]:
@@ -414,9 +494,15 @@ def summarize(
         "stop_ms_max_aec": max(
             [p["stop_ms_max"] for p in c["per_ratio"].values() if p["stop_ms_max"] is not None], default=None
         ),
+        **_cold_fields(per, zero),
         "per_ratio": {
             k: {
                 "barge_in_rate_aec": c["per_ratio"][k]["barge_in_rate"],
+                **{
+                    f"barge_in_rate_aec_{v.split('_')[1]}": per[v]["per_ratio"][k]["barge_in_rate"]
+                    for v in ("linear_cold", "linear_greeting")
+                    if v in per
+                },
                 "barge_in_rate_no_aec": none["per_ratio"][k]["barge_in_rate"],
                 "command_wer_aec": c["per_ratio"][k]["command_wer"],
                 "command_wer_no_aec": none["per_ratio"][k]["command_wer"],
@@ -508,7 +594,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax1.set_ylabel("barge-ins detected")
     ax1.set_ylim(0, 1.05)
     ax1.axhline(0.95, color="grey", ls=":", lw=1)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7, loc="lower left")
     ax1.set_title("wake word over the device's reply")
 
     def w(val: float | None) -> float:
@@ -529,9 +615,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     xs = np.arange(len(variants))
     ax3.bar(xs - 0.2, [per[v]["self_wakes_no_guard"] for v in variants], 0.4, label="without guard")
     ax3.bar(xs + 0.2, [per[v]["self_wakes"] for v in variants], 0.4, label="with guard")
-    ax3.set_xticks(
-        xs, [names[v].split(" (")[0] if v != "nlms" else "NLMS (s10)" for v in variants], fontsize=8
-    )
+    ax3.set_xticks(xs, [SHORT.get(v, v) for v in variants], fontsize=8)
     ax3.set_ylabel(f"self-wakes, {summary['self_wake_replies']} replies saying the wake word")
     erle = ", ".join(f"{v} {per[v].get('erle_db_mean')} dB" for v in variants if v != "none")
     ax3.set_title(f"ERLE: {erle}", fontsize=9)
@@ -541,24 +625,34 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, Any]]:
+def gate_scenes(
+    cfg: Config, replies: list[Pcm], warm: bool, sound: Pcm | None = None, ratios: tuple[int, ...] = RATIOS
+) -> list[dict[str, Any]]:
     """The barge-in scenes' ``echo_wakes.warm_scores`` channels through the default canceller, the filter
-    warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound); cached."""
+    warm (the device spoke another reply first, ``WARM_S``) or cold (the scene is its first sound), or
+    after exactly ``sound`` (a start-up sound, note 302; only the scenes at ``ratios``); cached."""
     from edge_voice.bench import echo_wakes as ew
 
     key = f"w{ew.WARM_VERSION}:{warm}:{cfg.audio.echo_canceller}:{cfg.wake.words}:{ew.reply_key(replies)}"
+    if sound is not None:
+        key += f":sound:{ew.reply_key([sound])}"
     f = cache_dir("echo-wakes") / f"scenes-warm-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    f.parent.mkdir(parents=True, exist_ok=True)
     old = dict(np.load(f)) if f.exists() else {}
     dets: dict[str, Any] | None = None
     scenes = []
     for scene in barge_in_scenes():
+        if scene["ratio_db"] not in ratios:
+            continue
         near, reply, room, at, cmd_at = scene_audio(scene, replies)
         sid = str(scene["id"])
         if f"h{sid}" not in old:
             dets = dets or ew._dets(cfg)
             before = [replies[(scene["reply"] + 1) % len(replies)]] if warm else []
-            h, g = ew.scene_channels(cfg, dets, near, reply, REPLY_AT, room, cfg.audio.echo_canceller, before)
+            kind = cfg.audio.echo_canceller
+            h, g = ew.scene_channels(cfg, dets, near, reply, REPLY_AT, room, kind, before, sound)
             old[f"h{sid}"], old[f"g{sid}"] = h, g
+            np.savez(f, **old)  # per scene: a stopped run keeps what it scored
         scenes.append(
             {
                 "id": scene["id"],
@@ -568,9 +662,69 @@ def gate_scenes(cfg: Config, replies: list[Pcm], warm: bool) -> list[dict[str, A
                 "ratio_db": scene["ratio_db"],
             }
         )
-    f.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(f, **old)
     return scenes
+
+
+# the start-up sound (note 302): how much the device must say before its first reply for the filter to
+# be warm. A long announcement cut at each length; and the announce chime (tones: a narrow-band signal)
+STARTUP_TEXT = (
+    "Hello. The voice assistant is ready, and its microphone is on. Say the wake word whenever you need "
+    "me, even while I am talking, and I will stop and listen."
+)
+STARTUP_SECONDS = (1.0, 2.0, 3.0, 5.0)
+
+
+def startup_sounds() -> dict[str, Pcm]:
+    """The candidate start-up sounds, by name."""
+    from edge_voice.audio.chimes import chime
+
+    talk = _speech(STARTUP_TEXT, "piper:1.0")
+    out = {f"speech {t:g} s": talk[: int(t * SAMPLE_RATE)] for t in STARTUP_SECONDS}
+    out["announce chime"] = np.array(chime("announce", SAMPLE_RATE))
+    return out
+
+
+def startup_rates(
+    cfg: Config, sounds: dict[str, Pcm] | None = None, ratios: tuple[int, ...] = RATIOS
+) -> dict[str, Any]:
+    """The first reply after start-up with each start-up sound played before it (nothing else: the
+    filter starts cold at the sound), the daemon's gate replayed: barge-ins caught per ratio, wake only."""
+    from edge_voice.bench import echo_wakes as ew
+
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    rule = daemon_rule(cfg)
+    args = (
+        cfg.wake.refractory_ms * SAMPLE_RATE // 1000,
+        cfg.wake.threshold,
+        cfg.wake.patience,
+        cfg.wake.warmup_ms * SAMPLE_RATE // 1000,
+    )
+    runs: dict[str, Any] = {
+        "cold": gate_scenes(cfg, replies, False),
+        "warm": gate_scenes(cfg, replies, True),
+    }
+    if sounds is None:
+        sounds = startup_sounds()
+        if text := cfg.audio.echo_greeting.strip():  # the daemon's own (``Daemon.run_async``)
+            sounds["audio.echo_greeting"] = _speech(text, f"piper:{cfg.tts.length_scale}")
+    for name, pcm in sounds.items():
+        log.info("start-up sound %s", name)
+        runs[name] = gate_scenes(cfg, replies, False, pcm, ratios)
+    rows = {}
+    for name, scs in runs.items():
+        r = ew.rule_row(rule, {"x": scs}, [], [], [], *args)
+        rows[name] = {"barge_in_rate": r["barge_in_rate_x"], "fires_outside_user": r["fires_outside_user_x"]}
+    return {
+        "rule": rule.name,
+        "text": STARTUP_TEXT,
+        "seconds": {k: round(len(v) / SAMPLE_RATE, 2) for k, v in sounds.items()},
+        "rows": rows,
+        "note": (
+            "the first reply after start-up: the default canceller starts cold at the start-up sound, "
+            "which plays in the scene's room, 0.4 s before the scene (whose reply starts 1 s in); "
+            "the daemon's gate replayed (openWakeWord + microWakeWord + guard), wake only"
+        ),
+    }
 
 
 def daemon_rule(cfg: Config, name: str = "default", **kw: Any) -> Any:
@@ -696,28 +850,106 @@ def _add_gate(cfg: Config, out_dir: Path, hours: float, jobs: int) -> dict[str, 
     return summary
 
 
+def canceller_cpu(cfg: Config) -> dict[str, Any]:
+    """The default canceller's thread CPU per 10 ms frame over the 36 scenes, warm, with nothing else
+    running in the process (no detectors, no whisper): the figure to take under the latency lock."""
+    replies = [_speech(r, "piper:1.0") for r in REPLIES]
+    kind = cfg.audio.echo_canceller
+    cpu = frames = 0
+    for scene in barge_in_scenes():
+        near, reply, room, _at, _cmd = scene_audio(scene, replies)
+        aec = warm_up(kind, room, warm_sound(replies, scene["reply"]))
+        ref = PlaybackReference(capacity_s=len(near) / SAMPLE_RATE + 4)
+        ref.write(REPLY_AT, reply)
+        src = CancelledSource(RoomSource(WavSource(near, pace="fast"), ref, room), ref, aec)
+        with contextlib.suppress(SourceExhausted):
+            while True:
+                src.read(BLOCK)
+        cpu, frames = cpu + src.cpu_ns, frames + src.frames
+    ms = cpu / max(1, frames) / 1e6
+    return {
+        "canceller": kind,
+        "frames": frames,
+        "cpu_ms_per_10ms_frame": round(ms, 4),
+        "core_pct": round(ms / 10 * 100, 2),
+        "note": "thread CPU time, run alone at normal priority under the shared latency lock",
+    }
+
+
+def _add_cpu(cfg: Config, out_dir: Path) -> dict[str, Any]:
+    """``cpu_only=1``: the canceller's CPU (``canceller_cpu``) into an existing ``echo.json``; the figure
+    measured inside the full run (at nice 19, beside the detectors and whisper) is kept beside it."""
+    path = out_dir / "echo.json"
+    result = json.loads(path.read_text())
+    summary: dict[str, Any] = result["summary"]
+    cpu = canceller_cpu(cfg)
+    summary.setdefault("aec_cpu_ms_per_10ms_frame_in_run", summary.get("aec_cpu_ms_per_10ms_frame"))
+    summary.setdefault("aec_core_pct_in_run", summary.get("aec_core_pct"))
+    summary["aec_cpu_ms_per_10ms_frame"] = cpu["cpu_ms_per_10ms_frame"]
+    summary["aec_core_pct"] = cpu["core_pct"]
+    summary["aec_cpu"] = cpu
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return summary
+
+
+BEFORE_KEYS = (
+    "canceller",
+    "barge_in_rate_aec",
+    "barge_in_rate_no_aec",
+    "self_wakes_aec",
+    "command_wer_aec",
+    "command_wer_silence",
+    "erle_db",
+    "aec_cpu_ms_per_10ms_frame",
+    "aec_core_pct",
+    "stop_ms_max_aec",
+    "per_ratio",
+    "note",
+)
+
+
+def _before(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """The previous run's headline figures as ``before`` (its gate replays carried
+    over), so one JSON shows the change; nothing if there was no previous run."""
+    if not path.exists():
+        return {}
+    old: dict[str, Any] = json.loads(path.read_text())["summary"]
+    out: dict[str, Any] = {"before": {k: old.get(k) for k in BEFORE_KEYS}}
+    for k in ("playback_gate", "playback_gate_session13"):
+        if k in old and k not in summary:
+            out[k] = old[k]
+    return out
+
+
 def run(
     cfg: Config,
     out_dir: Path,
     scenes_per_ratio: int = 12,
     wake_replies: int = 10,
-    variants: str = ",".join(VARIANTS),
+    variants: str = "linear,linear_cold,linear_greeting,none",
     negatives_hours: float = 3.25,
     jobs: int = 2,
     gate_only: int = 0,
     asr: int = 1,
+    startup: int = 1,
+    cpu_only: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
     """``--opt variants=linear,nlms,none`` runs a subset ("none" is always run: the no-cancellation
     figures are part of the result). ``negatives_hours``: of ``bench wake``'s negatives played while the
     device speaks, for the playback gate's false wakes (``echo_wakes``; 0 = skip), scored by ``jobs``
     worker processes. ``gate_only=1``: add only the playback gate to the ``echo.json`` already in
-    ``out_dir`` (with the negatives already scored: the longest cached prefix of ``negatives_hours``)."""
+    ``out_dir`` (with the negatives already scored: the longest cached prefix of ``negatives_hours``).
+    ``startup=0``: skip the start-up sound replay (``startup_rates``, cached per sound). ``cpu_only=1``:
+    the canceller's CPU per frame alone (``canceller_cpu``, to run under the latency lock) into the
+    ``echo.json`` already in ``out_dir``."""
     chosen = cfg.audio.echo_canceller
     vs = tuple(v for v in VARIANTS if v in {*variants.split(","), chosen, "none"})
     out_dir.mkdir(parents=True, exist_ok=True)
     if int(gate_only):
         return _add_gate(cfg, out_dir, float(negatives_hours), int(jobs))
+    if int(cpu_only):
+        return _add_cpu(cfg, out_dir)
     t = time.perf_counter()
     eng = _Engines(cfg, bool(int(asr)))
     replies = [_speech(r, "piper:1.0") for r in REPLIES]
@@ -728,12 +960,14 @@ def run(
         bi.append(row)
     sw = []
     for i, text in enumerate(WAKE_REPLIES[:wake_replies]):
-        row = run_self_wake(eng, i, text, vs)
+        row = run_self_wake(eng, i, text, vs, warm_sound(replies, i % len(replies)))
         log.info("self-wake %s", row)
         sw.append(row)
     summary = summarize(bi, sw, chosen, vs)
     if float(negatives_hours) > 0:
         summary["playback_gate"] = playback_rules(cfg, float(negatives_hours), int(jobs), False)
+    if int(startup):
+        summary["startup_sound"] = startup_rates(cfg)
     summary["targets"] = {
         "barge_in_rate_aec": ">= 0.95",
         "self_wakes_aec": "0",
@@ -746,6 +980,7 @@ def run(
         "nlms = session 10's linear filter (the baseline), linear = two-path + proportionate step"
     )
     summary["seconds"] = round(time.perf_counter() - t, 1)
+    summary.update(_before(out_dir / "echo.json", summary))
     result = {"summary": summary, "barge_in": bi, "self_wake": sw}
     (out_dir / "echo.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     _plot(summary, out_dir / "echo.png")

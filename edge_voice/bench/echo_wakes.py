@@ -312,13 +312,20 @@ def scene_channels(
     room: Any,
     canceller: str,
     warm: Sequence[Pcm] = (),
+    sound: Pcm | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A barge-in scene's ``warm_scores`` (``reply`` from ``reply_at``). ``warm``: replies the device
     spoke before the scene (``WARM_S`` of them, then a ``REPLY_GAP`` pause and the scene): the filter is
-    warm; empty: cold (the scene is the first thing the device plays)."""
-    w = WARM_S * SAMPLE_RATE if warm else 0
+    warm; empty: cold (the scene is the first thing the device plays). ``sound``: instead of ``warm``,
+    exactly this played before the scene (a start-up sound, note 302), then the pause."""
+    if sound is not None:
+        w = -(-(len(sound) + REPLY_GAP) // HOP_SAMPLES) * HOP_SAMPLES  # the hop grid stays the scene's
+    else:
+        w = WARM_S * SAMPLE_RATE if warm else 0
     far = np.zeros(w + len(near), np.int16)
-    if warm:
+    if sound is not None:
+        far[: len(sound)] = sound
+    elif warm:
         far[: w - REPLY_GAP] = playback(warm, w - REPLY_GAP, 0)
     end = min(len(far), w + reply_at + len(reply))
     far[w + reply_at : end] = reply[: end - w - reply_at]

@@ -82,12 +82,19 @@ class AudioConfig:
     echo_canceller: str = "linear"  # "linear" (numpy NLMS: keeps the user's voice) | "webrtc" (AEC3)
     echo_delay_ms: int = 0  # speaker → microphone delay hint for the webrtc canceller; 0 = estimate it
     echo_guard: bool = True  # drop a wake word that the device itself is playing (what cancellation leaks)
+    # said once at start-up when the echo is cancelled in process: the canceller starts cold, and ~5 s of
+    # the device's voice in the room converge it before the first reply (design note 302); "" = silent
+    echo_greeting: str = (
+        "Hello. The voice assistant is ready and listening. Say the wake word whenever you need me, "
+        "even while I am talking."
+    )
     realtime_priority: int = 10  # SCHED_FIFO for the capture and playback threads where allowed; 0 = off
 
     def __post_init__(self) -> None:
         _require("audio.echo_cancel", self.echo_cancel in ("auto", "on", "off"), '"auto", "on" or "off"')
         _require("audio.echo_canceller", self.echo_canceller in ("linear", "webrtc"), '"linear" or "webrtc"')
         _check_range("audio", "echo_delay_ms", self.echo_delay_ms, 0, 500)
+        _require("audio.echo_greeting", len(self.echo_greeting) <= 500, "at most 500 characters")
         _check_range("audio", "output_rate_hz", self.output_rate_hz, 0, 192000)
         _require(
             "audio.output_rate_hz",

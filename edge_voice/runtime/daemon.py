@@ -27,6 +27,7 @@ from edge_voice.core.messages import (
     EngineFallback,
     Message,
     ReloadConfig,
+    SayCommand,
     Shutdown,
     SourceFailed,
     SourceRecovered,
@@ -431,6 +432,8 @@ class Daemon:
             self.on_ready()
         self.listen.start()
         self.capture.start()
+        if self.echo is not None and (text := self.echo.greeting(self.cfg)) is not None:
+            self._post(SayCommand(text))  # the canceller learns the room on it (note 302)
         if self.source_live:  # a WAV read ahead at full speed must never run at realtime priority
             from edge_voice.runtime.cpu import realtime_thread
 

@@ -71,6 +71,15 @@ class EchoPath:
             return None
         return self.reference.playing
 
+    def greeting(self, cfg: Config) -> str | None:
+        """What the device says once at start-up (``audio.echo_greeting``), or None: only when the echo is
+        cancelled in process. The canceller starts cold and learns only while the device plays; ~5 s of
+        its voice in the room make the first reply's barge-ins as reliable as the later ones (note 302)."""
+        text = cfg.audio.echo_greeting.strip()
+        if not text or self.mode != "process" or self.cancelled is None:
+            return None
+        return text
+
     def connect(self, post: Callable[[Message], None]) -> Callable[[Message], None]:
         """Status events go to ``post``; returns the listen thread's post, with the guard in front."""
         if self.cancelled is not None:

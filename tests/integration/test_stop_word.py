@@ -81,7 +81,9 @@ class UserMicrophone:
 def _rig(engines: Engines, mic: UserMicrophone, out: Path, room: Room | None) -> Rig:
     from edge_voice.listen.wake import OpenWakeWordDetector
 
-    cfg = replace(ENGINES_CFG, audio=replace(ENGINES_CFG.audio, echo_cancel="on"))  # the default canceller
+    # the default canceller; no start-up greeting (audio.echo_greeting): the scenes time the user's "stop"
+    # from the first sound the device plays
+    cfg = replace(ENGINES_CFG, audio=replace(ENGINES_CFG.audio, echo_cancel="on", echo_greeting=""))
     # a timer rings five times here (default three): a loaded shared box may take seconds to decode
     cfg = replace(cfg, conversation=replace(cfg.conversation, timer_repeats=5))
     assert cfg.conversation.stop_word  # on by default

@@ -429,6 +429,29 @@ def test_the_listener_follows_playback_only_when_the_echo_is_cancelled_in_proces
     assert off.reference is not None and off.playing() is None  # a raw echo: the usual gate
 
 
+def test_the_greeting_is_said_only_when_the_echo_is_cancelled_in_process(tmp_path: Path) -> None:
+    from edge_voice.audio.sinks import WavSink
+    from edge_voice.audio.sources import InputClock
+
+    src = WavSource(_tone(SAMPLE_RATE), pace="fast")
+    sink = WavSink(tmp_path / "out.wav", InputClock(), SAMPLE_RATE)
+    cfg = Config()
+    assert echo_path.build(cfg, src, sink, Room(seed=1)).greeting(cfg) == cfg.audio.echo_greeting
+    silent = Config(audio=AudioConfig(echo_greeting="  "))
+    assert echo_path.build(silent, src, sink, Room(seed=1)).greeting(silent) is None
+    off = Config(audio=AudioConfig(echo_cancel="off"))
+    assert echo_path.build(off, src, sink, Room(seed=1)).greeting(off) is None  # a raw echo: nothing learns
+    assert echo_path.build(cfg, src, sink).greeting(cfg) is None  # a WAV with no room: no echo to learn
+    with pytest.raises(ConfigError, match=r"audio\.echo_greeting"):
+        AudioConfig(echo_greeting="x" * 501)
+
+
+def test_the_default_greeting_is_long_enough_to_warm_the_canceller() -> None:
+    # the start-up replay (design note 302): 5 s of speech made the first reply's barge-ins 100 % at
+    # -5/0/+5 dB, 3 s left 92/100/92 %; the default must say at least 5 s (Piper speaks ~15 chars a second)
+    assert len(Config().audio.echo_greeting) >= 5 * 15
+
+
 def test_the_continuous_reply_goes_round_its_replies() -> None:
     from edge_voice.bench import echo_wakes as ew
 
