@@ -206,6 +206,24 @@ def test_a_misaligned_reference_is_reported_not_fatal_and_restored() -> None:
     assert seen[0].erle_db is not None and seen[0].erle_db < 3
 
 
+def test_a_user_talking_over_the_reply_is_not_echo_left() -> None:
+    # a working canceller (the echo is removed), the user talking over the reply for half of every second:
+    # their voice is kept, as it must be, and must not read as "echo not reduced" (session 15's trial)
+    n = 8 * SAMPLE_RATE
+    far = _speechlike(n, seed=3)
+    user = _speechlike(n, seed=4).astype(np.int32) * 2  # louder than the echo at the microphone
+    user[(np.arange(n) // (SAMPLE_RATE // 2)) % 2 == 1] = 0
+    mic = (far.astype(np.int32) + user).clip(-32768, 32767).astype(np.int16)
+    ref = PlaybackReference(capacity_s=20)
+    ref.write(0, far[: 4 * SAMPLE_RATE])
+    seen: list[EchoPathChanged] = []
+    src = CancelledSource(WavSource(mic, pace="fast"), ref, _Subtract(), on_status=seen.append)
+    for _ in range(4 * SAMPLE_RATE // 512):
+        src.read(512)
+    assert seen == []  # no alarm
+    assert src.erle_db is not None and src.erle_db > 20  # the echo-only blocks: all of it removed
+
+
 def test_guard_hears_the_reference_through_the_tap() -> None:
     taps: list[tuple[int, int]] = []
     far = _tone(SAMPLE_RATE)
