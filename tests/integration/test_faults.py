@@ -311,7 +311,12 @@ def test_engine_fault_mid_turn(
     assert err["code"] == (f"{stage}_failed" if mode == "raise" else "timeout"), err
     if mode == "raise":
         assert "injected" in err["message"]
-    first, second = done(rig)
+    dones = done(rig)
+    if stage == "asr":  # a failed decode is said, not left in silence (its own "say" turn)
+        first, sorry, second = dones
+        assert sorry["route"] == "say" and "catch" in str(sorry["reply"]), sorry
+    else:
+        first, second = dones
     assert first["status"] == "error" and second["status"] == "done", (first, second)
     if mode == "hang":  # the turn was ended by its deadline, not by the engine coming back
         (err_event,) = rig.memory.of("error")
