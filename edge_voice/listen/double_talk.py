@@ -37,6 +37,12 @@ ADDED_SHARE = 0.25  # this share of an utterance's playing windows added: the ca
 _EMPTY = -200.0
 
 
+def window_db(windows: np.ndarray) -> np.ndarray:
+    """dB (of int16 full scale squared, +1 so silence is 0 dB) of each row of ``windows`` (k × samples)."""
+    x = windows.astype(np.float64)
+    return np.asarray(10 * np.log10(np.mean(x * x, axis=1) + 1.0))
+
+
 class NearLevels:
     """The raw microphone's dB per 10 ms window, by absolute input sample (window ``k`` is samples
     ``[k*WIN, (k+1)*WIN)``); the last ``seconds`` of them. Written by the capture thread, read by the
@@ -54,14 +60,12 @@ class NearLevels:
             if start != self._end:  # a gap or a restart: windows start again at ``start``'s grid
                 self._rest = np.zeros(start % WIN, np.int16)
                 self._end = start
-            x = np.concatenate([self._rest, pcm]).astype(np.float64)
+            x = np.concatenate([self._rest, pcm])
             k = len(x) // WIN
             first = (self._end - len(self._rest)) // WIN
             if k:
-                w = x[: k * WIN].reshape(k, WIN)
-                db = 10 * np.log10(np.mean(w * w, axis=1) + 1.0)
                 idx = np.arange(first, first + k) % self._n
-                self._db[idx] = db
+                self._db[idx] = window_db(x[: k * WIN].reshape(k, WIN))
             self._rest = pcm[len(pcm) - (len(x) - k * WIN) :] if len(x) > k * WIN else pcm[:0]
             self._end = start + len(pcm)
 

@@ -36,7 +36,7 @@ from edge_voice.core.messages import (
     WakeDetected,
 )
 from edge_voice.engines.base import VoiceActivityDetector, WakeDetector
-from edge_voice.listen.double_talk import WIN, NearLevels, utterance_is_echo
+from edge_voice.listen.double_talk import WIN, NearLevels, utterance_is_echo, window_db
 from edge_voice.listen.endpoint import (
     Endpointer,
     EndpointEvent,
@@ -363,8 +363,7 @@ class Listener:
     def _levels(self, start: int, end: int) -> np.ndarray:
         """dB of each 10 ms window of [start, end), the last one ending at ``end``."""
         n = (end - start) // _END_WIN
-        x = self._ring.read(end - n * _END_WIN, end).astype(np.float64).reshape(n, _END_WIN)
-        return np.asarray(10 * np.log10(np.mean(x * x, axis=1) + 1.0))
+        return window_db(self._ring.read(end - n * _END_WIN, end).reshape(n, _END_WIN))
 
     def _quiet_from(self, speech_start: int, end: int) -> int | None:
         """Where the quiet that ``end`` is in began (the end of the last loud 10 ms window; loud as in
@@ -467,8 +466,8 @@ class Listener:
         lo = max(first, -(-self._ring.oldest // WIN))
         hi = min(last, self._ring.end // WIN)
         if hi > lo:
-            x = self._ring.read(lo * WIN, hi * WIN).astype(np.float64).reshape(hi - lo, WIN)
-            out[lo - first : hi - first] = 10 * np.log10(np.mean(x * x, axis=1) + 1.0)
+            x = self._ring.read(lo * WIN, hi * WIN).reshape(hi - lo, WIN)
+            out[lo - first : hi - first] = window_db(x)
         return out
 
     def _end_of(self, speech_start: int, last_voiced: int) -> int:

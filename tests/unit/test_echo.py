@@ -192,16 +192,23 @@ def test_a_failing_canceller_passes_raw_audio_and_reports_it() -> None:
     assert np.array_equal(out[AEC_FRAME : len(mic)], mic[: len(mic) - AEC_FRAME])  # raw, one frame late
 
 
-def test_a_misaligned_reference_is_reported_not_fatal_and_restored() -> None:
-    n = 8 * SAMPLE_RATE
-    far = _speechlike(n, seed=3)
-    mic = np.concatenate([np.zeros(4000, np.int16), far[:-4000]])  # 250 ms later than the reference
+def _four_seconds_cancelled(mic: Pcm, far: Pcm) -> tuple[CancelledSource, list[EchoPathChanged]]:
+    """``mic`` through a perfect zero-delay canceller while the first 4 s of ``far`` play: the source and
+    the echo path's status reports."""
     ref = PlaybackReference(capacity_s=20)
     ref.write(0, far[: 4 * SAMPLE_RATE])
     seen: list[EchoPathChanged] = []
     src = CancelledSource(WavSource(mic, pace="fast"), ref, _Subtract(), on_status=seen.append)
     for _ in range(4 * SAMPLE_RATE // 512):
         src.read(512)
+    return src, seen
+
+
+def test_a_misaligned_reference_is_reported_not_fatal_and_restored() -> None:
+    n = 8 * SAMPLE_RATE
+    far = _speechlike(n, seed=3)
+    mic = np.concatenate([np.zeros(4000, np.int16), far[:-4000]])  # 250 ms later than the reference
+    _, seen = _four_seconds_cancelled(mic, far)
     assert seen and not seen[0].cancelling and "misaligned" in seen[0].reason
     assert seen[0].erle_db is not None and seen[0].erle_db < 3
 
@@ -214,12 +221,7 @@ def test_a_user_talking_over_the_reply_is_not_echo_left() -> None:
     user = _speechlike(n, seed=4).astype(np.int32) * 2  # louder than the echo at the microphone
     user[(np.arange(n) // (SAMPLE_RATE // 2)) % 2 == 1] = 0
     mic = (far.astype(np.int32) + user).clip(-32768, 32767).astype(np.int16)
-    ref = PlaybackReference(capacity_s=20)
-    ref.write(0, far[: 4 * SAMPLE_RATE])
-    seen: list[EchoPathChanged] = []
-    src = CancelledSource(WavSource(mic, pace="fast"), ref, _Subtract(), on_status=seen.append)
-    for _ in range(4 * SAMPLE_RATE // 512):
-        src.read(512)
+    src, seen = _four_seconds_cancelled(mic, far)
     assert seen == []  # no alarm
     assert src.erle_db is not None and src.erle_db > 20  # the echo-only blocks: all of it removed
 
